@@ -1,0 +1,17 @@
+//! Generated gRPC code for keyroute's protobuf APIs, with redacting `Debug` for every message
+//! that carries a secret.
+
+#![allow(clippy::doc_markdown, missing_debug_implementations)]
+
+mod redact;
+
+/// `keyroute.vault.v1`: the credential vault.
+pub mod vault {
+    /// Version 1 of the vault API.
+    pub mod v1 {
+        tonic::include_proto!("keyroute.vault.v1");
+    }
+}
+
+/// The encoded `FileDescriptorSet` of every keyroute proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("keyroute_descriptor");

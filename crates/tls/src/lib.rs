@@ -1,0 +1,32 @@
+//! mTLS for keyroute's internal gRPC: server and client configs from PEM files, the peer's
+//! identity from its single `spiffe://keyroute/<name>` URI SAN, and certificates that reload
+//! from disk without a restart (cert-manager rotates them).
+//!
+//! Servers verify client certificates against the internal CA and reject any certificate
+//! without exactly one SPIFFE identity during the handshake. Clients verify the server's chain
+//! and its SPIFFE identity instead of a DNS name, so Kubernetes service names and loopback
+//! addresses work alike.
+
+mod client;
+#[cfg(feature = "dev-pki")]
+pub mod dev_pki;
+mod error;
+mod identity;
+mod material;
+mod server;
+mod verify;
+
+pub use client::{ClientTls, channel};
+pub use error::TlsError;
+pub use identity::{Identity, TRUST_DOMAIN_PREFIX, identity_of_der};
+pub use material::TlsPaths;
+pub use server::{PeerInfo, ServerTls, TlsConnection, incoming};
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+
+/// The one crypto provider every keyroute TLS config uses.
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
