@@ -1,1 +1,7 @@
+//! keyroute's credential vault: the only holder of the key-encryption key. It stores provider
+//! credentials sealed with envelope encryption, owns identities, gateway tokens and the audit
+//! log, and hands the router short-lived decrypted leases over mTLS gRPC.
 
+pub mod crypto;
+pub mod providers;
+pub mod validate;
