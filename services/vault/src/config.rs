@@ -1,0 +1,131 @@
+//! The vault's configuration: flags with `KEYROUTE_*` environment equivalents, checked as a
+//! whole before anything starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keyroute_telemetry::LogFormat;
+use keyroute_tls::TlsPaths;
+
+/// `keyroute-vault`: the credential vault.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "keyroute-vault",
+    version,
+    about = "keyroute's credential vault: encrypted provider keys, identities, audit and leases over mTLS gRPC"
+)]
+pub struct VaultArgs {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "KEYROUTE_VAULT_LISTEN", default_value = "127.0.0.1:7443")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file (created if missing; its directory must exist).
+    #[arg(
+        long,
+        env = "KEYROUTE_VAULT_DB",
+        default_value = "keyroute-vault.sqlite"
+    )]
+    pub db: PathBuf,
+
+    /// Keyring file with the key-encryption keys (`keyroute kek generate`).
+    #[arg(long, env = "KEYROUTE_KEK_FILE")]
+    pub kek_file: PathBuf,
+
+    /// This service's certificate chain (PEM), with a spiffe://keyroute/vault URI SAN.
+    #[arg(long, env = "KEYROUTE_TLS_CERT")]
+    pub tls_cert: PathBuf,
+
+    /// This service's private key (PEM).
+    #[arg(long, env = "KEYROUTE_TLS_KEY")]
+    pub tls_key: PathBuf,
+
+    /// The CA that signs every keyroute certificate (PEM).
+    #[arg(long, env = "KEYROUTE_TLS_CA")]
+    pub tls_ca: PathBuf,
+
+    /// How long a lease of decrypted credentials stays valid (`300s`, `5m`, `1h`).
+    #[arg(long, env = "KEYROUTE_LEASE_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub lease_ttl: Duration,
+
+    /// How often certificate files are checked for rotation.
+    #[arg(long, env = "KEYROUTE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+
+    /// How long running requests may take to finish after SIGTERM.
+    #[arg(long, env = "KEYROUTE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log format: human or json.
+    #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
+    pub log_format: LogFormat,
+}
+
+impl VaultArgs {
+    pub fn tls_paths(&self) -> TlsPaths {
+        TlsPaths {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            ca: self.tls_ca.clone(),
+        }
+    }
+
+    /// Checks what flags alone can tell; file contents are checked when loaded.
+    pub fn check(&self) -> Result<(), String> {
+        if self.lease_ttl < Duration::from_secs(10)
+            || self.lease_ttl > Duration::from_secs(24 * 3600)
+        {
+            return Err("--lease-ttl must be between 10s and 24h".into());
+        }
+        if self.tls_reload_interval < Duration::from_millis(100) {
+            return Err("--tls-reload-interval must be at least 100ms".into());
+        }
+        if let Some(parent) = self
+            .db
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(format!(
+                "--db: directory {} does not exist",
+                parent.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30s or 5m"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(value),
+        "" | "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        "h" => Duration::from_secs(value.saturating_mul(3600)),
+        _ => return Err(format!("{text:?} has an unknown unit; use ms, s, m or h")),
+    };
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("42").unwrap(), Duration::from_secs(42));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

@@ -1,0 +1,188 @@
+//! Starting and stopping the vault: everything that can be wrong with the configuration is
+//! found before a port is bound; then mTLS gRPC with health, authorization and tracing.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyroute_tls::{ServerTls, TlsPaths};
+use tokio::net::TcpListener;
+
+use crate::convert::now_ms;
+use crate::crypto::Keyring;
+use crate::service::Vault;
+use crate::storage::Store;
+
+/// Why the vault could not start. `Config` problems exit with code 64.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// What the vault needs to start.
+#[derive(Debug, Clone)]
+pub struct VaultSettings {
+    pub listen: SocketAddr,
+    pub db: PathBuf,
+    pub kek_file: PathBuf,
+    pub tls: TlsPaths,
+    pub lease_ttl: Duration,
+    pub tls_reload_interval: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// A vault whose configuration checked out and whose port is bound, ready to serve.
+#[derive(Debug)]
+pub struct PreparedVault {
+    listener: TcpListener,
+    tls: Arc<ServerTls>,
+    vault: Vault,
+    stopping: tokio::sync::watch::Sender<bool>,
+    settings: VaultSettings,
+}
+
+impl PreparedVault {
+    /// Loads TLS material and the keyring, opens and migrates the database, checks that the
+    /// keyring can open every stored data key, and only then binds the port.
+    pub async fn prepare(settings: VaultSettings) -> Result<Self, StartError> {
+        let tls = ServerTls::from_files(settings.tls.clone())
+            .map_err(|error| StartError::Config(format!("tls: {error}")))?;
+        let keyring = Keyring::load(&settings.kek_file)
+            .map_err(|error| StartError::Config(error.to_string()))?;
+        warn_if_readable_by_others(&settings.kek_file);
+        let store = Store::open(&settings.db, now_ms()).await.map_err(|error| {
+            StartError::Runtime(format!("database {}: {error}", settings.db.display()))
+        })?;
+        let (stopping, stop_signal) = tokio::sync::watch::channel(false);
+        let vault = Vault::new(
+            store,
+            keyring,
+            settings.kek_file.clone(),
+            settings.lease_ttl,
+            stop_signal,
+        );
+        // Fails closed when the keyring lacks a version that stored credentials use.
+        vault
+            .reload_keyring()
+            .await
+            .map_err(|error| StartError::Config(error.to_string()))?;
+        let listener = TcpListener::bind(settings.listen).await.map_err(|error| {
+            StartError::Runtime(format!("cannot listen on {}: {error}", settings.listen))
+        })?;
+        Ok(Self {
+            listener,
+            tls,
+            vault,
+            stopping,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, StartError> {
+        self.listener
+            .local_addr()
+            .map_err(|error| StartError::Runtime(error.to_string()))
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Serves until `shutdown` resolves, then reports NOT_SERVING, ends revocation streams
+    /// and lets running requests finish within the grace period.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Self {
+            listener,
+            tls,
+            vault,
+            stopping,
+            settings,
+        } = self;
+        let reloader = tls.spawn_reloader(settings.tls_reload_interval);
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<keyroute_proto::vault::v1::vault_service_server::VaultServiceServer<Vault>>()
+            .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        let addr = listener.local_addr().ok();
+        if let Some(addr) = addr {
+            tracing::info!(listen = %addr, schema = Store::schema_version(), "vault serving");
+        }
+
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("vault shutting down");
+            health
+                .set_not_serving::<keyroute_proto::vault::v1::vault_service_server::VaultServiceServer<Vault>>()
+                .await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            let _ = stopping.send(true);
+            let _ = drained_tx.send(());
+        };
+        let server = tonic::transport::Server::builder()
+            .layer(keyroute_telemetry::GrpcTraceLayer)
+            .layer(crate::authz::AuthorizeLayer)
+            .add_service(health_service)
+            .add_service(vault.into_service())
+            .serve_with_incoming_shutdown(keyroute_tls::incoming(listener, tls), signal);
+        tokio::pin!(server);
+        let grace = settings.shutdown_grace;
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = async {
+                let _ = drained_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace = ?grace, "requests still running after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        reloader.abort();
+        result.map_err(|error| StartError::Runtime(format!("server failed: {error}")))
+    }
+}
+
+/// The KEK file should be readable by the vault alone.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(metadata) = std::fs::metadata(path)
+        && metadata.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(path = %path.display(), "kek file is readable by group or others; use mode 0600 or 0400");
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for sigterm; only ctrl-c stops the vault");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Who is calling: the peer service (from mTLS), the request id, and the actor on whose
+//! behalf a change is made. Role checks for owners live here.
+
+use keyroute_tls::{Identity, PeerInfo};
+
+use super::Vault;
+use crate::authz::PeerRole;
+use crate::error::VaultError;
+use crate::storage::{AuditRecord, PLATFORM_PRINCIPAL_ID, PrincipalKind, PrincipalRecord, Role};
+
+/// On whose behalf a request acts.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// The platform operator (the `admin` identity): may manage everything.
+    Operator,
+    /// A principal authenticated by the gateway token the edge forwarded.
+    Principal(PrincipalRecord),
+    /// A service acting for nobody in particular (the router).
+    Service,
+}
+
+/// The context of one RPC.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub peer: Identity,
+    pub role: PeerRole,
+    pub request_id: String,
+    pub actor: Actor,
+}
+
+impl Call {
+    /// An audit record for an action by this call.
+    pub fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        owner_id: &str,
+        detail: serde_json::Value,
+        now: i64,
+    ) -> AuditRecord {
+        AuditRecord {
+            time: now,
+            actor: match &self.actor {
+                Actor::Principal(principal) => principal.id.clone(),
+                Actor::Operator | Actor::Service => String::new(),
+            },
+            peer: self.peer.to_string(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            owner_id: owner_id.to_owned(),
+            request_id: self.request_id.clone(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// A request id from `x-request-id` if it is sane, otherwise a new one.
+fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
+    metadata
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| super::new_id("req"), str::to_owned)
+}
+
+/// The gateway token from `authorization: Bearer kr_...`.
+fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
+    let value = metadata.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl Vault {
+    /// Resolves the caller. The authorization layer already admitted the peer for this RPC;
+    /// an edge must also forward the gateway token of the principal it acts for.
+    pub(super) async fn call<T>(&self, request: &tonic::Request<T>) -> Result<Call, VaultError> {
+        let peer = request
+            .extensions()
+            .get::<PeerInfo>()
+            .ok_or_else(|| VaultError::Unauthenticated("no verified client certificate".into()))?
+            .identity
+            .clone();
+        let role = PeerRole::of(&peer).ok_or_else(|| {
+            VaultError::PermissionDenied(format!("{peer} may not call the vault"))
+        })?;
+        let request_id = request_id(request.metadata());
+        let actor = match role {
+            PeerRole::Admin => Actor::Operator,
+            PeerRole::Router => Actor::Service,
+            PeerRole::Edge => match bearer(request.metadata()) {
+                Some(token) => Actor::Principal(self.authenticate_token(token).await?.0),
+                None => Actor::Service,
+            },
+        };
+        Ok(Call {
+            peer,
+            role,
+            request_id,
+            actor,
+        })
+    }
+
+    /// Requires an actor that may act on owners' keys (operator or principal).
+    fn acting_principal(call: &Call) -> Result<Option<&PrincipalRecord>, VaultError> {
+        match &call.actor {
+            Actor::Operator => Ok(None),
+            Actor::Principal(principal) => Ok(Some(principal)),
+            Actor::Service => Err(VaultError::Unauthenticated(
+                "the edge must forward the caller's gateway token as `authorization: Bearer kr_...`".into(),
+            )),
+        }
+    }
+
+    /// May `call` change keys and settings of `owner_id`?
+    pub(super) async fn authorize_manage(
+        &self,
+        call: &Call,
+        owner_id: &str,
+    ) -> Result<(), VaultError> {
+        self.authorize_owner(call, owner_id, true).await
+    }
+
+    /// May `call` read metadata of `owner_id`'s keys and settings?
+    pub(super) async fn authorize_read(
+        &self,
+        call: &Call,
+        owner_id: &str,
+    ) -> Result<(), VaultError> {
+        self.authorize_owner(call, owner_id, false).await
+    }
+
+    async fn authorize_owner(
+        &self,
+        call: &Call,
+        owner_id: &str,
+        write: bool,
+    ) -> Result<(), VaultError> {
+        let Some(actor) = Self::acting_principal(call)? else {
+            return Ok(());
+        };
+        if actor.id == owner_id {
+            return Ok(());
+        }
+        let owner = self
+            .store()
+            .get_principal(owner_id)
+            .await?
+            .ok_or_else(|| VaultError::NotFound(format!("owner {owner_id} not found")))?;
+        match owner.kind {
+            PrincipalKind::Platform => Err(VaultError::PermissionDenied(format!(
+                "only the platform operator manages keys of {PLATFORM_PRINCIPAL_ID}"
+            ))),
+            PrincipalKind::User => Err(VaultError::PermissionDenied(format!(
+                "{} may not act on keys of another user",
+                actor.id
+            ))),
+            PrincipalKind::Org => match self.store().role_in(owner_id, &actor.id).await? {
+                None => Err(VaultError::PermissionDenied(format!(
+                    "{} is not a member of org {owner_id}",
+                    actor.id
+                ))),
+                Some(Role::Member) if write => Err(VaultError::PermissionDenied(format!(
+                    "role member may not manage keys of org {owner_id}: owner or billing_manager is required"
+                ))),
+                Some(_) => Ok(()),
+            },
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Credential management, provider settings and the audit log, on behalf of owners.
+
+use keyroute_proto::vault::v1 as pb;
+use keyroute_proto::vault::v1::RevocationKind;
+use serde_json::json;
+
+use super::{Call, Vault, new_id, page_size};
+use crate::convert::{self, now_ms};
+use crate::crypto::{SealContext, seal};
+use crate::error::VaultError;
+use crate::providers::shape_of;
+use crate::revocations::Change;
+use crate::storage::{CredentialRecord, ProviderSettingRecord, SecretUpdate, StoreError};
+use crate::validate::validate;
+
+impl Vault {
+    async fn require_credential(&self, id: &str) -> Result<CredentialRecord, VaultError> {
+        self.store()
+            .get_credential(id)
+            .await?
+            .ok_or_else(|| VaultError::NotFound(format!("credential {id} not found")))
+    }
+
+    pub(super) async fn create_credential(
+        &self,
+        call: &Call,
+        request: pb::CreateCredentialRequest,
+    ) -> Result<pb::CreateCredentialResponse, VaultError> {
+        let owner_id = request.owner_id.trim();
+        if owner_id.is_empty() {
+            return Err(VaultError::InvalidArgument("owner_id is required".into()));
+        }
+        // Validate before anything else: a bad secret never reaches the store or a log.
+        let valid = validate(
+            &request.provider,
+            &request.label,
+            &request.secret,
+            &request.config,
+        )?;
+        self.authorize_manage(call, owner_id).await?;
+        let now = now_ms();
+        let id = new_id("cred");
+        let context = SealContext {
+            credential_id: &id,
+            owner_id,
+            provider: &request.provider,
+        };
+        let sealed = seal(
+            valid.secret.as_bytes(),
+            &self.inner.keyring.load(),
+            &context,
+        )?;
+        let record = CredentialRecord {
+            id: id.clone(),
+            owner_id: owner_id.to_owned(),
+            provider: request.provider.clone(),
+            label: valid.label,
+            enabled: !request.disabled,
+            config: valid.config,
+            fingerprint: valid.fingerprint,
+            sealed,
+            created_at: now,
+            updated_at: now,
+        };
+        let detail = json!({ "provider": record.provider, "label": record.label, "fingerprint": record.fingerprint });
+        let audit = call.audit("credential.create", &id, owner_id, detail, now);
+        match self.store().insert_credential(record.clone(), audit).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists { existing_id }) => {
+                let label = if record.label.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with label {:?}", record.label)
+                };
+                return Err(VaultError::AlreadyExists(format!(
+                    "{owner_id} already has a {} credential{label}: {existing_id}",
+                    record.provider
+                )));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        self.inner.revocations.publish(
+            RevocationKind::CredentialCreated,
+            Change {
+                credential_id: &id,
+                owner_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::CreateCredentialResponse {
+            credential: Some(convert::credential(record)),
+        })
+    }
+
+    pub(super) async fn update_credential_secret(
+        &self,
+        call: &Call,
+        request: pb::UpdateCredentialSecretRequest,
+    ) -> Result<pb::UpdateCredentialSecretResponse, VaultError> {
+        let existing = self.require_credential(&request.credential_id).await?;
+        self.authorize_manage(call, &existing.owner_id).await?;
+        let valid = validate(
+            &existing.provider,
+            &existing.label,
+            &request.secret,
+            &request.config,
+        )?;
+        let context = SealContext {
+            credential_id: &existing.id,
+            owner_id: &existing.owner_id,
+            provider: &existing.provider,
+        };
+        let sealed = seal(
+            valid.secret.as_bytes(),
+            &self.inner.keyring.load(),
+            &context,
+        )?;
+        let now = now_ms();
+        let detail = json!({ "fingerprint": valid.fingerprint, "previous_fingerprint": existing.fingerprint });
+        let audit = call.audit(
+            "credential.update",
+            &existing.id,
+            &existing.owner_id,
+            detail,
+            now,
+        );
+        let update = SecretUpdate {
+            sealed,
+            config: valid.config,
+            fingerprint: valid.fingerprint,
+            updated_at: now,
+        };
+        let record = self
+            .store()
+            .update_credential_secret(&existing.id, update, audit)
+            .await?;
+        self.inner.revocations.publish(
+            RevocationKind::CredentialUpdated,
+            Change {
+                credential_id: &record.id,
+                owner_id: &record.owner_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::UpdateCredentialSecretResponse {
+            credential: Some(convert::credential(record)),
+        })
+    }
+
+    pub(super) async fn set_credential_enabled(
+        &self,
+        call: &Call,
+        request: pb::SetCredentialEnabledRequest,
+    ) -> Result<pb::SetCredentialEnabledResponse, VaultError> {
+        let existing = self.require_credential(&request.credential_id).await?;
+        self.authorize_manage(call, &existing.owner_id).await?;
+        let now = now_ms();
+        let action = if request.enabled {
+            "credential.enable"
+        } else {
+            "credential.disable"
+        };
+        let audit = call.audit(action, &existing.id, &existing.owner_id, json!({}), now);
+        let record = self
+            .store()
+            .set_credential_enabled(&existing.id, request.enabled, now, audit)
+            .await?;
+        let kind = if request.enabled {
+            RevocationKind::CredentialUpdated
+        } else {
+            RevocationKind::CredentialDisabled
+        };
+        self.inner.revocations.publish(
+            kind,
+            Change {
+                credential_id: &record.id,
+                owner_id: &record.owner_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::SetCredentialEnabledResponse {
+            credential: Some(convert::credential(record)),
+        })
+    }
+
+    pub(super) async fn delete_credential(
+        &self,
+        call: &Call,
+        request: pb::DeleteCredentialRequest,
+    ) -> Result<pb::DeleteCredentialResponse, VaultError> {
+        let existing = self.require_credential(&request.credential_id).await?;
+        self.authorize_manage(call, &existing.owner_id).await?;
+        let now = now_ms();
+        let detail = json!({ "provider": existing.provider, "fingerprint": existing.fingerprint });
+        let audit = call.audit(
+            "credential.delete",
+            &existing.id,
+            &existing.owner_id,
+            detail,
+            now,
+        );
+        let record = self.store().delete_credential(&existing.id, audit).await?;
+        self.inner.revocations.publish(
+            RevocationKind::CredentialDeleted,
+            Change {
+                credential_id: &record.id,
+                owner_id: &record.owner_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::DeleteCredentialResponse {
+            credential: Some(convert::credential(record)),
+        })
+    }
+
+    pub(super) async fn get_credential(
+        &self,
+        call: &Call,
+        request: pb::GetCredentialRequest,
+    ) -> Result<pb::GetCredentialResponse, VaultError> {
+        let record = self.require_credential(&request.credential_id).await?;
+        self.authorize_read(call, &record.owner_id).await?;
+        Ok(pb::GetCredentialResponse {
+            credential: Some(convert::credential(record)),
+        })
+    }
+
+    pub(super) async fn list_credentials(
+        &self,
+        call: &Call,
+        request: pb::ListCredentialsRequest,
+    ) -> Result<pb::ListCredentialsResponse, VaultError> {
+        self.authorize_read(call, &request.owner_id).await?;
+        let records = self.store().list_credentials(&request.owner_id).await?;
+        Ok(pb::ListCredentialsResponse {
+            credentials: records.into_iter().map(convert::credential).collect(),
+        })
+    }
+
+    pub(super) async fn list_provider_settings(
+        &self,
+        call: &Call,
+        request: pb::ListProviderSettingsRequest,
+    ) -> Result<pb::ListProviderSettingsResponse, VaultError> {
+        self.authorize_read(call, &request.owner_id).await?;
+        let records = self
+            .store()
+            .list_provider_settings(&request.owner_id)
+            .await?;
+        Ok(pb::ListProviderSettingsResponse {
+            settings: records.into_iter().map(convert::setting).collect(),
+        })
+    }
+
+    pub(super) async fn set_provider_setting(
+        &self,
+        call: &Call,
+        request: pb::SetProviderSettingRequest,
+    ) -> Result<pb::SetProviderSettingResponse, VaultError> {
+        if shape_of(&request.provider).is_none() {
+            return Err(VaultError::InvalidArgument(format!(
+                "unknown provider {:?}",
+                request.provider
+            )));
+        }
+        let mode = convert::mode_from(request.mode()).ok_or_else(|| {
+            VaultError::InvalidArgument("mode is required: managed, custom_key or disabled".into())
+        })?;
+        let fallback = convert::fallback_from(request.fallback_policy()).ok_or_else(|| {
+            VaultError::InvalidArgument(
+                "fallback_policy is required: never, when_no_key or when_key_fails".into(),
+            )
+        })?;
+        self.authorize_manage(call, &request.owner_id).await?;
+        let now = now_ms();
+        let record = ProviderSettingRecord {
+            owner_id: request.owner_id.clone(),
+            provider: request.provider.clone(),
+            mode,
+            fallback,
+            updated_at: now,
+        };
+        let detail = json!({ "provider": record.provider, "mode": mode.as_str(), "fallback": fallback.as_str() });
+        let target = format!("{}/{}", record.owner_id, record.provider);
+        let audit = call.audit(
+            "provider_setting.set",
+            &target,
+            &record.owner_id,
+            detail,
+            now,
+        );
+        self.store()
+            .put_provider_setting(record.clone(), audit)
+            .await?;
+        self.inner.revocations.publish(
+            RevocationKind::ProviderSettingChanged,
+            Change {
+                owner_id: &record.owner_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::SetProviderSettingResponse {
+            setting: Some(convert::setting(record)),
+        })
+    }
+
+    pub(super) async fn list_audit_events(
+        &self,
+        call: &Call,
+        request: pb::ListAuditEventsRequest,
+    ) -> Result<pb::ListAuditEventsResponse, VaultError> {
+        // The audit log of an org is for those who manage it.
+        self.authorize_manage(call, &request.owner_id).await?;
+        let before = match request.page_token.as_str() {
+            "" => None,
+            token => Some(
+                token
+                    .parse::<i64>()
+                    .map_err(|_| VaultError::InvalidArgument("page_token is not valid".into()))?,
+            ),
+        };
+        let limit = page_size(request.page_size);
+        let mut events = self
+            .store()
+            .list_audit(&request.owner_id, before, limit + 1)
+            .await?;
+        let next_page_token = if events.len() > limit {
+            events.truncate(limit);
+            events
+                .last()
+                .map(|event| event.id.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListAuditEventsResponse {
+            events: events.into_iter().map(convert::audit_event).collect(),
+            next_page_token,
+        })
+    }
+}

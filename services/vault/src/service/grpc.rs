@@ -1,0 +1,73 @@
+//! The generated `VaultService` trait, adapted onto the handlers: resolve the caller, run
+//! the handler, map its error to a status.
+
+use keyroute_proto::vault::v1 as pb;
+use keyroute_proto::vault::v1::vault_service_server::VaultService;
+use tonic::{Request, Response, Status};
+
+use super::Vault;
+use super::leases::RevocationStream;
+
+/// Writes the trait impl: `with_call` handlers get the caller's context, `plain` ones only
+/// the request (the authorization layer has already admitted the peer).
+macro_rules! vault_service {
+    (
+        with_call { $($method:ident($req:ty) -> $resp:ty;)* }
+        plain { $($plain:ident($preq:ty) -> $presp:ty;)* }
+    ) => {
+        #[tonic::async_trait]
+        impl VaultService for Vault {
+            $(
+                async fn $method(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
+                    let call = self.call(&request).await?;
+                    Ok(Response::new(Vault::$method(self, &call, request.into_inner()).await?))
+                }
+            )*
+            $(
+                async fn $plain(&self, request: Request<$preq>) -> Result<Response<$presp>, Status> {
+                    Ok(Response::new(Vault::$plain(self, request.into_inner()).await?))
+                }
+            )*
+
+            type WatchRevocationsStream = RevocationStream;
+
+            async fn watch_revocations(&self, request: Request<pb::WatchRevocationsRequest>) -> Result<Response<RevocationStream>, Status> {
+                let call = self.call(&request).await?;
+                tracing::info!(peer = %call.peer, "revocation subscriber connected");
+                Ok(Response::new(Vault::watch_revocations(self)))
+            }
+
+            async fn rotate_kek(&self, request: Request<pb::RotateKekRequest>) -> Result<Response<pb::RotateKekResponse>, Status> {
+                let call = self.call(&request).await?;
+                Ok(Response::new(Vault::rotate_kek(self, &call).await?))
+            }
+        }
+    };
+}
+
+vault_service! {
+    with_call {
+        create_user(pb::CreateUserRequest) -> pb::CreateUserResponse;
+        create_org(pb::CreateOrgRequest) -> pb::CreateOrgResponse;
+        add_member(pb::AddMemberRequest) -> pb::AddMemberResponse;
+        remove_member(pb::RemoveMemberRequest) -> pb::RemoveMemberResponse;
+        issue_token(pb::IssueTokenRequest) -> pb::IssueTokenResponse;
+        revoke_token(pb::RevokeTokenRequest) -> pb::RevokeTokenResponse;
+        create_credential(pb::CreateCredentialRequest) -> pb::CreateCredentialResponse;
+        update_credential_secret(pb::UpdateCredentialSecretRequest) -> pb::UpdateCredentialSecretResponse;
+        set_credential_enabled(pb::SetCredentialEnabledRequest) -> pb::SetCredentialEnabledResponse;
+        delete_credential(pb::DeleteCredentialRequest) -> pb::DeleteCredentialResponse;
+        get_credential(pb::GetCredentialRequest) -> pb::GetCredentialResponse;
+        list_credentials(pb::ListCredentialsRequest) -> pb::ListCredentialsResponse;
+        list_provider_settings(pb::ListProviderSettingsRequest) -> pb::ListProviderSettingsResponse;
+        set_provider_setting(pb::SetProviderSettingRequest) -> pb::SetProviderSettingResponse;
+        list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse;
+        lease_credentials(pb::LeaseCredentialsRequest) -> pb::LeaseCredentialsResponse;
+    }
+    plain {
+        list_principals(pb::ListPrincipalsRequest) -> pb::ListPrincipalsResponse;
+        get_principal(pb::GetPrincipalRequest) -> pb::GetPrincipalResponse;
+        list_tokens(pb::ListTokensRequest) -> pb::ListTokensResponse;
+        authenticate(pb::AuthenticateRequest) -> pb::AuthenticateResponse;
+    }
+}

@@ -1,0 +1,324 @@
+//! Users, orgs, memberships and gateway tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyroute_proto::vault::v1 as pb;
+use keyroute_proto::vault::v1::RevocationKind;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::{Call, Vault, new_id, page_size};
+use crate::convert::{self, now_ms};
+use crate::crypto::fill_random;
+use crate::error::VaultError;
+use crate::revocations::Change;
+use crate::storage::{MembershipRecord, PrincipalKind, PrincipalRecord, TokenRecord};
+
+/// Every gateway token starts with this.
+pub const TOKEN_PREFIX: &str = "kr_";
+/// `kr_` and 43 characters of URL-safe base64 (256 random bits).
+const TOKEN_LEN: usize = 3 + 43;
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn check_display_name(field: &str, value: &str) -> Result<String, VaultError> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
+        return Err(VaultError::InvalidArgument(format!(
+            "{field} must be 1 to 200 characters without control characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+impl Vault {
+    /// The principal and token id behind a gateway token, if it is valid and not revoked.
+    pub(super) async fn authenticate_token(
+        &self,
+        token: &str,
+    ) -> Result<(PrincipalRecord, String), VaultError> {
+        let invalid = || VaultError::Unauthenticated("invalid gateway token".into());
+        if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_LEN {
+            return Err(invalid());
+        }
+        let record = self
+            .store()
+            .token_by_hash(token_hash(token))
+            .await?
+            .ok_or_else(invalid)?;
+        if record.revoked_at.is_some() {
+            return Err(VaultError::Unauthenticated(
+                "gateway token has been revoked".into(),
+            ));
+        }
+        let principal = self
+            .store()
+            .get_principal(&record.principal_id)
+            .await?
+            .ok_or_else(invalid)?;
+        Ok((principal, record.id))
+    }
+
+    pub(super) async fn create_user(
+        &self,
+        call: &Call,
+        request: pb::CreateUserRequest,
+    ) -> Result<pb::CreateUserResponse, VaultError> {
+        let name = check_display_name("name", &request.name)?;
+        let email = request.email.trim().to_owned();
+        if !email.is_empty()
+            && (!email.contains('@') || email.len() > 320 || email.chars().any(char::is_whitespace))
+        {
+            return Err(VaultError::InvalidArgument(
+                "email is not an email address".into(),
+            ));
+        }
+        let now = now_ms();
+        let record = PrincipalRecord {
+            id: new_id("usr"),
+            kind: PrincipalKind::User,
+            name,
+            email,
+            created_at: now,
+        };
+        let audit = call.audit(
+            "user.create",
+            &record.id,
+            &record.id,
+            json!({ "name": record.name }),
+            now,
+        );
+        self.store()
+            .create_principal(record.clone(), None, audit)
+            .await?;
+        Ok(pb::CreateUserResponse {
+            user: Some(convert::principal(record)),
+        })
+    }
+
+    pub(super) async fn create_org(
+        &self,
+        call: &Call,
+        request: pb::CreateOrgRequest,
+    ) -> Result<pb::CreateOrgResponse, VaultError> {
+        let name = check_display_name("name", &request.name)?;
+        let owner = Some(request.owner_user_id.trim().to_owned()).filter(|owner| !owner.is_empty());
+        let now = now_ms();
+        let record = PrincipalRecord {
+            id: new_id("org"),
+            kind: PrincipalKind::Org,
+            name,
+            email: String::new(),
+            created_at: now,
+        };
+        let audit = call.audit(
+            "org.create",
+            &record.id,
+            &record.id,
+            json!({ "name": record.name, "owner": owner }),
+            now,
+        );
+        self.store()
+            .create_principal(record.clone(), owner, audit)
+            .await?;
+        Ok(pb::CreateOrgResponse {
+            org: Some(convert::principal(record)),
+        })
+    }
+
+    pub(super) async fn add_member(
+        &self,
+        call: &Call,
+        request: pb::AddMemberRequest,
+    ) -> Result<pb::AddMemberResponse, VaultError> {
+        let role = convert::role_from(request.role()).ok_or_else(|| {
+            VaultError::InvalidArgument("role is required: owner, billing_manager or member".into())
+        })?;
+        let now = now_ms();
+        let detail = json!({ "user_id": request.user_id, "role": role.as_str() });
+        let audit = call.audit("member.put", &request.user_id, &request.org_id, detail, now);
+        let membership: MembershipRecord = self
+            .store()
+            .put_member(&request.org_id, &request.user_id, role, now, audit)
+            .await?;
+        self.inner.revocations.publish(
+            RevocationKind::MembershipChanged,
+            Change {
+                owner_id: &request.org_id,
+                principal_id: &request.user_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::AddMemberResponse {
+            membership: Some(convert::membership(membership)),
+        })
+    }
+
+    pub(super) async fn remove_member(
+        &self,
+        call: &Call,
+        request: pb::RemoveMemberRequest,
+    ) -> Result<pb::RemoveMemberResponse, VaultError> {
+        let now = now_ms();
+        let audit = call.audit(
+            "member.remove",
+            &request.user_id,
+            &request.org_id,
+            json!({ "user_id": request.user_id }),
+            now,
+        );
+        self.store()
+            .remove_member(&request.org_id, &request.user_id, audit)
+            .await?;
+        self.inner.revocations.publish(
+            RevocationKind::MembershipChanged,
+            Change {
+                owner_id: &request.org_id,
+                principal_id: &request.user_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::RemoveMemberResponse {})
+    }
+
+    pub(super) async fn list_principals(
+        &self,
+        request: pb::ListPrincipalsRequest,
+    ) -> Result<pb::ListPrincipalsResponse, VaultError> {
+        let kind = convert::principal_kind_from(request.kind());
+        let limit = page_size(request.page_size);
+        let after = Some(request.page_token).filter(|token| !token.is_empty());
+        let mut principals = self.store().list_principals(kind, after, limit + 1).await?;
+        let next_page_token = if principals.len() > limit {
+            principals.truncate(limit);
+            principals.last().map(|p| p.id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(pb::ListPrincipalsResponse {
+            principals: principals.into_iter().map(convert::principal).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) async fn get_principal(
+        &self,
+        request: pb::GetPrincipalRequest,
+    ) -> Result<pb::GetPrincipalResponse, VaultError> {
+        let principal = self
+            .store()
+            .get_principal(&request.principal_id)
+            .await?
+            .ok_or_else(|| {
+                VaultError::NotFound(format!("principal {} not found", request.principal_id))
+            })?;
+        let memberships = self.store().memberships_of(&principal.id).await?;
+        Ok(pb::GetPrincipalResponse {
+            principal: Some(convert::principal(principal)),
+            memberships: memberships.into_iter().map(convert::membership).collect(),
+        })
+    }
+
+    pub(super) async fn issue_token(
+        &self,
+        call: &Call,
+        request: pb::IssueTokenRequest,
+    ) -> Result<pb::IssueTokenResponse, VaultError> {
+        let name = if request.name.trim().is_empty() {
+            "default".to_owned()
+        } else {
+            check_display_name("name", &request.name)?
+        };
+        let mut random = Zeroizing::new([0u8; 32]);
+        fill_random(random.as_mut());
+        let token = Zeroizing::new(format!(
+            "{TOKEN_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(random.as_ref())
+        ));
+        let now = now_ms();
+        let record = TokenRecord {
+            id: new_id("tok"),
+            principal_id: request.principal_id.clone(),
+            name,
+            last_four: token[token.len() - 4..].to_owned(),
+            created_at: now,
+            revoked_at: None,
+        };
+        let audit = call.audit(
+            "token.issue",
+            &record.id,
+            &record.principal_id,
+            json!({ "name": record.name }),
+            now,
+        );
+        self.store()
+            .insert_token(record.clone(), token_hash(&token), audit)
+            .await?;
+        Ok(pb::IssueTokenResponse {
+            info: Some(convert::token(record)),
+            token: token.to_string(),
+        })
+    }
+
+    pub(super) async fn revoke_token(
+        &self,
+        call: &Call,
+        request: pb::RevokeTokenRequest,
+    ) -> Result<pb::RevokeTokenResponse, VaultError> {
+        let now = now_ms();
+        let owner = self
+            .store()
+            .token_owner(&request.token_id)
+            .await?
+            .ok_or_else(|| VaultError::NotFound(format!("token {} not found", request.token_id)))?;
+        let audit = call.audit("token.revoke", &request.token_id, &owner, json!({}), now);
+        let record = self
+            .store()
+            .revoke_token(&request.token_id, now, audit)
+            .await?;
+        self.inner.revocations.publish(
+            RevocationKind::TokenRevoked,
+            Change {
+                token_id: &record.id,
+                principal_id: &record.principal_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::RevokeTokenResponse {
+            info: Some(convert::token(record)),
+        })
+    }
+
+    pub(super) async fn list_tokens(
+        &self,
+        request: pb::ListTokensRequest,
+    ) -> Result<pb::ListTokensResponse, VaultError> {
+        let tokens = self.store().list_tokens(&request.principal_id).await?;
+        Ok(pb::ListTokensResponse {
+            tokens: tokens.into_iter().map(convert::token).collect(),
+        })
+    }
+
+    pub(super) async fn authenticate(
+        &self,
+        request: pb::AuthenticateRequest,
+    ) -> Result<pb::AuthenticateResponse, VaultError> {
+        let (principal, token_id) = self.authenticate_token(request.token.trim()).await?;
+        let memberships = if principal.kind == PrincipalKind::User {
+            self.store().memberships_of(&principal.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(pb::AuthenticateResponse {
+            principal: Some(convert::principal(principal)),
+            memberships: memberships.into_iter().map(convert::membership).collect(),
+            token_id,
+        })
+    }
+}

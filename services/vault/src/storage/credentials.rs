@@ -1,0 +1,348 @@
+//! Credentials (sealed), provider settings, leases and KEK rewrapping.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::audit::append;
+use super::identities::{get_principal, memberships_of};
+use super::{
+    AuditRecord, CredentialRecord, FallbackPolicy, LeasableCredential, LeaseData, PrincipalKind,
+    ProviderMode, ProviderSettingRecord, SecretUpdate, Store, StoreError, parse_enum,
+};
+use crate::crypto::Sealed;
+
+const COLUMNS: &str = "id, owner_id, provider, label, enabled, config, fingerprint, ciphertext, nonce, wrapped_key, key_nonce, kek_version, created_at, updated_at";
+
+struct RawCredential {
+    record: CredentialRecord,
+    config: String,
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
+    Ok(RawCredential {
+        config: row.get(5)?,
+        record: CredentialRecord {
+            id: row.get(0)?,
+            owner_id: row.get(1)?,
+            provider: row.get(2)?,
+            label: row.get(3)?,
+            enabled: row.get(4)?,
+            config: BTreeMap::new(),
+            fingerprint: row.get(6)?,
+            sealed: Sealed {
+                ciphertext: row.get(7)?,
+                nonce: row.get(8)?,
+                wrapped_key: row.get(9)?,
+                key_nonce: row.get(10)?,
+                kek_version: row.get(11)?,
+            },
+            created_at: row.get(12)?,
+            updated_at: row.get(13)?,
+        },
+    })
+}
+
+fn finish(raw: RawCredential) -> Result<CredentialRecord, StoreError> {
+    let mut record = raw.record;
+    record.config = serde_json::from_str(&raw.config).map_err(|_| {
+        StoreError::Corrupt(format!("credential {} has unreadable config", record.id))
+    })?;
+    Ok(record)
+}
+
+fn config_json(config: &BTreeMap<String, String>) -> Result<String, StoreError> {
+    serde_json::to_string(config).map_err(|error| StoreError::Backend(error.to_string()))
+}
+
+fn get(tx: &Transaction<'_>, id: &str) -> Result<Option<CredentialRecord>, StoreError> {
+    tx.prepare_cached(&format!("SELECT {COLUMNS} FROM credentials WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?
+        .map(finish)
+        .transpose()
+}
+
+fn require(tx: &Transaction<'_>, id: &str) -> Result<CredentialRecord, StoreError> {
+    get(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("credential {id}")))
+}
+
+fn list(
+    tx: &Transaction<'_>,
+    owner_id: &str,
+    enabled_only: bool,
+) -> Result<Vec<CredentialRecord>, StoreError> {
+    let mut statement = tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM credentials WHERE owner_id = ?1 AND (enabled = 1 OR ?2 = 0)
+         ORDER BY created_at, id"
+    ))?;
+    let rows = statement.query_map(params![owner_id, enabled_only], from_row)?;
+    rows.map(|raw| finish(raw?)).collect()
+}
+
+fn setting_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, i64)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
+}
+
+fn settings(
+    tx: &Transaction<'_>,
+    owner_id: &str,
+) -> Result<Vec<ProviderSettingRecord>, StoreError> {
+    let mut statement = tx.prepare_cached(
+        "SELECT owner_id, provider, mode, fallback, updated_at FROM provider_settings
+         WHERE owner_id = ?1 ORDER BY provider",
+    )?;
+    let rows = statement.query_map([owner_id], setting_from_row)?;
+    rows.map(|raw| {
+        let (owner_id, provider, mode, fallback, updated_at) = raw?;
+        Ok(ProviderSettingRecord {
+            mode: parse_enum(&mode, ProviderMode::parse, "provider mode")?,
+            fallback: parse_enum(&fallback, FallbackPolicy::parse, "fallback policy")?,
+            owner_id,
+            provider,
+            updated_at,
+        })
+    })
+    .collect()
+}
+
+impl Store {
+    /// Stores a new sealed credential; a second one for the same owner, provider and label
+    /// fails with `AlreadyExists` naming the first.
+    pub async fn insert_credential(
+        &self,
+        record: CredentialRecord,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            get_principal(tx, &record.owner_id)?.ok_or_else(|| StoreError::NotFound(format!("owner {}", record.owner_id)))?;
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM credentials WHERE owner_id = ?1 AND provider = ?2 AND label = ?3",
+                    params![record.owner_id, record.provider, record.label],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(existing_id) = existing {
+                return Err(StoreError::AlreadyExists { existing_id });
+            }
+            tx.execute(
+                &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                params![
+                    record.id,
+                    record.owner_id,
+                    record.provider,
+                    record.label,
+                    record.enabled,
+                    config_json(&record.config)?,
+                    record.fingerprint,
+                    record.sealed.ciphertext,
+                    record.sealed.nonce,
+                    record.sealed.wrapped_key,
+                    record.sealed.key_nonce,
+                    record.sealed.kek_version,
+                    record.created_at,
+                    record.updated_at
+                ],
+            )?;
+            append(tx, &audit)
+        })
+        .await
+    }
+
+    /// Replaces a credential's sealed secret and config.
+    pub async fn update_credential_secret(
+        &self,
+        id: &str,
+        update: SecretUpdate,
+        audit: AuditRecord,
+    ) -> Result<CredentialRecord, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE credentials SET config = ?2, fingerprint = ?3, ciphertext = ?4, nonce = ?5,
+                 wrapped_key = ?6, key_nonce = ?7, kek_version = ?8, updated_at = ?9 WHERE id = ?1",
+                params![
+                    id,
+                    config_json(&update.config)?,
+                    update.fingerprint,
+                    update.sealed.ciphertext,
+                    update.sealed.nonce,
+                    update.sealed.wrapped_key,
+                    update.sealed.key_nonce,
+                    update.sealed.kek_version,
+                    update.updated_at
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("credential {id}")));
+            }
+            append(tx, &audit)?;
+            require(tx, &id)
+        })
+        .await
+    }
+
+    pub async fn set_credential_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        now: i64,
+        audit: AuditRecord,
+    ) -> Result<CredentialRecord, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE credentials SET enabled = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, enabled, now],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("credential {id}")));
+            }
+            append(tx, &audit)?;
+            require(tx, &id)
+        })
+        .await
+    }
+
+    /// Deletes a credential and returns what it was.
+    pub async fn delete_credential(
+        &self,
+        id: &str,
+        audit: AuditRecord,
+    ) -> Result<CredentialRecord, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let record = require(tx, &id)?;
+            tx.execute("DELETE FROM credentials WHERE id = ?1", [&id])?;
+            append(tx, &audit)?;
+            Ok(record)
+        })
+        .await
+    }
+
+    pub async fn get_credential(&self, id: &str) -> Result<Option<CredentialRecord>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |tx| get(tx, &id)).await
+    }
+
+    /// An owner's credentials, oldest first.
+    pub async fn list_credentials(
+        &self,
+        owner_id: &str,
+    ) -> Result<Vec<CredentialRecord>, StoreError> {
+        let owner_id = owner_id.to_owned();
+        self.read(move |tx| list(tx, &owner_id, false)).await
+    }
+
+    pub async fn list_provider_settings(
+        &self,
+        owner_id: &str,
+    ) -> Result<Vec<ProviderSettingRecord>, StoreError> {
+        let owner_id = owner_id.to_owned();
+        self.read(move |tx| settings(tx, &owner_id)).await
+    }
+
+    pub async fn put_provider_setting(
+        &self,
+        record: ProviderSettingRecord,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            get_principal(tx, &record.owner_id)?.ok_or_else(|| StoreError::NotFound(format!("owner {}", record.owner_id)))?;
+            tx.execute(
+                "INSERT INTO provider_settings (owner_id, provider, mode, fallback, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (owner_id, provider) DO UPDATE SET mode = excluded.mode, fallback = excluded.fallback, updated_at = excluded.updated_at",
+                params![record.owner_id, record.provider, record.mode.as_str(), record.fallback.as_str(), record.updated_at],
+            )?;
+            append(tx, &audit)
+        })
+        .await
+    }
+
+    /// The enabled credentials a principal may use, personal first, then each org's in
+    /// membership order, with the provider settings of the principal and its orgs. The lease
+    /// is audited in the same transaction.
+    pub async fn lease(
+        &self,
+        principal_id: &str,
+        audit: AuditRecord,
+    ) -> Result<LeaseData, StoreError> {
+        let principal_id = principal_id.to_owned();
+        self.write(move |tx| {
+            let principal = get_principal(tx, &principal_id)?
+                .ok_or_else(|| StoreError::NotFound(format!("principal {principal_id}")))?;
+            let mut owners = vec![(principal.id.clone(), principal.kind)];
+            if principal.kind == PrincipalKind::User {
+                owners.extend(
+                    memberships_of(tx, &principal.id)?
+                        .into_iter()
+                        .map(|m| (m.org_id, PrincipalKind::Org)),
+                );
+            }
+            let mut data = LeaseData::default();
+            for (owner_id, owner_kind) in owners {
+                data.credentials
+                    .extend(list(tx, &owner_id, true)?.into_iter().map(|credential| {
+                        LeasableCredential {
+                            credential,
+                            owner_kind,
+                        }
+                    }));
+                data.settings.extend(settings(tx, &owner_id)?);
+            }
+            append(tx, &audit)?;
+            Ok(data)
+        })
+        .await
+    }
+
+    /// KEK versions referenced by stored data keys.
+    pub async fn kek_versions_in_use(&self) -> Result<Vec<u32>, StoreError> {
+        self.read(|tx| {
+            let mut statement = tx.prepare_cached(
+                "SELECT DISTINCT kek_version FROM credentials ORDER BY kek_version",
+            )?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<Result<Vec<u32>, _>>()?)
+        })
+        .await
+    }
+
+    /// Rewraps up to `limit` credentials not yet under `active`, in one transaction, with
+    /// `rewrap` computing each new sealed value. Returns how many were rewrapped.
+    pub async fn rewrap_batch<F>(
+        &self,
+        active: u32,
+        limit: usize,
+        rewrap: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: Fn(&CredentialRecord) -> Result<Sealed, String> + Send + 'static,
+    {
+        self.write(move |tx| {
+            let batch: Vec<CredentialRecord> = {
+                let mut statement = tx.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM credentials WHERE kek_version != ?1 ORDER BY id LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![active, limit as i64], from_row)?;
+                rows.map(|raw| finish(raw?)).collect::<Result<_, _>>()?
+            };
+            for record in &batch {
+                let sealed = rewrap(record).map_err(|reason| StoreError::Corrupt(format!("credential {}: {reason}", record.id)))?;
+                tx.execute(
+                    "UPDATE credentials SET wrapped_key = ?2, key_nonce = ?3, kek_version = ?4 WHERE id = ?1",
+                    params![record.id, sealed.wrapped_key, sealed.key_nonce, sealed.kek_version],
+                )?;
+            }
+            Ok(batch.len())
+        })
+        .await
+    }
+}

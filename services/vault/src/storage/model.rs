@@ -1,0 +1,157 @@
+//! What the store reads and writes, independent of the database behind it.
+
+use std::collections::BTreeMap;
+
+use crate::crypto::Sealed;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// What kind of principal an id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    User,
+    Org,
+    Platform,
+}
+
+/// A role in an organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    BillingManager,
+    Member,
+}
+
+/// How a principal's requests to one provider are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderMode {
+    Managed,
+    CustomKey,
+    Disabled,
+}
+
+/// Whether managed keys may serve when the principal's own keys cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackPolicy {
+    Never,
+    WhenNoKey,
+    WhenKeyFails,
+}
+
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),* }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+text_enum!(PrincipalKind { User => "user", Org => "org", Platform => "platform" });
+text_enum!(Role { Owner => "owner", BillingManager => "billing_manager", Member => "member" });
+text_enum!(ProviderMode { Managed => "managed", CustomKey => "custom_key", Disabled => "disabled" });
+text_enum!(FallbackPolicy { Never => "never", WhenNoKey => "when_no_key", WhenKeyFails => "when_key_fails" });
+
+/// The id of the built-in principal that owns the platform's managed keys.
+pub const PLATFORM_PRINCIPAL_ID: &str = "platform";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRecord {
+    pub id: String,
+    pub kind: PrincipalKind,
+    pub name: String,
+    pub email: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRecord {
+    pub org_id: String,
+    pub org_name: String,
+    pub user_id: String,
+    pub role: Role,
+    pub created_at: Millis,
+}
+
+/// A gateway token's metadata; the token itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub principal_id: String,
+    pub name: String,
+    pub last_four: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRecord {
+    pub id: String,
+    pub owner_id: String,
+    pub provider: String,
+    pub label: String,
+    pub enabled: bool,
+    pub config: BTreeMap<String, String>,
+    pub fingerprint: String,
+    pub sealed: Sealed,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A new sealed secret for an existing credential.
+#[derive(Debug, Clone)]
+pub struct SecretUpdate {
+    pub sealed: Sealed,
+    pub config: BTreeMap<String, String>,
+    pub fingerprint: String,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSettingRecord {
+    pub owner_id: String,
+    pub provider: String,
+    pub mode: ProviderMode,
+    pub fallback: FallbackPolicy,
+    pub updated_at: Millis,
+}
+
+/// One audit event to write in the same transaction as the change it records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub time: Millis,
+    pub actor: String,
+    pub peer: String,
+    pub action: String,
+    pub target: String,
+    pub owner_id: String,
+    pub request_id: String,
+    /// Non-secret details, as JSON.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEventRecord {
+    pub id: i64,
+    pub record: AuditRecord,
+}
+
+/// A credential handed out in a lease, with the kind of its owner.
+#[derive(Debug, Clone)]
+pub struct LeasableCredential {
+    pub credential: CredentialRecord,
+    pub owner_kind: PrincipalKind,
+}
+
+/// Everything a lease needs: usable credentials in routing order, and provider settings.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseData {
+    pub credentials: Vec<LeasableCredential>,
+    pub settings: Vec<ProviderSettingRecord>,
+}
