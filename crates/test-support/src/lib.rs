@@ -1,10 +1,13 @@
-//! Helpers shared by keyroute's integration tests: a throwaway PKI on disk and a capture of
-//! every log line, so that tests can assert that a canary secret never appears.
+//! Helpers shared by keyroute's integration tests: a throwaway PKI on disk, a real vault
+//! served over mTLS on a loopback port, and a capture of every log line so that tests can
+//! assert that a canary secret never appears.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod logs;
 mod pki;
+mod vault;
 
 pub use logs::{CapturedLogs, capture_logs};
 pub use pki::TestPki;
+pub use vault::{TestVault, VaultClient, with_token};
