@@ -30,11 +30,17 @@ impl TestVault {
     pub async fn start() -> Self {
         let pki = Arc::new(TestPki::new());
         let state = Arc::new(tempfile::tempdir().unwrap());
-        Keyring::generate().save(&state.path().join("kek.json")).unwrap();
+        Keyring::generate()
+            .save(&state.path().join("kek.json"))
+            .unwrap();
         Self::start_on(pki, state, "127.0.0.1:0".parse().unwrap()).await
     }
 
-    async fn start_on(pki: Arc<TestPki>, state: Arc<tempfile::TempDir>, listen: SocketAddr) -> Self {
+    async fn start_on(
+        pki: Arc<TestPki>,
+        state: Arc<tempfile::TempDir>,
+        listen: SocketAddr,
+    ) -> Self {
         let settings = VaultSettings {
             listen,
             db: state.path().join("vault.sqlite"),
@@ -55,7 +61,13 @@ impl TestVault {
                 .await
                 .unwrap();
         });
-        Self { pki, addr, state, shutdown: Some(shutdown), task: Some(task) }
+        Self {
+            pki,
+            addr,
+            state,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
     }
 
     /// Stops the vault gracefully and waits until it has.
@@ -96,7 +108,12 @@ impl TestVault {
             self.pki.issue(identity)
         };
         let tls = ClientTls::from_files(paths).unwrap();
-        let channel = keyroute_tls::channel(&self.addr.to_string(), tls, Identity::parse("vault").unwrap()).unwrap();
+        let channel = keyroute_tls::channel(
+            &self.addr.to_string(),
+            tls,
+            Identity::parse("vault").unwrap(),
+        )
+        .unwrap();
         VaultServiceClient::new(channel)
     }
 }
@@ -107,14 +124,20 @@ impl TestVault {
         use keyroute_proto::vault::v1::{CreateUserRequest, IssueTokenRequest};
         let mut admin = self.client("admin");
         let user = admin
-            .create_user(CreateUserRequest { name: name.into(), email: format!("{name}@example.com") })
+            .create_user(CreateUserRequest {
+                name: name.into(),
+                email: format!("{name}@example.com"),
+            })
             .await
             .unwrap()
             .into_inner()
             .user
             .unwrap();
         let token = admin
-            .issue_token(IssueTokenRequest { principal_id: user.id.clone(), name: "test".into() })
+            .issue_token(IssueTokenRequest {
+                principal_id: user.id.clone(),
+                name: "test".into(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -124,16 +147,26 @@ impl TestVault {
 
     /// How many audit events name `target`, read straight from the vault's database.
     pub async fn store_audit_count(&self, target: &str) -> u64 {
-        let store = keyroute_vault::storage::Store::open(&self.db_path(), 0).await.unwrap();
+        let store = keyroute_vault::storage::Store::open(&self.db_path(), 0)
+            .await
+            .unwrap();
         store.count_audit_for_target(target).await.unwrap()
     }
 
     /// Creates an org owned by `owner` and adds each `(user, role)`.
-    pub async fn org(&self, name: &str, owner: &str, members: &[(&str, keyroute_proto::vault::v1::Role)]) -> String {
+    pub async fn org(
+        &self,
+        name: &str,
+        owner: &str,
+        members: &[(&str, keyroute_proto::vault::v1::Role)],
+    ) -> String {
         use keyroute_proto::vault::v1::{AddMemberRequest, CreateOrgRequest};
         let mut admin = self.client("admin");
         let org = admin
-            .create_org(CreateOrgRequest { name: name.into(), owner_user_id: owner.into() })
+            .create_org(CreateOrgRequest {
+                name: name.into(),
+                owner_user_id: owner.into(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -141,7 +174,11 @@ impl TestVault {
             .unwrap();
         for (user, role) in members {
             admin
-                .add_member(AddMemberRequest { org_id: org.id.clone(), user_id: (*user).into(), role: *role as i32 })
+                .add_member(AddMemberRequest {
+                    org_id: org.id.clone(),
+                    user_id: (*user).into(),
+                    role: *role as i32,
+                })
                 .await
                 .unwrap();
         }

@@ -95,6 +95,18 @@ impl VaultArgs {
     }
 }
 
+/// Clap's multi-line usage error as one line: the message without the usage hint.
+pub fn one_line(error: &clap::Error) -> String {
+    let text = error.to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .filter(|line| !line.is_empty())
+        .collect();
+    parts.join(" ").trim_start_matches("error: ").to_owned()
+}
+
 /// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

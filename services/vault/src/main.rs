@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use keyroute_vault::config::VaultArgs;
+use keyroute_vault::config::{VaultArgs, one_line};
 use keyroute_vault::server::{PreparedVault, StartError, VaultSettings, termination};
 
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
@@ -22,13 +22,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            let message = error.to_string();
-            let first = message
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            eprintln!("keyroute-vault: invalid configuration: {first}");
+            eprintln!(
+                "keyroute-vault: invalid configuration: {}",
+                one_line(&error)
+            );
             return ExitCode::from(EXIT_CONFIG);
         }
     };

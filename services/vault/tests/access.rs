@@ -9,7 +9,12 @@ use tonic::Code;
 const KEY: &str = "sk-access-test-0123456789abcdef";
 
 fn openai(owner: &str) -> CreateCredentialRequest {
-    CreateCredentialRequest { owner_id: owner.into(), provider: "openai".into(), secret: KEY.into(), ..Default::default() }
+    CreateCredentialRequest {
+        owner_id: owner.into(),
+        provider: "openai".into(),
+        secret: KEY.into(),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -18,23 +23,63 @@ async fn services_are_admitted_by_identity() {
     let (user, token) = vault.user_with_token("ada").await;
 
     // The edge may not lease, the router may not manage.
-    let error = vault.client("edge").lease_credentials(LeaseCredentialsRequest { principal_id: user.clone() }).await.unwrap_err();
+    let error = vault
+        .client("edge")
+        .lease_credentials(LeaseCredentialsRequest {
+            principal_id: user.clone(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied, "{error:?}");
-    assert!(error.message().contains("spiffe://keyroute/edge may not call LeaseCredentials"));
-    let error = vault.client("router").create_credential(with_token(openai(&user), &token)).await.unwrap_err();
+    assert!(
+        error
+            .message()
+            .contains("spiffe://keyroute/edge may not call LeaseCredentials")
+    );
+    let error = vault
+        .client("router")
+        .create_credential(with_token(openai(&user), &token))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
-    let error = vault.client("edge").watch_revocations(WatchRevocationsRequest {}).await.unwrap_err();
+    let error = vault
+        .client("edge")
+        .watch_revocations(WatchRevocationsRequest {})
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
     // Internal platforms talk to the router, never the vault.
-    let error = vault.client("platform/billing").authenticate(AuthenticateRequest { token: token.clone() }).await.unwrap_err();
+    let error = vault
+        .client("platform/billing")
+        .authenticate(AuthenticateRequest {
+            token: token.clone(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
     // Only admin manages identities.
-    let error = vault.client("edge").create_user(CreateUserRequest { name: "x".into(), email: String::new() }).await.unwrap_err();
+    let error = vault
+        .client("edge")
+        .create_user(CreateUserRequest {
+            name: "x".into(),
+            email: String::new(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
 
     // The same calls from the right identities succeed.
-    vault.client("edge").create_credential(with_token(openai(&user), &token)).await.unwrap();
-    let lease = vault.client("router").lease_credentials(LeaseCredentialsRequest { principal_id: user }).await.unwrap().into_inner();
+    vault
+        .client("edge")
+        .create_credential(with_token(openai(&user), &token))
+        .await
+        .unwrap();
+    let lease = vault
+        .client("router")
+        .lease_credentials(LeaseCredentialsRequest { principal_id: user })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(lease.credentials.len(), 1);
     assert_eq!(lease.credentials[0].secret, KEY);
 }
@@ -47,10 +92,18 @@ async fn connections_without_a_trusted_certificate_fail() {
     let mut foreign = other.paths("admin");
     foreign.ca = vault.pki.paths("admin").ca;
     let tls = keyroute_tls::ClientTls::from_files(foreign).unwrap();
-    let channel = keyroute_tls::channel(&vault.addr.to_string(), tls, keyroute_tls::Identity::parse("vault").unwrap()).unwrap();
+    let channel = keyroute_tls::channel(
+        &vault.addr.to_string(),
+        tls,
+        keyroute_tls::Identity::parse("vault").unwrap(),
+    )
+    .unwrap();
     let error = list_principals_error(channel).await;
     // With TLS 1.3 the server's rejection arrives as an alert on the first read.
-    assert!(matches!(error.code(), Code::Unavailable | Code::Unknown), "{error:?}");
+    assert!(
+        matches!(error.code(), Code::Unavailable | Code::Unknown),
+        "{error:?}"
+    );
     assert!(format!("{error:?}").contains("alert"), "{error:?}");
     // A client certificate with no identity cannot even be loaded as client material, and
     // one with two identities likewise; the TLS crate's tests cover the raw handshakes.
@@ -72,14 +125,37 @@ async fn edge_calls_need_a_valid_token() {
     let mut edge = vault.client("edge");
     let error = edge.create_credential(openai(&user)).await.unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
-    let error = edge.create_credential(with_token(openai(&user), "kr_nottherealtoken")).await.unwrap_err();
+    let error = edge
+        .create_credential(with_token(openai(&user), "kr_nottherealtoken"))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
-    let info = vault.client("admin").list_tokens(ListTokensRequest { principal_id: user.clone() }).await.unwrap().into_inner();
-    vault.client("admin").revoke_token(RevokeTokenRequest { token_id: info.tokens[0].id.clone() }).await.unwrap();
-    let error = edge.create_credential(with_token(openai(&user), &token)).await.unwrap_err();
+    let info = vault
+        .client("admin")
+        .list_tokens(ListTokensRequest {
+            principal_id: user.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    vault
+        .client("admin")
+        .revoke_token(RevokeTokenRequest {
+            token_id: info.tokens[0].id.clone(),
+        })
+        .await
+        .unwrap();
+    let error = edge
+        .create_credential(with_token(openai(&user), &token))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
     assert!(error.message().contains("revoked"));
-    let error = vault.client("router").authenticate(AuthenticateRequest { token }).await.unwrap_err();
+    let error = vault
+        .client("router")
+        .authenticate(AuthenticateRequest { token })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
 }
 
@@ -88,7 +164,12 @@ async fn authenticate_returns_principal_and_memberships() {
     let vault = TestVault::start().await;
     let (owner, owner_token) = vault.user_with_token("olga").await;
     let org = vault.org("acme", &owner, &[]).await;
-    let reply = vault.client("router").authenticate(AuthenticateRequest { token: owner_token }).await.unwrap().into_inner();
+    let reply = vault
+        .client("router")
+        .authenticate(AuthenticateRequest { token: owner_token })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(reply.principal.unwrap().id, owner);
     assert_eq!(reply.memberships.len(), 1);
     assert_eq!(reply.memberships[0].org_id, org);
@@ -102,52 +183,162 @@ async fn only_owners_and_billing_managers_change_org_keys_and_each_change_is_aud
     let (billing, billing_token) = vault.user_with_token("billing").await;
     let (member, member_token) = vault.user_with_token("member").await;
     let (_outsider, outsider_token) = vault.user_with_token("outsider").await;
-    let org = vault.org("acme", &owner, &[(&billing, Role::BillingManager), (&member, Role::Member)]).await;
+    let org = vault
+        .org(
+            "acme",
+            &owner,
+            &[(&billing, Role::BillingManager), (&member, Role::Member)],
+        )
+        .await;
     let mut edge = vault.client("edge");
 
     // A member can neither add...
-    let error = edge.create_credential(with_token(openai(&org), &member_token)).await.unwrap_err();
+    let error = edge
+        .create_credential(with_token(openai(&org), &member_token))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
-    assert!(error.message().contains("role member"), "{}", error.message());
+    assert!(
+        error.message().contains("role member"),
+        "{}",
+        error.message()
+    );
     assert!(error.message().contains("owner or billing_manager"));
-    let error = edge.create_credential(with_token(openai(&org), &outsider_token)).await.unwrap_err();
+    let error = edge
+        .create_credential(with_token(openai(&org), &outsider_token))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
     assert!(error.message().contains("not a member"));
-    assert!(edge.list_credentials(with_token(ListCredentialsRequest { owner_id: org.clone() }, &member_token)).await.unwrap().into_inner().credentials.is_empty());
+    assert!(
+        edge.list_credentials(with_token(
+            ListCredentialsRequest {
+                owner_id: org.clone()
+            },
+            &member_token
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials
+        .is_empty()
+    );
 
     for (who, token) in [("owner", &owner_token), ("billing manager", &billing_token)] {
-        let created = edge.create_credential(with_token(openai(&org), token)).await.unwrap_or_else(|e| panic!("{who}: {e}"));
+        let created = edge
+            .create_credential(with_token(openai(&org), token))
+            .await
+            .unwrap_or_else(|e| panic!("{who}: {e}"));
         let id = created.into_inner().credential.unwrap().id;
 
         // ...nor update, disable or delete it.
-        let update = UpdateCredentialSecretRequest { credential_id: id.clone(), secret: "sk-new-0123456789abcdef".into(), ..Default::default() };
-        let disable = SetCredentialEnabledRequest { credential_id: id.clone(), enabled: false };
-        let delete = DeleteCredentialRequest { credential_id: id.clone() };
-        assert_eq!(edge.update_credential_secret(with_token(update.clone(), &member_token)).await.unwrap_err().code(), Code::PermissionDenied);
-        assert_eq!(edge.set_credential_enabled(with_token(disable.clone(), &member_token)).await.unwrap_err().code(), Code::PermissionDenied);
-        assert_eq!(edge.delete_credential(with_token(delete.clone(), &member_token)).await.unwrap_err().code(), Code::PermissionDenied);
-        assert_eq!(vault.store_audit_count(&id).await, 1, "{who}: only the create is audited so far");
+        let update = UpdateCredentialSecretRequest {
+            credential_id: id.clone(),
+            secret: "sk-new-0123456789abcdef".into(),
+            ..Default::default()
+        };
+        let disable = SetCredentialEnabledRequest {
+            credential_id: id.clone(),
+            enabled: false,
+        };
+        let delete = DeleteCredentialRequest {
+            credential_id: id.clone(),
+        };
+        assert_eq!(
+            edge.update_credential_secret(with_token(update.clone(), &member_token))
+                .await
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            edge.set_credential_enabled(with_token(disable.clone(), &member_token))
+                .await
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            edge.delete_credential(with_token(delete.clone(), &member_token))
+                .await
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(
+            vault.store_audit_count(&id).await,
+            1,
+            "{who}: only the create is audited so far"
+        );
 
-        edge.update_credential_secret(with_token(update, token)).await.unwrap();
+        edge.update_credential_secret(with_token(update, token))
+            .await
+            .unwrap();
         assert_eq!(vault.store_audit_count(&id).await, 2);
-        let disabled = edge.set_credential_enabled(with_token(disable, token)).await.unwrap().into_inner();
+        let disabled = edge
+            .set_credential_enabled(with_token(disable, token))
+            .await
+            .unwrap()
+            .into_inner();
         assert!(!disabled.credential.unwrap().enabled);
         assert_eq!(vault.store_audit_count(&id).await, 3);
-        edge.delete_credential(with_token(delete, token)).await.unwrap();
+        edge.delete_credential(with_token(delete, token))
+            .await
+            .unwrap();
         assert_eq!(vault.store_audit_count(&id).await, 4);
     }
 
-    let audit = edge.list_audit_events(with_token(ListAuditEventsRequest { owner_id: org.clone(), ..Default::default() }, &owner_token)).await.unwrap().into_inner();
-    let actions: Vec<&str> = audit.events.iter().map(|event| event.action.as_str()).collect();
+    let audit = edge
+        .list_audit_events(with_token(
+            ListAuditEventsRequest {
+                owner_id: org.clone(),
+                ..Default::default()
+            },
+            &owner_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let actions: Vec<&str> = audit
+        .events
+        .iter()
+        .map(|event| event.action.as_str())
+        .collect();
     assert_eq!(
         actions,
-        ["credential.delete", "credential.disable", "credential.update", "credential.create", "credential.delete", "credential.disable", "credential.update", "credential.create", "member.put", "member.put", "org.create"]
+        [
+            "credential.delete",
+            "credential.disable",
+            "credential.update",
+            "credential.create",
+            "credential.delete",
+            "credential.disable",
+            "credential.update",
+            "credential.create",
+            "member.put",
+            "member.put",
+            "org.create"
+        ]
     );
-    assert!(audit.events.iter().all(|event| !event.request_id.is_empty()));
+    assert!(
+        audit
+            .events
+            .iter()
+            .all(|event| !event.request_id.is_empty())
+    );
     assert_eq!(audit.events[0].actor, billing);
     assert_eq!(audit.events[0].peer, "spiffe://keyroute/edge");
     // Members do not read the org's audit log.
-    let error = edge.list_audit_events(with_token(ListAuditEventsRequest { owner_id: org, ..Default::default() }, &member_token)).await.unwrap_err();
+    let error = edge
+        .list_audit_events(with_token(
+            ListAuditEventsRequest {
+                owner_id: org,
+                ..Default::default()
+            },
+            &member_token,
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
 }
 
@@ -157,14 +348,50 @@ async fn users_manage_only_their_own_personal_keys() {
     let (alice, alice_token) = vault.user_with_token("alice").await;
     let (bob, bob_token) = vault.user_with_token("bob").await;
     let mut edge = vault.client("edge");
-    let id = edge.create_credential(with_token(openai(&alice), &alice_token)).await.unwrap().into_inner().credential.unwrap().id;
-    let error = edge.create_credential(with_token(openai(&alice), &bob_token)).await.unwrap_err();
+    let id = edge
+        .create_credential(with_token(openai(&alice), &alice_token))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .id;
+    let error = edge
+        .create_credential(with_token(openai(&alice), &bob_token))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
-    let error = edge.delete_credential(with_token(DeleteCredentialRequest { credential_id: id.clone() }, &bob_token)).await.unwrap_err();
+    let error = edge
+        .delete_credential(with_token(
+            DeleteCredentialRequest {
+                credential_id: id.clone(),
+            },
+            &bob_token,
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
-    let error = edge.create_credential(with_token(openai("platform"), &bob_token)).await.unwrap_err();
+    let error = edge
+        .create_credential(with_token(openai("platform"), &bob_token))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
-    assert_eq!(edge.list_credentials(with_token(ListCredentialsRequest { owner_id: bob }, &bob_token)).await.unwrap().into_inner().credentials.len(), 0);
+    assert_eq!(
+        edge.list_credentials(with_token(
+            ListCredentialsRequest { owner_id: bob },
+            &bob_token
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials
+        .len(),
+        0
+    );
     // The operator manages managed keys.
-    vault.client("admin").create_credential(openai("platform")).await.unwrap();
+    vault
+        .client("admin")
+        .create_credential(openai("platform"))
+        .await
+        .unwrap();
 }

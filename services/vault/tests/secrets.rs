@@ -13,7 +13,9 @@ use tonic::Code;
 const CANARY: &str = "sk-CANARY-7f3a9c1e5b2d4f6a8c0e";
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
 }
 
 #[tokio::test]
@@ -22,13 +24,25 @@ async fn a_canary_secret_never_leaks() {
     let vault = TestVault::start().await;
     let (user, token) = vault.user_with_token("canary").await;
     let mut edge = vault.client("edge");
-    let create = CreateCredentialRequest { owner_id: user.clone(), provider: "anthropic".into(), secret: CANARY.into(), ..Default::default() };
-    let created = edge.create_credential(with_token(create.clone(), &token)).await.unwrap().into_inner();
+    let create = CreateCredentialRequest {
+        owner_id: user.clone(),
+        provider: "anthropic".into(),
+        secret: CANARY.into(),
+        ..Default::default()
+    };
+    let created = edge
+        .create_credential(with_token(create.clone(), &token))
+        .await
+        .unwrap()
+        .into_inner();
     let id = created.credential.as_ref().unwrap().id.clone();
 
     let mut seen: Vec<Vec<u8>> = vec![created.encode_to_vec(), format!("{created:?}").into_bytes()];
     // Errors that involve the canary: a duplicate, a bad config, a bad shape, a wrong owner.
-    let duplicate = edge.create_credential(with_token(create.clone(), &token)).await.unwrap_err();
+    let duplicate = edge
+        .create_credential(with_token(create.clone(), &token))
+        .await
+        .unwrap_err();
     assert_eq!(duplicate.code(), Code::AlreadyExists);
     assert!(duplicate.message().contains(&id), "{}", duplicate.message());
     let mut bad_config = create.clone();
@@ -38,27 +52,77 @@ async fn a_canary_secret_never_leaks() {
     let mut bad_owner = create.clone();
     bad_owner.owner_id = "usr_nobody".into();
     for request in [bad_config, bad_shape, bad_owner] {
-        let error = edge.create_credential(with_token(request, &token)).await.unwrap_err();
+        let error = edge
+            .create_credential(with_token(request, &token))
+            .await
+            .unwrap_err();
         seen.push(format!("{error:?} {}", error.message()).into_bytes());
     }
-    let update = UpdateCredentialSecretRequest { credential_id: id.clone(), secret: format!("{CANARY}-2"), ..Default::default() };
-    seen.push(edge.update_credential_secret(with_token(update, &token)).await.unwrap().into_inner().encode_to_vec());
-    let listed = edge.list_credentials(with_token(ListCredentialsRequest { owner_id: user.clone() }, &token)).await.unwrap().into_inner();
+    let update = UpdateCredentialSecretRequest {
+        credential_id: id.clone(),
+        secret: format!("{CANARY}-2"),
+        ..Default::default()
+    };
+    seen.push(
+        edge.update_credential_secret(with_token(update, &token))
+            .await
+            .unwrap()
+            .into_inner()
+            .encode_to_vec(),
+    );
+    let listed = edge
+        .list_credentials(with_token(
+            ListCredentialsRequest {
+                owner_id: user.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(listed.credentials[0].fingerprint, "anthropic:…0e-2");
     seen.push(listed.encode_to_vec());
     seen.push(format!("{listed:?}").into_bytes());
-    let got = edge.get_credential(with_token(GetCredentialRequest { credential_id: id.clone() }, &token)).await.unwrap().into_inner();
+    let got = edge
+        .get_credential(with_token(
+            GetCredentialRequest {
+                credential_id: id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     seen.push(got.encode_to_vec());
-    let audit = edge.list_audit_events(with_token(ListAuditEventsRequest { owner_id: user.clone(), ..Default::default() }, &token)).await.unwrap().into_inner();
+    let audit = edge
+        .list_audit_events(with_token(
+            ListAuditEventsRequest {
+                owner_id: user.clone(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     seen.push(audit.encode_to_vec());
 
     // The router's lease is the one place the secret comes out, and its Debug redacts it.
-    let lease = vault.client("router").lease_credentials(LeaseCredentialsRequest { principal_id: user }).await.unwrap().into_inner();
+    let lease = vault
+        .client("router")
+        .lease_credentials(LeaseCredentialsRequest { principal_id: user })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(lease.credentials[0].secret, format!("{CANARY}-2"));
     seen.push(format!("{lease:?}").into_bytes());
 
     for bytes in &seen {
-        assert!(!contains(bytes, CANARY), "canary in a response or error: {}", String::from_utf8_lossy(bytes));
+        assert!(
+            !contains(bytes, CANARY),
+            "canary in a response or error: {}",
+            String::from_utf8_lossy(bytes)
+        );
     }
     for suffix in ["", "-wal", "-shm"] {
         let path = format!("{}{suffix}", vault.db_path().display());
@@ -67,7 +131,10 @@ async fn a_canary_secret_never_leaks() {
         }
     }
     let text = logs.text();
-    assert!(text.contains("leased credentials"), "trace logging is not being captured");
+    assert!(
+        text.contains("leased credentials"),
+        "trace logging is not being captured"
+    );
     assert!(!text.contains(CANARY), "canary in the logs");
 }
 
@@ -77,9 +144,26 @@ async fn tampered_ciphertexts_fail_to_open_with_a_clear_reason() {
     let (user, token) = vault.user_with_token("tamper").await;
     let mut edge = vault.client("edge");
     let mut ids = Vec::new();
-    for (provider, secret) in [("openai", "sk-first-0123456789abcdef"), ("mistral", "second-0123456789abcdef"), ("xai", "xai-third-0123456789abcdef")] {
-        let request = CreateCredentialRequest { owner_id: user.clone(), provider: provider.into(), secret: secret.into(), ..Default::default() };
-        ids.push(edge.create_credential(with_token(request, &token)).await.unwrap().into_inner().credential.unwrap().id);
+    for (provider, secret) in [
+        ("openai", "sk-first-0123456789abcdef"),
+        ("mistral", "second-0123456789abcdef"),
+        ("xai", "xai-third-0123456789abcdef"),
+    ] {
+        let request = CreateCredentialRequest {
+            owner_id: user.clone(),
+            provider: provider.into(),
+            secret: secret.into(),
+            ..Default::default()
+        };
+        ids.push(
+            edge.create_credential(with_token(request, &token))
+                .await
+                .unwrap()
+                .into_inner()
+                .credential
+                .unwrap()
+                .id,
+        );
     }
     {
         let db = rusqlite::Connection::open(vault.db_path()).unwrap();
@@ -90,14 +174,33 @@ async fn tampered_ciphertexts_fail_to_open_with_a_clear_reason() {
             [&ids[0], &ids[1]],
         )
         .unwrap();
-        let mut ciphertext: Vec<u8> = db.query_row("SELECT ciphertext FROM credentials WHERE id = ?1", [&ids[2]], |row| row.get(0)).unwrap();
+        let mut ciphertext: Vec<u8> = db
+            .query_row(
+                "SELECT ciphertext FROM credentials WHERE id = ?1",
+                [&ids[2]],
+                |row| row.get(0),
+            )
+            .unwrap();
         ciphertext[3] ^= 0x10;
-        db.execute("UPDATE credentials SET ciphertext = ?1 WHERE id = ?2", rusqlite::params![ciphertext, ids[2]]).unwrap();
+        db.execute(
+            "UPDATE credentials SET ciphertext = ?1 WHERE id = ?2",
+            rusqlite::params![ciphertext, ids[2]],
+        )
+        .unwrap();
     }
-    let lease = vault.client("router").lease_credentials(LeaseCredentialsRequest { principal_id: user }).await.unwrap().into_inner();
+    let lease = vault
+        .client("router")
+        .lease_credentials(LeaseCredentialsRequest { principal_id: user })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(lease.credentials.len(), 1);
     assert_eq!(lease.credentials[0].secret, "sk-first-0123456789abcdef");
-    let unreadable: Vec<(&str, &str)> = lease.unreadable.iter().map(|u| (u.credential_id.as_str(), u.reason.as_str())).collect();
+    let unreadable: Vec<(&str, &str)> = lease
+        .unreadable
+        .iter()
+        .map(|u| (u.credential_id.as_str(), u.reason.as_str()))
+        .collect();
     assert_eq!(unreadable.len(), 2);
     for (credential, reason) in unreadable {
         assert!(credential == ids[1] || credential == ids[2]);

@@ -11,13 +11,22 @@ use tonic::Code;
 
 const TEST_RSA_KEY: &str = include_str!("../testdata/vertex-test-key.pem");
 
-fn request(owner: &str, provider: &str, label: &str, secret: &str, config: &[(&str, &str)]) -> CreateCredentialRequest {
+fn request(
+    owner: &str,
+    provider: &str,
+    label: &str,
+    secret: &str,
+    config: &[(&str, &str)],
+) -> CreateCredentialRequest {
     CreateCredentialRequest {
         owner_id: owner.into(),
         provider: provider.into(),
         label: label.into(),
         secret: secret.into(),
-        config: config.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<HashMap<_, _>>(),
+        config: config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<HashMap<_, _>>(),
         disabled: false,
     }
 }
@@ -36,7 +45,10 @@ fn service_account(private_key: &str) -> String {
 
 fn row_count(vault: &TestVault, table: &str) -> i64 {
     let db = rusqlite::Connection::open(vault.db_path()).unwrap();
-    db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0)).unwrap()
+    db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+        row.get(0)
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -48,33 +60,111 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
     let oversized = "k".repeat(5000);
     let broken_pem = TEST_RSA_KEY.replacen("MII", "XXX", 1);
     let cases = [
-        (request(&user, "bedrock", "", r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"abc123abc123"}"#, &[]), "secret.region is required"),
-        (request(&user, "vertex", "", &service_account(&broken_pem), &[]), "secret.private_key is not a parseable PEM RSA private key"),
-        (request(&user, "openai", "", "sk-abc\ndef0123456789", &[]), "whitespace or a control character"),
-        (request(&user, "openai", "", &oversized, &[]), "longer than 4096 bytes"),
+        (
+            request(
+                &user,
+                "bedrock",
+                "",
+                r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"abc123abc123"}"#,
+                &[],
+            ),
+            "secret.region is required",
+        ),
+        (
+            request(&user, "vertex", "", &service_account(&broken_pem), &[]),
+            "secret.private_key is not a parseable PEM RSA private key",
+        ),
+        (
+            request(&user, "openai", "", "sk-abc\ndef0123456789", &[]),
+            "whitespace or a control character",
+        ),
+        (
+            request(&user, "openai", "", &oversized, &[]),
+            "longer than 4096 bytes",
+        ),
         (request(&user, "anthropic", "", "", &[]), "secret is empty"),
-        (request(&user, "azure", "", "azurekey0123456789", &[("deployment", "gpt")]), "config.endpoint is required"),
-        (request(&user, "custom", "", "", &[("base_url", "http://localhost:11434")]), "label is required"),
-        (request(&user, "nonsense", "", "key", &[]), "unknown provider"),
-        (request("", "openai", "", "sk-0123456789abcdef", &[]), "owner_id is required"),
+        (
+            request(
+                &user,
+                "azure",
+                "",
+                "azurekey0123456789",
+                &[("deployment", "gpt")],
+            ),
+            "config.endpoint is required",
+        ),
+        (
+            request(
+                &user,
+                "custom",
+                "",
+                "",
+                &[("base_url", "http://localhost:11434")],
+            ),
+            "label is required",
+        ),
+        (
+            request(&user, "nonsense", "", "key", &[]),
+            "unknown provider",
+        ),
+        (
+            request("", "openai", "", "sk-0123456789abcdef", &[]),
+            "owner_id is required",
+        ),
     ];
     for (case, expected) in cases {
-        let error = edge.create_credential(with_token(case, &token)).await.unwrap_err();
+        let error = edge
+            .create_credential(with_token(case, &token))
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), Code::InvalidArgument, "{expected}: {error:?}");
-        assert!(error.message().contains(expected), "wanted {expected:?}, got {:?}", error.message());
+        assert!(
+            error.message().contains(expected),
+            "wanted {expected:?}, got {:?}",
+            error.message()
+        );
     }
     assert_eq!(row_count(&vault, "credentials"), 0);
     assert_eq!(row_count(&vault, "audit_events"), audit_before);
 
     // The good versions of the same shapes are accepted.
     let good = [
-        request(&user, "bedrock", "", r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"abc123abc123","region":"us-west-2"}"#, &[]),
-        request(&user, "vertex", "", &service_account(TEST_RSA_KEY), &[("location", "europe-west4")]),
-        request(&user, "azure", "", "azurekey0123456789", &[("endpoint", "https://x.openai.azure.com"), ("deployment", "gpt")]),
-        request(&user, "custom", "ollama", "", &[("base_url", "http://localhost:11434/v1")]),
+        request(
+            &user,
+            "bedrock",
+            "",
+            r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"abc123abc123","region":"us-west-2"}"#,
+            &[],
+        ),
+        request(
+            &user,
+            "vertex",
+            "",
+            &service_account(TEST_RSA_KEY),
+            &[("location", "europe-west4")],
+        ),
+        request(
+            &user,
+            "azure",
+            "",
+            "azurekey0123456789",
+            &[
+                ("endpoint", "https://x.openai.azure.com"),
+                ("deployment", "gpt"),
+            ],
+        ),
+        request(
+            &user,
+            "custom",
+            "ollama",
+            "",
+            &[("base_url", "http://localhost:11434/v1")],
+        ),
     ];
     for case in good {
-        edge.create_credential(with_token(case, &token)).await.unwrap();
+        edge.create_credential(with_token(case, &token))
+            .await
+            .unwrap();
     }
     assert_eq!(row_count(&vault, "credentials"), 4);
 }
@@ -85,25 +175,57 @@ async fn duplicates_name_the_existing_credential_and_labels_tell_apart() {
     let (user, token) = vault.user_with_token("dup").await;
     let mut edge = vault.client("edge");
     let first = edge
-        .create_credential(with_token(request(&user, "openai", "", "sk-one-0123456789abcdef", &[]), &token))
+        .create_credential(with_token(
+            request(&user, "openai", "", "sk-one-0123456789abcdef", &[]),
+            &token,
+        ))
         .await
         .unwrap()
         .into_inner()
         .credential
         .unwrap();
     let error = edge
-        .create_credential(with_token(request(&user, "openai", "", "sk-two-0123456789abcdef", &[]), &token))
+        .create_credential(with_token(
+            request(&user, "openai", "", "sk-two-0123456789abcdef", &[]),
+            &token,
+        ))
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::AlreadyExists);
     assert!(error.message().contains(&first.id), "{}", error.message());
     // Azure deployments differ by label (the deployment name by default).
     for deployment in ["gpt-4o", "gpt-4o-mini"] {
-        let azure = request(&user, "azure", "", "azurekey0123456789", &[("endpoint", "https://x.openai.azure.com"), ("deployment", deployment)]);
-        edge.create_credential(with_token(azure, &token)).await.unwrap();
+        let azure = request(
+            &user,
+            "azure",
+            "",
+            "azurekey0123456789",
+            &[
+                ("endpoint", "https://x.openai.azure.com"),
+                ("deployment", deployment),
+            ],
+        );
+        edge.create_credential(with_token(azure, &token))
+            .await
+            .unwrap();
     }
-    let azure = request(&user, "azure", "", "azurekey0123456789", &[("endpoint", "https://x.openai.azure.com"), ("deployment", "gpt-4o")]);
-    assert_eq!(edge.create_credential(with_token(azure, &token)).await.unwrap_err().code(), Code::AlreadyExists);
+    let azure = request(
+        &user,
+        "azure",
+        "",
+        "azurekey0123456789",
+        &[
+            ("endpoint", "https://x.openai.azure.com"),
+            ("deployment", "gpt-4o"),
+        ],
+    );
+    assert_eq!(
+        edge.create_credential(with_token(azure, &token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::AlreadyExists
+    );
     assert_eq!(row_count(&vault, "credentials"), 3);
 }
 
@@ -113,18 +235,46 @@ async fn a_bad_update_keeps_the_old_secret() {
     let (user, token) = vault.user_with_token("upd").await;
     let mut edge = vault.client("edge");
     let id = edge
-        .create_credential(with_token(request(&user, "deepseek", "", "sk-old-0123456789abcdef", &[]), &token))
+        .create_credential(with_token(
+            request(&user, "deepseek", "", "sk-old-0123456789abcdef", &[]),
+            &token,
+        ))
         .await
         .unwrap()
         .into_inner()
         .credential
         .unwrap()
         .id;
-    let bad = UpdateCredentialSecretRequest { credential_id: id.clone(), secret: "sk new with spaces".into(), ..Default::default() };
-    assert_eq!(edge.update_credential_secret(with_token(bad, &token)).await.unwrap_err().code(), Code::InvalidArgument);
-    let missing = UpdateCredentialSecretRequest { credential_id: "cred_missing".into(), secret: "sk-0123456789abcdef".into(), ..Default::default() };
-    assert_eq!(edge.update_credential_secret(with_token(missing, &token)).await.unwrap_err().code(), Code::NotFound);
-    let lease = vault.client("router").lease_credentials(LeaseCredentialsRequest { principal_id: user }).await.unwrap().into_inner();
+    let bad = UpdateCredentialSecretRequest {
+        credential_id: id.clone(),
+        secret: "sk new with spaces".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        edge.update_credential_secret(with_token(bad, &token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    let missing = UpdateCredentialSecretRequest {
+        credential_id: "cred_missing".into(),
+        secret: "sk-0123456789abcdef".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        edge.update_credential_secret(with_token(missing, &token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let lease = vault
+        .client("router")
+        .lease_credentials(LeaseCredentialsRequest { principal_id: user })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(lease.credentials[0].secret, "sk-old-0123456789abcdef");
     assert_eq!(vault.store_audit_count(&id).await, 1);
 }
@@ -133,22 +283,74 @@ async fn a_bad_update_keeps_the_old_secret() {
 async fn bad_identity_and_setting_requests_are_refused() {
     let vault = TestVault::start().await;
     let mut admin = vault.client("admin");
-    let error = admin.create_user(CreateUserRequest { name: " ".into(), email: String::new() }).await.unwrap_err();
+    let error = admin
+        .create_user(CreateUserRequest {
+            name: " ".into(),
+            email: String::new(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
-    let error = admin.create_user(CreateUserRequest { name: "x".into(), email: "not-an-email".into() }).await.unwrap_err();
+    let error = admin
+        .create_user(CreateUserRequest {
+            name: "x".into(),
+            email: "not-an-email".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::InvalidArgument);
-    let error = admin.create_org(CreateOrgRequest { name: "o".into(), owner_user_id: "usr_missing".into() }).await.unwrap_err();
+    let error = admin
+        .create_org(CreateOrgRequest {
+            name: "o".into(),
+            owner_user_id: "usr_missing".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
-    assert_eq!(row_count(&vault, "principals"), 1, "only the built-in platform principal");
+    assert_eq!(
+        row_count(&vault, "principals"),
+        1,
+        "only the built-in platform principal"
+    );
     let (user, _) = vault.user_with_token("u").await;
-    let error = admin.add_member(AddMemberRequest { org_id: user.clone(), user_id: user.clone(), role: Role::Member as i32 }).await.unwrap_err();
+    let error = admin
+        .add_member(AddMemberRequest {
+            org_id: user.clone(),
+            user_id: user.clone(),
+            role: Role::Member as i32,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::FailedPrecondition, "{error:?}");
-    let setting = SetProviderSettingRequest { owner_id: user.clone(), provider: "openai".into(), mode: 0, fallback_policy: FallbackPolicy::Never as i32 };
-    assert_eq!(admin.set_provider_setting(setting).await.unwrap_err().code(), Code::InvalidArgument);
-    let setting = SetProviderSettingRequest { owner_id: user.clone(), provider: "openai".into(), mode: ProviderMode::Disabled as i32, fallback_policy: FallbackPolicy::Never as i32 };
+    let setting = SetProviderSettingRequest {
+        owner_id: user.clone(),
+        provider: "openai".into(),
+        mode: 0,
+        fallback_policy: FallbackPolicy::Never as i32,
+    };
+    assert_eq!(
+        admin
+            .set_provider_setting(setting)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    let setting = SetProviderSettingRequest {
+        owner_id: user.clone(),
+        provider: "openai".into(),
+        mode: ProviderMode::Disabled as i32,
+        fallback_policy: FallbackPolicy::Never as i32,
+    };
     admin.set_provider_setting(setting).await.unwrap();
     let org = vault.org("solo", &user, &[]).await;
-    let error = admin.remove_member(RemoveMemberRequest { org_id: org, user_id: user }).await.unwrap_err();
+    let error = admin
+        .remove_member(RemoveMemberRequest {
+            org_id: org,
+            user_id: user,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::FailedPrecondition);
     assert!(error.message().contains("last owner"));
 }

@@ -1,0 +1,292 @@
+//! The `keyroute-vault` binary as a child process: configuration errors exit 64 with one
+//! line, SIGTERM stops it cleanly, and every acknowledged write survives `kill -9`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
+use keyroute_proto::vault::v1::*;
+use keyroute_test_support::TestPki;
+use keyroute_tls::{ClientTls, Identity};
+use keyroute_vault::crypto::Keyring;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_keyroute-vault");
+
+struct Files {
+    pki: TestPki,
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        let files = Self {
+            pki: TestPki::new(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        Keyring::generate().save(&files.kek()).unwrap();
+        files
+    }
+
+    fn kek(&self) -> std::path::PathBuf {
+        self.dir.path().join("kek.json")
+    }
+
+    fn command(&self) -> Command {
+        let tls = self.pki.paths("vault");
+        let mut command = Command::new(BINARY);
+        command
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .env("KEYROUTE_VAULT_DB", self.dir.path().join("vault.sqlite"))
+            .env("KEYROUTE_KEK_FILE", self.kek())
+            .env("KEYROUTE_TLS_CERT", &tls.cert)
+            .env("KEYROUTE_TLS_KEY", &tls.key)
+            .env("KEYROUTE_TLS_CA", &tls.ca)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    fn client(
+        &self,
+        addr: SocketAddr,
+        identity: &str,
+    ) -> VaultServiceClient<tonic::transport::Channel> {
+        let tls = ClientTls::from_files(self.pki.paths(identity)).unwrap();
+        VaultServiceClient::new(
+            keyroute_tls::channel(&addr.to_string(), tls, Identity::parse("vault").unwrap())
+                .unwrap(),
+        )
+    }
+}
+
+/// Starts the binary and waits for the log line that says where it listens; keeps
+/// draining its stderr afterwards.
+async fn spawn(mut command: Command) -> (Child, SocketAddr) {
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("vault exited before serving");
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if event["message"] == "vault serving" {
+            break event["listen"].as_str().unwrap().parse().unwrap();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+async fn run_to_exit(mut command: Command) -> (i32, String) {
+    let output = command.output().await.unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn assert_config_error(result: (i32, String), expected: &str) {
+    let (code, stderr) = result;
+    assert_eq!(code, 64, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line, got: {stderr}");
+    assert!(
+        stderr.starts_with("keyroute-vault: invalid configuration: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(expected), "wanted {expected:?} in {stderr}");
+}
+
+#[tokio::test]
+async fn invalid_configuration_exits_64_with_one_line() {
+    let files = Files::new();
+    let mut missing_kek = files.command();
+    missing_kek
+        .arg("--kek-file")
+        .arg(files.dir.path().join("absent.json"));
+    assert_config_error(run_to_exit(missing_kek).await, "cannot read kek file");
+
+    std::fs::write(
+        files.dir.path().join("bad.json"),
+        "{\"format\":\"keyroute-keyring/v1\"}",
+    )
+    .unwrap();
+    let mut bad_kek = files.command();
+    bad_kek
+        .arg("--kek-file")
+        .arg(files.dir.path().join("bad.json"));
+    assert_config_error(run_to_exit(bad_kek).await, "is malformed");
+
+    let mut missing_cert = files.command();
+    missing_cert.env("KEYROUTE_TLS_CERT", files.dir.path().join("absent.crt"));
+    assert_config_error(run_to_exit(missing_cert).await, "tls: cannot read");
+
+    let mut wrong_key = files.command();
+    wrong_key.env("KEYROUTE_TLS_KEY", files.pki.paths("router").key);
+    assert_config_error(run_to_exit(wrong_key).await, "tls:");
+
+    let mut ttl = files.command();
+    ttl.args(["--lease-ttl", "5 parsecs"]);
+    assert_config_error(run_to_exit(ttl).await, "lease-ttl");
+
+    let mut short_ttl = files.command();
+    short_ttl.env("KEYROUTE_LEASE_TTL", "1s");
+    assert_config_error(run_to_exit(short_ttl).await, "--lease-ttl must be between");
+
+    let mut db_dir = files.command();
+    db_dir
+        .arg("--db")
+        .arg(files.dir.path().join("no/such/dir/vault.sqlite"));
+    assert_config_error(run_to_exit(db_dir).await, "does not exist");
+
+    let mut unknown = files.command();
+    unknown.arg("--frobnicate");
+    assert_config_error(run_to_exit(unknown).await, "--frobnicate");
+
+    let mut no_kek = Command::new(BINARY);
+    no_kek
+        .env_clear()
+        .args(["--tls-cert", "a", "--tls-key", "b", "--tls-ca", "c"]);
+    assert_config_error(run_to_exit(no_kek).await, "--kek-file");
+
+    let mut help = Command::new(BINARY);
+    help.arg("--help");
+    let (code, _) = run_to_exit(help).await;
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_vault_cleanly() {
+    let files = Files::new();
+    let (mut child, addr) = spawn(files.command()).await;
+    let health = tonic_health_check(&files, addr).await;
+    assert_eq!(health, 1, "SERVING");
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+}
+
+async fn tonic_health_check(files: &Files, addr: SocketAddr) -> i32 {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let tls = ClientTls::from_files(files.pki.paths("router")).unwrap();
+    let channel =
+        keyroute_tls::channel(&addr.to_string(), tls, Identity::parse("vault").unwrap()).unwrap();
+    let request = HealthCheckRequest {
+        service: "keyroute.vault.v1.VaultService".into(),
+    };
+    HealthClient::new(channel)
+        .check(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_kill_9() {
+    let files = Files::new();
+    let (mut child, addr) = spawn(files.command()).await;
+    let mut admin = files.client(addr, "admin");
+    let user = admin
+        .create_user(CreateUserRequest {
+            name: "durable".into(),
+            email: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap()
+        .id;
+
+    const WRITERS: usize = 8;
+    const KILL_AFTER: usize = 120;
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (enough_tx, mut enough_rx) = tokio::sync::watch::channel(false);
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let mut client = files.client(addr, "admin");
+        let (user, acknowledged, enough_tx) =
+            (user.clone(), acknowledged.clone(), enough_tx.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let request = CreateCredentialRequest {
+                    owner_id: user.clone(),
+                    provider: "custom".into(),
+                    label: format!("w{writer}-{i}"),
+                    secret: format!("sk-durable-{writer}-{i}-0123456789"),
+                    config: [("base_url".to_owned(), "http://127.0.0.1:9/v1".to_owned())].into(),
+                    disabled: false,
+                };
+                let Ok(response) = client.create_credential(request).await else {
+                    return;
+                };
+                let id = response.into_inner().credential.unwrap().id;
+                let mut acked = acknowledged.lock().unwrap();
+                acked.push(id);
+                if acked.len() >= KILL_AFTER {
+                    let _ = enough_tx.send(true);
+                }
+            }
+        }));
+    }
+    enough_rx.wait_for(|enough| *enough).await.unwrap();
+    child.start_kill().unwrap(); // SIGKILL, with writes in flight
+    child.wait().await.unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= KILL_AFTER);
+
+    let (_restarted, addr) = spawn(files.command()).await;
+    let stored = files
+        .client(addr, "admin")
+        .list_credentials(ListCredentialsRequest {
+            owner_id: user.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials;
+    let stored: std::collections::HashSet<String> = stored.into_iter().map(|c| c.id).collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost: {lost:?}",
+        lost.len()
+    );
+    // Every stored secret still opens.
+    let lease = files
+        .client(addr, "router")
+        .lease_credentials(LeaseCredentialsRequest { principal_id: user })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(lease.unreadable.is_empty());
+    assert_eq!(lease.credentials.len(), stored.len());
+}
