@@ -141,3 +141,12 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
     }
 }
+
+#[cfg(test)]
+mod clap_tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::VaultArgs::command().debug_assert();
+    }
+}

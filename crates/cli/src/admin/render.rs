@@ -1,0 +1,280 @@
+//! Each resource as a table and as JSON. Credentials show fingerprints, never secrets; a
+//! token is shown only in the reply that issued it.
+
+use keyroute_proto::vault::v1::*;
+use serde_json::{Value, json};
+
+use crate::output::{Listing, time};
+
+fn kind_name(kind: i32) -> &'static str {
+    match PrincipalKind::try_from(kind) {
+        Ok(PrincipalKind::User) => "user",
+        Ok(PrincipalKind::Org) => "org",
+        Ok(PrincipalKind::Platform) => "platform",
+        _ => "unknown",
+    }
+}
+
+fn role_name(role: i32) -> &'static str {
+    match Role::try_from(role) {
+        Ok(Role::Owner) => "owner",
+        Ok(Role::BillingManager) => "billing_manager",
+        Ok(Role::Member) => "member",
+        _ => "unknown",
+    }
+}
+
+fn principal_json(p: &Principal) -> Value {
+    json!({ "id": p.id, "kind": kind_name(p.kind), "name": p.name, "email": p.email, "created_at": time(p.created_at.as_ref()) })
+}
+
+pub fn principals(list: &[Principal]) -> Listing {
+    Listing {
+        json: if list.len() == 1 {
+            principal_json(&list[0])
+        } else {
+            Value::Array(list.iter().map(principal_json).collect())
+        },
+        headers: &["ID", "KIND", "NAME", "EMAIL", "CREATED"],
+        rows: list
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.clone(),
+                    kind_name(p.kind).into(),
+                    p.name.clone(),
+                    p.email.clone(),
+                    time(p.created_at.as_ref()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn membership_json(m: &Membership) -> Value {
+    json!({ "org_id": m.org_id, "org_name": m.org_name, "user_id": m.user_id, "role": role_name(m.role), "created_at": time(m.created_at.as_ref()) })
+}
+
+pub fn memberships(list: &[Membership]) -> Listing {
+    Listing {
+        json: if list.len() == 1 {
+            membership_json(&list[0])
+        } else {
+            Value::Array(list.iter().map(membership_json).collect())
+        },
+        headers: &["ORG", "ORG NAME", "USER", "ROLE"],
+        rows: list
+            .iter()
+            .map(|m| {
+                vec![
+                    m.org_id.clone(),
+                    m.org_name.clone(),
+                    m.user_id.clone(),
+                    role_name(m.role).into(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+pub fn principal_detail(reply: &GetPrincipalResponse) -> Listing {
+    let principal = reply.principal.clone().unwrap_or_default();
+    let mut json = principal_json(&principal);
+    json["memberships"] = Value::Array(reply.memberships.iter().map(membership_json).collect());
+    let row = |org: &str, role: &str| {
+        vec![
+            principal.id.clone(),
+            kind_name(principal.kind).into(),
+            principal.name.clone(),
+            org.to_owned(),
+            role.to_owned(),
+        ]
+    };
+    let mut rows: Vec<Vec<String>> = reply
+        .memberships
+        .iter()
+        .map(|m| row(&m.org_id, role_name(m.role)))
+        .collect();
+    if rows.is_empty() {
+        rows.push(row("", ""));
+    }
+    Listing {
+        json,
+        headers: &["ID", "KIND", "NAME", "ORG", "ROLE"],
+        rows,
+    }
+}
+
+fn token_json(t: &TokenInfo) -> Value {
+    json!({
+        "id": t.id, "principal_id": t.principal_id, "name": t.name, "last_four": t.last_four,
+        "created_at": time(t.created_at.as_ref()), "revoked_at": t.revoked_at.as_ref().map(|r| time(Some(r))),
+    })
+}
+
+pub fn tokens(list: &[TokenInfo]) -> Listing {
+    Listing {
+        json: if list.len() == 1 {
+            token_json(&list[0])
+        } else {
+            Value::Array(list.iter().map(token_json).collect())
+        },
+        headers: &["ID", "PRINCIPAL", "NAME", "ENDS WITH", "CREATED", "REVOKED"],
+        rows: list
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.clone(),
+                    t.principal_id.clone(),
+                    t.name.clone(),
+                    t.last_four.clone(),
+                    time(t.created_at.as_ref()),
+                    t.revoked_at
+                        .as_ref()
+                        .map(|r| time(Some(r)))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The one place a token is printed: the reply that issued it.
+pub fn issued_token(reply: &IssueTokenResponse) -> Listing {
+    let info = reply.info.clone().unwrap_or_default();
+    let mut json = token_json(&info);
+    json["token"] = Value::String(reply.token.clone());
+    Listing {
+        json,
+        headers: &["ID", "PRINCIPAL", "TOKEN (shown once)"],
+        rows: vec![vec![info.id, info.principal_id, reply.token.clone()]],
+    }
+}
+
+fn credential_json(c: &Credential) -> Value {
+    let mut config: Vec<(&String, &String)> = c.config.iter().collect();
+    config.sort();
+    json!({
+        "id": c.id, "owner_id": c.owner_id, "provider": c.provider, "label": c.label, "enabled": c.enabled,
+        "config": config.into_iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+        "fingerprint": c.fingerprint, "created_at": time(c.created_at.as_ref()), "updated_at": time(c.updated_at.as_ref()),
+    })
+}
+
+pub fn credentials(list: &[Credential]) -> Listing {
+    Listing {
+        json: if list.len() == 1 {
+            credential_json(&list[0])
+        } else {
+            Value::Array(list.iter().map(credential_json).collect())
+        },
+        headers: &[
+            "ID",
+            "OWNER",
+            "PROVIDER",
+            "LABEL",
+            "ENABLED",
+            "FINGERPRINT",
+            "UPDATED",
+        ],
+        rows: list
+            .iter()
+            .map(|c| {
+                vec![
+                    c.id.clone(),
+                    c.owner_id.clone(),
+                    c.provider.clone(),
+                    c.label.clone(),
+                    c.enabled.to_string(),
+                    c.fingerprint.clone(),
+                    time(c.updated_at.as_ref()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn mode_name(mode: i32) -> &'static str {
+    match ProviderMode::try_from(mode) {
+        Ok(ProviderMode::Managed) => "managed",
+        Ok(ProviderMode::CustomKey) => "custom_key",
+        Ok(ProviderMode::Disabled) => "disabled",
+        _ => "unknown",
+    }
+}
+
+fn fallback_name(policy: i32) -> &'static str {
+    match FallbackPolicy::try_from(policy) {
+        Ok(FallbackPolicy::Never) => "never",
+        Ok(FallbackPolicy::WhenNoKey) => "when_no_key",
+        Ok(FallbackPolicy::WhenKeyFails) => "when_key_fails",
+        _ => "unknown",
+    }
+}
+
+pub fn settings(list: &[ProviderSetting]) -> Listing {
+    let one = |s: &ProviderSetting| json!({ "owner_id": s.owner_id, "provider": s.provider, "mode": mode_name(s.mode), "fallback": fallback_name(s.fallback_policy) });
+    Listing {
+        json: Value::Array(list.iter().map(one).collect()),
+        headers: &["OWNER", "PROVIDER", "MODE", "FALLBACK"],
+        rows: list
+            .iter()
+            .map(|s| {
+                vec![
+                    s.owner_id.clone(),
+                    s.provider.clone(),
+                    mode_name(s.mode).into(),
+                    fallback_name(s.fallback_policy).into(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+pub fn audit(events: &[AuditEvent], next_page_token: &str) -> Listing {
+    let one = |e: &AuditEvent| {
+        json!({
+            "id": e.id, "time": time(e.time.as_ref()), "actor": e.actor, "peer": e.peer, "action": e.action,
+            "target": e.target, "owner_id": e.owner_id, "request_id": e.request_id,
+            "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+        })
+    };
+    Listing {
+        json: json!({ "events": events.iter().map(one).collect::<Vec<_>>(), "next_page_token": next_page_token }),
+        headers: &["TIME", "ACTION", "TARGET", "ACTOR", "PEER", "REQUEST"],
+        rows: events
+            .iter()
+            .map(|e| {
+                vec![
+                    time(e.time.as_ref()),
+                    e.action.clone(),
+                    e.target.clone(),
+                    e.actor.clone(),
+                    e.peer.clone(),
+                    e.request_id.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+pub fn rotation(reply: &RotateKekResponse) -> Listing {
+    let in_use: Vec<String> = reply.versions_in_use.iter().map(u32::to_string).collect();
+    Listing {
+        json: json!({ "active_version": reply.active_version, "rewrapped": reply.rewrapped, "versions_in_use": reply.versions_in_use }),
+        headers: &["ACTIVE VERSION", "REWRAPPED", "VERSIONS IN USE"],
+        rows: vec![vec![
+            reply.active_version.to_string(),
+            reply.rewrapped.to_string(),
+            in_use.join(","),
+        ]],
+    }
+}
+
+pub fn done(message: &str) -> Listing {
+    Listing {
+        json: json!({ "result": message }),
+        headers: &["RESULT"],
+        rows: vec![vec![message.to_owned()]],
+    }
+}
