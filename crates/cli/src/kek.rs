@@ -1,7 +1,7 @@
 //! `keyroute kek`: create and maintain the vault's KEK keyring file. Keys never leave the
 //! file: these commands print versions only.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use keyroute_vault::crypto::Keyring;
 
@@ -43,11 +43,11 @@ enum KekCommand {
     },
 }
 
-fn load(path: &PathBuf) -> Result<Keyring, CliError> {
+fn load(path: &Path) -> Result<Keyring, CliError> {
     Keyring::load(path).map_err(|error| CliError::Io(error.to_string()))
 }
 
-fn save(keyring: &Keyring, path: &PathBuf) -> Result<(), CliError> {
+fn save(keyring: &Keyring, path: &Path) -> Result<(), CliError> {
     keyring
         .save(path)
         .map_err(|error| CliError::Io(error.to_string()))

@@ -6,6 +6,7 @@
 mod redact;
 
 /// `keyroute.vault.v1`: the credential vault.
+#[allow(clippy::all)]
 pub mod vault {
     /// Version 1 of the vault API.
     pub mod v1 {
