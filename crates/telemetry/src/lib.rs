@@ -7,6 +7,8 @@ mod propagation;
 
 pub use propagation::{GrpcTraceLayer, GrpcTraceService, inject_trace_context, propagate};
 
+use std::io::IsTerminal;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
