@@ -100,7 +100,11 @@ pub fn init_with(
         .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
     let (human, json) = match format {
         LogFormat::Human => (
-            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            ),
             None,
         ),
         LogFormat::Json => (

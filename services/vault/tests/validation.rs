@@ -354,3 +354,67 @@ async fn bad_identity_and_setting_requests_are_refused() {
     assert_eq!(error.code(), Code::FailedPrecondition);
     assert!(error.message().contains("last owner"));
 }
+
+#[tokio::test]
+async fn a_failed_audit_write_fails_the_change_it_records() {
+    let vault = TestVault::start().await;
+    let (user, token) = vault.user_with_token("audited").await;
+    let mut edge = vault.client("edge");
+    let kept = edge
+        .create_credential(with_token(
+            request(&user, "openai", "", "sk-kept-0123456789abcdef", &[]),
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .id;
+    {
+        let db = rusqlite::Connection::open(vault.db_path()).unwrap();
+        db.execute_batch("CREATE TRIGGER audit_fails BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END;")
+            .unwrap();
+    }
+    let error = edge
+        .create_credential(with_token(
+            request(&user, "mistral", "", "mistral-0123456789abcdef", &[]),
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Internal, "{error:?}");
+    let disable = SetCredentialEnabledRequest {
+        credential_id: kept.clone(),
+        enabled: false,
+    };
+    assert_eq!(
+        edge.set_credential_enabled(with_token(disable, &token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Internal
+    );
+    let delete = DeleteCredentialRequest {
+        credential_id: kept.clone(),
+    };
+    assert_eq!(
+        edge.delete_credential(with_token(delete, &token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Internal
+    );
+    // Nothing changed: one credential, still enabled.
+    let listed = edge
+        .list_credentials(with_token(
+            ListCredentialsRequest { owner_id: user },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.credentials.len(), 1);
+    assert!(listed.credentials[0].enabled);
+    assert_eq!(row_count(&vault, "credentials"), 1);
+}
