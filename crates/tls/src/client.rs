@@ -69,24 +69,8 @@ impl ClientTls {
 
     /// Polls the files every `interval` and reloads on change, for as long as `self` lives.
     pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                let Some(tls) = weak.upgrade() else { return };
-                match tls.reload() {
-                    Ok(true) => {
-                        tracing::info!(cert = %tls.paths.cert.display(), "reloaded client certificate")
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "client certificate reload failed; keeping the previous one")
-                    }
-                }
-            }
+        crate::reload::spawn(Arc::downgrade(self), interval, "client", |tls| {
+            (tls.reload(), tls.paths.cert.clone())
         })
     }
 

@@ -13,6 +13,7 @@ pub mod dev_pki;
 mod error;
 mod identity;
 mod material;
+mod reload;
 mod server;
 mod verify;
 

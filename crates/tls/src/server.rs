@@ -34,6 +34,8 @@ pub struct ServerTls {
     config: ArcSwap<ServerConfig>,
     identity: ArcSwap<Identity>,
     loaded: Mutex<RawFilesDigest>,
+    /// Counts successful reloads, so callers can await one.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 /// What was loaded last; only compared, never printed.
@@ -56,6 +58,7 @@ impl ServerTls {
             config: ArcSwap::from_pointee(config),
             identity: ArcSwap::from_pointee(material.identity),
             loaded: Mutex::new(RawFilesDigest(raw)),
+            generation: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -85,29 +88,19 @@ impl ServerTls {
         self.config.store(Arc::new(config));
         self.identity.store(Arc::new(material.identity));
         loaded.0 = raw;
+        self.generation.send_modify(|generation| *generation += 1);
         Ok(true)
+    }
+
+    /// Changes each time a new config is installed.
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// Polls the files every `interval` and reloads on change, for as long as `self` lives.
     pub fn spawn_reloader(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                let Some(tls) = weak.upgrade() else { return };
-                match tls.reload() {
-                    Ok(true) => {
-                        tracing::info!(cert = %tls.paths.cert.display(), "reloaded server certificate")
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, "server certificate reload failed; keeping the previous one")
-                    }
-                }
-            }
+        crate::reload::spawn(Arc::downgrade(self), interval, "server", |tls| {
+            (tls.reload(), tls.paths.cert.clone())
         })
     }
 }

@@ -231,3 +231,24 @@ async fn handshake_and_talk(addr: std::net::SocketAddr, paths: &TlsPaths, with_c
     let mut buf = [0u8; 16];
     matches!(stream.read(&mut buf).await, Ok(n) if n > 0)
 }
+
+#[tokio::test]
+async fn the_background_reloader_picks_up_rotated_files() {
+    let pki = TestPki::new();
+    let server = serve(pki.paths("vault")).await;
+    let mut reloads = server.tls.reloads();
+    let _reloader = server
+        .tls
+        .spawn_reloader(std::time::Duration::from_millis(20));
+    let next = TestPki::new();
+    for file in ["vault.crt", "vault.key", "ca.crt"] {
+        std::fs::copy(next.dir().join(file), pki.dir().join(file)).unwrap();
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(5), reloads.changed())
+        .await
+        .expect("no reload")
+        .unwrap();
+    check(server.addr, next.paths("router"), "vault")
+        .await
+        .unwrap();
+}
