@@ -14,7 +14,10 @@ const REDACTED: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files = ["keyroute/vault/v1/vault.proto"];
+    let files = [
+        "keyroute/vault/v1/vault.proto",
+        "keyroute/router/v1/router.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }

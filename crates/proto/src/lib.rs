@@ -14,5 +14,14 @@ pub mod vault {
     }
 }
 
+/// `keyroute.router.v1`: the canonical chat API.
+#[allow(clippy::all)]
+pub mod router {
+    /// Version 1 of the router API.
+    pub mod v1 {
+        tonic::include_proto!("keyroute.router.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every keyroute proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("keyroute_descriptor");

@@ -1,0 +1,10 @@
+//! Provider wire formats. Each module reads and writes one format in both directions; the
+//! canonical side is `keyroute.router.v1` (the router's gRPC API). Everything here is pure:
+//! no I/O, no runtime, so every decoder can be fuzzed and benchmarked in isolation.
+//!
+//! Streams are decoded incrementally: bytes may arrive split anywhere, inside a UTF-8
+//! character, an SSE line or an AWS event-stream frame.
+
+pub mod eventstream;
+pub mod sigv4;
+pub mod sse;

@@ -1,0 +1,191 @@
+//! One server-sent-events parser for every SSE format (OpenAI, Anthropic, Gemini `alt=sse`,
+//! Mistral and the OpenAI-compatible hosts), following the WHATWG event-stream rules: lines
+//! end with CRLF, LF or CR; `:` starts a comment; one space after the colon is dropped;
+//! several `data:` lines join with `\n`; a blank line dispatches the event.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    /// The `event:` field; empty means the default type, `message`.
+    pub event: String,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+/// An incremental parser: feed it bytes as they arrive, collect events as they complete.
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    line: Vec<u8>,
+    /// The previous chunk ended with CR, so a leading LF belongs to that line ending.
+    after_cr: bool,
+    event: String,
+    data: String,
+    has_data: bool,
+    id: Option<String>,
+}
+
+impl SseDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses `bytes` and appends every event they complete to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        let mut rest = bytes;
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(stripped) = rest.strip_prefix(b"\n") {
+                rest = stripped;
+            }
+        }
+        while let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            self.line.extend_from_slice(&rest[..end]);
+            let crlf = rest[end] == b'\r';
+            rest = &rest[end + 1..];
+            if crlf {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    None => self.after_cr = true,
+                    Some(_) => {}
+                }
+            }
+            let line = std::mem::take(&mut self.line);
+            self.process_line(&line, out);
+            self.line = line;
+            self.line.clear();
+        }
+        self.line.extend_from_slice(rest);
+    }
+
+    /// The body ended: a last line without its line ending, and a last event without its
+    /// blank line, are still delivered, so that a truncated stream surfaces as a parse error
+    /// downstream rather than vanishing.
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.process_line(&line, out);
+        }
+        self.dispatch(out);
+    }
+
+    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+        if line.is_empty() {
+            self.dispatch(out);
+            return;
+        }
+        if line[0] == b':' {
+            return;
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
+        };
+        let value = String::from_utf8_lossy(value);
+        match field {
+            b"event" => self.event = value.into_owned(),
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&value);
+                self.has_data = true;
+            }
+            b"id" if !value.contains('\0') => self.id = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        if !self.has_data {
+            // WHATWG: an event without data is not dispatched; its type resets.
+            self.event.clear();
+            return;
+        }
+        self.has_data = false;
+        out.push(SseEvent {
+            event: std::mem::take(&mut self.event),
+            data: std::mem::take(&mut self.data),
+            id: self.id.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &[u8]) -> Vec<SseEvent> {
+        let mut decoder = SseDecoder::new();
+        let mut out = Vec::new();
+        decoder.feed(input, &mut out);
+        decoder.finish(&mut out);
+        out
+    }
+
+    fn event(event: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+            id: None,
+        }
+    }
+
+    #[test]
+    fn line_endings_comments_and_multiline_data() {
+        let expected = vec![event("", "a"), event("ping", "b\nc")];
+        for input in [
+            &b"data: a\n\nevent: ping\ndata: b\ndata:c\n\n"[..],
+            b"data: a\r\n\r\nevent: ping\r\ndata: b\r\ndata:c\r\n\r\n",
+            b"data: a\r\revent: ping\rdata: b\rdata:c\r\r",
+            b": keep-alive\ndata: a\n\n: OPENROUTER PROCESSING\nevent: ping\ndata: b\ndata:c\n\n",
+        ] {
+            assert_eq!(
+                parse(input),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn fields_follow_the_spec() {
+        // Only one leading space is dropped; no colon means an empty value; unknown fields
+        // are ignored; an event with no data is not dispatched.
+        assert_eq!(parse(b"data:  two\n\n")[0].data, " two");
+        assert_eq!(parse(b"data\n\n")[0].data, "");
+        assert_eq!(parse(b"event: x\n\ndata: y\n\n"), vec![event("", "y")]);
+        assert_eq!(
+            parse(b"retry: 10\nfoo: bar\nid: 7\ndata: z\n\n")[0]
+                .id
+                .as_deref(),
+            Some("7")
+        );
+    }
+
+    #[test]
+    fn every_split_gives_the_same_events_even_inside_utf8() {
+        let input = "data: héllo 世界\r\n\r\nevent: e\ndata: {\"x\":1}\r\rdata: last".as_bytes();
+        let whole = parse(input);
+        assert_eq!(whole.len(), 3);
+        for split in 0..=input.len() {
+            let mut decoder = SseDecoder::new();
+            let mut out = Vec::new();
+            decoder.feed(&input[..split], &mut out);
+            decoder.feed(&input[split..], &mut out);
+            decoder.finish(&mut out);
+            assert_eq!(out, whole, "split at {split}");
+        }
+        // Byte by byte.
+        let mut decoder = SseDecoder::new();
+        let mut out = Vec::new();
+        for byte in input {
+            decoder.feed(std::slice::from_ref(byte), &mut out);
+        }
+        decoder.finish(&mut out);
+        assert_eq!(out, whole);
+    }
+}
