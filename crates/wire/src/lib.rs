@@ -5,6 +5,13 @@
 //! Streams are decoded incrementally: bytes may arrive split anywhere, inside a UTF-8
 //! character, an SSE line or an AWS event-stream frame.
 
+pub mod anthropic;
+pub mod bedrock;
+pub mod canonical;
+pub mod error;
 pub mod eventstream;
+pub mod gemini;
+mod json;
+pub mod openai;
 pub mod sigv4;
 pub mod sse;

@@ -1,0 +1,237 @@
+//! Decoding a Messages API SSE stream. Usage in `message_delta` is cumulative; unknown event
+//! and delta types are skipped, as Anthropic asks clients to do.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{PROVIDER, finish_reason, status_of};
+use crate::canonical::pb::{self, complete_stream_response::Event};
+use crate::canonical::{StreamDecoder, StreamEvent, delta, event};
+use crate::error::WireError;
+use crate::json::{str_of, u64_of};
+use crate::sse::{SseDecoder, SseEvent};
+
+/// Decodes Anthropic's streaming events into canonical deltas.
+#[derive(Debug, Default)]
+pub struct AnthropicStreamDecoder {
+    sse: SseDecoder,
+    events: Vec<SseEvent>,
+    /// Anthropic block index -> canonical tool-call index.
+    tools: HashMap<u64, u32>,
+    next_tool: u32,
+    usage: pb::Usage,
+    /// Anthropic's own input count, before cache tokens are added.
+    input_uncached: u64,
+    stopped: bool,
+}
+
+impl AnthropicStreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn update_usage(&mut self, usage: &Value) {
+        if let Some(input) = usage.get("input_tokens").and_then(Value::as_u64) {
+            self.input_uncached = input;
+        }
+        if let Some(read) = usage.get("cache_read_input_tokens").and_then(Value::as_u64) {
+            self.usage.cache_read_tokens = read;
+        }
+        if let Some(write) = usage
+            .get("cache_creation_input_tokens")
+            .and_then(Value::as_u64)
+        {
+            self.usage.cache_write_tokens = write;
+        }
+        if let Some(output) = usage.get("output_tokens").and_then(Value::as_u64) {
+            self.usage.output_tokens = output;
+        }
+        if let Some(thinking) = usage
+            .pointer("/output_tokens_details/thinking_tokens")
+            .and_then(Value::as_u64)
+        {
+            self.usage.reasoning_tokens = thinking;
+        }
+        self.usage.input_tokens =
+            self.input_uncached + self.usage.cache_read_tokens + self.usage.cache_write_tokens;
+        self.usage.total_tokens = self.usage.input_tokens + self.usage.output_tokens;
+    }
+
+    fn handle(&mut self, data: &Value, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        let kind = str_of(data, "type");
+        match kind {
+            "message_start" => {
+                let message = data.get("message").unwrap_or(&Value::Null);
+                out.push(event(Event::Start(pb::StreamStart {
+                    id: str_of(message, "id").to_owned(),
+                    model: str_of(message, "model").to_owned(),
+                    created: 0,
+                })));
+                out.push(delta(pb::ChatDelta {
+                    role: pb::Role::Assistant as i32,
+                    ..Default::default()
+                }));
+                if let Some(usage) = message.get("usage") {
+                    self.update_usage(usage);
+                }
+            }
+            "content_block_start" => {
+                let index = u64_of(data, "index");
+                let block = data.get("content_block").unwrap_or(&Value::Null);
+                match str_of(block, "type") {
+                    "text" => push_text(out, str_of(block, "text")),
+                    "thinking" => {
+                        let thinking = str_of(block, "thinking");
+                        if !thinking.is_empty() {
+                            out.push(delta(pb::ChatDelta {
+                                reasoning: thinking.to_owned(),
+                                ..Default::default()
+                            }));
+                        }
+                    }
+                    "redacted_thinking" => out.push(delta(pb::ChatDelta {
+                        redacted_reasoning: str_of(block, "data").to_owned(),
+                        ..Default::default()
+                    })),
+                    "tool_use" => {
+                        let tool = self.next_tool;
+                        self.next_tool += 1;
+                        self.tools.insert(index, tool);
+                        out.push(delta(pb::ChatDelta {
+                            tool_call: Some(pb::ToolCallDelta {
+                                index: tool,
+                                id: str_of(block, "id").to_owned(),
+                                name: str_of(block, "name").to_owned(),
+                                arguments_fragment: String::new(),
+                            }),
+                            ..Default::default()
+                        }));
+                    }
+                    // Server tools and their results have no canonical form yet.
+                    _ => {}
+                }
+            }
+            "content_block_delta" => {
+                let index = u64_of(data, "index");
+                let inner = data.get("delta").unwrap_or(&Value::Null);
+                match str_of(inner, "type") {
+                    "text_delta" => push_text(out, str_of(inner, "text")),
+                    "thinking_delta" => out.push(delta(pb::ChatDelta {
+                        reasoning: str_of(inner, "thinking").to_owned(),
+                        ..Default::default()
+                    })),
+                    "signature_delta" => out.push(delta(pb::ChatDelta {
+                        reasoning_signature: str_of(inner, "signature").to_owned(),
+                        ..Default::default()
+                    })),
+                    "input_json_delta" => {
+                        let fragment = str_of(inner, "partial_json");
+                        let Some(&tool) = self.tools.get(&index) else {
+                            return Err(WireError::malformed(
+                                PROVIDER,
+                                format!(
+                                    "input_json_delta for block {index}, which is not a tool_use block"
+                                ),
+                            ));
+                        };
+                        if !fragment.is_empty() {
+                            out.push(delta(pb::ChatDelta {
+                                tool_call: Some(pb::ToolCallDelta {
+                                    index: tool,
+                                    arguments_fragment: fragment.to_owned(),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(usage) = data.get("usage") {
+                    self.update_usage(usage);
+                }
+                let inner = data.get("delta").unwrap_or(&Value::Null);
+                let reason = str_of(inner, "stop_reason");
+                if !reason.is_empty() {
+                    out.push(delta(pb::ChatDelta {
+                        finish_reason: finish_reason(reason) as i32,
+                        native_finish_reason: reason.to_owned(),
+                        stop_sequence: str_of(inner, "stop_sequence").to_owned(),
+                        ..Default::default()
+                    }));
+                }
+            }
+            "message_stop" => {
+                self.stopped = true;
+                out.push(event(Event::Usage(self.usage)));
+                out.push(event(Event::End(pb::StreamEnd::default())));
+            }
+            "error" => {
+                let error = data.get("error").unwrap_or(&Value::Null);
+                let error_type = str_of(error, "type");
+                let status = status_of(error_type);
+                let classified =
+                    WireError::from_status(PROVIDER, status, error_type, str_of(error, "message"));
+                out.push(event(Event::Error(pb::StreamError {
+                    status: u32::from(status),
+                    r#type: error_type.to_owned(),
+                    message: classified.message,
+                    retryable: classified.retryable,
+                })));
+                self.stopped = true;
+            }
+            // `ping`, `content_block_stop` and event types added later.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn push_text(out: &mut Vec<StreamEvent>, text: &str) {
+    if !text.is_empty() {
+        out.push(delta(pb::ChatDelta {
+            text: text.to_owned(),
+            ..Default::default()
+        }));
+    }
+}
+
+impl StreamDecoder for AnthropicStreamDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        let mut events = std::mem::take(&mut self.events);
+        self.sse.feed(bytes, &mut events);
+        let result = events
+            .drain(..)
+            .try_for_each(|sse| self.handle_sse(&sse, out));
+        self.events = events;
+        result
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        let mut events = Vec::new();
+        self.sse.finish(&mut events);
+        for sse in &events {
+            self.handle_sse(sse, out)?;
+        }
+        if self.stopped {
+            Ok(())
+        } else {
+            Err(WireError::truncated(PROVIDER, "message_stop"))
+        }
+    }
+}
+
+impl AnthropicStreamDecoder {
+    fn handle_sse(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        let data: Value = serde_json::from_str(&sse.data).map_err(|error| {
+            WireError::malformed(
+                PROVIDER,
+                format!("event {:?} is not JSON: {error}", sse.event),
+            )
+        })?;
+        self.handle(&data, out)
+    }
+}

@@ -1,0 +1,46 @@
+//! AWS Bedrock Runtime: Converse and ConverseStream (event-stream framed), signed with
+//! SigV4 for service `bedrock` or sent with a Bedrock API key as a bearer token.
+
+mod stream;
+
+pub use stream::BedrockStreamDecoder;
+
+use crate::canonical::pb::FinishReason;
+
+pub(crate) const PROVIDER: &str = "bedrock";
+
+/// `stopReason` to canonical.
+pub fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "guardrail_intervened" | "content_filtered" => FinishReason::ContentFilter,
+        "malformed_model_output" | "malformed_tool_use" => FinishReason::Error,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// The HTTP status of a Bedrock exception type (`throttlingException`, `ValidationException`).
+pub fn status_of(exception: &str) -> u16 {
+    let name = exception
+        .rsplit('#')
+        .next()
+        .unwrap_or(exception)
+        .split(':')
+        .next()
+        .unwrap_or(exception);
+    match name.to_ascii_lowercase().as_str() {
+        "validationexception"
+        | "servicequotaexceededexception"
+        | "conflictexception"
+        | "incompletesignature"
+        | "requestexpired" => 400,
+        "accessdeniedexception" | "invalidclienttokenid" | "unrecognizedclientexception" => 403,
+        "resourcenotfoundexception" => 404,
+        "modeltimeoutexception" => 408,
+        "throttlingexception" | "modelnotreadyexception" => 429,
+        "modelerrorexception" | "modelstreamerrorexception" => 424,
+        "serviceunavailableexception" => 503,
+        _ => 500,
+    }
+}

@@ -1,0 +1,186 @@
+//! Decoding ConverseStream: AWS event-stream frames whose `:event-type` names the event and
+//! whose payload is its JSON member. Text blocks have no start event; tool blocks do.
+//! `metadata` (usage) and `messageStop` may come in either order.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{PROVIDER, finish_reason, status_of};
+use crate::canonical::pb::{self, complete_stream_response::Event};
+use crate::canonical::{StreamDecoder, StreamEvent, delta, event};
+use crate::error::WireError;
+use crate::eventstream::{Frame, FrameDecoder};
+use crate::json::{str_of, u64_of};
+
+/// Decodes Bedrock ConverseStream frames into canonical deltas.
+#[derive(Debug, Default)]
+pub struct BedrockStreamDecoder {
+    frames: FrameDecoder,
+    /// Bedrock content block index -> canonical tool-call index.
+    tools: HashMap<u64, u32>,
+    next_tool: u32,
+    stopped: bool,
+    failed: bool,
+}
+
+impl BedrockStreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn handle(&mut self, frame: &Frame, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        let payload: Value = serde_json::from_slice(&frame.payload).map_err(|error| {
+            WireError::malformed(PROVIDER, format!("event payload is not JSON: {error}"))
+        })?;
+        match frame.header_str(":message-type").unwrap_or("event") {
+            "event" => {}
+            "exception" | "error" => {
+                let kind = frame
+                    .header_str(":exception-type")
+                    .or_else(|| frame.header_str(":error-code"))
+                    .unwrap_or("internalServerException");
+                let status = status_of(kind);
+                let message = match str_of(&payload, "message") {
+                    "" => str_of(&payload, "Message"),
+                    message => message,
+                };
+                let classified = WireError::from_status(PROVIDER, status, kind, message);
+                out.push(event(Event::Error(pb::StreamError {
+                    status: u32::from(status),
+                    r#type: kind.to_owned(),
+                    message: classified.message,
+                    retryable: classified.retryable,
+                })));
+                self.failed = true;
+                return Ok(());
+            }
+            other => {
+                return Err(WireError::malformed(
+                    PROVIDER,
+                    format!("unknown message type {other:?}"),
+                ));
+            }
+        }
+        match frame.header_str(":event-type").unwrap_or_default() {
+            "messageStart" => {
+                out.push(event(Event::Start(pb::StreamStart::default())));
+                out.push(delta(pb::ChatDelta {
+                    role: pb::Role::Assistant as i32,
+                    ..Default::default()
+                }));
+            }
+            "contentBlockStart" => {
+                if let Some(tool) = payload.pointer("/start/toolUse") {
+                    let index = self.next_tool;
+                    self.next_tool += 1;
+                    self.tools
+                        .insert(u64_of(&payload, "contentBlockIndex"), index);
+                    out.push(delta(pb::ChatDelta {
+                        tool_call: Some(pb::ToolCallDelta {
+                            index,
+                            id: str_of(tool, "toolUseId").to_owned(),
+                            name: str_of(tool, "name").to_owned(),
+                            arguments_fragment: String::new(),
+                        }),
+                        ..Default::default()
+                    }));
+                }
+            }
+            "contentBlockDelta" => {
+                let block = u64_of(&payload, "contentBlockIndex");
+                let inner = payload.get("delta").unwrap_or(&Value::Null);
+                let mut out_delta = pb::ChatDelta::default();
+                if let Some(text) = inner.get("text").and_then(Value::as_str) {
+                    out_delta.text = text.to_owned();
+                }
+                if let Some(input) = inner.pointer("/toolUse/input").and_then(Value::as_str) {
+                    let Some(&index) = self.tools.get(&block) else {
+                        return Err(WireError::malformed(
+                            PROVIDER,
+                            format!("tool input for block {block}, which did not start as a tool"),
+                        ));
+                    };
+                    out_delta.tool_call = Some(pb::ToolCallDelta {
+                        index,
+                        arguments_fragment: input.to_owned(),
+                        ..Default::default()
+                    });
+                }
+                if let Some(reasoning) = inner.get("reasoningContent") {
+                    out_delta.reasoning = str_of(reasoning, "text").to_owned();
+                    out_delta.reasoning_signature = str_of(reasoning, "signature").to_owned();
+                    out_delta.redacted_reasoning = str_of(reasoning, "redactedContent").to_owned();
+                }
+                out.push(delta(out_delta));
+            }
+            "messageStop" => {
+                self.stopped = true;
+                let reason = str_of(&payload, "stopReason");
+                out.push(delta(pb::ChatDelta {
+                    finish_reason: finish_reason(reason) as i32,
+                    native_finish_reason: reason.to_owned(),
+                    ..Default::default()
+                }));
+            }
+            "metadata" => {
+                if let Some(usage) = payload.get("usage") {
+                    out.push(event(Event::Usage(usage_of(usage))));
+                }
+            }
+            // contentBlockStop, and event types added later.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Bedrock usage to canonical.
+pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
+    let input = u64_of(usage, "inputTokens");
+    let output = u64_of(usage, "outputTokens");
+    pb::Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cache_read_tokens: u64_of(usage, "cacheReadInputTokens"),
+        cache_write_tokens: u64_of(usage, "cacheWriteInputTokens"),
+        reasoning_tokens: 0,
+        total_tokens: usage
+            .get("totalTokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(input + output),
+    }
+}
+
+impl StreamDecoder for BedrockStreamDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        if self.failed {
+            return Ok(());
+        }
+        let frames = self
+            .frames
+            .feed(bytes)
+            .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
+        for frame in &frames {
+            if self.failed {
+                break;
+            }
+            self.handle(frame, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        if self.failed {
+            return Ok(());
+        }
+        self.frames
+            .finish()
+            .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
+        if !self.stopped {
+            return Err(WireError::truncated(PROVIDER, "messageStop"));
+        }
+        out.push(event(Event::End(pb::StreamEnd::default())));
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! OpenAI Chat Completions, which every OpenAI-compatible host also speaks: streams in both
+//! directions (decode from the provider, render to OpenAI-dialect clients).
+
+mod render;
+mod stream;
+
+pub use render::OpenAiStreamRenderer;
+pub use stream::OpenAiStreamDecoder;
+
+use crate::canonical::pb::FinishReason;
+
+pub(crate) const PROVIDER: &str = "openai";
+
+/// `finish_reason` to canonical.
+pub fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" => FinishReason::Stop,
+        "length" | "model_length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        "error" | "insufficient_system_resource" => FinishReason::Error,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// Canonical to `finish_reason`.
+pub fn finish_reason_name(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::ContentFilter => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// The OpenAI error `type` for an HTTP status.
+pub fn error_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    }
+}

@@ -1,0 +1,215 @@
+//! Decoding a Chat Completions stream: `data:` chunks until `data: [DONE]`, choices
+//! interleaved by index, tool calls accumulated by index, usage in a last chunk whose
+//! `choices` is empty, and errors as a top-level `error` object mid-stream.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use super::{PROVIDER, finish_reason};
+use crate::canonical::pb::{self, complete_stream_response::Event};
+use crate::canonical::{StreamDecoder, StreamEvent, delta, event};
+use crate::error::WireError;
+use crate::json::{str_of, u64_of};
+use crate::sse::{SseDecoder, SseEvent};
+
+/// Decodes OpenAI-format streaming chunks into canonical deltas.
+#[derive(Debug, Default)]
+pub struct OpenAiStreamDecoder {
+    sse: SseDecoder,
+    events: Vec<SseEvent>,
+    started: bool,
+    done: bool,
+    finished_choices: HashSet<u64>,
+    usage: Option<pb::Usage>,
+}
+
+impl OpenAiStreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn handle(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        let data = sse.data.trim();
+        if data == "[DONE]" {
+            self.end(out);
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunk: Value = serde_json::from_str(data).map_err(|error| {
+            WireError::malformed(PROVIDER, format!("chunk is not JSON: {error}"))
+        })?;
+        if let Some(error) = chunk.get("error") {
+            let status = error
+                .get("code")
+                .and_then(Value::as_u64)
+                .filter(|c| (400..600).contains(c))
+                .unwrap_or(500) as u16;
+            let classified = WireError::from_status(
+                PROVIDER,
+                status,
+                str_of(error, "type"),
+                str_of(error, "message"),
+            );
+            out.push(event(Event::Error(pb::StreamError {
+                status: u32::from(status),
+                r#type: classified.error_type,
+                message: classified.message,
+                retryable: classified.retryable,
+            })));
+            self.done = true;
+            return Ok(());
+        }
+        if !self.started {
+            self.started = true;
+            out.push(event(Event::Start(pb::StreamStart {
+                id: str_of(&chunk, "id").to_owned(),
+                model: str_of(&chunk, "model").to_owned(),
+                created: chunk
+                    .get("created")
+                    .and_then(Value::as_i64)
+                    .unwrap_or_default(),
+            })));
+        }
+        for choice in chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let index = u64_of(choice, "index");
+            let choice_index = u32::try_from(index)
+                .map_err(|_| WireError::malformed(PROVIDER, "choice index out of range"))?;
+            let inner = choice.get("delta").unwrap_or(&Value::Null);
+            let role = match str_of(inner, "role") {
+                "" => 0,
+                _ => pb::Role::Assistant as i32,
+            };
+            // A refusal is the model's answer in words; it reads as text.
+            let mut text = str_of(inner, "content").to_owned();
+            text.push_str(str_of(inner, "refusal"));
+            let reasoning = match str_of(inner, "reasoning_content") {
+                "" => str_of(inner, "reasoning").to_owned(),
+                value => value.to_owned(),
+            };
+            if role != 0 || !text.is_empty() || !reasoning.is_empty() {
+                out.push(delta(pb::ChatDelta {
+                    choice_index,
+                    role,
+                    text,
+                    reasoning,
+                    ..Default::default()
+                }));
+            }
+            for call in inner
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let function = call.get("function").unwrap_or(&Value::Null);
+                let tool_index = u32::try_from(u64_of(call, "index"))
+                    .map_err(|_| WireError::malformed(PROVIDER, "tool call index out of range"))?;
+                out.push(delta(pb::ChatDelta {
+                    choice_index,
+                    tool_call: Some(pb::ToolCallDelta {
+                        index: tool_index,
+                        id: str_of(call, "id").to_owned(),
+                        name: str_of(function, "name").to_owned(),
+                        arguments_fragment: str_of(function, "arguments").to_owned(),
+                    }),
+                    ..Default::default()
+                }));
+            }
+            let reason = str_of(choice, "finish_reason");
+            if !reason.is_empty() {
+                self.finished_choices.insert(index);
+                out.push(delta(pb::ChatDelta {
+                    choice_index,
+                    finish_reason: finish_reason(reason) as i32,
+                    native_finish_reason: reason.to_owned(),
+                    ..Default::default()
+                }));
+            }
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(usage_of(usage));
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if let Some(usage) = self.usage.take() {
+            out.push(event(Event::Usage(usage)));
+        }
+        out.push(event(Event::End(pb::StreamEnd::default())));
+    }
+}
+
+/// OpenAI usage to canonical (`prompt_tokens` already includes cached tokens).
+pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
+    let input = u64_of(usage, "prompt_tokens");
+    let output = u64_of(usage, "completion_tokens");
+    pb::Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cache_read_tokens: usage
+            .pointer("/prompt_tokens_details/cached_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or_default(),
+        cache_write_tokens: usage
+            .pointer("/prompt_tokens_details/cache_write_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or_default(),
+        reasoning_tokens: usage
+            .pointer("/completion_tokens_details/reasoning_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or_default(),
+        total_tokens: usage
+            .get("total_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(input + output),
+    }
+}
+
+impl StreamDecoder for OpenAiStreamDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        let mut events = std::mem::take(&mut self.events);
+        self.sse.feed(bytes, &mut events);
+        let result = events.drain(..).try_for_each(|sse| {
+            if self.done {
+                Ok(())
+            } else {
+                self.handle(&sse, out)
+            }
+        });
+        self.events = events;
+        result
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        let mut events = Vec::new();
+        self.sse.finish(&mut events);
+        for sse in &events {
+            if !self.done {
+                self.handle(sse, out)?;
+            }
+        }
+        if self.done {
+            return Ok(());
+        }
+        // Some compatible hosts close without `[DONE]`; a finished choice makes that a
+        // complete answer, anything less is a cut-off stream.
+        if self.finished_choices.is_empty() {
+            return Err(WireError::truncated(PROVIDER, "[DONE]"));
+        }
+        self.end(out);
+        Ok(())
+    }
+}
