@@ -562,16 +562,20 @@ fn mid_stream_errors_become_canonical_errors() {
 
     // Rendered for clients in either dialect.
     let events = decode(anthropic, anthropic_bytes, &[]).unwrap();
-    let rendered =
-        String::from_utf8(render(&mut OpenAiStreamRenderer::new(false), &events)).unwrap();
-    assert!(
-        rendered.contains(
-            r#""error":{"code":"overloaded_error","message":"Overloaded","type":"server_error"}"#
-        ),
-        "{rendered}"
+    let rendered = sse_events(&render(&mut OpenAiStreamRenderer::new(false), &events));
+    let error: Value = serde_json::from_str(&rendered.last().unwrap().data).unwrap();
+    assert_eq!(
+        error,
+        json!({ "error": { "message": "Overloaded", "type": "server_error", "code": "overloaded_error" } })
     );
-    let rendered = String::from_utf8(render(&mut AnthropicStreamRenderer::new(), &events)).unwrap();
-    assert!(rendered.ends_with("event: error\ndata: {\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\"},\"type\":\"error\"}\n\n"), "{rendered}");
+    let rendered = sse_events(&render(&mut AnthropicStreamRenderer::new(), &events));
+    let last = rendered.last().unwrap();
+    assert_eq!(last.event, "error");
+    let error: Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(
+        error,
+        json!({ "type": "error", "error": { "type": "overloaded_error", "message": "Overloaded" } })
+    );
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Rendering a canonical stream as Anthropic Messages events, event by event: blocks open
 //! and close as the kind of content changes, and `message_delta` carries the stop reason and
 //! cumulative usage once both are known. Anthropic has no choices: only choice 0 is rendered.
+//! Events are serialized from borrowed structs straight into the output buffer.
 
 use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{error_type, stop_reason};
 use crate::canonical::pb::{self, complete_stream_response::Event};
@@ -29,11 +30,133 @@ pub struct AnthropicStreamRenderer {
     usage: pb::Usage,
 }
 
-fn emit(out: &mut Vec<u8>, name: &str, data: &Value) {
+/// Every event, tagged by `type` as Anthropic does.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum EventOut<'a> {
+    MessageStart {
+        message: MessageOut<'a>,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: BlockOut<'a>,
+    },
+    ContentBlockDelta {
+        index: u32,
+        delta: DeltaOut<'a>,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: StopOut<'a>,
+        usage: UsageOut,
+    },
+    MessageStop,
+    Error {
+        error: ErrorOut<'a>,
+    },
+}
+
+impl EventOut<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::MessageStart { .. } => "message_start",
+            Self::ContentBlockStart { .. } => "content_block_start",
+            Self::ContentBlockDelta { .. } => "content_block_delta",
+            Self::ContentBlockStop { .. } => "content_block_stop",
+            Self::MessageDelta { .. } => "message_delta",
+            Self::MessageStop => "message_stop",
+            Self::Error { .. } => "error",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: [(); 0],
+    stop_reason: Option<()>,
+    stop_sequence: Option<()>,
+    usage: UsageOut,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BlockOut<'a> {
+    Text {
+        text: &'static str,
+    },
+    Thinking {
+        thinking: &'static str,
+        signature: &'static str,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Empty,
+    },
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum DeltaOut<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+}
+
+#[derive(Serialize)]
+struct StopOut<'a> {
+    stop_reason: &'static str,
+    stop_sequence: Option<&'a str>,
+}
+
+#[derive(Serialize, Default)]
+struct UsageOut {
+    input_tokens: u64,
+    output_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_tokens_details: Option<ThinkingTokens>,
+}
+
+#[derive(Serialize)]
+struct ThinkingTokens {
+    thinking_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ErrorOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    message: &'a str,
+}
+
+fn emit(out: &mut Vec<u8>, event: &EventOut<'_>) {
     out.extend_from_slice(b"event: ");
-    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(event.name().as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(data.to_string().as_bytes());
+    // Plain structs of strings and numbers always serialize.
+    let _ = serde_json::to_writer(&mut *out, event);
     out.extend_from_slice(b"\n\n");
 }
 
@@ -47,29 +170,31 @@ impl AnthropicStreamRenderer {
             return;
         }
         self.started = true;
+        let prefixed;
         let id = match id {
-            "" => "msg_keyroute".to_owned(),
-            id if id.starts_with("msg_") => id.to_owned(),
-            id => format!("msg_{id}"),
+            "" => "msg_keyroute",
+            id if id.starts_with("msg_") => id,
+            id => {
+                prefixed = format!("msg_{id}");
+                &prefixed
+            }
         };
-        let message = json!({
-            "type": "message_start",
-            "message": {
-                "id": id, "type": "message", "role": "assistant", "model": model, "content": [],
-                "stop_reason": null, "stop_sequence": null,
-                "usage": { "input_tokens": 0, "output_tokens": 0 },
-            },
-        });
-        emit(out, "message_start", &message);
+        let message = MessageOut {
+            id,
+            kind: "message",
+            role: "assistant",
+            model,
+            content: [],
+            stop_reason: None,
+            stop_sequence: None,
+            usage: UsageOut::default(),
+        };
+        emit(out, &EventOut::MessageStart { message });
     }
 
     fn close_open(&mut self, out: &mut Vec<u8>) {
         if let Some(Open::Text(index) | Open::Thinking(index)) = self.open.take() {
-            emit(
-                out,
-                "content_block_stop",
-                &json!({ "type": "content_block_stop", "index": index }),
-            );
+            emit(out, &EventOut::ContentBlockStop { index });
         }
     }
 
@@ -78,21 +203,19 @@ impl AnthropicStreamRenderer {
         let mut tools: Vec<u32> = self.tools.drain().map(|(_, block)| block).collect();
         tools.sort_unstable();
         for index in tools {
-            emit(
-                out,
-                "content_block_stop",
-                &json!({ "type": "content_block_stop", "index": index }),
-            );
+            emit(out, &EventOut::ContentBlockStop { index });
         }
     }
 
-    fn open_block(&mut self, block: Value, out: &mut Vec<u8>) -> u32 {
+    fn open_block(&mut self, content_block: BlockOut<'_>, out: &mut Vec<u8>) -> u32 {
         let index = self.next_block;
         self.next_block += 1;
         emit(
             out,
-            "content_block_start",
-            &json!({ "type": "content_block_start", "index": index, "content_block": block }),
+            &EventOut::ContentBlockStart {
+                index,
+                content_block,
+            },
         );
         index
     }
@@ -102,7 +225,7 @@ impl AnthropicStreamRenderer {
             return index;
         }
         self.close_all(out);
-        let index = self.open_block(json!({ "type": "text", "text": "" }), out);
+        let index = self.open_block(BlockOut::Text { text: "" }, out);
         self.open = Some(Open::Text(index));
         index
     }
@@ -113,19 +236,14 @@ impl AnthropicStreamRenderer {
         }
         self.close_all(out);
         let index = self.open_block(
-            json!({ "type": "thinking", "thinking": "", "signature": "" }),
+            BlockOut::Thinking {
+                thinking: "",
+                signature: "",
+            },
             out,
         );
         self.open = Some(Open::Thinking(index));
         index
-    }
-
-    fn block_delta(out: &mut Vec<u8>, index: u32, delta: Value) {
-        emit(
-            out,
-            "content_block_delta",
-            &json!({ "type": "content_block_delta", "index": index, "delta": delta }),
-        );
     }
 
     fn delta(&mut self, delta: &pb::ChatDelta, out: &mut Vec<u8>) {
@@ -135,18 +253,26 @@ impl AnthropicStreamRenderer {
         self.start("", "", out);
         if !delta.reasoning.is_empty() {
             let index = self.thinking_block(out);
-            Self::block_delta(
+            emit(
                 out,
-                index,
-                json!({ "type": "thinking_delta", "thinking": delta.reasoning }),
+                &EventOut::ContentBlockDelta {
+                    index,
+                    delta: DeltaOut::Thinking {
+                        thinking: &delta.reasoning,
+                    },
+                },
             );
         }
         if !delta.reasoning_signature.is_empty() {
             let index = self.thinking_block(out);
-            Self::block_delta(
+            emit(
                 out,
-                index,
-                json!({ "type": "signature_delta", "signature": delta.reasoning_signature }),
+                &EventOut::ContentBlockDelta {
+                    index,
+                    delta: DeltaOut::Signature {
+                        signature: &delta.reasoning_signature,
+                    },
+                },
             );
             // A signature ends its thinking block.
             self.close_open(out);
@@ -154,21 +280,21 @@ impl AnthropicStreamRenderer {
         if !delta.redacted_reasoning.is_empty() {
             self.close_all(out);
             let index = self.open_block(
-                json!({ "type": "redacted_thinking", "data": delta.redacted_reasoning }),
+                BlockOut::RedactedThinking {
+                    data: &delta.redacted_reasoning,
+                },
                 out,
             );
-            emit(
-                out,
-                "content_block_stop",
-                &json!({ "type": "content_block_stop", "index": index }),
-            );
+            emit(out, &EventOut::ContentBlockStop { index });
         }
         if !delta.text.is_empty() {
             let index = self.text_block(out);
-            Self::block_delta(
+            emit(
                 out,
-                index,
-                json!({ "type": "text_delta", "text": delta.text }),
+                &EventOut::ContentBlockDelta {
+                    index,
+                    delta: DeltaOut::Text { text: &delta.text },
+                },
             );
         }
         if let Some(call) = &delta.tool_call {
@@ -178,16 +304,27 @@ impl AnthropicStreamRenderer {
                     // Tool blocks stay open together, so fragments of parallel calls may
                     // interleave; anything else closes them.
                     self.close_open(out);
-                    let index = self.open_block(json!({ "type": "tool_use", "id": call.id, "name": call.name, "input": {} }), out);
+                    let index = self.open_block(
+                        BlockOut::ToolUse {
+                            id: &call.id,
+                            name: &call.name,
+                            input: Empty {},
+                        },
+                        out,
+                    );
                     self.tools.insert(call.index, index);
                     index
                 }
             };
             if !call.arguments_fragment.is_empty() {
-                Self::block_delta(
+                emit(
                     out,
-                    index,
-                    json!({ "type": "input_json_delta", "partial_json": call.arguments_fragment }),
+                    &EventOut::ContentBlockDelta {
+                        index,
+                        delta: DeltaOut::InputJson {
+                            partial_json: &call.arguments_fragment,
+                        },
+                    },
                 );
             }
         }
@@ -210,33 +347,31 @@ impl AnthropicStreamRenderer {
             .take()
             .unwrap_or((pb::FinishReason::Stop, String::new()));
         let usage = self.usage;
-        let mut usage_json = json!({
-            "input_tokens": usage.input_tokens.saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens),
-            "output_tokens": usage.output_tokens,
-        });
-        if usage.reasoning_tokens > 0 {
-            usage_json["output_tokens_details"] =
-                json!({ "thinking_tokens": usage.reasoning_tokens });
-        }
-        if usage.cache_read_tokens > 0 || usage.cache_write_tokens > 0 {
-            usage_json["cache_read_input_tokens"] = json!(usage.cache_read_tokens);
-            usage_json["cache_creation_input_tokens"] = json!(usage.cache_write_tokens);
-        }
-        let stop_sequence = if sequence.is_empty() {
-            Value::Null
-        } else {
-            Value::String(sequence.clone())
+        let cached = usage.cache_read_tokens > 0 || usage.cache_write_tokens > 0;
+        let usage_out = UsageOut {
+            // Anthropic's input count excludes cached tokens; canonical includes them.
+            input_tokens: usage
+                .input_tokens
+                .saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens),
+            output_tokens: usage.output_tokens,
+            cache_read_input_tokens: cached.then_some(usage.cache_read_tokens),
+            cache_creation_input_tokens: cached.then_some(usage.cache_write_tokens),
+            output_tokens_details: (usage.reasoning_tokens > 0).then_some(ThinkingTokens {
+                thinking_tokens: usage.reasoning_tokens,
+            }),
+        };
+        let stop = StopOut {
+            stop_reason: stop_reason(reason, &sequence),
+            stop_sequence: (!sequence.is_empty()).then_some(sequence.as_str()),
         };
         emit(
             out,
-            "message_delta",
-            &json!({
-                "type": "message_delta",
-                "delta": { "stop_reason": stop_reason(reason, &sequence), "stop_sequence": stop_sequence },
-                "usage": usage_json,
-            }),
+            &EventOut::MessageDelta {
+                delta: stop,
+                usage: usage_out,
+            },
         );
-        emit(out, "message_stop", &json!({ "type": "message_stop" }));
+        emit(out, &EventOut::MessageStop);
     }
 }
 
@@ -253,14 +388,18 @@ impl StreamRenderer for AnthropicStreamRenderer {
                 }
                 self.finished = true;
                 let kind = if error.r#type.ends_with("_error") {
-                    error.r#type.clone()
+                    error.r#type.as_str()
                 } else {
-                    error_type(error.status as u16).to_owned()
+                    error_type(error.status as u16)
                 };
                 emit(
                     out,
-                    "error",
-                    &json!({ "type": "error", "error": { "type": kind, "message": error.message } }),
+                    &EventOut::Error {
+                        error: ErrorOut {
+                            kind,
+                            message: &error.message,
+                        },
+                    },
                 );
             }
             None => {}

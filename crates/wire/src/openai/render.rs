@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::{error_type, finish_reason_name};
 use crate::canonical::pb::{self, complete_stream_response::Event};
@@ -40,56 +40,89 @@ impl OpenAiStreamRenderer {
         }
     }
 
-    fn chunk(&self, choices: Value, usage: Option<Value>, out: &mut Vec<u8>) {
-        let mut chunk = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": choices,
-        });
-        if self.include_usage {
-            chunk["usage"] = usage.unwrap_or(Value::Null);
-        }
+    /// Writes one `data:` line; the structs borrow from the event, so nothing is copied.
+    fn write<T: Serialize>(&self, choices: &[T], usage: Option<&UsageOut>, out: &mut Vec<u8>) {
+        let chunk = ChunkOut {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage: self.include_usage.then_some(usage),
+        };
         out.extend_from_slice(b"data: ");
-        out.extend_from_slice(chunk.to_string().as_bytes());
+        // Serializing plain structs of strings and numbers into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &chunk);
         out.extend_from_slice(b"\n\n");
     }
 
-    fn choice(index: u32, delta: Value, finish: Option<&str>) -> Value {
-        json!([{ "index": index, "delta": delta, "logprobs": null, "finish_reason": finish }])
+    fn one(&self, index: u32, delta: DeltaOut<'_>, finish: Option<&str>, out: &mut Vec<u8>) {
+        self.write(
+            &[ChoiceOut {
+                index,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            None,
+            out,
+        );
     }
 
     fn delta(&mut self, delta: &pb::ChatDelta, out: &mut Vec<u8>) {
         let index = delta.choice_index;
         if self.opened.insert(index) {
-            self.chunk(
-                Self::choice(index, json!({ "role": "assistant", "content": "" }), None),
+            self.one(
+                index,
+                DeltaOut {
+                    role: Some("assistant"),
+                    content: Some(""),
+                    ..DeltaOut::default()
+                },
                 None,
                 out,
             );
         }
         if !delta.text.is_empty() {
-            self.chunk(
-                Self::choice(index, json!({ "content": delta.text }), None),
+            self.one(
+                index,
+                DeltaOut {
+                    content: Some(&delta.text),
+                    ..DeltaOut::default()
+                },
                 None,
                 out,
             );
         }
         if !delta.reasoning.is_empty() {
             // The DeepSeek convention, which OpenAI-compatible clients read.
-            self.chunk(
-                Self::choice(index, json!({ "reasoning_content": delta.reasoning }), None),
+            self.one(
+                index,
+                DeltaOut {
+                    reasoning_content: Some(&delta.reasoning),
+                    ..DeltaOut::default()
+                },
                 None,
                 out,
             );
         }
         if let Some(call) = &delta.tool_call {
-            let mut fragment = json!({ "index": call.index, "function": { "arguments": call.arguments_fragment } });
-            if !call.id.is_empty() || !call.name.is_empty() {
-                fragment["id"] = json!(call.id);
-                fragment["type"] = json!("function");
-                fragment["function"]["name"] = json!(call.name);
-            }
-            self.chunk(
-                Self::choice(index, json!({ "tool_calls": [fragment] }), None),
+            let first = !call.id.is_empty() || !call.name.is_empty();
+            let fragment = ToolCallOut {
+                index: call.index,
+                id: first.then_some(call.id.as_str()),
+                kind: first.then_some("function"),
+                function: FunctionOut {
+                    name: first.then_some(call.name.as_str()),
+                    arguments: &call.arguments_fragment,
+                },
+            };
+            self.one(
+                index,
+                DeltaOut {
+                    tool_calls: Some([fragment]),
+                    ..DeltaOut::default()
+                },
                 None,
                 out,
             );
@@ -97,9 +130,10 @@ impl OpenAiStreamRenderer {
         if delta.finish_reason != 0 {
             let reason =
                 pb::FinishReason::try_from(delta.finish_reason).unwrap_or(pb::FinishReason::Stop);
-            self.chunk(
-                Self::choice(index, json!({}), Some(finish_reason_name(reason))),
-                None,
+            self.one(
+                index,
+                DeltaOut::default(),
+                Some(finish_reason_name(reason)),
                 out,
             );
         }
@@ -113,14 +147,21 @@ impl OpenAiStreamRenderer {
         if self.include_usage
             && let Some(usage) = self.usage.take()
         {
-            let usage = json!({
-                "prompt_tokens": usage.input_tokens,
-                "completion_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens.max(usage.input_tokens + usage.output_tokens),
-                "prompt_tokens_details": { "cached_tokens": usage.cache_read_tokens, "cache_write_tokens": usage.cache_write_tokens },
-                "completion_tokens_details": { "reasoning_tokens": usage.reasoning_tokens },
-            });
-            self.chunk(json!([]), Some(usage), out);
+            let usage = UsageOut {
+                prompt_tokens: usage.input_tokens,
+                completion_tokens: usage.output_tokens,
+                total_tokens: usage
+                    .total_tokens
+                    .max(usage.input_tokens + usage.output_tokens),
+                prompt_tokens_details: PromptDetails {
+                    cached_tokens: usage.cache_read_tokens,
+                    cache_write_tokens: usage.cache_write_tokens,
+                },
+                completion_tokens_details: CompletionDetails {
+                    reasoning_tokens: usage.reasoning_tokens,
+                },
+            };
+            self.write::<ChoiceOut<'_>>(&[], Some(&usage), out);
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
     }
@@ -144,12 +185,100 @@ impl StreamRenderer for OpenAiStreamRenderer {
                     return;
                 }
                 self.finished = true;
-                let body = json!({ "error": { "message": error.message, "type": error_type(error.status as u16), "code": error.r#type } });
+                let body = ErrorOut {
+                    error: ErrorBody {
+                        message: &error.message,
+                        kind: error_type(error.status as u16),
+                        code: &error.r#type,
+                    },
+                };
                 out.extend_from_slice(b"data: ");
-                out.extend_from_slice(body.to_string().as_bytes());
+                let _ = serde_json::to_writer(&mut *out, &body);
                 out.extend_from_slice(b"\n\n");
             }
             None => {}
         }
     }
+}
+
+#[derive(Serialize)]
+struct ChunkOut<'a, T> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: &'a [T],
+    /// Present (null or the totals) only when the client asked for usage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<&'a UsageOut>>,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    index: u32,
+    delta: DeltaOut<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'a str>,
+}
+
+#[derive(Serialize, Default)]
+struct DeltaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallOut<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct UsageOut {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: PromptDetails,
+    completion_tokens_details: CompletionDetails,
+}
+
+#[derive(Serialize)]
+struct PromptDetails {
+    cached_tokens: u64,
+    cache_write_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct CompletionDetails {
+    reasoning_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ErrorOut<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    code: &'a str,
 }
