@@ -11,6 +11,8 @@ pub mod canonical;
 pub mod error;
 pub mod eventstream;
 pub mod gemini;
+pub mod http;
+pub mod ingress;
 mod json;
 pub mod openai;
 pub mod sigv4;

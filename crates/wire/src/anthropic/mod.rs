@@ -2,9 +2,15 @@
 //! render to Anthropic-dialect clients), with the Bedrock and Vertex flavours to follow.
 
 mod render;
+mod request;
+mod response;
 mod stream;
 
 pub use render::AnthropicStreamRenderer;
+pub use request::{
+    ANTHROPIC_VERSION, ClientRequest, DEFAULT_MAX_TOKENS, Flavor, build_request, parse_request,
+};
+pub use response::{parse_error, parse_response, render_error, render_response};
 pub use stream::AnthropicStreamDecoder;
 
 use crate::canonical::pb::FinishReason;

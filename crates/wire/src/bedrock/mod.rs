@@ -9,6 +9,14 @@ use crate::canonical::pb::FinishReason;
 
 pub(crate) const PROVIDER: &str = "bedrock";
 
+/// A model id as one URL path segment: everything but `A-Z a-z 0-9 - . _ ~` is
+/// percent-encoded, so `:` becomes `%3A` and an ARN's `/` becomes `%2F` (as botocore does).
+pub fn encode_model_id(model: &str) -> String {
+    let mut out = String::with_capacity(model.len() + 8);
+    crate::sigv4::uri_encode(model.as_bytes(), &mut out);
+    out
+}
+
 /// `stopReason` to canonical.
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {

@@ -1,0 +1,34 @@
+//! What can be wrong with a client's request, in a form both client dialects render: the
+//! parameter at fault and why. Always a 400: the client must change the request.
+
+use thiserror::Error;
+
+/// A client request that cannot be translated.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{param}: {message}")]
+pub struct IngressError {
+    /// The JSON path of the offending field (`messages[2].content`), or empty for the body.
+    pub param: String,
+    pub message: String,
+}
+
+impl IngressError {
+    pub fn invalid(param: &str, message: &str) -> Self {
+        Self {
+            param: param.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+
+    /// The body is not JSON at all. Says where, never echoes the body.
+    pub fn not_json(error: &serde_json::Error) -> Self {
+        Self {
+            param: String::new(),
+            message: format!(
+                "the body is not valid JSON (line {}, column {})",
+                error.line(),
+                error.column()
+            ),
+        }
+    }
+}
