@@ -33,6 +33,8 @@ pub struct WireError {
     pub provider: &'static str,
     /// Whether trying another key or provider may succeed.
     pub retryable: bool,
+    /// How long the provider asked callers to wait (`retry-after`, Google's `RetryInfo`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl WireError {
@@ -45,6 +47,7 @@ impl WireError {
             message: message.into(),
             provider,
             retryable: true,
+            retry_after: None,
         }
     }
 
@@ -80,6 +83,15 @@ impl WireError {
                 kind,
                 ErrorKind::Authentication | ErrorKind::RateLimited | ErrorKind::Unavailable
             ),
+            retry_after: None,
         }
     }
+}
+
+/// Parses a `retry-after` header value in seconds (`"30"`, `"1.5"`); HTTP dates are left to
+/// the caller, who knows the clock.
+pub fn parse_retry_after(value: &str) -> Option<std::time::Duration> {
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| std::time::Duration::from_secs_f64(seconds.min(86_400.0)))
 }

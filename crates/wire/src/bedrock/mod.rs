@@ -1,8 +1,10 @@
 //! AWS Bedrock Runtime: Converse and ConverseStream (event-stream framed), signed with
 //! SigV4 for service `bedrock` or sent with a Bedrock API key as a bearer token.
 
+mod converse;
 mod stream;
 
+pub use converse::{Auth, authorize, build_request, parse_error, parse_response};
 pub use stream::BedrockStreamDecoder;
 
 use crate::canonical::pb::FinishReason;

@@ -1,8 +1,10 @@
 //! Google Gemini (`generateContent`, `streamGenerateContent?alt=sse`), for AI Studio and
 //! Vertex AI.
 
+mod request;
 mod stream;
 
+pub use request::{Flavor, build_request, parse_error, parse_response};
 pub use stream::GeminiStreamDecoder;
 
 use crate::canonical::pb::FinishReason;

@@ -1,0 +1,364 @@
+//! Converse requests and responses, and signing them for Bedrock.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+
+use super::stream::usage_of;
+use super::{PROVIDER, encode_model_id, finish_reason, status_of};
+use crate::canonical::pb::{self, content_part::Part};
+use crate::error::{ErrorKind, WireError};
+use crate::http::HttpRequest;
+use crate::json::str_of;
+use crate::openai::merge_options;
+use crate::sigv4::{self, Credentials, SigningParams, SigningRequest, SigningTime};
+
+fn invalid(message: impl Into<String>) -> WireError {
+    WireError::from_status(PROVIDER, 400, "ValidationException", message)
+}
+
+fn image_block(image: &pb::Image) -> Result<Value, WireError> {
+    let (media_type, data) = match &image.source {
+        Some(pb::image::Source::Data(data)) => (image.media_type.clone(), data.clone()),
+        Some(pb::image::Source::Url(url)) => {
+            let (media_type, data) = url
+                .strip_prefix("data:")
+                .and_then(|rest| rest.split_once(";base64,"))
+                .ok_or_else(|| {
+                    invalid(
+                        "bedrock takes images inline: send bytes or a data: URL, not a remote URL",
+                    )
+                })?;
+            let bytes = BASE64
+                .decode(data)
+                .map_err(|_| invalid("image data URL is not valid base64"))?;
+            (media_type.to_owned(), bytes)
+        }
+        None => return Err(invalid("image without data")),
+    };
+    let format = media_type
+        .strip_prefix("image/")
+        .filter(|f| ["png", "jpeg", "gif", "webp"].contains(f))
+        .ok_or_else(|| {
+            invalid(format!(
+                "image type {media_type:?} is not png, jpeg, gif or webp"
+            ))
+        })?;
+    Ok(json!({ "image": { "format": format, "source": { "bytes": BASE64.encode(data) } } }))
+}
+
+/// Canonical parts as Converse content blocks, with a `cachePoint` after any part that
+/// carries a cache hint.
+fn blocks(parts: &[pb::ContentPart]) -> Result<Vec<Value>, WireError> {
+    let mut out = Vec::with_capacity(parts.len());
+    for part in parts {
+        let block = match &part.part {
+            Some(Part::Text(text)) if text.is_empty() => continue,
+            Some(Part::Text(text)) => json!({ "text": text }),
+            Some(Part::Image(image)) => image_block(image)?,
+            Some(Part::ToolCall(call)) => {
+                let input: Value =
+                    serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
+                json!({ "toolUse": { "toolUseId": call.id, "name": call.name, "input": input } })
+            }
+            Some(Part::ToolResult(result)) => {
+                let content: Vec<Value> = blocks(&result.content)?;
+                let content = if content.is_empty() {
+                    vec![json!({ "text": "" })]
+                } else {
+                    content
+                };
+                let status = if result.is_error { "error" } else { "success" };
+                json!({ "toolResult": { "toolUseId": result.tool_call_id, "content": content, "status": status } })
+            }
+            Some(Part::Reasoning(reasoning)) if !reasoning.redacted.is_empty() => {
+                json!({ "reasoningContent": { "redactedContent": reasoning.redacted } })
+            }
+            Some(Part::Reasoning(reasoning)) if !reasoning.signature.is_empty() => {
+                json!({ "reasoningContent": { "reasoningText": { "text": reasoning.text, "signature": reasoning.signature } } })
+            }
+            Some(Part::Reasoning(_)) | None => continue,
+        };
+        out.push(block);
+        if part.cache.is_some() {
+            out.push(json!({ "cachePoint": { "type": "default" } }));
+        }
+    }
+    Ok(out)
+}
+
+/// Builds a Converse (or ConverseStream) request for `model`.
+pub fn build_request(
+    request: &pb::ChatRequest,
+    model: &str,
+    stream: bool,
+) -> Result<HttpRequest, WireError> {
+    if request.choice_count > 1 {
+        return Err(invalid(
+            "bedrock returns one choice; n > 1 is not supported",
+        ));
+    }
+    let mut system = Vec::new();
+    let mut messages: Vec<Value> = Vec::new();
+    for message in &request.messages {
+        let role = match pb::Role::try_from(message.role).unwrap_or(pb::Role::User) {
+            pb::Role::System | pb::Role::Developer => {
+                system.extend(blocks(&message.content)?);
+                continue;
+            }
+            pb::Role::Assistant => "assistant",
+            _ => "user",
+        };
+        let content = blocks(&message.content)?;
+        if content.is_empty() {
+            continue;
+        }
+        match messages.last_mut() {
+            Some(last) if last["role"] == role => {
+                if let Some(existing) = last["content"].as_array_mut() {
+                    existing.extend(content);
+                }
+            }
+            _ => messages.push(json!({ "role": role, "content": content })),
+        }
+    }
+    let mut body = Map::new();
+    body.insert("messages".into(), Value::Array(messages));
+    if !system.is_empty() {
+        body.insert("system".into(), Value::Array(system));
+    }
+    let mut inference = Map::new();
+    let mut additional = Map::new();
+    if let Some(sampling) = &request.sampling {
+        if let Some(v) = sampling.max_tokens {
+            inference.insert("maxTokens".into(), json!(v));
+        }
+        if let Some(v) = sampling.temperature {
+            inference.insert("temperature".into(), json!(v));
+        }
+        if let Some(v) = sampling.top_p {
+            inference.insert("topP".into(), json!(v));
+        }
+        if !sampling.stop.is_empty() {
+            inference.insert("stopSequences".into(), json!(sampling.stop));
+        }
+        if let Some(k) = sampling.top_k {
+            additional.insert("top_k".into(), json!(k));
+        }
+    }
+    if !inference.is_empty() {
+        body.insert("inferenceConfig".into(), Value::Object(inference));
+    }
+    if !request.tools.is_empty() {
+        let mut tools: Vec<Value> = Vec::new();
+        for tool in &request.tools {
+            let schema: Value = serde_json::from_str(&tool.parameters_json)
+                .unwrap_or_else(|_| json!({ "type": "object" }));
+            let mut spec = json!({ "name": tool.name, "inputSchema": { "json": schema } });
+            if !tool.description.is_empty() {
+                spec["description"] = json!(tool.description);
+            }
+            tools.push(json!({ "toolSpec": spec }));
+            if tool.cache.is_some() {
+                tools.push(json!({ "cachePoint": { "type": "default" } }));
+            }
+        }
+        let mut config = json!({ "tools": tools });
+        // Converse has no "none": leaving the choice out keeps history with tool blocks valid.
+        match request.tool_choice.as_ref().map(pb::ToolChoice::mode) {
+            Some(pb::ToolChoiceMode::Auto) => config["toolChoice"] = json!({ "auto": {} }),
+            Some(pb::ToolChoiceMode::Required) => config["toolChoice"] = json!({ "any": {} }),
+            Some(pb::ToolChoiceMode::Tool) => {
+                config["toolChoice"] = json!({ "tool": { "name": request.tool_choice.as_ref().map(|c| c.name.clone()).unwrap_or_default() } })
+            }
+            _ => {}
+        }
+        body.insert("toolConfig".into(), config);
+    }
+    if let Some(reasoning) = &request.reasoning
+        && reasoning.enabled
+    {
+        additional.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": reasoning.budget_tokens.unwrap_or(1024).max(1024) }));
+    }
+    if !additional.is_empty() {
+        body.insert(
+            "additionalModelRequestFields".into(),
+            Value::Object(additional),
+        );
+    }
+    merge_options(&mut body, &request.provider_options_json)?;
+    let operation = if stream {
+        "converse-stream"
+    } else {
+        "converse"
+    };
+    Ok(HttpRequest::post_json(
+        format!("/model/{}/{operation}", encode_model_id(model)),
+        &Value::Object(body),
+    ))
+}
+
+/// Parses a Converse response (any status). `error_type` is the `x-amzn-ErrorType` header.
+pub fn parse_response(
+    status: u16,
+    error_type: Option<&str>,
+    body: &[u8],
+) -> Result<pb::ChatResponse, WireError> {
+    if !(200..300).contains(&status) {
+        return Err(parse_error(status, error_type, body));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|error| {
+        WireError::malformed(PROVIDER, format!("response is not JSON: {error}"))
+    })?;
+    let blocks = value
+        .pointer("/output/message/content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| WireError::malformed(PROVIDER, "response has no output message"))?;
+    let mut content = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let part = if let Some(text) = block.get("text").and_then(Value::as_str) {
+            Part::Text(text.to_owned())
+        } else if let Some(tool) = block.get("toolUse") {
+            Part::ToolCall(pb::ToolCall {
+                id: str_of(tool, "toolUseId").to_owned(),
+                name: str_of(tool, "name").to_owned(),
+                arguments_json: tool
+                    .get("input")
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "{}".into()),
+            })
+        } else if let Some(reasoning) = block.get("reasoningContent") {
+            Part::Reasoning(pb::Reasoning {
+                text: reasoning
+                    .pointer("/reasoningText/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                signature: reasoning
+                    .pointer("/reasoningText/signature")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                redacted: str_of(reasoning, "redactedContent").to_owned(),
+            })
+        } else {
+            continue;
+        };
+        content.push(pb::ContentPart {
+            part: Some(part),
+            ..Default::default()
+        });
+    }
+    let native = str_of(&value, "stopReason");
+    Ok(pb::ChatResponse {
+        id: String::new(),
+        model: String::new(),
+        choices: vec![pb::Choice {
+            index: 0,
+            message: Some(pb::Message {
+                role: pb::Role::Assistant as i32,
+                content,
+                name: String::new(),
+            }),
+            finish_reason: finish_reason(native) as i32,
+            stop_sequence: String::new(),
+            native_finish_reason: native.to_owned(),
+        }],
+        usage: value.get("usage").map(usage_of),
+        served_by: None,
+        provider_extras_json: String::new(),
+        created: 0,
+    })
+}
+
+/// A Bedrock error: the type from `x-amzn-ErrorType` (or the body's `__type`), the message
+/// from `message` or `Message`.
+pub fn parse_error(status: u16, error_type: Option<&str>, body: &[u8]) -> WireError {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let kind = error_type
+        .map(|t| t.split(':').next().unwrap_or(t))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| str_of(&value, "__type"));
+    let kind = kind.rsplit('#').next().unwrap_or(kind);
+    let message = match (str_of(&value, "message"), str_of(&value, "Message")) {
+        ("", "") => format!("upstream answered {status}"),
+        ("", message) | (message, _) => message.to_owned(),
+    };
+    let status = if status == 0 { status_of(kind) } else { status };
+    let mut classified = WireError::from_status(PROVIDER, status, kind, message);
+    // Signature and credential problems come back as 400s but are the key's fault.
+    if matches!(
+        kind,
+        "IncompleteSignature"
+            | "InvalidSignatureException"
+            | "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "ExpiredTokenException"
+    ) {
+        classified.kind = ErrorKind::Authentication;
+        classified.retryable = true;
+    }
+    classified
+}
+
+/// Bedrock credentials as the vault stores them. `Debug` never prints a secret.
+#[derive(Clone)]
+pub enum Auth<'a> {
+    SigV4(Credentials<'a>),
+    /// A Bedrock API key, sent as a bearer token.
+    ApiKey(&'a str),
+}
+
+impl std::fmt::Debug for Auth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SigV4(credentials) => f.debug_tuple("SigV4").field(credentials).finish(),
+            Self::ApiKey(_) => f.write_str("ApiKey([redacted])"),
+        }
+    }
+}
+
+/// Adds authentication to a request for `host` (`bedrock-runtime.<region>.amazonaws.com`):
+/// a SigV4 signature for service `bedrock`, or the API key.
+pub fn authorize(
+    request: &mut HttpRequest,
+    host: &str,
+    region: &str,
+    auth: Auth<'_>,
+    unix_now: i64,
+) {
+    match auth {
+        Auth::ApiKey(key) => request
+            .headers
+            .push(("authorization", format!("Bearer {key}"))),
+        Auth::SigV4(credentials) => {
+            let (path, query) = request.path.split_once('?').unwrap_or((&request.path, ""));
+            let mut headers: Vec<(String, String)> = request
+                .headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                .collect();
+            headers.push(("host".to_owned(), host.to_owned()));
+            let params = SigningParams {
+                region,
+                service: "bedrock",
+                time: SigningTime::from_unix(unix_now),
+                normalize_path: true,
+                sign_body_hash: false,
+                sign_session_token: true,
+            };
+            let signature = sigv4::sign(
+                &SigningRequest {
+                    method: request.method,
+                    path,
+                    query,
+                    headers: &headers,
+                    body: &request.body,
+                },
+                &credentials,
+                &params,
+            );
+            request.headers.extend(signature.headers);
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! `generateContent` requests for AI Studio and Vertex AI, and their responses and errors.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Value, json};
+
+use super::stream::usage_of;
+use super::{PROVIDER, finish_reason, status_of};
+use crate::canonical::pb::{self, content_part::Part};
+use crate::error::{ErrorKind, WireError, parse_retry_after};
+use crate::http::HttpRequest;
+use crate::json::{str_of, u64_of};
+use crate::openai::merge_options;
+
+/// Which Gemini endpoint a request goes to.
+#[derive(Debug, Clone, Copy)]
+pub enum Flavor<'a> {
+    /// Google AI Studio (`generativelanguage.googleapis.com`, `x-goog-api-key`).
+    AiStudio,
+    /// Vertex AI for a project and location (bearer access token).
+    Vertex { project: &'a str, location: &'a str },
+}
+
+fn media_type_of(image: &pb::Image, url: &str) -> String {
+    if !image.media_type.is_empty() {
+        return image.media_type.clone();
+    }
+    let lower = url.to_ascii_lowercase();
+    let by_extension = [
+        (".png", "image/png"),
+        (".gif", "image/gif"),
+        (".webp", "image/webp"),
+    ];
+    by_extension
+        .iter()
+        .find(|(ext, _)| lower.ends_with(ext))
+        .map_or("image/jpeg", |(_, media)| media)
+        .to_owned()
+}
+
+fn image_part(image: &pb::Image) -> Value {
+    match &image.source {
+        Some(pb::image::Source::Data(data)) => {
+            json!({ "inlineData": { "mimeType": image.media_type, "data": BASE64.encode(data) } })
+        }
+        Some(pb::image::Source::Url(url)) => match url
+            .strip_prefix("data:")
+            .and_then(|rest| rest.split_once(";base64,"))
+        {
+            Some((media_type, data)) => {
+                json!({ "inlineData": { "mimeType": media_type, "data": data } })
+            }
+            None => {
+                json!({ "fileData": { "mimeType": media_type_of(image, url), "fileUri": url } })
+            }
+        },
+        None => json!({ "text": "" }),
+    }
+}
+
+fn with_signature(mut part: Value, content: &pb::ContentPart) -> Value {
+    if !content.thought_signature.is_empty() {
+        part["thoughtSignature"] = json!(content.thought_signature);
+    }
+    part
+}
+
+/// A tool result's `response` must be an object: JSON objects pass as is, anything else is
+/// wrapped as `{"output": ...}` (or `{"error": ...}`).
+fn function_response(result: &pb::ToolResult) -> Value {
+    let text: String = result
+        .content
+        .iter()
+        .filter_map(|p| match &p.part {
+            Some(Part::Text(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let key = if result.is_error { "error" } else { "output" };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(object)) if !result.is_error => Value::Object(object),
+        Ok(other) if !text.trim().is_empty() => json!({ key: other }),
+        _ => json!({ key: text }),
+    }
+}
+
+/// Builds the upstream request for `model`.
+pub fn build_request(
+    request: &pb::ChatRequest,
+    model: &str,
+    stream: bool,
+    flavor: Flavor<'_>,
+) -> Result<HttpRequest, WireError> {
+    // Gemini matches results to calls by name: learn names from the calls.
+    let mut call_names: HashMap<&str, &str> = HashMap::new();
+    for message in &request.messages {
+        for part in &message.content {
+            if let Some(Part::ToolCall(call)) = &part.part {
+                call_names.insert(&call.id, &call.name);
+            }
+        }
+    }
+    let mut system = Vec::new();
+    let mut contents: Vec<Value> = Vec::new();
+    for message in &request.messages {
+        let role = pb::Role::try_from(message.role).unwrap_or(pb::Role::User);
+        let mut parts = Vec::new();
+        for content in &message.content {
+            let part = match &content.part {
+                Some(Part::Text(text))
+                    if text.is_empty() && content.thought_signature.is_empty() =>
+                {
+                    continue;
+                }
+                Some(Part::Text(text)) => json!({ "text": text }),
+                Some(Part::Image(image)) => image_part(image),
+                Some(Part::ToolCall(call)) => {
+                    let args: Value =
+                        serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
+                    json!({ "functionCall": { "name": call.name, "args": args } })
+                }
+                Some(Part::ToolResult(result)) => {
+                    let name = if result.name.is_empty() {
+                        call_names
+                            .get(result.tool_call_id.as_str())
+                            .copied()
+                            .unwrap_or_default()
+                    } else {
+                        result.name.as_str()
+                    };
+                    json!({ "functionResponse": { "name": name, "response": function_response(result) } })
+                }
+                // Reasoning text is the model's own summary; Gemini needs only the signatures.
+                Some(Part::Reasoning(_)) | None => continue,
+            };
+            parts.push(with_signature(part, content));
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        let role = match role {
+            pb::Role::System | pb::Role::Developer => {
+                system.extend(parts);
+                continue;
+            }
+            pb::Role::Assistant => "model",
+            _ => "user",
+        };
+        match contents.last_mut() {
+            Some(last) if last["role"] == role => {
+                if let Some(existing) = last["parts"].as_array_mut() {
+                    existing.extend(parts);
+                }
+            }
+            _ => contents.push(json!({ "role": role, "parts": parts })),
+        }
+    }
+    let mut body = Map::new();
+    body.insert("contents".into(), Value::Array(contents));
+    if !system.is_empty() {
+        body.insert("systemInstruction".into(), json!({ "parts": system }));
+    }
+    if !request.tools.is_empty() {
+        let declarations: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|tool| {
+                let mut declaration = json!({ "name": tool.name, "description": tool.description });
+                if !tool.parameters_json.is_empty() {
+                    declaration["parametersJsonSchema"] =
+                        serde_json::from_str(&tool.parameters_json)
+                            .unwrap_or_else(|_| json!({ "type": "object" }));
+                }
+                declaration
+            })
+            .collect();
+        body.insert(
+            "tools".into(),
+            json!([{ "functionDeclarations": declarations }]),
+        );
+    }
+    if let Some(choice) = &request.tool_choice {
+        let config = match choice.mode() {
+            pb::ToolChoiceMode::Auto => Some(json!({ "mode": "AUTO" })),
+            pb::ToolChoiceMode::None => Some(json!({ "mode": "NONE" })),
+            pb::ToolChoiceMode::Required => Some(json!({ "mode": "ANY" })),
+            pb::ToolChoiceMode::Tool => {
+                Some(json!({ "mode": "ANY", "allowedFunctionNames": [choice.name] }))
+            }
+            pb::ToolChoiceMode::Unspecified => None,
+        };
+        if let Some(config) = config {
+            body.insert(
+                "toolConfig".into(),
+                json!({ "functionCallingConfig": config }),
+            );
+        }
+    }
+    let mut generation = Map::new();
+    if let Some(sampling) = &request.sampling {
+        let mut set = |key: &str, value: Value| {
+            generation.insert(key.to_owned(), value);
+        };
+        if let Some(v) = sampling.temperature {
+            set("temperature", json!(v));
+        }
+        if let Some(v) = sampling.top_p {
+            set("topP", json!(v));
+        }
+        if let Some(v) = sampling.top_k {
+            set("topK", json!(v));
+        }
+        if let Some(v) = sampling.max_tokens {
+            set("maxOutputTokens", json!(v));
+        }
+        if !sampling.stop.is_empty() {
+            set("stopSequences", json!(sampling.stop));
+        }
+        if let Some(v) = sampling.seed {
+            set("seed", json!(v));
+        }
+        if let Some(v) = sampling.presence_penalty {
+            set("presencePenalty", json!(v));
+        }
+        if let Some(v) = sampling.frequency_penalty {
+            set("frequencyPenalty", json!(v));
+        }
+    }
+    if request.choice_count > 1 {
+        generation.insert("candidateCount".into(), json!(request.choice_count));
+    }
+    if let Some(format) = &request.response_format {
+        match format.r#type() {
+            pb::ResponseFormatType::JsonObject => {
+                generation.insert("responseMimeType".into(), json!("application/json"));
+            }
+            pb::ResponseFormatType::JsonSchema => {
+                generation.insert("responseMimeType".into(), json!("application/json"));
+                generation.insert(
+                    "responseJsonSchema".into(),
+                    serde_json::from_str(&format.schema_json).unwrap_or_else(|_| json!({})),
+                );
+            }
+            _ => {}
+        }
+    }
+    if let Some(reasoning) = &request.reasoning
+        && reasoning.enabled
+    {
+        let mut thinking = json!({ "includeThoughts": true });
+        if let Some(budget) = reasoning.budget_tokens {
+            thinking["thinkingBudget"] = json!(budget);
+        }
+        generation.insert("thinkingConfig".into(), thinking);
+    }
+    if !generation.is_empty() {
+        body.insert("generationConfig".into(), Value::Object(generation));
+    }
+    merge_options(&mut body, &request.provider_options_json)?;
+    let method = if stream {
+        "streamGenerateContent?alt=sse"
+    } else {
+        "generateContent"
+    };
+    let path = match flavor {
+        Flavor::AiStudio => format!("/v1beta/models/{model}:{method}"),
+        Flavor::Vertex { project, location } => format!(
+            "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
+        ),
+    };
+    Ok(HttpRequest::post_json(path, &Value::Object(body)))
+}
+
+/// Parses a `generateContent` response (any status).
+pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, WireError> {
+    if !(200..300).contains(&status) {
+        return Err(parse_error(status, body));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|error| {
+        WireError::malformed(PROVIDER, format!("response is not JSON: {error}"))
+    })?;
+    let mut choices = Vec::new();
+    for candidate in value
+        .get("candidates")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let index = u64_of(candidate, "index") as u32;
+        let mut content = Vec::new();
+        let mut calls = 0u32;
+        for part in candidate
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let canonical = if let Some(call) = part.get("functionCall") {
+                let id = match str_of(call, "id") {
+                    "" => format!("call_{index}_{calls}"),
+                    id => id.to_owned(),
+                };
+                calls += 1;
+                let args = call.get("args").cloned().unwrap_or_else(|| json!({}));
+                Part::ToolCall(pb::ToolCall {
+                    id,
+                    name: str_of(call, "name").to_owned(),
+                    arguments_json: args.to_string(),
+                })
+            } else if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                Part::Reasoning(pb::Reasoning {
+                    text: str_of(part, "text").to_owned(),
+                    ..Default::default()
+                })
+            } else {
+                Part::Text(str_of(part, "text").to_owned())
+            };
+            content.push(pb::ContentPart {
+                part: Some(canonical),
+                thought_signature: str_of(part, "thoughtSignature").to_owned(),
+                cache: None,
+            });
+        }
+        let native = str_of(candidate, "finishReason");
+        let mut reason = finish_reason(native);
+        if reason == pb::FinishReason::Stop && calls > 0 {
+            reason = pb::FinishReason::ToolCalls;
+        }
+        choices.push(pb::Choice {
+            index,
+            message: Some(pb::Message {
+                role: pb::Role::Assistant as i32,
+                content,
+                name: String::new(),
+            }),
+            finish_reason: reason as i32,
+            stop_sequence: String::new(),
+            native_finish_reason: native.to_owned(),
+        });
+    }
+    if choices.is_empty() {
+        let blocked = value
+            .pointer("/promptFeedback/blockReason")
+            .and_then(Value::as_str)
+            .unwrap_or("OTHER");
+        choices.push(pb::Choice {
+            index: 0,
+            message: Some(pb::Message {
+                role: pb::Role::Assistant as i32,
+                ..Default::default()
+            }),
+            finish_reason: pb::FinishReason::ContentFilter as i32,
+            stop_sequence: String::new(),
+            native_finish_reason: blocked.to_owned(),
+        });
+    }
+    Ok(pb::ChatResponse {
+        id: str_of(&value, "responseId").to_owned(),
+        model: str_of(&value, "modelVersion").to_owned(),
+        choices,
+        usage: value.get("usageMetadata").map(usage_of),
+        served_by: None,
+        provider_extras_json: String::new(),
+        created: 0,
+    })
+}
+
+/// The Google error envelope. A bad AI Studio key is a 400 with reason `API_KEY_INVALID`,
+/// which is an authentication failure whatever its status.
+pub fn parse_error(status: u16, body: &[u8]) -> WireError {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let value = value
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or(value);
+    let error = value.get("error").unwrap_or(&Value::Null);
+    let google_status = str_of(error, "status");
+    let status = if status == 0 {
+        status_of(google_status, u64_of(error, "code"))
+    } else {
+        status
+    };
+    let message = match str_of(error, "message") {
+        "" => format!("upstream answered {status}"),
+        message => message.to_owned(),
+    };
+    let kind = if google_status.is_empty() {
+        format!("{status}")
+    } else {
+        google_status.to_owned()
+    };
+    let mut classified = WireError::from_status(PROVIDER, status, kind, message);
+    for detail in error
+        .get("details")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        if matches!(
+            str_of(detail, "reason"),
+            "API_KEY_INVALID" | "API_KEY_EXPIRED" | "API_KEY_SERVICE_BLOCKED"
+        ) {
+            classified.kind = ErrorKind::Authentication;
+            classified.retryable = true;
+        }
+        if let Some(delay) = detail.get("retryDelay").and_then(Value::as_str) {
+            classified.retry_after = parse_retry_after(delay.trim_end_matches('s'));
+        }
+    }
+    classified
+}
