@@ -8,6 +8,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod canonical;
+pub mod catalog;
 pub mod error;
 pub mod eventstream;
 pub mod gemini;
@@ -15,5 +16,7 @@ pub mod http;
 pub mod ingress;
 mod json;
 pub mod openai;
+pub mod registry;
 pub mod sigv4;
 pub mod sse;
+pub mod vertex;

@@ -1,0 +1,302 @@
+//! The model catalog: which providers serve a model, under what upstream name, at what price,
+//! with what capabilities. A JSON file built in and overridable, and the resolution of a
+//! requested model id (plain or provider-pinned) against it.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::registry::{self, Provider};
+
+/// The built-in catalog file.
+pub const BUILTIN: &str = include_str!("../catalog/models.json");
+
+/// Micro-dollars (10^-6 US dollars): prices and costs are integers, never floats.
+pub type Micros = u64;
+
+/// One provider's offer of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    pub provider: &'static Provider,
+    /// The provider's own name for the model.
+    pub upstream: String,
+    /// For Vertex: `gemini` or `anthropic`, which wire format the publisher speaks.
+    pub format: String,
+    /// Micro-dollars per million input and output tokens.
+    pub input_per_million: Micros,
+    pub output_per_million: Micros,
+}
+
+impl Offer {
+    /// The cost of a call, rounded up to the next micro-dollar.
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> Micros {
+        let total = u128::from(input_tokens) * u128::from(self.input_per_million)
+            + u128::from(output_tokens) * u128::from(self.output_per_million);
+        u64::try_from(total.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub id: String,
+    pub display_name: String,
+    pub capabilities: Vec<String>,
+    pub offers: Vec<Offer>,
+}
+
+/// Why a catalog file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CatalogError {
+    #[error("catalog is not valid: {0}")]
+    Parse(String),
+    #[error("model {model}: {reason}")]
+    Invalid { model: String, reason: String },
+}
+
+#[derive(Deserialize)]
+struct FileModel {
+    id: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    offers: Vec<FileOffer>,
+}
+
+#[derive(Deserialize)]
+struct FileOffer {
+    provider: String,
+    upstream: String,
+    #[serde(default)]
+    format: String,
+    input_per_million: f64,
+    output_per_million: f64,
+}
+
+#[derive(Deserialize)]
+struct File {
+    models: Vec<FileModel>,
+}
+
+/// A parsed catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    models: Vec<Model>,
+    by_id: HashMap<String, usize>,
+}
+
+/// What a requested model id resolves to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution<'a> {
+    /// A catalog model: every provider that offers it, in catalog order.
+    Catalog {
+        model: &'a Model,
+        offers: Vec<&'a Offer>,
+    },
+    /// A provider pinned by prefix with a model the catalog does not list: usable with the
+    /// caller's own key (the provider decides whether the model exists), never priced.
+    Uncataloged {
+        provider: &'static Provider,
+        upstream: String,
+    },
+    /// `azure/<label>`: the caller's Azure deployment with that label.
+    AzureDeployment { label: String },
+    /// `custom/<name>/<model>`: the caller's custom endpoint `name`.
+    CustomEndpoint { name: String, upstream: String },
+}
+
+/// An unknown model, with the closest known ids.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("model {model:?} is not known{}", hint(.suggestions))]
+pub struct UnknownModel {
+    pub model: String,
+    pub suggestions: Vec<String>,
+}
+
+fn hint(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+fn price(value: f64, model: &str) -> Result<Micros, CatalogError> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(CatalogError::Invalid {
+            model: model.to_owned(),
+            reason: "prices must be non-negative numbers".into(),
+        });
+    }
+    Ok((value * 1_000_000.0).round() as Micros)
+}
+
+impl Catalog {
+    /// The catalog that ships with keyroute.
+    pub fn builtin() -> Result<Self, CatalogError> {
+        Self::from_json(BUILTIN)
+    }
+
+    /// Parses and checks a catalog file: known providers, unique ids, sane prices.
+    pub fn from_json(text: &str) -> Result<Self, CatalogError> {
+        let file: File =
+            serde_json::from_str(text).map_err(|error| CatalogError::Parse(error.to_string()))?;
+        let mut catalog = Self::default();
+        for model in file.models {
+            let invalid = |reason: &str| CatalogError::Invalid {
+                model: model.id.clone(),
+                reason: reason.to_owned(),
+            };
+            if model.id.is_empty() || model.offers.is_empty() {
+                return Err(invalid("needs an id and at least one offer"));
+            }
+            let mut offers = Vec::with_capacity(model.offers.len());
+            for offer in &model.offers {
+                let provider = registry::provider(&offer.provider)
+                    .ok_or_else(|| invalid(&format!("unknown provider {:?}", offer.provider)))?;
+                if offer.upstream.is_empty() {
+                    return Err(invalid("an offer needs an upstream model name"));
+                }
+                offers.push(Offer {
+                    provider,
+                    upstream: offer.upstream.clone(),
+                    format: offer.format.clone(),
+                    input_per_million: price(offer.input_per_million, &model.id)?,
+                    output_per_million: price(offer.output_per_million, &model.id)?,
+                });
+            }
+            if catalog
+                .by_id
+                .insert(model.id.clone(), catalog.models.len())
+                .is_some()
+            {
+                return Err(invalid("appears twice"));
+            }
+            catalog.models.push(Model {
+                id: model.id,
+                display_name: model.display_name,
+                capabilities: model.capabilities,
+                offers,
+            });
+        }
+        Ok(catalog)
+    }
+
+    /// `overrides` replaces models with the same id and adds new ones.
+    pub fn merged(mut self, overrides: Catalog) -> Self {
+        for model in overrides.models {
+            match self.by_id.get(&model.id) {
+                Some(&index) => self.models[index] = model,
+                None => {
+                    self.by_id.insert(model.id.clone(), self.models.len());
+                    self.models.push(model);
+                }
+            }
+        }
+        self
+    }
+
+    pub fn models(&self) -> &[Model] {
+        &self.models
+    }
+
+    pub fn model(&self, id: &str) -> Option<&Model> {
+        self.by_id.get(id).map(|&index| &self.models[index])
+    }
+
+    /// Resolves a requested model id: a catalog id, or `provider/model` pinning a provider.
+    pub fn resolve(&self, requested: &str) -> Result<Resolution<'_>, UnknownModel> {
+        if let Some(model) = self.model(requested) {
+            return Ok(Resolution::Catalog {
+                model,
+                offers: model.offers.iter().collect(),
+            });
+        }
+        if let Some((prefix, rest)) = requested.split_once('/')
+            && let Some(provider) = registry::provider(prefix)
+            && !rest.is_empty()
+        {
+            match provider.id {
+                "azure" => {
+                    return Ok(Resolution::AzureDeployment {
+                        label: rest.to_owned(),
+                    });
+                }
+                "custom" => {
+                    if let Some((name, upstream)) = rest
+                        .split_once('/')
+                        .filter(|(n, u)| !n.is_empty() && !u.is_empty())
+                    {
+                        return Ok(Resolution::CustomEndpoint {
+                            name: name.to_owned(),
+                            upstream: upstream.to_owned(),
+                        });
+                    }
+                }
+                _ => {
+                    // A catalog model pinned to one of its providers, by catalog id or upstream name.
+                    for model in &self.models {
+                        if let Some(offer) = model.offers.iter().find(|o| {
+                            o.provider.id == provider.id && (model.id == rest || o.upstream == rest)
+                        }) {
+                            return Ok(Resolution::Catalog {
+                                model,
+                                offers: vec![offer],
+                            });
+                        }
+                    }
+                    return Ok(Resolution::Uncataloged {
+                        provider,
+                        upstream: rest.to_owned(),
+                    });
+                }
+            }
+        }
+        Err(UnknownModel {
+            model: requested.to_owned(),
+            suggestions: self.suggest(requested),
+        })
+    }
+
+    /// Up to three known ids close to `requested`.
+    fn suggest(&self, requested: &str) -> Vec<String> {
+        let wanted = requested.to_ascii_lowercase();
+        let mut scored: Vec<(usize, &str)> = self
+            .models
+            .iter()
+            .map(|model| {
+                let id = model.id.to_ascii_lowercase();
+                // A partial id (`claude-son`) is as good as a match; otherwise, typos by distance.
+                let distance = if id.starts_with(&wanted) {
+                    0
+                } else {
+                    edit_distance(&wanted, &id)
+                };
+                (distance, model.id.as_str())
+            })
+            .filter(|(distance, id)| *distance <= (id.len() / 3).max(2))
+            .collect();
+        scored.sort();
+        scored
+            .into_iter()
+            .take(3)
+            .map(|(_, id)| id.to_owned())
+            .collect()
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            current[j + 1] = (previous[j] + usize::from(ca != *cb))
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}

@@ -1,0 +1,168 @@
+//! Every provider keyroute can route to, as data: which wire format it speaks, where, how it
+//! authenticates, and what shape its credential has. Code that needs to know a provider asks
+//! here instead of matching on ids.
+
+use crate::openai::Quirks;
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    /// OpenAI Chat Completions, with the host's deviations.
+    OpenAiChat(Quirks),
+    /// Azure OpenAI: Chat Completions at a deployment URL.
+    AzureOpenAi,
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// Google AI Studio `generateContent`.
+    Gemini,
+    /// Vertex AI: Gemini or Anthropic models, by publisher.
+    Vertex,
+    /// Bedrock Converse.
+    Bedrock,
+}
+
+/// How a request proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// The key in a named header (`x-api-key`, `api-key`, `x-goog-api-key`).
+    Header(&'static str),
+    /// SigV4 for service `bedrock`, or a Bedrock API key as a bearer token.
+    AwsSigV4OrBearer,
+    /// A Google access token from a service account.
+    GoogleServiceAccount,
+    /// Custom endpoints: a bearer API key and/or token, or nothing.
+    Optional,
+}
+
+/// What a stored credential looks like for the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialShape {
+    ApiKey,
+    Bedrock,
+    Azure,
+    Vertex,
+    Custom,
+}
+
+/// One provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provider {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub format: WireFormat,
+    /// The default base URL; `{region}` and `{location}` are filled from the credential, and
+    /// Azure and custom endpoints take theirs from it entirely.
+    pub base_url: &'static str,
+    pub auth: AuthScheme,
+    pub shape: CredentialShape,
+}
+
+const fn compatible(id: &'static str, name: &'static str, base_url: &'static str) -> Provider {
+    Provider {
+        id,
+        name,
+        format: WireFormat::OpenAiChat(Quirks::COMPATIBLE),
+        base_url,
+        auth: AuthScheme::Bearer,
+        shape: CredentialShape::ApiKey,
+    }
+}
+
+/// Every provider, in display order.
+pub const PROVIDERS: &[Provider] = &[
+    Provider {
+        id: "openai",
+        name: "OpenAI",
+        format: WireFormat::OpenAiChat(Quirks::OPENAI),
+        base_url: "https://api.openai.com/v1",
+        auth: AuthScheme::Bearer,
+        shape: CredentialShape::ApiKey,
+    },
+    Provider {
+        id: "anthropic",
+        name: "Anthropic",
+        format: WireFormat::Anthropic,
+        base_url: "https://api.anthropic.com",
+        auth: AuthScheme::Header("x-api-key"),
+        shape: CredentialShape::ApiKey,
+    },
+    Provider {
+        id: "google",
+        name: "Google AI Studio",
+        format: WireFormat::Gemini,
+        base_url: "https://generativelanguage.googleapis.com",
+        auth: AuthScheme::Header("x-goog-api-key"),
+        shape: CredentialShape::ApiKey,
+    },
+    Provider {
+        id: "vertex",
+        name: "Google Vertex AI",
+        format: WireFormat::Vertex,
+        base_url: "https://{location}-aiplatform.googleapis.com",
+        auth: AuthScheme::GoogleServiceAccount,
+        shape: CredentialShape::Vertex,
+    },
+    Provider {
+        id: "bedrock",
+        name: "AWS Bedrock",
+        format: WireFormat::Bedrock,
+        base_url: "https://bedrock-runtime.{region}.amazonaws.com",
+        auth: AuthScheme::AwsSigV4OrBearer,
+        shape: CredentialShape::Bedrock,
+    },
+    Provider {
+        id: "azure",
+        name: "Azure OpenAI",
+        format: WireFormat::AzureOpenAi,
+        base_url: "",
+        auth: AuthScheme::Header("api-key"),
+        shape: CredentialShape::Azure,
+    },
+    Provider {
+        id: "mistral",
+        name: "Mistral",
+        format: WireFormat::OpenAiChat(Quirks::MISTRAL),
+        base_url: "https://api.mistral.ai/v1",
+        auth: AuthScheme::Bearer,
+        shape: CredentialShape::ApiKey,
+    },
+    compatible("deepseek", "DeepSeek", "https://api.deepseek.com"),
+    compatible("xai", "xAI", "https://api.x.ai/v1"),
+    compatible("minimax", "MiniMax", "https://api.minimax.io/v1"),
+    compatible("moonshot", "Moonshot (Kimi)", "https://api.moonshot.ai/v1"),
+    compatible("perplexity", "Perplexity", "https://api.perplexity.ai"),
+    compatible(
+        "fireworks",
+        "Fireworks",
+        "https://api.fireworks.ai/inference/v1",
+    ),
+    compatible("novita", "Novita", "https://api.novita.ai/openai/v1"),
+    compatible("inception", "Inception", "https://api.inceptionlabs.ai/v1"),
+    compatible("xiaomi", "Xiaomi MiMo", "https://api.xiaomimimo.com/v1"),
+    compatible("zai", "Z.ai", "https://api.z.ai/api/paas/v4"),
+    compatible("openrouter", "OpenRouter", "https://openrouter.ai/api/v1"),
+    Provider {
+        id: "custom",
+        name: "Custom OpenAI-compatible endpoint",
+        format: WireFormat::OpenAiChat(Quirks::COMPATIBLE),
+        base_url: "",
+        auth: AuthScheme::Optional,
+        shape: CredentialShape::Custom,
+    },
+];
+
+/// The provider with this id.
+pub fn provider(id: &str) -> Option<&'static Provider> {
+    PROVIDERS.iter().find(|p| p.id == id)
+}
+
+/// Every provider id, comma-separated, for error messages.
+pub fn provider_ids() -> String {
+    PROVIDERS
+        .iter()
+        .map(|p| p.id)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
