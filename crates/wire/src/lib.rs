@@ -15,6 +15,7 @@ pub mod gemini;
 pub mod http;
 pub mod ingress;
 mod json;
+pub mod mistral;
 pub mod openai;
 pub mod registry;
 pub mod sigv4;

@@ -481,3 +481,26 @@ fn canonical_messages_keep_order_and_signatures() {
         "1h"
     );
 }
+
+#[test]
+fn codestral_fim_requests_and_answers() {
+    use keyroute_wire::mistral::{build_fim_request, parse_fim_request, parse_fim_response};
+    let client = br#"{"model":"codestral-latest","prompt":"def fib(n):","suffix":"\n\nprint(fib(10))","max_tokens":64,"temperature":0,"stop":"\n\n","seed":3,"stream":true}"#;
+    let request = parse_fim_request(client).unwrap();
+    assert!(request.stream);
+    let upstream = build_fim_request(&request, "codestral-2501");
+    assert_eq!(upstream.path, "/fim/completions");
+    assert_eq!(
+        body(&upstream),
+        json!({ "model": "codestral-2501", "prompt": "def fib(n):", "suffix": "\n\nprint(fib(10))", "max_tokens": 64, "temperature": 0.0, "random_seed": 3, "stop": ["\n\n"], "stream": true })
+    );
+    let answer = br#"{"id":"fim-1","object":"chat.completion","created":1,"model":"codestral-2501","choices":[{"index":0,"message":{"role":"assistant","content":"\n    return n if n < 2 else fib(n-1) + fib(n-2)"},"finish_reason":"stop"}],"usage":{"prompt_tokens":8,"completion_tokens":20,"total_tokens":28}}"#;
+    let parsed = parse_fim_response(200, answer).unwrap();
+    assert_eq!(parsed.usage.unwrap().output_tokens, 20);
+    assert_eq!(
+        parse_fim_request(br#"{"model":"codestral-latest"}"#)
+            .unwrap_err()
+            .param,
+        "prompt"
+    );
+}
