@@ -113,6 +113,11 @@ pub fn uri_encode(input: &[u8], out: &mut String) {
     }
 }
 
+/// Decodes `%XX` escapes (a path segment as sent) back to text.
+pub fn uri_decode(input: &str) -> String {
+    String::from_utf8_lossy(&percent_decode(input)).into_owned()
+}
+
 fn percent_decode(input: &str) -> Vec<u8> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -319,7 +319,8 @@ impl std::fmt::Debug for Auth<'_> {
 }
 
 /// Adds authentication to a request for `host` (`bedrock-runtime.<region>.amazonaws.com`):
-/// a SigV4 signature for service `bedrock`, or the API key.
+/// a SigV4 signature for service `bedrock`, or the API key. `request.path` must already be
+/// the full path as sent, including any path of the base URL.
 pub fn authorize(
     request: &mut HttpRequest,
     host: &str,

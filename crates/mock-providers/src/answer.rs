@@ -1,0 +1,247 @@
+//! What the mock answers: deterministic, and built to prove what it received. A request
+//! offering tools (and not just answering one) gets a call to the first tool; anything else
+//! gets text that echoes the last user message and lists the images, tool results and
+//! reasoning signatures the request carried.
+
+use keyroute_wire::canonical::pb::{self, complete_stream_response::Event};
+use keyroute_wire::canonical::{Accumulator, StreamEvent, delta, event};
+
+/// What the mock read from a request, whatever its format.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    pub model: String,
+    pub stream: bool,
+    /// OpenAI `stream_options.include_usage`.
+    pub include_usage: bool,
+    pub last_user_text: String,
+    pub images: usize,
+    pub tool_results: Vec<String>,
+    pub signatures: Vec<String>,
+    pub tools: Vec<String>,
+    pub tool_choice_none: bool,
+    /// Whether the last message was tool results (then the model answers in text).
+    pub answering_tool: bool,
+    /// Whether the request turned thinking on.
+    pub thinking: bool,
+    /// All text the request carried, for the token count.
+    pub words: u64,
+}
+
+/// Prefix of every signature the mock issues; histories must bring them back unchanged.
+pub const SIGNATURE_PREFIX: &str = "mock-signature-";
+
+/// The mock's answer to one request.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub id: String,
+    pub model: String,
+    pub thinking: Option<(String, String)>,
+    pub text: String,
+    pub tool_call: Option<(String, String, String)>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl Answer {
+    pub fn for_input(input: &Input, id: u64) -> Self {
+        let thinking = input.thinking.then(|| {
+            (
+                "Thinking about it.".to_owned(),
+                format!("{SIGNATURE_PREFIX}{id}"),
+            )
+        });
+        let (text, tool_call) =
+            if !input.tools.is_empty() && !input.tool_choice_none && !input.answering_tool {
+                let arguments = serde_json::json!({ "query": input.last_user_text }).to_string();
+                (
+                    String::new(),
+                    Some((format!("call_mock_{id}"), input.tools[0].clone(), arguments)),
+                )
+            } else {
+                let mut text = format!("echo: {}", input.last_user_text);
+                if input.images > 0 {
+                    text.push_str(&format!(" [images: {}]", input.images));
+                }
+                if !input.tool_results.is_empty() {
+                    text.push_str(&format!(
+                        " [tool results: {}]",
+                        input.tool_results.join("; ")
+                    ));
+                }
+                if !input.signatures.is_empty() {
+                    text.push_str(&format!(" [signatures: {}]", input.signatures.join(", ")));
+                }
+                (text, None)
+            };
+        let output_words =
+            text.split_whitespace().count() as u64 + tool_call.as_ref().map_or(0, |_| 5);
+        Self {
+            id: format!("mock-{id}"),
+            model: input.model.clone(),
+            thinking,
+            text,
+            tool_call,
+            input_tokens: input.words.max(1),
+            output_tokens: output_words.max(1),
+        }
+    }
+
+    pub fn finish(&self) -> pb::FinishReason {
+        if self.tool_call.is_some() {
+            pb::FinishReason::ToolCalls
+        } else {
+            pb::FinishReason::Stop
+        }
+    }
+
+    pub fn usage(&self) -> pb::Usage {
+        pb::Usage {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            total_tokens: self.input_tokens + self.output_tokens,
+            ..Default::default()
+        }
+    }
+
+    /// Text in a few pieces, as a stream delivers it.
+    pub fn text_pieces(&self) -> Vec<String> {
+        let words: Vec<&str> = self.text.split_inclusive(' ').collect();
+        words
+            .chunks(3)
+            .map(|chunk| chunk.concat())
+            .filter(|piece| !piece.is_empty())
+            .collect()
+    }
+
+    /// The answer as canonical stream events, for the formats that render from them.
+    pub fn events(&self) -> Vec<StreamEvent> {
+        let mut events = vec![
+            event(Event::Start(pb::StreamStart {
+                id: self.id.clone(),
+                model: self.model.clone(),
+                created: 1_700_000_000,
+            })),
+            delta(pb::ChatDelta {
+                role: pb::Role::Assistant as i32,
+                ..Default::default()
+            }),
+        ];
+        if let Some((text, signature)) = &self.thinking {
+            events.push(delta(pb::ChatDelta {
+                reasoning: text.clone(),
+                ..Default::default()
+            }));
+            events.push(delta(pb::ChatDelta {
+                reasoning_signature: signature.clone(),
+                ..Default::default()
+            }));
+        }
+        for piece in self.text_pieces() {
+            events.push(delta(pb::ChatDelta {
+                text: piece,
+                ..Default::default()
+            }));
+        }
+        if let Some((id, name, arguments)) = &self.tool_call {
+            let (first, rest) = arguments.split_at(arguments.len() / 2);
+            events.push(delta(pb::ChatDelta {
+                tool_call: Some(pb::ToolCallDelta {
+                    index: 0,
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments_fragment: first.to_owned(),
+                }),
+                ..Default::default()
+            }));
+            events.push(delta(pb::ChatDelta {
+                tool_call: Some(pb::ToolCallDelta {
+                    index: 0,
+                    arguments_fragment: rest.to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }));
+        }
+        events.push(delta(pb::ChatDelta {
+            finish_reason: self.finish() as i32,
+            ..Default::default()
+        }));
+        events.push(event(Event::Usage(self.usage())));
+        events.push(event(Event::End(pb::StreamEnd::default())));
+        events
+    }
+
+    /// The answer as one canonical response.
+    pub fn response(&self) -> pb::ChatResponse {
+        let mut accumulator = Accumulator::new();
+        for event in self.events() {
+            accumulator.push(&event);
+        }
+        accumulator.finish()
+    }
+}
+
+/// Counts words for a token estimate.
+pub fn words(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
+}
+
+/// What a canonical request carries (for the formats the wire crate can parse as a client).
+pub fn from_canonical(request: &pb::ChatRequest, stream: bool, include_usage: bool) -> Input {
+    use pb::content_part::Part;
+    let mut input = Input {
+        model: request.model.clone(),
+        stream,
+        include_usage,
+        ..Input::default()
+    };
+    let text_of = |parts: &[pb::ContentPart]| -> String {
+        parts
+            .iter()
+            .filter_map(|p| match &p.part {
+                Some(Part::Text(t)) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for message in &request.messages {
+        for part in &message.content {
+            if !part.thought_signature.is_empty() {
+                input.signatures.push(part.thought_signature.clone());
+            }
+            match &part.part {
+                Some(Part::Text(text)) => input.words += words(text),
+                Some(Part::Image(_)) => input.images += 1,
+                Some(Part::ToolResult(result)) => {
+                    let text = text_of(&result.content);
+                    input.words += words(&text);
+                    input.tool_results.push(text);
+                }
+                Some(Part::Reasoning(reasoning)) if !reasoning.signature.is_empty() => {
+                    input.signatures.push(reasoning.signature.clone())
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(last) = request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == pb::Role::User as i32)
+    {
+        input.last_user_text = text_of(&last.content);
+    }
+    input.answering_tool = request
+        .messages
+        .last()
+        .is_some_and(|m| m.role == pb::Role::Tool as i32);
+    input.tools = request.tools.iter().map(|t| t.name.clone()).collect();
+    input.tool_choice_none = request
+        .tool_choice
+        .as_ref()
+        .is_some_and(|c| c.mode() == pb::ToolChoiceMode::None);
+    input.thinking = request.reasoning.as_ref().is_some_and(|r| r.enabled);
+    input
+}
