@@ -1,0 +1,127 @@
+//! Request translation cost per provider: parsing a client's OpenAI or Anthropic body into
+//! canonical form, and building each provider's request from canonical form, with heap
+//! allocations counted.
+//!
+//! `cargo bench -p keyroute-wire --bench requests`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::alloc::System;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use keyroute_wire::anthropic::{self, Flavor};
+use keyroute_wire::canonical::pb;
+use keyroute_wire::http::HttpRequest;
+use keyroute_wire::{bedrock, gemini, openai};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// A typical agent turn: system prompt, a few messages, one tool call and result, two tools.
+const CLIENT: &str = r#"{
+  "model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
+  "messages": [
+    {"role": "system", "content": "You are a helpful assistant that answers briefly and uses tools when needed."},
+    {"role": "user", "content": "What's the weather in Paris and in Berlin today? Please compare them."},
+    {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 18, \"sky\": \"sunny\"}"},
+    {"role": "user", "content": "And Berlin?"}
+  ],
+  "tools": [
+    {"type": "function", "function": {"name": "get_weather", "description": "Current weather for a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+    {"type": "function", "function": {"name": "get_time", "description": "Local time for a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+  ],
+  "temperature": 0.3, "max_completion_tokens": 512
+}"#;
+
+fn canonical() -> pb::ChatRequest {
+    openai::parse_request(CLIENT.as_bytes()).unwrap().request
+}
+
+fn report(name: &str, f: impl Fn() -> usize) {
+    let region = Region::new(GLOBAL);
+    let bytes = f();
+    println!(
+        "{name}: {bytes} bytes, {} allocations",
+        region.change().allocations
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    let request = canonical();
+    let anthropic_body =
+        anthropic::build_request(&request, "claude-sonnet-4-5", true, Flavor::Direct)
+            .unwrap()
+            .body;
+    let builders: Vec<(&str, Box<dyn Fn(&pb::ChatRequest) -> HttpRequest>)> = vec![
+        (
+            "openai",
+            Box::new(|r| {
+                openai::build_request(
+                    r,
+                    "gpt-4o-mini",
+                    true,
+                    openai::Endpoint::ChatCompletions,
+                    openai::Quirks::OPENAI,
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "anthropic",
+            Box::new(|r| {
+                anthropic::build_request(r, "claude-sonnet-4-5", true, Flavor::Direct).unwrap()
+            }),
+        ),
+        (
+            "gemini",
+            Box::new(|r| {
+                gemini::build_request(r, "gemini-2.5-flash", true, gemini::Flavor::AiStudio)
+                    .unwrap()
+            }),
+        ),
+        (
+            "bedrock",
+            Box::new(|r| {
+                bedrock::build_request(r, "anthropic.claude-3-5-sonnet-20240620-v1:0", true)
+                    .unwrap()
+            }),
+        ),
+    ];
+
+    report("ingress/openai", || {
+        openai::parse_request(CLIENT.as_bytes())
+            .unwrap()
+            .request
+            .messages
+            .len()
+    });
+    report("ingress/anthropic", || {
+        anthropic::parse_request(&anthropic_body)
+            .unwrap()
+            .request
+            .messages
+            .len()
+    });
+    for (name, build) in &builders {
+        report(&format!("egress/{name}"), || build(&request).body.len());
+    }
+
+    let mut group = c.benchmark_group("ingress");
+    group.bench_function("openai", |b| {
+        b.iter(|| openai::parse_request(CLIENT.as_bytes()).unwrap())
+    });
+    group.bench_function("anthropic", |b| {
+        b.iter(|| anthropic::parse_request(&anthropic_body).unwrap())
+    });
+    group.finish();
+    let mut group = c.benchmark_group("egress");
+    for (name, build) in &builders {
+        group.bench_function(*name, |b| b.iter(|| build(&request)));
+    }
+    group.finish();
+}
+
+criterion_group!(requests, benches);
+criterion_main!(requests);
