@@ -35,6 +35,9 @@ const CLIENT: &str = r#"{
   "temperature": 0.3, "max_completion_tokens": 512
 }"#;
 
+/// Builds one provider's request from canonical form.
+type Builder = Box<dyn Fn(&pb::ChatRequest) -> HttpRequest>;
+
 fn canonical() -> pb::ChatRequest {
     openai::parse_request(CLIENT.as_bytes()).unwrap().request
 }
@@ -54,7 +57,7 @@ fn benches(c: &mut Criterion) {
         anthropic::build_request(&request, "claude-sonnet-4-5", true, Flavor::Direct)
             .unwrap()
             .body;
-    let builders: Vec<(&str, Box<dyn Fn(&pb::ChatRequest) -> HttpRequest>)> = vec![
+    let builders: Vec<(&str, Builder)> = vec![
         (
             "openai",
             Box::new(|r| {
