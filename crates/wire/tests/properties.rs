@@ -14,11 +14,45 @@ use proptest::prelude::*;
 
 fn decoders() -> Vec<Box<dyn StreamDecoder>> {
     vec![
+        Box::new(keyroute_wire::anthropic::BedrockInvokeStreamDecoder::new()),
         Box::new(AnthropicStreamDecoder::new()),
         Box::new(OpenAiStreamDecoder::new()),
         Box::new(GeminiStreamDecoder::new()),
         Box::new(BedrockStreamDecoder::new()),
     ]
+}
+
+/// JSON objects with the fields the parsers look at, holding values of the wrong types.
+fn json_like() -> impl Strategy<Value = Vec<u8>> {
+    let value = prop_oneof![
+        Just("null".to_owned()),
+        Just("1e999".to_owned()),
+        Just("-1".to_owned()),
+        Just("\"x\"".to_owned()),
+        Just("[]".to_owned()),
+        Just("{}".to_owned()),
+        Just("[{\"role\":\"tool\"},{\"type\":\"image\",\"source\":{}}]".to_owned()),
+        Just("[{\"content\":[{\"type\":\"tool_result\"}]}]".to_owned()),
+    ];
+    let key = prop_oneof![
+        Just("model"),
+        Just("messages"),
+        Just("max_tokens"),
+        Just("tools"),
+        Just("tool_choice"),
+        Just("stop"),
+        Just("choices"),
+        Just("content"),
+        Just("candidates"),
+        Just("output"),
+        Just("usage"),
+        Just("error"),
+        Just("system"),
+    ];
+    proptest::collection::vec((key, value), 0..8).prop_map(|pairs| {
+        let fields: Vec<String> = pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", fields.join(",")).into_bytes()
+    })
 }
 
 /// Bytes that look like SSE often enough to reach the JSON handling.
@@ -49,6 +83,17 @@ proptest! {
         let mut frames = FrameDecoder::new();
         let _ = frames.feed(&bytes);
         let _ = frames.finish();
+    }
+
+    #[test]
+    fn request_and_response_parsers_never_panic(body in prop_oneof![proptest::collection::vec(any::<u8>(), 0..512), json_like()], status in 100u16..600) {
+        let _ = keyroute_wire::openai::parse_request(&body);
+        let _ = keyroute_wire::anthropic::parse_request(&body);
+        let _ = keyroute_wire::mistral::parse_fim_request(&body);
+        let _ = keyroute_wire::openai::parse_response(status, &body);
+        let _ = keyroute_wire::anthropic::parse_response(status, &body);
+        let _ = keyroute_wire::gemini::parse_response(status, &body);
+        let _ = keyroute_wire::bedrock::parse_response(status, Some("ThrottlingException:x"), &body);
     }
 
     #[test]

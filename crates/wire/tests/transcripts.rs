@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use base64 as _;
 use keyroute_wire::anthropic::{AnthropicStreamDecoder, AnthropicStreamRenderer};
 use keyroute_wire::bedrock::BedrockStreamDecoder;
 use keyroute_wire::canonical::pb::content_part::Part;
@@ -611,4 +612,33 @@ fn bad_upstream_data_is_an_error_or_skipped_never_a_panic() {
     let mut corrupt = bedrock_frames("vercel-ai/amazon-bedrock/amazon-bedrock-text.chunks.txt");
     corrupt[30] ^= 0xff;
     assert!(decode(bedrock, &corrupt, &[]).is_err());
+}
+
+#[test]
+fn anthropic_on_bedrock_invoke_streams_decode_like_the_direct_api() {
+    use base64::Engine;
+    use keyroute_wire::anthropic::BedrockInvokeStreamDecoder;
+    // The recorded Anthropic events, each wrapped as Bedrock wraps them.
+    let direct = read("anthropic-sse/tool_use_response.txt");
+    let mut framed = Vec::new();
+    for event in sse_events(&direct) {
+        let bytes = base64::engine::general_purpose::STANDARD.encode(event.data.as_bytes());
+        framed.extend(bedrock_frame("event", "chunk", &json!({ "bytes": bytes })));
+    }
+    fn invoke() -> Box<dyn StreamDecoder> {
+        Box::new(BedrockInvokeStreamDecoder::new())
+    }
+    let expected = accumulate(&decode(anthropic, &direct, &[]).unwrap());
+    for split in (0..=framed.len()).step_by(7) {
+        assert_eq!(
+            accumulate(&decode(invoke, &framed, &[split]).unwrap()),
+            expected,
+            "split at {split}"
+        );
+    }
+    let cut = &framed[..framed.len() / 2];
+    assert_eq!(
+        decode(invoke, cut, &[]).unwrap_err().error_type,
+        "truncated_stream"
+    );
 }

@@ -11,7 +11,7 @@ pub use request::{
     ANTHROPIC_VERSION, ClientRequest, DEFAULT_MAX_TOKENS, Flavor, build_request, parse_request,
 };
 pub use response::{parse_error, parse_response, render_error, render_response};
-pub use stream::AnthropicStreamDecoder;
+pub use stream::{AnthropicStreamDecoder, BedrockInvokeStreamDecoder};
 
 use crate::canonical::pb::FinishReason;
 

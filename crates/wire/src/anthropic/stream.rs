@@ -235,3 +235,73 @@ impl AnthropicStreamDecoder {
         self.handle(&data, out)
     }
 }
+
+/// Decodes Anthropic on Bedrock (`InvokeModelWithResponseStream`): AWS event-stream frames
+/// whose `chunk` payload is `{"bytes": "<base64 of one Anthropic event>"}`.
+#[derive(Debug, Default)]
+pub struct BedrockInvokeStreamDecoder {
+    frames: crate::eventstream::FrameDecoder,
+    events: AnthropicStreamDecoder,
+    failed: bool,
+}
+
+impl BedrockInvokeStreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl StreamDecoder for BedrockInvokeStreamDecoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        use base64::Engine;
+        if self.failed {
+            return Ok(());
+        }
+        let frames = self
+            .frames
+            .feed(bytes)
+            .map_err(crate::bedrock::frame_error)?;
+        for frame in frames {
+            if frame.header_str(":message-type") != Some("event") {
+                // Exceptions are framed exactly as in ConverseStream.
+                let mut converse = crate::bedrock::BedrockStreamDecoder::new();
+                converse.feed(&frame.encode(), out)?;
+                self.failed = true;
+                return Ok(());
+            }
+            if frame.header_str(":event-type") != Some("chunk") {
+                continue;
+            }
+            let payload: Value = serde_json::from_slice(&frame.payload).map_err(|error| {
+                WireError::malformed("bedrock", format!("chunk is not JSON: {error}"))
+            })?;
+            let encoded = payload
+                .get("bytes")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let event = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|_| WireError::malformed("bedrock", "chunk bytes are not base64"))?;
+            let data: Value = serde_json::from_slice(&event).map_err(|error| {
+                WireError::malformed(
+                    "bedrock",
+                    format!("chunk is not an Anthropic event: {error}"),
+                )
+            })?;
+            self.events.handle(&data, out)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        if self.failed {
+            return Ok(());
+        }
+        self.frames.finish().map_err(crate::bedrock::frame_error)?;
+        if self.events.stopped {
+            Ok(())
+        } else {
+            Err(WireError::truncated("bedrock", "message_stop"))
+        }
+    }
+}

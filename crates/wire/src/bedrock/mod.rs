@@ -19,6 +19,17 @@ pub fn encode_model_id(model: &str) -> String {
     out
 }
 
+/// An event-stream framing failure as a canonical error: a frame cut short is a truncated
+/// stream, anything else is malformed data.
+pub(crate) fn frame_error(error: crate::eventstream::FrameError) -> crate::error::WireError {
+    match error {
+        crate::eventstream::FrameError::Truncated(_) => {
+            crate::error::WireError::truncated(PROVIDER, "the end of its last frame")
+        }
+        other => crate::error::WireError::malformed(PROVIDER, other.to_string()),
+    }
+}
+
 /// `stopReason` to canonical.
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {

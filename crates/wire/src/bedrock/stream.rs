@@ -157,10 +157,7 @@ impl StreamDecoder for BedrockStreamDecoder {
         if self.failed {
             return Ok(());
         }
-        let frames = self
-            .frames
-            .feed(bytes)
-            .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
+        let frames = self.frames.feed(bytes).map_err(super::frame_error)?;
         for frame in &frames {
             if self.failed {
                 break;
@@ -174,9 +171,7 @@ impl StreamDecoder for BedrockStreamDecoder {
         if self.failed {
             return Ok(());
         }
-        self.frames
-            .finish()
-            .map_err(|error| WireError::malformed(PROVIDER, error.to_string()))?;
+        self.frames.finish().map_err(super::frame_error)?;
         if !self.stopped {
             return Err(WireError::truncated(PROVIDER, "messageStop"));
         }
