@@ -113,6 +113,74 @@ impl SseDecoder {
     }
 }
 
+/// What a provider's SSE stream decoder adds to the shared SSE layer: reading one event.
+pub trait SseEvents {
+    fn on_event(
+        &mut self,
+        event: &SseEvent,
+        out: &mut Vec<crate::canonical::StreamEvent>,
+    ) -> Result<(), crate::error::WireError>;
+    /// Whether the stream is over (end marker or error seen): later events are ignored.
+    fn closed(&self) -> bool;
+    /// The body ended: check the stream was complete and flush what is pending.
+    fn on_end(
+        &mut self,
+        out: &mut Vec<crate::canonical::StreamEvent>,
+    ) -> Result<(), crate::error::WireError>;
+}
+
+/// A provider stream decoder: the shared SSE parser feeding a provider's event handler.
+#[derive(Debug, Default)]
+pub struct SseStream<H> {
+    sse: SseDecoder,
+    pending: Vec<SseEvent>,
+    handler: H,
+}
+
+impl<H: Default> SseStream<H> {
+    pub fn new() -> Self {
+        Self {
+            sse: SseDecoder::new(),
+            pending: Vec::new(),
+            handler: H::default(),
+        }
+    }
+}
+
+impl<H: SseEvents> SseStream<H> {
+    fn drain(
+        &mut self,
+        out: &mut Vec<crate::canonical::StreamEvent>,
+    ) -> Result<(), crate::error::WireError> {
+        for event in self.pending.drain(..) {
+            if !self.handler.closed() {
+                self.handler.on_event(&event, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<H: SseEvents> crate::canonical::StreamDecoder for SseStream<H> {
+    fn feed(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<crate::canonical::StreamEvent>,
+    ) -> Result<(), crate::error::WireError> {
+        self.sse.feed(bytes, &mut self.pending);
+        self.drain(out)
+    }
+
+    fn finish(
+        &mut self,
+        out: &mut Vec<crate::canonical::StreamEvent>,
+    ) -> Result<(), crate::error::WireError> {
+        self.sse.finish(&mut self.pending);
+        self.drain(out)?;
+        self.handler.on_end(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,13 +10,14 @@ use crate::canonical::pb::{self, complete_stream_response::Event};
 use crate::canonical::{StreamDecoder, StreamEvent, delta, event};
 use crate::error::WireError;
 use crate::json::{str_of, u64_of};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::{SseEvent, SseEvents, SseStream};
 
 /// Decodes Anthropic's streaming events into canonical deltas.
+pub type AnthropicStreamDecoder = SseStream<AnthropicEvents>;
+
+/// Reads Anthropic's events; the SSE layer is shared.
 #[derive(Debug, Default)]
-pub struct AnthropicStreamDecoder {
-    sse: SseDecoder,
-    events: Vec<SseEvent>,
+pub struct AnthropicEvents {
     /// Anthropic block index -> canonical tool-call index.
     tools: HashMap<u64, u32>,
     next_tool: u32,
@@ -26,11 +27,7 @@ pub struct AnthropicStreamDecoder {
     stopped: bool,
 }
 
-impl AnthropicStreamDecoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl AnthropicEvents {
     fn update_usage(&mut self, usage: &Value) {
         if let Some(input) = usage.get("input_tokens").and_then(Value::as_u64) {
             self.input_uncached = input;
@@ -199,33 +196,8 @@ fn push_text(out: &mut Vec<StreamEvent>, text: &str) {
     }
 }
 
-impl StreamDecoder for AnthropicStreamDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let mut events = std::mem::take(&mut self.events);
-        self.sse.feed(bytes, &mut events);
-        let result = events
-            .drain(..)
-            .try_for_each(|sse| self.handle_sse(&sse, out));
-        self.events = events;
-        result
-    }
-
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let mut events = Vec::new();
-        self.sse.finish(&mut events);
-        for sse in &events {
-            self.handle_sse(sse, out)?;
-        }
-        if self.stopped {
-            Ok(())
-        } else {
-            Err(WireError::truncated(PROVIDER, "message_stop"))
-        }
-    }
-}
-
-impl AnthropicStreamDecoder {
-    fn handle_sse(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+impl SseEvents for AnthropicEvents {
+    fn on_event(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         let data: Value = serde_json::from_str(&sse.data).map_err(|error| {
             WireError::malformed(
                 PROVIDER,
@@ -234,6 +206,18 @@ impl AnthropicStreamDecoder {
         })?;
         self.handle(&data, out)
     }
+
+    fn closed(&self) -> bool {
+        self.stopped
+    }
+
+    fn on_end(&mut self, _out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        if self.stopped {
+            Ok(())
+        } else {
+            Err(WireError::truncated(PROVIDER, "message_stop"))
+        }
+    }
 }
 
 /// Decodes Anthropic on Bedrock (`InvokeModelWithResponseStream`): AWS event-stream frames
@@ -241,7 +225,7 @@ impl AnthropicStreamDecoder {
 #[derive(Debug, Default)]
 pub struct BedrockInvokeStreamDecoder {
     frames: crate::eventstream::FrameDecoder,
-    events: AnthropicStreamDecoder,
+    events: AnthropicEvents,
     failed: bool,
 }
 

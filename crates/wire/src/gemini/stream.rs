@@ -8,16 +8,17 @@ use serde_json::Value;
 
 use super::{PROVIDER, finish_reason, status_of};
 use crate::canonical::pb::{self, complete_stream_response::Event};
-use crate::canonical::{StreamDecoder, StreamEvent, delta, event};
+use crate::canonical::{StreamEvent, delta, event};
 use crate::error::WireError;
 use crate::json::{str_of, u64_of};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::{SseEvent, SseEvents, SseStream};
 
 /// Decodes Gemini streaming chunks into canonical deltas.
+pub type GeminiStreamDecoder = SseStream<GeminiEvents>;
+
+/// Reads Gemini chunks; the SSE layer is shared.
 #[derive(Debug, Default)]
-pub struct GeminiStreamDecoder {
-    sse: SseDecoder,
-    events: Vec<SseEvent>,
+pub struct GeminiEvents {
     started: bool,
     opened: HashSet<u32>,
     /// Per candidate, how many function calls so far (their canonical indexes).
@@ -27,11 +28,7 @@ pub struct GeminiStreamDecoder {
     usage: Option<pb::Usage>,
 }
 
-impl GeminiStreamDecoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl GeminiEvents {
     fn handle(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         let chunk: Value = serde_json::from_str(&sse.data).map_err(|error| {
             WireError::malformed(PROVIDER, format!("chunk is not JSON: {error}"))
@@ -179,29 +176,16 @@ pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
     }
 }
 
-impl StreamDecoder for GeminiStreamDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let mut events = std::mem::take(&mut self.events);
-        self.sse.feed(bytes, &mut events);
-        let result = events.drain(..).try_for_each(|sse| {
-            if self.failed {
-                Ok(())
-            } else {
-                self.handle(&sse, out)
-            }
-        });
-        self.events = events;
-        result
+impl SseEvents for GeminiEvents {
+    fn on_event(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        self.handle(sse, out)
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let mut events = Vec::new();
-        self.sse.finish(&mut events);
-        for sse in &events {
-            if !self.failed {
-                self.handle(sse, out)?;
-            }
-        }
+    fn closed(&self) -> bool {
+        self.failed
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         if self.failed {
             return Ok(());
         }

@@ -8,27 +8,24 @@ use serde_json::Value;
 
 use super::{PROVIDER, finish_reason};
 use crate::canonical::pb::{self, complete_stream_response::Event};
-use crate::canonical::{StreamDecoder, StreamEvent, delta, event};
+use crate::canonical::{StreamEvent, delta, event};
 use crate::error::WireError;
 use crate::json::{str_of, u64_of};
-use crate::sse::{SseDecoder, SseEvent};
+use crate::sse::{SseEvent, SseEvents, SseStream};
 
 /// Decodes OpenAI-format streaming chunks into canonical deltas.
+pub type OpenAiStreamDecoder = SseStream<OpenAiEvents>;
+
+/// Reads OpenAI-format chunks; the SSE layer is shared.
 #[derive(Debug, Default)]
-pub struct OpenAiStreamDecoder {
-    sse: SseDecoder,
-    events: Vec<SseEvent>,
+pub struct OpenAiEvents {
     started: bool,
     done: bool,
     finished_choices: HashSet<u64>,
     usage: Option<pb::Usage>,
 }
 
-impl OpenAiStreamDecoder {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl OpenAiEvents {
     fn handle(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         let data = sse.data.trim();
         if data == "[DONE]" {
@@ -178,29 +175,16 @@ pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
     }
 }
 
-impl StreamDecoder for OpenAiStreamDecoder {
-    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let mut events = std::mem::take(&mut self.events);
-        self.sse.feed(bytes, &mut events);
-        let result = events.drain(..).try_for_each(|sse| {
-            if self.done {
-                Ok(())
-            } else {
-                self.handle(&sse, out)
-            }
-        });
-        self.events = events;
-        result
+impl SseEvents for OpenAiEvents {
+    fn on_event(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        self.handle(sse, out)
     }
 
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let mut events = Vec::new();
-        self.sse.finish(&mut events);
-        for sse in &events {
-            if !self.done {
-                self.handle(sse, out)?;
-            }
-        }
+    fn closed(&self) -> bool {
+        self.done
+    }
+
+    fn on_end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         if self.done {
             return Ok(());
         }
