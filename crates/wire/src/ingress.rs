@@ -32,3 +32,21 @@ impl IngressError {
         }
     }
 }
+
+/// A field that is a string or an array of strings (`stop`, `stop_sequences`).
+pub(crate) fn string_list(
+    object: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Result<Vec<String>, IngressError> {
+    use serde_json::Value;
+    let invalid = || IngressError::invalid(key, "must be a string or an array of strings");
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(one)) => Ok(vec![one.clone()]),
+        Some(Value::Array(many)) => many
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(invalid))
+            .collect(),
+        Some(_) => Err(invalid()),
+    }
+}

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::WireError;
 use crate::http::HttpRequest;
-use crate::ingress::IngressError;
+use crate::ingress::{IngressError, string_list};
 use crate::json::str_of;
 
 /// A fill-in-the-middle request.
@@ -62,24 +62,7 @@ pub fn parse_fim_request(body: &[u8]) -> Result<FimRequest, IngressError> {
             })
             .transpose()
     };
-    let stop = match object.get("stop") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(stop)) => vec![stop.clone()],
-        Some(Value::Array(stops)) => stops
-            .iter()
-            .map(|s| {
-                s.as_str().map(str::to_owned).ok_or_else(|| {
-                    IngressError::invalid("stop", "must be a string or an array of strings")
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(IngressError::invalid(
-                "stop",
-                "must be a string or an array of strings",
-            ));
-        }
-    };
+    let stop = string_list(object, "stop")?;
     let seed = object
         .get("random_seed")
         .or_else(|| object.get("seed"))

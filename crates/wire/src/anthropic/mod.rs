@@ -1,15 +1,15 @@
 //! The Anthropic Messages API: streams in both directions (decode from the provider,
 //! render to Anthropic-dialect clients), with the Bedrock and Vertex flavours to follow.
 
+mod ingress;
 mod render;
 mod request;
 mod response;
 mod stream;
 
+pub use ingress::{ClientRequest, parse_request};
 pub use render::AnthropicStreamRenderer;
-pub use request::{
-    ANTHROPIC_VERSION, ClientRequest, DEFAULT_MAX_TOKENS, Flavor, build_request, parse_request,
-};
+pub use request::{ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS, Flavor, build_request};
 pub use response::{parse_error, parse_response, render_error, render_response};
 pub use stream::{AnthropicStreamDecoder, BedrockInvokeStreamDecoder};
 

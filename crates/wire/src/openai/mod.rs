@@ -1,20 +1,19 @@
 //! OpenAI Chat Completions, which every OpenAI-compatible host also speaks: streams in both
 //! directions (decode from the provider, render to OpenAI-dialect clients).
 
+mod ingress;
 mod messages;
 mod render;
 mod request;
 mod response;
 mod stream;
 
+pub use ingress::{ClientRequest, parse_request};
 pub use messages::MessageStyle;
 pub(crate) use messages::provider_options as provider_options_of;
 pub use render::OpenAiStreamRenderer;
 pub(crate) use request::merge_options;
-pub use request::{
-    AZURE_API_VERSION, ClientRequest, Endpoint, Quirks, build_request, mistral_tool_id,
-    parse_request,
-};
+pub use request::{AZURE_API_VERSION, Endpoint, Quirks, build_request, mistral_tool_id};
 pub use response::{parse_error, parse_response, render_error, render_response};
 pub use stream::OpenAiStreamDecoder;
 

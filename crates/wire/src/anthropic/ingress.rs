@@ -1,0 +1,405 @@
+//! Messages API requests from clients (ingress): parsed into canonical form, with every
+//! fault named by the field at fault.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+
+use crate::canonical::pb::{self, content_part::Part};
+use crate::ingress::{IngressError, string_list};
+use crate::json::str_of;
+
+const KNOWN: &[&str] = &[
+    "model",
+    "max_tokens",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "stream",
+    "metadata",
+    "thinking",
+    "output_config",
+];
+
+/// A client's request, canonical, with how it wants the answer delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRequest {
+    pub request: pb::ChatRequest,
+    pub stream: bool,
+}
+
+fn cache_of(block: &Value) -> Option<pb::CacheHint> {
+    block
+        .get("cache_control")
+        .filter(|c| c.is_object())
+        .map(|c| pb::CacheHint {
+            ttl: str_of(c, "ttl").to_owned(),
+        })
+}
+
+fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>, IngressError> {
+    let blocks = match content {
+        Value::String(text) => {
+            return Ok(vec![(
+                pb::ContentPart {
+                    part: Some(Part::Text(text.clone())),
+                    ..Default::default()
+                },
+                false,
+            )]);
+        }
+        Value::Array(blocks) => blocks,
+        _ => {
+            return Err(IngressError::invalid(
+                at,
+                "must be a string or an array of content blocks",
+            ));
+        }
+    };
+    let mut parts = Vec::with_capacity(blocks.len());
+    for (i, block) in blocks.iter().enumerate() {
+        let here = format!("{at}[{i}]");
+        let required = |key: &str| {
+            block
+                .get(key)
+                .ok_or_else(|| IngressError::invalid(&format!("{here}.{key}"), "is required"))
+        };
+        let (part, is_result) = match str_of(block, "type") {
+            "text" => (
+                Part::Text(required("text")?.as_str().unwrap_or_default().to_owned()),
+                false,
+            ),
+            "image" => (
+                Part::Image(read_image(required("source")?, &format!("{here}.source"))?),
+                false,
+            ),
+            "tool_use" => {
+                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+                (
+                    Part::ToolCall(pb::ToolCall {
+                        id: str_of(block, "id").to_owned(),
+                        name: str_of(block, "name").to_owned(),
+                        arguments_json: input.to_string(),
+                    }),
+                    false,
+                )
+            }
+            "tool_result" => {
+                let id = required("tool_use_id")?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let content = match block.get("content") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(content) => read_blocks(content, &format!("{here}.content"))?
+                        .into_iter()
+                        .map(|(p, _)| p)
+                        .collect(),
+                };
+                let is_error = block
+                    .get("is_error")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                (
+                    Part::ToolResult(pb::ToolResult {
+                        tool_call_id: id,
+                        name: String::new(),
+                        content,
+                        is_error,
+                    }),
+                    true,
+                )
+            }
+            "thinking" => (
+                Part::Reasoning(pb::Reasoning {
+                    text: str_of(block, "thinking").to_owned(),
+                    signature: str_of(block, "signature").to_owned(),
+                    redacted: String::new(),
+                }),
+                false,
+            ),
+            "redacted_thinking" => (
+                Part::Reasoning(pb::Reasoning {
+                    redacted: str_of(block, "data").to_owned(),
+                    ..Default::default()
+                }),
+                false,
+            ),
+            "" => {
+                return Err(IngressError::invalid(
+                    &format!("{here}.type"),
+                    "is required",
+                ));
+            }
+            other => {
+                return Err(IngressError::invalid(
+                    &format!("{here}.type"),
+                    &format!("{other:?} blocks are not supported"),
+                ));
+            }
+        };
+        parts.push((
+            pb::ContentPart {
+                part: Some(part),
+                cache: cache_of(block),
+                thought_signature: String::new(),
+            },
+            is_result,
+        ));
+    }
+    Ok(parts)
+}
+
+fn read_image(source: &Value, at: &str) -> Result<pb::Image, IngressError> {
+    match str_of(source, "type") {
+        "base64" => {
+            let data = BASE64
+                .decode(str_of(source, "data"))
+                .map_err(|_| IngressError::invalid(&format!("{at}.data"), "is not valid base64"))?;
+            Ok(pb::Image {
+                source: Some(pb::image::Source::Data(data)),
+                media_type: str_of(source, "media_type").to_owned(),
+                detail: String::new(),
+            })
+        }
+        "url" => Ok(pb::Image {
+            source: Some(pb::image::Source::Url(str_of(source, "url").to_owned())),
+            ..Default::default()
+        }),
+        _ => Err(IngressError::invalid(
+            &format!("{at}.type"),
+            "must be base64 or url",
+        )),
+    }
+}
+
+/// Parses a client's `POST /v1/messages` body.
+pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|error| IngressError::not_json(&error))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| IngressError::invalid("", "the body must be a JSON object"))?;
+    let model = object
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| IngressError::invalid("model", "is required"))?;
+    let max_tokens = object
+        .get("max_tokens")
+        .ok_or_else(|| IngressError::invalid("max_tokens", "is required"))?;
+    let max_tokens = max_tokens
+        .as_u64()
+        .and_then(|m| u32::try_from(m).ok())
+        .filter(|m| *m > 0)
+        .ok_or_else(|| IngressError::invalid("max_tokens", "must be a positive integer"))?;
+    let mut messages = Vec::new();
+    match object.get("system") {
+        None | Some(Value::Null) => {}
+        Some(system) => {
+            let parts = read_blocks(system, "system")?
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            messages.push(pb::Message {
+                role: pb::Role::System as i32,
+                content: parts,
+                name: String::new(),
+            });
+        }
+    }
+    let list = object
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| IngressError::invalid("messages", "is required and must be an array"))?;
+    if list.is_empty() {
+        return Err(IngressError::invalid("messages", "must not be empty"));
+    }
+    for (i, message) in list.iter().enumerate() {
+        let at = format!("messages[{i}]");
+        let role = match str_of(message, "role") {
+            "user" => pb::Role::User,
+            "assistant" => pb::Role::Assistant,
+            _ => {
+                return Err(IngressError::invalid(
+                    &format!("{at}.role"),
+                    "must be user or assistant",
+                ));
+            }
+        };
+        let blocks = read_blocks(
+            message
+                .get("content")
+                .ok_or_else(|| IngressError::invalid(&format!("{at}.content"), "is required"))?,
+            &format!("{at}.content"),
+        )?;
+        // Tool results become a tool message ahead of the rest of the user's turn.
+        let (results, rest): (Vec<_>, Vec<_>) =
+            blocks.into_iter().partition(|(_, is_result)| *is_result);
+        if !results.is_empty() {
+            messages.push(pb::Message {
+                role: pb::Role::Tool as i32,
+                content: results.into_iter().map(|(p, _)| p).collect(),
+                name: String::new(),
+            });
+        }
+        if !rest.is_empty()
+            || messages
+                .last()
+                .is_none_or(|m| m.role != pb::Role::Tool as i32)
+        {
+            messages.push(pb::Message {
+                role: role as i32,
+                content: rest.into_iter().map(|(p, _)| p).collect(),
+                name: String::new(),
+            });
+        }
+    }
+    let mut tools = Vec::new();
+    for (i, tool) in object
+        .get("tools")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let kind = str_of(tool, "type");
+        if !kind.is_empty() && kind != "custom" {
+            return Err(IngressError::invalid(
+                &format!("tools[{i}].type"),
+                &format!("server tool {kind:?} is not supported"),
+            ));
+        }
+        let name = tool
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| IngressError::invalid(&format!("tools[{i}].name"), "is required"))?;
+        tools.push(pb::Tool {
+            name: name.to_owned(),
+            description: str_of(tool, "description").to_owned(),
+            parameters_json: tool
+                .get("input_schema")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            strict: tool.get("strict").and_then(Value::as_bool).unwrap_or(false),
+            cache: cache_of(tool),
+        });
+    }
+    let mut parallel_tool_calls = None;
+    let tool_choice = match object.get("tool_choice") {
+        None | Some(Value::Null) => None,
+        Some(choice) => {
+            if choice
+                .get("disable_parallel_tool_use")
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
+                parallel_tool_calls = Some(false);
+            }
+            let mode = match str_of(choice, "type") {
+                "auto" => pb::ToolChoiceMode::Auto,
+                "any" => pb::ToolChoiceMode::Required,
+                "none" => pb::ToolChoiceMode::None,
+                "tool" => pb::ToolChoiceMode::Tool,
+                _ => {
+                    return Err(IngressError::invalid(
+                        "tool_choice.type",
+                        "must be auto, any, none or tool",
+                    ));
+                }
+            };
+            Some(pb::ToolChoice {
+                mode: mode as i32,
+                name: str_of(choice, "name").to_owned(),
+            })
+        }
+    };
+    let float = |key: &str| -> Result<Option<f64>, IngressError> {
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| IngressError::invalid(key, "must be a number")),
+        }
+    };
+    let stop = string_list(object, "stop_sequences")?;
+    let sampling = pb::Sampling {
+        temperature: float("temperature")?,
+        top_p: float("top_p")?,
+        top_k: object
+            .get("top_k")
+            .and_then(Value::as_u64)
+            .map(|k| k as u32),
+        max_tokens: Some(max_tokens),
+        stop,
+        ..Default::default()
+    };
+    let reasoning = match object.get("thinking") {
+        Some(thinking) if matches!(str_of(thinking, "type"), "enabled" | "adaptive") => {
+            Some(pb::ReasoningConfig {
+                enabled: true,
+                budget_tokens: thinking
+                    .get("budget_tokens")
+                    .and_then(Value::as_u64)
+                    .map(|b| b as u32),
+                effort: value
+                    .pointer("/output_config/effort")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+        }
+        _ => value
+            .pointer("/output_config/effort")
+            .and_then(Value::as_str)
+            .map(|effort| pb::ReasoningConfig {
+                enabled: false,
+                budget_tokens: None,
+                effort: effort.to_owned(),
+            }),
+    };
+    let response_format = value
+        .pointer("/output_config/format")
+        .filter(|f| str_of(f, "type") == "json_schema")
+        .map(|format| pb::ResponseFormat {
+            r#type: pb::ResponseFormatType::JsonSchema as i32,
+            schema_json: format
+                .get("schema")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+    let request = pb::ChatRequest {
+        model: model.to_owned(),
+        messages,
+        tools,
+        tool_choice,
+        parallel_tool_calls,
+        response_format,
+        sampling: Some(sampling),
+        reasoning,
+        choice_count: 0,
+        end_user: value
+            .pointer("/metadata/user_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        provider_options_json: crate::openai::provider_options_of(object, KNOWN),
+        anthropic_beta: Vec::new(),
+    };
+    Ok(ClientRequest {
+        request,
+        stream: object
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
