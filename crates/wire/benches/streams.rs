@@ -7,69 +7,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::alloc::System;
-use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use keyroute_wire::anthropic::{AnthropicStreamDecoder, AnthropicStreamRenderer};
 use keyroute_wire::bedrock::BedrockStreamDecoder;
-use keyroute_wire::canonical::{StreamDecoder, StreamEvent, StreamRenderer};
-use keyroute_wire::eventstream::{Frame, Header, HeaderValue};
+use keyroute_wire::canonical::{StreamEvent, StreamRenderer};
 use keyroute_wire::gemini::GeminiStreamDecoder;
 use keyroute_wire::openai::{OpenAiStreamDecoder, OpenAiStreamRenderer};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{Factory, bedrock_frames, gemini_sse, read};
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-fn read(path: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata")
-            .join(path),
-    )
-    .unwrap()
-}
-
-fn lines(path: &str) -> Vec<String> {
-    String::from_utf8(read(path))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn gemini_sse(path: &str) -> Vec<u8> {
-    lines(path)
-        .iter()
-        .flat_map(|line| format!("data: {line}\r\n\r\n").into_bytes())
-        .collect()
-}
-
-fn bedrock_frames(path: &str) -> Vec<u8> {
-    let string = |name: &str, value: &str| Header {
-        name: name.into(),
-        value: HeaderValue::String(value.into()),
-    };
-    lines(path)
-        .iter()
-        .flat_map(|line| {
-            let value: serde_json::Value = serde_json::from_str(line).unwrap();
-            let (name, payload) = value.as_object().unwrap().iter().next().unwrap();
-            Frame {
-                headers: vec![
-                    string(":event-type", name),
-                    string(":content-type", "application/json"),
-                    string(":message-type", "event"),
-                ],
-                payload: serde_json::to_vec(payload).unwrap(),
-            }
-            .encode()
-        })
-        .collect()
-}
-
-type Factory = fn() -> Box<dyn StreamDecoder>;
 
 fn cases() -> Vec<(&'static str, Vec<u8>, Factory)> {
     vec![
