@@ -35,6 +35,16 @@ pub fn delta(delta: pb::ChatDelta) -> StreamEvent {
     event(Event::Delta(delta))
 }
 
+/// A provider's mid-stream error as a canonical event.
+pub fn error_event(error: WireError) -> StreamEvent {
+    event(Event::Error(pb::StreamError {
+        status: u32::from(error.status),
+        r#type: error.error_type,
+        message: error.message,
+        retryable: error.retryable,
+    }))
+}
+
 /// Folds stream events into the response they describe: what a client that concatenates
 /// the stream ends up with.
 #[derive(Debug, Default)]

@@ -58,7 +58,7 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
     let mut edge = vault.client("edge");
     let audit_before = row_count(&vault, "audit_events");
     let oversized = "k".repeat(5000);
-    let broken_pem = TEST_RSA_KEY.replacen("MII", "XXX", 1);
+    let broken_pem = TEST_RSA_KEY.replacen("MII", "QQQ", 1);
     let cases = [
         (
             request(

@@ -497,32 +497,8 @@ async fn keys(admin: &mut Admin, command: KeysCommand) -> Result<crate::output::
                 .into_inner()
                 .credential)
         }
-        KeysCommand::Enable { id } => {
-            let request = SetCredentialEnabledRequest {
-                credential_id: id,
-                enabled: true,
-            };
-            one(admin
-                .client
-                .set_credential_enabled(request)
-                .await
-                .map_err(|s| admin.status(s))?
-                .into_inner()
-                .credential)
-        }
-        KeysCommand::Disable { id } => {
-            let request = SetCredentialEnabledRequest {
-                credential_id: id,
-                enabled: false,
-            };
-            one(admin
-                .client
-                .set_credential_enabled(request)
-                .await
-                .map_err(|s| admin.status(s))?
-                .into_inner()
-                .credential)
-        }
+        KeysCommand::Enable { id } => set_enabled(admin, id, true).await?,
+        KeysCommand::Disable { id } => set_enabled(admin, id, false).await?,
         KeysCommand::Delete { id } => one(admin
             .client
             .delete_credential(DeleteCredentialRequest { credential_id: id })
@@ -531,6 +507,29 @@ async fn keys(admin: &mut Admin, command: KeysCommand) -> Result<crate::output::
             .into_inner()
             .credential),
     })
+}
+
+async fn set_enabled(
+    admin: &mut Admin,
+    id: String,
+    enabled: bool,
+) -> Result<crate::output::Listing, CliError> {
+    let request = SetCredentialEnabledRequest {
+        credential_id: id,
+        enabled,
+    };
+    let reply = admin
+        .client
+        .set_credential_enabled(request)
+        .await
+        .map_err(|s| admin.status(s))?;
+    Ok(render::credentials(
+        &reply
+            .into_inner()
+            .credential
+            .into_iter()
+            .collect::<Vec<_>>(),
+    ))
 }
 
 async fn settings(

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::WireError;
 use crate::http::HttpRequest;
+use crate::json::push_turn;
 use crate::openai::merge_options;
 
 /// The `anthropic-version` header every direct request carries.
@@ -137,14 +138,7 @@ pub fn build_request(
             continue;
         }
         // Consecutive turns of one role merge, keeping tool results first in a user turn.
-        match messages.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(existing) = last["content"].as_array_mut() {
-                    existing.extend(content);
-                }
-            }
-            _ => messages.push(json!({ "role": role, "content": content })),
-        }
+        push_turn(&mut messages, role, "content", content);
     }
     let mut body = Map::new();
     if matches!(flavor, Flavor::Direct) {

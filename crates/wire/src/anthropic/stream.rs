@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{PROVIDER, finish_reason, status_of};
 use crate::canonical::pb::{self, complete_stream_response::Event};
-use crate::canonical::{StreamDecoder, StreamEvent, delta, event};
+use crate::canonical::{StreamDecoder, StreamEvent, delta, error_event, event};
 use crate::error::WireError;
 use crate::json::{str_of, u64_of};
 use crate::sse::{SseEvent, SseEvents, SseStream};
@@ -172,12 +172,7 @@ impl AnthropicEvents {
                 let status = status_of(error_type);
                 let classified =
                     WireError::from_status(PROVIDER, status, error_type, str_of(error, "message"));
-                out.push(event(Event::Error(pb::StreamError {
-                    status: u32::from(status),
-                    r#type: error_type.to_owned(),
-                    message: classified.message,
-                    retryable: classified.retryable,
-                })));
+                out.push(error_event(classified));
                 self.stopped = true;
             }
             // `ping`, `content_block_stop` and event types added later.

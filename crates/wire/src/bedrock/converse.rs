@@ -9,7 +9,7 @@ use super::{PROVIDER, encode_model_id, finish_reason, status_of};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::{ErrorKind, WireError};
 use crate::http::HttpRequest;
-use crate::json::str_of;
+use crate::json::{push_turn, str_of};
 use crate::openai::merge_options;
 use crate::sigv4::{self, Credentials, SigningParams, SigningRequest, SigningTime};
 
@@ -113,14 +113,7 @@ pub fn build_request(
         if content.is_empty() {
             continue;
         }
-        match messages.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(existing) = last["content"].as_array_mut() {
-                    existing.extend(content);
-                }
-            }
-            _ => messages.push(json!({ "role": role, "content": content })),
-        }
+        push_turn(&mut messages, role, "content", content);
     }
     let mut body = Map::new();
     body.insert("messages".into(), Value::Array(messages));

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{PROVIDER, finish_reason, status_of};
 use crate::canonical::pb::{self, complete_stream_response::Event};
-use crate::canonical::{StreamDecoder, StreamEvent, delta, event};
+use crate::canonical::{StreamDecoder, StreamEvent, delta, error_event, event};
 use crate::error::WireError;
 use crate::eventstream::{Frame, FrameDecoder};
 use crate::json::{str_of, u64_of};
@@ -46,12 +46,7 @@ impl BedrockStreamDecoder {
                     message => message,
                 };
                 let classified = WireError::from_status(PROVIDER, status, kind, message);
-                out.push(event(Event::Error(pb::StreamError {
-                    status: u32::from(status),
-                    r#type: kind.to_owned(),
-                    message: classified.message,
-                    retryable: classified.retryable,
-                })));
+                out.push(error_event(classified));
                 self.failed = true;
                 return Ok(());
             }

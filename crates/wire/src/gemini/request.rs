@@ -11,6 +11,7 @@ use super::{PROVIDER, finish_reason, status_of};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::{ErrorKind, WireError, parse_retry_after};
 use crate::http::HttpRequest;
+use crate::json::push_turn;
 use crate::json::{str_of, u64_of};
 use crate::openai::merge_options;
 
@@ -148,14 +149,7 @@ pub fn build_request(
             pb::Role::Assistant => "model",
             _ => "user",
         };
-        match contents.last_mut() {
-            Some(last) if last["role"] == role => {
-                if let Some(existing) = last["parts"].as_array_mut() {
-                    existing.extend(parts);
-                }
-            }
-            _ => contents.push(json!({ "role": role, "parts": parts })),
-        }
+        push_turn(&mut contents, role, "parts", parts);
     }
     let mut body = Map::new();
     body.insert("contents".into(), Value::Array(contents));

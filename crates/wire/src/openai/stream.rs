@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{PROVIDER, finish_reason};
 use crate::canonical::pb::{self, complete_stream_response::Event};
-use crate::canonical::{StreamEvent, delta, event};
+use crate::canonical::{StreamEvent, delta, error_event, event};
 use crate::error::WireError;
 use crate::json::{str_of, u64_of};
 use crate::sse::{SseEvent, SseEvents, SseStream};
@@ -50,12 +50,7 @@ impl OpenAiEvents {
                 str_of(error, "type"),
                 str_of(error, "message"),
             );
-            out.push(event(Event::Error(pb::StreamError {
-                status: u32::from(status),
-                r#type: classified.error_type,
-                message: classified.message,
-                retryable: classified.retryable,
-            })));
+            out.push(error_event(classified));
             self.done = true;
             return Ok(());
         }
