@@ -60,10 +60,19 @@ pub struct Provider {
 }
 
 const fn compatible(id: &'static str, name: &'static str, base_url: &'static str) -> Provider {
+    with_quirks(id, name, base_url, Quirks::COMPATIBLE)
+}
+
+const fn with_quirks(
+    id: &'static str,
+    name: &'static str,
+    base_url: &'static str,
+    quirks: Quirks,
+) -> Provider {
     Provider {
         id,
         name,
-        format: WireFormat::OpenAiChat(Quirks::COMPATIBLE),
+        format: WireFormat::OpenAiChat(quirks),
         base_url,
         auth: AuthScheme::Bearer,
         shape: CredentialShape::ApiKey,
@@ -128,11 +137,26 @@ pub const PROVIDERS: &[Provider] = &[
         auth: AuthScheme::Bearer,
         shape: CredentialShape::ApiKey,
     },
-    compatible("deepseek", "DeepSeek", "https://api.deepseek.com"),
+    with_quirks(
+        "deepseek",
+        "DeepSeek",
+        "https://api.deepseek.com",
+        Quirks::REASONING_HISTORY,
+    ),
     compatible("xai", "xAI", "https://api.x.ai/v1"),
     compatible("minimax", "MiniMax", "https://api.minimax.io/v1"),
-    compatible("moonshot", "Moonshot (Kimi)", "https://api.moonshot.ai/v1"),
-    compatible("perplexity", "Perplexity", "https://api.perplexity.ai"),
+    with_quirks(
+        "moonshot",
+        "Moonshot (Kimi)",
+        "https://api.moonshot.ai/v1",
+        Quirks::REASONING_HISTORY,
+    ),
+    with_quirks(
+        "perplexity",
+        "Perplexity",
+        "https://api.perplexity.ai",
+        Quirks::PERPLEXITY,
+    ),
     compatible(
         "fireworks",
         "Fireworks",
@@ -140,8 +164,13 @@ pub const PROVIDERS: &[Provider] = &[
     ),
     compatible("novita", "Novita", "https://api.novita.ai/openai/v1"),
     compatible("inception", "Inception", "https://api.inceptionlabs.ai/v1"),
-    compatible("xiaomi", "Xiaomi MiMo", "https://api.xiaomimimo.com/v1"),
-    compatible("zai", "Z.ai", "https://api.z.ai/api/paas/v4"),
+    with_quirks(
+        "xiaomi",
+        "Xiaomi MiMo",
+        "https://api.xiaomimimo.com/v1",
+        Quirks::REASONING_HISTORY,
+    ),
+    with_quirks("zai", "Z.ai", "https://api.z.ai/api/paas/v4", Quirks::ZAI),
     compatible("openrouter", "OpenRouter", "https://openrouter.ai/api/v1"),
     Provider {
         id: "custom",

@@ -504,3 +504,102 @@ fn codestral_fim_requests_and_answers() {
         "prompt"
     );
 }
+
+#[test]
+fn compatible_hosts_get_their_documented_deviations() {
+    use keyroute_wire::registry::{WireFormat, provider};
+    let quirks = |id: &str| match provider(id).unwrap().format {
+        WireFormat::OpenAiChat(quirks) => quirks,
+        other => panic!("{other:?}"),
+    };
+    // DeepSeek thinking mode: a tool-call turn carries its reasoning back.
+    let history = json!({
+        "model": "m",
+        "messages": [
+            { "role": "user", "content": "hi" },
+            { "role": "assistant", "content": null, "reasoning_content": "Need the weather tool.", "tool_calls": [{ "id": "call_1", "type": "function", "function": { "name": "w", "arguments": "{}" } }] },
+            { "role": "tool", "tool_call_id": "call_1", "content": "sunny" },
+            { "role": "user", "content": "and tomorrow?" },
+            { "role": "user", "content": "also Berlin" }
+        ],
+        "stop": ["END", "STOP"],
+        "seed": 3
+    });
+    let parsed = openai::parse_request(history.to_string().as_bytes()).unwrap();
+    let deepseek = body(
+        &openai::build_request(
+            &parsed.request,
+            "deepseek-chat",
+            false,
+            Endpoint::ChatCompletions,
+            quirks("deepseek"),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        deepseek["messages"][1]["reasoning_content"],
+        "Need the weather tool."
+    );
+    let legacy = body(
+        &openai::build_request(
+            &parsed.request,
+            "deepseek-reasoner",
+            false,
+            Endpoint::ChatCompletions,
+            quirks("deepseek"),
+        )
+        .unwrap(),
+    );
+    assert!(
+        legacy["messages"][1].get("reasoning_content").is_none(),
+        "the legacy reasoner refuses it"
+    );
+    let plain = body(
+        &openai::build_request(
+            &parsed.request,
+            "gpt-4o",
+            false,
+            Endpoint::ChatCompletions,
+            Quirks::OPENAI,
+        )
+        .unwrap(),
+    );
+    assert!(plain["messages"][1].get("reasoning_content").is_none());
+
+    // Perplexity: alternating roles, no stop or seed.
+    let perplexity = body(
+        &openai::build_request(
+            &parsed.request,
+            "sonar",
+            false,
+            Endpoint::ChatCompletions,
+            quirks("perplexity"),
+        )
+        .unwrap(),
+    );
+    let roles: Vec<&str> = perplexity["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "user"]);
+    assert_eq!(
+        perplexity["messages"][3]["content"],
+        "and tomorrow?\n\nalso Berlin"
+    );
+    assert!(perplexity.get("stop").is_none() && perplexity.get("seed").is_none());
+
+    // Z.ai: one stop string.
+    let zai = body(
+        &openai::build_request(
+            &parsed.request,
+            "glm-4.6",
+            false,
+            Endpoint::ChatCompletions,
+            quirks("zai"),
+        )
+        .unwrap(),
+    );
+    assert_eq!(zai["stop"], "END");
+}

@@ -18,26 +18,51 @@ pub struct Quirks {
     pub stream_usage: bool,
     /// Mistral: `random_seed` instead of `seed`, and tool-call ids of 9 letters and digits.
     pub mistral: bool,
+    /// Assistant turns carry their `reasoning_content` back (DeepSeek, Moonshot and MiMo
+    /// thinking modes refuse a tool-call turn without it).
+    pub reasoning_history: bool,
+    /// Roles must alternate after the system messages (Perplexity): repeated roles merge.
+    pub alternate_roles: bool,
+    /// Accepts `stop` and `seed` (Perplexity does not).
+    pub stop_and_seed: bool,
+    /// `stop` is a single string (Z.ai).
+    pub single_stop: bool,
 }
 
 impl Quirks {
     pub const OPENAI: Self = Self {
         developer_role: true,
         max_completion_tokens: true,
-        stream_usage: true,
-        mistral: false,
+        ..Self::COMPATIBLE
     };
     pub const COMPATIBLE: Self = Self {
         developer_role: false,
         max_completion_tokens: false,
         stream_usage: true,
         mistral: false,
+        reasoning_history: false,
+        alternate_roles: false,
+        stop_and_seed: true,
+        single_stop: false,
     };
     pub const MISTRAL: Self = Self {
-        developer_role: false,
-        max_completion_tokens: false,
         stream_usage: false,
         mistral: true,
+        ..Self::COMPATIBLE
+    };
+    /// DeepSeek, Moonshot, MiMo: thinking modes need reasoning sent back.
+    pub const REASONING_HISTORY: Self = Self {
+        reasoning_history: true,
+        ..Self::COMPATIBLE
+    };
+    pub const PERPLEXITY: Self = Self {
+        alternate_roles: true,
+        stop_and_seed: false,
+        ..Self::COMPATIBLE
+    };
+    pub const ZAI: Self = Self {
+        single_stop: true,
+        ..Self::COMPATIBLE
     };
 }
 
@@ -98,18 +123,21 @@ pub fn build_request(
             }
         }
     }
+    // The legacy deepseek-reasoner refuses reasoning in history; its successors require it.
+    let reasoning_content = quirks.reasoning_history && model != "deepseek-reasoner";
     let style = MessageStyle {
         developer_role: quirks.developer_role,
-        reasoning_content: false,
+        reasoning_content,
     };
     let mut body = Map::new();
     if matches!(endpoint, Endpoint::ChatCompletions) {
         body.insert("model".into(), json!(model));
     }
-    body.insert(
-        "messages".into(),
-        Value::Array(write_messages(&messages, style)),
-    );
+    let mut written = write_messages(&messages, style);
+    if quirks.alternate_roles {
+        written = alternate(written);
+    }
+    body.insert("messages".into(), Value::Array(written));
     if stream {
         body.insert("stream".into(), json!(true));
         if quirks.stream_usage {
@@ -193,10 +221,15 @@ pub fn build_request(
             };
             body.insert(key.into(), json!(max));
         }
-        if !sampling.stop.is_empty() {
-            body.insert("stop".into(), json!(sampling.stop));
+        if !sampling.stop.is_empty() && quirks.stop_and_seed {
+            let stop = if quirks.single_stop {
+                json!(sampling.stop[0])
+            } else {
+                json!(sampling.stop)
+            };
+            body.insert("stop".into(), stop);
         }
-        if let Some(seed) = sampling.seed {
+        if let Some(seed) = sampling.seed.filter(|_| quirks.stop_and_seed) {
             body.insert(
                 if quirks.mistral {
                     "random_seed"
@@ -241,6 +274,31 @@ pub fn build_request(
         }
     };
     Ok(HttpRequest::post_json(path, &Value::Object(body)))
+}
+
+/// Merges consecutive messages of one role (text joined by a blank line), for hosts that
+/// require strictly alternating turns.
+fn alternate(messages: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(messages.len());
+    for message in messages {
+        let mergeable = |m: &Value| {
+            m["content"].is_string() && m.get("tool_calls").is_none() && m["role"] != "tool"
+        };
+        match out.last_mut() {
+            Some(last)
+                if last["role"] == message["role"] && mergeable(last) && mergeable(&message) =>
+            {
+                let joined = format!(
+                    "{}\n\n{}",
+                    last["content"].as_str().unwrap_or_default(),
+                    message["content"].as_str().unwrap_or_default()
+                );
+                last["content"] = Value::String(joined);
+            }
+            _ => out.push(message),
+        }
+    }
+    out
 }
 
 /// Adds provider options the canonical request did not already set.
