@@ -18,6 +18,7 @@ pub type VaultClient = VaultServiceClient<Channel>;
 pub struct TestVault {
     pub pki: Arc<TestPki>,
     pub addr: SocketAddr,
+    lease_ttl: Duration,
     state: Arc<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -28,25 +29,31 @@ use crate::TestPki;
 impl TestVault {
     /// A fresh vault: new PKI, new keyring, empty database.
     pub async fn start() -> Self {
+        Self::start_with_lease_ttl(Duration::from_secs(300)).await
+    }
+
+    /// A fresh vault whose leases live `lease_ttl`.
+    pub async fn start_with_lease_ttl(lease_ttl: Duration) -> Self {
         let pki = Arc::new(TestPki::new());
         let state = Arc::new(tempfile::tempdir().unwrap());
         Keyring::generate()
             .save(&state.path().join("kek.json"))
             .unwrap();
-        Self::start_on(pki, state, "127.0.0.1:0".parse().unwrap()).await
+        Self::start_on(pki, state, "127.0.0.1:0".parse().unwrap(), lease_ttl).await
     }
 
     async fn start_on(
         pki: Arc<TestPki>,
         state: Arc<tempfile::TempDir>,
         listen: SocketAddr,
+        lease_ttl: Duration,
     ) -> Self {
         let settings = VaultSettings {
             listen,
             db: state.path().join("vault.sqlite"),
             kek_file: state.path().join("kek.json"),
             tls: pki.paths("vault"),
-            lease_ttl: Duration::from_secs(300),
+            lease_ttl,
             tls_reload_interval: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
         };
@@ -64,6 +71,7 @@ impl TestVault {
         Self {
             pki,
             addr,
+            lease_ttl,
             state,
             shutdown: Some(shutdown),
             task: Some(task),
@@ -83,7 +91,26 @@ impl TestVault {
     /// Stops and starts again on the same address, database and keyring.
     pub async fn restart(mut self) -> Self {
         self.stop().await;
-        Self::start_on(self.pki.clone(), self.state.clone(), self.addr).await
+        Self::start_on(
+            self.pki.clone(),
+            self.state.clone(),
+            self.addr,
+            self.lease_ttl,
+        )
+        .await
+    }
+
+    /// Starts a stopped vault ([`TestVault::stop`]) again on the same address, database and
+    /// keyring.
+    pub async fn start_again(&mut self) {
+        let restarted = Self::start_on(
+            self.pki.clone(),
+            self.state.clone(),
+            self.addr,
+            self.lease_ttl,
+        )
+        .await;
+        *self = restarted;
     }
 
     pub fn db_path(&self) -> PathBuf {
