@@ -78,7 +78,7 @@ async fn leases_are_fetched_once_and_dropped_within_a_second_of_a_disable() {
 
     let caller = router.tokens.authenticate(&token).await.unwrap();
     assert_eq!(caller.principal_id, user);
-    assert_eq!(caller.org_ids, [org.clone()]);
+    assert_eq!(caller.org_ids, std::slice::from_ref(&org));
     for _ in 0..50 {
         let lease = router.leases.get(&caller).await.unwrap();
         assert_eq!(lease.keys.len(), 2);
