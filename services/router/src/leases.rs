@@ -42,6 +42,26 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// A lease valid for `ttl` from now (the cache builds them from vault answers; tests and
+    /// the managed-key lease use this directly).
+    pub fn new(
+        principal_id: &str,
+        owners: HashSet<String>,
+        keys: Vec<LeasedKey>,
+        settings: Vec<pb::ProviderSetting>,
+        ttl: Duration,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            principal_id: principal_id.to_owned(),
+            owners,
+            keys,
+            settings,
+            fetched_at: now,
+            expires_at: now + ttl,
+        }
+    }
+
     pub fn expired(&self) -> bool {
         Instant::now() >= self.expires_at
     }

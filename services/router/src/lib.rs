@@ -3,6 +3,8 @@
 //! and answers in the canonical form. Credentials come from the vault as leases cached in
 //! memory only, kept fresh in the background and dropped the moment the vault says so.
 
+pub mod candidates;
+pub mod cooldowns;
 pub mod error;
 pub mod leases;
 pub mod revocations;

@@ -1,0 +1,225 @@
+//! Which keys may serve a request, in the order they are tried: the caller's enabled
+//! personal keys, then each org's (membership order), whose provider serves the model and
+//! whose settings allow the owner's own keys; then the platform's managed keys when the
+//! caller's settings and fallback policy allow. Keys cooling down are skipped. Pure: the
+//! inputs are the catalog resolution, the leases and the cooldowns.
+
+use std::time::Instant;
+
+use keyroute_proto::vault::v1::{FallbackPolicy, ProviderMode, ProviderSetting};
+use keyroute_wire::catalog::{Offer, Resolution};
+use keyroute_wire::registry::{self, Provider};
+
+use crate::cooldowns::Cooldowns;
+use crate::leases::{Lease, LeasedKey};
+
+/// Who pays for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The caller's (or their org's) own key: the provider bills them.
+    Byok,
+    /// The platform's key: the caller's credit balance pays.
+    Managed,
+}
+
+/// One key to try.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    pub key: &'a LeasedKey,
+    pub provider: &'static Provider,
+    /// The provider's name for the model.
+    pub upstream_model: String,
+    /// The catalog offer, for prices and the publisher format; absent for uncataloged models.
+    pub offer: Option<&'a Offer>,
+    pub source: Source,
+}
+
+/// Why no key can serve the request, in words for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoRoute {
+    pub reasons: Vec<String>,
+    /// The earliest a cooling key may be tried again, if that is what stood in the way.
+    pub retry_at: Option<Instant>,
+}
+
+impl std::fmt::Display for NoRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reasons.join("; "))
+    }
+}
+
+fn setting<'s>(
+    settings: &'s [ProviderSetting],
+    owner_id: &str,
+    provider: &str,
+) -> Option<&'s ProviderSetting> {
+    settings
+        .iter()
+        .find(|s| s.owner_id == owner_id && s.provider == provider)
+}
+
+fn mode(settings: &[ProviderSetting], owner_id: &str, provider: &str) -> ProviderMode {
+    setting(settings, owner_id, provider).map_or(ProviderMode::CustomKey, ProviderSetting::mode)
+}
+
+fn fallback(settings: &[ProviderSetting], owner_id: &str, provider: &str) -> FallbackPolicy {
+    setting(settings, owner_id, provider)
+        .map_or(FallbackPolicy::WhenNoKey, ProviderSetting::fallback_policy)
+}
+
+/// The (provider, upstream model, offer) pairs a resolution allows, and which key matches.
+fn targets<'r>(
+    resolution: &'r Resolution<'r>,
+) -> Vec<(&'static Provider, String, Option<&'r Offer>)> {
+    match resolution {
+        Resolution::Catalog { offers, .. } => offers
+            .iter()
+            .map(|offer| (offer.provider, offer.upstream.clone(), Some(*offer)))
+            .collect(),
+        Resolution::Uncataloged { provider, upstream } => vec![(*provider, upstream.clone(), None)],
+        Resolution::AzureDeployment { .. } => registry::provider("azure")
+            .map(|p| (p, String::new(), None))
+            .into_iter()
+            .collect(),
+        Resolution::CustomEndpoint { upstream, .. } => registry::provider("custom")
+            .map(|p| (p, upstream.clone(), None))
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Whether `key` is the one a pinned Azure deployment or custom endpoint names.
+fn key_matches(resolution: &Resolution<'_>, key: &LeasedKey) -> bool {
+    match resolution {
+        Resolution::AzureDeployment { label } | Resolution::CustomEndpoint { name: label, .. } => {
+            key.label == *label
+        }
+        _ => true,
+    }
+}
+
+/// The upstream model for a key: an Azure deployment names its own.
+fn upstream_for(key: &LeasedKey, upstream: &str) -> String {
+    match key.config.get("deployment") {
+        Some(deployment) if key.provider == "azure" => deployment.clone(),
+        _ => upstream.to_owned(),
+    }
+}
+
+/// Orders the keys that may serve `resolution` for `caller_lease`.
+pub fn candidates<'a>(
+    resolution: &'a Resolution<'a>,
+    caller_lease: &'a Lease,
+    managed: Option<&'a Lease>,
+    cooldowns: &Cooldowns,
+) -> Result<Vec<Candidate<'a>>, NoRoute> {
+    let targets = targets(resolution);
+    let caller = caller_lease.principal_id.as_str();
+    let settings = &caller_lease.settings;
+    let mut reasons = Vec::new();
+    let mut retry_at: Option<Instant> = None;
+    let mut cooled = |until: Instant| retry_at = Some(retry_at.map_or(until, |at| at.min(until)));
+
+    let mut byok = Vec::new();
+    // Keys the caller has for this model, usable or cooling: a cooling key failed, which is
+    // `when_key_fails` territory, not `when_no_key`.
+    let mut has_own_key = false;
+    for key in &caller_lease.keys {
+        let Some((provider, upstream, offer)) =
+            targets.iter().find(|(p, _, _)| p.id == key.provider)
+        else {
+            continue;
+        };
+        if !key_matches(resolution, key) {
+            continue;
+        }
+        if mode(settings, caller, &key.provider) == ProviderMode::Disabled
+            || mode(settings, &key.owner_id, &key.provider) == ProviderMode::Disabled
+        {
+            reasons.push(format!(
+                "{} is disabled in your provider settings",
+                key.provider
+            ));
+            continue;
+        }
+        if mode(settings, &key.owner_id, &key.provider) == ProviderMode::Managed
+            || mode(settings, caller, &key.provider) == ProviderMode::Managed
+        {
+            continue;
+        }
+        has_own_key = true;
+        if let Some(until) = cooldowns.cooling(&key.id) {
+            cooled(until);
+            reasons.push(format!(
+                "your {} key {} is cooling down after a failure",
+                key.provider, key.fingerprint
+            ));
+            continue;
+        }
+        byok.push(Candidate {
+            key,
+            provider,
+            upstream_model: upstream_for(key, upstream),
+            offer: *offer,
+            source: Source::Byok,
+        });
+    }
+
+    let mut managed_candidates = Vec::new();
+    if let Some(platform) = managed {
+        for (provider, upstream, offer) in &targets {
+            // Uncataloged models have no price, and pinned deployments are the caller's own.
+            if offer.is_none() {
+                continue;
+            }
+            let allowed = match mode(settings, caller, provider.id) {
+                ProviderMode::Disabled => false,
+                ProviderMode::Managed => true,
+                _ => match fallback(settings, caller, provider.id) {
+                    FallbackPolicy::Never => false,
+                    FallbackPolicy::WhenKeyFails => true,
+                    _ => !has_own_key,
+                },
+            };
+            if !allowed {
+                continue;
+            }
+            for key in platform.keys.iter().filter(|k| k.provider == provider.id) {
+                if let Some(until) = cooldowns.cooling(&key.id) {
+                    cooled(until);
+                    continue;
+                }
+                managed_candidates.push(Candidate {
+                    key,
+                    provider,
+                    upstream_model: upstream_for(key, upstream),
+                    offer: *offer,
+                    source: Source::Managed,
+                });
+            }
+        }
+    }
+
+    let mut all = byok;
+    all.extend(managed_candidates);
+    if all.is_empty() {
+        let providers: Vec<&str> = targets.iter().map(|(p, _, _)| p.id).collect();
+        if reasons.is_empty() {
+            let managed_part =
+                if managed.is_none() || targets.iter().all(|(_, _, offer)| offer.is_none()) {
+                    "managed routing is not available for this model"
+                } else {
+                    "your settings do not allow managed keys for it"
+                };
+            reasons.push(format!(
+                "you have no enabled key for {}, and {managed_part}",
+                providers.join(" or ")
+            ));
+        }
+        return Err(NoRoute { reasons, retry_at });
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests;
