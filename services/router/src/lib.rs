@@ -8,5 +8,7 @@ pub mod cooldowns;
 pub mod error;
 pub mod leases;
 pub mod revocations;
+pub mod route;
 pub mod tokens;
+pub mod upstream;
 pub mod vault;

@@ -1,0 +1,134 @@
+//! Trying candidates in order: a retryable failure (unreachable, timeout, 429, 5xx, 529, a
+//! key the provider refused) moves to the next key; a client error returns at once. Keys
+//! refused for authentication or rate limits sit out (honouring `retry-after`). A stream is
+//! retried only until its first event: after that a failure ends it with an error event.
+
+use futures::{Stream, StreamExt};
+use keyroute_proto::router::v1::{KeySource, ServedBy};
+use keyroute_wire::canonical::pb::complete_stream_response::Event;
+use keyroute_wire::canonical::{StreamEvent, error_event, pb};
+use keyroute_wire::error::{ErrorKind, WireError};
+
+use crate::candidates::{Candidate, Source};
+use crate::cooldowns::{AUTH_FAILURE_COOLDOWN, Cooldowns, DEFAULT_RATE_LIMIT_COOLDOWN};
+use crate::upstream::Upstreams;
+
+/// Every candidate failed, or one failed in a way another key cannot fix.
+#[derive(Debug, Clone)]
+pub struct RouteFailure {
+    /// The last failure.
+    pub error: WireError,
+    pub attempts: u32,
+}
+
+fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
+    ServedBy {
+        provider: candidate.provider.id.to_owned(),
+        key_source: match candidate.source {
+            Source::Byok => KeySource::Byok,
+            Source::Managed => KeySource::Managed,
+        } as i32,
+        credential_fingerprint: candidate.key.fingerprint.clone(),
+        attempts,
+        request_id: String::new(),
+    }
+}
+
+/// Benches a key the provider refused or throttled; says whether the next key may be tried.
+fn after_failure(candidate: &Candidate<'_>, error: &WireError, cooldowns: &Cooldowns) -> bool {
+    match error.kind {
+        ErrorKind::Authentication | ErrorKind::Billing => {
+            cooldowns.cool(&candidate.key.id, AUTH_FAILURE_COOLDOWN)
+        }
+        ErrorKind::RateLimited => cooldowns.cool(
+            &candidate.key.id,
+            error.retry_after.unwrap_or(DEFAULT_RATE_LIMIT_COOLDOWN),
+        ),
+        _ => {}
+    }
+    tracing::info!(provider = candidate.provider.id, credential = %candidate.key.fingerprint, status = error.status, retryable = error.retryable, "upstream call failed");
+    error.retryable
+}
+
+/// Serves a non-streaming request with the first candidate that succeeds.
+pub async fn complete(
+    upstreams: &Upstreams,
+    candidates: &[Candidate<'_>],
+    request: &pb::ChatRequest,
+    cooldowns: &Cooldowns,
+) -> Result<pb::ChatResponse, RouteFailure> {
+    let mut last = None;
+    for (tried, candidate) in candidates.iter().enumerate() {
+        let attempts = tried as u32 + 1;
+        match upstreams.complete(candidate, request).await {
+            Ok(mut response) => {
+                response.served_by = Some(served_by(candidate, attempts));
+                return Ok(response);
+            }
+            Err(error) => {
+                let retry = after_failure(candidate, &error, cooldowns);
+                last = Some(RouteFailure { error, attempts });
+                if !retry {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| RouteFailure {
+        error: WireError::from_status(
+            "keyroute",
+            503,
+            "no_candidates",
+            "no key could serve the request",
+        ),
+        attempts: 0,
+    }))
+}
+
+/// Serves a streaming request: the first candidate whose stream yields an event wins; the
+/// stream ends with `End` carrying who served it.
+pub async fn stream(
+    upstreams: &Upstreams,
+    candidates: &[Candidate<'_>],
+    request: &pb::ChatRequest,
+    cooldowns: &Cooldowns,
+) -> Result<impl Stream<Item = StreamEvent> + Send + 'static, RouteFailure> {
+    let mut last = None;
+    for (tried, candidate) in candidates.iter().enumerate() {
+        let attempts = tried as u32 + 1;
+        let error = match upstreams.stream(candidate, request).await {
+            Ok(mut events) => match events.next().await {
+                Some(Ok(first)) => {
+                    let served = served_by(candidate, attempts);
+                    let rest = events.map(|item| item.unwrap_or_else(error_event));
+                    let stamped = futures::stream::once(async move { first }).chain(rest).map(
+                        move |mut event| {
+                            if let Some(Event::End(end)) = &mut event.event {
+                                end.served_by = Some(served.clone());
+                            }
+                            event
+                        },
+                    );
+                    return Ok(stamped);
+                }
+                Some(Err(error)) => error,
+                None => WireError::truncated(candidate.provider.id, "its first event"),
+            },
+            Err(error) => error,
+        };
+        let retry = after_failure(candidate, &error, cooldowns);
+        last = Some(RouteFailure { error, attempts });
+        if !retry {
+            break;
+        }
+    }
+    Err(last.unwrap_or_else(|| RouteFailure {
+        error: WireError::from_status(
+            "keyroute",
+            503,
+            "no_candidates",
+            "no key could serve the request",
+        ),
+        attempts: 0,
+    }))
+}

@@ -1,0 +1,410 @@
+//! Routing through real HTTP to the mock providers: candidates are tried in order, retryable
+//! failures fall through to the next key (benching refused or throttled keys), client errors
+//! do not, streams are retried only before their first event, and every provider's base URL
+//! and credential wiring works (SigV4, Bedrock API keys, Vertex tokens, Azure, custom).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use keyroute_mock_providers::{Fault, Mock, MockServer};
+use keyroute_proto::router::v1::KeySource;
+use keyroute_proto::vault::v1::PrincipalKind;
+use keyroute_router::candidates::candidates;
+use keyroute_router::cooldowns::Cooldowns;
+use keyroute_router::leases::{Lease, LeasedKey};
+use keyroute_router::route;
+use keyroute_router::upstream::{Timeouts, Upstreams};
+use keyroute_wire::canonical::pb::complete_stream_response::Event;
+use keyroute_wire::canonical::pb::{self, content_part::Part};
+use keyroute_wire::canonical::{Accumulator, StreamEvent};
+use keyroute_wire::catalog::Catalog;
+use secrecy::SecretString;
+
+const TEST_RSA_KEY: &str = include_str!("../../../crates/wire/testdata/vertex-test-key.pem");
+
+fn key(id: &str, provider: &str, label: &str, secret: &str, config: &[(&str, &str)]) -> LeasedKey {
+    LeasedKey {
+        id: id.into(),
+        owner_id: "usr_1".into(),
+        owner_kind: PrincipalKind::User,
+        provider: provider.into(),
+        label: label.into(),
+        config: config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<HashMap<_, _>>(),
+        fingerprint: format!("{provider}:…{id}"),
+        secret: SecretString::from(secret.to_owned()),
+    }
+}
+
+fn lease(keys: Vec<LeasedKey>) -> Lease {
+    Lease::new(
+        "usr_1",
+        HashSet::from(["usr_1".to_owned()]),
+        keys,
+        Vec::new(),
+        Duration::from_secs(60),
+    )
+}
+
+fn question(text: &str) -> pb::ChatRequest {
+    pb::ChatRequest {
+        model: "any".into(),
+        messages: vec![pb::Message {
+            role: pb::Role::User as i32,
+            content: vec![pb::ContentPart {
+                part: Some(Part::Text(text.into())),
+                ..Default::default()
+            }],
+            name: String::new(),
+        }],
+        sampling: Some(pb::Sampling {
+            max_tokens: Some(64),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn answer(response: &pb::ChatResponse) -> String {
+    response.choices[0]
+        .message
+        .as_ref()
+        .unwrap()
+        .content
+        .iter()
+        .filter_map(|p| match &p.part {
+            Some(Part::Text(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn public_key() -> Vec<u8> {
+    use rustls_pki_types::PrivateKeyDer;
+    use rustls_pki_types::pem::PemObject;
+    let PrivateKeyDer::Pkcs8(der) = PrivateKeyDer::from_pem_slice(TEST_RSA_KEY.as_bytes()).unwrap()
+    else {
+        panic!("pkcs8")
+    };
+    ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+        .unwrap()
+        .public()
+        .as_ref()
+        .to_vec()
+}
+
+async fn setup() -> (MockServer, Upstreams) {
+    let mock = Mock::new();
+    for (provider, secret) in [
+        ("openai", "sk-a"),
+        ("openai", "sk-b"),
+        ("anthropic", "sk-ant"),
+        ("google", "AIza-g"),
+        ("azure", "az-key"),
+        ("bedrock", "ABSK-key"),
+    ] {
+        mock.add_key(provider, secret);
+    }
+    mock.add_aws_credentials(
+        "AKIAROUTERTEST000001",
+        "router/secret/0123456789abcdefghijklmno",
+    );
+    mock.add_service_account("gw@p1.iam.gserviceaccount.com", &public_key());
+    let server = MockServer::start(mock).await.unwrap();
+    let overrides = [
+        "openai",
+        "anthropic",
+        "google",
+        "azure",
+        "bedrock",
+        "vertex",
+    ]
+    .iter()
+    .map(|p| ((*p).to_owned(), server.base_url(p)))
+    .collect();
+    let upstreams = Upstreams::new(overrides, Timeouts::default()).unwrap();
+    (server, upstreams)
+}
+
+#[tokio::test]
+async fn a_throttled_key_falls_through_and_sits_out_its_retry_after() {
+    let (server, upstreams) = setup().await;
+    server.mock.set_fault(
+        "sk-a",
+        Fault {
+            status: Some(429),
+            retry_after: Some(30),
+            ..Fault::default()
+        },
+    );
+    let catalog = Catalog::builtin().unwrap();
+    let resolution = catalog.resolve("gpt-4o-mini").unwrap();
+    let lease = lease(vec![
+        key("a", "openai", "", "sk-a", &[]),
+        key("b", "openai", "", "sk-b", &[]),
+    ]);
+    let cooldowns = Cooldowns::new();
+    let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
+    let response = route::complete(&upstreams, &found, &question("hello there"), &cooldowns)
+        .await
+        .unwrap();
+    assert_eq!(answer(&response), "echo: hello there");
+    let served = response.served_by.unwrap();
+    assert_eq!(
+        (
+            served.provider.as_str(),
+            served.credential_fingerprint.as_str(),
+            served.attempts
+        ),
+        ("openai", "openai:…b", 2)
+    );
+    assert_eq!(served.key_source(), KeySource::Byok);
+    let until = cooldowns.cooling("a").expect("the throttled key sits out");
+    assert!(
+        until > Instant::now() + Duration::from_secs(25),
+        "retry-after is honoured"
+    );
+    // The next request skips it without a wasted call.
+    let before = server.mock.requests_for("openai").len();
+    let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
+    assert_eq!(found.len(), 1);
+    route::complete(&upstreams, &found, &question("again"), &cooldowns)
+        .await
+        .unwrap();
+    assert_eq!(server.mock.requests_for("openai").len(), before + 1);
+}
+
+#[tokio::test]
+async fn a_client_error_does_not_fall_through() {
+    let (server, upstreams) = setup().await;
+    server.mock.set_fault(
+        "sk-a",
+        Fault {
+            status: Some(400),
+            ..Fault::default()
+        },
+    );
+    let catalog = Catalog::builtin().unwrap();
+    let resolution = catalog.resolve("gpt-4o-mini").unwrap();
+    let lease = lease(vec![
+        key("a", "openai", "", "sk-a", &[]),
+        key("b", "openai", "", "sk-b", &[]),
+    ]);
+    let cooldowns = Cooldowns::new();
+    let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
+    let failure = route::complete(&upstreams, &found, &question("bad"), &cooldowns)
+        .await
+        .unwrap_err();
+    assert_eq!((failure.error.status, failure.attempts), (400, 1));
+    assert!(
+        server
+            .mock
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization") != Some("Bearer sk-b")),
+        "the second key was never called"
+    );
+}
+
+fn collect(events: &[StreamEvent]) -> (pb::ChatResponse, Vec<pb::StreamError>) {
+    let mut accumulator = Accumulator::new();
+    events.iter().for_each(|e| accumulator.push(e));
+    let errors = accumulator.errors.clone();
+    (accumulator.finish(), errors)
+}
+
+#[tokio::test]
+async fn streams_fall_through_before_the_first_event_and_never_after() {
+    let (server, upstreams) = setup().await;
+    let catalog = Catalog::builtin().unwrap();
+    let resolution = catalog.resolve("gpt-4o-mini").unwrap();
+    let lease = lease(vec![
+        key("a", "openai", "", "sk-a", &[]),
+        key("b", "openai", "", "sk-b", &[]),
+    ]);
+    let cooldowns = Cooldowns::new();
+
+    server.mock.set_fault(
+        "sk-a",
+        Fault {
+            status: Some(500),
+            ..Fault::default()
+        },
+    );
+    let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
+    let events: Vec<StreamEvent> = route::stream(
+        &upstreams,
+        &found,
+        &question("stream me please"),
+        &cooldowns,
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await;
+    let (response, errors) = collect(&events);
+    assert!(errors.is_empty());
+    assert_eq!(answer(&response), "echo: stream me please");
+    let Some(Event::End(end)) = &events.last().unwrap().event else {
+        panic!("ends with End")
+    };
+    assert_eq!(end.served_by.as_ref().unwrap().attempts, 2);
+
+    // A reset after the first chunk: the stream ends with an error, and nothing is retried.
+    server.mock.set_fault(
+        "sk-a",
+        Fault {
+            reset_after_chunks: Some(1),
+            chunk_delay: Duration::from_millis(20),
+            ..Fault::default()
+        },
+    );
+    let before_b = server
+        .mock
+        .requests()
+        .iter()
+        .filter(|r| r.header("authorization") == Some("Bearer sk-b"))
+        .count();
+    let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
+    let events: Vec<StreamEvent> =
+        route::stream(&upstreams, &found, &question("cut me off"), &cooldowns)
+            .await
+            .unwrap()
+            .collect()
+            .await;
+    let (_, errors) = collect(&events);
+    assert_eq!(errors.len(), 1, "{events:?}");
+    assert_eq!(errors[0].r#type, "truncated_stream");
+    let after_b = server
+        .mock
+        .requests()
+        .iter()
+        .filter(|r| r.header("authorization") == Some("Bearer sk-b"))
+        .count();
+    assert_eq!(after_b, before_b, "no retry after the first byte");
+}
+
+#[tokio::test]
+async fn every_provider_is_wired_with_its_base_url_and_credentials() {
+    let (server, upstreams) = setup().await;
+    let catalog = Catalog::builtin().unwrap();
+    let account = serde_json::json!({
+        "type": "service_account", "project_id": "p1", "private_key_id": "kid", "private_key": TEST_RSA_KEY,
+        "client_email": "gw@p1.iam.gserviceaccount.com", "token_uri": server.vertex_token_uri(),
+    })
+    .to_string();
+    let aws = r#"{"accessKeyId":"AKIAROUTERTEST000001","secretAccessKey":"router/secret/0123456789abcdefghijklmno"}"#;
+    let custom_base = server.base_url("deepseek");
+    server.mock.add_key("deepseek", "sk-custom");
+    let cases: Vec<(&str, LeasedKey)> = vec![
+        (
+            "claude-sonnet-4-5",
+            key("ant", "anthropic", "", "sk-ant", &[]),
+        ),
+        ("gemini-2.5-flash", key("goog", "google", "", "AIza-g", &[])),
+        (
+            "azure/prod",
+            key(
+                "az",
+                "azure",
+                "prod",
+                "az-key",
+                &[
+                    ("endpoint", "http://unused.example"),
+                    ("deployment", "gpt4o-prod"),
+                ],
+            ),
+        ),
+        (
+            "claude-sonnet-4-5",
+            key(
+                "br-sig",
+                "bedrock",
+                "",
+                aws,
+                &[("auth", "sigv4"), ("region", "us-east-1")],
+            ),
+        ),
+        (
+            "claude-haiku-4-5",
+            key(
+                "br-key",
+                "bedrock",
+                "",
+                "ABSK-key",
+                &[("auth", "api_key"), ("region", "us-west-2")],
+            ),
+        ),
+        (
+            "gemini-2.5-pro",
+            key(
+                "vx-g",
+                "vertex",
+                "",
+                &account,
+                &[("project_id", "p1"), ("location", "us-central1")],
+            ),
+        ),
+        (
+            "claude-sonnet-4-5",
+            key(
+                "vx-a",
+                "vertex",
+                "",
+                &account,
+                &[("project_id", "p1"), ("location", "us-east5")],
+            ),
+        ),
+        (
+            "custom/mine/llama3",
+            key(
+                "cu",
+                "custom",
+                "mine",
+                r#"{"apiKey":"sk-custom"}"#,
+                &[("base_url", &custom_base)],
+            ),
+        ),
+    ];
+    for (model, credential) in cases {
+        let label = format!("{model} via {}", credential.id);
+        let lease = lease(vec![credential]);
+        let resolution = catalog.resolve(model).unwrap();
+        let cooldowns = Cooldowns::new();
+        let found = candidates(&resolution, &lease, None, &cooldowns)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let response = route::complete(
+            &upstreams,
+            &found,
+            &question(&format!("hi {label}")),
+            &cooldowns,
+        )
+        .await
+        .unwrap_or_else(|f| panic!("{label}: {}", f.error));
+        assert_eq!(answer(&response), format!("echo: hi {label}"), "{label}");
+        let events: Vec<StreamEvent> =
+            route::stream(&upstreams, &found, &question("streamed"), &cooldowns)
+                .await
+                .unwrap_or_else(|f| panic!("{label}: {}", f.error))
+                .collect()
+                .await;
+        let (streamed, errors) = collect(&events);
+        assert!(errors.is_empty(), "{label}: {errors:?}");
+        assert_eq!(answer(&streamed), "echo: streamed", "{label}");
+    }
+    // The Vertex token was exchanged once per credential, then cached.
+    assert_eq!(
+        server
+            .mock
+            .requests()
+            .iter()
+            .filter(|r| r.provider == "vertex" && r.path == "/token")
+            .count(),
+        2
+    );
+}
