@@ -4,6 +4,7 @@
 //! edge through the router to the vault.
 
 mod propagation;
+pub mod startup;
 
 pub use propagation::{GrpcTraceLayer, GrpcTraceService, inject_trace_context, propagate};
 

@@ -4,11 +4,14 @@
 //! memory only, kept fresh in the background and dropped the moment the vault says so.
 
 pub mod candidates;
+pub mod config;
 pub mod cooldowns;
 pub mod error;
 pub mod leases;
 pub mod revocations;
 pub mod route;
+pub mod server;
+pub mod service;
 pub mod tokens;
 pub mod upstream;
 pub mod vault;

@@ -1,0 +1,163 @@
+//! The router's configuration: flags with `KEYROUTE_*` environment equivalents, checked as a
+//! whole before anything starts.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keyroute_telemetry::LogFormat;
+use keyroute_telemetry::startup::parse_duration;
+use keyroute_tls::TlsPaths;
+
+/// `keyroute-router`: the canonical chat API over mTLS gRPC.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "keyroute-router",
+    version,
+    about = "keyroute's router: routes each request through the caller's key, in the provider's wire format"
+)]
+pub struct RouterArgs {
+    /// Address to serve gRPC on.
+    #[arg(long, env = "KEYROUTE_ROUTER_LISTEN", default_value = "127.0.0.1:7444")]
+    pub listen: SocketAddr,
+
+    /// The vault's gRPC address.
+    #[arg(long, env = "KEYROUTE_VAULT_ADDR", default_value = "127.0.0.1:7443")]
+    pub vault: String,
+
+    /// This service's certificate chain (PEM), with a spiffe://keyroute/router URI SAN.
+    #[arg(long, env = "KEYROUTE_TLS_CERT")]
+    pub tls_cert: PathBuf,
+
+    /// This service's private key (PEM).
+    #[arg(long, env = "KEYROUTE_TLS_KEY")]
+    pub tls_key: PathBuf,
+
+    /// The CA that signs every keyroute certificate (PEM).
+    #[arg(long, env = "KEYROUTE_TLS_CA")]
+    pub tls_ca: PathBuf,
+
+    /// A provider's base URL, replacing the default: `provider=https://...` (repeatable, or
+    /// comma-separated in the environment).
+    #[arg(
+        long = "base-url",
+        env = "KEYROUTE_BASE_URLS",
+        value_delimiter = ',',
+        value_name = "PROVIDER=URL"
+    )]
+    pub base_urls: Vec<String>,
+
+    /// A model catalog file whose entries replace or extend the built-in catalog.
+    #[arg(long, env = "KEYROUTE_CATALOG")]
+    pub catalog: Option<PathBuf>,
+
+    /// How long a verified gateway token is trusted without asking the vault again.
+    #[arg(long, env = "KEYROUTE_TOKEN_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
+    pub token_cache_ttl: Duration,
+
+    #[arg(long, env = "KEYROUTE_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Until a provider's response headers arrive.
+    #[arg(long, env = "KEYROUTE_FIRST_BYTE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub first_byte_timeout: Duration,
+
+    /// Between two chunks of a stream.
+    #[arg(long, env = "KEYROUTE_CHUNK_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub chunk_timeout: Duration,
+
+    /// For a whole non-streaming call.
+    #[arg(long, env = "KEYROUTE_TOTAL_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub total_timeout: Duration,
+
+    /// How often certificate files are checked for rotation.
+    #[arg(long, env = "KEYROUTE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+
+    /// How long running streams may take to finish after SIGTERM.
+    #[arg(long, env = "KEYROUTE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log format: human or json.
+    #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
+    pub log_format: LogFormat,
+}
+
+impl RouterArgs {
+    pub fn tls_paths(&self) -> TlsPaths {
+        TlsPaths {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            ca: self.tls_ca.clone(),
+        }
+    }
+
+    /// The base-URL overrides, checked: known providers, http(s) URLs.
+    pub fn base_url_overrides(&self) -> Result<HashMap<String, String>, String> {
+        let mut overrides = HashMap::new();
+        for pair in self.base_urls.iter().filter(|p| !p.trim().is_empty()) {
+            let (provider, url) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("--base-url {pair:?} is not provider=url"))?;
+            let provider = provider.trim();
+            if keyroute_wire::registry::provider(provider).is_none() {
+                return Err(format!(
+                    "--base-url: unknown provider {provider:?}; expected one of {}",
+                    keyroute_wire::registry::provider_ids()
+                ));
+            }
+            let url = url.trim();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "--base-url {provider}: {url:?} is not an http(s) URL"
+                ));
+            }
+            overrides.insert(provider.to_owned(), url.trim_end_matches('/').to_owned());
+        }
+        Ok(overrides)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_command_line_is_well_formed_and_overrides_are_checked() {
+        use clap::CommandFactory;
+        RouterArgs::command().debug_assert();
+        let args = RouterArgs::parse_from([
+            "keyroute-router",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--tls-ca",
+            "a",
+            "--base-url",
+            "openai=http://127.0.0.1:9/openai/v1/",
+        ]);
+        assert_eq!(
+            args.base_url_overrides().unwrap()["openai"],
+            "http://127.0.0.1:9/openai/v1"
+        );
+        let bad = RouterArgs::parse_from([
+            "keyroute-router",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--tls-ca",
+            "a",
+            "--base-url",
+            "nope=http://x",
+        ]);
+        assert!(
+            bad.base_url_overrides()
+                .unwrap_err()
+                .contains("unknown provider")
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Starting and stopping the router: configuration checked before a port is bound; then
+//! mTLS gRPC with health, reflection and tracing; streams get a bounded grace on shutdown.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyroute_proto::router::v1::router_service_server::RouterServiceServer;
+use keyroute_tls::{ClientTls, ServerTls, TlsPaths};
+use keyroute_wire::catalog::Catalog;
+use tokio::net::TcpListener;
+
+use crate::cooldowns::Cooldowns;
+use crate::leases::LeaseCache;
+use crate::revocations::watch;
+use crate::service::Router;
+use crate::tokens::TokenCache;
+use crate::upstream::{Timeouts, Upstreams};
+
+/// Why the router could not start. `Config` problems exit with code 64.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// What the router needs to start.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    pub listen: SocketAddr,
+    pub vault: String,
+    pub tls: TlsPaths,
+    pub base_urls: HashMap<String, String>,
+    pub catalog: Option<PathBuf>,
+    pub token_cache_ttl: Duration,
+    pub timeouts: Timeouts,
+    pub tls_reload_interval: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// A router whose configuration checked out and whose port is bound.
+#[derive(Debug)]
+pub struct PreparedRouter {
+    listener: TcpListener,
+    server_tls: Arc<ServerTls>,
+    client_tls: Arc<ClientTls>,
+    router: Router,
+    settings: RouterSettings,
+}
+
+impl PreparedRouter {
+    pub async fn prepare(settings: RouterSettings) -> Result<Self, StartError> {
+        let config = |error: String| StartError::Config(error);
+        let server_tls =
+            ServerTls::from_files(settings.tls.clone()).map_err(|e| config(format!("tls: {e}")))?;
+        let client_tls =
+            ClientTls::from_files(settings.tls.clone()).map_err(|e| config(format!("tls: {e}")))?;
+        let mut catalog = Catalog::builtin().map_err(|e| config(e.to_string()))?;
+        if let Some(path) = &settings.catalog {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| config(format!("catalog {}: {e}", path.display())))?;
+            catalog = catalog.merged(
+                Catalog::from_json(&text)
+                    .map_err(|e| config(format!("catalog {}: {e}", path.display())))?,
+            );
+        }
+        let vault = crate::vault::connect(&settings.vault, client_tls.clone())
+            .map_err(|e| config(e.to_string()))?;
+        let upstreams =
+            Upstreams::new(settings.base_urls.clone(), settings.timeouts).map_err(config)?;
+        let router = Router {
+            tokens: Arc::new(TokenCache::new(vault.clone(), settings.token_cache_ttl)),
+            leases: LeaseCache::new(vault),
+            catalog: Arc::new(catalog),
+            upstreams: Arc::new(upstreams),
+            cooldowns: Arc::new(Cooldowns::new()),
+        };
+        let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
+            StartError::Runtime(format!("cannot listen on {}: {e}", settings.listen))
+        })?;
+        Ok(Self {
+            listener,
+            server_tls,
+            client_tls,
+            router,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, StartError> {
+        self.listener
+            .local_addr()
+            .map_err(|e| StartError::Runtime(e.to_string()))
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Serves until `shutdown`, then reports NOT_SERVING and lets streams finish within the
+    /// grace period.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Self {
+            listener,
+            server_tls,
+            client_tls,
+            router,
+            settings,
+        } = self;
+        let reloaders = (
+            server_tls.spawn_reloader(settings.tls_reload_interval),
+            client_tls.spawn_reloader(settings.tls_reload_interval),
+        );
+        let vault = crate::vault::connect(&settings.vault, client_tls)
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
+        let revocations = watch(vault, router.leases.clone(), router.tokens.clone());
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<RouterServiceServer<Router>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(keyroute_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| StartError::Runtime(format!("reflection: {e}")))?;
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(listen = %addr, vault = %settings.vault, "router serving");
+        }
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("router shutting down");
+            health
+                .set_not_serving::<RouterServiceServer<Router>>()
+                .await;
+            let _ = drained_tx.send(());
+        };
+        let server = tonic::transport::Server::builder()
+            .layer(keyroute_telemetry::GrpcTraceLayer)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(RouterServiceServer::new(router))
+            .serve_with_incoming_shutdown(keyroute_tls::incoming(listener, server_tls), signal);
+        tokio::pin!(server);
+        let grace = settings.shutdown_grace;
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = async {
+                let _ = drained_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace = ?grace, "streams still running after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        drop(revocations);
+        reloaders.0.abort();
+        reloaders.1.abort();
+        result.map_err(|e| StartError::Runtime(format!("server failed: {e}")))
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for sigterm; only ctrl-c stops the router");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

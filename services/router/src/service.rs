@@ -1,0 +1,333 @@
+//! `RouterService` over gRPC: who is calling (the edge or an internal platform, by mTLS
+//! identity; the principal by gateway token), which model, which keys, and the answer.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use keyroute_proto::router::v1::router_service_server::RouterService;
+use keyroute_proto::router::v1::*;
+use keyroute_tls::PeerInfo;
+use keyroute_wire::catalog::{Catalog, Resolution};
+use keyroute_wire::error::ErrorKind;
+use tonic::{Request, Response, Status};
+
+use crate::candidates::{Candidate, NoRoute, Source, candidates};
+use crate::cooldowns::Cooldowns;
+use crate::leases::{Lease, LeaseCache};
+use crate::route::{self, RouteFailure};
+use crate::tokens::{Caller, TokenCache};
+use crate::upstream::Upstreams;
+
+/// The built-in owner of the platform's managed keys.
+const PLATFORM: &str = "platform";
+
+/// Everything a request needs, shared by all of them.
+#[derive(Debug, Clone)]
+pub struct Router {
+    pub tokens: Arc<TokenCache>,
+    pub leases: Arc<LeaseCache>,
+    pub catalog: Arc<Catalog>,
+    pub upstreams: Arc<Upstreams>,
+    pub cooldowns: Arc<Cooldowns>,
+}
+
+/// Only the edge and internal platforms (`spiffe://keyroute/platform/<name>`) call the router.
+fn check_peer<T>(request: &Request<T>) -> Result<(), Status> {
+    let peer = request
+        .extensions()
+        .get::<PeerInfo>()
+        .ok_or_else(|| Status::unauthenticated("no verified client certificate"))?;
+    let name = peer.identity.name();
+    if name == "edge" || name.starts_with("platform/") {
+        return Ok(());
+    }
+    Err(Status::permission_denied(format!(
+        "{} may not call the router",
+        peer.identity
+    )))
+}
+
+fn bearer<T>(request: &Request<T>) -> Result<String, Status> {
+    let value = request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(|token| token.trim().to_owned())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            Status::unauthenticated("a gateway token is required as `authorization: Bearer kr_...`")
+        })
+}
+
+/// An upstream failure as a status: where it came from, whether a retry may help, and any
+/// `retry-after` in the metadata.
+fn failure_status(failure: &RouteFailure) -> Status {
+    let error = &failure.error;
+    let message = format!(
+        "{} ({} after {} attempt{})",
+        error.message,
+        error.provider,
+        failure.attempts,
+        if failure.attempts == 1 { "" } else { "s" }
+    );
+    let mut status = match (error.kind, error.status) {
+        (ErrorKind::InvalidRequest, 404) => Status::not_found(message),
+        (ErrorKind::InvalidRequest, _) => Status::invalid_argument(message),
+        (ErrorKind::Authentication, _) => {
+            Status::failed_precondition(format!("the provider refused the key: {message}"))
+        }
+        (ErrorKind::Billing, _) => {
+            Status::failed_precondition(format!("the provider account is out of credit: {message}"))
+        }
+        (ErrorKind::RateLimited, _) => Status::resource_exhausted(message),
+        (_, 504) => Status::deadline_exceeded(message),
+        _ => Status::unavailable(message),
+    };
+    let metadata = status.metadata_mut();
+    metadata.insert(
+        "x-keyroute-error-origin",
+        tonic::metadata::MetadataValue::from_static("upstream"),
+    );
+    if let Ok(value) = error.status.to_string().parse() {
+        metadata.insert("x-keyroute-upstream-status", value);
+    }
+    if let Some(retry_after) = error.retry_after
+        && let Ok(value) = retry_after.as_secs().max(1).to_string().parse()
+    {
+        metadata.insert("retry-after", value);
+    }
+    status
+}
+
+fn no_route_status(model: &str, no_route: &NoRoute) -> Status {
+    let message = format!("cannot route {model}: {no_route}");
+    match no_route.retry_at {
+        Some(at) => {
+            let mut status = Status::resource_exhausted(message);
+            let seconds = at
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+                .max(1);
+            if let Ok(value) = seconds.to_string().parse() {
+                status.metadata_mut().insert("retry-after", value);
+            }
+            status
+        }
+        None => Status::failed_precondition(message),
+    }
+}
+
+impl Router {
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Caller>, Status> {
+        check_peer(request)?;
+        let token = bearer(request)?;
+        Ok(self.tokens.authenticate(&token).await?)
+    }
+
+    /// The platform's managed keys; routing goes on without them when the vault cannot say.
+    async fn managed(&self) -> Option<Arc<Lease>> {
+        let platform = Arc::new(Caller {
+            principal_id: PLATFORM.into(),
+            token_id: String::new(),
+            org_ids: Vec::new(),
+        });
+        match self.leases.get(&platform).await {
+            Ok(lease) => Some(lease),
+            Err(error) => {
+                tracing::warn!(%error, "managed keys unavailable");
+                None
+            }
+        }
+    }
+
+    fn validate(request: Option<ChatRequest>) -> Result<ChatRequest, Status> {
+        let request = request.ok_or_else(|| Status::invalid_argument("request is required"))?;
+        if request.model.trim().is_empty() {
+            return Err(Status::invalid_argument("request.model is required"));
+        }
+        if request.messages.is_empty() {
+            return Err(Status::invalid_argument(
+                "request.messages must not be empty",
+            ));
+        }
+        Ok(request)
+    }
+
+    fn resolve<'c>(&'c self, model: &str) -> Result<Resolution<'c>, Status> {
+        self.catalog
+            .resolve(model)
+            .map_err(|unknown| Status::not_found(unknown.to_string()))
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<CompleteStreamResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl RouterService for Router {
+    async fn complete(
+        &self,
+        request: Request<CompleteRequest>,
+    ) -> Result<Response<CompleteResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let chat = Self::validate(request.into_inner().request)?;
+        let resolution = self.resolve(&chat.model)?;
+        let lease = self.leases.get(&caller).await?;
+        let managed = self.managed().await;
+        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
+            .map_err(|no_route| no_route_status(&chat.model, &no_route))?;
+        let response = route::complete(&self.upstreams, &found, &chat, &self.cooldowns)
+            .await
+            .map_err(|failure| failure_status(&failure))?;
+        Ok(Response::new(CompleteResponse {
+            response: Some(response),
+        }))
+    }
+
+    type CompleteStreamStream = EventStream;
+
+    async fn complete_stream(
+        &self,
+        request: Request<CompleteStreamRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let caller = self.caller(&request).await?;
+        let chat = Self::validate(request.into_inner().request)?;
+        let resolution = self.resolve(&chat.model)?;
+        let lease = self.leases.get(&caller).await?;
+        let managed = self.managed().await;
+        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
+            .map_err(|no_route| no_route_status(&chat.model, &no_route))?;
+        let events = route::stream(&self.upstreams, &found, &chat, &self.cooldowns)
+            .await
+            .map_err(|failure| failure_status(&failure))?;
+        Ok(Response::new(Box::pin(events.map(Ok))))
+    }
+
+    async fn list_models(
+        &self,
+        request: Request<ListModelsRequest>,
+    ) -> Result<Response<ListModelsResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let lease = self.leases.get(&caller).await?;
+        let managed = self.managed().await;
+        let mut models = Vec::new();
+        for model in self.catalog.models() {
+            let resolution = Resolution::Catalog {
+                model,
+                offers: model.offers.iter().collect(),
+            };
+            if let Ok(found) =
+                candidates(&resolution, &lease, managed.as_deref(), &Cooldowns::new())
+            {
+                let first: &Candidate<'_> = &found[0];
+                models.push(ModelInfo {
+                    id: model.id.clone(),
+                    provider: first.provider.id.to_owned(),
+                    key_source: match first.source {
+                        Source::Byok => KeySource::Byok,
+                        Source::Managed => KeySource::Managed,
+                    } as i32,
+                    display_name: model.display_name.clone(),
+                });
+            }
+        }
+        Ok(Response::new(ListModelsResponse { models }))
+    }
+
+    async fn test_credential(
+        &self,
+        request: Request<TestCredentialRequest>,
+    ) -> Result<Response<TestCredentialResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let test = request.into_inner();
+        let lease = self.leases.get(&caller).await?;
+        let key = lease
+            .keys
+            .iter()
+            .find(|k| k.id == test.credential_id)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "credential {} is not one of your enabled keys",
+                    test.credential_id
+                ))
+            })?;
+        // The requested model, or the provider's cheapest catalog model.
+        let model = if test.model.is_empty() {
+            self.catalog
+                .models()
+                .iter()
+                .flat_map(|m| {
+                    m.offers
+                        .iter()
+                        .filter(|o| o.provider.id == key.provider)
+                        .map(move |o| (o.input_per_million + o.output_per_million, m.id.clone()))
+                })
+                .min()
+                .map(|(_, id)| id)
+                .ok_or_else(|| {
+                    Status::failed_precondition(format!(
+                        "no catalog model to test a {} key with; name one",
+                        key.provider
+                    ))
+                })?
+        } else {
+            test.model.clone()
+        };
+        let resolution = self
+            .resolve(&format!("{}/{model}", key.provider))
+            .or_else(|_| self.resolve(&model))?;
+        let single = Lease::new(
+            &caller.principal_id,
+            lease.owners.clone(),
+            vec![key.clone()],
+            lease.settings.clone(),
+            std::time::Duration::from_secs(60),
+        );
+        let found = candidates(&resolution, &single, None, &Cooldowns::new())
+            .map_err(|no_route| no_route_status(&model, &no_route))?;
+        let probe = ChatRequest {
+            model: model.clone(),
+            messages: vec![keyroute_wire::canonical::pb::Message {
+                role: Role::User as i32,
+                content: vec![ContentPart {
+                    part: Some(content_part::Part::Text("ping".into())),
+                    ..Default::default()
+                }],
+                name: String::new(),
+            }],
+            sampling: Some(Sampling {
+                max_tokens: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let outcome = route::complete(&self.upstreams, &found, &probe, &Cooldowns::new()).await;
+        let latency_ms = started.elapsed().as_millis() as u32;
+        tracing::info!(credential = %key.fingerprint, ok = outcome.is_ok(), "credential tested");
+        let (outcome, message) = match outcome {
+            Ok(_) => (TestOutcome::Ok, String::new()),
+            Err(failure) => {
+                let kind = match (failure.error.kind, failure.error.status) {
+                    (ErrorKind::Authentication, 403) => TestOutcome::NoModelAccess,
+                    (ErrorKind::Authentication, _) => TestOutcome::KeyInvalid,
+                    (ErrorKind::InvalidRequest, 404) => TestOutcome::NoModelAccess,
+                    (ErrorKind::Billing, _) => TestOutcome::OutOfCredit,
+                    _ => TestOutcome::Unreachable,
+                };
+                (kind, failure.error.message)
+            }
+        };
+        Ok(Response::new(TestCredentialResponse {
+            outcome: outcome as i32,
+            provider: key.provider.clone(),
+            latency_ms,
+            provider_message: message,
+        }))
+    }
+}

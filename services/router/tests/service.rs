@@ -1,0 +1,323 @@
+//! The router as a service, end to end over mTLS gRPC: a real vault, the router on a
+//! loopback port, the mock providers upstream, and the edge's certificate as the client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use keyroute_mock_providers::{Mock, MockServer};
+use keyroute_proto::router::v1::complete_stream_response::Event;
+use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
+use keyroute_proto::router::v1::*;
+use keyroute_proto::vault::v1::CreateCredentialRequest;
+use keyroute_router::server::{PreparedRouter, RouterSettings};
+use keyroute_router::upstream::Timeouts;
+use keyroute_test_support::{TestVault, with_token};
+use keyroute_tls::{ClientTls, Identity};
+use tonic::Code;
+use tonic::transport::Channel;
+
+struct Stack {
+    vault: TestVault,
+    _mock: MockServer,
+    router: std::net::SocketAddr,
+    token: String,
+    credential: String,
+}
+
+async fn stack() -> Stack {
+    let vault = TestVault::start().await;
+    let (user, token) = vault.user_with_token("svc").await;
+    let mock = Mock::new();
+    mock.add_key("openai", "sk-user-openai-0123456789");
+    mock.add_key("anthropic", "sk-platform-anthropic-0123");
+    let mock = MockServer::start(mock).await.unwrap();
+    let credential = vault
+        .client("edge")
+        .create_credential(with_token(
+            CreateCredentialRequest {
+                owner_id: user,
+                provider: "openai".into(),
+                secret: "sk-user-openai-0123456789".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .id;
+    let managed = CreateCredentialRequest {
+        owner_id: "platform".into(),
+        provider: "anthropic".into(),
+        secret: "sk-platform-anthropic-0123".into(),
+        ..Default::default()
+    };
+    vault
+        .client("admin")
+        .create_credential(managed)
+        .await
+        .unwrap();
+    let base_urls: HashMap<String, String> = ["openai", "anthropic"]
+        .iter()
+        .map(|p| ((*p).to_owned(), mock.base_url(p)))
+        .collect();
+    let settings = RouterSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        vault: vault.addr.to_string(),
+        tls: vault.pki.paths("router"),
+        base_urls,
+        catalog: None,
+        token_cache_ttl: Duration::from_secs(10),
+        timeouts: Timeouts::default(),
+        tls_reload_interval: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let prepared = PreparedRouter::prepare(settings).await.unwrap();
+    let router = prepared.local_addr().unwrap();
+    tokio::spawn(async move { prepared.serve(std::future::pending()).await.unwrap() });
+    Stack {
+        vault,
+        _mock: mock,
+        router,
+        token,
+        credential,
+    }
+}
+
+impl Stack {
+    fn client(&self, identity: &str) -> RouterServiceClient<Channel> {
+        let paths = if identity == "edge" || identity == "router" {
+            self.vault.pki.paths(identity)
+        } else {
+            self.vault.pki.issue(identity)
+        };
+        let tls = ClientTls::from_files(paths).unwrap();
+        RouterServiceClient::new(
+            keyroute_tls::channel(
+                &self.router.to_string(),
+                tls,
+                Identity::parse("router").unwrap(),
+            )
+            .unwrap(),
+        )
+    }
+}
+
+fn ask(model: &str, text: &str) -> ChatRequest {
+    ChatRequest {
+        model: model.into(),
+        messages: vec![Message {
+            role: Role::User as i32,
+            content: vec![ContentPart {
+                part: Some(content_part::Part::Text(text.into())),
+                ..Default::default()
+            }],
+            name: String::new(),
+        }],
+        ..Default::default()
+    }
+}
+
+fn text(response: &ChatResponse) -> String {
+    response.choices[0]
+        .message
+        .as_ref()
+        .unwrap()
+        .content
+        .iter()
+        .filter_map(|p| match &p.part {
+            Some(content_part::Part::Text(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_callers_key_serves_and_managed_keys_fill_the_gaps() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    let byok = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(ask("gpt-4o-mini", "hello router")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    assert_eq!(text(&byok), "echo: hello router");
+    let served = byok.served_by.unwrap();
+    assert_eq!(
+        (
+            served.provider.as_str(),
+            served.key_source(),
+            served.attempts
+        ),
+        ("openai", KeySource::Byok, 1)
+    );
+    assert_eq!(served.credential_fingerprint, "openai:…6789");
+
+    let managed = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(ask("claude-sonnet-4-5", "hi claude")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    assert_eq!(text(&managed), "echo: hi claude");
+    assert_eq!(managed.served_by.unwrap().key_source(), KeySource::Managed);
+
+    let mut stream = edge
+        .complete_stream(with_token(
+            CompleteStreamRequest {
+                request: Some(ask("gpt-4o-mini", "stream it")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut text = String::new();
+    let mut end = None;
+    while let Some(event) = stream.next().await {
+        match event.unwrap().event {
+            Some(Event::Delta(delta)) => text.push_str(&delta.text),
+            Some(Event::End(done)) => end = done.served_by,
+            _ => {}
+        }
+    }
+    assert_eq!(text, "echo: stream it");
+    assert_eq!(end.unwrap().key_source(), KeySource::Byok);
+
+    // An internal platform may call too.
+    let mut platform = stack.client("platform/billing");
+    assert!(
+        platform
+            .complete(with_token(
+                CompleteRequest {
+                    request: Some(ask("gpt-4o-mini", "from a platform"))
+                },
+                &stack.token
+            ))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn models_and_credential_tests() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    let models = edge
+        .list_models(with_token(ListModelsRequest {}, &stack.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    let find = |id: &str| models.iter().find(|m| m.id == id).cloned();
+    assert_eq!(
+        find("gpt-4o-mini").map(|m| (m.key_source(), m.provider)),
+        Some((KeySource::Byok, "openai".to_owned()))
+    );
+    assert_eq!(
+        find("claude-sonnet-4-5").map(|m| (m.key_source(), m.provider)),
+        Some((KeySource::Managed, "anthropic".to_owned()))
+    );
+    assert!(
+        find("gemini-2.5-flash").is_none(),
+        "no key and no managed key for Google"
+    );
+
+    let tested = edge
+        .test_credential(with_token(
+            TestCredentialRequest {
+                credential_id: stack.credential.clone(),
+                model: String::new(),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (tested.outcome(), tested.provider.as_str()),
+        (TestOutcome::Ok, "openai")
+    );
+}
+
+#[tokio::test]
+async fn bad_callers_tokens_and_models_are_refused_clearly() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    let request = || CompleteRequest {
+        request: Some(ask("gpt-4o-mini", "x")),
+    };
+    let error = edge.complete(request()).await.unwrap_err();
+    assert_eq!(error.code(), Code::Unauthenticated);
+    let error = edge
+        .complete(with_token(
+            request(),
+            "kr_not-a-real-token-at-all-0123456789abcdef",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::Unauthenticated);
+    let error = stack
+        .client("router")
+        .complete(with_token(request(), &stack.token))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied);
+    let unknown = CompleteRequest {
+        request: Some(ask("gpt-4o-mni", "x")),
+    };
+    let error = edge
+        .complete(with_token(unknown, &stack.token))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    assert!(
+        error.message().contains("did you mean gpt-4o-mini"),
+        "{}",
+        error.message()
+    );
+    let no_key = CompleteRequest {
+        request: Some(ask("gemini-2.5-flash", "x")),
+    };
+    let error = edge
+        .complete(with_token(no_key, &stack.token))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::FailedPrecondition);
+    assert!(
+        error.message().contains("no enabled key for google"),
+        "{}",
+        error.message()
+    );
+    let empty = CompleteRequest {
+        request: Some(ChatRequest {
+            model: "gpt-4o-mini".into(),
+            ..Default::default()
+        }),
+    };
+    assert_eq!(
+        edge.complete(with_token(empty, &stack.token))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+}
