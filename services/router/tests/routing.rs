@@ -408,3 +408,44 @@ async fn every_provider_is_wired_with_its_base_url_and_credentials() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_timeout_falls_through_to_the_next_key() {
+    let (server, _) = setup().await;
+    let overrides = [("openai".to_owned(), server.base_url("openai"))]
+        .into_iter()
+        .collect();
+    let timeouts = Timeouts {
+        first_byte: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let upstreams = Upstreams::new(overrides, timeouts).unwrap();
+    server.mock.set_fault(
+        "sk-a",
+        Fault {
+            first_byte_delay: Duration::from_secs(5),
+            ..Fault::default()
+        },
+    );
+    let catalog = Catalog::builtin().unwrap();
+    let resolution = catalog.resolve("gpt-4o-mini").unwrap();
+    let lease = lease(vec![
+        key("a", "openai", "", "sk-a", &[]),
+        key("b", "openai", "", "sk-b", &[]),
+    ]);
+    let cooldowns = Cooldowns::new();
+    let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
+    let started = Instant::now();
+    let response = route::complete(&upstreams, &found, &question("slow then fast"), &cooldowns)
+        .await
+        .unwrap();
+    assert_eq!(response.served_by.unwrap().attempts, 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the slow key was abandoned at the first-byte timeout"
+    );
+    assert!(
+        cooldowns.cooling("a").is_none(),
+        "a timeout is not the key's fault"
+    );
+}

@@ -23,6 +23,8 @@ struct Stack {
     vault: TestVault,
     _mock: MockServer,
     router: std::net::SocketAddr,
+    leases: std::sync::Arc<keyroute_router::leases::LeaseCache>,
+    mock: Mock,
     token: String,
     credential: String,
 }
@@ -30,10 +32,10 @@ struct Stack {
 async fn stack() -> Stack {
     let vault = TestVault::start().await;
     let (user, token) = vault.user_with_token("svc").await;
-    let mock = Mock::new();
-    mock.add_key("openai", "sk-user-openai-0123456789");
-    mock.add_key("anthropic", "sk-platform-anthropic-0123");
-    let mock = MockServer::start(mock).await.unwrap();
+    let keys = Mock::new();
+    keys.add_key("openai", "sk-user-openai-0123456789");
+    keys.add_key("anthropic", "sk-platform-anthropic-0123");
+    let mock = MockServer::start(keys.clone()).await.unwrap();
     let credential = vault
         .client("edge")
         .create_credential(with_token(
@@ -62,7 +64,7 @@ async fn stack() -> Stack {
         .create_credential(managed)
         .await
         .unwrap();
-    let base_urls: HashMap<String, String> = ["openai", "anthropic"]
+    let base_urls: HashMap<String, String> = ["openai", "anthropic", "google", "mistral"]
         .iter()
         .map(|p| ((*p).to_owned(), mock.base_url(p)))
         .collect();
@@ -79,11 +81,14 @@ async fn stack() -> Stack {
     };
     let prepared = PreparedRouter::prepare(settings).await.unwrap();
     let router = prepared.local_addr().unwrap();
+    let leases = prepared.router().leases.clone();
     tokio::spawn(async move { prepared.serve(std::future::pending()).await.unwrap() });
     Stack {
         vault,
         _mock: mock,
         router,
+        leases,
+        mock: keys,
         token,
         credential,
     }
@@ -319,5 +324,103 @@ async fn bad_callers_tokens_and_models_are_refused_clearly() {
             .unwrap_err()
             .code(),
         Code::InvalidArgument
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_requests_are_attributed_right_without_vault_calls() {
+    let stack = stack().await;
+    // Three more principals, each with a key for another provider.
+    let mut callers = vec![(
+        stack.token.clone(),
+        "gpt-4o-mini",
+        "openai",
+        KeySource::Byok,
+    )];
+    for (name, provider, model, secret) in [
+        ("g", "google", "gemini-2.5-flash", "AIza-load-0123456789"),
+        (
+            "m",
+            "mistral",
+            "mistral-small-latest",
+            "mistral-load-0123456789",
+        ),
+    ] {
+        let (user, token) = stack.vault.user_with_token(name).await;
+        stack.mock.add_key(provider, secret);
+        let request = CreateCredentialRequest {
+            owner_id: user,
+            provider: provider.into(),
+            secret: secret.into(),
+            ..Default::default()
+        };
+        stack
+            .vault
+            .client("edge")
+            .create_credential(with_token(request, &token))
+            .await
+            .unwrap();
+        callers.push((token, model, provider, KeySource::Byok));
+    }
+    let (_, no_keys) = stack.vault.user_with_token("nokeys").await;
+    // No key of their own: the platform's Anthropic key serves them.
+    callers.push((
+        no_keys,
+        "claude-sonnet-4-5",
+        "anthropic",
+        KeySource::Managed,
+    ));
+
+    let edge = stack.client("edge");
+    for (token, model, _, _) in &callers {
+        edge.clone()
+            .complete(with_token(
+                CompleteRequest {
+                    request: Some(ask(model, "warm up")),
+                },
+                token,
+            ))
+            .await
+            .unwrap();
+    }
+    let warm = stack.leases.vault_calls();
+
+    let requests = (0..1000).map(|i| {
+        let (token, model, provider, source) = callers[i % callers.len()].clone();
+        let mut client = edge.clone();
+        tokio::spawn(async move {
+            let question = format!("request number {i}");
+            let reply = client
+                .complete(with_token(
+                    CompleteRequest {
+                        request: Some(ask(model, &question)),
+                    },
+                    &token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .response
+                .unwrap();
+            assert_eq!(
+                text(&reply),
+                format!("echo: {question}"),
+                "each answer belongs to its request"
+            );
+            let served = reply.served_by.unwrap();
+            assert_eq!(
+                (served.provider.as_str(), served.key_source()),
+                (provider, source),
+                "request {i}"
+            );
+        })
+    });
+    for request in futures::future::join_all(requests).await {
+        request.unwrap();
+    }
+    assert_eq!(
+        stack.leases.vault_calls(),
+        warm,
+        "no vault call per request once leases are warm"
     );
 }
