@@ -84,6 +84,7 @@ async fn run() {
         timeouts: Timeouts::default(),
         tls_reload_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
+        metrics_listen: None,
     };
     let prepared = PreparedRouter::prepare(settings).await.unwrap();
     let router_addr = prepared.local_addr().unwrap();

@@ -79,6 +79,14 @@ pub struct RouterArgs {
     #[arg(long, env = "KEYROUTE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Where `/metrics` (Prometheus text) is served; `off` turns it off.
+    #[arg(
+        long,
+        env = "KEYROUTE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_listen: String,
+
     /// Log format: human or json.
     #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
@@ -90,6 +98,17 @@ impl RouterArgs {
             cert: self.tls_cert.clone(),
             key: self.tls_key.clone(),
             ca: self.tls_ca.clone(),
+        }
+    }
+
+    /// The metrics address, or `None` when turned off.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
+        match self.metrics_listen.trim() {
+            "off" | "" => Ok(None),
+            addr => addr
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("--metrics-listen {addr:?} is not host:port or off")),
         }
     }
 

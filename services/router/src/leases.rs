@@ -84,6 +84,7 @@ pub struct LeaseCache {
     fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     refreshing: Mutex<HashSet<String>>,
     vault_calls: AtomicU64,
+    hits: AtomicU64,
     invalidations: tokio::sync::watch::Sender<u64>,
 }
 
@@ -120,6 +121,7 @@ impl LeaseCache {
             fetching: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashSet::new()),
             vault_calls: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
             invalidations: tokio::sync::watch::Sender::new(0),
         })
     }
@@ -127,6 +129,11 @@ impl LeaseCache {
     /// How many leases were fetched from the vault (for metrics and tests).
     pub fn vault_calls(&self) -> u64 {
         self.vault_calls.load(Ordering::Relaxed)
+    }
+
+    /// How many requests were served from a cached lease.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
     }
 
     /// Ticks whenever leases are dropped by a revocation.
@@ -137,6 +144,7 @@ impl LeaseCache {
     /// The caller's current lease.
     pub async fn get(self: &Arc<Self>, caller: &Arc<Caller>) -> Result<Arc<Lease>, RouterError> {
         if let Some(lease) = self.cached(&caller.principal_id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
             if lease.due_for_refresh() && lock(&self.refreshing).insert(caller.principal_id.clone())
             {
                 let (cache, caller) = (self.clone(), caller.clone());

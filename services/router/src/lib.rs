@@ -8,6 +8,7 @@ pub mod config;
 pub mod cooldowns;
 pub mod error;
 pub mod leases;
+pub mod metrics;
 pub mod revocations;
 pub mod route;
 pub mod server;

@@ -34,6 +34,10 @@ fn main() -> ExitCode {
         Ok(overrides) => overrides,
         Err(message) => return config_error(&message),
     };
+    let metrics_listen = match args.metrics_addr() {
+        Ok(addr) => addr,
+        Err(message) => return config_error(&message),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
             },
             tls_reload_interval: args.tls_reload_interval,
             shutdown_grace: args.shutdown_grace,
+            metrics_listen,
         };
         let result = match PreparedRouter::prepare(settings).await {
             Ok(router) => router.serve(termination()).await,

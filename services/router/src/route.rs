@@ -3,6 +3,8 @@
 //! refused for authentication or rate limits sit out (honouring `retry-after`). A stream is
 //! retried only until its first event: after that a failure ends it with an error event.
 
+use std::time::{Duration, Instant};
+
 use futures::{Stream, StreamExt};
 use keyroute_proto::router::v1::{KeySource, ServedBy};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
@@ -11,6 +13,7 @@ use keyroute_wire::error::{ErrorKind, WireError};
 
 use crate::candidates::{Candidate, Source};
 use crate::cooldowns::{AUTH_FAILURE_COOLDOWN, Cooldowns, DEFAULT_RATE_LIMIT_COOLDOWN};
+use crate::metrics::Metrics;
 use crate::upstream::Upstreams;
 
 /// Every candidate failed, or one failed in a way another key cannot fix.
@@ -35,46 +38,30 @@ fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
 }
 
 /// Benches a key the provider refused or throttled; says whether the next key may be tried.
-fn after_failure(candidate: &Candidate<'_>, error: &WireError, cooldowns: &Cooldowns) -> bool {
-    match error.kind {
-        ErrorKind::Authentication | ErrorKind::Billing => {
-            cooldowns.cool(&candidate.key.id, AUTH_FAILURE_COOLDOWN)
-        }
-        ErrorKind::RateLimited => cooldowns.cool(
-            &candidate.key.id,
-            error.retry_after.unwrap_or(DEFAULT_RATE_LIMIT_COOLDOWN),
-        ),
-        _ => {}
+fn after_failure(
+    candidate: &Candidate<'_>,
+    error: &WireError,
+    cooldowns: &Cooldowns,
+    metrics: &Metrics,
+) -> bool {
+    metrics.upstream_error(candidate.provider.id, error.status);
+    let cooldown = match error.kind {
+        ErrorKind::Authentication | ErrorKind::Billing => Some(AUTH_FAILURE_COOLDOWN),
+        ErrorKind::RateLimited => Some(error.retry_after.unwrap_or(DEFAULT_RATE_LIMIT_COOLDOWN)),
+        _ => None,
+    };
+    if let Some(duration) = cooldown {
+        cooldowns.cool(&candidate.key.id, duration);
+        metrics
+            .cooldowns
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     tracing::info!(provider = candidate.provider.id, credential = %candidate.key.fingerprint, status = error.status, retryable = error.retryable, "upstream call failed");
     error.retryable
 }
 
-/// Serves a non-streaming request with the first candidate that succeeds.
-pub async fn complete(
-    upstreams: &Upstreams,
-    candidates: &[Candidate<'_>],
-    request: &pb::ChatRequest,
-    cooldowns: &Cooldowns,
-) -> Result<pb::ChatResponse, RouteFailure> {
-    let mut last = None;
-    for (tried, candidate) in candidates.iter().enumerate() {
-        let attempts = tried as u32 + 1;
-        match upstreams.complete(candidate, request).await {
-            Ok(mut response) => {
-                response.served_by = Some(served_by(candidate, attempts));
-                return Ok(response);
-            }
-            Err(error) => {
-                let retry = after_failure(candidate, &error, cooldowns);
-                last = Some(RouteFailure { error, attempts });
-                if !retry {
-                    break;
-                }
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| RouteFailure {
+fn no_candidates() -> RouteFailure {
+    RouteFailure {
         error: WireError::from_status(
             "keyroute",
             503,
@@ -82,7 +69,37 @@ pub async fn complete(
             "no key could serve the request",
         ),
         attempts: 0,
-    }))
+    }
+}
+
+/// Serves a non-streaming request with the first candidate that succeeds; also returns how
+/// long the providers took, failed attempts included.
+pub async fn complete(
+    upstreams: &Upstreams,
+    candidates: &[Candidate<'_>],
+    request: &pb::ChatRequest,
+    cooldowns: &Cooldowns,
+    metrics: &Metrics,
+) -> Result<(pb::ChatResponse, Duration), RouteFailure> {
+    let mut last = None;
+    let started = Instant::now();
+    for (tried, candidate) in candidates.iter().enumerate() {
+        let attempts = tried as u32 + 1;
+        match upstreams.complete(candidate, request).await {
+            Ok(mut response) => {
+                response.served_by = Some(served_by(candidate, attempts));
+                return Ok((response, started.elapsed()));
+            }
+            Err(error) => {
+                let retry = after_failure(candidate, &error, cooldowns, metrics);
+                last = Some(RouteFailure { error, attempts });
+                if !retry {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(no_candidates))
 }
 
 /// Serves a streaming request: the first candidate whose stream yields an event wins; the
@@ -92,7 +109,8 @@ pub async fn stream(
     candidates: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
-) -> Result<impl Stream<Item = StreamEvent> + Send + 'static, RouteFailure> {
+    metrics: &Metrics,
+) -> Result<impl Stream<Item = StreamEvent> + Send + use<>, RouteFailure> {
     let mut last = None;
     for (tried, candidate) in candidates.iter().enumerate() {
         let attempts = tried as u32 + 1;
@@ -116,19 +134,11 @@ pub async fn stream(
             },
             Err(error) => error,
         };
-        let retry = after_failure(candidate, &error, cooldowns);
+        let retry = after_failure(candidate, &error, cooldowns, metrics);
         last = Some(RouteFailure { error, attempts });
         if !retry {
             break;
         }
     }
-    Err(last.unwrap_or_else(|| RouteFailure {
-        error: WireError::from_status(
-            "keyroute",
-            503,
-            "no_candidates",
-            "no key could serve the request",
-        ),
-        attempts: 0,
-    }))
+    Err(last.unwrap_or_else(no_candidates))
 }

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 
 use crate::cooldowns::Cooldowns;
 use crate::leases::LeaseCache;
+use crate::metrics::Metrics;
 use crate::revocations::watch;
 use crate::service::Router;
 use crate::tokens::TokenCache;
@@ -41,12 +42,15 @@ pub struct RouterSettings {
     pub timeouts: Timeouts,
     pub tls_reload_interval: Duration,
     pub shutdown_grace: Duration,
+    /// Where `/metrics` is served; `None` turns it off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A router whose configuration checked out and whose port is bound.
 #[derive(Debug)]
 pub struct PreparedRouter {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     server_tls: Arc<ServerTls>,
     client_tls: Arc<ClientTls>,
     router: Router,
@@ -79,12 +83,20 @@ impl PreparedRouter {
             catalog: Arc::new(catalog),
             upstreams: Arc::new(upstreams),
             cooldowns: Arc::new(Cooldowns::new()),
+            metrics: Metrics::new(),
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             StartError::Runtime(format!("cannot listen on {}: {e}", settings.listen))
         })?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                StartError::Runtime(format!("cannot serve metrics on {addr}: {e}"))
+            })?),
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             server_tls,
             client_tls,
             router,
@@ -96,6 +108,13 @@ impl PreparedRouter {
         self.listener
             .local_addr()
             .map_err(|e| StartError::Runtime(e.to_string()))
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn router(&self) -> &Router {
@@ -110,11 +129,14 @@ impl PreparedRouter {
     ) -> Result<(), StartError> {
         let Self {
             listener,
+            metrics_listener,
             server_tls,
             client_tls,
             router,
             settings,
         } = self;
+        let metrics_task =
+            metrics_listener.map(|listener| tokio::spawn(serve_metrics(listener, router.clone())));
         let reloaders = (
             server_tls.spawn_reloader(settings.tls_reload_interval),
             client_tls.spawn_reloader(settings.tls_reload_interval),
@@ -159,9 +181,37 @@ impl PreparedRouter {
             }
         };
         drop(revocations);
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         reloaders.0.abort();
         reloaders.1.abort();
         result.map_err(|e| StartError::Runtime(format!("server failed: {e}")))
+    }
+}
+
+/// `GET /metrics` in the Prometheus text format, on its own port.
+async fn serve_metrics(listener: TcpListener, router: Router) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let router = router.clone();
+            async move {
+                let text = router
+                    .metrics
+                    .render_with(router.leases.hits(), router.leases.vault_calls());
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    text,
+                )
+            }
+        }),
+    );
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::warn!(%error, "metrics server stopped");
     }
 }
 

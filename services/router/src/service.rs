@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 use crate::candidates::{Candidate, NoRoute, Source, candidates};
 use crate::cooldowns::Cooldowns;
 use crate::leases::{Lease, LeaseCache};
+use crate::metrics::Metrics;
 use crate::route::{self, RouteFailure};
 use crate::tokens::{Caller, TokenCache};
 use crate::upstream::Upstreams;
@@ -31,6 +32,7 @@ pub struct Router {
     pub catalog: Arc<Catalog>,
     pub upstreams: Arc<Upstreams>,
     pub cooldowns: Arc<Cooldowns>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Only the edge and internal platforms (`spiffe://keyroute/platform/<name>`) call the router.
@@ -168,25 +170,76 @@ impl Router {
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<CompleteStreamResponse, Status>> + Send>>;
 
+fn source_label(source: KeySource) -> &'static str {
+    match source {
+        KeySource::Managed => "managed",
+        _ => "byok",
+    }
+}
+
+fn outcome_label(failure: &RouteFailure) -> &'static str {
+    match failure.error.kind {
+        ErrorKind::InvalidRequest => "invalid_request",
+        ErrorKind::Authentication => "key_refused",
+        ErrorKind::Billing => "out_of_credit",
+        ErrorKind::RateLimited => "rate_limited",
+        ErrorKind::Unavailable => "unavailable",
+        ErrorKind::Malformed => "malformed_response",
+    }
+}
+
 #[tonic::async_trait]
 impl RouterService for Router {
     async fn complete(
         &self,
         request: Request<CompleteRequest>,
     ) -> Result<Response<CompleteResponse>, Status> {
+        let started = Instant::now();
         let caller = self.caller(&request).await?;
         let chat = Self::validate(request.into_inner().request)?;
         let resolution = self.resolve(&chat.model)?;
         let lease = self.leases.get(&caller).await?;
         let managed = self.managed().await;
-        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
-            .map_err(|no_route| no_route_status(&chat.model, &no_route))?;
-        let response = route::complete(&self.upstreams, &found, &chat, &self.cooldowns)
-            .await
-            .map_err(|failure| failure_status(&failure))?;
-        Ok(Response::new(CompleteResponse {
-            response: Some(response),
-        }))
+        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns).map_err(
+            |no_route| {
+                self.metrics.request("", &chat.model, "", "no_route");
+                no_route_status(&chat.model, &no_route)
+            },
+        )?;
+        match route::complete(
+            &self.upstreams,
+            &found,
+            &chat,
+            &self.cooldowns,
+            &self.metrics,
+        )
+        .await
+        {
+            Ok((response, upstream)) => {
+                if let Some(served) = &response.served_by {
+                    self.metrics.request(
+                        &served.provider,
+                        &chat.model,
+                        source_label(served.key_source()),
+                        "ok",
+                    );
+                    self.metrics
+                        .latency(&served.provider, upstream, started.elapsed());
+                }
+                Ok(Response::new(CompleteResponse {
+                    response: Some(response),
+                }))
+            }
+            Err(failure) => {
+                self.metrics.request(
+                    failure.error.provider,
+                    &chat.model,
+                    "",
+                    outcome_label(&failure),
+                );
+                Err(failure_status(&failure))
+            }
+        }
     }
 
     type CompleteStreamStream = EventStream;
@@ -195,17 +248,45 @@ impl RouterService for Router {
         &self,
         request: Request<CompleteStreamRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let started = Instant::now();
         let caller = self.caller(&request).await?;
         let chat = Self::validate(request.into_inner().request)?;
         let resolution = self.resolve(&chat.model)?;
         let lease = self.leases.get(&caller).await?;
         let managed = self.managed().await;
-        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
-            .map_err(|no_route| no_route_status(&chat.model, &no_route))?;
-        let events = route::stream(&self.upstreams, &found, &chat, &self.cooldowns)
-            .await
-            .map_err(|failure| failure_status(&failure))?;
-        Ok(Response::new(Box::pin(events.map(Ok))))
+        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns).map_err(
+            |no_route| {
+                self.metrics.request("", &chat.model, "", "no_route");
+                no_route_status(&chat.model, &no_route)
+            },
+        )?;
+        match route::stream(
+            &self.upstreams,
+            &found,
+            &chat,
+            &self.cooldowns,
+            &self.metrics,
+        )
+        .await
+        {
+            Ok(events) => {
+                // A stream counts once its first event arrived: routing is over then.
+                let provider = found.first().map(|c| c.provider.id).unwrap_or_default();
+                self.metrics.request(provider, &chat.model, "stream", "ok");
+                let first_event = started.elapsed();
+                self.metrics.latency(provider, first_event, first_event);
+                Ok(Response::new(Box::pin(events.map(Ok))))
+            }
+            Err(failure) => {
+                self.metrics.request(
+                    failure.error.provider,
+                    &chat.model,
+                    "stream",
+                    outcome_label(&failure),
+                );
+                Err(failure_status(&failure))
+            }
+        }
     }
 
     async fn list_models(
@@ -307,7 +388,14 @@ impl RouterService for Router {
             ..Default::default()
         };
         let started = Instant::now();
-        let outcome = route::complete(&self.upstreams, &found, &probe, &Cooldowns::new()).await;
+        let outcome = route::complete(
+            &self.upstreams,
+            &found,
+            &probe,
+            &Cooldowns::new(),
+            &self.metrics,
+        )
+        .await;
         let latency_ms = started.elapsed().as_millis() as u32;
         tracing::info!(credential = %key.fingerprint, ok = outcome.is_ok(), "credential tested");
         let (outcome, message) = match outcome {

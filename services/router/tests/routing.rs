@@ -12,9 +12,10 @@ use futures::StreamExt;
 use keyroute_mock_providers::{Fault, Mock, MockServer};
 use keyroute_proto::router::v1::KeySource;
 use keyroute_proto::vault::v1::PrincipalKind;
-use keyroute_router::candidates::candidates;
+use keyroute_router::candidates::{Candidate, candidates};
 use keyroute_router::cooldowns::Cooldowns;
 use keyroute_router::leases::{Lease, LeasedKey};
+use keyroute_router::metrics::Metrics;
 use keyroute_router::route;
 use keyroute_router::upstream::{Timeouts, Upstreams};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
@@ -68,6 +69,26 @@ fn question(text: &str) -> pb::ChatRequest {
         }),
         ..Default::default()
     }
+}
+
+async fn complete(
+    upstreams: &Upstreams,
+    found: &[Candidate<'_>],
+    request: &pb::ChatRequest,
+    cooldowns: &Cooldowns,
+) -> Result<pb::ChatResponse, route::RouteFailure> {
+    route::complete(upstreams, found, request, cooldowns, &Metrics::default())
+        .await
+        .map(|(response, _)| response)
+}
+
+async fn stream(
+    upstreams: &Upstreams,
+    found: &[Candidate<'_>],
+    request: &pb::ChatRequest,
+    cooldowns: &Cooldowns,
+) -> Result<impl futures::Stream<Item = StreamEvent> + use<>, route::RouteFailure> {
+    route::stream(upstreams, found, request, cooldowns, &Metrics::default()).await
 }
 
 fn answer(response: &pb::ChatResponse) -> String {
@@ -150,7 +171,7 @@ async fn a_throttled_key_falls_through_and_sits_out_its_retry_after() {
     ]);
     let cooldowns = Cooldowns::new();
     let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
-    let response = route::complete(&upstreams, &found, &question("hello there"), &cooldowns)
+    let response = complete(&upstreams, &found, &question("hello there"), &cooldowns)
         .await
         .unwrap();
     assert_eq!(answer(&response), "echo: hello there");
@@ -173,7 +194,7 @@ async fn a_throttled_key_falls_through_and_sits_out_its_retry_after() {
     let before = server.mock.requests_for("openai").len();
     let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
     assert_eq!(found.len(), 1);
-    route::complete(&upstreams, &found, &question("again"), &cooldowns)
+    complete(&upstreams, &found, &question("again"), &cooldowns)
         .await
         .unwrap();
     assert_eq!(server.mock.requests_for("openai").len(), before + 1);
@@ -197,7 +218,7 @@ async fn a_client_error_does_not_fall_through() {
     ]);
     let cooldowns = Cooldowns::new();
     let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
-    let failure = route::complete(&upstreams, &found, &question("bad"), &cooldowns)
+    let failure = complete(&upstreams, &found, &question("bad"), &cooldowns)
         .await
         .unwrap_err();
     assert_eq!((failure.error.status, failure.attempts), (400, 1));
@@ -237,7 +258,7 @@ async fn streams_fall_through_before_the_first_event_and_never_after() {
         },
     );
     let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
-    let events: Vec<StreamEvent> = route::stream(
+    let events: Vec<StreamEvent> = stream(
         &upstreams,
         &found,
         &question("stream me please"),
@@ -271,12 +292,11 @@ async fn streams_fall_through_before_the_first_event_and_never_after() {
         .filter(|r| r.header("authorization") == Some("Bearer sk-b"))
         .count();
     let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
-    let events: Vec<StreamEvent> =
-        route::stream(&upstreams, &found, &question("cut me off"), &cooldowns)
-            .await
-            .unwrap()
-            .collect()
-            .await;
+    let events: Vec<StreamEvent> = stream(&upstreams, &found, &question("cut me off"), &cooldowns)
+        .await
+        .unwrap()
+        .collect()
+        .await;
     let (_, errors) = collect(&events);
     assert_eq!(errors.len(), 1, "{events:?}");
     assert_eq!(errors[0].r#type, "truncated_stream");
@@ -378,7 +398,7 @@ async fn every_provider_is_wired_with_its_base_url_and_credentials() {
         let cooldowns = Cooldowns::new();
         let found = candidates(&resolution, &lease, None, &cooldowns)
             .unwrap_or_else(|e| panic!("{label}: {e}"));
-        let response = route::complete(
+        let response = complete(
             &upstreams,
             &found,
             &question(&format!("hi {label}")),
@@ -388,7 +408,7 @@ async fn every_provider_is_wired_with_its_base_url_and_credentials() {
         .unwrap_or_else(|f| panic!("{label}: {}", f.error));
         assert_eq!(answer(&response), format!("echo: hi {label}"), "{label}");
         let events: Vec<StreamEvent> =
-            route::stream(&upstreams, &found, &question("streamed"), &cooldowns)
+            stream(&upstreams, &found, &question("streamed"), &cooldowns)
                 .await
                 .unwrap_or_else(|f| panic!("{label}: {}", f.error))
                 .collect()
@@ -436,7 +456,7 @@ async fn a_timeout_falls_through_to_the_next_key() {
     let cooldowns = Cooldowns::new();
     let found = candidates(&resolution, &lease, None, &cooldowns).unwrap();
     let started = Instant::now();
-    let response = route::complete(&upstreams, &found, &question("slow then fast"), &cooldowns)
+    let response = complete(&upstreams, &found, &question("slow then fast"), &cooldowns)
         .await
         .unwrap();
     assert_eq!(response.served_by.unwrap().attempts, 2);

@@ -23,6 +23,7 @@ struct Stack {
     vault: TestVault,
     _mock: MockServer,
     router: std::net::SocketAddr,
+    metrics: std::net::SocketAddr,
     leases: std::sync::Arc<keyroute_router::leases::LeaseCache>,
     mock: Mock,
     token: String,
@@ -78,15 +79,18 @@ async fn stack() -> Stack {
         timeouts: Timeouts::default(),
         tls_reload_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
     };
     let prepared = PreparedRouter::prepare(settings).await.unwrap();
     let router = prepared.local_addr().unwrap();
+    let metrics = prepared.metrics_addr().unwrap();
     let leases = prepared.router().leases.clone();
     tokio::spawn(async move { prepared.serve(std::future::pending()).await.unwrap() });
     Stack {
         vault,
         _mock: mock,
         router,
+        metrics,
         leases,
         mock: keys,
         token,
@@ -423,4 +427,38 @@ async fn a_thousand_concurrent_requests_are_attributed_right_without_vault_calls
         warm,
         "no vault call per request once leases are warm"
     );
+
+    // The same traffic, as Prometheus sees it.
+    let text = reqwest::get(format!("http://{}/metrics", stack.metrics))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |needle: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        count(
+            "keyroute_router_requests_total{provider=\"google\",model=\"gemini-2.5-flash\",key_source=\"byok\",outcome=\"ok\"}"
+        ),
+        251,
+        "{text}"
+    );
+    assert_eq!(
+        count(
+            "keyroute_router_requests_total{provider=\"anthropic\",model=\"claude-sonnet-4-5\",key_source=\"managed\",outcome=\"ok\"}"
+        ),
+        251
+    );
+    assert!(count("keyroute_router_lease_cache_hits_total") >= 1000);
+    assert_eq!(
+        count("keyroute_router_vault_lease_calls_total"),
+        stack.leases.vault_calls()
+    );
+    assert!(count("keyroute_router_added_seconds_count") >= 1004);
 }
