@@ -54,6 +54,11 @@ const VAULT_RPCS: &[(&str, &[PeerRole])] = &[
     ("LeaseCredentials", &[Router]),
     ("WatchRevocations", &[Router]),
     ("RotateKek", &[Admin]),
+    ("RecordUsage", &[Router]),
+    ("GetBalance", &[Admin, Edge, Router]),
+    ("GrantCredits", &[Admin]),
+    ("SetBudget", &[Admin, Edge]),
+    ("GetUsage", &[Admin, Edge]),
 ];
 
 const VAULT_SERVICE: &str = "/keyroute.vault.v1.VaultService/";

@@ -63,6 +63,11 @@ vault_service! {
         set_provider_setting(pb::SetProviderSettingRequest) -> pb::SetProviderSettingResponse;
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse;
         lease_credentials(pb::LeaseCredentialsRequest) -> pb::LeaseCredentialsResponse;
+        record_usage(pb::RecordUsageRequest) -> pb::RecordUsageResponse;
+        get_balance(pb::GetBalanceRequest) -> pb::GetBalanceResponse;
+        grant_credits(pb::GrantCreditsRequest) -> pb::GrantCreditsResponse;
+        set_budget(pb::SetBudgetRequest) -> pb::SetBudgetResponse;
+        get_usage(pb::GetUsageRequest) -> pb::GetUsageResponse;
     }
     plain {
         list_principals(pb::ListPrincipalsRequest) -> pb::ListPrincipalsResponse;

@@ -7,6 +7,7 @@ mod grpc;
 mod identities;
 mod kek;
 mod leases;
+mod money;
 
 pub use call::{Actor, Call};
 

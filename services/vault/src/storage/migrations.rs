@@ -5,11 +5,18 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Every migration, in order. Append only: an applied migration never changes.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "initial schema",
-    include_str!("migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "initial schema",
+        include_str!("migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "balances, usage and budgets",
+        include_str!("migrations/0002_money.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 pub(crate) fn latest() -> u32 {

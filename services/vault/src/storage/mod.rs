@@ -11,6 +11,9 @@ mod credentials;
 mod identities;
 mod migrations;
 mod model;
+mod money;
+
+pub use money::{BudgetRecord, UsageLineRecord, UsageRow, UsageSource, month_of};
 
 pub use model::*;
 

@@ -1,0 +1,315 @@
+//! Credit balances, the usage ledger and monthly budgets. Amounts are integer micro-dollars,
+//! so sums never drift. A usage row and the balance debit it causes commit together.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::audit::append;
+use super::identities::get_principal;
+use super::{AuditRecord, Millis, PrincipalKind, Store, StoreError, parse_enum};
+
+/// Who paid for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageSource {
+    /// The caller's or its org's own key: the provider bills them; the cost is an estimate.
+    Byok,
+    /// A platform key, paid from the caller's credit balance.
+    Managed,
+}
+
+impl UsageSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Byok => "byok",
+            Self::Managed => "managed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "byok" => Some(Self::Byok),
+            "managed" => Some(Self::Managed),
+            _ => None,
+        }
+    }
+}
+
+/// One routed call, as a router reports it.
+#[derive(Debug, Clone)]
+pub struct UsageRow {
+    pub request_id: String,
+    pub time: Millis,
+    pub principal_id: String,
+    pub credential_id: String,
+    pub credential_owner: String,
+    pub source: UsageSource,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_micros: i64,
+}
+
+/// A monthly cap and the spend counted against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BudgetRecord {
+    /// 0: no cap.
+    pub monthly_cap_micros: i64,
+    pub month_spend_micros: i64,
+}
+
+/// Usage summed by provider, model and source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageLineRecord {
+    pub provider: String,
+    pub model: String,
+    pub source: UsageSource,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_micros: i64,
+}
+
+/// `YYYY-MM` (UTC) of a time in milliseconds: the key budgets and usage reports group by.
+pub fn month_of(ms: Millis) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}-{:02}", date.year(), u8::from(date.month()))
+}
+
+fn balance_in(tx: &Transaction<'_>, principal_id: &str) -> Result<i64, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT micros FROM balances WHERE principal_id = ?1")?
+        .query_row([principal_id], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+fn add_to_balance(
+    tx: &Transaction<'_>,
+    principal_id: &str,
+    micros: i64,
+    now: Millis,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO balances (principal_id, micros, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (principal_id) DO UPDATE SET micros = micros + ?2, updated_at = ?3",
+    )?
+    .execute(params![principal_id, micros, now])?;
+    Ok(())
+}
+
+/// Spend charged to `owner_id` in `month`: calls it made, and calls made with its keys.
+fn month_spend(tx: &Transaction<'_>, owner_id: &str, month: &str) -> Result<i64, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT COALESCE(SUM(cost_micros), 0) FROM usage_records
+             WHERE month = ?2 AND (principal_id = ?1 OR credential_owner = ?1)",
+        )?
+        .query_row(params![owner_id, month], |row| row.get(0))?)
+}
+
+fn budget_in(
+    tx: &Transaction<'_>,
+    owner_id: &str,
+    month: &str,
+) -> Result<BudgetRecord, StoreError> {
+    let cap: Option<i64> = tx
+        .prepare_cached("SELECT monthly_cap_micros FROM budgets WHERE owner_id = ?1")?
+        .query_row([owner_id], |row| row.get(0))
+        .optional()?;
+    Ok(BudgetRecord {
+        monthly_cap_micros: cap.unwrap_or(0),
+        month_spend_micros: month_spend(tx, owner_id, month)?,
+    })
+}
+
+fn require_account(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {
+    let principal =
+        get_principal(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("principal {id}")))?;
+    if principal.kind == PrincipalKind::Platform {
+        return Err(StoreError::Conflict(format!(
+            "{id} is the platform: it has no balance or budget"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Appends `rows`, skipping request ids already recorded (a router retrying a batch);
+    /// each new managed row debits its caller's balance in the same transaction. Returns
+    /// (recorded, duplicates). One unknown principal fails the whole batch: nothing is kept.
+    pub async fn record_usage(
+        &self,
+        rows: Vec<UsageRow>,
+        now: Millis,
+    ) -> Result<(u32, u32), StoreError> {
+        self.write(move |tx| {
+            let (mut recorded, mut duplicates) = (0, 0);
+            for row in rows {
+                require_account(tx, &row.principal_id)?;
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO usage_records (request_id, time, month, principal_id,
+                            credential_id, credential_owner, source, provider, model,
+                            input_tokens, output_tokens, cost_micros)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                         ON CONFLICT (request_id) DO NOTHING",
+                    )?
+                    .execute(params![
+                        row.request_id,
+                        row.time,
+                        month_of(row.time),
+                        row.principal_id,
+                        row.credential_id,
+                        row.credential_owner,
+                        row.source.as_str(),
+                        row.provider,
+                        row.model,
+                        row.input_tokens as i64,
+                        row.output_tokens as i64,
+                        row.cost_micros,
+                    ])?;
+                if inserted == 0 {
+                    duplicates += 1;
+                    continue;
+                }
+                recorded += 1;
+                if row.source == UsageSource::Managed {
+                    add_to_balance(tx, &row.principal_id, -row.cost_micros, now)?;
+                }
+            }
+            Ok((recorded, duplicates))
+        })
+        .await
+    }
+
+    /// The principal's credit balance (0 when it never had any).
+    pub async fn balance(&self, principal_id: &str) -> Result<i64, StoreError> {
+        let principal_id = principal_id.to_owned();
+        self.read(move |tx| balance_in(tx, &principal_id)).await
+    }
+
+    /// Adds (or, negative, takes back) credits; refuses to take back more than is left.
+    pub async fn grant_credits(
+        &self,
+        principal_id: &str,
+        micros: i64,
+        audit: AuditRecord,
+    ) -> Result<i64, StoreError> {
+        let principal_id = principal_id.to_owned();
+        self.write(move |tx| {
+            require_account(tx, &principal_id)?;
+            let balance = balance_in(tx, &principal_id)?;
+            let after = balance
+                .checked_add(micros)
+                .ok_or_else(|| StoreError::Conflict("the balance would overflow".to_owned()))?;
+            if micros < 0 && after < 0 {
+                return Err(StoreError::Conflict(format!(
+                    "cannot take back {} micros: the balance is {balance}",
+                    -micros
+                )));
+            }
+            add_to_balance(tx, &principal_id, micros, audit.time)?;
+            append(tx, &audit)?;
+            Ok(after)
+        })
+        .await
+    }
+
+    /// Sets (cap > 0) or removes (cap = 0) the owner's monthly budget.
+    pub async fn set_budget(
+        &self,
+        owner_id: &str,
+        monthly_cap_micros: i64,
+        audit: AuditRecord,
+    ) -> Result<BudgetRecord, StoreError> {
+        let owner_id = owner_id.to_owned();
+        self.write(move |tx| {
+            require_account(tx, &owner_id)?;
+            if monthly_cap_micros == 0 {
+                tx.execute("DELETE FROM budgets WHERE owner_id = ?1", [&owner_id])?;
+            } else {
+                tx.execute(
+                    "INSERT INTO budgets (owner_id, monthly_cap_micros, updated_at)
+                     VALUES (?1, ?2, ?3)
+                     ON CONFLICT (owner_id) DO UPDATE SET monthly_cap_micros = ?2, updated_at = ?3",
+                    params![owner_id, monthly_cap_micros, audit.time],
+                )?;
+            }
+            append(tx, &audit)?;
+            budget_in(tx, &owner_id, &month_of(audit.time))
+        })
+        .await
+    }
+
+    /// The owner's budget and this month's spend, in one snapshot per owner.
+    pub async fn budgets(
+        &self,
+        owner_ids: Vec<String>,
+        month: &str,
+    ) -> Result<Vec<BudgetRecord>, StoreError> {
+        let month = month.to_owned();
+        self.read(move |tx| {
+            owner_ids
+                .iter()
+                .map(|owner| budget_in(tx, owner, &month))
+                .collect()
+        })
+        .await
+    }
+
+    /// Usage charged to `owner_id` in `month`, grouped by provider, model and source.
+    pub async fn usage(
+        &self,
+        owner_id: &str,
+        month: &str,
+    ) -> Result<Vec<UsageLineRecord>, StoreError> {
+        let (owner_id, month) = (owner_id.to_owned(), month.to_owned());
+        self.read(move |tx| {
+            let mut statement = tx.prepare_cached(
+                "SELECT provider, model, source, COUNT(*), SUM(input_tokens), SUM(output_tokens),
+                        SUM(cost_micros)
+                 FROM usage_records WHERE month = ?2 AND (principal_id = ?1 OR credential_owner = ?1)
+                 GROUP BY provider, model, source ORDER BY provider, model, source",
+            )?;
+            let rows = statement.query_map(params![owner_id, month], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, i64>(6)?,
+                ))
+            })?;
+            rows.map(|raw| {
+                let (provider, model, source, requests, input, output, cost) = raw?;
+                Ok(UsageLineRecord {
+                    source: parse_enum(&source, UsageSource::parse, "usage source")?,
+                    provider,
+                    model,
+                    requests: requests as u64,
+                    input_tokens: input as u64,
+                    output_tokens: output as u64,
+                    cost_micros: cost,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::month_of;
+
+    #[test]
+    fn months_are_utc_calendar_months() {
+        assert_eq!(month_of(0), "1970-01");
+        // 2026-11-30T23:59:59.999Z and one millisecond later.
+        assert_eq!(month_of(1_796_083_199_999), "2026-11");
+        assert_eq!(month_of(1_796_083_200_000), "2026-12");
+    }
+}
