@@ -3,7 +3,9 @@
 //! and answers in the canonical form. Credentials come from the vault as leases cached in
 //! memory only, kept fresh in the background and dropped the moment the vault says so.
 
+pub mod accounts;
 pub mod candidates;
+pub mod charging;
 pub mod config;
 pub mod cooldowns;
 pub mod error;
@@ -15,4 +17,5 @@ pub mod server;
 pub mod service;
 pub mod tokens;
 pub mod upstream;
+pub mod usage;
 pub mod vault;

@@ -73,14 +73,14 @@ fn no_candidates() -> RouteFailure {
 }
 
 /// Serves a non-streaming request with the first candidate that succeeds; also returns how
-/// long the providers took, failed attempts included.
+/// long the providers took, failed attempts included, and which candidate answered.
 pub async fn complete(
     upstreams: &Upstreams,
     candidates: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
     metrics: &Metrics,
-) -> Result<(pb::ChatResponse, Duration), RouteFailure> {
+) -> Result<(pb::ChatResponse, Duration, usize), RouteFailure> {
     let mut last = None;
     let started = Instant::now();
     for (tried, candidate) in candidates.iter().enumerate() {
@@ -88,7 +88,7 @@ pub async fn complete(
         match upstreams.complete(candidate, request).await {
             Ok(mut response) => {
                 response.served_by = Some(served_by(candidate, attempts));
-                return Ok((response, started.elapsed()));
+                return Ok((response, started.elapsed(), tried));
             }
             Err(error) => {
                 let retry = after_failure(candidate, &error, cooldowns, metrics);
@@ -103,14 +103,14 @@ pub async fn complete(
 }
 
 /// Serves a streaming request: the first candidate whose stream yields an event wins; the
-/// stream ends with `End` carrying who served it.
+/// stream ends with `End` carrying who served it. Also returns which candidate serves it.
 pub async fn stream(
     upstreams: &Upstreams,
     candidates: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
     metrics: &Metrics,
-) -> Result<impl Stream<Item = StreamEvent> + Send + use<>, RouteFailure> {
+) -> Result<(usize, impl Stream<Item = StreamEvent> + Send + use<>), RouteFailure> {
     let mut last = None;
     for (tried, candidate) in candidates.iter().enumerate() {
         let attempts = tried as u32 + 1;
@@ -127,7 +127,7 @@ pub async fn stream(
                             event
                         },
                     );
-                    return Ok(stamped);
+                    return Ok((tried, stamped));
                 }
                 Some(Err(error)) => error,
                 None => WireError::truncated(candidate.provider.id, "its first event"),

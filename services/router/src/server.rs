@@ -13,6 +13,7 @@ use keyroute_tls::{ClientTls, ServerTls, TlsPaths};
 use keyroute_wire::catalog::Catalog;
 use tokio::net::TcpListener;
 
+use crate::accounts::Accounts;
 use crate::cooldowns::Cooldowns;
 use crate::leases::LeaseCache;
 use crate::metrics::Metrics;
@@ -20,6 +21,15 @@ use crate::revocations::watch;
 use crate::service::Router;
 use crate::tokens::TokenCache;
 use crate::upstream::{Timeouts, Upstreams};
+use crate::usage::{UsageReporter, UsageTask};
+
+/// How long a balance or budget read from the vault is trusted. This router's own calls
+/// count against it at once; other routers' calls show within this long.
+const ACCOUNT_CACHE_TTL: Duration = Duration::from_secs(2);
+/// Longest a usage record waits before its batch goes to the vault.
+const USAGE_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// How long shutdown waits for the last usage records to reach the vault.
+const USAGE_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why the router could not start. `Config` problems exit with code 64.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +65,7 @@ pub struct PreparedRouter {
     client_tls: Arc<ClientTls>,
     router: Router,
     settings: RouterSettings,
+    usage_task: UsageTask,
 }
 
 impl PreparedRouter {
@@ -77,7 +88,10 @@ impl PreparedRouter {
             .map_err(|e| config(e.to_string()))?;
         let upstreams =
             Upstreams::new(settings.base_urls.clone(), settings.timeouts).map_err(config)?;
+        let (usage, usage_task) = UsageReporter::start(vault.clone(), USAGE_FLUSH_INTERVAL);
         let router = Router {
+            accounts: Arc::new(Accounts::new(vault.clone(), ACCOUNT_CACHE_TTL)),
+            usage: Arc::new(usage),
             tokens: Arc::new(TokenCache::new(vault.clone(), settings.token_cache_ttl)),
             leases: LeaseCache::new(vault),
             catalog: Arc::new(catalog),
@@ -101,6 +115,7 @@ impl PreparedRouter {
             client_tls,
             router,
             settings,
+            usage_task,
         })
     }
 
@@ -134,6 +149,7 @@ impl PreparedRouter {
             client_tls,
             router,
             settings,
+            usage_task,
         } = self;
         let metrics_task =
             metrics_listener.map(|listener| tokio::spawn(serve_metrics(listener, router.clone())));
@@ -184,6 +200,8 @@ impl PreparedRouter {
         if let Some(task) = metrics_task {
             task.abort();
         }
+        // Every served call has been metered by now: send what the vault has not seen.
+        usage_task.finish(USAGE_FLUSH_LIMIT).await;
         reloaders.0.abort();
         reloaders.1.abort();
         result.map_err(|e| StartError::Runtime(format!("server failed: {e}")))
@@ -197,9 +215,10 @@ async fn serve_metrics(listener: TcpListener, router: Router) {
         axum::routing::get(move || {
             let router = router.clone();
             async move {
-                let text = router
+                let mut text = router
                     .metrics
                     .render_with(router.leases.hits(), router.leases.vault_calls());
+                router.usage.counters.render(&mut text);
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,

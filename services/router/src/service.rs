@@ -13,13 +13,16 @@ use keyroute_wire::catalog::{Catalog, Resolution};
 use keyroute_wire::error::ErrorKind;
 use tonic::{Request, Response, Status};
 
+use crate::accounts::Accounts;
 use crate::candidates::{Candidate, NoRoute, Source, candidates};
+use crate::charging::{Meter, affordable, request_id};
 use crate::cooldowns::Cooldowns;
 use crate::leases::{Lease, LeaseCache};
 use crate::metrics::Metrics;
 use crate::route::{self, RouteFailure};
 use crate::tokens::{Caller, TokenCache};
 use crate::upstream::Upstreams;
+use crate::usage::UsageReporter;
 
 /// The built-in owner of the platform's managed keys.
 const PLATFORM: &str = "platform";
@@ -33,6 +36,8 @@ pub struct Router {
     pub upstreams: Arc<Upstreams>,
     pub cooldowns: Arc<Cooldowns>,
     pub metrics: Arc<Metrics>,
+    pub accounts: Arc<Accounts>,
+    pub usage: Arc<UsageReporter>,
 }
 
 /// Only the edge and internal platforms (`spiffe://keyroute/platform/<name>`) call the router.
@@ -196,16 +201,18 @@ impl RouterService for Router {
     ) -> Result<Response<CompleteResponse>, Status> {
         let started = Instant::now();
         let caller = self.caller(&request).await?;
+        let request_id = request_id(request.metadata());
         let chat = Self::validate(request.into_inner().request)?;
         let resolution = self.resolve(&chat.model)?;
         let lease = self.leases.get(&caller).await?;
         let managed = self.managed().await;
-        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns).map_err(
-            |no_route| {
-                self.metrics.request("", &chat.model, "", "no_route");
-                no_route_status(&chat.model, &no_route)
-            },
-        )?;
+        let account = self.accounts.get(&caller.principal_id).await;
+        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
+            .map_err(|no_route| no_route_status(&chat.model, &no_route))
+            .and_then(|found| {
+                affordable(&chat.model, &caller.principal_id, found, account.as_ref())
+            })
+            .inspect_err(|_| self.metrics.request("", &chat.model, "", "no_route"))?;
         match route::complete(
             &self.upstreams,
             &found,
@@ -215,8 +222,21 @@ impl RouterService for Router {
         )
         .await
         {
-            Ok((response, upstream)) => {
-                if let Some(served) = &response.served_by {
+            Ok((mut response, upstream, winner)) => {
+                let mut meter = Meter::new(
+                    request_id.clone(),
+                    &caller.principal_id,
+                    &chat.model,
+                    &found[winner],
+                    self.usage.clone(),
+                    self.accounts.clone(),
+                );
+                if let Some(usage) = &response.usage {
+                    meter.usage(usage);
+                }
+                drop(meter);
+                if let Some(served) = &mut response.served_by {
+                    served.request_id = request_id;
                     self.metrics.request(
                         &served.provider,
                         &chat.model,
@@ -250,16 +270,18 @@ impl RouterService for Router {
     ) -> Result<Response<EventStream>, Status> {
         let started = Instant::now();
         let caller = self.caller(&request).await?;
+        let request_id = request_id(request.metadata());
         let chat = Self::validate(request.into_inner().request)?;
         let resolution = self.resolve(&chat.model)?;
         let lease = self.leases.get(&caller).await?;
         let managed = self.managed().await;
-        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns).map_err(
-            |no_route| {
-                self.metrics.request("", &chat.model, "", "no_route");
-                no_route_status(&chat.model, &no_route)
-            },
-        )?;
+        let account = self.accounts.get(&caller.principal_id).await;
+        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
+            .map_err(|no_route| no_route_status(&chat.model, &no_route))
+            .and_then(|found| {
+                affordable(&chat.model, &caller.principal_id, found, account.as_ref())
+            })
+            .inspect_err(|_| self.metrics.request("", &chat.model, "", "no_route"))?;
         match route::stream(
             &self.upstreams,
             &found,
@@ -269,10 +291,26 @@ impl RouterService for Router {
         )
         .await
         {
-            Ok(events) => {
+            Ok((winner, events)) => {
                 // A stream counts once its first event arrived: routing is over then.
-                let provider = found.first().map(|c| c.provider.id).unwrap_or_default();
-                self.metrics.request(provider, &chat.model, "stream", "ok");
+                let provider = found[winner].provider.id;
+                let source = match found[winner].source {
+                    Source::Byok => "byok",
+                    Source::Managed => "managed",
+                };
+                let mut meter = Meter::new(
+                    request_id,
+                    &caller.principal_id,
+                    &chat.model,
+                    &found[winner],
+                    self.usage.clone(),
+                    self.accounts.clone(),
+                );
+                let events = events.map(move |mut event| {
+                    meter.observe(&mut event);
+                    event
+                });
+                self.metrics.request(provider, &chat.model, source, "ok");
                 let first_event = started.elapsed();
                 self.metrics.latency(provider, first_event, first_event);
                 Ok(Response::new(Box::pin(events.map(Ok))))

@@ -79,7 +79,7 @@ async fn complete(
 ) -> Result<pb::ChatResponse, route::RouteFailure> {
     route::complete(upstreams, found, request, cooldowns, &Metrics::default())
         .await
-        .map(|(response, _)| response)
+        .map(|(response, _, _)| response)
 }
 
 async fn stream(
@@ -88,7 +88,9 @@ async fn stream(
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
 ) -> Result<impl futures::Stream<Item = StreamEvent> + use<>, route::RouteFailure> {
-    route::stream(upstreams, found, request, cooldowns, &Metrics::default()).await
+    route::stream(upstreams, found, request, cooldowns, &Metrics::default())
+        .await
+        .map(|(_, events)| events)
 }
 
 fn answer(response: &pb::ChatResponse) -> String {

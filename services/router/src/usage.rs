@@ -1,0 +1,232 @@
+//! Usage reporting: each served call becomes one ledger record, queued without waiting and
+//! sent to the vault in batches. Records are idempotent by request id, so a batch whose reply
+//! was lost is simply sent again. Shutdown drains the queue before the router exits.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use keyroute_proto::vault::v1::{RecordUsageRequest, UsageRecord};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::vault::VaultClient;
+
+/// How many records may wait for the vault before new ones are dropped (and counted).
+const QUEUE: usize = 100_000;
+/// Records per `RecordUsage` call; the vault takes at most 1,000.
+const BATCH: usize = 500;
+/// Attempts for one batch while the vault is unreachable, during shutdown.
+const FINAL_ATTEMPTS: u32 = 3;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct UsageCounters {
+    pub sent: AtomicU64,
+    pub dropped: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+/// The handle requests use; cheap to share.
+#[derive(Debug)]
+pub struct UsageReporter {
+    queue: mpsc::Sender<UsageRecord>,
+    pub counters: std::sync::Arc<UsageCounters>,
+}
+
+/// The background sender; [`UsageTask::finish`] flushes and stops it.
+#[derive(Debug)]
+pub struct UsageTask {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl UsageCounters {
+    /// Appends these counters in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        for (name, help, value) in [
+            (
+                "keyroute_router_usage_records_sent_total",
+                "Usage records the vault accepted.",
+                &self.sent,
+            ),
+            (
+                "keyroute_router_usage_records_dropped_total",
+                "Usage records lost to a full queue.",
+                &self.dropped,
+            ),
+            (
+                "keyroute_router_usage_records_rejected_total",
+                "Usage records the vault refused.",
+                &self.rejected,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+impl UsageReporter {
+    /// Starts the sender. `interval` bounds how long a record waits when traffic is light.
+    pub fn start(vault: VaultClient, interval: Duration) -> (Self, UsageTask) {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let (stop, stopping) = watch::channel(false);
+        let counters = std::sync::Arc::new(UsageCounters::default());
+        let task = tokio::spawn(run(vault, receiver, stopping, interval, counters.clone()));
+        (Self { queue, counters }, UsageTask { stop, task })
+    }
+
+    /// Queues a record; never waits. A full queue (the vault down for a long time) drops it.
+    pub fn report(&self, record: UsageRecord) {
+        if let Err(error) = self.queue.try_send(record) {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            let record = error.into_inner();
+            tracing::error!(request_id = %record.request_id, principal = %record.principal_id, cost_micros = record.cost_micros, "usage queue full; record dropped");
+        }
+    }
+}
+
+impl UsageTask {
+    /// Sends everything queued, then stops; gives up on what is left after `within`.
+    pub async fn finish(self, within: Duration) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(within, &mut task).await.is_err() {
+            tracing::error!(within = ?within, "usage flush did not finish; unsent records are lost");
+            task.abort();
+        }
+    }
+}
+
+async fn run(
+    mut vault: VaultClient,
+    mut receiver: mpsc::Receiver<UsageRecord>,
+    mut stopping: watch::Receiver<bool>,
+    interval: Duration,
+    counters: std::sync::Arc<UsageCounters>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    // When the batch goes out next: `interval` after its first record, at once when full,
+    // or after a backoff when the vault could not be reached.
+    let mut due: Option<Instant> = None;
+    let mut backing_off = false;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if let Some(at) = due
+            && Instant::now() >= at
+        {
+            if send(&mut vault, &mut batch, &counters).await.is_ok() {
+                (due, backing_off, backoff) = (None, false, Duration::from_millis(100));
+            } else {
+                due = Some(Instant::now() + backoff);
+                backing_off = true;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            continue;
+        }
+        let room = BATCH.saturating_sub(batch.len());
+        tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => break,
+            received = receiver.recv_many(&mut batch, room), if room > 0 => {
+                if received == 0 {
+                    break;
+                }
+                if !backing_off {
+                    let now = Instant::now();
+                    due = Some(if batch.len() >= BATCH { now } else { due.unwrap_or(now + interval) });
+                }
+            }
+            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
+        }
+    }
+    // Drain: no new records are accepted, everything queued goes out.
+    receiver.close();
+    while let Some(record) = receiver.recv().await {
+        batch.push(record);
+    }
+    for chunk in batch.chunks(BATCH) {
+        let mut chunk = chunk.to_vec();
+        for attempt in 1..=FINAL_ATTEMPTS {
+            if send(&mut vault, &mut chunk, &counters).await.is_ok() {
+                break;
+            }
+            if attempt == FINAL_ATTEMPTS {
+                tracing::error!(
+                    records = chunk.len(),
+                    "vault unreachable at shutdown; usage records lost"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    tracing::info!(
+        sent = counters.sent.load(Ordering::Relaxed),
+        "usage reporter stopped"
+    );
+}
+
+/// Sends `batch`, emptying it unless the vault could not be reached. A batch the vault
+/// refuses is split so that only the bad records are dropped.
+async fn send(
+    vault: &mut VaultClient,
+    batch: &mut Vec<UsageRecord>,
+    counters: &UsageCounters,
+) -> Result<(), ()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    match record(vault, batch.clone()).await {
+        Ok(()) => {
+            counters
+                .sent
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            batch.clear();
+            Ok(())
+        }
+        Err(status) if transient(&status) => {
+            tracing::warn!(code = ?status.code(), message = status.message(), records = batch.len(), "usage batch not delivered; will retry");
+            Err(())
+        }
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), message = status.message(), records = batch.len(), "vault refused a usage batch; sending one by one");
+            for one in std::mem::take(batch) {
+                match record(vault, vec![one.clone()]).await {
+                    Ok(()) => counters.sent.fetch_add(1, Ordering::Relaxed),
+                    Err(status) if transient(&status) => {
+                        batch.push(one);
+                        continue;
+                    }
+                    Err(status) => {
+                        tracing::error!(request_id = %one.request_id, principal = %one.principal_id, message = status.message(), "usage record refused; dropped");
+                        counters.rejected.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+            if batch.is_empty() { Ok(()) } else { Err(()) }
+        }
+    }
+}
+
+async fn record(vault: &mut VaultClient, records: Vec<UsageRecord>) -> Result<(), tonic::Status> {
+    let mut request = tonic::Request::new(RecordUsageRequest { records });
+    request.set_timeout(Duration::from_secs(10));
+    vault.record_usage(request).await.map(|_| ())
+}
+
+fn transient(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::Internal
+            | Code::ResourceExhausted
+    )
+}

@@ -1,0 +1,274 @@
+//! Money end to end: managed calls need a positive balance and debit exactly price x tokens,
+//! a retried request id is charged once, a budget cap stops calls, BYOK calls never touch
+//! the balance, and the usage queue is flushed when the router shuts down.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use keyroute_proto::router::v1::*;
+use keyroute_proto::vault::v1::{
+    GetBalanceRequest, GetUsageRequest, SetBudgetRequest, UsageSource,
+};
+use keyroute_test_support::{TestVault, with_token};
+use keyroute_wire::catalog::Catalog;
+use support::{ask, grant, stack, text};
+use tonic::Code;
+
+/// What claude-sonnet-4-5 on Anthropic costs for `usage`, from the built-in catalog.
+fn claude_cost(usage: &Usage) -> i64 {
+    let catalog = Catalog::builtin().unwrap();
+    let model = catalog
+        .models()
+        .iter()
+        .find(|m| m.id == "claude-sonnet-4-5")
+        .unwrap();
+    let offer = model
+        .offers
+        .iter()
+        .find(|o| o.provider.id == "anthropic")
+        .unwrap();
+    let exact = u128::from(usage.input_tokens) * u128::from(offer.input_per_million)
+        + u128::from(usage.output_tokens) * u128::from(offer.output_per_million);
+    i64::try_from(exact.div_ceil(1_000_000)).unwrap()
+}
+
+fn call(model: &str, text: &str, token: &str, request_id: &str) -> tonic::Request<CompleteRequest> {
+    let mut request = with_token(
+        CompleteRequest {
+            request: Some(ask(model, text)),
+        },
+        token,
+    );
+    request
+        .metadata_mut()
+        .insert("x-request-id", request_id.parse().unwrap());
+    request
+}
+
+async fn balance(vault: &TestVault, principal: &str) -> i64 {
+    vault
+        .client("admin")
+        .get_balance(GetBalanceRequest {
+            principal_id: principal.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .balance_micros
+}
+
+/// How many calls the vault's ledger holds for `owner` this month.
+async fn recorded_calls(vault: &TestVault, owner: &str) -> u64 {
+    vault
+        .client("admin")
+        .get_usage(GetUsageRequest {
+            owner_id: owner.into(),
+            month: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .lines
+        .iter()
+        .map(|line| line.requests)
+        .sum()
+}
+
+/// Waits until the vault's ledger holds `calls` calls for `owner`: usage travels in batches.
+async fn until_recorded(vault: &TestVault, owner: &str, calls: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while recorded_calls(vault, owner).await < calls {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "usage for {owner} never reached {calls} calls"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn managed_calls_are_paid_for_exactly_once() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+
+    // No key and no credit: the error names both.
+    let (_, broke) = stack.vault.user_with_token("broke").await;
+    let error = edge
+        .complete(call("claude-sonnet-4-5", "hi", &broke, "broke-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::FailedPrecondition, "{error:?}");
+    assert!(
+        error.message().contains("no enabled key for anthropic")
+            && error.message().contains("credit balance is $0.000000"),
+        "{}",
+        error.message()
+    );
+
+    let (payer, token) = stack.vault.user_with_token("payer").await;
+    grant(&stack.vault, &payer, 1_000_000).await;
+    let first = edge
+        .complete(call(
+            "claude-sonnet-4-5",
+            "what does this cost",
+            &token,
+            "pay-1",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    assert_eq!(text(&first), "echo: what does this cost");
+    let served = first.served_by.clone().unwrap();
+    assert_eq!(served.key_source(), KeySource::Managed);
+    assert_eq!(served.request_id, "pay-1");
+    let cost = claude_cost(first.usage.as_ref().unwrap());
+    assert!(cost > 0);
+
+    // The caller retries the same request id: answered again, charged once.
+    let retried = edge
+        .complete(call(
+            "claude-sonnet-4-5",
+            "what does this cost",
+            &token,
+            "pay-1",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    assert_eq!(retried.usage, first.usage);
+    let second = edge
+        .complete(call("claude-sonnet-4-5", "and this one", &token, "pay-2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    let second_cost = claude_cost(second.usage.as_ref().unwrap());
+    // Records travel in order: once pay-2 is in, the retried pay-1 was seen (and ignored).
+    until_recorded(&stack.vault, &payer, 2).await;
+    // The router counts a batch once the vault's reply is back, a moment after the ledger.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("http://{}/metrics", stack.metrics))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("keyroute_router_usage_records_sent_total 3") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        balance(&stack.vault, &payer).await,
+        1_000_000 - cost - second_cost,
+        "price x tokens, a retried request id charged once"
+    );
+
+    // BYOK: recorded with an estimated cost, never debited.
+    let before = balance(&stack.vault, &stack.user).await;
+    edge.complete(call("gpt-4o-mini", "my own key", &stack.token, "byok-1"))
+        .await
+        .unwrap();
+    until_recorded(&stack.vault, &stack.user, 1).await;
+    assert_eq!(balance(&stack.vault, &stack.user).await, before);
+    let usage = stack
+        .vault
+        .client("admin")
+        .get_usage(GetUsageRequest {
+            owner_id: stack.user.clone(),
+            month: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(usage.lines[0].source(), UsageSource::Byok);
+    assert!(usage.lines[0].cost_micros > 0, "BYOK cost is estimated");
+}
+
+#[tokio::test]
+async fn a_budget_cap_stops_calls_once_reached() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    let (capped, token) = stack.vault.user_with_token("capped").await;
+    grant(&stack.vault, &capped, 1_000_000).await;
+    stack
+        .vault
+        .client("admin")
+        .set_budget(SetBudgetRequest {
+            owner_id: capped.clone(),
+            monthly_cap_micros: 1,
+        })
+        .await
+        .unwrap();
+    edge.complete(call("claude-sonnet-4-5", "under the cap", &token, "cap-1"))
+        .await
+        .unwrap();
+    // The first call spent more than the cap: this router knows at once.
+    let error = edge
+        .complete(call("claude-sonnet-4-5", "over the cap", &token, "cap-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::ResourceExhausted, "{error:?}");
+    assert!(
+        error.message().contains("monthly budget"),
+        "{}",
+        error.message()
+    );
+    // Streams are stopped the same way.
+    let mut request = with_token(
+        CompleteStreamRequest {
+            request: Some(ask("claude-sonnet-4-5", "streamed")),
+        },
+        &token,
+    );
+    request
+        .metadata_mut()
+        .insert("x-request-id", "cap-3".parse().unwrap());
+    let error = edge.complete_stream(request).await.unwrap_err();
+    assert_eq!(error.code(), Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn shutdown_flushes_usage_not_yet_sent() {
+    let mut stack = stack().await;
+    let mut edge = stack.client("edge");
+    let before = balance(&stack.vault, &stack.user).await;
+    let mut request = with_token(
+        CompleteStreamRequest {
+            request: Some(ask("claude-sonnet-4-5", "stream then stop")),
+        },
+        &stack.token,
+    );
+    request
+        .metadata_mut()
+        .insert("x-request-id", "flush-1".parse().unwrap());
+    let mut events = edge.complete_stream(request).await.unwrap().into_inner();
+    let mut usage = None;
+    let mut end = None;
+    while let Some(event) = events.message().await.unwrap() {
+        match event.event {
+            Some(complete_stream_response::Event::Usage(u)) => usage = Some(u),
+            Some(complete_stream_response::Event::End(e)) => end = e.served_by,
+            _ => {}
+        }
+    }
+    assert_eq!(end.unwrap().request_id, "flush-1");
+    stack.stop.take().unwrap().send(()).unwrap();
+    (&mut stack.served).await.unwrap();
+    // The router has exited: whatever it had queued is in the vault now, with no waiting.
+    assert_eq!(recorded_calls(&stack.vault, &stack.user).await, 1);
+    assert_eq!(
+        balance(&stack.vault, &stack.user).await,
+        before - claude_cost(&usage.unwrap())
+    );
+}

@@ -1,0 +1,171 @@
+//! The router stack the end-to-end tests share: a real vault, the router on a loopback
+//! port with its metrics, and the mock providers upstream.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use keyroute_mock_providers::{Mock, MockServer};
+use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
+use keyroute_proto::router::v1::*;
+use keyroute_proto::vault::v1::CreateCredentialRequest;
+use keyroute_router::server::{PreparedRouter, RouterSettings};
+use keyroute_router::upstream::Timeouts;
+use keyroute_test_support::{TestVault, with_token};
+use keyroute_tls::{ClientTls, Identity};
+use tonic::transport::Channel;
+
+pub struct Stack {
+    pub vault: TestVault,
+    pub _mock: MockServer,
+    pub router: std::net::SocketAddr,
+    pub metrics: std::net::SocketAddr,
+    pub leases: std::sync::Arc<keyroute_router::leases::LeaseCache>,
+    pub mock: Mock,
+    pub token: String,
+    pub user: String,
+    pub credential: String,
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub served: tokio::task::JoinHandle<()>,
+}
+
+pub async fn stack() -> Stack {
+    let vault = TestVault::start().await;
+    let (user, token) = vault.user_with_token("svc").await;
+    let keys = Mock::new();
+    keys.add_key("openai", "sk-user-openai-0123456789");
+    keys.add_key("anthropic", "sk-platform-anthropic-0123");
+    let mock = MockServer::start(keys.clone()).await.unwrap();
+    let credential = vault
+        .client("edge")
+        .create_credential(with_token(
+            CreateCredentialRequest {
+                owner_id: user.clone(),
+                provider: "openai".into(),
+                secret: "sk-user-openai-0123456789".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .id;
+    let managed = CreateCredentialRequest {
+        owner_id: "platform".into(),
+        provider: "anthropic".into(),
+        secret: "sk-platform-anthropic-0123".into(),
+        ..Default::default()
+    };
+    vault
+        .client("admin")
+        .create_credential(managed)
+        .await
+        .unwrap();
+    let base_urls: HashMap<String, String> = ["openai", "anthropic", "google", "mistral"]
+        .iter()
+        .map(|p| ((*p).to_owned(), mock.base_url(p)))
+        .collect();
+    let settings = RouterSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        vault: vault.addr.to_string(),
+        tls: vault.pki.paths("router"),
+        base_urls,
+        catalog: None,
+        token_cache_ttl: Duration::from_secs(10),
+        timeouts: Timeouts::default(),
+        tls_reload_interval: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(5),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+    };
+    let prepared = PreparedRouter::prepare(settings).await.unwrap();
+    let router = prepared.local_addr().unwrap();
+    let metrics = prepared.metrics_addr().unwrap();
+    let leases = prepared.router().leases.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(async move {
+        prepared
+            .serve(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    grant(&vault, &user, 10_000_000).await;
+    Stack {
+        vault,
+        _mock: mock,
+        router,
+        metrics,
+        leases,
+        mock: keys,
+        token,
+        user,
+        credential,
+        stop: Some(stop),
+        served,
+    }
+}
+
+pub async fn grant(vault: &TestVault, principal: &str, micros: i64) {
+    vault
+        .client("admin")
+        .grant_credits(keyroute_proto::vault::v1::GrantCreditsRequest {
+            principal_id: principal.into(),
+            micros,
+            reason: "test".into(),
+        })
+        .await
+        .unwrap();
+}
+
+impl Stack {
+    pub fn client(&self, identity: &str) -> RouterServiceClient<Channel> {
+        let paths = if identity == "edge" || identity == "router" {
+            self.vault.pki.paths(identity)
+        } else {
+            self.vault.pki.issue(identity)
+        };
+        let tls = ClientTls::from_files(paths).unwrap();
+        RouterServiceClient::new(
+            keyroute_tls::channel(
+                &self.router.to_string(),
+                tls,
+                Identity::parse("router").unwrap(),
+            )
+            .unwrap(),
+        )
+    }
+}
+
+pub fn ask(model: &str, text: &str) -> ChatRequest {
+    ChatRequest {
+        model: model.into(),
+        messages: vec![Message {
+            role: Role::User as i32,
+            content: vec![ContentPart {
+                part: Some(content_part::Part::Text(text.into())),
+                ..Default::default()
+            }],
+            name: String::new(),
+        }],
+        ..Default::default()
+    }
+}
+
+pub fn text(response: &ChatResponse) -> String {
+    response.choices[0]
+        .message
+        .as_ref()
+        .unwrap()
+        .content
+        .iter()
+        .filter_map(|p| match &p.part {
+            Some(content_part::Part::Text(t)) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
