@@ -92,6 +92,7 @@ impl PreparedRouter {
         let router = Router {
             accounts: Arc::new(Accounts::new(vault.clone(), ACCOUNT_CACHE_TTL)),
             usage: Arc::new(usage),
+            vault: vault.clone(),
             tokens: Arc::new(TokenCache::new(vault.clone(), settings.token_cache_ttl)),
             leases: LeaseCache::new(vault),
             catalog: Arc::new(catalog),

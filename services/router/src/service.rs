@@ -23,6 +23,7 @@ use crate::route::{self, RouteFailure};
 use crate::tokens::{Caller, TokenCache};
 use crate::upstream::Upstreams;
 use crate::usage::UsageReporter;
+use crate::vault::{VaultClient, vault_error};
 
 /// The built-in owner of the platform's managed keys.
 const PLATFORM: &str = "platform";
@@ -38,6 +39,8 @@ pub struct Router {
     pub metrics: Arc<Metrics>,
     pub accounts: Arc<Accounts>,
     pub usage: Arc<UsageReporter>,
+    /// For audit records; leases, tokens and balances have their own caches.
+    pub vault: VaultClient,
 }
 
 /// Only the edge and internal platforms (`spiffe://keyroute/platform/<name>`) call the router.
@@ -449,6 +452,23 @@ impl RouterService for Router {
                 (kind, failure.error.message)
             }
         };
+        let audit = keyroute_proto::vault::v1::RecordCredentialTestRequest {
+            credential_id: key.id.clone(),
+            principal_id: caller.principal_id.clone(),
+            outcome: outcome
+                .as_str_name()
+                .strip_prefix("TEST_OUTCOME_")
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            model: model.clone(),
+            latency_ms,
+        };
+        // A test nobody can trace did not happen: without the audit record, no answer.
+        self.vault
+            .clone()
+            .record_credential_test(audit)
+            .await
+            .map_err(vault_error)?;
         Ok(Response::new(TestCredentialResponse {
             outcome: outcome as i32,
             provider: key.provider.clone(),

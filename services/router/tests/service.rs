@@ -132,6 +132,32 @@ async fn models_and_credential_tests() {
         (tested.outcome(), tested.provider.as_str()),
         (TestOutcome::Ok, "openai")
     );
+    // The owner sees the test in the key's audit trail.
+    let events = stack
+        .vault
+        .client("admin")
+        .list_audit_events(keyroute_proto::vault::v1::ListAuditEventsRequest {
+            owner_id: stack.user.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let test = events
+        .iter()
+        .find(|e| e.action == "credential.test")
+        .expect("an audit event for the test");
+    assert_eq!(
+        (test.target.as_str(), test.actor.as_str()),
+        (stack.credential.as_str(), stack.user.as_str())
+    );
+    assert!(
+        test.detail.contains("\"outcome\":\"ok\""),
+        "{}",
+        test.detail
+    );
+    assert!(test.peer.ends_with("/router"), "{}", test.peer);
 }
 
 #[tokio::test]

@@ -55,6 +55,7 @@ const VAULT_RPCS: &[(&str, &[PeerRole])] = &[
     ("WatchRevocations", &[Router]),
     ("RotateKek", &[Admin]),
     ("RecordUsage", &[Router]),
+    ("RecordCredentialTest", &[Router]),
     ("GetBalance", &[Admin, Edge, Router]),
     ("GrantCredits", &[Admin]),
     ("SetBudget", &[Admin, Edge]),

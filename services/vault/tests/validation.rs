@@ -418,3 +418,35 @@ async fn a_failed_audit_write_fails_the_change_it_records() {
     assert!(listed.credentials[0].enabled);
     assert_eq!(row_count(&vault, "credentials"), 1);
 }
+
+#[tokio::test]
+async fn credential_test_records_are_checked() {
+    let vault = TestVault::start().await;
+    let (user, _) = vault.user_with_token("tester").await;
+    let record = |credential: &str, outcome: &str| RecordCredentialTestRequest {
+        credential_id: credential.into(),
+        principal_id: user.clone(),
+        outcome: outcome.into(),
+        model: "gpt-4o-mini".into(),
+        latency_ms: 12,
+    };
+    let mut router = vault.client("router");
+    let error = router
+        .record_credential_test(record("cred_nope", "great"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert!(error.message().contains("outcome must be one of"));
+    let error = router
+        .record_credential_test(record("cred_nope", "ok"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::NotFound);
+    assert_eq!(vault.store_audit_count("cred_nope").await, 0);
+    let error = vault
+        .client("edge")
+        .record_credential_test(record("cred_nope", "ok"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied);
+}

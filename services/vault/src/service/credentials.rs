@@ -309,6 +309,51 @@ impl Vault {
         })
     }
 
+    /// Audits a live test a router made with a key on behalf of `principal_id`.
+    pub(super) async fn record_credential_test(
+        &self,
+        call: &Call,
+        request: pb::RecordCredentialTestRequest,
+    ) -> Result<pb::RecordCredentialTestResponse, VaultError> {
+        const OUTCOMES: [&str; 5] = [
+            "ok",
+            "key_invalid",
+            "no_model_access",
+            "out_of_credit",
+            "unreachable",
+        ];
+        if !OUTCOMES.contains(&request.outcome.as_str()) {
+            return Err(VaultError::InvalidArgument(format!(
+                "outcome must be one of {}",
+                OUTCOMES.join(", ")
+            )));
+        }
+        let principal_id = request.principal_id.trim();
+        if principal_id.is_empty() {
+            return Err(VaultError::InvalidArgument(
+                "principal_id is required".into(),
+            ));
+        }
+        let credential = self.require_credential(&request.credential_id).await?;
+        let detail = json!({
+            "provider": credential.provider,
+            "fingerprint": credential.fingerprint,
+            "model": request.model,
+            "outcome": request.outcome,
+            "latency_ms": request.latency_ms,
+        });
+        let mut audit = call.audit(
+            "credential.test",
+            &credential.id,
+            &credential.owner_id,
+            detail,
+            now_ms(),
+        );
+        audit.actor = principal_id.to_owned();
+        self.store().record_audit(audit).await?;
+        Ok(pb::RecordCredentialTestResponse {})
+    }
+
     pub(super) async fn list_audit_events(
         &self,
         call: &Call,
