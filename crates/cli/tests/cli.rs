@@ -325,6 +325,43 @@ async fn admin_manages_users_orgs_tokens_keys_and_audit() {
 }
 
 #[tokio::test]
+async fn admin_grants_credits_and_sets_budgets_in_dollars() {
+    let vault = TestVault::start().await;
+    let (user, _) = vault.user_with_token("billed").await;
+    let granted = admin_json(
+        &vault,
+        &["billing", "grant", &user, "12.5", "--reason", "trial"],
+        None,
+    )
+    .await;
+    assert_eq!(granted["balance_micros"], 12_500_000);
+    let taken = admin_json(&vault, &["billing", "grant", &user, "-0.000001"], None).await;
+    assert_eq!(taken["balance_micros"], 12_499_999);
+    let budget = admin_json(&vault, &["billing", "budget", &user, "100"], None).await;
+    assert_eq!(budget["monthly_cap_micros"], 100_000_000);
+    let balance = admin(&vault, &["billing", "balance", &user], None).await;
+    assert_eq!(balance.code, 0, "{}", balance.stderr);
+    assert!(
+        balance.stderr.contains("balance $12.499999"),
+        "{}",
+        balance.stderr
+    );
+    assert!(balance.stdout.contains("$100.000000"), "{}", balance.stdout);
+    let usage = admin_json(&vault, &["billing", "usage", &user], None).await;
+    assert_eq!(usage["total_cost_micros"], 0);
+    // Bad amounts never reach the vault; overdrawing is refused by it.
+    let bad = admin(&vault, &["billing", "grant", &user, "1.0000001"], None).await;
+    assert_eq!(bad.code, 64, "{}", bad.stderr);
+    let overdraw = admin(&vault, &["billing", "grant", &user, "-20"], None).await;
+    assert_eq!(overdraw.code, 1);
+    assert!(
+        overdraw.stderr.contains("cannot take back"),
+        "{}",
+        overdraw.stderr
+    );
+}
+
+#[tokio::test]
 async fn admin_errors_are_clear_and_exit_nonzero() {
     let vault = TestVault::start().await;
     let (user, _) = vault.user_with_token("err").await;
@@ -436,6 +473,10 @@ async fn every_command_has_help() {
         &["admin", "settings", "set"],
         &["admin", "audit", "list"],
         &["admin", "kek", "rotate"],
+        &["admin", "billing"],
+        &["admin", "billing", "grant"],
+        &["admin", "billing", "budget"],
+        &["admin", "billing", "usage"],
     ];
     for command in commands {
         let mut args = command.to_vec();

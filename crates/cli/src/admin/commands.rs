@@ -37,6 +37,9 @@ pub enum Resource {
     /// Key-encryption key rotation.
     #[command(subcommand)]
     Kek(AdminKekCommand),
+    /// Credit balances, monthly budgets and usage.
+    #[command(subcommand)]
+    Billing(super::billing::BillingCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -261,6 +264,7 @@ pub(super) async fn run(admin: &mut Admin, resource: Resource) -> Result<(), Cli
         Resource::Tokens(command) => tokens(admin, command).await?,
         Resource::Keys(command) => keys(admin, command).await?,
         Resource::Settings(command) => settings(admin, command).await?,
+        Resource::Billing(command) => super::billing::run(admin, command).await?,
         Resource::Audit(AuditCommand::List {
             owner,
             limit,

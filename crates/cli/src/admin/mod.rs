@@ -1,6 +1,7 @@
 //! `keyroute admin`: the vault's management API from the command line, authenticated with
 //! the admin certificate.
 
+mod billing;
 mod commands;
 mod render;
 

@@ -92,6 +92,9 @@ impl Harness {
         mock.add_aws_credentials(AKID, AWS_SECRET);
         mock.add_service_account("gw@p1.iam.gserviceaccount.com", &public_key());
         let server = MockServer::start(mock).await.unwrap();
+        // Built with the whole workspace, reqwest has the router's `rustls-no-provider`
+        // feature and needs a process-wide crypto provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
         let mut harness = Self {
             server,
