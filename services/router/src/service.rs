@@ -13,7 +13,7 @@ use keyroute_wire::catalog::{Catalog, Resolution};
 use keyroute_wire::error::ErrorKind;
 use tonic::{Request, Response, Status};
 
-use crate::accounts::Accounts;
+use crate::accounts::{Account, Accounts};
 use crate::candidates::{Candidate, NoRoute, Source, candidates};
 use crate::charging::{Meter, affordable, request_id};
 use crate::cooldowns::Cooldowns;
@@ -176,6 +176,44 @@ impl Router {
     }
 }
 
+/// What routing one request needs, gathered once: the model's resolution, the caller's and
+/// the platform's keys, and what the caller may spend.
+struct Plan<'c> {
+    resolution: Resolution<'c>,
+    lease: Arc<Lease>,
+    managed: Option<Arc<Lease>>,
+    account: Option<Account>,
+}
+
+impl Router {
+    async fn plan(&self, caller: &Arc<Caller>, model: &str) -> Result<Plan<'_>, Status> {
+        Ok(Plan {
+            resolution: self.resolve(model)?,
+            lease: self.leases.get(caller).await?,
+            managed: self.managed().await,
+            account: self.accounts.get(&caller.principal_id).await,
+        })
+    }
+
+    /// The keys to try, in order, among those the caller can pay for.
+    fn choose<'p>(
+        &self,
+        plan: &'p Plan<'_>,
+        caller: &str,
+        model: &str,
+    ) -> Result<Vec<Candidate<'p>>, Status> {
+        candidates(
+            &plan.resolution,
+            &plan.lease,
+            plan.managed.as_deref(),
+            &self.cooldowns,
+        )
+        .map_err(|no_route| no_route_status(model, &no_route))
+        .and_then(|found| affordable(model, caller, found, plan.account.as_ref()))
+        .inspect_err(|_| self.metrics.request("", model, "", "no_route"))
+    }
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<CompleteStreamResponse, Status>> + Send>>;
 
 fn source_label(source: KeySource) -> &'static str {
@@ -206,16 +244,8 @@ impl RouterService for Router {
         let caller = self.caller(&request).await?;
         let request_id = request_id(request.metadata());
         let chat = Self::validate(request.into_inner().request)?;
-        let resolution = self.resolve(&chat.model)?;
-        let lease = self.leases.get(&caller).await?;
-        let managed = self.managed().await;
-        let account = self.accounts.get(&caller.principal_id).await;
-        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
-            .map_err(|no_route| no_route_status(&chat.model, &no_route))
-            .and_then(|found| {
-                affordable(&chat.model, &caller.principal_id, found, account.as_ref())
-            })
-            .inspect_err(|_| self.metrics.request("", &chat.model, "", "no_route"))?;
+        let plan = self.plan(&caller, &chat.model).await?;
+        let found = self.choose(&plan, &caller.principal_id, &chat.model)?;
         match route::complete(
             &self.upstreams,
             &found,
@@ -275,16 +305,8 @@ impl RouterService for Router {
         let caller = self.caller(&request).await?;
         let request_id = request_id(request.metadata());
         let chat = Self::validate(request.into_inner().request)?;
-        let resolution = self.resolve(&chat.model)?;
-        let lease = self.leases.get(&caller).await?;
-        let managed = self.managed().await;
-        let account = self.accounts.get(&caller.principal_id).await;
-        let found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
-            .map_err(|no_route| no_route_status(&chat.model, &no_route))
-            .and_then(|found| {
-                affordable(&chat.model, &caller.principal_id, found, account.as_ref())
-            })
-            .inspect_err(|_| self.metrics.request("", &chat.model, "", "no_route"))?;
+        let plan = self.plan(&caller, &chat.model).await?;
+        let found = self.choose(&plan, &caller.principal_id, &chat.model)?;
         match route::stream(
             &self.upstreams,
             &found,
