@@ -4,6 +4,7 @@
 //! calls here at once rather than when the ledger catches up.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,7 @@ pub struct Accounts {
     vault: VaultClient,
     ttl: Duration,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    vault_calls: AtomicU64,
 }
 
 fn budget(budget: Budget) -> (String, i64, i64) {
@@ -82,6 +84,7 @@ impl Accounts {
             vault,
             ttl,
             slots: Mutex::default(),
+            vault_calls: AtomicU64::new(0),
         }
     }
 
@@ -118,6 +121,7 @@ impl Accounts {
         let request = GetBalanceRequest {
             principal_id: principal.to_owned(),
         };
+        self.vault_calls.fetch_add(1, Ordering::Relaxed);
         match self.vault.clone().get_balance(request).await {
             Ok(reply) => {
                 let reply = reply.into_inner();
@@ -144,6 +148,11 @@ impl Accounts {
                 known.as_ref().map(|(_, account)| account.clone())
             }
         }
+    }
+
+    /// How many times the vault was asked for a balance: a few per principal per TTL.
+    pub fn vault_calls(&self) -> u64 {
+        self.vault_calls.load(Ordering::Relaxed)
     }
 
     /// Counts a served call against the cached balance and budgets until the next fetch.

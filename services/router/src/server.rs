@@ -211,6 +211,7 @@ impl PreparedRouter {
 
 /// `GET /metrics` in the Prometheus text format, on its own port.
 async fn serve_metrics(listener: TcpListener, router: Router) {
+    use std::fmt::Write as _;
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -220,6 +221,11 @@ async fn serve_metrics(listener: TcpListener, router: Router) {
                     .metrics
                     .render_with(router.leases.hits(), router.leases.vault_calls());
                 router.usage.counters.render(&mut text);
+                let _ = writeln!(
+                    text,
+                    "# HELP keyroute_router_vault_balance_calls_total Balances fetched from the vault.\n# TYPE keyroute_router_vault_balance_calls_total counter\nkeyroute_router_vault_balance_calls_total {}",
+                    router.accounts.vault_calls()
+                );
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,

@@ -359,15 +359,20 @@ impl RouterService for Router {
         let caller = self.caller(&request).await?;
         let lease = self.leases.get(&caller).await?;
         let managed = self.managed().await;
+        let account = self.accounts.get(&caller.principal_id).await;
         let mut models = Vec::new();
         for model in self.catalog.models() {
             let resolution = Resolution::Catalog {
                 model,
                 offers: model.offers.iter().collect(),
             };
-            if let Ok(found) =
-                candidates(&resolution, &lease, managed.as_deref(), &Cooldowns::new())
-            {
+            // Routable now: a key the caller may use and, for managed keys, credit to pay.
+            let routable = candidates(&resolution, &lease, managed.as_deref(), &Cooldowns::new())
+                .ok()
+                .and_then(|found| {
+                    affordable(&model.id, &caller.principal_id, found, account.as_ref()).ok()
+                });
+            if let Some(found) = routable {
                 let first: &Candidate<'_> = &found[0];
                 models.push(ModelInfo {
                     id: model.id.clone(),

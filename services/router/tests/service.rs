@@ -116,6 +116,18 @@ async fn models_and_credential_tests() {
         find("gemini-2.5-flash").is_none(),
         "no key and no managed key for Google"
     );
+    // Without credit, managed models are not routable.
+    let (_, broke) = stack.vault.user_with_token("broke").await;
+    let models = edge
+        .list_models(with_token(ListModelsRequest {}, &broke))
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    assert!(
+        models.iter().all(|m| m.id != "claude-sonnet-4-5"),
+        "{models:?}"
+    );
 
     let tested = edge
         .test_credential(with_token(
@@ -282,6 +294,7 @@ async fn a_thousand_concurrent_requests_are_attributed_right_without_vault_calls
             .unwrap();
     }
     let warm = stack.leases.vault_calls();
+    let started = std::time::Instant::now();
 
     let requests = (0..1000).map(|i| {
         let (token, model, provider, source) = callers[i % callers.len()].clone();
@@ -355,4 +368,11 @@ async fn a_thousand_concurrent_requests_are_attributed_right_without_vault_calls
         stack.leases.vault_calls()
     );
     assert!(count("keyroute_router_added_seconds_count") >= 1004);
+    // Balances are cached for 2 s: a few fetches per principal, never one per request.
+    let refreshes = started.elapsed().as_secs() / 2 + 2;
+    let balance_calls = count("keyroute_router_vault_balance_calls_total");
+    assert!(
+        (1..=callers.len() as u64 * refreshes).contains(&balance_calls),
+        "{balance_calls} balance calls"
+    );
 }
