@@ -1,5 +1,5 @@
-//! Start-up helpers every keyroute binary shares: configuration errors on one line, and
-//! durations written the way operators write them.
+//! Start-up helpers every keyroute binary shares: configuration errors on one line,
+//! durations written the way operators write them, and the signal that stops a service.
 
 use std::time::Duration;
 
@@ -33,6 +33,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("{text:?} has an unknown unit; use ms, s, m or h")),
     };
     Ok(duration)
+}
+
+/// Resolves on SIGTERM or SIGINT: what Kubernetes and a terminal send to stop a service.
+pub async fn termination() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for sigterm; only ctrl-c stops this service");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("termination signal received");
 }
 
 #[cfg(test)]

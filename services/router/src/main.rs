@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use keyroute_router::config::RouterArgs;
-use keyroute_router::server::{PreparedRouter, RouterSettings, StartError, termination};
+use keyroute_router::server::{PreparedRouter, RouterSettings, StartError};
 use keyroute_router::upstream::Timeouts;
 use keyroute_telemetry::startup::one_line;
+use keyroute_telemetry::startup::termination;
 
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
 const EXIT_CONFIG: u8 = 64;

@@ -240,20 +240,3 @@ async fn serve_metrics(listener: TcpListener, router: Router) {
         tracing::warn!(%error, "metrics server stopped");
     }
 }
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn termination() {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for sigterm; only ctrl-c stops the router");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
-}

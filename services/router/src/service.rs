@@ -323,6 +323,7 @@ impl RouterService for Router {
                     Source::Byok => "byok",
                     Source::Managed => "managed",
                 };
+                let request_id_header = request_id.clone();
                 let mut meter = Meter::new(
                     request_id,
                     &caller.principal_id,
@@ -338,7 +339,22 @@ impl RouterService for Router {
                 self.metrics.request(provider, &chat.model, source, "ok");
                 let first_event = started.elapsed();
                 self.metrics.latency(provider, first_event, first_event);
-                Ok(Response::new(Box::pin(events.map(Ok))))
+                // Headers go out before the stream: say who serves it there too.
+                let mut response: Response<EventStream> = Response::new(Box::pin(events.map(Ok)));
+                // Header values are ASCII: the fingerprint's ellipsis becomes three dots.
+                let fingerprint = found[winner].key.fingerprint.replace('…', "...");
+                let metadata = response.metadata_mut();
+                for (name, value) in [
+                    ("x-keyroute-provider", provider),
+                    ("x-keyroute-key-source", source),
+                    ("x-keyroute-credential", fingerprint.as_str()),
+                    ("x-request-id", request_id_header.as_str()),
+                ] {
+                    if let Ok(value) = value.parse() {
+                        metadata.insert(name, value);
+                    }
+                }
+                Ok(response)
             }
             Err(failure) => {
                 self.metrics.request(

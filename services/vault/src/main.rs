@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use keyroute_telemetry::startup::termination;
 use keyroute_vault::config::{VaultArgs, one_line};
-use keyroute_vault::server::{PreparedVault, StartError, VaultSettings, termination};
+use keyroute_vault::server::{PreparedVault, StartError, VaultSettings};
 
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
 const EXIT_CONFIG: u8 = 64;

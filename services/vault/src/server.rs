@@ -164,25 +164,3 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
         tracing::warn!(path = %path.display(), "kek file is readable by group or others; use mode 0600 or 0400");
     }
 }
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn termination() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for sigterm; only ctrl-c stops the vault");
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-}

@@ -1,0 +1,108 @@
+//! `keyroute-edge`: parse the flags, then serve HTTP until SIGTERM, letting streams finish.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use keyroute_edge::server::Edge;
+use keyroute_telemetry::LogFormat;
+use keyroute_telemetry::startup::one_line;
+use keyroute_tls::{ClientTls, TlsPaths};
+
+/// `EX_USAGE` from sysexits.h: the configuration is wrong.
+const EXIT_CONFIG: u8 = 64;
+
+/// `keyroute-edge`: OpenAI-compatible HTTP in front of the router.
+#[derive(Debug, clap::Parser)]
+#[command(name = "keyroute-edge", version)]
+struct EdgeArgs {
+    /// Address to serve HTTP on.
+    #[arg(long, env = "KEYROUTE_EDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The router's gRPC address.
+    #[arg(long, env = "KEYROUTE_ROUTER_ADDR", default_value = "127.0.0.1:7444")]
+    router: String,
+    /// This service's certificate chain (PEM), with a spiffe://keyroute/edge URI SAN.
+    #[arg(long, env = "KEYROUTE_TLS_CERT")]
+    tls_cert: PathBuf,
+    /// This service's private key (PEM).
+    #[arg(long, env = "KEYROUTE_TLS_KEY")]
+    tls_key: PathBuf,
+    /// The CA that signs every keyroute certificate (PEM).
+    #[arg(long, env = "KEYROUTE_TLS_CA")]
+    tls_ca: PathBuf,
+    /// The largest request body accepted, in bytes.
+    #[arg(long, env = "KEYROUTE_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
+    body_limit: usize,
+    /// Log format: human or json.
+    #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
+    log_format: LogFormat,
+}
+
+fn config_error(message: &str) -> ExitCode {
+    eprintln!("keyroute-edge: invalid configuration: {message}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn main() -> ExitCode {
+    let args = match EdgeArgs::try_parse() {
+        Ok(args) => args,
+        Err(error)
+            if matches!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => return config_error(&one_line(&error)),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("keyroute-edge: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let _telemetry = match keyroute_telemetry::init("keyroute-edge", args.log_format) {
+            Ok(guard) => guard,
+            Err(error) => return config_error(&error.to_string()),
+        };
+        let paths = TlsPaths {
+            cert: args.tls_cert,
+            key: args.tls_key,
+            ca: args.tls_ca,
+        };
+        let tls = match ClientTls::from_files(paths) {
+            Ok(tls) => tls,
+            Err(error) => return config_error(&format!("tls: {error}")),
+        };
+        let edge = match Edge::connect(&args.router, tls, args.body_limit) {
+            Ok(edge) => edge,
+            Err(error) => return config_error(&error.to_string()),
+        };
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("keyroute-edge: cannot listen on {}: {error}", args.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        match edge
+            .serve(listener, keyroute_telemetry::startup::termination())
+            .await
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("keyroute-edge: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

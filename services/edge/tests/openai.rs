@@ -1,0 +1,215 @@
+//! `POST /v1/chat/completions` over real HTTP, through a real router and vault over mTLS, to
+//! the mock providers: answers and streams in OpenAI's shape with who-served-it headers, and
+//! every bad input refused in OpenAI's error shape with the right status.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use keyroute_edge::server::Edge;
+use keyroute_mock_providers::{Mock, MockServer};
+use keyroute_proto::vault::v1::CreateCredentialRequest;
+use keyroute_router::server::{PreparedRouter, RouterSettings};
+use keyroute_router::upstream::Timeouts;
+use keyroute_test_support::{TestVault, with_token};
+use keyroute_tls::ClientTls;
+use serde_json::{Value, json};
+
+struct Gateway {
+    _vault: TestVault,
+    _mock: MockServer,
+    url: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+const BODY_LIMIT: usize = 64 * 1024;
+
+async fn gateway() -> Gateway {
+    let vault = TestVault::start().await;
+    let (user, token) = vault.user_with_token("edge-user").await;
+    let keys = Mock::new();
+    keys.add_key("openai", "sk-edge-openai-0123456789");
+    let mock = MockServer::start(keys).await.unwrap();
+    vault
+        .client("edge")
+        .create_credential(with_token(
+            CreateCredentialRequest {
+                owner_id: user,
+                provider: "openai".into(),
+                secret: "sk-edge-openai-0123456789".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap();
+    let settings = RouterSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        vault: vault.addr.to_string(),
+        tls: vault.pki.paths("router"),
+        base_urls: HashMap::from([("openai".to_owned(), mock.base_url("openai"))]),
+        catalog: None,
+        token_cache_ttl: Duration::from_secs(10),
+        timeouts: Timeouts::default(),
+        tls_reload_interval: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(5),
+        metrics_listen: None,
+    };
+    let router = PreparedRouter::prepare(settings).await.unwrap();
+    let router_addr = router.local_addr().unwrap();
+    tokio::spawn(async move { router.serve(std::future::pending()).await.unwrap() });
+
+    let tls = ClientTls::from_files(vault.pki.paths("edge")).unwrap();
+    let edge = Edge::connect(&router_addr.to_string(), tls, BODY_LIMIT).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { edge.serve(listener, std::future::pending()).await.unwrap() });
+    // reqwest carries the router's `rustls-no-provider` feature in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Gateway {
+        _vault: vault,
+        _mock: mock,
+        url,
+        token,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Gateway {
+    async fn post(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .header("content-type", "application/json")
+            .header("x-request-id", "edge-test-1")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn error(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self.post(token, body).await;
+        let status = response.status().as_u16();
+        let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert!(body["error"]["message"].is_string(), "{body}");
+        assert!(body["error"]["type"].is_string(), "{body}");
+        (status, body["error"].clone())
+    }
+}
+
+fn chat(model: &str, stream: bool) -> String {
+    json!({
+        "model": model,
+        "stream": stream,
+        "stream_options": if stream { json!({ "include_usage": true }) } else { Value::Null },
+        "messages": [{ "role": "user", "content": "hello edge" }],
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn answers_and_streams_in_openais_shape_with_who_served_it() {
+    let gateway = gateway().await;
+    let response = gateway
+        .post(Some(&gateway.token), chat("gpt-4o-mini", false))
+        .await;
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(header("x-keyroute-provider"), "openai");
+    assert_eq!(header("x-keyroute-key-source"), "byok");
+    assert_eq!(header("x-keyroute-credential"), "openai:...6789");
+    assert_eq!(header("x-request-id"), "edge-test-1");
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "echo: hello edge");
+    assert!(body["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+
+    let response = gateway
+        .post(Some(&gateway.token), chat("gpt-4o-mini", true))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["x-keyroute-key-source"], "byok");
+    assert_eq!(
+        response.headers()["x-keyroute-credential"],
+        "openai:...6789"
+    );
+    let text = response.text().await.unwrap();
+    let mut content = String::new();
+    let mut usage = None;
+    for data in text.lines().filter_map(|line| line.strip_prefix("data: ")) {
+        if data == "[DONE]" {
+            continue;
+        }
+        let chunk: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(chunk["object"], "chat.completion.chunk");
+        if let Some(piece) = chunk["choices"][0]["delta"]["content"].as_str() {
+            content.push_str(piece);
+        }
+        if !chunk["usage"].is_null() {
+            usage = Some(chunk["usage"].clone());
+        }
+    }
+    assert_eq!(content, "echo: hello edge");
+    assert!(usage.is_some(), "include_usage gives a usage chunk");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_openai_errors_with_the_right_status() {
+    let gateway = gateway().await;
+    let token = Some(gateway.token.as_str());
+
+    let (status, error) = gateway.error(None, chat("gpt-4o-mini", false)).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
+    let (status, _) = gateway
+        .error(
+            Some("kr_not-a-real-token-0123456789abcdef"),
+            chat("gpt-4o-mini", false),
+        )
+        .await;
+    assert_eq!(status, 401);
+
+    let (status, error) = gateway.error(token, "{\"model\": ").await;
+    assert_eq!(status, 400, "{error}");
+    let (status, error) = gateway
+        .error(token, json!({ "model": "gpt-4o-mini" }).to_string())
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error["param"], "messages", "{error}");
+
+    let (status, error) = gateway.error(token, chat("gpt-4o-mni", false)).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("gpt-4o-mini"),
+        "{error}"
+    );
+
+    // No key for Anthropic and no credit: both said, nothing routed.
+    let (status, error) = gateway.error(token, chat("claude-sonnet-4-5", false)).await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no enabled key for anthropic"),
+        "{error}"
+    );
+
+    let huge = format!(
+        "{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
+        "x".repeat(BODY_LIMIT)
+    );
+    let (status, _) = gateway.error(token, huge).await;
+    assert_eq!(status, 413);
+}
