@@ -205,12 +205,20 @@ pub fn candidates<'a>(
     if all.is_empty() {
         let providers: Vec<&str> = targets.iter().map(|(p, _, _)| p.id).collect();
         if reasons.is_empty() {
-            let managed_part =
-                if managed.is_none() || targets.iter().all(|(_, _, offer)| offer.is_none()) {
-                    "managed routing is not available for this model"
-                } else {
-                    "your settings do not allow managed keys for it"
-                };
+            // Managed routing exists for this model only if the platform holds a key for one
+            // of its priced offers.
+            let platform_serves = managed.is_some_and(|platform| {
+                platform.keys.iter().any(|key| {
+                    targets
+                        .iter()
+                        .any(|(p, _, offer)| p.id == key.provider && offer.is_some())
+                })
+            });
+            let managed_part = if !platform_serves {
+                "managed routing is not available for this model"
+            } else {
+                "your settings do not allow managed keys for it"
+            };
             reasons.push(format!(
                 "you have no enabled key for {}, and {managed_part}",
                 providers.join(" or ")
