@@ -25,7 +25,7 @@ pub fn error(
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn status_error(status: &tonic::Status) -> Response {
+pub(crate) fn status_error(status: &tonic::Status) -> Response {
     let code = match status.code() {
         tonic::Code::Unauthenticated => Some("invalid_api_key"),
         tonic::Code::NotFound => Some("model_not_found"),
@@ -57,7 +57,11 @@ pub fn gateway_token(headers: &HeaderMap) -> Option<&str> {
 
 /// A router request carrying the caller's token and request id; `None` if the token cannot
 /// travel as metadata.
-fn router_request<T>(message: T, token: &str, headers: &HeaderMap) -> Option<tonic::Request<T>> {
+pub(crate) fn router_request<T>(
+    message: T,
+    token: &str,
+    headers: &HeaderMap,
+) -> Option<tonic::Request<T>> {
     let mut request = tonic::Request::new(message);
     request
         .metadata_mut()
@@ -72,7 +76,7 @@ fn router_request<T>(message: T, token: &str, headers: &HeaderMap) -> Option<ton
     Some(request)
 }
 
-fn malformed_token() -> Response {
+pub(crate) fn malformed_token() -> Response {
     error(
         StatusCode::UNAUTHORIZED,
         "the gateway token is malformed",

@@ -51,6 +51,7 @@ impl Edge {
                 "/v1/chat/completions",
                 post(crate::openai::chat_completions),
             )
+            .route("/v1/models", get(crate::models::list))
             .route("/healthz", get(|| async { "ok" }))
             .with_state(self)
     }

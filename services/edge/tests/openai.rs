@@ -213,3 +213,53 @@ async fn bad_input_gets_openai_errors_with_the_right_status() {
     let (status, _) = gateway.error(token, huge).await;
     assert_eq!(status, 413);
 }
+
+#[tokio::test]
+async fn models_are_listed_in_either_dialect() {
+    let gateway = gateway().await;
+    let list = |anthropic: bool, token: Option<String>| {
+        let mut request = gateway.http.get(format!("{}/v1/models", gateway.url));
+        if let Some(token) = token {
+            request = request.header("x-api-key", token);
+        }
+        if anthropic {
+            request = request.header("anthropic-version", "2023-06-01");
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+    let (status, openai) = list(false, Some(gateway.token.clone())).await;
+    assert_eq!(status, 200);
+    assert_eq!(openai["object"], "list");
+    let mini = openai["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "gpt-4o-mini")
+        .expect("the caller's OpenAI key serves gpt-4o-mini");
+    assert_eq!(
+        (mini["provider"].as_str(), mini["key_source"].as_str()),
+        (Some("openai"), Some("byok"))
+    );
+    assert!(
+        openai["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["id"] != "claude-sonnet-4-5"),
+        "no Anthropic key and no managed key: not routable"
+    );
+
+    let (status, anthropic) = list(true, Some(gateway.token.clone())).await;
+    assert_eq!(status, 200);
+    assert_eq!(anthropic["has_more"], false);
+    assert_eq!(anthropic["data"][0]["type"], "model");
+
+    let (status, error) = list(false, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(error["error"]["code"], "invalid_api_key");
+}

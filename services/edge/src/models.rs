@@ -1,0 +1,81 @@
+//! `GET /v1/models`: what the caller can route now, in OpenAI's list shape, or Anthropic's
+//! when the request carries `anthropic-version`. Each entry names its provider and whether
+//! the caller's key or managed routing would serve it.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use keyroute_proto::router::v1::{KeySource, ListModelsRequest, ModelInfo};
+use serde_json::{Value, json};
+
+use crate::openai::{error, gateway_token, router_request, status_error};
+use crate::server::Edge;
+
+fn key_source(model: &ModelInfo) -> &'static str {
+    match model.key_source() {
+        KeySource::Managed => "managed",
+        _ => "byok",
+    }
+}
+
+fn openai_list(models: &[ModelInfo]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id, "object": "model", "created": 0, "owned_by": m.provider,
+                "provider": m.provider, "key_source": key_source(m),
+            })
+        })
+        .collect();
+    json!({ "object": "list", "data": data })
+}
+
+fn anthropic_list(models: &[ModelInfo]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .map(|m| {
+            json!({
+                "type": "model", "id": m.id, "display_name": m.display_name,
+                "created_at": "1970-01-01T00:00:00Z",
+                "provider": m.provider, "key_source": key_source(m),
+            })
+        })
+        .collect();
+    json!({
+        "data": data,
+        "has_more": false,
+        "first_id": models.first().map(|m| m.id.as_str()),
+        "last_id": models.last().map(|m| m.id.as_str()),
+    })
+}
+
+/// Lists the models the caller can use right now.
+pub async fn list(State(edge): State<Edge>, headers: HeaderMap) -> Response {
+    let Some(token) = gateway_token(&headers) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "a gateway token is required: send `Authorization: Bearer kr_...`",
+            None,
+            Some("invalid_api_key"),
+        );
+    };
+    let Some(request) = router_request(ListModelsRequest {}, token, &headers) else {
+        return crate::openai::malformed_token();
+    };
+    let models = match edge.router.clone().list_models(request).await {
+        Ok(reply) => reply.into_inner().models,
+        Err(status) => return status_error(&status),
+    };
+    let body = if headers.contains_key("anthropic-version") {
+        anthropic_list(&models)
+    } else {
+        openai_list(&models)
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
