@@ -6,7 +6,9 @@
 mod propagation;
 pub mod startup;
 
-pub use propagation::{GrpcTraceLayer, GrpcTraceService, inject_trace_context, propagate};
+pub use propagation::{
+    GrpcTraceLayer, GrpcTraceService, inject_trace_context, propagate, request_id,
+};
 
 use std::io::IsTerminal;
 

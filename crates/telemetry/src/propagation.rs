@@ -87,6 +87,16 @@ where
     }
 }
 
+/// The caller's `x-request-id`, if it is one keyroute keeps (1 to 128 visible ASCII
+/// characters): logged, audited and used as the usage idempotency key. Callers mint their
+/// own id when there is none.
+pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
+    metadata
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,12 +28,40 @@ pub struct Offer {
     pub output_per_million: Micros,
 }
 
-impl Offer {
+/// Micro-dollars as `$1.234567`, the way balances, caps and costs are shown to people.
+pub fn dollars(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    format!("{sign}${}.{:06}", abs / 1_000_000, abs % 1_000_000)
+}
+
+/// An offer's prices alone: small and `Copy`, for pricing a call after it was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Price {
+    pub input_per_million: Micros,
+    pub output_per_million: Micros,
+}
+
+impl Price {
     /// The cost of a call, rounded up to the next micro-dollar.
     pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> Micros {
         let total = u128::from(input_tokens) * u128::from(self.input_per_million)
             + u128::from(output_tokens) * u128::from(self.output_per_million);
         u64::try_from(total.div_ceil(1_000_000)).unwrap_or(u64::MAX)
+    }
+}
+
+impl Offer {
+    pub fn price(&self) -> Price {
+        Price {
+            input_per_million: self.input_per_million,
+            output_per_million: self.output_per_million,
+        }
+    }
+
+    /// The cost of a call, rounded up to the next micro-dollar.
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> Micros {
+        self.price().cost(input_tokens, output_tokens)
     }
 }
 

@@ -1,8 +1,7 @@
 //! Router answers as HTTP: a gRPC status becomes the HTTP status a client of that dialect
-//! expects, and who served a request becomes response headers.
+//! expects, and who served a request (the router's response metadata) becomes headers.
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use keyroute_proto::router::v1::{KeySource, ServedBy};
 
 /// The HTTP status for a router status. Upstream trouble is 502/504, keyroute's own (the
 /// vault, a router) 503: the `x-keyroute-error-origin` metadata says which.
@@ -46,28 +45,9 @@ const SERVED_HEADERS: [&str; 4] = [
     "x-request-id",
 ];
 
-/// Who served a complete response, as headers.
-pub fn served_headers(served: &ServedBy, headers: &mut HeaderMap) {
-    let source = match served.key_source() {
-        KeySource::Managed => "managed",
-        _ => "byok",
-    };
-    let fingerprint = served.credential_fingerprint.replace('…', "...");
-    let values = [
-        served.provider.as_str(),
-        source,
-        fingerprint.as_str(),
-        served.request_id.as_str(),
-    ];
-    for (name, value) in SERVED_HEADERS.iter().zip(values) {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), value);
-        }
-    }
-}
-
-/// Who serves a stream, from the router's response metadata (sent before the first event).
-pub fn stream_headers(metadata: &tonic::metadata::MetadataMap, headers: &mut HeaderMap) {
+/// Who served the request, from the router's response metadata (for a stream, sent before
+/// its first event), as response headers.
+pub fn served_headers(metadata: &tonic::metadata::MetadataMap, headers: &mut HeaderMap) {
     for name in SERVED_HEADERS {
         if let Some(value) = metadata
             .get(name)

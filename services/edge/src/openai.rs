@@ -11,7 +11,7 @@ use keyroute_proto::router::v1::{CompleteRequest, CompleteStreamRequest};
 use keyroute_wire::canonical::{StreamRenderer, pb};
 use keyroute_wire::openai::{OpenAiStreamRenderer, parse_request, render_error, render_response};
 
-use crate::dialect::{http_status, retry_after, served_headers, stream_headers};
+use crate::dialect::{http_status, retry_after, served_headers};
 use crate::server::Edge;
 
 /// An OpenAI-shaped error response.
@@ -142,8 +142,8 @@ async fn complete(edge: Edge, token: &str, headers: &HeaderMap, chat: pb::ChatRe
         Some(request) => request,
         None => return malformed_token(),
     };
-    let reply = match edge.router.clone().complete(request).await {
-        Ok(reply) => reply.into_inner(),
+    let (metadata, reply, _) = match edge.router.clone().complete(request).await {
+        Ok(reply) => reply.into_parts(),
         Err(status) => return status_error(&status),
     };
     let Some(answer) = reply.response else {
@@ -160,9 +160,7 @@ async fn complete(edge: Edge, token: &str, headers: &HeaderMap, chat: pb::ChatRe
         render_response(&answer),
     )
         .into_response();
-    if let Some(served) = &answer.served_by {
-        served_headers(served, response.headers_mut());
-    }
+    served_headers(&metadata, response.headers_mut());
     response
 }
 
@@ -188,7 +186,7 @@ async fn stream(
         Err(status) => return status_error(&status),
     };
     let mut served = HeaderMap::new();
-    stream_headers(reply.metadata(), &mut served);
+    served_headers(reply.metadata(), &mut served);
     let mut renderer = OpenAiStreamRenderer::new(include_usage);
     // Each router event becomes its SSE bytes as it arrives; a broken router stream becomes
     // an error event, never a silent end.

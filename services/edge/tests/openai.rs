@@ -259,6 +259,14 @@ async fn models_are_listed_in_either_dialect() {
     assert_eq!(anthropic["has_more"], false);
     assert_eq!(anthropic["data"][0]["type"], "model");
 
+    let health = gateway
+        .http
+        .get(format!("{}/healthz", gateway.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+
     let (status, error) = list(false, None).await;
     assert_eq!(status, 401);
     assert_eq!(error["error"]["code"], "invalid_api_key");

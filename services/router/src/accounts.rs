@@ -4,61 +4,82 @@
 //! calls here at once rather than when the ledger catches up.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keyroute_proto::vault::v1::{Budget, GetBalanceRequest};
+use keyroute_wire::catalog::dollars;
 
 use crate::candidates::Source;
 use crate::vault::VaultClient;
 
-/// What a principal may spend, as last known.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a principal may spend, as last fetched, plus this router's charges since: shared by
+/// every request of the principal, adjusted with atomic adds, never copied per request.
+#[derive(Debug, Default)]
 pub struct Account {
-    pub balance_micros: i64,
-    pub month: String,
+    balance_micros: AtomicI64,
+    month: String,
     /// (owner, monthly cap (0: none), spent this month): the principal's own first.
-    pub budgets: Vec<(String, i64, i64)>,
+    budgets: Vec<(String, i64, AtomicI64)>,
 }
 
 impl Account {
+    pub fn new(balance_micros: i64, month: String, budgets: Vec<(String, i64, i64)>) -> Self {
+        Self {
+            balance_micros: AtomicI64::new(balance_micros),
+            month,
+            budgets: budgets
+                .into_iter()
+                .map(|(owner, cap, spent)| (owner, cap, AtomicI64::new(spent)))
+                .collect(),
+        }
+    }
+
+    pub fn balance_micros(&self) -> i64 {
+        self.balance_micros.load(Ordering::Relaxed)
+    }
+
     /// The budget of `owner` that is used up, as words for the caller.
     pub fn budget_reached(&self, owner: &str) -> Option<String> {
         let (_, cap, spent) = self.budgets.iter().find(|(id, _, _)| id == owner)?;
-        (*cap > 0 && spent >= cap).then(|| {
+        let spent = spent.load(Ordering::Relaxed);
+        (*cap > 0 && spent >= *cap).then(|| {
             format!(
                 "the monthly budget of {owner} ({}) is used up: {} spent in {}",
                 dollars(*cap),
-                dollars(*spent),
+                dollars(spent),
                 self.month
             )
         })
     }
 
-    fn charge(&mut self, principal: &str, key_owner: &str, source: Source, cost: i64) {
+    /// Counts a call served through `key_owner`'s key for `principal`.
+    pub fn charge(&self, principal: &str, key_owner: &str, source: Source, cost: i64) {
         if source == Source::Managed {
-            self.balance_micros -= cost;
+            self.balance_micros.fetch_sub(cost, Ordering::Relaxed);
         }
-        for (owner, _, spent) in &mut self.budgets {
+        for (owner, _, spent) in &self.budgets {
             if owner == principal || owner == key_owner {
-                *spent += cost;
+                spent.fetch_add(cost, Ordering::Relaxed);
             }
         }
     }
-}
 
-/// Micro-dollars as `$1.234567`.
-pub fn dollars(micros: i64) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let abs = micros.unsigned_abs();
-    format!("{sign}${}.{:06}", abs / 1_000_000, abs % 1_000_000)
+    /// How much `owner` has spent this month, as far as this router knows.
+    #[cfg(test)]
+    fn spent(&self, owner: &str) -> Option<i64> {
+        self.budgets
+            .iter()
+            .find(|(id, _, _)| id == owner)
+            .map(|(_, _, spent)| spent.load(Ordering::Relaxed))
+    }
 }
 
 #[derive(Debug, Default)]
 struct Slot {
     fetch: tokio::sync::Mutex<()>,
-    known: Mutex<Option<(Instant, Account)>>,
+    known: Mutex<Option<(Instant, Arc<Account>)>>,
 }
 
 /// The cache; see the module docs.
@@ -88,15 +109,19 @@ impl Accounts {
         }
     }
 
+    /// The principal's slot; allocates only the first time a principal is seen.
     fn slot(&self, principal: &str) -> Arc<Slot> {
         let mut slots = self
             .slots
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(slot) = slots.get(principal) {
+            return slot.clone();
+        }
         slots.entry(principal.to_owned()).or_default().clone()
     }
 
-    fn fresh(&self, slot: &Slot) -> Option<Account> {
+    fn fresh(&self, slot: &Slot) -> Option<Arc<Account>> {
         let known = slot
             .known
             .lock()
@@ -109,7 +134,7 @@ impl Accounts {
 
     /// The principal's account. With the vault unreachable, the last known one, however old;
     /// `None` if there is none (the caller then refuses managed calls).
-    pub async fn get(&self, principal: &str) -> Option<Account> {
+    pub async fn get(&self, principal: &str) -> Option<Arc<Account>> {
         let slot = self.slot(principal);
         if let Some(account) = self.fresh(&slot) {
             return Some(account);
@@ -127,11 +152,7 @@ impl Accounts {
                 let reply = reply.into_inner();
                 let mut budgets: Vec<_> = reply.budget.into_iter().map(budget).collect();
                 budgets.extend(reply.org_budgets.into_iter().map(budget));
-                let account = Account {
-                    balance_micros: reply.balance_micros,
-                    month: reply.month,
-                    budgets,
-                };
+                let account = Arc::new(Account::new(reply.balance_micros, reply.month, budgets));
                 *slot
                     .known
                     .lock()
@@ -174,15 +195,16 @@ mod tests {
 
     #[test]
     fn charges_count_against_balance_and_budgets() {
-        let mut account = Account {
-            balance_micros: 1_000,
-            month: "2026-11".into(),
-            budgets: vec![("usr_a".into(), 0, 0), ("org_b".into(), 500, 450)],
-        };
+        let account = Account::new(
+            1_000,
+            "2026-11".into(),
+            vec![("usr_a".into(), 0, 0), ("org_b".into(), 500, 450)],
+        );
         assert_eq!(account.budget_reached("org_b"), None);
         account.charge("usr_a", "org_b", Source::Byok, 50);
         assert_eq!(
-            account.balance_micros, 1_000,
+            account.balance_micros(),
+            1_000,
             "byok never touches the balance"
         );
         assert!(
@@ -197,8 +219,8 @@ mod tests {
             "no cap, never reached"
         );
         account.charge("usr_a", "platform", Source::Managed, 1_200);
-        assert_eq!(account.balance_micros, -200);
-        assert_eq!(account.budgets[0].2, 1_250);
+        assert_eq!(account.balance_micros(), -200);
+        assert_eq!(account.spent("usr_a"), Some(1_250));
         assert_eq!(dollars(-200), "-$0.000200");
         assert_eq!(dollars(12_345_678), "$12.345678");
     }

@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use keyroute_proto::router::v1::KeySource;
 use keyroute_proto::vault::v1::{FallbackPolicy, ProviderMode, ProviderSetting};
 use keyroute_wire::catalog::{Offer, Resolution};
 use keyroute_wire::registry::{self, Provider};
@@ -20,6 +21,23 @@ pub enum Source {
     Byok,
     /// The platform's key: the caller's credit balance pays.
     Managed,
+}
+
+impl Source {
+    /// The word in metrics labels and response headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Byok => "byok",
+            Self::Managed => "managed",
+        }
+    }
+
+    pub fn key_source(self) -> KeySource {
+        match self {
+            Self::Byok => KeySource::Byok,
+            Self::Managed => KeySource::Managed,
+        }
+    }
 }
 
 /// One key to try.

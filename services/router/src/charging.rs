@@ -7,24 +7,20 @@ use std::sync::Arc;
 use keyroute_proto::router::v1::{CompleteStreamResponse, Usage};
 use keyroute_proto::vault::v1::{UsageRecord, UsageSource};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
-use keyroute_wire::catalog::Offer;
+use keyroute_wire::catalog::{Price, dollars};
 use tonic::Status;
 
-use crate::accounts::{Account, Accounts, dollars};
+use crate::accounts::{Account, Accounts};
 use crate::candidates::{Candidate, Source};
 use crate::usage::UsageReporter;
 
 /// The request id: the caller's `x-request-id` when sane (so a retried request is charged
 /// once), otherwise a new one.
 pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
-    metadata
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(
-            || format!("req_{}", uuid::Uuid::now_v7().simple()),
-            str::to_owned,
-        )
+    keyroute_telemetry::request_id(metadata).map_or_else(
+        || format!("req_{}", uuid::Uuid::now_v7().simple()),
+        str::to_owned,
+    )
 }
 
 /// Drops the candidates the caller cannot pay for; an error naming every reason when none
@@ -51,16 +47,13 @@ pub fn affordable<'a>(
     };
     let mut kept = Vec::with_capacity(found.len());
     for candidate in found {
-        if !providers.contains(&candidate.provider.id) {
-            providers.push(candidate.provider.id);
-        }
         let refusal = match (candidate.source, account) {
             (Source::Byok, Some(account)) => account.budget_reached(&candidate.key.owner_id),
             (Source::Byok, None) => None,
-            (Source::Managed, Some(account)) if account.balance_micros > 0 => None,
+            (Source::Managed, Some(account)) if account.balance_micros() > 0 => None,
             (Source::Managed, Some(account)) => Some(format!(
                 "your credit balance is {}, and managed keys need a positive balance",
-                dollars(account.balance_micros)
+                dollars(account.balance_micros())
             )),
             (Source::Managed, None) => Some(
                 "your credit balance cannot be checked right now (the vault is unreachable), so managed keys are not used"
@@ -68,7 +61,13 @@ pub fn affordable<'a>(
             ),
         };
         match refusal {
-            Some(reason) => note(reason),
+            Some(reason) => {
+                // Only needed for the error, when every candidate was refused.
+                if !providers.contains(&candidate.provider.id) {
+                    providers.push(candidate.provider.id);
+                }
+                note(reason);
+            }
             None => kept.push(candidate),
         }
     }
@@ -92,7 +91,7 @@ pub fn affordable<'a>(
 #[derive(Debug)]
 pub struct Meter {
     record: UsageRecord,
-    offer: Option<Offer>,
+    price: Option<Price>,
     reporter: Arc<UsageReporter>,
     accounts: Arc<Accounts>,
 }
@@ -123,7 +122,7 @@ impl Meter {
                 cost_micros: 0,
                 time: None,
             },
-            offer: candidate.offer.cloned(),
+            price: candidate.offer.map(|offer| offer.price()),
             reporter,
             accounts,
         }
@@ -152,8 +151,8 @@ impl Meter {
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        let cost = self.offer.as_ref().map_or(0, |offer| {
-            offer.cost(self.record.input_tokens, self.record.output_tokens)
+        let cost = self.price.map_or(0, |price| {
+            price.cost(self.record.input_tokens, self.record.output_tokens)
         });
         self.record.cost_micros = i64::try_from(cost).unwrap_or(i64::MAX);
         self.record.time = Some(prost_types::Timestamp::from(std::time::SystemTime::now()));

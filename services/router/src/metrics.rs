@@ -76,6 +76,14 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Appends one counter, with its help and type lines, in the text format.
+pub fn write_counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
 /// The router's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -189,10 +197,7 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
+            write_counter(&mut out, name, help, value);
         }
         out
     }

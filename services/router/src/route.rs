@@ -6,12 +6,12 @@
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
-use keyroute_proto::router::v1::{KeySource, ServedBy};
+use keyroute_proto::router::v1::ServedBy;
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamEvent, error_event, pb};
 use keyroute_wire::error::{ErrorKind, WireError};
 
-use crate::candidates::{Candidate, Source};
+use crate::candidates::Candidate;
 use crate::cooldowns::{AUTH_FAILURE_COOLDOWN, Cooldowns, DEFAULT_RATE_LIMIT_COOLDOWN};
 use crate::metrics::Metrics;
 use crate::upstream::Upstreams;
@@ -27,10 +27,7 @@ pub struct RouteFailure {
 fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
     ServedBy {
         provider: candidate.provider.id.to_owned(),
-        key_source: match candidate.source {
-            Source::Byok => KeySource::Byok,
-            Source::Managed => KeySource::Managed,
-        } as i32,
+        key_source: candidate.source.key_source() as i32,
         credential_fingerprint: candidate.key.fingerprint.clone(),
         attempts,
         request_id: String::new(),

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use crate::accounts::Accounts;
 use crate::cooldowns::Cooldowns;
 use crate::leases::LeaseCache;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, write_counter};
 use crate::revocations::watch;
 use crate::service::Router;
 use crate::tokens::TokenCache;
@@ -211,7 +211,6 @@ impl PreparedRouter {
 
 /// `GET /metrics` in the Prometheus text format, on its own port.
 async fn serve_metrics(listener: TcpListener, router: Router) {
-    use std::fmt::Write as _;
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -221,10 +220,11 @@ async fn serve_metrics(listener: TcpListener, router: Router) {
                     .metrics
                     .render_with(router.leases.hits(), router.leases.vault_calls());
                 router.usage.counters.render(&mut text);
-                let _ = writeln!(
-                    text,
-                    "# HELP keyroute_router_vault_balance_calls_total Balances fetched from the vault.\n# TYPE keyroute_router_vault_balance_calls_total counter\nkeyroute_router_vault_balance_calls_total {}",
-                    router.accounts.vault_calls()
+                write_counter(
+                    &mut text,
+                    "keyroute_router_vault_balance_calls_total",
+                    "Balances fetched from the vault.",
+                    router.accounts.vault_calls(),
                 );
                 (
                     [(

@@ -11,10 +11,11 @@ use keyroute_proto::router::v1::*;
 use keyroute_tls::PeerInfo;
 use keyroute_wire::catalog::{Catalog, Resolution};
 use keyroute_wire::error::ErrorKind;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use crate::accounts::{Account, Accounts};
-use crate::candidates::{Candidate, NoRoute, Source, candidates};
+use crate::candidates::{Candidate, NoRoute, candidates};
 use crate::charging::{Meter, affordable, request_id};
 use crate::cooldowns::Cooldowns;
 use crate::leases::{Lease, LeaseCache};
@@ -27,6 +28,15 @@ use crate::vault::{VaultClient, vault_error};
 
 /// The built-in owner of the platform's managed keys.
 const PLATFORM: &str = "platform";
+
+/// The platform as a caller, built once: asking for managed keys allocates nothing.
+static PLATFORM_CALLER: std::sync::LazyLock<Arc<Caller>> = std::sync::LazyLock::new(|| {
+    Arc::new(Caller {
+        principal_id: PLATFORM.into(),
+        token_id: String::new(),
+        org_ids: Vec::new(),
+    })
+});
 
 /// Everything a request needs, shared by all of them.
 #[derive(Debug, Clone)]
@@ -142,12 +152,7 @@ impl Router {
 
     /// The platform's managed keys; routing goes on without them when the vault cannot say.
     async fn managed(&self) -> Option<Arc<Lease>> {
-        let platform = Arc::new(Caller {
-            principal_id: PLATFORM.into(),
-            token_id: String::new(),
-            org_ids: Vec::new(),
-        });
-        match self.leases.get(&platform).await {
+        match self.leases.get(&PLATFORM_CALLER).await {
             Ok(lease) => Some(lease),
             Err(error) => {
                 tracing::warn!(%error, "managed keys unavailable");
@@ -182,7 +187,7 @@ struct Plan<'c> {
     resolution: Resolution<'c>,
     lease: Arc<Lease>,
     managed: Option<Arc<Lease>>,
-    account: Option<Account>,
+    account: Option<Arc<Account>>,
 }
 
 impl Router {
@@ -209,18 +214,30 @@ impl Router {
             &self.cooldowns,
         )
         .map_err(|no_route| no_route_status(model, &no_route))
-        .and_then(|found| affordable(model, caller, found, plan.account.as_ref()))
+        .and_then(|found| affordable(model, caller, found, plan.account.as_deref()))
         .inspect_err(|_| self.metrics.request("", model, "", "no_route"))
     }
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<CompleteStreamResponse, Status>> + Send>>;
 
-fn source_label(source: KeySource) -> &'static str {
-    match source {
-        KeySource::Managed => "managed",
-        _ => "byok",
+/// Says who serves a response in its metadata as well: the edge turns it into headers, and
+/// for a stream it is known before the first event. Header values are ASCII, so the
+/// fingerprint's ellipsis becomes three dots.
+fn served_by_metadata(candidate: &Candidate<'_>, request_id: &str) -> MetadataMap {
+    let mut metadata = MetadataMap::new();
+    let fingerprint = candidate.key.fingerprint.replace('…', "...");
+    for (name, value) in [
+        ("x-keyroute-provider", candidate.provider.id),
+        ("x-keyroute-key-source", candidate.source.as_str()),
+        ("x-keyroute-credential", fingerprint.as_str()),
+        ("x-request-id", request_id),
+    ] {
+        if let Ok(value) = value.parse() {
+            metadata.insert(name, value);
+        }
     }
+    metadata
 }
 
 fn outcome_label(failure: &RouteFailure) -> &'static str {
@@ -256,11 +273,12 @@ impl RouterService for Router {
         .await
         {
             Ok((mut response, upstream, winner)) => {
+                let winner = &found[winner];
                 let mut meter = Meter::new(
                     request_id.clone(),
                     &caller.principal_id,
                     &chat.model,
-                    &found[winner],
+                    winner,
                     self.usage.clone(),
                     self.accounts.clone(),
                 );
@@ -268,20 +286,18 @@ impl RouterService for Router {
                     meter.usage(usage);
                 }
                 drop(meter);
+                let provider = winner.provider.id;
+                self.metrics
+                    .request(provider, &chat.model, winner.source.as_str(), "ok");
+                self.metrics.latency(provider, upstream, started.elapsed());
+                let metadata = served_by_metadata(winner, &request_id);
                 if let Some(served) = &mut response.served_by {
                     served.request_id = request_id;
-                    self.metrics.request(
-                        &served.provider,
-                        &chat.model,
-                        source_label(served.key_source()),
-                        "ok",
-                    );
-                    self.metrics
-                        .latency(&served.provider, upstream, started.elapsed());
                 }
-                Ok(Response::new(CompleteResponse {
+                let reply = CompleteResponse {
                     response: Some(response),
-                }))
+                };
+                Ok(Response::from_parts(metadata, reply, Default::default()))
             }
             Err(failure) => {
                 self.metrics.request(
@@ -318,43 +334,27 @@ impl RouterService for Router {
         {
             Ok((winner, events)) => {
                 // A stream counts once its first event arrived: routing is over then.
-                let provider = found[winner].provider.id;
-                let source = match found[winner].source {
-                    Source::Byok => "byok",
-                    Source::Managed => "managed",
-                };
-                let request_id_header = request_id.clone();
+                let winner = &found[winner];
+                let provider = winner.provider.id;
+                let metadata = served_by_metadata(winner, &request_id);
                 let mut meter = Meter::new(
                     request_id,
                     &caller.principal_id,
                     &chat.model,
-                    &found[winner],
+                    winner,
                     self.usage.clone(),
                     self.accounts.clone(),
                 );
                 let events = events.map(move |mut event| {
                     meter.observe(&mut event);
-                    event
+                    Ok(event)
                 });
-                self.metrics.request(provider, &chat.model, source, "ok");
+                self.metrics
+                    .request(provider, &chat.model, winner.source.as_str(), "ok");
                 let first_event = started.elapsed();
                 self.metrics.latency(provider, first_event, first_event);
-                // Headers go out before the stream: say who serves it there too.
-                let mut response: Response<EventStream> = Response::new(Box::pin(events.map(Ok)));
-                // Header values are ASCII: the fingerprint's ellipsis becomes three dots.
-                let fingerprint = found[winner].key.fingerprint.replace('…', "...");
-                let metadata = response.metadata_mut();
-                for (name, value) in [
-                    ("x-keyroute-provider", provider),
-                    ("x-keyroute-key-source", source),
-                    ("x-keyroute-credential", fingerprint.as_str()),
-                    ("x-request-id", request_id_header.as_str()),
-                ] {
-                    if let Ok(value) = value.parse() {
-                        metadata.insert(name, value);
-                    }
-                }
-                Ok(response)
+                let events: EventStream = Box::pin(events);
+                Ok(Response::from_parts(metadata, events, Default::default()))
             }
             Err(failure) => {
                 self.metrics.request(
@@ -386,17 +386,14 @@ impl RouterService for Router {
             let routable = candidates(&resolution, &lease, managed.as_deref(), &Cooldowns::new())
                 .ok()
                 .and_then(|found| {
-                    affordable(&model.id, &caller.principal_id, found, account.as_ref()).ok()
+                    affordable(&model.id, &caller.principal_id, found, account.as_deref()).ok()
                 });
             if let Some(found) = routable {
                 let first: &Candidate<'_> = &found[0];
                 models.push(ModelInfo {
                     id: model.id.clone(),
                     provider: first.provider.id.to_owned(),
-                    key_source: match first.source {
-                        Source::Byok => KeySource::Byok,
-                        Source::Managed => KeySource::Managed,
-                    } as i32,
+                    key_source: first.source.key_source() as i32,
                     display_name: model.display_name.clone(),
                 });
             }

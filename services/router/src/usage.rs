@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::metrics::write_counter;
 use crate::vault::VaultClient;
 
 /// How many records may wait for the vault before new ones are dropped (and counted).
@@ -44,7 +45,6 @@ pub struct UsageTask {
 impl UsageCounters {
     /// Appends these counters in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
         for (name, help, value) in [
             (
                 "keyroute_router_usage_records_sent_total",
@@ -62,11 +62,7 @@ impl UsageCounters {
                 &self.rejected,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
-            );
+            write_counter(out, name, help, value.load(Ordering::Relaxed));
         }
     }
 }

@@ -5,6 +5,8 @@ use keyroute_proto::vault::v1::*;
 use serde_json::json;
 
 use super::Admin;
+use keyroute_wire::catalog::dollars;
+
 use crate::CliError;
 use crate::output::Listing;
 
@@ -66,13 +68,6 @@ pub fn parse_dollars(text: &str) -> Result<i64, String> {
         .and_then(|m| m.checked_add(fraction))
         .ok_or_else(invalid)?;
     Ok(if negative { -micros } else { micros })
-}
-
-/// Micro-dollars as `$1.234567`.
-fn dollars(micros: i64) -> String {
-    let sign = if micros < 0 { "-" } else { "" };
-    let abs = micros.unsigned_abs();
-    format!("{sign}${}.{:06}", abs / 1_000_000, abs % 1_000_000)
 }
 
 fn source_name(source: i32) -> &'static str {

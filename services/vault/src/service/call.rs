@@ -56,11 +56,7 @@ impl Call {
 
 /// A request id from `x-request-id` if it is sane, otherwise a new one.
 fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
-    metadata
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| super::new_id("req"), str::to_owned)
+    keyroute_telemetry::request_id(metadata).map_or_else(|| super::new_id("req"), str::to_owned)
 }
 
 /// The gateway token from `authorization: Bearer kr_...`.
