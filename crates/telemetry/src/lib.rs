@@ -3,6 +3,7 @@
 //! trace-context propagation through tonic metadata so one trace follows a request from the
 //! edge through the router to the vault.
 
+pub mod metrics;
 mod propagation;
 pub mod startup;
 

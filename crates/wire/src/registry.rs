@@ -46,6 +46,126 @@ pub enum CredentialShape {
     Custom,
 }
 
+/// One field a credential of some shape takes, for forms and the providers API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// `secret`, `label`, or `config.<key>`.
+    pub name: &'static str,
+    pub required: bool,
+    /// Whether the value is a secret (write-only: never returned).
+    pub secret: bool,
+    pub description: &'static str,
+}
+
+const fn field(
+    name: &'static str,
+    required: bool,
+    secret: bool,
+    description: &'static str,
+) -> Field {
+    Field {
+        name,
+        required,
+        secret,
+        description,
+    }
+}
+
+const API_KEY_FIELDS: &[Field] = &[
+    field("secret", true, true, "The provider's API key."),
+    field("label", false, false, "A name to tell several keys apart."),
+];
+
+const BEDROCK_FIELDS: &[Field] = &[
+    field(
+        "secret",
+        true,
+        true,
+        "JSON {\"accessKeyId\",\"secretAccessKey\",\"region\",\"sessionToken\"?}, or a Bedrock API key.",
+    ),
+    field(
+        "config.region",
+        false,
+        false,
+        "The AWS region; required with a Bedrock API key.",
+    ),
+    field("label", false, false, "A name to tell several keys apart."),
+];
+
+const AZURE_FIELDS: &[Field] = &[
+    field("secret", true, true, "The Azure OpenAI API key."),
+    field(
+        "config.endpoint",
+        true,
+        false,
+        "The resource endpoint, https://<resource>.openai.azure.com.",
+    ),
+    field("config.deployment", true, false, "The deployment name."),
+    field(
+        "config.api_version",
+        false,
+        false,
+        "The API version (a recent GA version by default).",
+    ),
+    field(
+        "label",
+        false,
+        false,
+        "What clients ask for as azure/<label>.",
+    ),
+];
+
+const VERTEX_FIELDS: &[Field] = &[
+    field("secret", true, true, "The service account's JSON key file."),
+    field(
+        "config.project_id",
+        false,
+        false,
+        "The Google Cloud project (default: the key file's).",
+    ),
+    field(
+        "config.location",
+        false,
+        false,
+        "The region (default us-central1).",
+    ),
+    field("label", false, false, "A name to tell several keys apart."),
+];
+
+const CUSTOM_FIELDS: &[Field] = &[
+    field(
+        "label",
+        true,
+        false,
+        "The endpoint's name: clients ask for custom/<label>/<model>.",
+    ),
+    field(
+        "config.base_url",
+        true,
+        false,
+        "The OpenAI-compatible base URL, ending in /v1 or similar.",
+    ),
+    field(
+        "secret",
+        false,
+        true,
+        "Empty, an API key, or JSON {\"apiKey\"?,\"authToken\"?}.",
+    ),
+];
+
+impl CredentialShape {
+    /// The fields a credential of this shape takes (the vault validates the same rules).
+    pub const fn fields(self) -> &'static [Field] {
+        match self {
+            Self::ApiKey => API_KEY_FIELDS,
+            Self::Bedrock => BEDROCK_FIELDS,
+            Self::Azure => AZURE_FIELDS,
+            Self::Vertex => VERTEX_FIELDS,
+            Self::Custom => CUSTOM_FIELDS,
+        }
+    }
+}
+
 /// One provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Provider {

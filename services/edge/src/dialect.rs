@@ -1,7 +1,57 @@
 //! Router answers as HTTP: a gRPC status becomes the HTTP status a client of that dialect
-//! expects, and who served a request (the router's response metadata) becomes headers.
+//! expects, in that dialect's error shape, and who served a request (the router's response
+//! metadata) becomes headers.
 
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+
+/// The API shape a route speaks: it decides how errors look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `{"error":{"message","type","param","code"}}`
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`
+    Anthropic,
+}
+
+impl Dialect {
+    /// An error response in this dialect. `param` names the field at fault; `code` is
+    /// OpenAI's machine-readable code (Anthropic's shape has neither).
+    pub fn error(
+        self,
+        status: StatusCode,
+        message: &str,
+        param: Option<&str>,
+        code: Option<&str>,
+    ) -> Response {
+        let body = match self {
+            Self::OpenAi => {
+                keyroute_wire::openai::render_error(status.as_u16(), message, param, code)
+            }
+            Self::Anthropic => {
+                let message = match param {
+                    Some(param) if !message.contains(param) => format!("{param}: {message}"),
+                    _ => message.to_owned(),
+                };
+                keyroute_wire::anthropic::render_error(status.as_u16(), &message)
+            }
+        };
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+
+    /// A router status as this dialect's error, with `retry-after` passed through.
+    pub fn status_error(self, status: &tonic::Status) -> Response {
+        let code = match status.code() {
+            tonic::Code::Unauthenticated => Some("invalid_api_key"),
+            tonic::Code::NotFound => Some("model_not_found"),
+            tonic::Code::ResourceExhausted => Some("rate_limit_exceeded"),
+            _ => None,
+        };
+        let mut response = self.error(http_status(status), status.message(), None, code);
+        retry_after(status, response.headers_mut());
+        response
+    }
+}
 
 /// The HTTP status for a router status. Upstream trouble is 502/504, keyroute's own (the
 /// vault, a router) 503: the `x-keyroute-error-origin` metadata says which.

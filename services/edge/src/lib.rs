@@ -1,9 +1,15 @@
-//! keyroute's HTTP edge: the endpoints clients already speak (for now OpenAI's Chat
-//! Completions and the model list), translated to the canonical chat API and sent to the
-//! router over mTLS gRPC. The edge holds no state and no secret: the caller's gateway token
-//! travels to the router, which verifies it with the vault.
+//! keyroute's HTTP edge: the endpoints clients already speak (OpenAI's Chat Completions,
+//! Anthropic's Messages, the model list) translated to the canonical chat API and sent to
+//! the routers over mTLS gRPC, and the management REST API in front of the vault. The edge
+//! holds no state and no secret: the caller's gateway token travels with each call, and the
+//! router or vault verifies it.
 
+pub mod anthropic;
+pub mod api;
 pub mod dialect;
+pub mod metrics;
 pub mod models;
 pub mod openai;
+pub mod pipeline;
+pub mod routers;
 pub mod server;

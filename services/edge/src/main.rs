@@ -3,26 +3,40 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use keyroute_edge::server::Edge;
+use keyroute_edge::server::{Edge, EdgeSettings};
 use keyroute_telemetry::LogFormat;
-use keyroute_telemetry::startup::one_line;
+use keyroute_telemetry::startup::{one_line, parse_duration};
 use keyroute_tls::{ClientTls, TlsPaths};
 
 /// `EX_USAGE` from sysexits.h: the configuration is wrong.
 const EXIT_CONFIG: u8 = 64;
 
-/// `keyroute-edge`: OpenAI-compatible HTTP in front of the router.
+/// `keyroute-edge`: OpenAI- and Anthropic-compatible HTTP, and key management, in front of
+/// the routers and the vault.
 #[derive(Debug, clap::Parser)]
 #[command(name = "keyroute-edge", version)]
 struct EdgeArgs {
     /// Address to serve HTTP on.
     #[arg(long, env = "KEYROUTE_EDGE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// The router's gRPC address.
-    #[arg(long, env = "KEYROUTE_ROUTER_ADDR", default_value = "127.0.0.1:7444")]
-    router: String,
+    /// Router gRPC addresses (`host:port`, comma-separated); a name that resolves to several
+    /// addresses (a headless Service) is balanced across all of them.
+    #[arg(
+        long,
+        env = "KEYROUTE_ROUTER_ADDR",
+        default_value = "127.0.0.1:7444",
+        value_delimiter = ','
+    )]
+    router: Vec<String>,
+    /// How often router names are resolved again, to follow routers scaling in and out.
+    #[arg(long, env = "KEYROUTE_ROUTER_REFRESH", default_value = "5s", value_parser = parse_duration)]
+    router_refresh: Duration,
+    /// The vault's gRPC address, for the management API and readiness.
+    #[arg(long, env = "KEYROUTE_VAULT_ADDR", default_value = "127.0.0.1:7443")]
+    vault: String,
     /// This service's certificate chain (PEM), with a spiffe://keyroute/edge URI SAN.
     #[arg(long, env = "KEYROUTE_TLS_CERT")]
     tls_cert: PathBuf,
@@ -35,6 +49,9 @@ struct EdgeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "KEYROUTE_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
     body_limit: usize,
+    /// How often the TLS files are checked for a renewed certificate.
+    #[arg(long, env = "KEYROUTE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    tls_reload_interval: Duration,
     /// Log format: human or json.
     #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
     log_format: LogFormat,
@@ -83,7 +100,14 @@ fn main() -> ExitCode {
             Ok(tls) => tls,
             Err(error) => return config_error(&format!("tls: {error}")),
         };
-        let edge = match Edge::connect(&args.router, tls, args.body_limit) {
+        let _reloader = tls.spawn_reloader(args.tls_reload_interval);
+        let settings = EdgeSettings {
+            routers: args.router,
+            router_refresh: args.router_refresh,
+            vault: args.vault,
+            body_limit: args.body_limit,
+        };
+        let edge = match Edge::connect(&settings, tls).await {
             Ok(edge) => edge,
             Err(error) => return config_error(&error.to_string()),
         };

@@ -2,13 +2,16 @@
 //! when the request carries `anthropic-version`. Each entry names its provider and whether
 //! the caller's key or managed routing would serve it.
 
+use std::time::Instant;
+
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use keyroute_proto::router::v1::{KeySource, ListModelsRequest, ModelInfo};
 use serde_json::{Value, json};
 
-use crate::openai::{error, gateway_token, router_request, status_error};
+use crate::dialect::Dialect;
+use crate::pipeline::Call;
 use crate::server::Edge;
 
 fn key_source(model: &ModelInfo) -> &'static str {
@@ -52,26 +55,37 @@ fn anthropic_list(models: &[ModelInfo]) -> Value {
 
 /// Lists the models the caller can use right now.
 pub async fn list(State(edge): State<Edge>, headers: HeaderMap) -> Response {
-    let Some(token) = gateway_token(&headers) else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "a gateway token is required: send `Authorization: Bearer kr_...`",
-            None,
-            Some("invalid_api_key"),
-        );
+    let anthropic = headers.contains_key("anthropic-version");
+    let dialect = if anthropic {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAi
     };
-    let Some(request) = router_request(ListModelsRequest {}, token, &headers) else {
-        return crate::openai::malformed_token();
+    let started = Instant::now();
+    let call = match Call::start(dialect, "models", &headers) {
+        Ok(call) => call,
+        Err(response) => return response,
     };
-    let models = match edge.router.clone().list_models(request).await {
+    let reply = call
+        .route(
+            &edge,
+            ListModelsRequest {},
+            &|| Some(ListModelsRequest {}),
+            |mut client, request| async move { client.list_models(request).await },
+            started,
+        )
+        .await;
+    let models = match reply {
         Ok(reply) => reply.into_inner().models,
-        Err(status) => return status_error(&status),
+        Err(response) => return response,
     };
-    let body = if headers.contains_key("anthropic-version") {
+    let body = if anthropic {
         anthropic_list(&models)
     } else {
         openai_list(&models)
     };
+    edge.metrics
+        .other("models", StatusCode::OK, started.elapsed());
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

@@ -1,58 +1,171 @@
-//! The edge's HTTP server: routes, shared state, and a graceful stop that lets running
-//! streams finish.
+//! The edge's HTTP server: routes, shared state, readiness, metrics, and a graceful stop
+//! that lets running streams finish.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::routing::{get, post};
-use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use http::{StatusCode, header};
+use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_tls::{ClientTls, Identity};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::metrics::EdgeMetrics;
+use crate::routers::{PoolError, RouterPool};
 
 /// What every request handler shares; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Edge {
-    pub router: RouterServiceClient<Channel>,
+    pub routers: Arc<RouterPool>,
+    /// The vault, for the management API (the caller's token travels with each call).
+    pub vault: VaultServiceClient<Channel>,
+    vault_channel: Channel,
     /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+    pub metrics: Arc<EdgeMetrics>,
+}
+
+/// Where the edge finds its peers and how it treats requests.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// Router addresses (`host:port`); a name may resolve to many routers.
+    pub routers: Vec<String>,
+    /// How often router names are resolved again.
+    pub router_refresh: Duration,
+    /// The vault's address (`host:port`).
+    pub vault: String,
     pub body_limit: usize,
 }
 
 /// Why the edge could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
-    #[error("router channel: {0}")]
-    Router(String),
+    #[error(transparent)]
+    Routers(#[from] PoolError),
+    #[error("vault channel: {0}")]
+    Vault(String),
     #[error("http server: {0}")]
     Serve(String),
 }
 
+/// Whether the service on `channel` answers its gRPC health check as serving, within a
+/// second.
+async fn serving(channel: Channel) -> bool {
+    let mut client = HealthClient::new(channel);
+    let check = client.check(HealthCheckRequest {
+        service: String::new(),
+    });
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), check).await,
+        Ok(Ok(reply)) if reply.get_ref().status() == ServingStatus::Serving
+    )
+}
+
 impl Edge {
-    /// An edge whose router calls present `tls` (the edge's certificate) and expect the
-    /// `router` identity. The channel connects lazily.
-    pub fn connect(
-        router: &str,
-        tls: Arc<ClientTls>,
-        body_limit: usize,
-    ) -> Result<Self, EdgeError> {
-        let identity = Identity::parse("router").map_err(|e| EdgeError::Router(e.to_string()))?;
-        let channel = keyroute_tls::channel(router, tls, identity)
-            .map_err(|e| EdgeError::Router(e.to_string()))?;
+    /// An edge whose router and vault calls present `tls` (the edge's certificate). Router
+    /// names are resolved now and then every `router_refresh` (the returned edge keeps that
+    /// task); channels connect lazily.
+    pub async fn connect(settings: &EdgeSettings, tls: Arc<ClientTls>) -> Result<Self, EdgeError> {
+        let routers = RouterPool::new(&settings.routers, tls.clone()).await?;
+        routers.spawn_refresh(settings.router_refresh);
+        let identity = Identity::parse("vault").map_err(|e| EdgeError::Vault(e.to_string()))?;
+        let vault_channel = keyroute_tls::channel(&settings.vault, tls, identity)
+            .map_err(|e| EdgeError::Vault(e.to_string()))?;
         Ok(Self {
-            router: RouterServiceClient::new(channel),
-            body_limit,
+            routers,
+            vault: VaultServiceClient::new(vault_channel.clone()),
+            vault_channel,
+            body_limit: settings.body_limit,
+            metrics: EdgeMetrics::new(),
         })
+    }
+
+    /// Ready when the vault and at least one router answer their health checks; the body
+    /// says which is missing.
+    async fn ready(&self) -> Response {
+        let vault = serving(self.vault_channel.clone());
+        let conns = self.routers.conns();
+        let routers = futures::future::join_all(conns.iter().map(|c| serving(c.channel())));
+        let (vault, routers) = tokio::join!(vault, routers);
+        for (conn, up) in conns.iter().zip(&routers) {
+            conn.reached(*up);
+        }
+        let routers_up = routers.iter().filter(|up| **up).count();
+        let body = serde_json::json!({
+            "vault": if vault { "serving" } else { "unreachable" },
+            "routers": { "serving": routers_up, "known": conns.len() },
+        });
+        let status = if vault && routers_up > 0 {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
     }
 
     /// The HTTP routes.
     pub fn app(self) -> axum::Router {
+        use crate::api;
         axum::Router::new()
             .route(
                 "/v1/chat/completions",
                 post(crate::openai::chat_completions),
             )
+            .route("/v1/messages", post(crate::anthropic::messages))
             .route("/v1/models", get(crate::models::list))
+            .route(
+                "/api/v1/keys",
+                get(api::keys::list_own).post(api::keys::create_own),
+            )
+            .route(
+                "/api/v1/keys/{id}",
+                patch(api::keys::update).delete(api::keys::delete),
+            )
+            .route("/api/v1/keys/{id}/test", post(api::keys::test))
+            .route(
+                "/api/v1/orgs/{org}/keys",
+                get(api::keys::list_org).post(api::keys::create_org),
+            )
+            .route("/api/v1/orgs/{org}/audit", get(api::account::org_audit))
+            .route("/api/v1/providers", get(api::providers::list))
+            .route(
+                "/api/v1/provider-settings",
+                get(api::settings::list).put(api::settings::put),
+            )
+            .route("/api/v1/usage", get(api::account::usage))
+            .route("/api/v1/balance", get(api::account::balance))
+            .fallback(api::not_found)
             .route("/healthz", get(|| async { "ok" }))
+            .route(
+                "/readyz",
+                get(
+                    |axum::extract::State(edge): axum::extract::State<Edge>| async move {
+                        edge.ready().await
+                    },
+                ),
+            )
+            .route(
+                "/metrics",
+                get(
+                    |axum::extract::State(edge): axum::extract::State<Edge>| async move {
+                        (
+                            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                            edge.metrics.render(),
+                        )
+                    },
+                ),
+            )
             .with_state(self)
     }
 

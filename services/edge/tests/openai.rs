@@ -4,80 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
-use std::time::Duration;
+mod support;
 
-use keyroute_edge::server::Edge;
-use keyroute_mock_providers::{Mock, MockServer};
-use keyroute_proto::vault::v1::CreateCredentialRequest;
-use keyroute_router::server::{PreparedRouter, RouterSettings};
-use keyroute_router::upstream::Timeouts;
-use keyroute_test_support::{TestVault, with_token};
-use keyroute_tls::ClientTls;
 use serde_json::{Value, json};
+use support::{BODY_LIMIT, Gateway, gateway};
 
-struct Gateway {
-    _vault: TestVault,
-    _mock: MockServer,
-    url: String,
-    token: String,
-    http: reqwest::Client,
+trait OpenAiCalls {
+    async fn post(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response;
+    async fn error(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value);
 }
 
-const BODY_LIMIT: usize = 64 * 1024;
-
-async fn gateway() -> Gateway {
-    let vault = TestVault::start().await;
-    let (user, token) = vault.user_with_token("edge-user").await;
-    let keys = Mock::new();
-    keys.add_key("openai", "sk-edge-openai-0123456789");
-    let mock = MockServer::start(keys).await.unwrap();
-    vault
-        .client("edge")
-        .create_credential(with_token(
-            CreateCredentialRequest {
-                owner_id: user,
-                provider: "openai".into(),
-                secret: "sk-edge-openai-0123456789".into(),
-                ..Default::default()
-            },
-            &token,
-        ))
-        .await
-        .unwrap();
-    let settings = RouterSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        vault: vault.addr.to_string(),
-        tls: vault.pki.paths("router"),
-        base_urls: HashMap::from([("openai".to_owned(), mock.base_url("openai"))]),
-        catalog: None,
-        token_cache_ttl: Duration::from_secs(10),
-        timeouts: Timeouts::default(),
-        tls_reload_interval: Duration::from_secs(3600),
-        shutdown_grace: Duration::from_secs(5),
-        metrics_listen: None,
-    };
-    let router = PreparedRouter::prepare(settings).await.unwrap();
-    let router_addr = router.local_addr().unwrap();
-    tokio::spawn(async move { router.serve(std::future::pending()).await.unwrap() });
-
-    let tls = ClientTls::from_files(vault.pki.paths("edge")).unwrap();
-    let edge = Edge::connect(&router_addr.to_string(), tls, BODY_LIMIT).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { edge.serve(listener, std::future::pending()).await.unwrap() });
-    // reqwest carries the router's `rustls-no-provider` feature in this workspace.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Gateway {
-        _vault: vault,
-        _mock: mock,
-        url,
-        token,
-        http: reqwest::Client::new(),
-    }
-}
-
-impl Gateway {
+impl OpenAiCalls for Gateway {
     async fn post(&self, token: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
         let mut request = self
             .http

@@ -1,105 +1,43 @@
 //! Prometheus metrics for the router, served as text on a separate admin port: requests by
 //! provider, model, key source and outcome; upstream and added latency; lease cache hits and
-//! vault calls; key cooldowns. A small registry of its own: a label lookup and an atomic add
-//! per observation, no allocation once a series exists.
+//! vault calls; key cooldowns, on the shared registry in `keyroute_telemetry::metrics`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Histogram bucket bounds in seconds, from 1 ms to 60 s.
-const BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
-];
-
-#[derive(Debug, Default)]
-struct Histogram {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    /// Sum in microseconds.
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, value: Duration) {
-        let seconds = value.as_secs_f64();
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
-            if seconds <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(value.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    fn render(&self, name: &str, labels: &str, out: &mut String) {
-        let join = |extra: &str| {
-            if labels.is_empty() {
-                format!("{{{extra}}}")
-            } else {
-                format!("{{{labels},{extra}}}")
-            }
-        };
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{} {}",
-                join(&format!("le=\"{bound}\"")),
-                bucket.load(Ordering::Relaxed)
-            );
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{} {count}", join("le=\"+Inf\""));
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(
-            out,
-            "{name}_sum{braces} {}",
-            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count{braces} {count}");
-    }
-}
-
-/// Label values are provider ids, model ids and fixed words; quotes and backslashes are
-/// escaped all the same.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Appends one counter, with its help and type lines, in the text format.
-pub fn write_counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-    );
-}
+pub use keyroute_telemetry::metrics::write_counter;
+use keyroute_telemetry::metrics::{CounterFamily, Histogram, HistogramFamily, escape};
 
 /// The router's metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
-    upstream_errors: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
-    upstream_latency: Mutex<BTreeMap<String, Arc<Histogram>>>,
+    requests: CounterFamily,
+    upstream_errors: CounterFamily,
+    upstream_latency: HistogramFamily,
     added_latency: Histogram,
     pub cooldowns: AtomicU64,
 }
 
-fn counter(map: &Mutex<BTreeMap<String, Arc<AtomicU64>>>, labels: String) -> Arc<AtomicU64> {
-    map.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(labels)
-        .or_default()
-        .clone()
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: CounterFamily::new(
+                "keyroute_router_requests_total",
+                "Routed requests by provider, model, key source and outcome.",
+            ),
+            upstream_errors: CounterFamily::new(
+                "keyroute_router_upstream_errors_total",
+                "Failed upstream calls by provider and status.",
+            ),
+            upstream_latency: HistogramFamily::new(
+                "keyroute_router_upstream_seconds",
+                "Time waiting on providers.",
+            ),
+            added_latency: Histogram::default(),
+            cooldowns: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Metrics {
@@ -114,68 +52,29 @@ impl Metrics {
             escape(provider),
             escape(model)
         );
-        counter(&self.requests, labels).fetch_add(1, Ordering::Relaxed);
+        self.requests.add(labels, 1);
     }
 
     pub fn upstream_error(&self, provider: &str, status: u16) {
-        counter(
-            &self.upstream_errors,
+        self.upstream_errors.add(
             format!("provider=\"{}\",status=\"{status}\"", escape(provider)),
-        )
-        .fetch_add(1, Ordering::Relaxed);
+            1,
+        );
     }
 
     /// Time spent waiting on the provider, and the time keyroute added around it.
     pub fn latency(&self, provider: &str, upstream: Duration, total: Duration) {
-        let histogram = self
-            .upstream_latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(format!("provider=\"{}\"", escape(provider)))
-            .or_default()
-            .clone();
-        histogram.observe(upstream);
+        self.upstream_latency
+            .observe(format!("provider=\"{}\"", escape(provider)), upstream);
         self.added_latency.observe(total.saturating_sub(upstream));
     }
 
     /// The exposition text; lease hits and vault calls come from the lease cache.
     pub fn render_with(&self, lease_hits: u64, vault_calls: u64) -> String {
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP keyroute_router_requests_total Routed requests by provider, model, key source and outcome.\n# TYPE keyroute_router_requests_total counter\n");
-        for (labels, value) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "keyroute_router_requests_total{{{labels}}} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP keyroute_router_upstream_errors_total Failed upstream calls by provider and status.\n# TYPE keyroute_router_upstream_errors_total counter\n");
-        for (labels, value) in self
-            .upstream_errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "keyroute_router_upstream_errors_total{{{labels}}} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP keyroute_router_upstream_seconds Time waiting on providers.\n# TYPE keyroute_router_upstream_seconds histogram\n");
-        for (labels, histogram) in self
-            .upstream_latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            histogram.render("keyroute_router_upstream_seconds", labels, &mut out);
-        }
+        self.requests.render(&mut out);
+        self.upstream_errors.render(&mut out);
+        self.upstream_latency.render(&mut out);
         out.push_str("# HELP keyroute_router_added_seconds Time keyroute added to a request beyond the provider's.\n# TYPE keyroute_router_added_seconds histogram\n");
         self.added_latency
             .render("keyroute_router_added_seconds", "", &mut out);
@@ -232,6 +131,5 @@ mod tests {
         assert!(text.contains("keyroute_router_added_seconds_bucket{le=\"0.001\"} 1"));
         assert!(text.contains("keyroute_router_added_seconds_count 1"));
         assert!(text.contains("keyroute_router_vault_lease_calls_total 3"));
-        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

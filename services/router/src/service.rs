@@ -75,11 +75,8 @@ fn bearer<T>(request: &Request<T>) -> Result<String, Status> {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(|token| token.trim().to_owned())
-        .filter(|token| !token.is_empty())
+    keyroute_proto::bearer_token(value)
+        .map(str::to_owned)
         .ok_or_else(|| {
             Status::unauthenticated("a gateway token is required as `authorization: Bearer kr_...`")
         })
@@ -116,6 +113,9 @@ fn failure_status(failure: &RouteFailure) -> Status {
     );
     if let Ok(value) = error.status.to_string().parse() {
         metadata.insert("x-keyroute-upstream-status", value);
+    }
+    if let Ok(value) = error.provider.parse() {
+        metadata.insert("x-keyroute-provider", value);
     }
     if let Some(retry_after) = error.retry_after
         && let Ok(value) = retry_after.as_secs().max(1).to_string().parse()

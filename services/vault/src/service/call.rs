@@ -61,9 +61,7 @@ fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
 
 /// The gateway token from `authorization: Bearer kr_...`.
 fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
-    let value = metadata.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    keyroute_proto::bearer_token(metadata.get("authorization")?.to_str().ok()?)
 }
 
 impl Vault {

@@ -1,0 +1,214 @@
+//! The routers behind this edge: one lazily connected HTTP/2 channel per router address,
+//! calls spread round-robin over the routers that are up, and the set kept current by
+//! re-resolving the configured names, so that routers scale out and in (a Kubernetes
+//! headless Service lists every router pod) without an edge restart.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
+use keyroute_tls::{ClientTls, Identity};
+use tonic::transport::Channel;
+
+/// One router address and its channel.
+#[derive(Debug)]
+pub struct RouterConn {
+    pub addr: SocketAddr,
+    channel: Channel,
+    client: RouterServiceClient<Channel>,
+    /// Set when a call could not reach it; cleared by the next successful call or health
+    /// check, and by re-resolution.
+    down: AtomicBool,
+}
+
+impl RouterConn {
+    /// A client for one call (cloning a channel handle is cheap).
+    pub fn client(&self) -> RouterServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    /// The channel itself, for health checks.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Records whether the last call reached this router.
+    pub fn reached(&self, reached: bool) {
+        self.down.store(!reached, Ordering::Relaxed);
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+}
+
+/// Why no router could be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("router address {0:?} is not host:port")]
+    Address(String),
+    #[error("router channel: {0}")]
+    Channel(String),
+}
+
+/// The routers this edge spreads calls over.
+#[derive(Debug)]
+pub struct RouterPool {
+    /// `host:port` names as configured; each may resolve to several addresses.
+    targets: Vec<String>,
+    tls: Arc<ClientTls>,
+    conns: ArcSwap<Vec<Arc<RouterConn>>>,
+    next: AtomicUsize,
+}
+
+/// Whether a failed call never reached a router (nothing was sent, so another router may
+/// take it): the connection was refused or could not be made. A router's own answers carry
+/// `x-keyroute-error-origin` and are never retried here.
+pub fn never_reached(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Unavailable
+        || status.metadata().contains_key("x-keyroute-error-origin")
+    {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::AddrNotAvailable
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+            )
+        {
+            return true;
+        }
+        if error.to_string().contains("connect error") {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+impl RouterPool {
+    /// A pool over `targets` (each `host:port`); resolves them once now. A name that does
+    /// not resolve yet is not an error: routers may start after the edge.
+    pub async fn new(targets: &[String], tls: Arc<ClientTls>) -> Result<Arc<Self>, PoolError> {
+        for target in targets {
+            let valid = target
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !valid {
+                return Err(PoolError::Address(target.clone()));
+            }
+        }
+        let pool = Arc::new(Self {
+            targets: targets.to_vec(),
+            tls,
+            conns: ArcSwap::from_pointee(Vec::new()),
+            next: AtomicUsize::new(0),
+        });
+        pool.refresh().await?;
+        Ok(pool)
+    }
+
+    /// Resolves every target again and swaps in the new set, keeping the channels of
+    /// addresses still present (and their connections).
+    pub async fn refresh(&self) -> Result<(), PoolError> {
+        let mut addrs = Vec::new();
+        for target in &self.targets {
+            match tokio::net::lookup_host(target.as_str()).await {
+                Ok(found) => addrs.extend(found),
+                Err(error) => {
+                    tracing::warn!(target = %target, error = %error, "router name does not resolve");
+                }
+            }
+        }
+        addrs.sort_unstable();
+        addrs.dedup();
+        let current = self.conns.load();
+        if current.iter().map(|c| c.addr).eq(addrs.iter().copied()) {
+            return Ok(());
+        }
+        let known: HashMap<SocketAddr, &Arc<RouterConn>> =
+            current.iter().map(|c| (c.addr, c)).collect();
+        let mut conns = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            if let Some(conn) = known.get(&addr) {
+                conns.push(Arc::clone(conn));
+                continue;
+            }
+            let identity =
+                Identity::parse("router").map_err(|e| PoolError::Channel(e.to_string()))?;
+            let channel = keyroute_tls::channel(&addr.to_string(), self.tls.clone(), identity)
+                .map_err(|e| PoolError::Channel(e.to_string()))?;
+            conns.push(Arc::new(RouterConn {
+                addr,
+                client: RouterServiceClient::new(channel.clone()),
+                channel,
+                down: AtomicBool::new(false),
+            }));
+        }
+        let listed: Vec<String> = conns.iter().map(|c| c.addr.to_string()).collect();
+        tracing::info!(routers = ?listed, "router set changed");
+        self.conns.store(Arc::new(conns));
+        Ok(())
+    }
+
+    /// Re-resolves every `every` until the pool is dropped.
+    pub fn spawn_refresh(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let pool = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(pool) = pool.upgrade() else { return };
+                if let Err(error) = pool.refresh().await {
+                    tracing::warn!(error = %error, "router refresh failed");
+                }
+            }
+        })
+    }
+
+    /// The next router to call, round-robin over those not marked down (over all of them
+    /// when every one is down, so a recovered router is found again).
+    pub fn pick(&self) -> Option<Arc<RouterConn>> {
+        let conns = self.conns.load();
+        let count = conns.len();
+        if count == 0 {
+            return None;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|i| &conns[(start + i) % count])
+            .find(|conn| !conn.is_down())
+            .or_else(|| conns.get(start % count))
+            .cloned()
+    }
+
+    /// How many routers a call may try: each address once.
+    pub fn len(&self) -> usize {
+        self.conns.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every router address now in the set.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.conns.load().iter().map(|c| c.addr).collect()
+    }
+
+    /// Every router in the set.
+    pub fn conns(&self) -> Arc<Vec<Arc<RouterConn>>> {
+        self.conns.load_full()
+    }
+}

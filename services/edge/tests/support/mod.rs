@@ -1,0 +1,220 @@
+//! The gateway the edge tests share: a real vault, one or more routers, the edge on loopback
+//! ports over mTLS, and the mock providers upstream. The user has an OpenAI key; the platform
+//! has a managed Anthropic key; credits are granted only where a test asks.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use keyroute_edge::server::{Edge, EdgeSettings};
+use keyroute_mock_providers::{Mock, MockServer};
+use keyroute_proto::vault::v1::{CreateCredentialRequest, GrantCreditsRequest};
+use keyroute_router::server::{PreparedRouter, RouterSettings};
+use keyroute_router::upstream::Timeouts;
+use keyroute_test_support::{TestVault, with_token};
+use keyroute_tls::ClientTls;
+use serde_json::Value;
+
+pub const BODY_LIMIT: usize = 64 * 1024;
+pub const USER_OPENAI_KEY: &str = "sk-edge-openai-0123456789";
+pub const PLATFORM_ANTHROPIC_KEY: &str = "sk-ant-platform-0123456789";
+
+/// A router running in this process, stoppable.
+pub struct RunningRouter {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningRouter {
+    /// Stops the router and waits until its port is closed.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+pub struct Gateway {
+    pub vault: TestVault,
+    pub mock: Mock,
+    pub _mock_server: MockServer,
+    pub routers: Vec<RunningRouter>,
+    pub url: String,
+    pub user: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+pub async fn start_router(vault: &TestVault, mock: &MockServer) -> RunningRouter {
+    let base_urls: HashMap<String, String> = ["openai", "anthropic", "mistral"]
+        .iter()
+        .map(|p| ((*p).to_owned(), mock.base_url(p)))
+        .collect();
+    let settings = RouterSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        vault: vault.addr.to_string(),
+        tls: vault.pki.paths("router"),
+        base_urls,
+        catalog: None,
+        token_cache_ttl: Duration::from_secs(10),
+        timeouts: Timeouts::default(),
+        tls_reload_interval: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_secs(5),
+        metrics_listen: None,
+    };
+    let router = PreparedRouter::prepare(settings).await.unwrap();
+    let addr = router.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        router
+            .serve(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    RunningRouter {
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// A gateway with one router.
+pub async fn gateway() -> Gateway {
+    gateway_with_routers(1).await
+}
+
+/// A gateway whose edge balances over `routers` routers.
+pub async fn gateway_with_routers(routers: usize) -> Gateway {
+    let vault = TestVault::start().await;
+    let (user, token) = vault.user_with_token("edge-user").await;
+    let keys = Mock::new();
+    keys.add_key("openai", USER_OPENAI_KEY);
+    keys.add_key("anthropic", PLATFORM_ANTHROPIC_KEY);
+    let mock_server = MockServer::start(keys.clone()).await.unwrap();
+    vault
+        .client("edge")
+        .create_credential(with_token(
+            CreateCredentialRequest {
+                owner_id: user.clone(),
+                provider: "openai".into(),
+                secret: USER_OPENAI_KEY.into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap();
+    vault
+        .client("admin")
+        .create_credential(CreateCredentialRequest {
+            owner_id: "platform".into(),
+            provider: "anthropic".into(),
+            secret: PLATFORM_ANTHROPIC_KEY.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut running = Vec::new();
+    for _ in 0..routers {
+        running.push(start_router(&vault, &mock_server).await);
+    }
+    let settings = EdgeSettings {
+        routers: running.iter().map(|r| r.addr.to_string()).collect(),
+        router_refresh: Duration::from_secs(3600),
+        vault: vault.addr.to_string(),
+        body_limit: BODY_LIMIT,
+    };
+    let tls = ClientTls::from_files(vault.pki.paths("edge")).unwrap();
+    let edge = Edge::connect(&settings, tls).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { edge.serve(listener, std::future::pending()).await.unwrap() });
+    // reqwest carries the router's `rustls-no-provider` feature in this workspace.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Gateway {
+        vault,
+        mock: keys,
+        _mock_server: mock_server,
+        routers: running,
+        url,
+        user,
+        token,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Gateway {
+    /// Grants the user `micros` of credit (for managed routing).
+    pub async fn grant(&self, micros: i64) {
+        self.vault
+            .client("admin")
+            .grant_credits(GrantCreditsRequest {
+                principal_id: self.user.clone(),
+                micros,
+                reason: "test".into(),
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Sends `method path` with `body` (JSON) and `token`; returns status, headers and JSON.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, headers, json)
+    }
+}
+
+/// The `data:` payloads of an SSE body, with their `event:` names (empty when none).
+pub fn sse_events(text: &str) -> Vec<(String, String)> {
+    let mut events = Vec::new();
+    for block in text.split("\n\n") {
+        let mut name = String::new();
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(value) = line.strip_prefix("event: ") {
+                name = value.to_owned();
+            } else if let Some(value) = line.strip_prefix("data: ") {
+                data.push_str(value);
+            }
+        }
+        if !data.is_empty() {
+            events.push((name, data));
+        }
+    }
+    events
+}
