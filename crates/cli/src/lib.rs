@@ -3,6 +3,7 @@
 
 mod admin;
 mod certs;
+mod dev;
 mod error;
 mod kek;
 mod output;
@@ -21,12 +22,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs vault, router and edge in one process on loopback (mTLS inside), with state in a
+    /// directory: a working gateway with one command.
+    Dev(dev::DevArgs),
     /// Development certificates.
     Certs(certs::CertsArgs),
     /// Key-encryption key (KEK) keyring files.
     Kek(kek::KekArgs),
     /// Administer a running vault with the admin certificate.
     Admin(admin::AdminArgs),
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| CliError::Io(format!("cannot start the runtime: {error}")))
 }
 
 /// Parses the arguments, runs the command, and turns the outcome into an exit code.
@@ -41,11 +52,8 @@ pub fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Certs(args) => certs::run(args),
         Command::Kek(args) => kek::run(args),
-        Command::Admin(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| CliError::Io(format!("cannot start the runtime: {error}")))
-            .and_then(|runtime| runtime.block_on(admin::run(args))),
+        Command::Admin(args) => runtime().and_then(|runtime| runtime.block_on(admin::run(args))),
+        Command::Dev(args) => runtime().and_then(|runtime| runtime.block_on(dev::run(args))),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -18,7 +18,7 @@ mod vertex;
 pub use answer::{Input, SIGNATURE_PREFIX};
 pub use fault::Fault;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -61,9 +61,15 @@ struct MockState {
     service_accounts: Mutex<HashMap<String, Vec<u8>>>,
     vertex_tokens: Mutex<HashSet<String>>,
     faults: Mutex<HashMap<String, Fault>>,
-    recorded: Mutex<Vec<Recorded>>,
+    recorded: Mutex<VecDeque<Recorded>>,
+    /// Keys starting with one of these are valid for every provider (`keyroute dev --mock`).
+    accepted_prefixes: Mutex<Vec<String>>,
     next_id: AtomicU64,
 }
+
+/// The most requests kept for assertions; older ones are dropped, so a long-running mock
+/// (`keyroute dev --mock`, benchmarks) keeps a bounded memory.
+const MAX_RECORDED: usize = 10_000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
@@ -92,6 +98,12 @@ impl Mock {
             .insert(key.to_owned());
     }
 
+    /// Accepts, for every provider, any key that starts with `prefix`: a demo mock that
+    /// takes whatever keys people add, yet still refuses others.
+    pub fn accept_prefix(&self, prefix: &str) {
+        lock(&self.0.accepted_prefixes).push(prefix.to_owned());
+    }
+
     /// Accepts SigV4 signatures made with this AWS key pair.
     pub fn add_aws_credentials(&self, access_key_id: &str, secret_access_key: &str) {
         lock(&self.0.aws).insert(access_key_id.to_owned(), secret_access_key.to_owned());
@@ -113,7 +125,7 @@ impl Mock {
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Recorded> {
-        lock(&self.0.recorded).clone()
+        lock(&self.0.recorded).iter().cloned().collect()
     }
 
     /// Requests received for one provider.
@@ -128,6 +140,9 @@ impl Mock {
         lock(&self.0.keys)
             .get(provider)
             .is_some_and(|keys| keys.contains(key))
+            || lock(&self.0.accepted_prefixes)
+                .iter()
+                .any(|prefix| key.starts_with(prefix.as_str()))
     }
 
     fn aws_secret(&self, access_key_id: &str) -> Option<String> {
@@ -268,20 +283,26 @@ async fn dispatch(
     let full = uri.path().trim_start_matches('/');
     let (prefix, rest) = full.split_once('/').unwrap_or((full, ""));
     let query = uri.query().unwrap_or_default().to_owned();
-    lock(&mock.0.recorded).push(Recorded {
-        provider: prefix.to_owned(),
-        method: method.to_string(),
-        path: if query.is_empty() {
-            format!("/{rest}")
-        } else {
-            format!("/{rest}?{query}")
-        },
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect(),
-        body: body.to_vec(),
-    });
+    {
+        let mut recorded = lock(&mock.0.recorded);
+        if recorded.len() >= MAX_RECORDED {
+            recorded.pop_front();
+        }
+        recorded.push_back(Recorded {
+            provider: prefix.to_owned(),
+            method: method.to_string(),
+            path: if query.is_empty() {
+                format!("/{rest}")
+            } else {
+                format!("/{rest}?{query}")
+            },
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
+                .collect(),
+            body: body.to_vec(),
+        });
+    }
     let Some(provider) = registry::provider(prefix) else {
         return respond::json(404, br#"{"error":"no such mock provider"}"#.to_vec());
     };

@@ -177,6 +177,10 @@ impl PreparedRouter {
             health
                 .set_not_serving::<RouterServiceServer<Router>>()
                 .await;
+            // The overall status too: probes and edges ask for "" and stop sending here.
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
             let _ = drained_tx.send(());
         };
         let server = tonic::transport::Server::builder()

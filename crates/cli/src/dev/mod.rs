@@ -1,0 +1,248 @@
+//! `keyroute dev`: a working gateway with one command. Vault, router and edge run in this
+//! process and still talk mTLS gRPC over loopback, as in production; the state directory
+//! keeps the dev CA, KEK, database and token between runs. `--mock` adds the mock providers
+//! with a managed key for each of several providers and some credits, so a newcomer without
+//! any provider key sees a full round trip.
+
+mod state;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keyroute_edge::server::{Edge, EdgeSettings};
+use keyroute_mock_providers::{Mock, MockServer};
+use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
+use keyroute_proto::vault::v1::{CreateCredentialRequest, GrantCreditsRequest};
+use keyroute_router::server::{PreparedRouter, RouterSettings};
+use keyroute_router::upstream::Timeouts;
+use keyroute_tls::{ClientTls, Identity};
+use keyroute_vault::server::{PreparedVault, VaultSettings};
+use tokio::sync::oneshot;
+
+use crate::CliError;
+use state::{DevIdentity, StateDir, write_private};
+
+/// Keys the mock accepts for every provider; what people add in a `--mock` gateway.
+const MOCK_KEY_PREFIX: &str = "sk-mock-";
+/// Providers that get a managed platform key under `--mock`.
+const MOCK_MANAGED: [&str; 4] = ["openai", "anthropic", "google", "mistral"];
+/// Credits granted to the dev user the first time `--mock` runs: $10.
+const MOCK_CREDITS_MICROS: i64 = 10_000_000;
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Where the dev CA, KEK, database and token live (made on the first run, then reused).
+    #[arg(long, env = "KEYROUTE_STATE_DIR", default_value = ".keyroute")]
+    state_dir: PathBuf,
+    /// Address the HTTP API listens on; port 0 picks a free port (printed, and written to
+    /// dev.env).
+    #[arg(long, env = "KEYROUTE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// Sends a provider's calls to another base URL (repeatable), e.g.
+    /// `--upstream openai=http://127.0.0.1:9000/v1`.
+    #[arg(long = "upstream", value_name = "PROVIDER=URL")]
+    upstreams: Vec<String>,
+    /// Also runs the mock providers, points every provider at them, and seeds managed keys
+    /// and $10 of credits, so no provider key is needed.
+    #[arg(long)]
+    mock: bool,
+}
+
+fn upstream_overrides(pairs: &[String]) -> Result<HashMap<String, String>, CliError> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let (provider, url) = pair.split_once('=').ok_or_else(|| {
+                CliError::Usage(format!("--upstream {pair:?}: expected PROVIDER=URL"))
+            })?;
+            if keyroute_wire::registry::provider(provider).is_none() {
+                return Err(CliError::Usage(format!(
+                    "--upstream {pair:?}: unknown provider {provider:?}; expected one of {}",
+                    keyroute_wire::registry::provider_ids()
+                )));
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(CliError::Usage(format!(
+                    "--upstream {pair:?}: the URL must start with http:// or https://"
+                )));
+            }
+            Ok((provider.to_owned(), url.trim_end_matches('/').to_owned()))
+        })
+        .collect()
+}
+
+/// The lines of dev.env, also printed: sourceable by a shell.
+fn env_lines(url: &str, identity: &DevIdentity) -> String {
+    let token = &identity.token;
+    format!(
+        "KEYROUTE_URL={url}\nKEYROUTE_TOKEN={token}\n\
+         OPENAI_BASE_URL={url}/v1\nOPENAI_API_KEY={token}\n\
+         ANTHROPIC_BASE_URL={url}\nANTHROPIC_API_KEY={token}\n\
+         # curl -s {url}/v1/chat/completions -H \"authorization: Bearer $KEYROUTE_TOKEN\" -H 'content-type: application/json' -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'\n"
+    )
+}
+
+/// Seeds managed keys and credits once per state directory.
+async fn seed_mock(
+    state: &StateDir,
+    admin: &mut VaultServiceClient<tonic::transport::Channel>,
+    identity: &DevIdentity,
+) -> Result<(), CliError> {
+    if state.seeded_marker().exists() {
+        return Ok(());
+    }
+    let refused = |e: tonic::Status| CliError::Vault {
+        code: format!("{:?}", e.code()),
+        message: format!("dev setup: {}", e.message()),
+    };
+    for provider in MOCK_MANAGED {
+        let created = admin
+            .create_credential(CreateCredentialRequest {
+                owner_id: "platform".into(),
+                provider: provider.into(),
+                secret: format!("{MOCK_KEY_PREFIX}platform-{provider}-0000"),
+                ..Default::default()
+            })
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::AlreadyExists => {}
+            Err(status) => return Err(refused(status)),
+        }
+    }
+    admin
+        .grant_credits(GrantCreditsRequest {
+            principal_id: identity.user_id.clone(),
+            micros: MOCK_CREDITS_MICROS,
+            reason: "keyroute dev --mock".into(),
+        })
+        .await
+        .map_err(refused)?;
+    write_private(&state.seeded_marker(), b"managed keys and credits seeded\n")
+}
+
+fn start_error(what: &str) -> impl Fn(String) -> CliError + '_ {
+    move |reason| CliError::Io(format!("cannot start the {what}: {reason}"))
+}
+
+/// Runs the gateway until SIGINT or SIGTERM, then stops edge, router and vault in that
+/// order, letting running streams finish.
+pub async fn run(args: DevArgs) -> Result<(), CliError> {
+    let overrides = upstream_overrides(&args.upstreams)?;
+    let _telemetry = keyroute_telemetry::init("keyroute-dev", keyroute_telemetry::LogFormat::Human)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let state = StateDir::prepare(&args.state_dir)?;
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let grace = Duration::from_secs(5);
+    let reload = Duration::from_secs(10);
+
+    let vault = PreparedVault::prepare(VaultSettings {
+        listen: loopback,
+        db: state.database(),
+        kek_file: state.kek_file(),
+        tls: state.tls("vault"),
+        lease_ttl: Duration::from_secs(300),
+        tls_reload_interval: reload,
+        shutdown_grace: grace,
+    })
+    .await
+    .map_err(|e| start_error("vault")(e.to_string()))?;
+    let vault_addr = vault
+        .local_addr()
+        .map_err(|e| start_error("vault")(e.to_string()))?
+        .to_string();
+    let (stop_vault, vault_stopped) = oneshot::channel::<()>();
+    let vault_task = tokio::spawn(vault.serve(async move {
+        let _ = vault_stopped.await;
+    }));
+
+    let admin_tls = ClientTls::from_files(state.tls("admin"))
+        .map_err(|e| start_error("admin client")(e.to_string()))?;
+    let vault_identity = Identity::parse("vault").map_err(|e| CliError::Usage(e.to_string()))?;
+    let channel = keyroute_tls::channel(&vault_addr, admin_tls, vault_identity)
+        .map_err(|e| start_error("admin client")(e.to_string()))?;
+    let mut admin = VaultServiceClient::new(channel);
+    let identity = state.identity(&mut admin).await?;
+
+    let mut base_urls = HashMap::new();
+    let mut mock_server = None;
+    if args.mock {
+        let mock = Mock::new();
+        mock.accept_prefix(MOCK_KEY_PREFIX);
+        let server = MockServer::start_on(mock, loopback)
+            .await
+            .map_err(|e| start_error("mock providers")(e.to_string()))?;
+        for provider in keyroute_wire::registry::PROVIDERS {
+            base_urls.insert(provider.id.to_owned(), server.base_url(provider.id));
+        }
+        seed_mock(&state, &mut admin, &identity).await?;
+        mock_server = Some(server);
+    }
+    base_urls.extend(overrides);
+
+    let router = PreparedRouter::prepare(RouterSettings {
+        listen: loopback,
+        vault: vault_addr.clone(),
+        tls: state.tls("router"),
+        base_urls,
+        catalog: None,
+        token_cache_ttl: Duration::from_secs(10),
+        timeouts: Timeouts::default(),
+        tls_reload_interval: reload,
+        shutdown_grace: grace,
+        metrics_listen: None,
+    })
+    .await
+    .map_err(|e| start_error("router")(e.to_string()))?;
+    let router_addr = router
+        .local_addr()
+        .map_err(|e| start_error("router")(e.to_string()))?;
+    let (stop_router, router_stopped) = oneshot::channel::<()>();
+    let router_task = tokio::spawn(router.serve(async move {
+        let _ = router_stopped.await;
+    }));
+
+    let edge_tls =
+        ClientTls::from_files(state.tls("edge")).map_err(|e| start_error("edge")(e.to_string()))?;
+    let settings = EdgeSettings {
+        routers: vec![router_addr.to_string()],
+        router_refresh: Duration::from_secs(3600),
+        vault: vault_addr,
+        body_limit: 32 * 1024 * 1024,
+    };
+    let edge = Edge::connect(&settings, edge_tls)
+        .await
+        .map_err(|e| start_error("edge")(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .map_err(|e| CliError::Io(format!("cannot listen on {}: {e}", args.http_addr)))?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Io(e.to_string()))?;
+
+    let url = format!("http://{http_addr}");
+    let env = env_lines(&url, &identity);
+    write_private(&state.env_file(), env.as_bytes())?;
+    println!(
+        "keyroute dev is running{}; state in {}\n\n{env}\n(also in {}; Ctrl-C stops)",
+        if args.mock {
+            " with mock providers"
+        } else {
+            ""
+        },
+        args.state_dir.display(),
+        state.env_file().display()
+    );
+
+    let served = edge
+        .serve(listener, keyroute_telemetry::startup::termination())
+        .await;
+    let _ = stop_router.send(());
+    let _ = router_task.await;
+    let _ = stop_vault.send(());
+    let _ = vault_task.await;
+    drop(mock_server);
+    served.map_err(|e| CliError::Io(e.to_string()))
+}
