@@ -93,3 +93,51 @@ pub async fn messages(call: Call, vertex_model: Option<String>) -> Response {
     chunks.insert(1, b"event: ping\ndata: {\"type\": \"ping\"}\n\n".to_vec());
     respond::stream("text/event-stream", chunks, &fault)
 }
+
+/// `POST /v1/messages/count_tokens`: one token per whitespace-separated word of every text,
+/// plus one per message — deterministic, and unlike keyroute's own estimate, so a test can
+/// tell an exact count from an estimate.
+pub async fn count_tokens(call: Call) -> Response {
+    let Some(key) = call.header("x-api-key") else {
+        return error(401, "authentication_error", "x-api-key header is required");
+    };
+    if !call.mock.has_key("anthropic", key) {
+        return error(401, "authentication_error", "invalid x-api-key");
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&call.body) else {
+        return error(400, "invalid_request_error", "the body is not JSON");
+    };
+    if body.get("max_tokens").is_some() {
+        return error(
+            400,
+            "invalid_request_error",
+            "max_tokens: Extra inputs are not permitted",
+        );
+    }
+    let Some(messages) = body.get("messages").and_then(Value::as_array) else {
+        return error(400, "invalid_request_error", "messages: Field required");
+    };
+    fn words(value: &Value) -> u64 {
+        match value {
+            Value::String(text) => text.split_whitespace().count() as u64,
+            Value::Array(items) => items.iter().map(words).sum(),
+            Value::Object(object) => object
+                .iter()
+                .filter(|(key, _)| matches!(key.as_str(), "text" | "content" | "thinking"))
+                .map(|(_, v)| words(v))
+                .sum(),
+            _ => 0,
+        }
+    }
+    let mut tokens = messages.len() as u64 + messages.iter().map(words).sum::<u64>();
+    if let Some(system) = body.get("system") {
+        tokens += match system {
+            Value::String(text) => text.split_whitespace().count() as u64,
+            other => words(other),
+        };
+    }
+    respond::json(
+        200,
+        json!({ "input_tokens": tokens }).to_string().into_bytes(),
+    )
+}

@@ -328,6 +328,9 @@ async fn dispatch(
         {
             openai::chat(call).await
         }
+        WireFormat::Anthropic if call.path == "/v1/messages/count_tokens" => {
+            anthropic::count_tokens(call).await
+        }
         WireFormat::Anthropic if call.path == "/v1/messages" => {
             anthropic::messages(call, None).await
         }

@@ -136,9 +136,8 @@ pub async fn fim(call: Call) -> Response {
         Ok(key) => key,
         Err(response) => return *response,
     };
-    if let Ok(fault) = call.fault(&key)
-        && let Some(status) = fault.status
-    {
+    let fault = call.fault(&key).unwrap_or_default();
+    if let Some(status) = fault.status {
         return fault_error(status, fault.retry_after);
     }
     let request = match keyroute_wire::mistral::parse_fim_request(&call.body) {
@@ -155,10 +154,36 @@ pub async fn fim(call: Call) -> Response {
         request.prompt.len(),
         request.suffix.len()
     );
+    let id = format!("fim-{}", call.mock.next_id());
+    let usage = json!({ "prompt_tokens": 8, "completion_tokens": 6, "total_tokens": 14 });
+    if request.stream {
+        // Mistral streams FIM as chat-completion chunks, usage in the last one.
+        let chunk = |delta: Value, finish: Value, usage: Value| {
+            let mut chunk = json!({
+                "id": id, "object": "chat.completion.chunk", "created": 1_700_000_000, "model": request.model,
+                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+            });
+            if !usage.is_null() {
+                chunk["usage"] = usage;
+            }
+            format!("data: {chunk}\n\n").into_bytes()
+        };
+        let chunks = vec![
+            chunk(
+                json!({ "role": "assistant", "content": "" }),
+                Value::Null,
+                Value::Null,
+            ),
+            chunk(json!({ "content": completion }), Value::Null, Value::Null),
+            chunk(json!({}), json!("stop"), usage),
+            b"data: [DONE]\n\n".to_vec(),
+        ];
+        return respond::stream("text/event-stream", chunks, &fault);
+    }
     let body = json!({
-        "id": format!("fim-{}", call.mock.next_id()), "object": "chat.completion", "created": 1_700_000_000, "model": request.model,
+        "id": id, "object": "chat.completion", "created": 1_700_000_000, "model": request.model,
         "choices": [{ "index": 0, "message": { "role": "assistant", "content": completion }, "finish_reason": "stop" }],
-        "usage": { "prompt_tokens": 8, "completion_tokens": 6, "total_tokens": 14 },
+        "usage": usage,
     });
     respond::json(200, body.to_string().into_bytes())
 }

@@ -89,6 +89,48 @@ pub fn parse_fim_request(body: &[u8]) -> Result<FimRequest, IngressError> {
     })
 }
 
+impl FimRequest {
+    /// The canonical request the router carries: the gap in `fim`, sampling as for chat.
+    pub fn into_chat(self) -> crate::canonical::pb::ChatRequest {
+        use crate::canonical::pb;
+        pb::ChatRequest {
+            model: self.model,
+            sampling: Some(pb::Sampling {
+                temperature: self.temperature,
+                top_p: self.top_p,
+                max_tokens: self.max_tokens,
+                stop: self.stop,
+                seed: self.seed,
+                ..Default::default()
+            }),
+            fim: Some(pb::FillInTheMiddle {
+                prompt: self.prompt,
+                suffix: self.suffix,
+                min_tokens: self.min_tokens,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Back from the canonical request; `None` when it is not a FIM request.
+    pub fn from_chat(request: &crate::canonical::pb::ChatRequest, stream: bool) -> Option<Self> {
+        let fim = request.fim.as_ref()?;
+        let sampling = request.sampling.clone().unwrap_or_default();
+        Some(Self {
+            model: request.model.clone(),
+            prompt: fim.prompt.clone(),
+            suffix: fim.suffix.clone(),
+            max_tokens: sampling.max_tokens,
+            min_tokens: fim.min_tokens,
+            temperature: sampling.temperature,
+            top_p: sampling.top_p,
+            stop: sampling.stop,
+            seed: sampling.seed,
+            stream,
+        })
+    }
+}
+
 /// Builds the upstream request for Codestral `model`.
 pub fn build_fim_request(request: &FimRequest, model: &str) -> HttpRequest {
     let mut body = Map::new();
@@ -124,4 +166,25 @@ pub fn parse_fim_response(
     body: &[u8],
 ) -> Result<crate::canonical::pb::ChatResponse, WireError> {
     crate::openai::parse_response(status, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fim_requests_survive_the_canonical_round_trip() {
+        let body = br#"{"model":"codestral-latest","prompt":"def f(","suffix":"return x","max_tokens":64,"min_tokens":2,"temperature":0.2,"top_p":0.9,"stop":["\n\n"],"seed":7}"#;
+        let parsed = parse_fim_request(body).unwrap();
+        let chat = parsed.clone().into_chat();
+        assert!(chat.messages.is_empty());
+        let back = FimRequest::from_chat(&chat, false).unwrap();
+        assert_eq!(back, parsed);
+        let built = build_fim_request(&back, "codestral-2501");
+        let sent: Value = serde_json::from_slice(&built.body).unwrap();
+        assert_eq!(sent["model"], "codestral-2501");
+        assert_eq!(sent["suffix"], "return x");
+        assert_eq!(sent["random_seed"], 7);
+        assert!(FimRequest::from_chat(&Default::default(), false).is_none());
+    }
 }

@@ -123,6 +123,11 @@ impl Edge {
                 post(crate::openai::chat_completions),
             )
             .route("/v1/messages", post(crate::anthropic::messages))
+            .route(
+                "/v1/messages/count_tokens",
+                post(crate::anthropic::count_tokens),
+            )
+            .route("/v1/fim/completions", post(crate::openai::fim_completions))
             .route("/v1/models", get(crate::models::list))
             .route(
                 "/api/v1/keys",

@@ -206,3 +206,66 @@ async fn bad_input_gets_anthropic_errors_with_the_right_status() {
         "nothing reached the provider"
     );
 }
+
+#[tokio::test]
+async fn tokens_are_counted_by_anthropic_where_its_key_serves_and_estimated_elsewhere() {
+    let gateway = gateway().await;
+    gateway.grant(5_000_000).await;
+    let count = |model: &str| {
+        json!({
+            "model": model,
+            "system": "be brief",
+            "messages": [{ "role": "user", "content": "hello there messages" }],
+        })
+        .to_string()
+    };
+    let headers = [
+        ("x-api-key", gateway.token.as_str()),
+        ("anthropic-version", "2023-06-01"),
+    ];
+    let (status, response_headers, body) = gateway
+        .send(
+            Method::POST,
+            "/v1/messages/count_tokens",
+            None,
+            &headers,
+            Some(count("claude-sonnet-4-5")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(response_headers["x-keyroute-token-count"], "exact");
+    // The mock counts a token per word and per message: 3 words + 1 message + 2 system words.
+    assert_eq!(body, json!({ "input_tokens": 6 }));
+    let counted = gateway.mock.requests_for("anthropic");
+    assert_eq!(counted.last().unwrap().path, "/v1/messages/count_tokens");
+
+    let (status, response_headers, body) = gateway
+        .send(
+            Method::POST,
+            "/v1/messages/count_tokens",
+            None,
+            &headers,
+            Some(count("gpt-4o-mini")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(response_headers["x-keyroute-token-count"], "estimate");
+    assert_eq!(response_headers["x-keyroute-provider"], "openai");
+    assert!(body["input_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        gateway.mock.requests_for("openai").is_empty(),
+        "an estimate calls no provider"
+    );
+
+    let (status, _, body) = gateway
+        .send(
+            Method::POST,
+            "/v1/messages/count_tokens",
+            None,
+            &headers,
+            Some("{\"model\":\"claude-sonnet-4-5\"}".into()),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_anthropic_error(&body, "invalid_request_error");
+}

@@ -208,3 +208,103 @@ async fn models_are_listed_in_either_dialect() {
     assert_eq!(status, 401);
     assert_eq!(error["error"]["code"], "invalid_api_key");
 }
+
+#[tokio::test]
+async fn fill_in_the_middle_reaches_codestral_with_a_key_added_over_rest() {
+    let gateway = gateway().await;
+    gateway
+        .mock
+        .add_key("mistral", "mistral-edge-key-0123456789");
+    let key = json!({ "provider": "mistral", "secret": "mistral-edge-key-0123456789" }).to_string();
+    let (status, _, body) = gateway
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/keys",
+            Some(&gateway.token),
+            &[],
+            Some(key),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let fim = |model: &str, stream: bool| {
+        json!({ "model": model, "prompt": "def add(a, b):", "suffix": "    return c", "max_tokens": 32, "stream": stream })
+            .to_string()
+    };
+    let (status, headers, body) = gateway
+        .send(
+            reqwest::Method::POST,
+            "/v1/fim/completions",
+            Some(&gateway.token),
+            &[],
+            Some(fim("codestral-latest", false)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-keyroute-provider"], "mistral");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "/* between 14 and 12 */"
+    );
+    let sent = gateway.mock.requests_for("mistral");
+    assert!(
+        sent.last().unwrap().path.ends_with("/fim/completions"),
+        "{:?}",
+        sent.last().unwrap().path
+    );
+    assert_eq!(sent.last().unwrap().json()["suffix"], "    return c");
+
+    let response = gateway
+        .http
+        .post(format!("{}/v1/fim/completions", gateway.url))
+        .bearer_auth(&gateway.token)
+        .body(fim("codestral-latest", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let content: String = support::sse_events(&text)
+        .iter()
+        .filter(|(_, data)| data != "[DONE]")
+        .filter_map(|(_, data)| {
+            let chunk: Value = serde_json::from_str(data).unwrap();
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(content, "/* between 14 and 12 */");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+
+    // A model without a FIM endpoint, and a body without its prompt.
+    let (status, _, body) = gateway
+        .send(
+            reqwest::Method::POST,
+            "/v1/fim/completions",
+            Some(&gateway.token),
+            &[],
+            Some(fim("gpt-4o-mini", false)),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fill-in-the-middle"),
+        "{body}"
+    );
+    let (status, _, body) = gateway
+        .send(
+            reqwest::Method::POST,
+            "/v1/fim/completions",
+            Some(&gateway.token),
+            &[],
+            Some(json!({ "model": "codestral-latest" }).to_string()),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["param"], "prompt");
+}

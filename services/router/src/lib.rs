@@ -8,6 +8,7 @@ pub mod candidates;
 pub mod charging;
 pub mod config;
 pub mod cooldowns;
+mod count;
 pub mod error;
 pub mod leases;
 pub mod metrics;

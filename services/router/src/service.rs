@@ -144,7 +144,7 @@ fn no_route_status(model: &str, no_route: &NoRoute) -> Status {
 }
 
 impl Router {
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Caller>, Status> {
+    pub(crate) async fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Caller>, Status> {
         check_peer(request)?;
         let token = bearer(request)?;
         Ok(self.tokens.authenticate(&token).await?)
@@ -161,12 +161,12 @@ impl Router {
         }
     }
 
-    fn validate(request: Option<ChatRequest>) -> Result<ChatRequest, Status> {
+    pub(crate) fn validate(request: Option<ChatRequest>) -> Result<ChatRequest, Status> {
         let request = request.ok_or_else(|| Status::invalid_argument("request is required"))?;
         if request.model.trim().is_empty() {
             return Err(Status::invalid_argument("request.model is required"));
         }
-        if request.messages.is_empty() {
+        if request.messages.is_empty() && request.fim.is_none() {
             return Err(Status::invalid_argument(
                 "request.messages must not be empty",
             ));
@@ -183,7 +183,7 @@ impl Router {
 
 /// What routing one request needs, gathered once: the model's resolution, the caller's and
 /// the platform's keys, and what the caller may spend.
-struct Plan<'c> {
+pub(crate) struct Plan<'c> {
     resolution: Resolution<'c>,
     lease: Arc<Lease>,
     managed: Option<Arc<Lease>>,
@@ -191,7 +191,7 @@ struct Plan<'c> {
 }
 
 impl Router {
-    async fn plan(&self, caller: &Arc<Caller>, model: &str) -> Result<Plan<'_>, Status> {
+    pub(crate) async fn plan(&self, caller: &Arc<Caller>, model: &str) -> Result<Plan<'_>, Status> {
         Ok(Plan {
             resolution: self.resolve(model)?,
             lease: self.leases.get(caller).await?,
@@ -201,7 +201,7 @@ impl Router {
     }
 
     /// The keys to try, in order, among those the caller can pay for.
-    fn choose<'p>(
+    pub(crate) fn choose<'p>(
         &self,
         plan: &'p Plan<'_>,
         caller: &str,
@@ -399,6 +399,13 @@ impl RouterService for Router {
             }
         }
         Ok(Response::new(ListModelsResponse { models }))
+    }
+
+    async fn count_tokens(
+        &self,
+        request: Request<CountTokensRequest>,
+    ) -> Result<Response<CountTokensResponse>, Status> {
+        self.count(request).await
     }
 
     async fn test_credential(

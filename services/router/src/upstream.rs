@@ -143,6 +143,20 @@ impl Upstreams {
                 .map(String::as_str)
                 .unwrap_or_default()
         };
+        if let Some(fim) = keyroute_wire::mistral::FimRequest::from_chat(request, stream) {
+            if candidate.provider.id != "mistral" {
+                return Err(WireError::from_status(
+                    candidate.provider.id,
+                    400,
+                    "invalid_request_error",
+                    format!(
+                        "fill-in-the-middle is served by Mistral's Codestral models; {} has no FIM endpoint",
+                        candidate.provider.id
+                    ),
+                ));
+            }
+            return Ok(keyroute_wire::mistral::build_fim_request(&fim, model));
+        }
         match candidate.provider.format {
             WireFormat::OpenAiChat(quirks) => openai::build_request(
                 request,
@@ -305,6 +319,16 @@ impl Upstreams {
         request: &pb::ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, WireError> {
+        let http = self.build(candidate, request, stream)?;
+        self.send_http(candidate, http).await
+    }
+
+    /// Sends a built wire request with the candidate's base URL and credential.
+    async fn send_http(
+        &self,
+        candidate: &Candidate<'_>,
+        mut http: HttpRequest,
+    ) -> Result<reqwest::Response, WireError> {
         let provider = candidate.provider.id;
         let base_url = self.base_url(candidate.provider, candidate.key)?;
         let base = reqwest::Url::parse(&base_url).map_err(|_| {
@@ -317,7 +341,6 @@ impl Upstreams {
             Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
             None => base.host_str().unwrap_or_default().to_owned(),
         };
-        let mut http = self.build(candidate, request, stream)?;
         // The full path as sent, base path included: SigV4 signs exactly this.
         http.path = format!("{}{}", base.path().trim_end_matches('/'), http.path);
         self.authorize(candidate, &mut http, &authority).await?;
@@ -380,6 +403,35 @@ impl Upstreams {
                     504,
                     "timeout",
                     "the call took longer than allowed",
+                )
+            })?
+    }
+
+    /// Anthropic's exact count of the request's input tokens, with the candidate's key.
+    pub async fn count_tokens(
+        &self,
+        candidate: &Candidate<'_>,
+        request: &pb::ChatRequest,
+    ) -> Result<u32, WireError> {
+        let http =
+            anthropic::build_count_tokens_request(request, candidate.upstream_model.as_str())?;
+        let call = async {
+            let response = self.send_http(candidate, http).await?;
+            let status = response.status().as_u16();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|error| connect_error(candidate.provider.id, &error))?;
+            anthropic::parse_count_tokens(status, &body)
+        };
+        tokio::time::timeout(self.timeouts.first_byte, call)
+            .await
+            .map_err(|_| {
+                WireError::from_status(
+                    candidate.provider.id,
+                    504,
+                    "timeout",
+                    "the token count took longer than allowed",
                 )
             })?
     }

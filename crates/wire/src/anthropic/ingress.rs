@@ -394,6 +394,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
             .to_owned(),
         provider_options_json: crate::openai::provider_options_of(object, KNOWN),
         anthropic_beta: Vec::new(),
+        fim: None,
     };
     Ok(ClientRequest {
         request,

@@ -1,12 +1,14 @@
 //! The Anthropic Messages API: streams in both directions (decode from the provider,
 //! render to Anthropic-dialect clients), with the Bedrock and Vertex flavours to follow.
 
+mod count;
 mod ingress;
 mod render;
 mod request;
 mod response;
 mod stream;
 
+pub use count::{build_count_tokens_request, parse_count_tokens};
 pub use ingress::{ClientRequest, parse_request};
 pub use render::AnthropicStreamRenderer;
 pub use request::{ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS, Flavor, build_request};

@@ -221,6 +221,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         end_user: str_of(&value, "user").to_owned(),
         provider_options_json: provider_options(object, KNOWN),
         anthropic_beta: Vec::new(),
+        fim: None,
     };
     Ok(ClientRequest {
         request,
