@@ -24,6 +24,8 @@ pub const PLATFORM_ANTHROPIC_KEY: &str = "sk-ant-platform-0123456789";
 /// A router running in this process, stoppable.
 pub struct RunningRouter {
     pub addr: SocketAddr,
+    /// Its Prometheus endpoint.
+    pub metrics: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -66,10 +68,11 @@ pub async fn start_router(vault: &TestVault, mock: &MockServer) -> RunningRouter
         timeouts: Timeouts::default(),
         tls_reload_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
-        metrics_listen: None,
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
     };
     let router = PreparedRouter::prepare(settings).await.unwrap();
     let addr = router.local_addr().unwrap();
+    let metrics = router.metrics_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         router
@@ -81,6 +84,7 @@ pub async fn start_router(vault: &TestVault, mock: &MockServer) -> RunningRouter
     });
     RunningRouter {
         addr,
+        metrics,
         stop: Some(stop),
         task: Some(task),
     }
@@ -196,6 +200,27 @@ impl Gateway {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, headers, json)
+    }
+}
+
+impl RunningRouter {
+    /// How many requests this router served successfully, from its metrics.
+    pub async fn served(&self, http: &reqwest::Client) -> u64 {
+        let text = http
+            .get(format!("http://{}/metrics", self.metrics))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|line| {
+                line.starts_with("keyroute_router_requests_total{")
+                    && line.contains("outcome=\"ok\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     }
 }
 
