@@ -23,10 +23,7 @@ import anthropic
 import openai
 import pytest
 
-try:  # the HTTP client the SDKs themselves depend on (httpx2 in current releases)
-    import httpx2 as httpx
-except ImportError:  # pragma: no cover - older SDK releases use httpx
-    import httpx  # type: ignore[no-redef]
+from support import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("KEYROUTE_BIN", REPO_ROOT / "target" / "debug" / "keyroute"))

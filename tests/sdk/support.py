@@ -8,6 +8,11 @@ import time
 import zlib
 from typing import Callable, Mapping, TypeVar
 
+try:  # the HTTP client the SDKs themselves depend on (httpx2 in current releases)
+    import httpx2 as httpx
+except ImportError:  # pragma: no cover - older SDK releases use httpx
+    import httpx  # type: ignore[no-redef]
+
 T = TypeVar("T")
 
 OPENAI_MODEL = "gpt-4o-mini"
