@@ -16,7 +16,7 @@ except ImportError:  # pragma: no cover - older SDK releases use httpx
 T = TypeVar("T")
 
 OPENAI_MODEL = "gpt-4o-mini"
-ANTHROPIC_MODEL = "claude-sonnet-4-5"
+ANTHROPIC_MODEL = "claude-haiku-4-5"  # claude-sonnet-4-5 draws a DeprecationWarning from anthropic 2.12
 
 # What the mock providers answer (crates/mock-providers/src/answer.rs): text echoes the last
 # user message; a request offering tools gets a call to the first tool with arguments

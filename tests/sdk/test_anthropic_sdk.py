@@ -209,7 +209,7 @@ def test_models_list(anthropic_client: anthropic.Anthropic) -> None:
     assert "gpt-4o-mini" in models
     model = models[ANTHROPIC_MODEL]
     assert model.type == "model"
-    assert model.display_name == "Claude Sonnet 4.5"
+    assert model.display_name == "Claude Haiku 4.5"
     assert model.created_at is not None
     assert getattr(model, "provider", None) == "anthropic"
     assert getattr(model, "key_source", None) == "managed"

@@ -15,7 +15,7 @@ import json
 import openai
 import pytest
 
-from support import OPENAI_MODEL, png_data_url, served_by, words
+from support import ANTHROPIC_MODEL, OPENAI_MODEL, png_data_url, served_by, words
 
 
 def test_chat_completion(openai_client: openai.OpenAI) -> None:
@@ -186,14 +186,14 @@ def test_json_mode(openai_client: openai.OpenAI) -> None:
 def test_models_list(openai_client: openai.OpenAI) -> None:
     models = {model.id: model for model in openai_client.models.list()}
     assert OPENAI_MODEL in models
-    assert "claude-sonnet-4-5" in models
+    assert ANTHROPIC_MODEL in models
     model = models[OPENAI_MODEL]
     assert model.object == "model"
     assert model.owned_by == "openai"
     # keyroute's additions, kept by the SDK as extra fields.
     assert getattr(model, "provider", None) == "openai"
     assert getattr(model, "key_source", None) == "managed"
-    assert getattr(models["claude-sonnet-4-5"], "provider", None) == "anthropic"
+    assert getattr(models[ANTHROPIC_MODEL], "provider", None) == "anthropic"
 
 
 def test_bad_token_raises_authentication_error(gateway) -> None:

@@ -266,7 +266,10 @@ impl Answer {
     /// Asserts a refusal: `status`, the code that goes with it, and `field` (empty: null).
     fn refused(self, status: u16, field: &str) {
         let body = self.ok(status);
-        let code = ERROR_CODES.iter().find(|(s, _)| *s == status).map(|(_, c)| *c);
+        let code = ERROR_CODES
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map(|(_, c)| *c);
         assert_eq!(body["error"]["code"].as_str(), code, "{body}");
         let field = Some(field).filter(|field| !field.is_empty());
         assert_eq!(body["error"]["field"].as_str(), field, "{body}");
@@ -295,7 +298,10 @@ impl Api {
         for (template, item) in self.spec["paths"].as_object().unwrap() {
             let pattern: Vec<&str> = template.split('/').collect();
             let fits = pattern.len() == segments.len()
-                && pattern.iter().zip(&segments).all(|(p, s)| p == s || p.starts_with('{'));
+                && pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|(p, s)| p == s || p.starts_with('{'));
             let operation = &item[method.as_str().to_lowercase()];
             if fits && operation.is_object() {
                 return ((method.to_string(), template.clone()), item, operation);
@@ -306,7 +312,13 @@ impl Api {
 
     /// Sends `method path` and checks the query, the status, the body and the headers against
     /// the file (and, when the edge accepted the request, its body too).
-    async fn send(&self, method: Method, path: &str, auth: Auth<'_>, body: Option<String>) -> Answer {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<String>,
+    ) -> Answer {
         let (template, query) = path.split_once('?').unwrap_or((path, ""));
         let (called, item, operation) = self.operation(&method, template);
         self.called.borrow_mut().insert(called);
@@ -318,7 +330,10 @@ impl Api {
             .map(|parameter| &parameter["name"])
             .collect();
         for name in query.split('&').filter_map(|pair| pair.split('=').next()) {
-            assert!(declared.contains(&&json!(name)), "{method} {path}: {name} is undeclared");
+            assert!(
+                declared.contains(&&json!(name)),
+                "{method} {path}: {name} is undeclared"
+            );
         }
         let (token, headers) = match auth {
             Auth::Nobody => (None, vec![]),
@@ -326,17 +341,26 @@ impl Api {
             Auth::ApiKey(token) => (None, vec![("x-api-key", token)]),
         };
         let sent = body.clone();
-        let (status, headers, answer) =
-            self.gateway.send(method.clone(), path, token, &headers, sent).await;
+        let (status, headers, answer) = self
+            .gateway
+            .send(method.clone(), path, token, &headers, sent)
+            .await;
         let context = format!("{method} {path} → {status}");
         let response = resolve(&self.spec, &operation["responses"][status.to_string()]);
-        assert!(response.is_object(), "{context} is not in the file: {answer}");
+        assert!(
+            response.is_object(),
+            "{context} is not in the file: {answer}"
+        );
         if let Some(content) = response.get("content") {
             let media = headers[CONTENT_TYPE].to_str().unwrap();
             assert!(media.starts_with("application/json"), "{context}: {media}");
             let schema = &content["application/json"]["schema"];
             let verdict = validate(&self.spec, schema, &answer, "body");
-            assert!(verdict.is_ok(), "{context}: {}\n{answer}", verdict.unwrap_err());
+            assert!(
+                verdict.is_ok(),
+                "{context}: {}\n{answer}",
+                verdict.unwrap_err()
+            );
         } else {
             assert!(answer.is_null(), "{context} has a body: {answer}");
         }
@@ -348,7 +372,10 @@ impl Api {
             let request = resolve(&self.spec, &operation["requestBody"]);
             let schema = &request["content"]["application/json"]["schema"];
             let verdict = validate(&self.spec, schema, &serde_json::from_str(body).unwrap(), "");
-            assert!(verdict.is_ok(), "{context}, yet the file refuses {body}: {verdict:?}");
+            assert!(
+                verdict.is_ok(),
+                "{context}, yet the file refuses {body}: {verdict:?}"
+            );
         }
         Answer {
             status,
@@ -384,7 +411,10 @@ impl Api {
     fn schema_refuses(&self, name: &str, body: &Value) {
         let schema = &self.spec["components"]["schemas"][name];
         let verdict = validate(&self.spec, schema, body, name);
-        assert!(verdict.is_err(), "the file's {name} accepts {body}; the edge does not");
+        assert!(
+            verdict.is_err(),
+            "the file's {name} accepts {body}; the edge does not"
+        );
     }
 }
 
@@ -401,7 +431,10 @@ async fn every_operation_answers_as_the_file_says() {
     // Personal keys: the user starts with an OpenAI key.
     let keys = api.get(KEYS).await.ok(200);
     assert_eq!(keys["data"][0]["provider"], "openai", "{keys}");
-    for auth in [Auth::Nobody, Auth::Bearer("kr_not-a-real-token-0123456789abcdef")] {
+    for auth in [
+        Auth::Nobody,
+        Auth::Bearer("kr_not-a-real-token-0123456789abcdef"),
+    ] {
         api.send(M::GET, KEYS, auth, None).await.refused(401, "");
     }
     let new_key = json!({ "provider": "anthropic", "secret": "sk-ant-test-0123456789" });
@@ -415,18 +448,25 @@ async fn every_operation_answers_as_the_file_says() {
     assert_eq!(key["fingerprint"], "anthropic:…6789");
     api.post(KEYS, &new_key).await.refused(409, "provider");
     let bad_json = Some("{\"provider\": ".to_owned());
-    let answer = api.send(M::POST, KEYS, Auth::Bearer(&token), bad_json).await;
+    let answer = api
+        .send(M::POST, KEYS, Auth::Bearer(&token), bad_json)
+        .await;
     answer.refused(400, "");
     let typo = json!({ "provider": "anthropic", "secret": "sk-ant-test-0123456789", "lable": "x" });
     api.post(KEYS, &typo).await.refused(400, "lable");
     api.schema_refuses("NewKey", &typo);
     let huge = json!({ "provider": "anthropic", "secret": "x".repeat(BODY_LIMIT) });
     api.post(KEYS, &huge).await.refused(413, "");
-    let answer = api.send(M::POST, KEYS, Auth::Nobody, Some(new_key.to_string())).await;
+    let answer = api
+        .send(M::POST, KEYS, Auth::Nobody, Some(new_key.to_string()))
+        .await;
     answer.refused(401, "");
 
     // A test call: the mock provider does not know this key, and the outcome says so.
-    let test = api.call(M::POST, &format!("{key_path}/test"), None).await.ok(200);
+    let test = api
+        .call(M::POST, &format!("{key_path}/test"), None)
+        .await
+        .ok(200);
     assert_eq!(test["outcome"], "key_invalid", "{test}");
     assert_eq!(test["ok"], false);
     let unknown = "/api/v1/keys/cred_unknown";
@@ -434,27 +474,53 @@ async fn every_operation_answers_as_the_file_says() {
     answer.refused(404, "");
 
     let disable = json!({ "enabled": false });
-    assert_eq!(api.patch(&key_path, &disable).await.ok(200)["enabled"], false);
+    assert_eq!(
+        api.patch(&key_path, &disable).await.ok(200)["enabled"],
+        false
+    );
     let secret = json!({ "secret": "sk-ant-test-9876543210" });
     let rotated = api.patch(&key_path, &secret).await.ok(200);
     assert_eq!(rotated["fingerprint"], "anthropic:…3210");
-    assert_eq!(rotated["enabled"], false, "a new secret leaves the key disabled");
+    assert_eq!(
+        rotated["enabled"], false,
+        "a new secret leaves the key disabled"
+    );
     api.patch(&key_path, &json!({})).await.refused(400, "");
     api.schema_refuses("KeyUpdate", &json!({}));
     api.patch(unknown, &disable).await.refused(404, "");
     api.call(M::DELETE, &key_path, None).await.ok(204);
     api.call(M::DELETE, &key_path, None).await.refused(404, "");
-    assert_eq!(api.get(KEYS).await.ok(200)["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.get(KEYS).await.ok(200)["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Providers, with the token in `x-api-key`; the file lists the same provider ids.
     let auth = Auth::ApiKey(&token);
-    let providers = api.send(M::GET, "/api/v1/providers", auth, None).await.ok(200);
-    let ids: Vec<&Value> = providers["data"].as_array().unwrap().iter().map(|p| &p["id"]).collect();
+    let providers = api
+        .send(M::GET, "/api/v1/providers", auth, None)
+        .await
+        .ok(200);
+    let ids: Vec<&Value> = providers["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["id"])
+        .collect();
     for schema in ["NewKey", "ProviderSettingUpdate"] {
         let listed = &api.spec["components"]["schemas"][schema]["properties"]["provider"]["enum"];
-        assert_eq!(listed.as_array().unwrap().iter().collect::<Vec<_>>(), ids, "{schema}");
+        assert_eq!(
+            listed.as_array().unwrap().iter().collect::<Vec<_>>(),
+            ids,
+            "{schema}"
+        );
     }
-    let answer = api.send(M::GET, "/api/v1/providers", Auth::Nobody, None).await;
+    let answer = api
+        .send(M::GET, "/api/v1/providers", Auth::Nobody, None)
+        .await;
     answer.refused(401, "");
 
     // Provider settings.
@@ -467,7 +533,10 @@ async fn every_operation_answers_as_the_file_says() {
     api.put(SETTINGS, &bad_mode).await.refused(400, "mode");
     api.schema_refuses("ProviderSettingUpdate", &bad_mode);
     let settings = api.get(SETTINGS).await.ok(200);
-    assert_eq!(settings["data"][0]["fallback_policy"], "never", "{settings}");
+    assert_eq!(
+        settings["data"][0]["fallback_policy"], "never",
+        "{settings}"
+    );
 
     // Money.
     let balance = api.get("/api/v1/balance").await.ok(200);
@@ -475,13 +544,17 @@ async fn every_operation_answers_as_the_file_says() {
     api.get("/api/v1/usage").await.ok(200);
     let usage = api.get("/api/v1/usage?month=2026-01").await.ok(200);
     assert_eq!(usage["month"], "2026-01");
-    api.get("/api/v1/usage?month=2026-13").await.refused(400, "month");
+    api.get("/api/v1/usage?month=2026-13")
+        .await
+        .refused(400, "month");
 
     // Orgs: one the user owns, one they are a plain member of, one they are not in.
     let vault = &api.gateway.vault;
     let (other, _) = vault.user_with_token("other-user").await;
     let owned = vault.org("owned", &user, &[]).await;
-    let member = vault.org("member", &other, &[(user.as_str(), Role::Member)]).await;
+    let member = vault
+        .org("member", &other, &[(user.as_str(), Role::Member)])
+        .await;
     let foreign = vault.org("foreign", &other, &[]).await;
     let org_keys = format!("/api/v1/orgs/{owned}/keys");
     assert_eq!(api.get(&org_keys).await.ok(200)["data"], json!([]));
@@ -492,32 +565,58 @@ async fn every_operation_answers_as_the_file_says() {
     let audit = format!("/api/v1/orgs/{owned}/audit");
     let page = api.get(&format!("{audit}?page_size=1")).await.ok(200);
     assert_eq!(page["data"][0]["action"], "credential.create", "{page}");
-    let next = page["next_page_token"].as_str().expect("the org's creation is older");
-    let page = api.get(&format!("{audit}?page_size=1&page_token={next}")).await.ok(200);
+    let next = page["next_page_token"]
+        .as_str()
+        .expect("the org's creation is older");
+    let page = api
+        .get(&format!("{audit}?page_size=1&page_token={next}"))
+        .await
+        .ok(200);
     assert_eq!(page["data"][0]["action"], "org.create", "{page}");
-    api.get(&format!("{audit}?page_size=0")).await.refused(400, "page_size");
+    api.get(&format!("{audit}?page_size=0"))
+        .await
+        .refused(400, "page_size");
     api.get(&format!("{SETTINGS}?org={owned}")).await.ok(200);
     api.get(&format!("/api/v1/usage?org={owned}")).await.ok(200);
     let balance = api.get("/api/v1/balance").await.ok(200);
-    assert_eq!(balance["org_budgets"].as_array().unwrap().len(), 2, "{balance}");
+    assert_eq!(
+        balance["org_budgets"].as_array().unwrap().len(),
+        2,
+        "{balance}"
+    );
 
     // A plain member reads the org's keys, but may not add one, read the audit or set it up.
-    api.get(&format!("/api/v1/orgs/{member}/keys")).await.ok(200);
-    let answer = api.post(&format!("/api/v1/orgs/{member}/keys"), &org_key).await;
+    api.get(&format!("/api/v1/orgs/{member}/keys"))
+        .await
+        .ok(200);
+    let answer = api
+        .post(&format!("/api/v1/orgs/{member}/keys"), &org_key)
+        .await;
     answer.refused(403, "");
-    api.get(&format!("/api/v1/orgs/{member}/audit")).await.refused(403, "");
+    api.get(&format!("/api/v1/orgs/{member}/audit"))
+        .await
+        .refused(403, "");
     let answer = api.put(&format!("{SETTINGS}?org={member}"), &setting).await;
     answer.refused(403, "");
 
     // An org the user is not in does not exist for them, whatever the call.
-    let reads = ["orgs/{}/keys", "orgs/{}/audit", "provider-settings?org={}", "usage?org={}"];
+    let reads = [
+        "orgs/{}/keys",
+        "orgs/{}/audit",
+        "provider-settings?org={}",
+        "usage?org={}",
+    ];
     for read in reads {
         let path = format!("/api/v1/{}", read.replace("{}", &foreign));
         api.get(&path).await.refused(404, "");
     }
-    let answer = api.post(&format!("/api/v1/orgs/{foreign}/keys"), &org_key).await;
+    let answer = api
+        .post(&format!("/api/v1/orgs/{foreign}/keys"), &org_key)
+        .await;
     answer.refused(404, "");
-    let answer = api.put(&format!("{SETTINGS}?org={foreign}"), &setting).await;
+    let answer = api
+        .put(&format!("{SETTINGS}?org={foreign}"), &setting)
+        .await;
     answer.refused(404, "");
 
     // No other method answers on the file's paths.
@@ -525,8 +624,14 @@ async fn every_operation_answers_as_the_file_says() {
         let path = template.replace("{id}", "x").replace("{org}", "x");
         for method in METHODS.iter().filter(|method| item.get(**method).is_none()) {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let (status, _, _) = api.gateway.send(method.clone(), &path, None, &[], None).await;
-            assert_eq!(status, 405, "{method} {path} is routed but not in openapi.json");
+            let (status, _, _) = api
+                .gateway
+                .send(method.clone(), &path, None, &[], None)
+                .await;
+            assert_eq!(
+                status, 405,
+                "{method} {path} is routed but not in openapi.json"
+            );
         }
     }
 
