@@ -9,9 +9,9 @@ import zlib
 from typing import Callable, Mapping, TypeVar
 
 try:  # the HTTP client the SDKs themselves depend on (httpx2 in current releases)
-    import httpx2 as httpx
+    import httpx2 as httpx  # noqa: F401 - re-exported for conftest and the REST tests
 except ImportError:  # pragma: no cover - older SDK releases use httpx
-    import httpx  # type: ignore[no-redef]
+    import httpx  # type: ignore[no-redef]  # noqa: F401
 
 T = TypeVar("T")
 

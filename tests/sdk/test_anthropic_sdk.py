@@ -248,3 +248,23 @@ def test_served_by_headers(anthropic_client: anthropic.Anthropic) -> None:
     assert (served["x-keyroute-credential"] or "").startswith("anthropic:")
     assert served["x-request-id"]
     assert raw.parse().content[0].text == "echo: who served this"
+
+
+def test_count_tokens_is_exact_with_an_anthropic_key(anthropic_client: anthropic.Anthropic) -> None:
+    counted = anthropic_client.messages.count_tokens(
+        model=ANTHROPIC_MODEL,
+        system="You are terse.",
+        messages=[{"role": "user", "content": "count these five words"}],
+    )
+    # The mock provider counts a token per word and one per message: keyroute asked it.
+    assert counted.input_tokens == 3 + 4 + 1
+
+
+def test_models_retrieve_and_request_id(anthropic_client: anthropic.Anthropic) -> None:
+    model = anthropic_client.models.retrieve(ANTHROPIC_MODEL)
+    assert model.id == ANTHROPIC_MODEL
+    assert model.type == "model"
+    message = anthropic_client.messages.create(
+        model=ANTHROPIC_MODEL, max_tokens=16, messages=[{"role": "user", "content": "id please"}]
+    )
+    assert message._request_id and message._request_id.startswith("req_")

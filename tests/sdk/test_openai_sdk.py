@@ -252,3 +252,11 @@ def test_served_by_headers_on_a_stream(openai_client: openai.OpenAI) -> None:
     assert served["x-request-id"]
     text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     assert text == "echo: stream who served this"
+
+
+def test_models_retrieve(openai_client: openai.OpenAI) -> None:
+    model = openai_client.models.retrieve("gpt-4o-mini")
+    assert model.id == "gpt-4o-mini"
+    assert model.object == "model"
+    with pytest.raises(openai.NotFoundError):
+        openai_client.models.retrieve("no-such-model")

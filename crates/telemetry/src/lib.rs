@@ -8,7 +8,8 @@ mod propagation;
 pub mod startup;
 
 pub use propagation::{
-    GrpcTraceLayer, GrpcTraceService, inject_trace_context, propagate, request_id,
+    GrpcTraceLayer, GrpcTraceService, inject_trace_context, new_request_id, propagate, request_id,
+    valid_request_id,
 };
 
 use std::io::IsTerminal;

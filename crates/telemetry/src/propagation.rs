@@ -94,7 +94,17 @@ pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
     metadata
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
-        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|id| valid_request_id(id))
+}
+
+/// Whether a caller's request id can be kept: 1 to 128 visible ASCII characters.
+pub fn valid_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A new request id, `req_` and a time-ordered UUID.
+pub fn new_request_id() -> String {
+    format!("req_{}", uuid::Uuid::now_v7().simple())
 }
 
 #[cfg(test)]

@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod models;
 pub mod openai;
 pub mod pipeline;
+pub mod request_id;
 pub mod routers;
 pub mod server;

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use keyroute_proto::router::v1::{KeySource, ListModelsRequest, ModelInfo};
@@ -21,30 +21,28 @@ fn key_source(model: &ModelInfo) -> &'static str {
     }
 }
 
+fn openai_entry(m: &ModelInfo) -> Value {
+    json!({
+        "id": m.id, "object": "model", "created": 0, "owned_by": m.provider,
+        "provider": m.provider, "key_source": key_source(m),
+    })
+}
+
+fn anthropic_entry(m: &ModelInfo) -> Value {
+    json!({
+        "type": "model", "id": m.id, "display_name": m.display_name,
+        "created_at": "1970-01-01T00:00:00Z",
+        "provider": m.provider, "key_source": key_source(m),
+    })
+}
+
 fn openai_list(models: &[ModelInfo]) -> Value {
-    let data: Vec<Value> = models
-        .iter()
-        .map(|m| {
-            json!({
-                "id": m.id, "object": "model", "created": 0, "owned_by": m.provider,
-                "provider": m.provider, "key_source": key_source(m),
-            })
-        })
-        .collect();
+    let data: Vec<Value> = models.iter().map(openai_entry).collect();
     json!({ "object": "list", "data": data })
 }
 
 fn anthropic_list(models: &[ModelInfo]) -> Value {
-    let data: Vec<Value> = models
-        .iter()
-        .map(|m| {
-            json!({
-                "type": "model", "id": m.id, "display_name": m.display_name,
-                "created_at": "1970-01-01T00:00:00Z",
-                "provider": m.provider, "key_source": key_source(m),
-            })
-        })
-        .collect();
+    let data: Vec<Value> = models.iter().map(anthropic_entry).collect();
     json!({
         "data": data,
         "has_more": false,
@@ -53,37 +51,31 @@ fn anthropic_list(models: &[ModelInfo]) -> Value {
     })
 }
 
-/// Lists the models the caller can use right now.
-pub async fn list(State(edge): State<Edge>, headers: HeaderMap) -> Response {
-    let anthropic = headers.contains_key("anthropic-version");
-    let dialect = if anthropic {
+/// The models the caller can route now, in the dialect the request asks for.
+async fn routable(
+    edge: &Edge,
+    headers: &HeaderMap,
+    started: Instant,
+) -> Result<(Dialect, Vec<ModelInfo>), Response> {
+    let dialect = if headers.contains_key("anthropic-version") {
         Dialect::Anthropic
     } else {
         Dialect::OpenAi
     };
-    let started = Instant::now();
-    let call = match Call::start(dialect, "models", &headers) {
-        Ok(call) => call,
-        Err(response) => return response,
-    };
+    let call = Call::start(dialect, "models", headers)?;
     let reply = call
         .route(
-            &edge,
+            edge,
             ListModelsRequest {},
             &|| Some(ListModelsRequest {}),
             |mut client, request| async move { client.list_models(request).await },
             started,
         )
-        .await;
-    let models = match reply {
-        Ok(reply) => reply.into_inner().models,
-        Err(response) => return response,
-    };
-    let body = if anthropic {
-        anthropic_list(&models)
-    } else {
-        openai_list(&models)
-    };
+        .await?;
+    Ok((dialect, reply.into_inner().models))
+}
+
+fn json_ok(edge: &Edge, started: Instant, body: &Value) -> Response {
     edge.metrics
         .other("models", StatusCode::OK, started.elapsed());
     (
@@ -92,4 +84,40 @@ pub async fn list(State(edge): State<Edge>, headers: HeaderMap) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// Lists the models the caller can use right now.
+pub async fn list(State(edge): State<Edge>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    let (dialect, models) = match routable(&edge, &headers, started).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let body = match dialect {
+        Dialect::Anthropic => anthropic_list(&models),
+        Dialect::OpenAi => openai_list(&models),
+    };
+    json_ok(&edge, started, &body)
+}
+
+/// One model (`GET /v1/models/{id}`, ids may contain `/`), if the caller can route it now.
+pub async fn get(State(edge): State<Edge>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    let (dialect, models) = match routable(&edge, &headers, started).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let Some(model) = models.iter().find(|m| m.id == id) else {
+        return dialect.error(
+            StatusCode::NOT_FOUND,
+            &format!("model {id:?} does not exist or you cannot route it now (see GET /v1/models)"),
+            Some("model"),
+            Some("model_not_found"),
+        );
+    };
+    let body = match dialect {
+        Dialect::Anthropic => anthropic_entry(model),
+        Dialect::OpenAi => openai_entry(model),
+    };
+    json_ok(&edge, started, &body)
 }

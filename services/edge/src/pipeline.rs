@@ -28,11 +28,12 @@ use crate::server::Edge;
 /// The gateway token from `Authorization: Bearer kr_...` or `x-api-key: kr_...` (what the
 /// Anthropic SDK sends).
 pub fn gateway_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers
+    if let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        .and_then(keyroute_proto::bearer_token)
     {
-        return keyroute_proto::bearer_token(value);
+        return Some(token);
     }
     headers
         .get("x-api-key")

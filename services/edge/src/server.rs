@@ -129,6 +129,7 @@ impl Edge {
             )
             .route("/v1/fim/completions", post(crate::openai::fim_completions))
             .route("/v1/models", get(crate::models::list))
+            .route("/v1/models/{*id}", get(crate::models::get))
             .route(
                 "/api/v1/keys",
                 get(api::keys::list_own).post(api::keys::create_own),
@@ -151,6 +152,7 @@ impl Edge {
             .route("/api/v1/usage", get(api::account::usage))
             .route("/api/v1/balance", get(api::account::balance))
             .fallback(api::not_found)
+            .method_not_allowed_fallback(api::method_not_allowed)
             .route("/healthz", get(|| async { "ok" }))
             .route(
                 "/readyz",
@@ -171,6 +173,7 @@ impl Edge {
                     },
                 ),
             )
+            .layer(axum::middleware::from_fn(crate::request_id::stamp))
             .with_state(self)
     }
 

@@ -308,3 +308,81 @@ async fn fill_in_the_middle_reaches_codestral_with_a_key_added_over_rest() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "prompt");
 }
+
+#[tokio::test]
+async fn one_model_is_retrieved_and_every_answer_carries_a_request_id() {
+    let gateway = gateway().await;
+    let token = Some(gateway.token.as_str());
+    let (status, headers, body) = gateway
+        .send(
+            reqwest::Method::GET,
+            "/v1/models/gpt-4o-mini",
+            token,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["id"].as_str(), body["object"].as_str()),
+        (Some("gpt-4o-mini"), Some("model"))
+    );
+    assert!(
+        headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    assert_eq!(headers["x-request-id"], headers["request-id"]);
+    let (status, _, body) = gateway
+        .send(
+            reqwest::Method::GET,
+            "/v1/models/openai/gpt-4o-mini",
+            token,
+            &[("anthropic-version", "2023-06-01")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "pinned ids are not listed: {body}");
+    assert_eq!(body["error"]["type"], "not_found_error");
+    let (status, _, body) = gateway
+        .send(
+            reqwest::Method::GET,
+            "/v1/models/claude-sonnet-4-5",
+            token,
+            &[("anthropic-version", "2023-06-01")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "not routable without credit: {body}");
+
+    // Errors carry the caller's id, or a new one.
+    let (status, headers, _) = gateway
+        .send(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            None,
+            &[("x-request-id", "client-id-42")],
+            Some(chat("gpt-4o-mini", false)),
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(headers["x-request-id"], "client-id-42");
+    assert_eq!(headers["request-id"], "client-id-42");
+    let (status, headers, _) = gateway
+        .send(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            token,
+            &[],
+            Some(chat("nope-model", false)),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert!(
+        headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+}

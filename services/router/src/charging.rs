@@ -17,10 +17,8 @@ use crate::usage::UsageReporter;
 /// The request id: the caller's `x-request-id` when sane (so a retried request is charged
 /// once), otherwise a new one.
 pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
-    keyroute_telemetry::request_id(metadata).map_or_else(
-        || format!("req_{}", uuid::Uuid::now_v7().simple()),
-        str::to_owned,
-    )
+    keyroute_telemetry::request_id(metadata)
+        .map_or_else(keyroute_telemetry::new_request_id, str::to_owned)
 }
 
 /// Drops the candidates the caller cannot pay for; an error naming every reason when none

@@ -154,7 +154,7 @@ async fn get_audit(
         .map(|event| {
             json!({
                 "id": event.id,
-                "time": keyroute_proto::rfc3339(event.time.as_ref()),
+                "time": super::time(event.time.as_ref()),
                 "actor": event.actor,
                 "action": event.action,
                 "target": event.target,

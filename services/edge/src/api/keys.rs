@@ -35,8 +35,8 @@ pub fn key_json(key: &Credential) -> Value {
         "enabled": key.enabled,
         "config": config,
         "fingerprint": key.fingerprint,
-        "created_at": keyroute_proto::rfc3339(key.created_at.as_ref()),
-        "updated_at": keyroute_proto::rfc3339(key.updated_at.as_ref()),
+        "created_at": super::time(key.created_at.as_ref()),
+        "updated_at": super::time(key.updated_at.as_ref()),
     })
 }
 
@@ -135,22 +135,22 @@ async fn create_for(
         .await
         .map_err(|status| match status.code() {
             tonic::Code::AlreadyExists => ApiError {
-                field: Some("provider".into()),
+                field: Some("label".into()),
                 message: format!(
-                    "a {provider} key with this label is already configured ({}); replace its secret with PATCH /api/v1/keys/{{id}} or give the new one another label",
+                    "a key for {provider} with this label is already configured ({}); replace its secret with PATCH /api/v1/keys/{{id}} or give the new one another label",
                     status.message()
                 ),
                 ..ApiError::from_status(&status)
             },
             tonic::Code::InvalidArgument => ApiError {
-                field: status.message().split_whitespace().next().map(|w| w.trim_end_matches(':').to_owned()).filter(|w| w == "secret" || w == "label" || w.starts_with("config.")),
+                field: super::vault_field(&status),
                 ..ApiError::from_status(&status)
             },
             _ => ApiError::from_status(&status),
         })?
         .into_inner()
         .credential
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_GATEWAY, "internal", "the vault sent no key"))?;
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the vault sent no key"))?;
     let mut response = reply(StatusCode::CREATED, &key_json(&key));
     if let Ok(location) = format!("/api/v1/keys/{}", key.id).parse() {
         response.headers_mut().insert(header::LOCATION, location);
@@ -245,7 +245,11 @@ async fn update_key(
         };
         key = vault
             .update_credential_secret(caller.request(request, headers)?)
-            .await?
+            .await
+            .map_err(|status| ApiError {
+                field: super::vault_field(&status),
+                ..ApiError::from_status(&status)
+            })?
             .into_inner()
             .credential;
     }
@@ -261,7 +265,11 @@ async fn update_key(
             .credential;
     }
     let key = key.ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_GATEWAY, "internal", "the vault sent no key")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the vault sent no key",
+        )
     })?;
     Ok(reply(StatusCode::OK, &key_json(&key)))
 }

@@ -103,6 +103,32 @@ impl From<tonic::Status> for ApiError {
     }
 }
 
+/// A time as RFC 3339, or null when the vault sent none.
+pub fn time(timestamp: Option<&prost_types::Timestamp>) -> Value {
+    timestamp.map_or(Value::Null, |ts| {
+        Value::String(keyroute_proto::rfc3339(Some(ts)))
+    })
+}
+
+/// Which input a vault refusal of a key names (`secret`, `label`, `config.<key>`), from
+/// the start of its message.
+pub fn vault_field(status: &tonic::Status) -> Option<String> {
+    let first = status.message().split_whitespace().next()?;
+    let field = first.trim_end_matches(':');
+    (field == "secret" || field == "label" || field.starts_with("config."))
+        .then(|| field.to_owned())
+}
+
+/// Wrong method on a known path: 405 in the plain shape.
+pub async fn method_not_allowed(method: http::Method, uri: Uri) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+    .into_response()
+}
+
 /// A JSON answer with `status`.
 pub fn reply(status: StatusCode, body: &Value) -> Response {
     (
@@ -155,7 +181,7 @@ impl Caller {
             .into_inner();
         let principal = reply.principal.ok_or_else(|| {
             ApiError::new(
-                StatusCode::BAD_GATEWAY,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "the vault sent no principal",
             )

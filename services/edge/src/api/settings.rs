@@ -43,7 +43,7 @@ fn setting_json(setting: &ProviderSetting) -> Value {
         "provider": setting.provider,
         "mode": name_of(&MODES, setting.mode()),
         "fallback_policy": name_of(&POLICIES, setting.fallback_policy()),
-        "updated_at": keyroute_proto::rfc3339(setting.updated_at.as_ref()),
+        "updated_at": super::time(setting.updated_at.as_ref()),
     })
 }
 
@@ -128,7 +128,7 @@ async fn put_setting(
         .setting
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::BAD_GATEWAY,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "the vault sent no setting",
             )

@@ -73,7 +73,7 @@ impl Vault {
                     format!(" with label {:?}", record.label)
                 };
                 return Err(VaultError::AlreadyExists(format!(
-                    "{owner_id} already has a {} credential{label}: {existing_id}",
+                    "{owner_id} already has a credential for {}{label}: {existing_id}",
                     record.provider
                 )));
             }

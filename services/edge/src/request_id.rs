@@ -1,0 +1,32 @@
+//! Every answer carries a request id, errors included: the caller's `x-request-id` when it
+//! is sane (it is also the idempotency key for charging), a new one otherwise. The router
+//! receives the same id. Sent as `x-request-id` (OpenAI's SDK) and `request-id` (what
+//! Anthropic's SDK reads).
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use http::HeaderValue;
+
+/// The middleware: fixes the id on the way in, stamps it on the way out.
+pub async fn stamp(mut request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| keyroute_telemetry::valid_request_id(id))
+        .and_then(|id| HeaderValue::from_str(id).ok());
+    let id = match given {
+        Some(id) => id,
+        None => match HeaderValue::from_str(&keyroute_telemetry::new_request_id()) {
+            Ok(id) => id,
+            Err(_) => return next.run(request).await,
+        },
+    };
+    request.headers_mut().insert("x-request-id", id.clone());
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.entry("x-request-id").or_insert_with(|| id.clone());
+    headers.insert("request-id", id);
+    response
+}
