@@ -327,33 +327,11 @@ async fn test_key(
     body: Body,
 ) -> Result<Response, ApiError> {
     let caller = Caller::of(edge, headers).await?;
-    let bytes = axum::body::to_bytes(body, edge.body_limit)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large",
-            )
-        })?;
-    let model = if bytes.iter().all(u8::is_ascii_whitespace) {
-        String::new()
-    } else {
-        let object = match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(object)) => object,
-            Ok(_) => return Err(ApiError::invalid("", "the body must be a JSON object")),
-            Err(error) => {
-                return Err(ApiError::invalid(
-                    "",
-                    format!("the body is not valid JSON: {error}"),
-                ));
-            }
-        };
-        only_known(&object, &["model"])?;
-        string_field(&object, "model")?
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let object = json_body(edge, headers, body).await?;
+    only_known(&object, &["model"])?;
+    let model = string_field(&object, "model")?
+        .unwrap_or_default()
+        .to_owned();
     let mut last =
         tonic::Status::unavailable("no router is available: none of the router addresses resolves");
     for _ in 0..edge.routers.len().max(1) {

@@ -240,7 +240,8 @@ impl Caller {
     }
 }
 
-/// Reads a bounded JSON object body; a 413 when too large, a 400 saying why otherwise.
+/// Reads a bounded JSON object body (none at all reads as `{}`); a 413 when too large, a
+/// 400 saying why otherwise.
 pub async fn json_body(
     edge: &Edge,
     headers: &HeaderMap,
@@ -263,6 +264,10 @@ pub async fn json_body(
     let bytes = axum::body::to_bytes(body, edge.body_limit)
         .await
         .map_err(|_| too_large())?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body is an empty object: required fields are then named one by one.
+        return Ok(Map::new());
+    }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(object)) => Ok(object),
         Ok(_) => Err(ApiError::invalid("", "the body must be a JSON object")),
