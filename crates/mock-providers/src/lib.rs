@@ -193,6 +193,10 @@ impl MockServer {
         let app = Router::new().fallback(dispatch).with_state(mock.clone());
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            // Like a provider's front end: small writes leave at once.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let served = axum::serve(listener, app).with_graceful_shutdown(async {
                 let _ = stop.await;
             });

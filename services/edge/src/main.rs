@@ -49,6 +49,9 @@ struct EdgeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, env = "KEYROUTE_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
     body_limit: usize,
+    /// The longest a model call may take, streams included.
+    #[arg(long, env = "KEYROUTE_REQUEST_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    request_timeout: Duration,
     /// How often the TLS files are checked for a renewed certificate.
     #[arg(long, env = "KEYROUTE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     tls_reload_interval: Duration,
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             router_refresh: args.router_refresh,
             vault: args.vault,
             body_limit: args.body_limit,
+            request_timeout: args.request_timeout,
         };
         let edge = match Edge::connect(&settings, tls).await {
             Ok(edge) => edge,

@@ -105,9 +105,14 @@ impl<'a> Call<'a> {
             .error(StatusCode::BAD_REQUEST, &invalid.message, param, None)
     }
 
-    /// A router request carrying the caller's token and request id.
-    pub fn router_request<T>(&self, message: T) -> Result<tonic::Request<T>, Response> {
+    /// A router request carrying the caller's token, request id and deadline.
+    pub fn router_request<T>(
+        &self,
+        edge: &Edge,
+        message: T,
+    ) -> Result<tonic::Request<T>, Response> {
         let mut request = tonic::Request::new(message);
+        request.set_timeout(edge.request_timeout);
         let Ok(authorization) = format!("Bearer {}", self.token).parse() else {
             return Err(self.dialect.error(
                 StatusCode::UNAUTHORIZED,
@@ -162,7 +167,7 @@ impl<'a> Call<'a> {
             let Some(next) = message.take().or_else(again) else {
                 break;
             };
-            let request = self.router_request(next)?;
+            let request = self.router_request(edge, next)?;
             match call(conn.client(), request).await {
                 Ok(reply) => {
                     conn.reached(true);

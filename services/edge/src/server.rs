@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
+use axum::serve::ListenerExt;
 use http::{StatusCode, header};
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_tls::{ClientTls, Identity};
@@ -28,6 +29,8 @@ pub struct Edge {
     vault_channel: Channel,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The longest a model call may take, streams included (sent as the gRPC deadline).
+    pub request_timeout: Duration,
     pub metrics: Arc<EdgeMetrics>,
 }
 
@@ -41,6 +44,8 @@ pub struct EdgeSettings {
     /// The vault's address (`host:port`).
     pub vault: String,
     pub body_limit: usize,
+    /// The longest a model call may take, streams included.
+    pub request_timeout: Duration,
 }
 
 /// Why the edge could not start.
@@ -82,6 +87,7 @@ impl Edge {
             vault: VaultServiceClient::new(vault_channel.clone()),
             vault_channel,
             body_limit: settings.body_limit,
+            request_timeout: settings.request_timeout,
             metrics: EdgeMetrics::new(),
         })
     }
@@ -186,6 +192,13 @@ impl Edge {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(listen = %addr, "edge serving");
         }
+        // Small writes (an SSE event, a response's last bytes) must leave at once: without
+        // TCP_NODELAY, Nagle's algorithm and the client's delayed ACK hold them ~40 ms.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, self.app())
             .with_graceful_shutdown(shutdown)
             .await

@@ -211,6 +211,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         router_refresh: Duration::from_secs(3600),
         vault: vault_addr,
         body_limit: 32 * 1024 * 1024,
+        request_timeout: Duration::from_secs(600),
     };
     let edge = Edge::connect(&settings, edge_tls)
         .await

@@ -135,6 +135,7 @@ pub async fn gateway_with_routers(routers: usize) -> Gateway {
         router_refresh: Duration::from_secs(3600),
         vault: vault.addr.to_string(),
         body_limit: BODY_LIMIT,
+        request_timeout: Duration::from_secs(60),
     };
     let tls = ClientTls::from_files(vault.pki.paths("edge")).unwrap();
     let edge = Edge::connect(&settings, tls).await.unwrap();
