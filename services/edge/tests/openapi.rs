@@ -382,11 +382,11 @@ async fn every_operation_answers_as_the_file_says() {
     api.schema_refuses("NewKey", &typo);
     let huge = json!({ "provider": "anthropic", "secret": "x".repeat(BODY_LIMIT) });
     api.post(KEYS, &huge).await.refused(413, "");
-    let listed = api.get(KEYS).await.ok(200);
+    let stored = api.get(KEYS).await.ok(200);
     assert_eq!(
-        listed["data"].as_array().unwrap().len(),
+        stored["data"].as_array().unwrap().len(),
         2,
-        "refused keys store nothing: {listed}"
+        "refused keys store nothing: {stored}"
     );
     // Without a token, or with one the vault does not know.
     let strangers: [Headers; 2] = [&[], &[("authorization", STRANGER)]];
