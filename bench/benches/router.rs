@@ -85,6 +85,7 @@ async fn run() {
         tls_reload_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
         metrics_listen: None,
+        health_listen: None,
     };
     let prepared = PreparedRouter::prepare(settings).await.unwrap();
     let router_addr = prepared.local_addr().unwrap();

@@ -4,6 +4,7 @@
 //! edge through the router to the vault.
 
 pub mod metrics;
+pub mod probes;
 mod propagation;
 pub mod startup;
 

@@ -16,6 +16,17 @@ pub fn one_line(error: &impl std::fmt::Display) -> String {
 }
 
 /// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
+/// An optional listen address flag: `host:port`, or `off` (or empty) for none.
+pub fn optional_addr(flag: &str, value: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    match value.trim() {
+        "off" | "" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("--{flag} {addr:?} is not host:port or off")),
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text

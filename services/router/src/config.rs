@@ -87,6 +87,11 @@ pub struct RouterArgs {
     )]
     pub metrics_listen: String,
 
+    /// A plaintext port serving only `grpc.health.v1`, for Kubernetes `grpc:` probes (the
+    /// kubelet has no client certificate); `off` turns it off.
+    #[arg(long, env = "KEYROUTE_HEALTH_LISTEN", default_value = "off")]
+    pub health_listen: String,
+
     /// Log format: human or json.
     #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
@@ -103,13 +108,12 @@ impl RouterArgs {
 
     /// The metrics address, or `None` when turned off.
     pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
-        match self.metrics_listen.trim() {
-            "off" | "" => Ok(None),
-            addr => addr
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("--metrics-listen {addr:?} is not host:port or off")),
-        }
+        keyroute_telemetry::startup::optional_addr("metrics-listen", &self.metrics_listen)
+    }
+
+    /// The plaintext health-probe address, or `None` when turned off.
+    pub fn health_addr(&self) -> Result<Option<SocketAddr>, String> {
+        keyroute_telemetry::startup::optional_addr("health-listen", &self.health_listen)
     }
 
     /// The base-URL overrides, checked: known providers, http(s) URLs.

@@ -39,6 +39,10 @@ fn main() -> ExitCode {
         Ok(addr) => addr,
         Err(message) => return config_error(&message),
     };
+    let health_listen = match args.health_addr() {
+        Ok(addr) => addr,
+        Err(message) => return config_error(&message),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
             tls_reload_interval: args.tls_reload_interval,
             shutdown_grace: args.shutdown_grace,
             metrics_listen,
+            health_listen,
         };
         let result = match PreparedRouter::prepare(settings).await {
             Ok(router) => router.serve(termination()).await,

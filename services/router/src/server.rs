@@ -54,6 +54,8 @@ pub struct RouterSettings {
     pub shutdown_grace: Duration,
     /// Where `/metrics` is served; `None` turns it off.
     pub metrics_listen: Option<SocketAddr>,
+    /// A plaintext `grpc.health.v1` port for Kubernetes probes; `None` for none.
+    pub health_listen: Option<SocketAddr>,
 }
 
 /// A router whose configuration checked out and whose port is bound.
@@ -61,6 +63,7 @@ pub struct RouterSettings {
 pub struct PreparedRouter {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    health_listener: Option<TcpListener>,
     server_tls: Arc<ServerTls>,
     client_tls: Arc<ClientTls>,
     router: Router,
@@ -109,9 +112,16 @@ impl PreparedRouter {
             })?),
             None => None,
         };
+        let health_listener = match settings.health_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                StartError::Runtime(format!("cannot serve health probes on {addr}: {e}"))
+            })?),
+            None => None,
+        };
         Ok(Self {
             listener,
             metrics_listener,
+            health_listener,
             server_tls,
             client_tls,
             router,
@@ -133,6 +143,12 @@ impl PreparedRouter {
             .and_then(|l| l.local_addr().ok())
     }
 
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     pub fn router(&self) -> &Router {
         &self.router
     }
@@ -146,6 +162,7 @@ impl PreparedRouter {
         let Self {
             listener,
             metrics_listener,
+            health_listener,
             server_tls,
             client_tls,
             router,
@@ -163,6 +180,13 @@ impl PreparedRouter {
         let revocations = watch(vault, router.leases.clone(), router.tokens.clone());
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RouterServiceServer<Router>>().await;
+        let probes = health_listener.map(|listener| {
+            tokio::spawn(keyroute_telemetry::probes::serve_health(
+                listener,
+                health_service.clone(),
+                std::future::pending(),
+            ))
+        });
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(keyroute_proto::FILE_DESCRIPTOR_SET)
             .build_v1()
@@ -203,6 +227,9 @@ impl PreparedRouter {
         };
         drop(revocations);
         if let Some(task) = metrics_task {
+            task.abort();
+        }
+        if let Some(task) = probes {
             task.abort();
         }
         // Every served call has been metered by now: send what the vault has not seen.

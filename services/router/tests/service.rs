@@ -376,3 +376,31 @@ async fn a_thousand_concurrent_requests_are_attributed_right_without_vault_calls
         "{balance_calls} balance calls"
     );
 }
+
+#[tokio::test]
+async fn the_probe_port_answers_health_checks_in_plaintext_and_nothing_else() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let stack = stack().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", stack.health))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+    // Without a client certificate, the router's API is not reachable there.
+    let refused = router_service_client::RouterServiceClient::new(channel)
+        .list_models(ListModelsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unimplemented, "{refused:?}");
+}

@@ -57,6 +57,11 @@ pub struct VaultArgs {
     #[arg(long, env = "KEYROUTE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// A plaintext port serving only `grpc.health.v1`, for Kubernetes `grpc:` probes (the
+    /// kubelet has no client certificate); `off` turns it off.
+    #[arg(long, env = "KEYROUTE_HEALTH_LISTEN", default_value = "off")]
+    pub health_listen: String,
+
     /// Log format: human or json.
     #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,

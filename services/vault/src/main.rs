@@ -55,6 +55,14 @@ async fn run(args: VaultArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let health_listen =
+        match keyroute_telemetry::startup::optional_addr("health-listen", &args.health_listen) {
+            Ok(addr) => addr,
+            Err(message) => {
+                eprintln!("keyroute-vault: invalid configuration: {message}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
     let settings = VaultSettings {
         listen: args.listen,
         db: args.db.clone(),
@@ -63,6 +71,7 @@ async fn run(args: VaultArgs) -> ExitCode {
         lease_ttl: args.lease_ttl,
         tls_reload_interval: args.tls_reload_interval,
         shutdown_grace: args.shutdown_grace,
+        health_listen,
     };
     let result = match PreparedVault::prepare(settings).await {
         Ok(vault) => vault.serve(termination()).await,

@@ -34,12 +34,15 @@ pub struct VaultSettings {
     pub lease_ttl: Duration,
     pub tls_reload_interval: Duration,
     pub shutdown_grace: Duration,
+    /// A plaintext `grpc.health.v1` port for Kubernetes probes; `None` for none.
+    pub health_listen: Option<SocketAddr>,
 }
 
 /// A vault whose configuration checked out and whose port is bound, ready to serve.
 #[derive(Debug)]
 pub struct PreparedVault {
     listener: TcpListener,
+    health_listener: Option<TcpListener>,
     tls: Arc<ServerTls>,
     vault: Vault,
     stopping: tokio::sync::watch::Sender<bool>,
@@ -74,8 +77,15 @@ impl PreparedVault {
         let listener = TcpListener::bind(settings.listen).await.map_err(|error| {
             StartError::Runtime(format!("cannot listen on {}: {error}", settings.listen))
         })?;
+        let health_listener = match settings.health_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|error| {
+                StartError::Runtime(format!("cannot serve health probes on {addr}: {error}"))
+            })?),
+            None => None,
+        };
         Ok(Self {
             listener,
+            health_listener,
             tls,
             vault,
             stopping,
@@ -87,6 +97,12 @@ impl PreparedVault {
         self.listener
             .local_addr()
             .map_err(|error| StartError::Runtime(error.to_string()))
+    }
+
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn vault(&self) -> &Vault {
@@ -101,6 +117,7 @@ impl PreparedVault {
     ) -> Result<(), StartError> {
         let Self {
             listener,
+            health_listener,
             tls,
             vault,
             stopping,
@@ -114,6 +131,13 @@ impl PreparedVault {
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
+        let probes = health_listener.map(|listener| {
+            tokio::spawn(keyroute_telemetry::probes::serve_health(
+                listener,
+                health_service.clone(),
+                std::future::pending(),
+            ))
+        });
         let addr = listener.local_addr().ok();
         if let Some(addr) = addr {
             tracing::info!(listen = %addr, schema = Store::schema_version(), "vault serving");
@@ -151,6 +175,9 @@ impl PreparedVault {
             }
         };
         reloader.abort();
+        if let Some(task) = probes {
+            task.abort();
+        }
         result.map_err(|error| StartError::Runtime(format!("server failed: {error}")))
     }
 }

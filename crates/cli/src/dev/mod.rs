@@ -146,6 +146,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         lease_ttl: Duration::from_secs(300),
         tls_reload_interval: reload,
         shutdown_grace: grace,
+        health_listen: None,
     })
     .await
     .map_err(|e| start_error("vault")(e.to_string()))?;
@@ -193,6 +194,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         tls_reload_interval: reload,
         shutdown_grace: grace,
         metrics_listen: None,
+        health_listen: None,
     })
     .await
     .map_err(|e| start_error("router")(e.to_string()))?;

@@ -69,6 +69,7 @@ pub async fn start_router(vault: &TestVault, mock: &MockServer) -> RunningRouter
         tls_reload_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        health_listen: None,
     };
     let router = PreparedRouter::prepare(settings).await.unwrap();
     let addr = router.local_addr().unwrap();

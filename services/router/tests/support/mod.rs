@@ -21,6 +21,8 @@ pub struct Stack {
     pub _mock: MockServer,
     pub router: std::net::SocketAddr,
     pub metrics: std::net::SocketAddr,
+    /// The plaintext health-probe port.
+    pub health: std::net::SocketAddr,
     pub leases: std::sync::Arc<keyroute_router::leases::LeaseCache>,
     pub mock: Mock,
     pub token: String,
@@ -80,10 +82,12 @@ pub async fn stack() -> Stack {
         tls_reload_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
         metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        health_listen: Some("127.0.0.1:0".parse().unwrap()),
     };
     let prepared = PreparedRouter::prepare(settings).await.unwrap();
     let router = prepared.local_addr().unwrap();
     let metrics = prepared.metrics_addr().unwrap();
+    let health = prepared.health_addr().unwrap();
     let leases = prepared.router().leases.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(async move {
@@ -100,6 +104,7 @@ pub async fn stack() -> Stack {
         _mock: mock,
         router,
         metrics,
+        health,
         leases,
         mock: keys,
         token,
