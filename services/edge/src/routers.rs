@@ -66,16 +66,33 @@ pub struct RouterPool {
 }
 
 /// Whether a failed call never reached a router (nothing was sent, so another router may
-/// take it): the connection was refused or could not be made. A router's own answers carry
-/// `x-keyroute-error-origin` and are never retried here.
+/// take it): the connection was refused or could not be made, the call was still queued on
+/// a connection the router closed, or the router's GOAWAY said it would not process the
+/// stream (a router shutting down; RFC 9113 section 6.8) or refused it (REFUSED_STREAM). A
+/// router's own answers carry `x-keyroute-error-origin` and are never retried here.
 pub fn never_reached(status: &tonic::Status) -> bool {
-    if status.code() != tonic::Code::Unavailable
-        || status.metadata().contains_key("x-keyroute-error-origin")
-    {
+    if status.metadata().contains_key("x-keyroute-error-origin") {
         return false;
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(error) = source {
+        // hyper's "canceled": the request was dropped before it was ever written.
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled)
+        {
+            return true;
+        }
+        if let Some(h2) = error.downcast_ref::<h2::Error>()
+            && h2.is_remote()
+            && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+            && matches!(
+                h2.reason(),
+                Some(h2::Reason::NO_ERROR | h2::Reason::REFUSED_STREAM)
+            )
+        {
+            return true;
+        }
         if let Some(io) = error.downcast_ref::<std::io::Error>()
             && matches!(
                 io.kind(),

@@ -182,12 +182,13 @@ impl PreparedVault {
     }
 }
 
-/// The KEK file should be readable by the vault alone.
+/// The KEK file should not be readable by other users. Group read is allowed: on
+/// Kubernetes a Secret volume is readable by the pod's `fsGroup`, which is the vault's.
 fn warn_if_readable_by_others(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(metadata) = std::fs::metadata(path)
-        && metadata.permissions().mode() & 0o077 != 0
+        && metadata.permissions().mode() & 0o007 != 0
     {
-        tracing::warn!(path = %path.display(), "kek file is readable by group or others; use mode 0600 or 0400");
+        tracing::warn!(path = %path.display(), "kek file is readable by other users; use mode 0600, 0440 or 0400");
     }
 }

@@ -1,0 +1,300 @@
+"""Deploy smoke test: the rendered manifests, run as real processes on this machine.
+
+Each container of the vault StatefulSet, the router Deployment (two replicas) and the edge
+Deployment starts with the command, args and environment the manifests give it (`envFrom`
+ConfigMaps included), its binary taken from the build. What a cluster would provide is stood
+in for, and only that:
+  - each pod gets a loopback address of its own; `0.0.0.0:` in a listen flag becomes it;
+  - volumes are temporary folders mounted at the manifests' paths by rewriting those paths:
+    TLS Secrets hold certificates from `keyroute certs dev`, the KEK Secret a keyring from
+    `keyroute kek generate`, volume claims and emptyDirs are empty;
+  - Service names resolve through /etc/hosts, bind-mounted in a private mount namespace (run
+    this under `unshare --mount`): the headless Service names both router pods;
+  - providers are the mock (`keyroute-mock`), set with the router's KEYROUTE_BASE_URLS.
+Then it routes chat requests through the edge under load, checks both routers served, deletes
+one router while the load goes on (endpoint removed and SIGTERM at once, before the edge
+re-resolves: the worst order Kubernetes allows), and checks that no request failed and the
+other router took over. A flag that a binary does
+not know makes it exit 64 at start, which fails the test.
+
+usage: smoke.py RENDERED.yaml BIN_DIR
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+POD_IPS = {"vault": "127.0.10.1", "router-0": "127.0.10.2", "router-1": "127.0.10.3", "edge": "127.0.10.4"}
+MOCK_ADDR = "127.0.10.9:18080"
+MOCK_KEY = "sk-smoke-openai-0123456789"
+
+
+def fail(message: str) -> None:
+    print(f"smoke: FAILED: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+class Cluster:
+    """The rendered objects, by kind and name."""
+
+    def __init__(self, rendered: Path) -> None:
+        self.objects = [o for o in yaml.safe_load_all(rendered.read_text()) if o]
+
+    def get(self, kind: str, name: str) -> dict:
+        for obj in self.objects:
+            if obj["kind"] == kind and obj["metadata"]["name"] == name:
+                return obj
+        fail(f"{kind}/{name} is not in the rendered manifests")
+        raise AssertionError
+
+    def config_map(self, name: str) -> dict[str, str]:
+        return self.get("ConfigMap", name).get("data", {})
+
+
+class Pod:
+    """One pod's single container, as a process."""
+
+    def __init__(self, name: str, workload: dict, cluster: Cluster, bin_dir: Path, root: Path, volumes: dict[str, Path]) -> None:
+        self.name = name
+        self.ip = POD_IPS[name]
+        spec = workload["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        self.grace = spec.get("terminationGracePeriodSeconds", 30)
+        mounts = {m["mountPath"]: str(volumes[m["name"]]) for m in container.get("volumeMounts", [])}
+        # One pass, longest path first, whole path segments only: a folder put in place of a
+        # mount path is never rewritten again.
+        paths = sorted(mounts, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(p) + r"(?=/|$|[^\w.-])" for p in paths)) if paths else None
+
+        def local(value: str) -> str:
+            value = value.replace("0.0.0.0:", f"{self.ip}:")
+            return pattern.sub(lambda m: mounts[m.group(0)], value) if pattern else value
+
+        binary = bin_dir / Path(container["command"][0]).name
+        if not binary.exists():
+            fail(f"{binary} is missing")
+        self.argv = [str(binary)] + [local(a) for a in container["command"][1:] + container.get("args", [])]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        for source in container.get("envFrom", []):
+            env.update(cluster.config_map(source["configMapRef"]["name"]))
+        for item in container.get("env", []):
+            if "value" in item:
+                env[item["name"]] = local(item["value"])
+        self.env = env
+        self.log = root / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, extra_env: dict[str, str] | None = None) -> None:
+        env = dict(self.env, **(extra_env or {}))
+        self.process = subprocess.Popen(self.argv, env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+
+    def check_alive(self) -> None:
+        assert self.process is not None
+        code = self.process.poll()
+        if code is not None:
+            fail(f"{self.name} exited with {code}: {self.log.read_text()[-2000:]}")
+
+    def delete(self) -> float:
+        """SIGTERM, as the kubelet sends after preStop; waits at most the grace period."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=self.grace)
+        except subprocess.TimeoutExpired:
+            fail(f"{self.name} did not stop within terminationGracePeriodSeconds={self.grace}")
+        if code != 0:
+            fail(f"{self.name} exited with {code} on SIGTERM: {self.log.read_text()[-2000:]}")
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def run(argv: list[str], stdin: str = "") -> str:
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(f"{' '.join(argv)}: {done.stderr}")
+    return done.stdout
+
+
+def http(method: str, url: str, body: dict | None = None, token: str | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError as error:
+        return 0, str(error).encode()
+
+
+def served(ip: str) -> int:
+    """Successful requests a router counted, from its metrics port."""
+    status, body = http("GET", f"http://{ip}:9464/metrics")
+    if status != 200:
+        fail(f"router metrics at {ip}: {status} {body[:200]!r}")
+    total = 0
+    for line in body.decode().splitlines():
+        if line.startswith("keyroute_router_requests_total{") and 'outcome="ok"' in line:
+            total += int(line.rsplit(" ", 1)[1])
+    return total
+
+
+def write_hosts(path: Path, routers: list[str]) -> None:
+    """Service names as cluster DNS would answer them (written in place: it is bind-mounted)."""
+    lines = ["127.0.0.1 localhost", f"{POD_IPS['vault']} keyroute-vault keyroute-vault.keyroute.svc.cluster.local"]
+    lines += [f"{POD_IPS[r]} keyroute-router-headless keyroute-router-headless.keyroute.svc.cluster.local" for r in routers]
+    lines += [f"{POD_IPS[routers[0]]} keyroute-router keyroute-router.keyroute.svc.cluster.local"]
+    with path.open("r+") as hosts:
+        hosts.seek(0)
+        hosts.write("\n".join(lines) + "\n")
+        hosts.truncate()
+
+
+def volumes_for(workload: dict, root: Path, certs: Path, kek: Path, pod: str) -> dict[str, Path]:
+    """A folder for every volume the pod template names."""
+    folders: dict[str, Path] = {}
+    spec = workload["spec"]
+    claims = [t["metadata"]["name"] for t in spec.get("volumeClaimTemplates", [])]
+    for name in claims:
+        folders[name] = root / pod / name
+        folders[name].mkdir(parents=True)
+    for volume in spec["template"]["spec"].get("volumes", []):
+        folder = root / pod / volume["name"]
+        folder.mkdir(parents=True)
+        if "secret" in volume:
+            secret = volume["secret"]["secretName"]
+            if secret == "keyroute-kek":
+                shutil.copy(kek, folder / "kek.json")
+            elif secret.endswith("-tls"):
+                component = secret.removeprefix("keyroute-").removesuffix("-tls")
+                shutil.copy(certs / f"{component}.crt", folder / "tls.crt")
+                shutil.copy(certs / f"{component}.key", folder / "tls.key")
+                shutil.copy(certs / "ca.crt", folder / "ca.crt")
+            else:
+                fail(f"{pod}: no stand-in for Secret {secret}")
+        folders[volume["name"]] = folder
+    return folders
+
+
+def main() -> int:
+    rendered, bin_dir = Path(sys.argv[1]), Path(sys.argv[2]).resolve()
+    cluster = Cluster(rendered)
+    root = Path(tempfile.mkdtemp(prefix="keyroute-smoke-"))
+    keyroute = str(bin_dir / "keyroute")
+    certs, kek = root / "certs", root / "kek.json"
+    run([keyroute, "certs", "dev", "--out", str(certs)])
+    run([keyroute, "kek", "generate", "--out", str(kek)])
+
+    hosts = root / "hosts"
+    hosts.write_text("")
+    write_hosts(hosts, ["router-0", "router-1"])
+    if subprocess.run(["mount", "--bind", str(hosts), "/etc/hosts"]).returncode != 0:
+        fail("cannot bind-mount /etc/hosts: run this under `unshare --mount` as root")
+
+    vault_set = cluster.get("StatefulSet", "keyroute-vault")
+    routers_set = cluster.get("Deployment", "keyroute-router")
+    edge_set = cluster.get("Deployment", "keyroute-edge")
+    pods = {
+        "vault": Pod("vault", vault_set, cluster, bin_dir, root, volumes_for(vault_set, root, certs, kek, "vault")),
+        "router-0": Pod("router-0", routers_set, cluster, bin_dir, root, volumes_for(routers_set, root, certs, kek, "router-0")),
+        "router-1": Pod("router-1", routers_set, cluster, bin_dir, root, volumes_for(routers_set, root, certs, kek, "router-1")),
+        "edge": Pod("edge", edge_set, cluster, bin_dir, root, volumes_for(edge_set, root, certs, kek, "edge")),
+    }
+    mock = subprocess.Popen([str(bin_dir / "keyroute-mock"), "--listen", MOCK_ADDR, "--key", f"openai={MOCK_KEY}"],
+                            stdout=(root / "mock.log").open("wb"), stderr=subprocess.STDOUT)
+    try:
+        pods["vault"].start()
+        for name in ("router-0", "router-1"):
+            pods[name].start({"KEYROUTE_BASE_URLS": f"openai=http://{MOCK_ADDR}/openai/v1"})
+        pods["edge"].start()
+        edge = f"http://{pods['edge'].ip}:8080"
+        deadline = time.monotonic() + 60
+        while True:
+            for pod in pods.values():
+                pod.check_alive()
+            status, body = http("GET", f"{edge}/readyz", timeout=2)
+            if status == 200 and json.loads(body)["routers"] == {"serving": 2, "known": 2}:
+                break
+            if time.monotonic() > deadline:
+                fail(f"the edge never became ready with both routers: {status} {body!r}")
+            time.sleep(0.2)
+        print("smoke: vault, 2 routers and the edge are up from the rendered manifests")
+
+        admin = [keyroute, "admin", "--vault", f"{pods['vault'].ip}:7443", "--certs-dir", str(certs), "-o", "json"]
+        user = json.loads(run(admin + ["users", "create", "--name", "smoke"]))["id"]
+        token = json.loads(run(admin + ["tokens", "issue", "--principal", user]))["token"]
+        run(admin + ["keys", "add", "--owner", user, "--provider", "openai", "--secret-file", "-"], MOCK_KEY)
+        chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "smoke"}]}
+
+        results: list[int] = []
+        errors: list[str] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            while not stop.is_set():
+                status, body = http("POST", f"{edge}/v1/chat/completions", chat, token)
+                results.append(status)
+                if status != 200:
+                    errors.append(f"{status} {body[:300]!r}")
+
+        workers = [threading.Thread(target=client) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        time.sleep(2)
+        before = {name: served(pods[name].ip) for name in ("router-0", "router-1")}
+        if min(before.values()) == 0:
+            fail(f"both routers should serve under load: {before}")
+        # Delete router-0 as Kubernetes does, in the worst order: its endpoint leaves the
+        # headless Service and SIGTERM comes at once, with no preStop pause, before the edge
+        # has resolved the name again. Calls already on their way to it must not be lost.
+        write_hosts(hosts, ["router-1"])
+        took = pods["router-0"].delete()
+        after_delete = len(results)
+        time.sleep(3)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        for pod in ("vault", "router-1", "edge"):
+            pods[pod].check_alive()
+        later = served(pods["router-1"].ip)
+        if errors:
+            fail(f"{len(errors)} of {len(results)} requests failed, first: {errors[0]}")
+        if later <= before["router-1"] or len(results) <= after_delete:
+            fail(f"router-1 should carry the load after router-0 left: {before} then {later}")
+        print(f"smoke: {len(results)} requests, none failed; before the deletion router-0 served "
+              f"{before['router-0']} and router-1 {before['router-1']}; router-0 stopped in {took:.1f}s "
+              f"after SIGTERM; router-1 then served {later - before['router-1']} more")
+        print("smoke: ok")
+        return 0
+    finally:
+        for pod in pods.values():
+            pod.kill()
+        mock.kill()
+        subprocess.run(["umount", "/etc/hosts"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
