@@ -59,6 +59,7 @@ async fn certs_kek_vault_and_admin_work_together() {
     );
     let mut vault = Command::new(vault_binary)
         .env("KEYROUTE_VAULT_LISTEN", "127.0.0.1:0")
+        .env("KEYROUTE_METRICS_LISTEN", "127.0.0.1:0")
         .env("KEYROUTE_VAULT_DB", dir.path().join("vault.sqlite"))
         .env("KEYROUTE_KEK_FILE", &kek)
         .env("KEYROUTE_TLS_CERT", certs.join("vault.crt"))

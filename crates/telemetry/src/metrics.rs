@@ -149,6 +149,129 @@ impl HistogramFamily {
     }
 }
 
+/// Serves `GET /metrics` on `listener` with the text `render` gives, until the task is
+/// dropped or aborted: the one metrics endpoint every service exposes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let render = render.clone();
+            async move {
+                (
+                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    render(),
+                )
+            }
+        }),
+    );
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::warn!(%error, "metrics server stopped");
+    }
+}
+
+/// gRPC calls by method and status code, and their latency (to the response headers; for a
+/// server stream, until it started), counted by [`GrpcMetricsLayer`].
+#[derive(Debug)]
+pub struct GrpcMetrics {
+    calls: CounterFamily,
+    latency: HistogramFamily,
+}
+
+impl GrpcMetrics {
+    pub fn new(calls: &'static str, latency: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            calls: CounterFamily::new(calls, "gRPC calls by method and status code."),
+            latency: HistogramFamily::new(latency, "gRPC call latency by method."),
+        })
+    }
+
+    fn observe(&self, method: &str, code: &str, took: Duration) {
+        let method = escape(method);
+        self.calls
+            .add(format!("method=\"{method}\",code=\"{}\"", escape(code)), 1);
+        self.latency.observe(format!("method=\"{method}\""), took);
+    }
+
+    /// Appends both families.
+    pub fn render(&self, out: &mut String) {
+        self.calls.render(out);
+        self.latency.render(out);
+    }
+}
+
+/// The tower layer that feeds [`GrpcMetrics`].
+#[derive(Debug, Clone)]
+pub struct GrpcMetricsLayer(pub Arc<GrpcMetrics>);
+
+impl<S> tower::Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetricsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetricsService {
+            inner,
+            metrics: self.0.clone(),
+        }
+    }
+}
+
+/// See [`GrpcMetricsLayer`].
+#[derive(Debug, Clone)]
+pub struct GrpcMetricsService<S> {
+    inner: S,
+    metrics: Arc<GrpcMetrics>,
+}
+
+type BoxFuture<T, E> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B, R> tower::Service<http::Request<B>> for GrpcMetricsService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let started = std::time::Instant::now();
+        let method = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let metrics = self.metrics.clone();
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let response = call.await;
+            // Errors come trailers-only, with grpc-status in the headers; a missing status
+            // means the call went on to send a body (its status follows in trailers).
+            let code = match &response {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("0")
+                    .to_owned(),
+                Err(_) => "transport".to_owned(),
+            };
+            metrics.observe(&method, &code, started.elapsed());
+            response
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,7 @@ impl TestVault {
             tls_reload_interval: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
             health_listen: None,
+            metrics_listen: None,
         };
         let prepared = PreparedVault::prepare(settings).await.unwrap();
         let addr = prepared.local_addr().unwrap();

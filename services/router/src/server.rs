@@ -242,32 +242,18 @@ impl PreparedRouter {
 
 /// `GET /metrics` in the Prometheus text format, on its own port.
 async fn serve_metrics(listener: TcpListener, router: Router) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let router = router.clone();
-            async move {
-                let mut text = router
-                    .metrics
-                    .render_with(router.leases.hits(), router.leases.vault_calls());
-                router.usage.counters.render(&mut text);
-                write_counter(
-                    &mut text,
-                    "keyroute_router_vault_balance_calls_total",
-                    "Balances fetched from the vault.",
-                    router.accounts.vault_calls(),
-                );
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4",
-                    )],
-                    text,
-                )
-            }
-        }),
-    );
-    if let Err(error) = axum::serve(listener, app).await {
-        tracing::warn!(%error, "metrics server stopped");
-    }
+    keyroute_telemetry::metrics::serve(listener, move || {
+        let mut text = router
+            .metrics
+            .render_with(router.leases.hits(), router.leases.vault_calls());
+        router.usage.counters.render(&mut text);
+        write_counter(
+            &mut text,
+            "keyroute_router_vault_balance_calls_total",
+            "Balances fetched from the vault.",
+            router.accounts.vault_calls(),
+        );
+        text
+    })
+    .await;
 }

@@ -57,6 +57,15 @@ pub struct VaultArgs {
     #[arg(long, env = "KEYROUTE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Where `/metrics` (Prometheus text: calls by method and code, latency) is served; `off`
+    /// turns it off.
+    #[arg(
+        long,
+        env = "KEYROUTE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9465"
+    )]
+    pub metrics_listen: String,
+
     /// A plaintext port serving only `grpc.health.v1`, for Kubernetes `grpc:` probes (the
     /// kubelet has no client certificate); `off` turns it off.
     #[arg(long, env = "KEYROUTE_HEALTH_LISTEN", default_value = "off")]

@@ -63,6 +63,14 @@ async fn run(args: VaultArgs) -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         };
+    let metrics_listen =
+        match keyroute_telemetry::startup::optional_addr("metrics-listen", &args.metrics_listen) {
+            Ok(addr) => addr,
+            Err(message) => {
+                eprintln!("keyroute-vault: invalid configuration: {message}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
     let settings = VaultSettings {
         listen: args.listen,
         db: args.db.clone(),
@@ -72,6 +80,7 @@ async fn run(args: VaultArgs) -> ExitCode {
         tls_reload_interval: args.tls_reload_interval,
         shutdown_grace: args.shutdown_grace,
         health_listen,
+        metrics_listen,
     };
     let result = match PreparedVault::prepare(settings).await {
         Ok(vault) => vault.serve(termination()).await,

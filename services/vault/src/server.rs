@@ -36,6 +36,8 @@ pub struct VaultSettings {
     pub shutdown_grace: Duration,
     /// A plaintext `grpc.health.v1` port for Kubernetes probes; `None` for none.
     pub health_listen: Option<SocketAddr>,
+    /// Where `/metrics` is served; `None` for nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A vault whose configuration checked out and whose port is bound, ready to serve.
@@ -43,6 +45,7 @@ pub struct VaultSettings {
 pub struct PreparedVault {
     listener: TcpListener,
     health_listener: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
     tls: Arc<ServerTls>,
     vault: Vault,
     stopping: tokio::sync::watch::Sender<bool>,
@@ -83,9 +86,16 @@ impl PreparedVault {
             })?),
             None => None,
         };
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|error| {
+                StartError::Runtime(format!("cannot serve metrics on {addr}: {error}"))
+            })?),
+            None => None,
+        };
         Ok(Self {
             listener,
             health_listener,
+            metrics_listener,
             tls,
             vault,
             stopping,
@@ -97,6 +107,12 @@ impl PreparedVault {
         self.listener
             .local_addr()
             .map_err(|error| StartError::Runtime(error.to_string()))
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     pub fn health_addr(&self) -> Option<SocketAddr> {
@@ -118,6 +134,7 @@ impl PreparedVault {
         let Self {
             listener,
             health_listener,
+            metrics_listener,
             tls,
             vault,
             stopping,
@@ -131,6 +148,20 @@ impl PreparedVault {
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
+        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let health_addr = health_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics = keyroute_telemetry::metrics::GrpcMetrics::new(
+            "keyroute_vault_calls_total",
+            "keyroute_vault_call_seconds",
+        );
+        let metrics_task = metrics_listener.map(|listener| {
+            let metrics = metrics.clone();
+            tokio::spawn(keyroute_telemetry::metrics::serve(listener, move || {
+                let mut out = String::with_capacity(4096);
+                metrics.render(&mut out);
+                out
+            }))
+        });
         let probes = health_listener.map(|listener| {
             tokio::spawn(keyroute_telemetry::probes::serve_health(
                 listener,
@@ -140,7 +171,9 @@ impl PreparedVault {
         });
         let addr = listener.local_addr().ok();
         if let Some(addr) = addr {
-            tracing::info!(listen = %addr, schema = Store::schema_version(), "vault serving");
+            let metrics = metrics_addr.map_or_else(|| "off".to_owned(), |a| a.to_string());
+            let probes = health_addr.map_or_else(|| "off".to_owned(), |a| a.to_string());
+            tracing::info!(listen = %addr, metrics = %metrics, health = %probes, schema = Store::schema_version(), "vault serving");
         }
 
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
@@ -158,6 +191,7 @@ impl PreparedVault {
         };
         let server = tonic::transport::Server::builder()
             .layer(keyroute_telemetry::GrpcTraceLayer)
+            .layer(keyroute_telemetry::metrics::GrpcMetricsLayer(metrics))
             .layer(crate::authz::AuthorizeLayer)
             .add_service(health_service)
             .add_service(vault.into_service())
@@ -175,7 +209,7 @@ impl PreparedVault {
             }
         };
         reloader.abort();
-        if let Some(task) = probes {
+        for task in [probes, metrics_task].into_iter().flatten() {
             task.abort();
         }
         result.map_err(|error| StartError::Runtime(format!("server failed: {error}")))

@@ -43,6 +43,12 @@ impl Files {
             .env_clear()
             .env("RUST_LOG", "info")
             .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args([
+                "--metrics-listen",
+                "127.0.0.1:0",
+                "--health-listen",
+                "127.0.0.1:0",
+            ])
             .env("KEYROUTE_VAULT_DB", self.dir.path().join("vault.sqlite"))
             .env("KEYROUTE_KEK_FILE", self.kek())
             .env("KEYROUTE_TLS_CERT", &tls.cert)
@@ -70,10 +76,17 @@ impl Files {
 
 /// Starts the binary and waits for the log line that says where it listens; keeps
 /// draining its stderr afterwards.
-async fn spawn(mut command: Command) -> (Child, SocketAddr) {
+async fn spawn(command: Command) -> (Child, SocketAddr) {
+    let (child, serving) = spawn_serving(command).await;
+    (child, serving["listen"].as_str().unwrap().parse().unwrap())
+}
+
+/// Like [`spawn`], returning the whole "vault serving" event (listen, metrics and health
+/// addresses).
+async fn spawn_serving(mut command: Command) -> (Child, serde_json::Value) {
     let mut child = command.spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
+    let serving = loop {
         let line = lines
             .next_line()
             .await
@@ -83,11 +96,11 @@ async fn spawn(mut command: Command) -> (Child, SocketAddr) {
             continue;
         };
         if event["message"] == "vault serving" {
-            break event["listen"].as_str().unwrap().parse().unwrap();
+            break event;
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, addr)
+    (child, serving)
 }
 
 async fn run_to_exit(mut command: Command) -> (i32, String) {
@@ -165,6 +178,48 @@ async fn invalid_configuration_exits_64_with_one_line() {
     help.arg("--help");
     let (code, _) = run_to_exit(help).await;
     assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn metrics_and_plaintext_health_probes_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let files = Files::new();
+    let (_child, serving) = spawn_serving(files.command()).await;
+    let addr: SocketAddr = serving["listen"].as_str().unwrap().parse().unwrap();
+    assert_eq!(tonic_health_check(&files, addr).await, 1, "SERVING");
+    let probes = format!("http://{}", serving["health"].as_str().unwrap());
+    let channel = tonic::transport::Endpoint::from_shared(probes)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = HealthClient::new(channel)
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, 1, "the kubelet's plaintext probe sees SERVING");
+
+    let mut http = tokio::net::TcpStream::connect(serving["metrics"].as_str().unwrap())
+        .await
+        .unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nhost: vault\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    http.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("keyroute_vault_calls_total{method=\"Check\",code=\"0\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("keyroute_vault_call_seconds_count{method=\"Check\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

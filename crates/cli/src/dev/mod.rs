@@ -147,6 +147,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         tls_reload_interval: reload,
         shutdown_grace: grace,
         health_listen: None,
+        metrics_listen: None,
     })
     .await
     .map_err(|e| start_error("vault")(e.to_string()))?;
