@@ -441,6 +441,16 @@ async fn every_operation_answers_as_the_file_says() {
     api.put(SETTINGS, &bad_mode).await.refused(400, "mode");
     api.schema_refuses("ProviderSettingUpdate", &bad_mode);
     assert_eq!(api.get(SETTINGS).await.ok(200)["data"][0], saved);
+    // Without a fallback policy, the provider's current one stays.
+    let mode_only = json!({ "provider": "google", "mode": "custom_key" });
+    let changed = api.put(SETTINGS, &mode_only).await.ok(200);
+    assert_eq!(
+        (
+            changed["mode"].as_str(),
+            changed["fallback_policy"].as_str()
+        ),
+        (Some("custom_key"), Some("never"))
+    );
 
     // Money.
     let balance = api.get(BALANCE).await.ok(200);
@@ -450,6 +460,16 @@ async fn every_operation_answers_as_the_file_says() {
     assert_eq!(usage["month"], "2026-01");
     let bad_month = format!("{USAGE}?month=2026-13");
     api.get(&bad_month).await.refused(400, "month");
+    // An unknown query parameter is refused, not ignored (sent around the spec's checks,
+    // which would rightly call it undeclared).
+    let typo = format!("{USAGE}?monht=2026-01");
+    let auth = [("authorization", format!("Bearer {token}"))];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, refused) = api.gateway.send(M::GET, &typo, None, &auth, None).await;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (400, Some("monht"))
+    );
 
     // Orgs: one the user owns, one they are a plain member of, one they are not in.
     let vault = &api.gateway.vault;

@@ -13,7 +13,7 @@ use keyroute_proto::vault::v1::{
 use keyroute_wire::catalog::dollars;
 use serde_json::{Value, json};
 
-use super::{ApiError, Caller, finish, reply};
+use super::{ApiError, Caller, finish, only_known_query, reply};
 use crate::server::Edge;
 
 fn budget_json(budget: &Budget) -> Value {
@@ -71,6 +71,7 @@ async fn get_usage(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
+    only_known_query(query, &["org", "month"])?;
     let caller = Caller::of(edge, headers).await?;
     let owner_id = caller.owner(query.get("org").map(String::as_str))?;
     let month = query.get("month").cloned().unwrap_or_default();
@@ -127,6 +128,7 @@ async fn get_audit(
     org: &str,
     query: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
+    only_known_query(query, &["page_size", "page_token"])?;
     let caller = Caller::of(edge, headers).await?;
     let owner_id = caller.owner(Some(org))?;
     let page_size = match query.get("page_size") {

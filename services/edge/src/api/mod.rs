@@ -289,6 +289,20 @@ pub fn only_known(object: &Map<String, Value>, known: &[&str]) -> Result<(), Api
     }
 }
 
+/// Refuses query parameters the endpoint does not know (`?monht=` must not be ignored).
+pub fn only_known_query(
+    query: &std::collections::HashMap<String, String>,
+    known: &[&str],
+) -> Result<(), ApiError> {
+    match query.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => Err(ApiError::invalid(
+            key,
+            format!("unknown query parameter; expected {}", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// An optional string field.
 pub fn string_field<'a>(
     object: &'a Map<String, Value>,

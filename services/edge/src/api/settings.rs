@@ -15,7 +15,9 @@ use keyroute_proto::vault::v1::{
 };
 use serde_json::{Value, json};
 
-use super::{ApiError, Caller, finish, json_body, only_known, reply, string_field};
+use super::{
+    ApiError, Caller, finish, json_body, only_known, only_known_query, reply, string_field,
+};
 use crate::server::Edge;
 
 const MODES: [(&str, ProviderMode); 3] = [
@@ -68,6 +70,7 @@ async fn list_settings(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
+    only_known_query(query, &["org"])?;
     let caller = Caller::of(edge, headers).await?;
     let owner_id = caller.owner(query.get("org").map(String::as_str))?;
     let settings = edge
@@ -98,6 +101,7 @@ async fn put_setting(
     query: &HashMap<String, String>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    only_known_query(query, &["org"])?;
     let caller = Caller::of(edge, headers).await?;
     let owner_id = caller.owner(query.get("org").map(String::as_str))?;
     let object = json_body(edge, headers, body).await?;
@@ -107,12 +111,29 @@ async fn put_setting(
         .ok_or_else(|| ApiError::invalid("provider", "is required"))?;
     let mode = parse_name(&MODES, "mode", string_field(&object, "mode")?)?
         .ok_or_else(|| ApiError::invalid("mode", "is required: managed, custom_key or disabled"))?;
-    let policy = parse_name(
+    let policy = match parse_name(
         &POLICIES,
         "fallback_policy",
         string_field(&object, "fallback_policy")?,
-    )?
-    .unwrap_or(FallbackPolicy::WhenNoKey);
+    )? {
+        Some(policy) => policy,
+        // Not given: the provider's current policy stays, or the default for a new one.
+        None => edge
+            .vault
+            .clone()
+            .list_provider_settings(caller.request(
+                ListProviderSettingsRequest {
+                    owner_id: owner_id.clone(),
+                },
+                headers,
+            )?)
+            .await?
+            .into_inner()
+            .settings
+            .iter()
+            .find(|s| s.provider == provider)
+            .map_or(FallbackPolicy::WhenNoKey, ProviderSetting::fallback_policy),
+    };
     let request = SetProviderSettingRequest {
         owner_id,
         provider: provider.to_owned(),
