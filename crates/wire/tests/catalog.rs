@@ -108,7 +108,13 @@ fn unknown_models_get_close_matches() {
     let error = catalog.resolve("claude-sonet-4-5").unwrap_err();
     assert!(error.suggestions.contains(&"claude-sonnet-4-5".to_owned()));
     let error = catalog.resolve("claude-son").unwrap_err();
-    assert_eq!(error.suggestions, ["claude-sonnet-4-5"], "a partial id");
+    let mut partial = error.suggestions.clone();
+    partial.sort();
+    assert_eq!(
+        partial,
+        ["claude-sonnet-4-5", "claude-sonnet-4-6"],
+        "a partial id"
+    );
     let error = catalog.resolve("totally-unrelated-thing").unwrap_err();
     assert!(error.suggestions.is_empty());
     assert_eq!(
