@@ -1,13 +1,15 @@
 //! Helpers shared by keyroute's integration tests: a throwaway PKI on disk, a real vault
-//! served over mTLS on a loopback port, and a capture of every log line so that tests can
-//! assert that a canary secret never appears.
+//! served over mTLS on a loopback port, a real router in front of it, and a capture of every
+//! log line so that tests can assert that a canary secret never appears.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod logs;
 mod pki;
+mod router;
 mod vault;
 
 pub use logs::{CapturedLogs, capture_logs};
 pub use pki::TestPki;
+pub use router::TestRouter;
 pub use vault::{TestVault, VaultClient, with_token};

@@ -30,8 +30,8 @@ async fn calls_spread_over_routers_and_survive_one_stopping() {
             .await;
         assert_eq!(status, 200, "{body}");
     }
-    let first = gateway.routers[0].served(&gateway.http).await;
-    let second = gateway.routers[1].served(&gateway.http).await;
+    let first = gateway.routers[0].served().await;
+    let second = gateway.routers[1].served().await;
     assert_eq!(first + second, 10);
     assert!(
         first >= 3 && second >= 3,
@@ -59,7 +59,7 @@ async fn calls_spread_over_routers_and_survive_one_stopping() {
             .await;
         assert_eq!(status, 200, "{body}");
     }
-    assert_eq!(gateway.routers[1].served(&gateway.http).await, second + 10);
+    assert_eq!(gateway.routers[1].served().await, second + 10);
     let (status, _, ready) = gateway.send(Method::GET, "/readyz", None, &[], None).await;
     assert_eq!(status, 200);
     assert_eq!(ready["routers"], json!({ "serving": 1, "known": 2 }));

@@ -263,8 +263,7 @@ async fn shutdown_flushes_usage_not_yet_sent() {
         }
     }
     assert_eq!(end.unwrap().request_id, "flush-1");
-    stack.stop.take().unwrap().send(()).unwrap();
-    (&mut stack.served).await.unwrap();
+    stack.router.stop().await;
     // The router has exited: whatever it had queued is in the vault now, with no waiting.
     assert_eq!(recorded_calls(&stack.vault, &stack.user).await, 1);
     assert_eq!(

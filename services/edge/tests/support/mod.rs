@@ -5,15 +5,12 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use keyroute_edge::server::{Edge, EdgeSettings};
 use keyroute_mock_providers::{Mock, MockServer};
 use keyroute_proto::vault::v1::{CreateCredentialRequest, GrantCreditsRequest};
-use keyroute_router::server::{PreparedRouter, RouterSettings};
-use keyroute_router::upstream::Timeouts;
-use keyroute_test_support::{TestVault, with_token};
+use keyroute_test_support::{TestRouter, TestVault, with_token};
 use keyroute_tls::ClientTls;
 use serde_json::Value;
 
@@ -21,74 +18,24 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const USER_OPENAI_KEY: &str = "sk-edge-openai-0123456789";
 pub const PLATFORM_ANTHROPIC_KEY: &str = "sk-ant-platform-0123456789";
 
-/// A router running in this process, stoppable.
-pub struct RunningRouter {
-    pub addr: SocketAddr,
-    /// Its Prometheus endpoint.
-    pub metrics: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl RunningRouter {
-    /// Stops the router and waits until its port is closed.
-    pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap();
-        }
-    }
-}
-
 pub struct Gateway {
     pub vault: TestVault,
     pub mock: Mock,
     pub _mock_server: MockServer,
-    pub routers: Vec<RunningRouter>,
+    pub routers: Vec<TestRouter>,
     pub url: String,
     pub user: String,
     pub token: String,
     pub http: reqwest::Client,
 }
 
-pub async fn start_router(vault: &TestVault, mock: &MockServer) -> RunningRouter {
+/// A router whose providers are the mock's.
+pub async fn start_router(vault: &TestVault, mock: &MockServer) -> TestRouter {
     let base_urls: HashMap<String, String> = ["openai", "anthropic", "mistral"]
         .iter()
         .map(|p| ((*p).to_owned(), mock.base_url(p)))
         .collect();
-    let settings = RouterSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        vault: vault.addr.to_string(),
-        tls: vault.pki.paths("router"),
-        base_urls,
-        catalog: None,
-        token_cache_ttl: Duration::from_secs(10),
-        timeouts: Timeouts::default(),
-        tls_reload_interval: Duration::from_secs(3600),
-        shutdown_grace: Duration::from_secs(5),
-        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
-        health_listen: None,
-    };
-    let router = PreparedRouter::prepare(settings).await.unwrap();
-    let addr = router.local_addr().unwrap();
-    let metrics = router.metrics_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        router
-            .serve(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    RunningRouter {
-        addr,
-        metrics,
-        stop: Some(stop),
-        task: Some(task),
-    }
+    TestRouter::start(vault, base_urls).await
 }
 
 /// A gateway with one router.
@@ -202,27 +149,6 @@ impl Gateway {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, headers, json)
-    }
-}
-
-impl RunningRouter {
-    /// How many requests this router served successfully, from its metrics.
-    pub async fn served(&self, http: &reqwest::Client) -> u64 {
-        let text = http
-            .get(format!("http://{}/metrics", self.metrics))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .filter(|line| {
-                line.starts_with("keyroute_router_requests_total{")
-                    && line.contains("outcome=\"ok\"")
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
     }
 }
 

@@ -4,22 +4,19 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use keyroute_mock_providers::{Mock, MockServer};
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::router::v1::*;
 use keyroute_proto::vault::v1::CreateCredentialRequest;
-use keyroute_router::server::{PreparedRouter, RouterSettings};
-use keyroute_router::upstream::Timeouts;
-use keyroute_test_support::{TestVault, with_token};
+use keyroute_test_support::{TestRouter, TestVault, with_token};
 use keyroute_tls::{ClientTls, Identity};
 use tonic::transport::Channel;
 
 pub struct Stack {
     pub vault: TestVault,
     pub _mock: MockServer,
-    pub router: std::net::SocketAddr,
+    pub router: TestRouter,
     pub metrics: std::net::SocketAddr,
     /// The plaintext health-probe port.
     pub health: std::net::SocketAddr,
@@ -28,8 +25,6 @@ pub struct Stack {
     pub token: String,
     pub user: String,
     pub credential: String,
-    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
-    pub served: tokio::task::JoinHandle<()>,
 }
 
 pub async fn stack() -> Stack {
@@ -71,33 +66,8 @@ pub async fn stack() -> Stack {
         .iter()
         .map(|p| ((*p).to_owned(), mock.base_url(p)))
         .collect();
-    let settings = RouterSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        vault: vault.addr.to_string(),
-        tls: vault.pki.paths("router"),
-        base_urls,
-        catalog: None,
-        token_cache_ttl: Duration::from_secs(10),
-        timeouts: Timeouts::default(),
-        tls_reload_interval: Duration::from_secs(3600),
-        shutdown_grace: Duration::from_secs(5),
-        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
-        health_listen: Some("127.0.0.1:0".parse().unwrap()),
-    };
-    let prepared = PreparedRouter::prepare(settings).await.unwrap();
-    let router = prepared.local_addr().unwrap();
-    let metrics = prepared.metrics_addr().unwrap();
-    let health = prepared.health_addr().unwrap();
-    let leases = prepared.router().leases.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(async move {
-        prepared
-            .serve(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
+    let router = TestRouter::start(&vault, base_urls).await;
+    let (metrics, health, leases) = (router.metrics, router.health, router.leases.clone());
     grant(&vault, &user, 10_000_000).await;
     Stack {
         vault,
@@ -110,8 +80,6 @@ pub async fn stack() -> Stack {
         token,
         user,
         credential,
-        stop: Some(stop),
-        served,
     }
 }
 
@@ -137,7 +105,7 @@ impl Stack {
         let tls = ClientTls::from_files(paths).unwrap();
         RouterServiceClient::new(
             keyroute_tls::channel(
-                &self.router.to_string(),
+                &self.router.addr.to_string(),
                 tls,
                 Identity::parse("router").unwrap(),
             )

@@ -1,0 +1,114 @@
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyroute_router::leases::LeaseCache;
+use keyroute_router::server::{PreparedRouter, RouterSettings};
+use keyroute_router::upstream::Timeouts;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::TestVault;
+
+/// A real router in this process on a loopback port, leasing from `vault`, with its
+/// metrics and plaintext health-probe ports; stoppable gracefully.
+pub struct TestRouter {
+    pub addr: SocketAddr,
+    pub metrics: SocketAddr,
+    pub health: SocketAddr,
+    pub leases: Arc<LeaseCache>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for TestRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestRouter")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestRouter {
+    /// Starts a router whose providers are at `base_urls` (provider id -> base URL).
+    pub async fn start(vault: &TestVault, base_urls: HashMap<String, String>) -> Self {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let settings = RouterSettings {
+            listen: loopback,
+            vault: vault.addr.to_string(),
+            tls: vault.pki.paths("router"),
+            base_urls,
+            catalog: None,
+            token_cache_ttl: Duration::from_secs(10),
+            timeouts: Timeouts::default(),
+            tls_reload_interval: Duration::from_secs(3600),
+            shutdown_grace: Duration::from_secs(5),
+            metrics_listen: Some(loopback),
+            health_listen: Some(loopback),
+        };
+        let prepared = PreparedRouter::prepare(settings).await.unwrap();
+        let addr = prepared.local_addr().unwrap();
+        let metrics = prepared.metrics_addr().unwrap();
+        let health = prepared.health_addr().unwrap();
+        let leases = prepared.router().leases.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            prepared
+                .serve(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            addr,
+            metrics,
+            health,
+            leases,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the router gracefully (streams drain, usage is flushed) and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    /// Its Prometheus text.
+    pub async fn metrics_text(&self) -> String {
+        let mut http = tokio::net::TcpStream::connect(self.metrics).await.unwrap();
+        http.write_all(b"GET /metrics HTTP/1.1\r\nhost: router\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        http.read_to_string(&mut text).await.unwrap();
+        text
+    }
+
+    /// How many requests it served successfully, from its metrics.
+    pub async fn served(&self) -> u64 {
+        self.metrics_text()
+            .await
+            .lines()
+            .filter(|line| {
+                line.starts_with("keyroute_router_requests_total{")
+                    && line.contains("outcome=\"ok\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for TestRouter {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
