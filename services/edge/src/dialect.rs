@@ -15,8 +15,8 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// An error response in this dialect. `param` names the field at fault; `code` is
-    /// OpenAI's machine-readable code (Anthropic's shape has neither).
+    /// An error response in this dialect. `param` names the field at fault and `code` is
+    /// OpenAI's machine-readable code; Anthropic's shape has neither.
     pub fn error(
         self,
         status: StatusCode,
@@ -28,13 +28,8 @@ impl Dialect {
             Self::OpenAi => {
                 keyroute_wire::openai::render_error(status.as_u16(), message, param, code)
             }
-            Self::Anthropic => {
-                let message = match param {
-                    Some(param) if !message.contains(param) => format!("{param}: {message}"),
-                    _ => message.to_owned(),
-                };
-                keyroute_wire::anthropic::render_error(status.as_u16(), &message)
-            }
+            // Anthropic's shape has no `param`: callers name the field in the message.
+            Self::Anthropic => keyroute_wire::anthropic::render_error(status.as_u16(), message),
         };
         (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
     }

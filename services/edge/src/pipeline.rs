@@ -18,11 +18,11 @@ use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::router::v1::{CompleteRequest, CompleteStreamRequest};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamRenderer, pb};
+use tonic::metadata::AsciiMetadataValue;
 
 use tonic::transport::Channel;
 
 use crate::dialect::{Dialect, http_status, served_headers};
-use crate::routers::never_reached;
 use crate::server::Edge;
 
 /// The gateway token from `Authorization: Bearer kr_...` or `x-api-key: kr_...` (what the
@@ -42,18 +42,22 @@ pub fn gateway_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// One model call as it arrived: the dialect it speaks, its token and its headers.
-#[derive(Debug, Clone, Copy)]
+/// One model call as it arrived: the dialect it speaks, its headers, and the metadata every
+/// router request carries (made once, whatever the number of attempts).
+#[derive(Debug, Clone)]
 pub struct Call<'a> {
     pub dialect: Dialect,
     /// The metrics label for the route (`chat_completions`, `messages`, ...).
     pub route: &'static str,
-    pub token: &'a str,
     pub headers: &'a HeaderMap,
+    /// `Bearer <gateway token>`.
+    authorization: AsciiMetadataValue,
+    /// Set by the request-id middleware on every request.
+    request_id: Option<AsciiMetadataValue>,
 }
 
 impl<'a> Call<'a> {
-    /// The call, or a 401 in `dialect` when no token came with it.
+    /// The call, or a 401 in `dialect` when no usable token came with it.
     pub fn start(
         dialect: Dialect,
         route: &'static str,
@@ -67,11 +71,24 @@ impl<'a> Call<'a> {
                 Some("invalid_api_key"),
             )
         })?;
+        let authorization = format!("Bearer {token}").parse().map_err(|_| {
+            dialect.error(
+                StatusCode::UNAUTHORIZED,
+                "the gateway token is malformed",
+                None,
+                Some("invalid_api_key"),
+            )
+        })?;
+        let request_id = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         Ok(Self {
             dialect,
             route,
-            token,
             headers,
+            authorization,
+            request_id,
         })
     }
 
@@ -101,38 +118,27 @@ impl<'a> Call<'a> {
     /// A 400 naming the field at fault.
     pub fn invalid(&self, invalid: &keyroute_wire::ingress::IngressError) -> Response {
         let param = (!invalid.param.is_empty()).then_some(invalid.param.as_str());
+        // The message names the field too: Anthropic's shape has no `param`.
+        let message = match param {
+            Some(param) if !invalid.message.contains(param) => {
+                format!("{param}: {}", invalid.message)
+            }
+            _ => invalid.message.clone(),
+        };
         self.dialect
-            .error(StatusCode::BAD_REQUEST, &invalid.message, param, None)
+            .error(StatusCode::BAD_REQUEST, &message, param, None)
     }
 
     /// A router request carrying the caller's token, request id and deadline.
-    pub fn router_request<T>(
-        &self,
-        edge: &Edge,
-        message: T,
-    ) -> Result<tonic::Request<T>, Response> {
+    fn router_request<T>(&self, edge: &Edge, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(edge.request_timeout);
-        let Ok(authorization) = format!("Bearer {}", self.token).parse() else {
-            return Err(self.dialect.error(
-                StatusCode::UNAUTHORIZED,
-                "the gateway token is malformed",
-                None,
-                Some("invalid_api_key"),
-            ));
-        };
-        request
-            .metadata_mut()
-            .insert("authorization", authorization);
-        if let Some(id) = self
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-        {
-            request.metadata_mut().insert("x-request-id", id);
+        let metadata = request.metadata_mut();
+        metadata.insert("authorization", self.authorization.clone());
+        if let Some(id) = &self.request_id {
+            metadata.insert("x-request-id", id.clone());
         }
-        Ok(request)
+        request
     }
 
     /// A router error in this call's dialect, counted.
@@ -157,41 +163,17 @@ impl<'a> Call<'a> {
     where
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let mut message = Some(first);
-        let attempts = edge.routers.len().max(1);
-        let mut last = None;
-        for _ in 0..attempts {
-            let Some(conn) = edge.routers.pick() else {
-                break;
-            };
-            let Some(next) = message.take().or_else(again) else {
-                break;
-            };
-            let request = self.router_request(edge, next)?;
-            match call(conn.client(), request).await {
-                Ok(reply) => {
-                    conn.reached(true);
-                    return Ok(reply);
-                }
-                Err(status) if never_reached(&status) => {
-                    tracing::warn!(router = %conn.addr, error = %status.message(), "router unreachable; trying another");
-                    conn.reached(false);
-                    last = Some(status);
-                }
-                Err(status) => {
-                    conn.reached(true);
-                    return Err(self.failed(edge, &status, started));
-                }
-            }
-        }
-        let status = last.unwrap_or_else(|| {
-            tonic::Status::unavailable(
-                "no router is available: none of the router addresses resolves",
-            )
-        });
-        let status =
-            tonic::Status::unavailable(format!("no router is reachable: {}", status.message()));
-        Err(self.failed(edge, &status, started))
+        let mut first = Some(first);
+        let next = || {
+            first
+                .take()
+                .or_else(again)
+                .map(|message| self.router_request(edge, message))
+        };
+        edge.routers
+            .call(next, call)
+            .await
+            .map_err(|status| self.failed(edge, &status, started))
     }
 
     /// One answer, rendered by `render` in the dialect's response shape.

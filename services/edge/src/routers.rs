@@ -19,16 +19,15 @@ use tonic::transport::Channel;
 pub struct RouterConn {
     pub addr: SocketAddr,
     channel: Channel,
-    client: RouterServiceClient<Channel>,
     /// Set when a call could not reach it; cleared by the next successful call or health
     /// check, and by re-resolution.
     down: AtomicBool,
 }
 
 impl RouterConn {
-    /// A client for one call (cloning a channel handle is cheap).
+    /// A client for one call (a channel handle and a thin wrapper: cheap).
     pub fn client(&self) -> RouterServiceClient<Channel> {
-        self.client.clone()
+        RouterServiceClient::new(self.channel.clone())
     }
 
     /// The channel itself, for health checks.
@@ -166,7 +165,6 @@ impl RouterPool {
                 .map_err(|e| PoolError::Channel(e.to_string()))?;
             conns.push(Arc::new(RouterConn {
                 addr,
-                client: RouterServiceClient::new(channel.clone()),
                 channel,
                 down: AtomicBool::new(false),
             }));
@@ -222,6 +220,47 @@ impl RouterPool {
     /// Every router address now in the set.
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.conns.load().iter().map(|c| c.addr).collect()
+    }
+
+    /// Calls routers in turn, each with the next request `next` makes, while calls never
+    /// reach their router (see [`never_reached`]); at most once per router. Any other
+    /// outcome is final: a router that got the call owns it. `Unavailable` when no router
+    /// could be reached or none is known.
+    pub async fn call<Q, T, Fut>(
+        &self,
+        mut next: impl FnMut() -> Option<tonic::Request<Q>>,
+        call: impl Fn(RouterServiceClient<Channel>, tonic::Request<Q>) -> Fut,
+    ) -> Result<tonic::Response<T>, tonic::Status>
+    where
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut last = None;
+        for _ in 0..self.len().max(1) {
+            let Some(conn) = self.pick() else { break };
+            let Some(request) = next() else { break };
+            match call(conn.client(), request).await {
+                Ok(reply) => {
+                    conn.reached(true);
+                    return Ok(reply);
+                }
+                Err(status) if never_reached(&status) => {
+                    tracing::warn!(router = %conn.addr, error = %status.message(), "router unreachable; trying another");
+                    conn.reached(false);
+                    last = Some(status);
+                }
+                Err(status) => {
+                    conn.reached(true);
+                    return Err(status);
+                }
+            }
+        }
+        let reason = last.map_or_else(
+            || "no router is available: none of the router addresses resolves".to_owned(),
+            |status| status.message().to_owned(),
+        );
+        Err(tonic::Status::unavailable(format!(
+            "no router is reachable: {reason}"
+        )))
     }
 
     /// Every router in the set.

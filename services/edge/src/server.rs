@@ -24,8 +24,8 @@ use crate::routers::{PoolError, RouterPool};
 #[derive(Debug, Clone)]
 pub struct Edge {
     pub routers: Arc<RouterPool>,
-    /// The vault, for the management API (the caller's token travels with each call).
-    pub vault: VaultServiceClient<Channel>,
+    /// The vault, for the management API (the caller's token travels with each call) and
+    /// readiness.
     vault_channel: Channel,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
@@ -84,12 +84,16 @@ impl Edge {
             .map_err(|e| EdgeError::Vault(e.to_string()))?;
         Ok(Self {
             routers,
-            vault: VaultServiceClient::new(vault_channel.clone()),
             vault_channel,
             body_limit: settings.body_limit,
             request_timeout: settings.request_timeout,
             metrics: EdgeMetrics::new(),
         })
+    }
+
+    /// A vault client (a channel handle and a thin wrapper: cheap).
+    pub fn vault(&self) -> VaultServiceClient<Channel> {
+        VaultServiceClient::new(self.vault_channel.clone())
     }
 
     /// Ready when the vault and at least one router answer their health checks; the body

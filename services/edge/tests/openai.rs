@@ -121,6 +121,10 @@ async fn bad_input_gets_openai_errors_with_the_right_status() {
         .await;
     assert_eq!(status, 400);
     assert_eq!(error["param"], "messages", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().starts_with("messages"),
+        "the message names the field too: {error}"
+    );
 
     let (status, error) = gateway.error(token, chat("gpt-4o-mni", false)).await;
     assert_eq!(

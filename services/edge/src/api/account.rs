@@ -32,8 +32,7 @@ async fn get_balance(edge: &Edge, headers: &HeaderMap) -> Result<Response, ApiEr
         principal_id: caller.principal.id.clone(),
     };
     let balance = edge
-        .vault
-        .clone()
+        .vault()
         .get_balance(caller.request(request, headers)?)
         .await?
         .into_inner();
@@ -79,8 +78,7 @@ async fn get_usage(
         return Err(ApiError::invalid("month", "must be YYYY-MM"));
     }
     let usage = edge
-        .vault
-        .clone()
+        .vault()
         .get_usage(caller.request(GetUsageRequest { owner_id, month }, headers)?)
         .await?
         .into_inner();
@@ -145,8 +143,7 @@ async fn get_audit(
         page_token: query.get("page_token").cloned().unwrap_or_default(),
     };
     let page = edge
-        .vault
-        .clone()
+        .vault()
         .list_audit_events(caller.request(request, headers)?)
         .await?
         .into_inner();

@@ -17,7 +17,6 @@ use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 use super::{ApiError, Caller, finish, json_body, only_known, reply, string_field};
-use crate::routers::never_reached;
 use crate::server::Edge;
 
 /// A key as the API shows it: everything but the secret.
@@ -79,8 +78,7 @@ async fn list_for(
     let caller = Caller::of(edge, headers).await?;
     let owner_id = caller.owner(org)?;
     let keys = edge
-        .vault
-        .clone()
+        .vault()
         .list_credentials(caller.request(ListCredentialsRequest { owner_id }, headers)?)
         .await?
         .into_inner()
@@ -129,8 +127,7 @@ async fn create_for(
         disabled: !bool_field(&object, "enabled")?.unwrap_or(true),
     };
     let key = edge
-        .vault
-        .clone()
+        .vault()
         .create_credential(caller.request(request, headers)?)
         .await
         .map_err(|status| match status.code() {
@@ -219,7 +216,7 @@ async fn update_key(
             "nothing to change: send `secret` (and `config`), or `enabled`",
         ));
     }
-    let mut vault = edge.vault.clone();
+    let mut vault = edge.vault();
     let mut key = None;
     if let Some(secret) = secret {
         // A new secret keeps the key's config unless a new one comes with it.
@@ -289,8 +286,7 @@ pub async fn update(
 
 async fn delete_key(edge: &Edge, headers: &HeaderMap, id: String) -> Result<Response, ApiError> {
     let caller = Caller::of(edge, headers).await?;
-    edge.vault
-        .clone()
+    edge.vault()
         .delete_credential(caller.request(DeleteCredentialRequest { credential_id: id }, headers)?)
         .await?;
     Ok(axum::response::IntoResponse::into_response(
@@ -332,43 +328,35 @@ async fn test_key(
     let model = string_field(&object, "model")?
         .unwrap_or_default()
         .to_owned();
-    let mut last =
-        tonic::Status::unavailable("no router is available: none of the router addresses resolves");
-    for _ in 0..edge.routers.len().max(1) {
-        let Some(conn) = edge.routers.pick() else {
-            break;
-        };
-        let request = caller.request(
-            TestCredentialRequest {
-                credential_id: id.clone(),
-                model: model.clone(),
-            },
-            headers,
-        )?;
-        match conn.client().test_credential(request).await {
-            Ok(result) => {
-                conn.reached(true);
-                let result = result.into_inner();
-                return Ok(reply(
-                    StatusCode::OK,
-                    &json!({
-                        "id": id,
-                        "outcome": outcome_name(result.outcome()),
-                        "ok": result.outcome() == TestOutcome::Ok,
-                        "provider": result.provider,
-                        "latency_ms": result.latency_ms,
-                        "provider_message": result.provider_message,
-                    }),
-                ));
-            }
-            Err(status) if never_reached(&status) => {
-                conn.reached(false);
-                last = status;
-            }
-            Err(status) => return Err(status.into()),
-        }
-    }
-    Err(ApiError::from_status(&last))
+    let message = || TestCredentialRequest {
+        credential_id: id.clone(),
+        model: model.clone(),
+    };
+    // Built once here so a malformed token is refused before any router is tried.
+    let mut first = Some(caller.request(message(), headers)?);
+    let next = || {
+        first
+            .take()
+            .or_else(|| caller.request(message(), headers).ok())
+    };
+    let result = edge
+        .routers
+        .call(next, |mut client, request| async move {
+            client.test_credential(request).await
+        })
+        .await?
+        .into_inner();
+    Ok(reply(
+        StatusCode::OK,
+        &json!({
+            "id": id,
+            "outcome": outcome_name(result.outcome()),
+            "ok": result.outcome() == TestOutcome::Ok,
+            "provider": result.provider,
+            "latency_ms": result.latency_ms,
+            "provider_message": result.provider_message,
+        }),
+    ))
 }
 
 /// `POST /api/v1/keys/{id}/test`: one small call with the key (`{"model"}` optional); the

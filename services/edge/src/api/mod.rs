@@ -172,8 +172,7 @@ impl Caller {
             )
         })?;
         let reply = edge
-            .vault
-            .clone()
+            .vault()
             .authenticate(AuthenticateRequest {
                 token: token.to_owned(),
             })

@@ -74,8 +74,7 @@ async fn list_settings(
     let caller = Caller::of(edge, headers).await?;
     let owner_id = caller.owner(query.get("org").map(String::as_str))?;
     let settings = edge
-        .vault
-        .clone()
+        .vault()
         .list_provider_settings(caller.request(ListProviderSettingsRequest { owner_id }, headers)?)
         .await?
         .into_inner()
@@ -119,8 +118,7 @@ async fn put_setting(
         Some(policy) => policy,
         // Not given: the provider's current policy stays, or the default for a new one.
         None => edge
-            .vault
-            .clone()
+            .vault()
             .list_provider_settings(caller.request(
                 ListProviderSettingsRequest {
                     owner_id: owner_id.clone(),
@@ -141,8 +139,7 @@ async fn put_setting(
         fallback_policy: policy as i32,
     };
     let setting = edge
-        .vault
-        .clone()
+        .vault()
         .set_provider_setting(caller.request(request, headers)?)
         .await?
         .into_inner()
