@@ -1,7 +1,60 @@
-//! Start-up helpers every keyroute binary shares: configuration errors on one line,
-//! durations written the way operators write them, and the signal that stops a service.
+//! Start-up helpers every keyroute binary shares: flags read the same way, configuration
+//! errors on one line with exit code 64, durations written the way operators write them, and
+//! the signal that stops a service.
 
+use std::process::ExitCode;
 use std::time::Duration;
+
+/// `EX_USAGE` from sysexits.h: the configuration is wrong.
+pub const EXIT_CONFIG: u8 = 64;
+
+/// One binary's start-up, by name: its flags, its configuration errors, its runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct Startup {
+    name: &'static str,
+}
+
+impl Startup {
+    pub const fn new(name: &'static str) -> Self {
+        Self { name }
+    }
+
+    /// Says what is wrong with the configuration, on one line, and gives exit code 64.
+    pub fn config_error(self, message: &str) -> ExitCode {
+        eprintln!("{}: invalid configuration: {message}", self.name);
+        ExitCode::from(EXIT_CONFIG)
+    }
+
+    /// A failure that is not the configuration's: one line, exit code 1.
+    pub fn failure(self, message: &str) -> ExitCode {
+        eprintln!("{}: {message}", self.name);
+        ExitCode::FAILURE
+    }
+
+    /// The flags; `--help` and `--version` print and end the process with success.
+    pub fn args<T: clap::Parser>(self) -> Result<T, ExitCode> {
+        T::try_parse().map_err(|error| {
+            use clap::error::ErrorKind;
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
+                let _ = error.print();
+                ExitCode::SUCCESS
+            } else {
+                self.config_error(&one_line(&error))
+            }
+        })
+    }
+
+    /// The multi-threaded runtime every service runs on.
+    pub fn runtime(self) -> Result<tokio::runtime::Runtime, ExitCode> {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| self.failure(&format!("cannot start the runtime: {error}")))
+    }
+}
 
 /// Clap's multi-line usage error as one line: the message without the usage hint.
 pub fn one_line(error: &impl std::fmt::Display) -> String {
@@ -15,7 +68,6 @@ pub fn one_line(error: &impl std::fmt::Display) -> String {
     parts.join(" ").trim_start_matches("error: ").to_owned()
 }
 
-/// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 /// An optional listen address flag: `host:port`, or `off` (or empty) for none.
 pub fn optional_addr(flag: &str, value: &str) -> Result<Option<std::net::SocketAddr>, String> {
     match value.trim() {
@@ -27,6 +79,7 @@ pub fn optional_addr(flag: &str, value: &str) -> Result<Option<std::net::SocketA
     }
 }
 
+/// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text

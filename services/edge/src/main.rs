@@ -5,14 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use keyroute_edge::server::{Edge, EdgeSettings};
 use keyroute_telemetry::LogFormat;
-use keyroute_telemetry::startup::{one_line, parse_duration};
+use keyroute_telemetry::startup::{Startup, parse_duration};
 use keyroute_tls::{ClientTls, TlsPaths};
 
-/// `EX_USAGE` from sysexits.h: the configuration is wrong.
-const EXIT_CONFIG: u8 = 64;
+const STARTUP: Startup = Startup::new("keyroute-edge");
 
 /// `keyroute-edge`: OpenAI- and Anthropic-compatible HTTP, and key management, in front of
 /// the routers and the vault.
@@ -61,33 +59,17 @@ struct EdgeArgs {
 }
 
 fn config_error(message: &str) -> ExitCode {
-    eprintln!("keyroute-edge: invalid configuration: {message}");
-    ExitCode::from(EXIT_CONFIG)
+    STARTUP.config_error(message)
 }
 
 fn main() -> ExitCode {
-    let args = match EdgeArgs::try_parse() {
+    let args: EdgeArgs = match STARTUP.args() {
         Ok(args) => args,
-        Err(error)
-            if matches!(
-                error.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = error.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => return config_error(&one_line(&error)),
+        Err(exit) => return exit,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match STARTUP.runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("keyroute-edge: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(exit) => return exit,
     };
     runtime.block_on(async move {
         let _telemetry = match keyroute_telemetry::init("keyroute-edge", args.log_format) {
@@ -118,8 +100,7 @@ fn main() -> ExitCode {
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
             Ok(listener) => listener,
             Err(error) => {
-                eprintln!("keyroute-edge: cannot listen on {}: {error}", args.listen);
-                return ExitCode::FAILURE;
+                return STARTUP.failure(&format!("cannot listen on {}: {error}", args.listen));
             }
         };
         match edge
@@ -127,10 +108,7 @@ fn main() -> ExitCode {
             .await
         {
             Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("keyroute-edge: {error}");
-                ExitCode::FAILURE
-            }
+            Err(error) => STARTUP.failure(&error.to_string()),
         }
     })
 }

@@ -23,23 +23,24 @@ impl Router {
                 chat.model
             )));
         };
-        let estimate = CountTokensResponse {
+        let provider = first.provider.id.to_owned();
+        let estimate = |provider| CountTokensResponse {
             input_tokens: keyroute_wire::estimate::input_tokens(&chat),
             exact: false,
-            provider: first.provider.id.to_owned(),
+            provider,
         };
         if first.provider.format != WireFormat::Anthropic {
-            return Ok(Response::new(estimate));
+            return Ok(Response::new(estimate(provider)));
         }
         match self.upstreams.count_tokens(first, &chat).await {
             Ok(input_tokens) => Ok(Response::new(CountTokensResponse {
                 input_tokens,
                 exact: true,
-                ..estimate
+                provider,
             })),
             Err(error) => {
                 tracing::warn!(provider = first.provider.id, status = error.status, error = %error.message, "token count failed; estimating");
-                Ok(Response::new(estimate))
+                Ok(Response::new(estimate(provider)))
             }
         }
     }

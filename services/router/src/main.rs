@@ -2,34 +2,21 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use keyroute_router::config::RouterArgs;
 use keyroute_router::server::{PreparedRouter, RouterSettings, StartError};
 use keyroute_router::upstream::Timeouts;
-use keyroute_telemetry::startup::one_line;
-use keyroute_telemetry::startup::termination;
+use keyroute_telemetry::startup::{Startup, termination};
 
-/// `EX_USAGE` from sysexits.h: the configuration is wrong.
-const EXIT_CONFIG: u8 = 64;
+const STARTUP: Startup = Startup::new("keyroute-router");
 
 fn config_error(message: &str) -> ExitCode {
-    eprintln!("keyroute-router: invalid configuration: {message}");
-    ExitCode::from(EXIT_CONFIG)
+    STARTUP.config_error(message)
 }
 
 fn main() -> ExitCode {
-    let args = match RouterArgs::try_parse() {
+    let args: RouterArgs = match STARTUP.args() {
         Ok(args) => args,
-        Err(error)
-            if matches!(
-                error.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = error.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => return config_error(&one_line(&error)),
+        Err(exit) => return exit,
     };
     let base_urls = match args.base_url_overrides() {
         Ok(overrides) => overrides,
@@ -43,15 +30,9 @@ fn main() -> ExitCode {
         Ok(addr) => addr,
         Err(message) => return config_error(&message),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match STARTUP.runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("keyroute-router: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(exit) => return exit,
     };
     runtime.block_on(async move {
         let _telemetry = match keyroute_telemetry::init("keyroute-router", args.log_format) {
@@ -83,10 +64,7 @@ fn main() -> ExitCode {
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(StartError::Config(message)) => config_error(&message),
-            Err(StartError::Runtime(message)) => {
-                eprintln!("keyroute-router: {message}");
-                ExitCode::FAILURE
-            }
+            Err(StartError::Runtime(message)) => STARTUP.failure(&message),
         }
     })
 }

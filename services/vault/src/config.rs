@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keyroute_telemetry::LogFormat;
-pub use keyroute_telemetry::startup::{one_line, parse_duration};
+pub use keyroute_telemetry::startup::parse_duration;
 use keyroute_tls::TlsPaths;
 
 /// `keyroute-vault`: the credential vault.
