@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyroute_proto::router::v1::router_service_server::RouterServiceServer;
+use keyroute_telemetry::probes::SidePorts;
 use keyroute_tls::{ClientTls, ServerTls, TlsPaths};
 use keyroute_wire::catalog::Catalog;
 use tokio::net::TcpListener;
@@ -62,8 +63,7 @@ pub struct RouterSettings {
 #[derive(Debug)]
 pub struct PreparedRouter {
     listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
-    health_listener: Option<TcpListener>,
+    side_ports: SidePorts,
     server_tls: Arc<ServerTls>,
     client_tls: Arc<ClientTls>,
     router: Router,
@@ -106,22 +106,12 @@ impl PreparedRouter {
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             StartError::Runtime(format!("cannot listen on {}: {e}", settings.listen))
         })?;
-        let metrics_listener = match settings.metrics_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                StartError::Runtime(format!("cannot serve metrics on {addr}: {e}"))
-            })?),
-            None => None,
-        };
-        let health_listener = match settings.health_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
-                StartError::Runtime(format!("cannot serve health probes on {addr}: {e}"))
-            })?),
-            None => None,
-        };
+        let side_ports = SidePorts::bind(settings.metrics_listen, settings.health_listen)
+            .await
+            .map_err(StartError::Runtime)?;
         Ok(Self {
             listener,
-            metrics_listener,
-            health_listener,
+            side_ports,
             server_tls,
             client_tls,
             router,
@@ -138,15 +128,11 @@ impl PreparedRouter {
 
     /// Where `/metrics` is served, if it is.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
+        self.side_ports.metrics_addr()
     }
 
     pub fn health_addr(&self) -> Option<SocketAddr> {
-        self.health_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
+        self.side_ports.health_addr()
     }
 
     pub fn router(&self) -> &Router {
@@ -161,16 +147,13 @@ impl PreparedRouter {
     ) -> Result<(), StartError> {
         let Self {
             listener,
-            metrics_listener,
-            health_listener,
+            side_ports,
             server_tls,
             client_tls,
             router,
             settings,
             usage_task,
         } = self;
-        let metrics_task =
-            metrics_listener.map(|listener| tokio::spawn(serve_metrics(listener, router.clone())));
         let reloaders = (
             server_tls.spawn_reloader(settings.tls_reload_interval),
             client_tls.spawn_reloader(settings.tls_reload_interval),
@@ -180,13 +163,7 @@ impl PreparedRouter {
         let revocations = watch(vault, router.leases.clone(), router.tokens.clone());
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RouterServiceServer<Router>>().await;
-        let probes = health_listener.map(|listener| {
-            tokio::spawn(keyroute_telemetry::probes::serve_health(
-                listener,
-                health_service.clone(),
-                std::future::pending(),
-            ))
-        });
+        let side_tasks = side_ports.spawn(health_service.clone(), metrics_text(router.clone()));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(keyroute_proto::FILE_DESCRIPTOR_SET)
             .build_v1()
@@ -226,12 +203,7 @@ impl PreparedRouter {
             }
         };
         drop(revocations);
-        if let Some(task) = metrics_task {
-            task.abort();
-        }
-        if let Some(task) = probes {
-            task.abort();
-        }
+        drop(side_tasks);
         // Every served call has been metered by now: send what the vault has not seen.
         usage_task.finish(USAGE_FLUSH_LIMIT).await;
         reloaders.0.abort();
@@ -240,9 +212,9 @@ impl PreparedRouter {
     }
 }
 
-/// `GET /metrics` in the Prometheus text format, on its own port.
-async fn serve_metrics(listener: TcpListener, router: Router) {
-    keyroute_telemetry::metrics::serve(listener, move || {
+/// The router's `/metrics` text: its own series, the usage reporter's and the balance calls.
+fn metrics_text(router: Router) -> impl Fn() -> String + Clone + Send + Sync + 'static {
+    move || {
         let mut text = router
             .metrics
             .render_with(router.leases.hits(), router.leases.vault_calls());
@@ -254,6 +226,5 @@ async fn serve_metrics(listener: TcpListener, router: Router) {
             router.accounts.vault_calls(),
         );
         text
-    })
-    .await;
+    }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyroute_telemetry::probes::SidePorts;
 use keyroute_tls::{ServerTls, TlsPaths};
 use tokio::net::TcpListener;
 
@@ -44,8 +45,7 @@ pub struct VaultSettings {
 #[derive(Debug)]
 pub struct PreparedVault {
     listener: TcpListener,
-    health_listener: Option<TcpListener>,
-    metrics_listener: Option<TcpListener>,
+    side_ports: SidePorts,
     tls: Arc<ServerTls>,
     vault: Vault,
     stopping: tokio::sync::watch::Sender<bool>,
@@ -80,22 +80,12 @@ impl PreparedVault {
         let listener = TcpListener::bind(settings.listen).await.map_err(|error| {
             StartError::Runtime(format!("cannot listen on {}: {error}", settings.listen))
         })?;
-        let health_listener = match settings.health_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|error| {
-                StartError::Runtime(format!("cannot serve health probes on {addr}: {error}"))
-            })?),
-            None => None,
-        };
-        let metrics_listener = match settings.metrics_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|error| {
-                StartError::Runtime(format!("cannot serve metrics on {addr}: {error}"))
-            })?),
-            None => None,
-        };
+        let side_ports = SidePorts::bind(settings.metrics_listen, settings.health_listen)
+            .await
+            .map_err(StartError::Runtime)?;
         Ok(Self {
             listener,
-            health_listener,
-            metrics_listener,
+            side_ports,
             tls,
             vault,
             stopping,
@@ -110,15 +100,11 @@ impl PreparedVault {
     }
 
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
+        self.side_ports.metrics_addr()
     }
 
     pub fn health_addr(&self) -> Option<SocketAddr> {
-        self.health_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
+        self.side_ports.health_addr()
     }
 
     pub fn vault(&self) -> &Vault {
@@ -133,8 +119,7 @@ impl PreparedVault {
     ) -> Result<(), StartError> {
         let Self {
             listener,
-            health_listener,
-            metrics_listener,
+            side_ports,
             tls,
             vault,
             stopping,
@@ -148,26 +133,19 @@ impl PreparedVault {
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
-        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
-        let health_addr = health_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_addr = side_ports.metrics_addr();
+        let health_addr = side_ports.health_addr();
         let metrics = keyroute_telemetry::metrics::GrpcMetrics::new(
             "keyroute_vault_calls_total",
             "keyroute_vault_call_seconds",
         );
-        let metrics_task = metrics_listener.map(|listener| {
+        let side_tasks = side_ports.spawn(health_service.clone(), {
             let metrics = metrics.clone();
-            tokio::spawn(keyroute_telemetry::metrics::serve(listener, move || {
+            move || {
                 let mut out = String::with_capacity(4096);
                 metrics.render(&mut out);
                 out
-            }))
-        });
-        let probes = health_listener.map(|listener| {
-            tokio::spawn(keyroute_telemetry::probes::serve_health(
-                listener,
-                health_service.clone(),
-                std::future::pending(),
-            ))
+            }
         });
         let addr = listener.local_addr().ok();
         if let Some(addr) = addr {
@@ -209,9 +187,7 @@ impl PreparedVault {
             }
         };
         reloader.abort();
-        for task in [probes, metrics_task].into_iter().flatten() {
-            task.abort();
-        }
+        drop(side_tasks);
         result.map_err(|error| StartError::Runtime(format!("server failed: {error}")))
     }
 }
