@@ -380,31 +380,44 @@ impl Upstreams {
         Err(error)
     }
 
+    /// Sends `http` and parses the whole answer with `parse`, within `deadline`.
+    async fn fetch<T>(
+        &self,
+        candidate: &Candidate<'_>,
+        http: HttpRequest,
+        deadline: Duration,
+        parse: impl FnOnce(u16, &[u8]) -> Result<T, WireError>,
+    ) -> Result<T, WireError> {
+        let call = async {
+            let response = self.send_http(candidate, http).await?;
+            let status = response.status().as_u16();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|error| connect_error(candidate.provider.id, &error))?;
+            parse(status, &body)
+        };
+        tokio::time::timeout(deadline, call).await.map_err(|_| {
+            WireError::from_status(
+                candidate.provider.id,
+                504,
+                "timeout",
+                "the call took longer than allowed",
+            )
+        })?
+    }
+
     /// One non-streaming call.
     pub async fn complete(
         &self,
         candidate: &Candidate<'_>,
         request: &pb::ChatRequest,
     ) -> Result<pb::ChatResponse, WireError> {
-        let call = async {
-            let response = self.send(candidate, request, false).await?;
-            let status = response.status().as_u16();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|error| connect_error(candidate.provider.id, &error))?;
-            parse_response(candidate, status, &body)
-        };
-        tokio::time::timeout(self.timeouts.total, call)
-            .await
-            .map_err(|_| {
-                WireError::from_status(
-                    candidate.provider.id,
-                    504,
-                    "timeout",
-                    "the call took longer than allowed",
-                )
-            })?
+        let http = self.build(candidate, request, false)?;
+        self.fetch(candidate, http, self.timeouts.total, |status, body| {
+            parse_response(candidate, status, body)
+        })
+        .await
     }
 
     /// Anthropic's exact count of the request's input tokens, with the candidate's key.
@@ -415,25 +428,9 @@ impl Upstreams {
     ) -> Result<u32, WireError> {
         let http =
             anthropic::build_count_tokens_request(request, candidate.upstream_model.as_str())?;
-        let call = async {
-            let response = self.send_http(candidate, http).await?;
-            let status = response.status().as_u16();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|error| connect_error(candidate.provider.id, &error))?;
-            anthropic::parse_count_tokens(status, &body)
-        };
-        tokio::time::timeout(self.timeouts.first_byte, call)
+        let deadline = self.timeouts.first_byte;
+        self.fetch(candidate, http, deadline, anthropic::parse_count_tokens)
             .await
-            .map_err(|_| {
-                WireError::from_status(
-                    candidate.provider.id,
-                    504,
-                    "timeout",
-                    "the token count took longer than allowed",
-                )
-            })?
     }
 
     /// One streaming call: the canonical events, decoded chunk by chunk as the body arrives.
