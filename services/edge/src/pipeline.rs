@@ -7,7 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -40,6 +40,18 @@ pub fn gateway_token(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty())
+}
+
+/// tonic reports a passed deadline as CANCELLED ("Timeout expired"). When the edge's own
+/// request timeout has run out, that is a gateway timeout (504), not keyroute going away.
+fn past_deadline(status: tonic::Status, started: Instant, timeout: Duration) -> tonic::Status {
+    if status.code() == tonic::Code::Cancelled && started.elapsed() >= timeout {
+        return tonic::Status::deadline_exceeded(format!(
+            "no answer within the edge's request timeout ({}s)",
+            timeout.as_secs_f64()
+        ));
+    }
+    status
 }
 
 /// One model call as it arrived: the dialect it speaks, its headers, and the metadata every
@@ -170,10 +182,10 @@ impl<'a> Call<'a> {
                 .or_else(again)
                 .map(|message| self.router_request(edge, message))
         };
-        edge.routers
-            .call(next, call)
-            .await
-            .map_err(|status| self.failed(edge, &status, started))
+        edge.routers.call(next, call).await.map_err(|status| {
+            let status = past_deadline(status, started, edge.request_timeout);
+            self.failed(edge, &status, started)
+        })
     }
 
     /// One answer, rendered by `render` in the dialect's response shape.
@@ -258,9 +270,11 @@ impl<'a> Call<'a> {
         let done = edge
             .metrics
             .stream_guard(self.route, &response_headers, started);
+        let timeout = edge.request_timeout;
         let body = reply.into_inner().map(move |event| {
             let _done = &done;
             let event = event.unwrap_or_else(|status| {
+                let status = past_deadline(status, started, timeout);
                 keyroute_wire::canonical::event(Event::Error(pb::StreamError {
                     status: u32::from(http_status(&status).as_u16()),
                     r#type: "keyroute_error".into(),

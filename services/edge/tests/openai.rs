@@ -390,3 +390,22 @@ async fn one_model_is_retrieved_and_every_answer_carries_a_request_id() {
             .starts_with("req_")
     );
 }
+
+#[tokio::test]
+async fn a_call_past_the_request_timeout_is_cut_with_504() {
+    let gateway = support::gateway_with(1, std::time::Duration::from_millis(300)).await;
+    let slow = keyroute_mock_providers::Fault {
+        first_byte_delay: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    gateway.mock.set_fault(support::USER_OPENAI_KEY, slow);
+    let started = std::time::Instant::now();
+    let (status, error) = gateway
+        .error(Some(&gateway.token), chat("gpt-4o-mini", false))
+        .await;
+    assert_eq!(status, 504, "{error}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the edge's deadline, not the provider's delay, ends the call"
+    );
+}

@@ -45,6 +45,11 @@ pub async fn gateway() -> Gateway {
 
 /// A gateway whose edge balances over `routers` routers.
 pub async fn gateway_with_routers(routers: usize) -> Gateway {
+    gateway_with(routers, Duration::from_secs(60)).await
+}
+
+/// A gateway whose edge balances over `routers` routers and gives calls `request_timeout`.
+pub async fn gateway_with(routers: usize, request_timeout: Duration) -> Gateway {
     let vault = TestVault::start().await;
     let (user, token) = vault.user_with_token("edge-user").await;
     let keys = Mock::new();
@@ -83,7 +88,7 @@ pub async fn gateway_with_routers(routers: usize) -> Gateway {
         router_refresh: Duration::from_secs(3600),
         vault: vault.addr.to_string(),
         body_limit: BODY_LIMIT,
-        request_timeout: Duration::from_secs(60),
+        request_timeout,
     };
     let tls = ClientTls::from_files(vault.pki.paths("edge")).unwrap();
     let edge = Edge::connect(&settings, tls).await.unwrap();
