@@ -103,7 +103,7 @@ pub fn never_reached(status: &tonic::Status) -> bool {
         {
             return true;
         }
-        if error.to_string().contains("connect error") {
+        if error.is::<tonic::ConnectError>() {
             return true;
         }
         source = error.source();
