@@ -123,7 +123,8 @@ async fn seed_mock(
     write_private(&state.seeded_marker(), b"managed keys and credits seeded\n")
 }
 
-fn start_error(what: &str) -> impl Fn(String) -> CliError + '_ {
+/// The error for a part that would not start, for `map_err`.
+fn cannot_start<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> CliError {
     move |reason| CliError::Io(format!("cannot start the {what}: {reason}"))
 }
 
@@ -150,21 +151,21 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         metrics_listen: None,
     })
     .await
-    .map_err(|e| start_error("vault")(e.to_string()))?;
+    .map_err(cannot_start("vault"))?;
     let vault_addr = vault
         .local_addr()
-        .map_err(|e| start_error("vault")(e.to_string()))?
+        .map_err(cannot_start("vault"))?
         .to_string();
     let (stop_vault, vault_stopped) = oneshot::channel::<()>();
     let vault_task = tokio::spawn(vault.serve(async move {
         let _ = vault_stopped.await;
     }));
 
-    let admin_tls = ClientTls::from_files(state.tls("admin"))
-        .map_err(|e| start_error("admin client")(e.to_string()))?;
+    let admin_tls =
+        ClientTls::from_files(state.tls("admin")).map_err(cannot_start("admin client"))?;
     let vault_identity = Identity::parse("vault").map_err(|e| CliError::Usage(e.to_string()))?;
     let channel = keyroute_tls::channel(&vault_addr, admin_tls, vault_identity)
-        .map_err(|e| start_error("admin client")(e.to_string()))?;
+        .map_err(cannot_start("admin client"))?;
     let mut admin = VaultServiceClient::new(channel);
     let identity = state.identity(&mut admin).await?;
 
@@ -175,7 +176,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         mock.accept_prefix(MOCK_KEY_PREFIX);
         let server = MockServer::start_on(mock, loopback)
             .await
-            .map_err(|e| start_error("mock providers")(e.to_string()))?;
+            .map_err(cannot_start("mock providers"))?;
         for provider in keyroute_wire::registry::PROVIDERS {
             base_urls.insert(provider.id.to_owned(), server.base_url(provider.id));
         }
@@ -198,17 +199,14 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         health_listen: None,
     })
     .await
-    .map_err(|e| start_error("router")(e.to_string()))?;
-    let router_addr = router
-        .local_addr()
-        .map_err(|e| start_error("router")(e.to_string()))?;
+    .map_err(cannot_start("router"))?;
+    let router_addr = router.local_addr().map_err(cannot_start("router"))?;
     let (stop_router, router_stopped) = oneshot::channel::<()>();
     let router_task = tokio::spawn(router.serve(async move {
         let _ = router_stopped.await;
     }));
 
-    let edge_tls =
-        ClientTls::from_files(state.tls("edge")).map_err(|e| start_error("edge")(e.to_string()))?;
+    let edge_tls = ClientTls::from_files(state.tls("edge")).map_err(cannot_start("edge"))?;
     let settings = EdgeSettings {
         routers: vec![router_addr.to_string()],
         router_refresh: Duration::from_secs(3600),
@@ -218,7 +216,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     };
     let edge = Edge::connect(&settings, edge_tls)
         .await
-        .map_err(|e| start_error("edge")(e.to_string()))?;
+        .map_err(cannot_start("edge"))?;
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {}: {e}", args.http_addr)))?;
