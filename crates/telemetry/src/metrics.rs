@@ -70,12 +70,18 @@ impl Histogram {
     }
 }
 
-/// Escapes a label value: quotes, backslashes and newlines.
-pub fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Escapes a label value: quotes, backslashes and newlines. Borrowed when there is nothing
+/// to escape, as for every provider id and route name.
+pub fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    std::borrow::Cow::Owned(
+        value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n"),
+    )
 }
 
 /// Appends one unlabelled counter, with its help and type lines.
