@@ -4,13 +4,9 @@
 //! holds no state and no secret: the caller's gateway token travels with each call, and the
 //! router or vault verifies it.
 
-pub mod anthropic;
-pub mod api;
-pub mod dialect;
+pub mod management_api;
 pub mod metrics;
-pub mod models;
-pub mod openai;
-pub mod pipeline;
+pub mod model_api;
 pub mod request_id;
 pub mod routers;
-pub mod server;
+pub mod state;

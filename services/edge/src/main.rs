@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use keyroute_edge::server::{Edge, EdgeSettings};
+use keyroute_edge::state::{Edge, EdgeSettings};
 use keyroute_telemetry::LogFormat;
 use keyroute_telemetry::startup::{Startup, parse_duration};
 use keyroute_tls::{ClientTls, TlsPaths};

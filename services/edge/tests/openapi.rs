@@ -18,7 +18,7 @@ use support::{BODY_LIMIT, Gateway, gateway};
 
 const SPEC: &str = include_str!("../openapi.json");
 /// The edge's routes as text: every `/api/...` path literal in it must be in the file.
-const ROUTES: &str = include_str!("../src/server.rs");
+const ROUTES: &str = include_str!("../src/state.rs");
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Every management operation: what this test calls, and what the file must describe.

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use keyroute_edge::server::{Edge, EdgeSettings};
+use keyroute_edge::state::{Edge, EdgeSettings};
 use keyroute_mock_providers::{Mock, MockServer};
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_proto::vault::v1::{CreateCredentialRequest, GrantCreditsRequest};

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use keyroute_edge::server::{Edge, EdgeSettings};
+use keyroute_edge::state::{Edge, EdgeSettings};
 use keyroute_mock_providers::{Mock, MockServer};
 use keyroute_proto::vault::v1::{CreateCredentialRequest, GrantCreditsRequest};
 use keyroute_test_support::{TestRouter, TestVault, with_token};

@@ -126,20 +126,23 @@ impl Edge {
 
     /// The HTTP routes.
     pub fn app(self) -> axum::Router {
-        use crate::api;
+        use crate::management_api as api;
         axum::Router::new()
             .route(
                 "/v1/chat/completions",
-                post(crate::openai::chat_completions),
+                post(crate::model_api::openai::chat_completions),
             )
-            .route("/v1/messages", post(crate::anthropic::messages))
+            .route("/v1/messages", post(crate::model_api::anthropic::messages))
             .route(
                 "/v1/messages/count_tokens",
-                post(crate::anthropic::count_tokens),
+                post(crate::model_api::anthropic::count_tokens),
             )
-            .route("/v1/fim/completions", post(crate::openai::fim_completions))
-            .route("/v1/models", get(crate::models::list))
-            .route("/v1/models/{*id}", get(crate::models::get))
+            .route(
+                "/v1/fim/completions",
+                post(crate::model_api::openai::fim_completions),
+            )
+            .route("/v1/models", get(crate::model_api::models::list))
+            .route("/v1/models/{*id}", get(crate::model_api::models::get))
             .route(
                 "/api/v1/keys",
                 get(api::keys::list_own).post(api::keys::create_own),

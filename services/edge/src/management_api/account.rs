@@ -14,7 +14,7 @@ use keyroute_wire::catalog::dollars;
 use serde_json::{Value, json};
 
 use super::{ApiError, Caller, finish, only_known_query, reply};
-use crate::server::Edge;
+use crate::state::Edge;
 
 fn budget_json(budget: &Budget) -> Value {
     json!({

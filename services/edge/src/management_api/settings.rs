@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::{
     ApiError, Caller, finish, json_body, only_known, only_known_query, reply, string_field,
 };
-use crate::server::Edge;
+use crate::state::Edge;
 
 const MODES: [(&str, ProviderMode); 3] = [
     ("managed", ProviderMode::Managed),

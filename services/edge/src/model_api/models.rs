@@ -10,9 +10,9 @@ use http::{HeaderMap, StatusCode, header};
 use keyroute_proto::router::v1::{KeySource, ListModelsRequest, ModelInfo};
 use serde_json::{Value, json};
 
-use crate::dialect::Dialect;
-use crate::pipeline::Call;
-use crate::server::Edge;
+use crate::model_api::dialect::Dialect;
+use crate::model_api::pipeline::Call;
+use crate::state::Edge;
 
 fn key_source(model: &ModelInfo) -> &'static str {
     match model.key_source() {

@@ -11,7 +11,7 @@ use keyroute_wire::registry::{CredentialShape, PROVIDERS, WireFormat};
 use serde_json::{Value, json};
 
 use super::{Caller, finish, reply};
-use crate::server::Edge;
+use crate::state::Edge;
 
 fn shape_name(shape: CredentialShape) -> &'static str {
     match shape {

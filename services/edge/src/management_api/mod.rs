@@ -16,8 +16,8 @@ use http::{HeaderMap, StatusCode, Uri, header};
 use keyroute_proto::vault::v1::{AuthenticateRequest, Membership, Principal, Role};
 use serde_json::{Map, Value, json};
 
-use crate::pipeline::gateway_token;
-use crate::server::Edge;
+use crate::model_api::pipeline::gateway_token;
+use crate::state::Edge;
 
 /// A refused management call: the status, a stable code, what went wrong, and which field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,7 +143,7 @@ pub fn reply(status: StatusCode, body: &Value) -> Response {
 pub async fn not_found(uri: Uri) -> Response {
     let message = format!("no route for {}", uri.path());
     if uri.path().starts_with("/v1/") {
-        return crate::dialect::Dialect::OpenAi.error(
+        return crate::model_api::dialect::Dialect::OpenAi.error(
             StatusCode::NOT_FOUND,
             &message,
             None,

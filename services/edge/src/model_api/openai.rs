@@ -9,9 +9,9 @@ use http::HeaderMap;
 use keyroute_wire::mistral::parse_fim_request;
 use keyroute_wire::openai::{OpenAiStreamRenderer, parse_request, render_response};
 
-use crate::dialect::Dialect;
-use crate::pipeline::Call;
-use crate::server::Edge;
+use crate::model_api::dialect::Dialect;
+use crate::model_api::pipeline::Call;
+use crate::state::Edge;
 
 /// Handles one Chat Completions call.
 pub async fn chat_completions(

@@ -12,9 +12,9 @@ use keyroute_proto::router::v1::CountTokensRequest;
 use keyroute_wire::anthropic::{AnthropicStreamRenderer, parse_request, render_response};
 use serde_json::{Value, json};
 
-use crate::dialect::Dialect;
-use crate::pipeline::Call;
-use crate::server::Edge;
+use crate::model_api::dialect::Dialect;
+use crate::model_api::pipeline::Call;
+use crate::state::Edge;
 
 /// The `anthropic-beta` flags, from every such header, comma-separated or not.
 fn beta_flags(headers: &HeaderMap) -> Vec<String> {

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
 use super::{ApiError, Caller, finish, json_body, only_known, reply, string_field};
-use crate::server::Edge;
+use crate::state::Edge;
 
 /// A key as the API shows it: everything but the secret.
 pub fn key_json(key: &Credential) -> Value {

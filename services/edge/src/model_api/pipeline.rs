@@ -22,8 +22,8 @@ use tonic::metadata::AsciiMetadataValue;
 
 use tonic::transport::Channel;
 
-use crate::dialect::{Dialect, http_status, served_headers};
-use crate::server::Edge;
+use crate::model_api::dialect::{Dialect, http_status, served_headers};
+use crate::state::Edge;
 
 /// The gateway token from `Authorization: Bearer kr_...` or `x-api-key: kr_...` (what the
 /// Anthropic SDK sends).

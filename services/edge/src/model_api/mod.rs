@@ -1,0 +1,7 @@
+//! The model endpoints: OpenAI's and Anthropic's dialects and the pipeline they share.
+
+pub mod anthropic;
+pub mod dialect;
+pub mod models;
+pub mod openai;
+pub mod pipeline;
