@@ -4,6 +4,7 @@
 #![allow(clippy::doc_markdown, missing_debug_implementations)]
 
 mod redact;
+pub mod utc;
 
 /// `keyroute.vault.v1`: the credential vault.
 #[allow(clippy::all)]
@@ -41,28 +42,11 @@ pub fn rfc3339(timestamp: Option<&prost_types::Timestamp>) -> String {
     let Some(ts) = timestamp else {
         return String::new();
     };
-    let days = ts.seconds.div_euclid(86_400);
-    let secs = ts.seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    let t = utc::UtcTime::from_unix(ts.seconds);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 #[cfg(test)]

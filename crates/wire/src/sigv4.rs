@@ -37,31 +37,11 @@ pub struct SigningTime {
 
 impl SigningTime {
     pub fn from_unix(seconds: i64) -> Self {
-        let days = seconds.div_euclid(86_400);
-        let secs = seconds.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        let date = format!("{year:04}{month:02}{day:02}");
-        let date_time = format!(
-            "{date}T{:02}{:02}{:02}Z",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
-        );
+        let t = keyroute_proto::utc::UtcTime::from_unix(seconds);
+        let date = format!("{:04}{:02}{:02}", t.year, t.month, t.day);
+        let date_time = format!("{date}T{:02}{:02}{:02}Z", t.hour, t.minute, t.second);
         Self { date, date_time }
     }
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// What is signed.
