@@ -5,11 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod logs;
-mod pki;
 mod router;
 mod vault;
 
 pub use logs::{CapturedLogs, capture_logs};
-pub use pki::TestPki;
+pub use keyroute_tls::TestPki;
 pub use router::TestRouter;
 pub use vault::{TestVault, VaultClient, with_token};

@@ -15,6 +15,8 @@ mod identity;
 mod material;
 mod reload;
 mod server;
+#[cfg(feature = "test-pki")]
+mod test_pki;
 mod verify;
 
 pub use client::{ClientTls, channel};
@@ -22,6 +24,8 @@ pub use error::TlsError;
 pub use identity::{Identity, TRUST_DOMAIN_PREFIX, identity_of_der};
 pub use material::TlsPaths;
 pub use server::{PeerInfo, ServerTls, TlsConnection, incoming};
+#[cfg(feature = "test-pki")]
+pub use test_pki::TestPki;
 
 use std::sync::Arc;
 

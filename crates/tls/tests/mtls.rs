@@ -5,8 +5,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use keyroute_test_support::TestPki;
-use keyroute_tls::{ClientTls, Identity, PeerInfo, ServerTls, TlsPaths, channel, incoming};
+use keyroute_tls::{
+    ClientTls, Identity, PeerInfo, ServerTls, TestPki, TlsPaths, channel, incoming,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tonic_health::pb::HealthCheckRequest;

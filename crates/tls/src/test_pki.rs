@@ -1,7 +1,14 @@
+//! A throwaway PKI on disk for tests: a dev CA and certificates for named identities in a
+//! temporary directory. Here rather than in the shared test-support crate so that the TLS
+//! crate's own tests need nothing above it.
+
+// Test scaffolding: a failure to write a temporary file should stop the test at once.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
-use keyroute_tls::TlsPaths;
-use keyroute_tls::dev_pki::{DevCa, write};
+use crate::TlsPaths;
+use crate::dev_pki::{DEV_IDENTITIES, DevCa, write};
 
 /// A temporary directory holding a dev CA and certificates for named identities.
 #[derive(Debug)]
@@ -15,8 +22,7 @@ impl TestPki {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ca = DevCa::new("keyroute test ca").unwrap();
-        ca.write_dir(dir.path(), &keyroute_tls::dev_pki::DEV_IDENTITIES)
-            .unwrap();
+        ca.write_dir(dir.path(), &DEV_IDENTITIES).unwrap();
         Self { dir, ca }
     }
 
