@@ -3,6 +3,7 @@
 
 #![allow(clippy::doc_markdown, missing_debug_implementations)]
 
+pub mod contract;
 mod redact;
 pub mod utc;
 

@@ -1,0 +1,98 @@
+//! What the edge and the router agree on beyond the protobuf messages: the metadata (and
+//! HTTP header) names that say who served a call and where a failure came from, and how a
+//! router or vault status becomes an HTTP status. Both sides read these names from here, so
+//! they cannot drift apart.
+
+/// Metadata on router answers, copied by the edge into HTTP response headers.
+pub mod header {
+    /// The provider that served the call (or failed it).
+    pub const PROVIDER: &str = "x-keyroute-provider";
+    /// `byok` or `managed`: who pays for the call.
+    pub const KEY_SOURCE: &str = "x-keyroute-key-source";
+    /// The serving credential's fingerprint (ASCII: `openai:...1234`).
+    pub const CREDENTIAL: &str = "x-keyroute-credential";
+    /// `upstream` on failures that came from a provider; absent on keyroute's own.
+    pub const ERROR_ORIGIN: &str = "x-keyroute-error-origin";
+    /// The value of [`ERROR_ORIGIN`] for provider failures.
+    pub const ORIGIN_UPSTREAM: &str = "upstream";
+    /// The HTTP status the provider answered with.
+    pub const UPSTREAM_STATUS: &str = "x-keyroute-upstream-status";
+    /// `exact` or `estimate`: how a token count was made.
+    pub const TOKEN_COUNT: &str = "x-keyroute-token-count";
+    /// The request id, echoed on every answer and carried edge -> router.
+    pub const REQUEST_ID: &str = "x-request-id";
+    /// Anthropic's own name for the request id, set beside [`REQUEST_ID`].
+    pub const ANTHROPIC_REQUEST_ID: &str = "request-id";
+    /// Seconds until a retry may succeed.
+    pub const RETRY_AFTER: &str = "retry-after";
+    /// What the router says about who served a call, all passed on as response headers.
+    pub const SERVED_BY: [&str; 4] = [PROVIDER, KEY_SOURCE, CREDENTIAL, REQUEST_ID];
+}
+
+/// How a gRPC status from the router or the vault is answered over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpMapping {
+    /// The HTTP status code.
+    pub status: u16,
+    /// A stable machine-readable word for the kind of failure.
+    pub code: &'static str,
+}
+
+/// Whether a status came from a provider (the router marks those with [`header::ERROR_ORIGIN`]).
+pub fn from_upstream(status: &tonic::Status) -> bool {
+    status
+        .metadata()
+        .get(header::ERROR_ORIGIN)
+        .is_some_and(|origin| origin == header::ORIGIN_UPSTREAM)
+}
+
+/// The one table from gRPC status to HTTP: upstream trouble is 502/504, keyroute's own (the
+/// vault, a router) 503, a caller's mistake 4xx.
+pub fn http_mapping(status: &tonic::Status) -> HttpMapping {
+    use tonic::Code;
+    let upstream = from_upstream(status);
+    let (status, code) = match status.code() {
+        Code::InvalidArgument | Code::OutOfRange => (400, "invalid_request"),
+        Code::Unauthenticated => (401, "unauthenticated"),
+        Code::PermissionDenied => (403, "permission_denied"),
+        Code::NotFound => (404, "not_found"),
+        Code::AlreadyExists => (409, "already_exists"),
+        Code::ResourceExhausted => (429, "rate_limited"),
+        Code::FailedPrecondition if upstream => (502, "upstream_error"),
+        Code::FailedPrecondition => (400, "failed_precondition"),
+        Code::DeadlineExceeded => (504, "timeout"),
+        Code::Unavailable if upstream => (502, "upstream_error"),
+        Code::Unavailable | Code::Cancelled => (503, "unavailable"),
+        _ => (500, "internal"),
+    };
+    HttpMapping { status, code }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{header, http_mapping};
+
+    fn upstream(mut status: tonic::Status) -> tonic::Status {
+        status.metadata_mut().insert(
+            header::ERROR_ORIGIN,
+            tonic::metadata::MetadataValue::from_static(header::ORIGIN_UPSTREAM),
+        );
+        status
+    }
+
+    #[test]
+    fn provider_failures_are_bad_gateways_and_keyroute_failures_unavailable() {
+        let unavailable = tonic::Status::unavailable("down");
+        assert_eq!(http_mapping(&unavailable).status, 503);
+        assert_eq!(http_mapping(&upstream(unavailable)).status, 502);
+        let refused = tonic::Status::failed_precondition("no key");
+        assert_eq!(http_mapping(&refused).status, 400);
+        assert_eq!(http_mapping(&upstream(refused)).code, "upstream_error");
+        assert_eq!(
+            http_mapping(&tonic::Status::deadline_exceeded("slow")).status,
+            504
+        );
+        assert_eq!(http_mapping(&tonic::Status::cancelled("gone")).status, 503);
+        assert_eq!(http_mapping(&tonic::Status::data_loss("x")).status, 500);
+    }
+}
