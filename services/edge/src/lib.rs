@@ -3,10 +3,26 @@
 //! the routers over mTLS gRPC, and the management REST API in front of the vault. The edge
 //! holds no state and no secret: the caller's gateway token travels with each call, and the
 //! router or vault verifies it.
+//!
+//! The modules, each importing only those listed before it (none imports one that imports
+//! it back):
+//!
+//! - [`metrics`], [`routers`], [`request_id`], [`auth`]: the Prometheus metrics, the router
+//!   pool, the request-id middleware, and finding the gateway token.
+//! - [`state`]: [`state::Edge`], what every handler shares, and its readiness check.
+//! - [`model_api`]: the OpenAI and Anthropic endpoints and the pipeline they share.
+//! - [`management_api`]: the REST API under `/api/v1`.
+//! - [`fallback`]: the answers for unknown paths and wrong methods.
+//! - [`app`]: the one route table.
+//! - [`serve`]: [`state::Edge::serve`], serving the route table until a graceful stop.
 
+pub mod app;
+pub mod auth;
+pub mod fallback;
 pub mod management_api;
 pub mod metrics;
 pub mod model_api;
 pub mod request_id;
 pub mod routers;
+pub mod serve;
 pub mod state;

@@ -1,17 +1,14 @@
-//! The edge's HTTP server: routes, shared state, readiness, metrics, and a graceful stop
-//! that lets running streams finish.
+//! What every request handler shares: the routers, the vault channel, the limits and the
+//! metrics ([`Edge`]), how it is made from its settings, and the readiness check. The route
+//! table (`app`) and the server (`serve`) build on it; it knows neither.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::serve::ListenerExt;
 use http::{StatusCode, header};
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_tls::{ClientTls, Identity};
-use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -98,7 +95,7 @@ impl Edge {
 
     /// Ready when the vault and at least one router answer their health checks; the body
     /// says which is missing.
-    async fn ready(&self) -> Response {
+    pub async fn ready(&self) -> Response {
         let vault = serving(self.vault_channel.clone());
         let conns = self.routers.conns();
         let routers = futures::future::join_all(conns.iter().map(|c| serving(c.channel())));
@@ -122,93 +119,5 @@ impl Edge {
             body.to_string(),
         )
             .into_response()
-    }
-
-    /// The HTTP routes.
-    pub fn app(self) -> axum::Router {
-        use crate::management_api as api;
-        axum::Router::new()
-            .route(
-                "/v1/chat/completions",
-                post(crate::model_api::openai::chat_completions),
-            )
-            .route("/v1/messages", post(crate::model_api::anthropic::messages))
-            .route(
-                "/v1/messages/count_tokens",
-                post(crate::model_api::anthropic::count_tokens),
-            )
-            .route(
-                "/v1/fim/completions",
-                post(crate::model_api::openai::fim_completions),
-            )
-            .route("/v1/models", get(crate::model_api::models::list))
-            .route("/v1/models/{*id}", get(crate::model_api::models::get))
-            .route(
-                "/api/v1/keys",
-                get(api::keys::list_own).post(api::keys::create_own),
-            )
-            .route(
-                "/api/v1/keys/{id}",
-                patch(api::keys::update).delete(api::keys::delete),
-            )
-            .route("/api/v1/keys/{id}/test", post(api::keys::test))
-            .route(
-                "/api/v1/orgs/{org}/keys",
-                get(api::keys::list_org).post(api::keys::create_org),
-            )
-            .route("/api/v1/orgs/{org}/audit", get(api::account::org_audit))
-            .route("/api/v1/providers", get(api::providers::list))
-            .route(
-                "/api/v1/provider-settings",
-                get(api::settings::list).put(api::settings::put),
-            )
-            .route("/api/v1/usage", get(api::account::usage))
-            .route("/api/v1/balance", get(api::account::balance))
-            .fallback(api::not_found)
-            .method_not_allowed_fallback(api::method_not_allowed)
-            .route("/healthz", get(|| async { "ok" }))
-            .route(
-                "/readyz",
-                get(
-                    |axum::extract::State(edge): axum::extract::State<Edge>| async move {
-                        edge.ready().await
-                    },
-                ),
-            )
-            .route(
-                "/metrics",
-                get(
-                    |axum::extract::State(edge): axum::extract::State<Edge>| async move {
-                        (
-                            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                            edge.metrics.render(),
-                        )
-                    },
-                ),
-            )
-            .layer(axum::middleware::from_fn(crate::request_id::stamp))
-            .with_state(self)
-    }
-
-    /// Serves on `listener` until `shutdown`, then waits for running requests and streams.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), EdgeError> {
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!(listen = %addr, "edge serving");
-        }
-        // Small writes (an SSE event, a response's last bytes) must leave at once: without
-        // TCP_NODELAY, Nagle's algorithm and the client's delayed ACK hold them ~40 ms.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, self.app())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| EdgeError::Serve(e.to_string()))
     }
 }

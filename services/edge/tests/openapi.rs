@@ -18,7 +18,7 @@ use support::{BODY_LIMIT, Gateway, gateway};
 
 const SPEC: &str = include_str!("../openapi.json");
 /// The edge's routes as text: every `/api/...` path literal in it must be in the file.
-const ROUTES: &str = include_str!("../src/state.rs");
+const ROUTES: &str = include_str!("../src/app.rs");
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Every management operation: what this test calls, and what the file must describe.
@@ -170,14 +170,14 @@ fn the_file_describes_exactly_the_routed_operations() {
     assert_eq!(spec["info"]["title"], "keyroute management API");
     assert_eq!(spec["info"]["version"], "1");
     assert_eq!(described(&spec), listed(), "the file's operations");
-    // `src/server.rs` routes no other path under /api (a new method on one is caught by the
+    // `src/app.rs` routes no other path under /api (a new method on one is caught by the
     // 405s in the test below).
     let routed: BTreeSet<&str> = ROUTES
         .split('"')
         .filter(|p| p.starts_with("/api/"))
         .collect();
     let paths: BTreeSet<&str> = OPERATIONS.iter().map(|(_, path)| *path).collect();
-    assert_eq!(routed, paths, "the paths src/server.rs routes");
+    assert_eq!(routed, paths, "the paths src/app.rs routes");
     check_references(&spec, &spec);
     // Request bodies refuse unknown fields, as the edge does.
     for (method, path) in listed() {

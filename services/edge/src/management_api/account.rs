@@ -13,7 +13,10 @@ use keyroute_proto::vault::v1::{
 use keyroute_wire::catalog::dollars;
 use serde_json::{Value, json};
 
-use super::{ApiError, Caller, finish, only_known_query, reply};
+use crate::management_api::caller::Caller;
+use crate::management_api::error::ApiError;
+use crate::management_api::input::only_known_query;
+use crate::management_api::output::{finish, reply, time};
 use crate::state::Edge;
 
 fn budget_json(budget: &Budget) -> Value {
@@ -153,7 +156,7 @@ async fn get_audit(
         .map(|event| {
             json!({
                 "id": event.id,
-                "time": super::time(event.time.as_ref()),
+                "time": time(event.time.as_ref()),
                 "actor": event.actor,
                 "action": event.action,
                 "target": event.target,

@@ -16,7 +16,10 @@ use keyroute_proto::vault::v1::{
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use super::{ApiError, Caller, finish, json_body, only_known, reply, string_field};
+use crate::management_api::caller::Caller;
+use crate::management_api::error::{ApiError, vault_field};
+use crate::management_api::input::{json_body, only_known, string_field};
+use crate::management_api::output::{finish, reply, time};
 use crate::state::Edge;
 
 /// A key as the API shows it: everything but the secret.
@@ -34,8 +37,8 @@ pub fn key_json(key: &Credential) -> Value {
         "enabled": key.enabled,
         "config": config,
         "fingerprint": key.fingerprint,
-        "created_at": super::time(key.created_at.as_ref()),
-        "updated_at": super::time(key.updated_at.as_ref()),
+        "created_at": time(key.created_at.as_ref()),
+        "updated_at": time(key.updated_at.as_ref()),
     })
 }
 
@@ -140,7 +143,7 @@ async fn create_for(
                 ..ApiError::from_status(&status)
             },
             tonic::Code::InvalidArgument => ApiError {
-                field: super::vault_field(&status),
+                field: vault_field(&status),
                 ..ApiError::from_status(&status)
             },
             _ => ApiError::from_status(&status),
@@ -244,7 +247,7 @@ async fn update_key(
             .update_credential_secret(caller.request(request, headers)?)
             .await
             .map_err(|status| ApiError {
-                field: super::vault_field(&status),
+                field: vault_field(&status),
                 ..ApiError::from_status(&status)
             })?
             .into_inner()

@@ -10,7 +10,8 @@ use keyroute_wire::catalog::Catalog;
 use keyroute_wire::registry::{CredentialShape, PROVIDERS, WireFormat};
 use serde_json::{Value, json};
 
-use super::{Caller, finish, reply};
+use crate::management_api::caller::Caller;
+use crate::management_api::output::{finish, reply};
 use crate::state::Edge;
 
 fn shape_name(shape: CredentialShape) -> &'static str {

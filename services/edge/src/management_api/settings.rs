@@ -15,9 +15,10 @@ use keyroute_proto::vault::v1::{
 };
 use serde_json::{Value, json};
 
-use super::{
-    ApiError, Caller, finish, json_body, only_known, only_known_query, reply, string_field,
-};
+use crate::management_api::caller::Caller;
+use crate::management_api::error::ApiError;
+use crate::management_api::input::{json_body, only_known, only_known_query, string_field};
+use crate::management_api::output::{finish, reply, time};
 use crate::state::Edge;
 
 const MODES: [(&str, ProviderMode); 3] = [
@@ -45,7 +46,7 @@ fn setting_json(setting: &ProviderSetting) -> Value {
         "provider": setting.provider,
         "mode": name_of(&MODES, setting.mode()),
         "fallback_policy": name_of(&POLICIES, setting.fallback_policy()),
-        "updated_at": super::time(setting.updated_at.as_ref()),
+        "updated_at": time(setting.updated_at.as_ref()),
     })
 }
 

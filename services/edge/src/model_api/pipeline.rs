@@ -22,25 +22,9 @@ use tonic::metadata::AsciiMetadataValue;
 
 use tonic::transport::Channel;
 
+use crate::auth::gateway_token;
 use crate::model_api::dialect::{Dialect, http_status, served_headers};
 use crate::state::Edge;
-
-/// The gateway token from `Authorization: Bearer kr_...` or `x-api-key: kr_...` (what the
-/// Anthropic SDK sends).
-pub fn gateway_token(headers: &HeaderMap) -> Option<&str> {
-    if let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(keyroute_proto::bearer_token)
-    {
-        return Some(token);
-    }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
 
 /// tonic reports a passed deadline as CANCELLED ("Timeout expired"). When the edge's own
 /// request timeout has run out, that is a gateway timeout (504), not keyroute going away.

@@ -1,0 +1,59 @@
+//! The edge's one route table: every HTTP route (model endpoints, management API, health,
+//! readiness, metrics), the fallbacks, and the request-id middleware.
+
+use axum::extract::State;
+use axum::routing::{get, patch, post};
+use http::header;
+
+use crate::fallback;
+use crate::management_api::{account, keys, providers, settings};
+use crate::model_api::{anthropic, models, openai};
+use crate::request_id;
+use crate::state::Edge;
+
+/// The HTTP routes, served with `edge` as their state.
+pub fn routes(edge: Edge) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route("/v1/fim/completions", post(openai::fim_completions))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::get))
+        .route("/api/v1/keys", get(keys::list_own).post(keys::create_own))
+        .route(
+            "/api/v1/keys/{id}",
+            patch(keys::update).delete(keys::delete),
+        )
+        .route("/api/v1/keys/{id}/test", post(keys::test))
+        .route(
+            "/api/v1/orgs/{org}/keys",
+            get(keys::list_org).post(keys::create_org),
+        )
+        .route("/api/v1/orgs/{org}/audit", get(account::org_audit))
+        .route("/api/v1/providers", get(providers::list))
+        .route(
+            "/api/v1/provider-settings",
+            get(settings::list).put(settings::put),
+        )
+        .route("/api/v1/usage", get(account::usage))
+        .route("/api/v1/balance", get(account::balance))
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(edge): State<Edge>| async move { edge.ready().await }),
+        )
+        .route(
+            "/metrics",
+            get(|State(edge): State<Edge>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    edge.metrics.render(),
+                )
+            }),
+        )
+        .layer(axum::middleware::from_fn(request_id::stamp))
+        .with_state(edge)
+}
