@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use keyroute_e2e::workspace_binary;
+use keyroute_proto::contract::header;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -105,7 +106,7 @@ async fn dev_mock_serves_both_dialects_and_reuses_its_state() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-keyroute-key-source"], "managed");
+    assert_eq!(response.headers()[header::KEY_SOURCE], "managed");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "echo: hi");
 
@@ -149,7 +150,7 @@ async fn dev_mock_serves_both_dialects_and_reuses_its_state() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
-        response.headers()["x-keyroute-key-source"],
+        response.headers()[header::KEY_SOURCE],
         "byok",
         "the user's key now serves"
     );

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode};
+use keyroute_proto::contract;
 use keyroute_telemetry::metrics::{CounterFamily, HistogramFamily, escape};
 
 /// Counters and histograms for every route.
@@ -45,8 +46,8 @@ impl EdgeMetrics {
         let labels = format!(
             "route=\"{route}\",status=\"{}\",provider=\"{}\",key_source=\"{}\"",
             status.as_u16(),
-            escape(header(headers, "x-keyroute-provider")),
-            escape(header(headers, "x-keyroute-key-source")),
+            escape(header(headers, contract::header::PROVIDER)),
+            escape(header(headers, contract::header::KEY_SOURCE)),
         );
         self.requests.add(labels, 1);
         self.latency.observe(format!("route=\"{route}\""), took);
@@ -67,7 +68,7 @@ impl EdgeMetrics {
     ) {
         let metadata = status.metadata();
         let origin = metadata
-            .get("x-keyroute-error-origin")
+            .get(contract::header::ERROR_ORIGIN)
             .and_then(|v| v.to_str().ok())
             .unwrap_or(if http.is_client_error() {
                 "client"
@@ -75,7 +76,7 @@ impl EdgeMetrics {
                 "keyroute"
             });
         let provider = metadata
-            .get("x-keyroute-provider")
+            .get(contract::header::PROVIDER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("none");
         self.errors.add(

@@ -7,12 +7,13 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
+use keyroute_proto::contract::header;
 
 /// The middleware: fixes the id on the way in, stamps it on the way out.
 pub async fn stamp(mut request: Request, next: Next) -> Response {
     let given = request
         .headers()
-        .get("x-request-id")
+        .get(header::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|id| keyroute_telemetry::valid_request_id(id))
         .and_then(|id| HeaderValue::from_str(id).ok());
@@ -23,10 +24,12 @@ pub async fn stamp(mut request: Request, next: Next) -> Response {
             Err(_) => return next.run(request).await,
         },
     };
-    request.headers_mut().insert("x-request-id", id.clone());
+    request.headers_mut().insert(header::REQUEST_ID, id.clone());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.entry("x-request-id").or_insert_with(|| id.clone());
-    headers.insert("request-id", id);
+    headers
+        .entry(header::REQUEST_ID)
+        .or_insert_with(|| id.clone());
+    headers.insert(header::ANTHROPIC_REQUEST_ID, id);
     response
 }

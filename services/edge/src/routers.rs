@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use keyroute_proto::contract::header;
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_tls::{ClientTls, Identity};
 use tonic::transport::Channel;
@@ -68,9 +69,9 @@ pub struct RouterPool {
 /// take it): the connection was refused or could not be made, the call was still queued on
 /// a connection the router closed, or the router's GOAWAY said it would not process the
 /// stream (a router shutting down; RFC 9113 section 6.8) or refused it (REFUSED_STREAM). A
-/// router's own answers carry `x-keyroute-error-origin` and are never retried here.
+/// router's own answers carry [`header::ERROR_ORIGIN`] and are never retried here.
 pub fn never_reached(status: &tonic::Status) -> bool {
-    if status.metadata().contains_key("x-keyroute-error-origin") {
+    if status.metadata().contains_key(header::ERROR_ORIGIN) {
         return false;
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);

@@ -6,6 +6,7 @@
 
 mod support;
 
+use keyroute_proto::contract::header;
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::{BODY_LIMIT, Gateway, gateway, sse_events};
@@ -54,8 +55,8 @@ async fn messages_answer_and_stream_in_anthropics_shape_with_beta_flags_passed_o
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(headers["x-keyroute-key-source"], "managed");
-    assert_eq!(headers["x-keyroute-provider"], "anthropic");
+    assert_eq!(headers[header::KEY_SOURCE], "managed");
+    assert_eq!(headers[header::PROVIDER], "anthropic");
     assert_eq!(body["type"], "message");
     assert_eq!(body["role"], "assistant");
     assert!(body["id"].as_str().unwrap().starts_with("msg_"));
@@ -110,7 +111,7 @@ async fn either_dialect_reaches_a_key_of_the_other_format() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(headers["x-keyroute-provider"], "openai");
+    assert_eq!(headers[header::PROVIDER], "openai");
     assert_eq!(body["type"], "message");
     assert_eq!(body["content"][0]["text"], "echo: hello messages");
     // OpenAI in, Anthropic (managed) key upstream.
@@ -129,7 +130,7 @@ async fn either_dialect_reaches_a_key_of_the_other_format() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(headers["x-keyroute-provider"], "anthropic");
+    assert_eq!(headers[header::PROVIDER], "anthropic");
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["choices"][0]["message"]["content"], "echo: hello chat");
 }
@@ -233,7 +234,7 @@ async fn tokens_are_counted_by_anthropic_where_its_key_serves_and_estimated_else
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(response_headers["x-keyroute-token-count"], "exact");
+    assert_eq!(response_headers[header::TOKEN_COUNT], "exact");
     // The mock counts a token per word and per message: 3 words + 1 message + 2 system words.
     assert_eq!(body, json!({ "input_tokens": 6 }));
     let counted = gateway.mock.requests_for("anthropic");
@@ -249,8 +250,8 @@ async fn tokens_are_counted_by_anthropic_where_its_key_serves_and_estimated_else
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(response_headers["x-keyroute-token-count"], "estimate");
-    assert_eq!(response_headers["x-keyroute-provider"], "openai");
+    assert_eq!(response_headers[header::TOKEN_COUNT], "estimate");
+    assert_eq!(response_headers[header::PROVIDER], "openai");
     assert!(body["input_tokens"].as_u64().unwrap() > 0);
     assert!(
         gateway.mock.requests_for("openai").is_empty(),

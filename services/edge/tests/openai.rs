@@ -6,6 +6,7 @@
 
 mod support;
 
+use keyroute_proto::contract::header;
 use serde_json::{Value, json};
 use support::{BODY_LIMIT, Gateway, gateway};
 
@@ -20,7 +21,7 @@ impl OpenAiCalls for Gateway {
             .http
             .post(format!("{}/v1/chat/completions", self.url))
             .header("content-type", "application/json")
-            .header("x-request-id", "edge-test-1")
+            .header(header::REQUEST_ID, "edge-test-1")
             .body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -56,10 +57,10 @@ async fn answers_and_streams_in_openais_shape_with_who_served_it() {
         .await;
     assert_eq!(response.status(), 200);
     let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
-    assert_eq!(header("x-keyroute-provider"), "openai");
-    assert_eq!(header("x-keyroute-key-source"), "byok");
-    assert_eq!(header("x-keyroute-credential"), "openai:...6789");
-    assert_eq!(header("x-request-id"), "edge-test-1");
+    assert_eq!(header(header::PROVIDER), "openai");
+    assert_eq!(header(header::KEY_SOURCE), "byok");
+    assert_eq!(header(header::CREDENTIAL), "openai:...6789");
+    assert_eq!(header(header::REQUEST_ID), "edge-test-1");
     let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["choices"][0]["message"]["content"], "echo: hello edge");
@@ -70,11 +71,8 @@ async fn answers_and_streams_in_openais_shape_with_who_served_it() {
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    assert_eq!(response.headers()["x-keyroute-key-source"], "byok");
-    assert_eq!(
-        response.headers()["x-keyroute-credential"],
-        "openai:...6789"
-    );
+    assert_eq!(response.headers()[header::KEY_SOURCE], "byok");
+    assert_eq!(response.headers()[header::CREDENTIAL], "openai:...6789");
     let text = response.text().await.unwrap();
     let mut content = String::new();
     let mut usage = None;
@@ -245,7 +243,7 @@ async fn fill_in_the_middle_reaches_codestral_with_a_key_added_over_rest() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(headers["x-keyroute-provider"], "mistral");
+    assert_eq!(headers[header::PROVIDER], "mistral");
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(
         body["choices"][0]["message"]["content"],
@@ -332,12 +330,15 @@ async fn one_model_is_retrieved_and_every_answer_carries_a_request_id() {
         (Some("gpt-4o-mini"), Some("model"))
     );
     assert!(
-        headers["x-request-id"]
+        headers[header::REQUEST_ID]
             .to_str()
             .unwrap()
             .starts_with("req_")
     );
-    assert_eq!(headers["x-request-id"], headers["request-id"]);
+    assert_eq!(
+        headers[header::REQUEST_ID],
+        headers[header::ANTHROPIC_REQUEST_ID]
+    );
     let (status, _, body) = gateway
         .send(
             reqwest::Method::GET,
@@ -366,13 +367,13 @@ async fn one_model_is_retrieved_and_every_answer_carries_a_request_id() {
             reqwest::Method::POST,
             "/v1/chat/completions",
             None,
-            &[("x-request-id", "client-id-42")],
+            &[(header::REQUEST_ID, "client-id-42")],
             Some(chat("gpt-4o-mini", false)),
         )
         .await;
     assert_eq!(status, 401);
-    assert_eq!(headers["x-request-id"], "client-id-42");
-    assert_eq!(headers["request-id"], "client-id-42");
+    assert_eq!(headers[header::REQUEST_ID], "client-id-42");
+    assert_eq!(headers[header::ANTHROPIC_REQUEST_ID], "client-id-42");
     let (status, headers, _) = gateway
         .send(
             reqwest::Method::POST,
@@ -384,7 +385,7 @@ async fn one_model_is_retrieved_and_every_answer_carries_a_request_id() {
         .await;
     assert_eq!(status, 404);
     assert!(
-        headers["x-request-id"]
+        headers[header::REQUEST_ID]
             .to_str()
             .unwrap()
             .starts_with("req_")

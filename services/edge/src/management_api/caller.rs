@@ -2,6 +2,7 @@
 //! requests made on the caller's behalf.
 
 use http::{HeaderMap, StatusCode};
+use keyroute_proto::contract::header;
 use keyroute_proto::vault::v1::{AuthenticateRequest, Membership, Principal, Role};
 
 use crate::auth::gateway_token;
@@ -63,11 +64,11 @@ impl Caller {
         })?;
         request.metadata_mut().insert("authorization", value);
         if let Some(id) = headers
-            .get("x-request-id")
+            .get(header::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
         {
-            request.metadata_mut().insert("x-request-id", id);
+            request.metadata_mut().insert(header::REQUEST_ID, id);
         }
         Ok(request)
     }

@@ -3,6 +3,7 @@
 
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
+use keyroute_proto::contract::{self, HttpMapping};
 use serde_json::json;
 
 /// A refused management call: the status, a stable code, what went wrong, and which field.
@@ -37,29 +38,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    /// A vault or router status, mapped once: the code says what kind of failure it was.
+    /// A vault or router status, mapped by the table the model endpoints use too
+    /// ([`contract::http_mapping`]): the code says what kind of failure it was.
     pub fn from_status(status: &tonic::Status) -> Self {
-        use tonic::Code;
-        let upstream = status
-            .metadata()
-            .get("x-keyroute-error-origin")
-            .is_some_and(|origin| origin == "upstream");
-        let (http, code) = match status.code() {
-            Code::InvalidArgument | Code::OutOfRange => {
-                (StatusCode::BAD_REQUEST, "invalid_request")
-            }
-            Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-            Code::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
-            Code::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            Code::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
-            Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Code::FailedPrecondition if upstream => (StatusCode::BAD_GATEWAY, "upstream_error"),
-            Code::FailedPrecondition => (StatusCode::BAD_REQUEST, "failed_precondition"),
-            Code::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-            Code::Unavailable if upstream => (StatusCode::BAD_GATEWAY, "upstream_error"),
-            Code::Unavailable | Code::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
+        let HttpMapping { status: http, code } = contract::http_mapping(status);
+        let http = StatusCode::from_u16(http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let message = if code == "unavailable" {
             format!("the vault or a router is unavailable: {}", status.message())
         } else {

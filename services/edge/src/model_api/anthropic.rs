@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use keyroute_proto::contract;
 use keyroute_proto::router::v1::CountTokensRequest;
 use keyroute_wire::anthropic::{AnthropicStreamRenderer, parse_request, render_response};
 use serde_json::{Value, json};
@@ -71,7 +72,7 @@ fn counting_body(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// Handles `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, counted by Anthropic
 /// where an Anthropic key would serve the request, estimated otherwise
-/// (`x-keyroute-token-count: exact|estimate` says which).
+/// (the [`contract::header::TOKEN_COUNT`] header, `exact` or `estimate`, says which).
 pub async fn count_tokens(State(edge): State<Edge>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let call = match Call::start(Dialect::Anthropic, "count_tokens", &headers) {
@@ -116,11 +117,11 @@ pub async fn count_tokens(State(edge): State<Edge>, headers: HeaderMap, body: Bo
         .into_response();
     let response_headers = response.headers_mut();
     response_headers.insert(
-        "x-keyroute-token-count",
+        contract::header::TOKEN_COUNT,
         HeaderValue::from_static(if count.exact { "exact" } else { "estimate" }),
     );
     if let Ok(provider) = HeaderValue::from_str(&count.provider) {
-        response_headers.insert("x-keyroute-provider", provider);
+        response_headers.insert(contract::header::PROVIDER, provider);
     }
     response
 }

@@ -14,12 +14,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use keyroute_proto::contract;
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::router::v1::{CompleteRequest, CompleteStreamRequest};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamRenderer, pb};
 use tonic::metadata::AsciiMetadataValue;
-
 use tonic::transport::Channel;
 
 use crate::auth::gateway_token;
@@ -76,7 +76,7 @@ impl<'a> Call<'a> {
             )
         })?;
         let request_id = headers
-            .get("x-request-id")
+            .get(contract::header::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         Ok(Self {
@@ -132,7 +132,7 @@ impl<'a> Call<'a> {
         let metadata = request.metadata_mut();
         metadata.insert("authorization", self.authorization.clone());
         if let Some(id) = &self.request_id {
-            metadata.insert("x-request-id", id.clone());
+            metadata.insert(contract::header::REQUEST_ID, id.clone());
         }
         request
     }
