@@ -134,6 +134,42 @@ pub enum Resolution<'a> {
     CustomEndpoint { name: String, upstream: String },
 }
 
+/// One way to serve a resolution: a provider, its name for the model, and the catalog offer
+/// that prices it (none for uncatalogued models and the caller's own deployments).
+pub type Target<'a> = (&'static Provider, String, Option<&'a Offer>);
+
+impl Resolution<'_> {
+    /// The providers that may serve this resolution, in the order they are tried.
+    pub fn targets(&self) -> Vec<Target<'_>> {
+        let pinned = |id: &str, upstream: &str| {
+            registry::provider(id)
+                .map(|p| (p, upstream.to_owned(), None))
+                .into_iter()
+                .collect()
+        };
+        match self {
+            Self::Catalog { offers, .. } => offers
+                .iter()
+                .map(|offer| (offer.provider, offer.upstream.clone(), Some(*offer)))
+                .collect(),
+            Self::Uncataloged { provider, upstream } => vec![(*provider, upstream.clone(), None)],
+            Self::AzureDeployment { .. } => pinned("azure", ""),
+            Self::CustomEndpoint { upstream, .. } => pinned("custom", upstream),
+        }
+    }
+
+    /// The label a key must carry to serve this resolution: a pinned Azure deployment or
+    /// custom endpoint names one key of the caller's; anything else takes any key.
+    pub fn required_label(&self) -> Option<&str> {
+        match self {
+            Self::AzureDeployment { label } | Self::CustomEndpoint { name: label, .. } => {
+                Some(label)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// An unknown model, with the closest known ids.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("model {model:?} is not known{}", hint(.suggestions))]

@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod canonical;
 pub mod catalog;
+pub mod contract;
 pub mod error;
 pub mod estimate;
 pub mod eventstream;

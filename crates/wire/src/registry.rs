@@ -2,6 +2,8 @@
 //! authenticates, and what shape its credential has. Code that needs to know a provider asks
 //! here instead of matching on ids.
 
+use std::sync::RwLock;
+
 use crate::openai::Quirks;
 
 /// The wire format a provider speaks.
@@ -19,6 +21,33 @@ pub enum WireFormat {
     Vertex,
     /// Bedrock Converse.
     Bedrock,
+}
+
+/// Where a provider's API is, for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseUrl {
+    /// The same for every key.
+    Fixed(&'static str),
+    /// A template whose `{region}` is the key's `config.region` (Bedrock).
+    Regional(&'static str),
+    /// Vertex's host for the key's `config.location` (regional, `global`, `us`, `eu`).
+    VertexLocation,
+    /// The key's own `config.<field>` (an Azure resource endpoint, a custom base URL).
+    FromCredential(&'static str),
+}
+
+impl WireFormat {
+    /// The format's name in the providers API.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::OpenAiChat(_) => "openai_chat",
+            Self::AzureOpenAi => "azure_openai",
+            Self::Anthropic => "anthropic_messages",
+            Self::Gemini => "gemini",
+            Self::Vertex => "vertex",
+            Self::Bedrock => "bedrock_converse",
+        }
+    }
 }
 
 /// How a request proves who it is.
@@ -154,6 +183,17 @@ const CUSTOM_FIELDS: &[Field] = &[
 ];
 
 impl CredentialShape {
+    /// The shape's name in the providers API.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::Bedrock => "aws",
+            Self::Azure => "azure",
+            Self::Vertex => "google_service_account",
+            Self::Custom => "custom_endpoint",
+        }
+    }
+
     /// The fields a credential of this shape takes (the vault validates the same rules).
     pub const fn fields(self) -> &'static [Field] {
         match self {
@@ -172,9 +212,8 @@ pub struct Provider {
     pub id: &'static str,
     pub name: &'static str,
     pub format: WireFormat,
-    /// The default base URL; `{region}` and `{location}` are filled from the credential, and
-    /// Azure and custom endpoints take theirs from it entirely.
-    pub base_url: &'static str,
+    /// Where its API is; an operator's `--base-url` replaces it.
+    pub base_url: BaseUrl,
     pub auth: AuthScheme,
     pub shape: CredentialShape,
 }
@@ -193,7 +232,7 @@ const fn with_quirks(
         id,
         name,
         format: WireFormat::OpenAiChat(quirks),
-        base_url,
+        base_url: BaseUrl::Fixed(base_url),
         auth: AuthScheme::Bearer,
         shape: CredentialShape::ApiKey,
     }
@@ -205,7 +244,7 @@ pub const PROVIDERS: &[Provider] = &[
         id: "openai",
         name: "OpenAI",
         format: WireFormat::OpenAiChat(Quirks::OPENAI),
-        base_url: "https://api.openai.com/v1",
+        base_url: BaseUrl::Fixed("https://api.openai.com/v1"),
         auth: AuthScheme::Bearer,
         shape: CredentialShape::ApiKey,
     },
@@ -213,7 +252,7 @@ pub const PROVIDERS: &[Provider] = &[
         id: "anthropic",
         name: "Anthropic",
         format: WireFormat::Anthropic,
-        base_url: "https://api.anthropic.com",
+        base_url: BaseUrl::Fixed("https://api.anthropic.com"),
         auth: AuthScheme::Header("x-api-key"),
         shape: CredentialShape::ApiKey,
     },
@@ -221,7 +260,7 @@ pub const PROVIDERS: &[Provider] = &[
         id: "google",
         name: "Google AI Studio",
         format: WireFormat::Gemini,
-        base_url: "https://generativelanguage.googleapis.com",
+        base_url: BaseUrl::Fixed("https://generativelanguage.googleapis.com"),
         auth: AuthScheme::Header("x-goog-api-key"),
         shape: CredentialShape::ApiKey,
     },
@@ -229,7 +268,7 @@ pub const PROVIDERS: &[Provider] = &[
         id: "vertex",
         name: "Google Vertex AI",
         format: WireFormat::Vertex,
-        base_url: "https://{location}-aiplatform.googleapis.com",
+        base_url: BaseUrl::VertexLocation,
         auth: AuthScheme::GoogleServiceAccount,
         shape: CredentialShape::Vertex,
     },
@@ -237,7 +276,7 @@ pub const PROVIDERS: &[Provider] = &[
         id: "bedrock",
         name: "AWS Bedrock",
         format: WireFormat::Bedrock,
-        base_url: "https://bedrock-runtime.{region}.amazonaws.com",
+        base_url: BaseUrl::Regional("https://bedrock-runtime.{region}.amazonaws.com"),
         auth: AuthScheme::AwsSigV4OrBearer,
         shape: CredentialShape::Bedrock,
     },
@@ -245,7 +284,7 @@ pub const PROVIDERS: &[Provider] = &[
         id: "azure",
         name: "Azure OpenAI",
         format: WireFormat::AzureOpenAi,
-        base_url: "",
+        base_url: BaseUrl::FromCredential("endpoint"),
         auth: AuthScheme::Header("api-key"),
         shape: CredentialShape::Azure,
     },
@@ -253,7 +292,7 @@ pub const PROVIDERS: &[Provider] = &[
         id: "mistral",
         name: "Mistral",
         format: WireFormat::OpenAiChat(Quirks::MISTRAL),
-        base_url: "https://api.mistral.ai/v1",
+        base_url: BaseUrl::Fixed("https://api.mistral.ai/v1"),
         auth: AuthScheme::Bearer,
         shape: CredentialShape::ApiKey,
     },
@@ -296,22 +335,70 @@ pub const PROVIDERS: &[Provider] = &[
         id: "custom",
         name: "Custom OpenAI-compatible endpoint",
         format: WireFormat::OpenAiChat(Quirks::COMPATIBLE),
-        base_url: "",
+        base_url: BaseUrl::FromCredential("base_url"),
         auth: AuthScheme::Optional,
         shape: CredentialShape::Custom,
     },
 ];
 
+/// Providers added at run time with [`register`], after the built-in ones.
+static REGISTERED: RwLock<Vec<&'static Provider>> = RwLock::new(Vec::new());
+
+/// Why a provider could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("provider id {0:?} must be lowercase letters, digits and dashes")]
+    InvalidId(String),
+    #[error("provider {0:?} is already registered")]
+    Duplicate(String),
+}
+
+/// Adds a provider to the registry for the rest of the process: an OpenAI-compatible host
+/// needs nothing but its entry (id, name, format and quirks, base URL, auth, credential
+/// shape), and every component that asks the registry (key validation, the catalog, routing,
+/// the providers API) knows it from then on. Entries live as long as the process.
+pub fn register(entry: Provider) -> Result<&'static Provider, RegistryError> {
+    let valid = !entry.id.is_empty()
+        && entry
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(RegistryError::InvalidId(entry.id.to_owned()));
+    }
+    let mut registered = REGISTERED.write().unwrap_or_else(|p| p.into_inner());
+    if PROVIDERS
+        .iter()
+        .chain(registered.iter().copied())
+        .any(|p| p.id == entry.id)
+    {
+        return Err(RegistryError::Duplicate(entry.id.to_owned()));
+    }
+    let entry: &'static Provider = Box::leak(Box::new(entry));
+    registered.push(entry);
+    Ok(entry)
+}
+
 /// The provider with this id.
 pub fn provider(id: &str) -> Option<&'static Provider> {
-    PROVIDERS.iter().find(|p| p.id == id)
+    if let Some(found) = PROVIDERS.iter().find(|p| p.id == id) {
+        return Some(found);
+    }
+    REGISTERED
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .copied()
+        .find(|p| p.id == id)
+}
+
+/// Every provider, built-in ones first, in display order.
+pub fn all() -> Vec<&'static Provider> {
+    let registered = REGISTERED.read().unwrap_or_else(|p| p.into_inner());
+    PROVIDERS.iter().chain(registered.iter().copied()).collect()
 }
 
 /// Every provider id, comma-separated, for error messages.
 pub fn provider_ids() -> String {
-    PROVIDERS
-        .iter()
-        .map(|p| p.id)
-        .collect::<Vec<_>>()
-        .join(", ")
+    all().iter().map(|p| p.id).collect::<Vec<_>>().join(", ")
 }

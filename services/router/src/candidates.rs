@@ -9,7 +9,8 @@ use std::time::Instant;
 use keyroute_proto::router::v1::KeySource;
 use keyroute_proto::vault::v1::{FallbackPolicy, ProviderMode, ProviderSetting};
 use keyroute_wire::catalog::{Offer, Resolution};
-use keyroute_wire::registry::{self, Provider};
+use keyroute_wire::contract::Contract;
+use keyroute_wire::registry::Provider;
 
 use crate::cooldowns::Cooldowns;
 use crate::leases::{Lease, LeasedKey};
@@ -45,11 +46,35 @@ impl Source {
 pub struct Candidate<'a> {
     pub key: &'a LeasedKey,
     pub provider: &'static Provider,
+    /// How to call the provider with this key: format, flavour, base URL, authorization.
+    pub contract: Contract<'a>,
     /// The provider's name for the model.
     pub upstream_model: String,
-    /// The catalog offer, for prices and the publisher format; absent for uncataloged models.
+    /// The catalog offer, for prices; absent for uncataloged models.
     pub offer: Option<&'a Offer>,
     pub source: Source,
+}
+
+impl<'a> Candidate<'a> {
+    /// The one place the router asks the registry's contract for a key: chosen here, once.
+    fn new(
+        key: &'a LeasedKey,
+        provider: &'static Provider,
+        upstream: &str,
+        offer: Option<&'a Offer>,
+        source: Source,
+    ) -> Self {
+        let publisher = offer.map(|o| o.format.as_str());
+        let contract = Contract::new(provider, publisher, upstream, &key.config);
+        Self {
+            key,
+            provider,
+            upstream_model: contract.upstream_model(upstream).to_owned(),
+            contract,
+            offer,
+            source,
+        }
+    }
 }
 
 /// Why no key can serve the request, in words for the caller.
@@ -85,45 +110,6 @@ fn fallback(settings: &[ProviderSetting], owner_id: &str, provider: &str) -> Fal
         .map_or(FallbackPolicy::WhenNoKey, ProviderSetting::fallback_policy)
 }
 
-/// The (provider, upstream model, offer) pairs a resolution allows, and which key matches.
-fn targets<'r>(
-    resolution: &'r Resolution<'r>,
-) -> Vec<(&'static Provider, String, Option<&'r Offer>)> {
-    match resolution {
-        Resolution::Catalog { offers, .. } => offers
-            .iter()
-            .map(|offer| (offer.provider, offer.upstream.clone(), Some(*offer)))
-            .collect(),
-        Resolution::Uncataloged { provider, upstream } => vec![(*provider, upstream.clone(), None)],
-        Resolution::AzureDeployment { .. } => registry::provider("azure")
-            .map(|p| (p, String::new(), None))
-            .into_iter()
-            .collect(),
-        Resolution::CustomEndpoint { upstream, .. } => registry::provider("custom")
-            .map(|p| (p, upstream.clone(), None))
-            .into_iter()
-            .collect(),
-    }
-}
-
-/// Whether `key` is the one a pinned Azure deployment or custom endpoint names.
-fn key_matches(resolution: &Resolution<'_>, key: &LeasedKey) -> bool {
-    match resolution {
-        Resolution::AzureDeployment { label } | Resolution::CustomEndpoint { name: label, .. } => {
-            key.label == *label
-        }
-        _ => true,
-    }
-}
-
-/// The upstream model for a key: an Azure deployment names its own.
-fn upstream_for(key: &LeasedKey, upstream: &str) -> String {
-    match key.config.get("deployment") {
-        Some(deployment) if key.provider == "azure" => deployment.clone(),
-        _ => upstream.to_owned(),
-    }
-}
-
 /// Orders the keys that may serve `resolution` for `caller_lease`.
 pub fn candidates<'a>(
     resolution: &'a Resolution<'a>,
@@ -131,7 +117,7 @@ pub fn candidates<'a>(
     managed: Option<&'a Lease>,
     cooldowns: &Cooldowns,
 ) -> Result<Vec<Candidate<'a>>, NoRoute> {
-    let targets = targets(resolution);
+    let targets = resolution.targets();
     let caller = caller_lease.principal_id.as_str();
     let settings = &caller_lease.settings;
     let mut reasons = Vec::new();
@@ -148,7 +134,10 @@ pub fn candidates<'a>(
         else {
             continue;
         };
-        if !key_matches(resolution, key) {
+        if resolution
+            .required_label()
+            .is_some_and(|label| key.label != label)
+        {
             continue;
         }
         if mode(settings, caller, &key.provider) == ProviderMode::Disabled
@@ -174,13 +163,13 @@ pub fn candidates<'a>(
             ));
             continue;
         }
-        byok.push(Candidate {
+        byok.push(Candidate::new(
             key,
             provider,
-            upstream_model: upstream_for(key, upstream),
-            offer: *offer,
-            source: Source::Byok,
-        });
+            upstream,
+            *offer,
+            Source::Byok,
+        ));
     }
 
     let mut managed_candidates = Vec::new();
@@ -207,13 +196,13 @@ pub fn candidates<'a>(
                     cooled(until);
                     continue;
                 }
-                managed_candidates.push(Candidate {
+                managed_candidates.push(Candidate::new(
                     key,
                     provider,
-                    upstream_model: upstream_for(key, upstream),
-                    offer: *offer,
-                    source: Source::Managed,
-                });
+                    upstream,
+                    *offer,
+                    Source::Managed,
+                ));
             }
         }
     }

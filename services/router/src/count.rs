@@ -1,9 +1,9 @@
 //! `CountTokens`: how many input tokens a request would use. Where the key that would serve
-//! it is Anthropic's own, Anthropic counts (exact); otherwise, or when that call fails,
+//! it can count (Anthropic's own API), the provider counts (exact); otherwise, or when that call fails,
 //! keyroute estimates. Nothing is charged.
 
 use keyroute_proto::router::v1::{CountTokensRequest, CountTokensResponse};
-use keyroute_wire::registry::WireFormat;
+use keyroute_wire::contract::Operation;
 use tonic::{Request, Response, Status};
 
 use crate::service::Router;
@@ -29,7 +29,7 @@ impl Router {
             exact: false,
             provider,
         };
-        if first.provider.format != WireFormat::Anthropic {
+        if !first.contract.supports(Operation::CountTokens) {
             return Ok(Response::new(estimate(provider)));
         }
         match self.upstreams.count_tokens(first, &chat).await {

@@ -1,22 +1,19 @@
-//! Calling a provider with one key: the wire request for the candidate's format, the base URL
-//! (an override, the credential's own endpoint, or the registry default), the credential
-//! applied as that provider expects (header, SigV4, cached Vertex access token), one pooled
-//! HTTP client, and the answer parsed or its stream decoded chunk by chunk.
+//! Calling a provider with one key, I/O only: the candidate's contract (`keyroute_wire::contract`)
+//! says what to send, where, how to authenticate and how to read the answer; this module
+//! sends it with one pooled HTTP client, within deadlines, signs with the inputs the contract
+//! gives, caches Vertex access tokens, and decodes streams chunk by chunk as they arrive.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use futures::{Stream, StreamExt};
-use keyroute_wire::canonical::{StreamDecoder, StreamEvent, pb};
+use keyroute_wire::canonical::{StreamEvent, pb};
+use keyroute_wire::contract::{Authorization, ServiceAccountKey};
 use keyroute_wire::error::{WireError, parse_retry_after};
 use keyroute_wire::http::HttpRequest;
-use keyroute_wire::registry::{AuthScheme, Provider, WireFormat};
-use keyroute_wire::sigv4::Credentials;
-use keyroute_wire::vertex::{AccessToken, ServiceAccount, parse_token_response};
-use keyroute_wire::{anthropic, bedrock, gemini, openai};
+use keyroute_wire::vertex::{AccessToken, parse_token_response};
 use secrecy::ExposeSecret;
-use serde_json::Value;
 
 use crate::candidates::Candidate;
 use crate::leases::LeasedKey;
@@ -53,7 +50,8 @@ pub struct Upstreams {
     http: reqwest::Client,
     /// Provider id -> base URL, replacing the registry default (tests, proxies, regions).
     base_urls: HashMap<String, String>,
-    vertex_tokens: Mutex<HashMap<String, AccessToken>>,
+    /// Service-account access tokens by credential id, until shortly before they expire.
+    access_tokens: Mutex<HashMap<String, AccessToken>>,
     pub timeouts: Timeouts,
 }
 
@@ -61,13 +59,6 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn config_error(provider: &'static str, message: String) -> WireError {
-    // A credential whose configuration cannot be used: this key will not work; try another.
-    let mut error = WireError::from_status(provider, 401, "invalid_credential", message);
-    error.retryable = true;
-    error
 }
 
 fn connect_error(provider: &'static str, error: &reqwest::Error) -> WireError {
@@ -94,116 +85,20 @@ impl Upstreams {
         Ok(Self {
             http,
             base_urls,
-            vertex_tokens: Mutex::new(HashMap::new()),
+            access_tokens: Mutex::new(HashMap::new()),
             timeouts,
         })
     }
 
-    /// The base URL for a key: an override, then the credential's own endpoint, then the
-    /// registry default with the credential's region or location filled in.
-    fn base_url(&self, provider: &Provider, key: &LeasedKey) -> Result<String, WireError> {
-        if let Some(url) = self.base_urls.get(provider.id) {
-            return Ok(url.trim_end_matches('/').to_owned());
-        }
-        let from_config = |field: &str| {
-            key.config.get(field).cloned().ok_or_else(|| {
-                config_error(
-                    provider.id,
-                    format!("credential {} has no {field}", key.fingerprint),
-                )
-            })
-        };
-        match provider.id {
-            "azure" => from_config("endpoint"),
-            "custom" => from_config("base_url"),
-            "bedrock" => Ok(provider
-                .base_url
-                .replace("{region}", &from_config("region")?)),
-            "vertex" => Ok(format!(
-                "https://{}",
-                keyroute_wire::vertex::host(&from_config("location")?)
-            )),
-            _ => Ok(provider.base_url.to_owned()),
+    /// The base URL for a key: the operator's override, else what the contract says.
+    fn base_url(&self, candidate: &Candidate<'_>) -> Result<String, WireError> {
+        match self.base_urls.get(candidate.provider.id) {
+            Some(url) => Ok(url.trim_end_matches('/').to_owned()),
+            None => candidate.contract.base_url(&candidate.key.fingerprint),
         }
     }
 
-    /// The wire request for `candidate`, without credentials.
-    fn build(
-        &self,
-        candidate: &Candidate<'_>,
-        request: &pb::ChatRequest,
-        stream: bool,
-    ) -> Result<HttpRequest, WireError> {
-        let model = candidate.upstream_model.as_str();
-        let config = |field: &str| {
-            candidate
-                .key
-                .config
-                .get(field)
-                .map(String::as_str)
-                .unwrap_or_default()
-        };
-        if let Some(fim) = keyroute_wire::mistral::FimRequest::from_chat(request, stream) {
-            if candidate.provider.id != "mistral" {
-                return Err(WireError::from_status(
-                    candidate.provider.id,
-                    400,
-                    "invalid_request_error",
-                    format!(
-                        "fill-in-the-middle is served by Mistral's Codestral models; {} has no FIM endpoint",
-                        candidate.provider.id
-                    ),
-                ));
-            }
-            return Ok(keyroute_wire::mistral::build_fim_request(&fim, model));
-        }
-        match candidate.provider.format {
-            WireFormat::OpenAiChat(quirks) => openai::build_request(
-                request,
-                model,
-                stream,
-                openai::Endpoint::ChatCompletions,
-                quirks,
-            ),
-            WireFormat::AzureOpenAi => openai::build_request(
-                request,
-                model,
-                stream,
-                openai::Endpoint::Azure {
-                    deployment: config("deployment"),
-                    api_version: config("api_version"),
-                },
-                openai::Quirks::OPENAI,
-            ),
-            WireFormat::Anthropic => {
-                anthropic::build_request(request, model, stream, anthropic::Flavor::Direct)
-            }
-            WireFormat::Gemini => {
-                gemini::build_request(request, model, stream, gemini::Flavor::AiStudio)
-            }
-            WireFormat::Vertex if vertex_anthropic(candidate) => anthropic::build_request(
-                request,
-                model,
-                stream,
-                anthropic::Flavor::Vertex {
-                    project: config("project_id"),
-                    region: config("location"),
-                },
-            ),
-            WireFormat::Vertex => gemini::build_request(
-                request,
-                model,
-                stream,
-                gemini::Flavor::Vertex {
-                    project: config("project_id"),
-                    location: config("location"),
-                },
-            ),
-            WireFormat::Bedrock => bedrock::build_request(request, model, stream),
-        }
-    }
-
-    /// Adds the credential the way the provider expects it.
+    /// Adds the credential the way the contract says the provider expects it.
     async fn authorize(
         &self,
         candidate: &Candidate<'_>,
@@ -211,72 +106,32 @@ impl Upstreams {
         authority: &str,
     ) -> Result<(), WireError> {
         let key = candidate.key;
-        let provider = candidate.provider.id;
-        let secret = key.secret.expose_secret();
-        match candidate.provider.auth {
-            AuthScheme::Bearer => http
-                .headers
-                .push(("authorization", format!("Bearer {secret}"))),
-            AuthScheme::Header(name) => http.headers.push((name, secret.to_owned())),
-            AuthScheme::Optional => {
-                let parsed: Value = serde_json::from_str(secret).unwrap_or(Value::Null);
-                let bearer = parsed
-                    .get("apiKey")
-                    .or_else(|| parsed.get("authToken"))
-                    .and_then(Value::as_str);
-                if let Some(bearer) = bearer {
-                    http.headers
-                        .push(("authorization", format!("Bearer {bearer}")));
-                }
+        match candidate
+            .contract
+            .authorization(key.secret.expose_secret())?
+        {
+            Authorization::ServiceAccount(account) => {
+                let token = self
+                    .access_token(candidate.provider.id, key, &account)
+                    .await?;
+                http.headers.push(Authorization::bearer(&token));
             }
-            AuthScheme::AwsSigV4OrBearer => {
-                let region = key
-                    .config
-                    .get("region")
-                    .map(String::as_str)
-                    .unwrap_or("us-east-1");
-                if key.config.get("auth").map(String::as_str) == Some("api_key") {
-                    bedrock::authorize(http, "", region, bedrock::Auth::ApiKey(secret), unix_now());
-                    return Ok(());
-                }
-                let parsed: Value = serde_json::from_str(secret)
-                    .map_err(|_| config_error(provider, "bedrock credential is not JSON".into()))?;
-                let field = |name: &str| parsed.get(name).and_then(Value::as_str);
-                let (Some(access_key_id), Some(secret_access_key)) =
-                    (field("accessKeyId"), field("secretAccessKey"))
-                else {
-                    return Err(config_error(
-                        provider,
-                        "bedrock credential lacks its key pair".into(),
-                    ));
-                };
-                let credentials = Credentials {
-                    access_key_id,
-                    secret_access_key,
-                    session_token: field("sessionToken"),
-                };
-                bedrock::authorize(
-                    http,
-                    authority,
-                    region,
-                    bedrock::Auth::SigV4(credentials),
-                    unix_now(),
-                );
-            }
-            AuthScheme::GoogleServiceAccount => {
-                let token = self.vertex_token(key).await?;
-                http.headers
-                    .push(("authorization", format!("Bearer {token}")));
-            }
+            other => other.apply(http, authority, unix_now()),
         }
         Ok(())
     }
 
-    /// A Vertex access token for the key, from the cache or a fresh exchange.
-    async fn vertex_token(&self, key: &LeasedKey) -> Result<String, WireError> {
+    /// A service-account access token (Vertex) for the key, from the cache or a fresh
+    /// exchange.
+    async fn access_token(
+        &self,
+        provider: &'static str,
+        key: &LeasedKey,
+        account: &ServiceAccountKey<'_>,
+    ) -> Result<String, WireError> {
         let now = unix_now();
         if let Some(token) = self
-            .vertex_tokens
+            .access_tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key.id)
@@ -284,8 +139,7 @@ impl Upstreams {
         {
             return Ok(token.token.clone());
         }
-        let account = ServiceAccount::from_json(key.secret.expose_secret())?;
-        let exchange = account.token_request(now)?;
+        let exchange = account.parse()?.token_request(now)?;
         let mut builder = self
             .http
             .post(&exchange.path)
@@ -297,15 +151,15 @@ impl Upstreams {
         let response = builder
             .send()
             .await
-            .map_err(|error| connect_error("vertex", &error))?;
+            .map_err(|error| connect_error(provider, &error))?;
         let status = response.status().as_u16();
         let body = response
             .bytes()
             .await
-            .map_err(|error| connect_error("vertex", &error))?;
+            .map_err(|error| connect_error(provider, &error))?;
         let token = parse_token_response(status, &body, now)?;
         let value = token.token.clone();
-        self.vertex_tokens
+        self.access_tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.id.clone(), token);
@@ -319,7 +173,10 @@ impl Upstreams {
         request: &pb::ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, WireError> {
-        let http = self.build(candidate, request, stream)?;
+        let http =
+            candidate
+                .contract
+                .chat_request(request, candidate.upstream_model.as_str(), stream)?;
         self.send_http(candidate, http).await
     }
 
@@ -330,12 +187,17 @@ impl Upstreams {
         mut http: HttpRequest,
     ) -> Result<reqwest::Response, WireError> {
         let provider = candidate.provider.id;
-        let base_url = self.base_url(candidate.provider, candidate.key)?;
+        let base_url = self.base_url(candidate)?;
         let base = reqwest::Url::parse(&base_url).map_err(|_| {
-            config_error(
+            let mut error = WireError::from_status(
                 provider,
+                401,
+                "invalid_credential",
                 format!("{provider} base url {base_url:?} is not a URL"),
-            )
+            );
+            // This key's endpoint is unusable; another key may work.
+            error.retryable = true;
+            error
         })?;
         let authority = match base.port() {
             Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
@@ -375,7 +237,9 @@ impl Upstreams {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = response.bytes().await.unwrap_or_default();
-        let mut error = parse_error(candidate, status, error_type.as_deref(), &body);
+        let mut error = candidate
+            .contract
+            .parse_error(status, error_type.as_deref(), &body);
         error.retry_after = error.retry_after.or(retry_after);
         Err(error)
     }
@@ -413,24 +277,27 @@ impl Upstreams {
         candidate: &Candidate<'_>,
         request: &pb::ChatRequest,
     ) -> Result<pb::ChatResponse, WireError> {
-        let http = self.build(candidate, request, false)?;
+        let contract = &candidate.contract;
+        let http = contract.chat_request(request, candidate.upstream_model.as_str(), false)?;
         self.fetch(candidate, http, self.timeouts.total, |status, body| {
-            parse_response(candidate, status, body)
+            contract.parse_response(status, body)
         })
         .await
     }
 
-    /// Anthropic's exact count of the request's input tokens, with the candidate's key.
+    /// The provider's exact count of the request's input tokens, with the candidate's key.
     pub async fn count_tokens(
         &self,
         candidate: &Candidate<'_>,
         request: &pb::ChatRequest,
     ) -> Result<u32, WireError> {
-        let http =
-            anthropic::build_count_tokens_request(request, candidate.upstream_model.as_str())?;
+        let contract = &candidate.contract;
+        let http = contract.count_tokens_request(request, candidate.upstream_model.as_str())?;
         let deadline = self.timeouts.first_byte;
-        self.fetch(candidate, http, deadline, anthropic::parse_count_tokens)
-            .await
+        self.fetch(candidate, http, deadline, |status, body| {
+            contract.parse_count_tokens(status, body)
+        })
+        .await
     }
 
     /// One streaming call: the canonical events, decoded chunk by chunk as the body arrives.
@@ -441,7 +308,7 @@ impl Upstreams {
     ) -> Result<EventStream, WireError> {
         let response = self.send(candidate, request, true).await?;
         let provider = candidate.provider.id;
-        let decoder = decoder(candidate);
+        let decoder = candidate.contract.decoder();
         let between = self.timeouts.between_chunks;
         let body = response.bytes_stream();
         let state = (
@@ -491,58 +358,5 @@ impl Upstreams {
                 }
             },
         )))
-    }
-}
-
-fn vertex_anthropic(candidate: &Candidate<'_>) -> bool {
-    candidate.offer.is_some_and(|o| o.format == "anthropic")
-        || candidate.upstream_model.starts_with("claude")
-}
-
-fn parse_response(
-    candidate: &Candidate<'_>,
-    status: u16,
-    body: &[u8],
-) -> Result<pb::ChatResponse, WireError> {
-    match candidate.provider.format {
-        WireFormat::OpenAiChat(_) | WireFormat::AzureOpenAi => openai::parse_response(status, body),
-        WireFormat::Anthropic => anthropic::parse_response(status, body),
-        WireFormat::Vertex if vertex_anthropic(candidate) => {
-            anthropic::parse_response(status, body)
-        }
-        WireFormat::Gemini | WireFormat::Vertex => gemini::parse_response(status, body),
-        WireFormat::Bedrock => bedrock::parse_response(status, None, body),
-    }
-}
-
-fn parse_error(
-    candidate: &Candidate<'_>,
-    status: u16,
-    error_type: Option<&str>,
-    body: &[u8],
-) -> WireError {
-    match candidate.provider.format {
-        WireFormat::OpenAiChat(_) | WireFormat::AzureOpenAi => openai::parse_error(status, body),
-        WireFormat::Anthropic => anthropic::parse_error(status, body),
-        // Vertex's own refusals use the Google envelope, the model's the Anthropic one.
-        WireFormat::Vertex if vertex_anthropic(candidate) && body.starts_with(b"{\"type\"") => {
-            anthropic::parse_error(status, body)
-        }
-        WireFormat::Gemini | WireFormat::Vertex => gemini::parse_error(status, body),
-        WireFormat::Bedrock => bedrock::parse_error(status, error_type, body),
-    }
-}
-
-fn decoder(candidate: &Candidate<'_>) -> Box<dyn StreamDecoder + Send> {
-    match candidate.provider.format {
-        WireFormat::OpenAiChat(_) | WireFormat::AzureOpenAi => {
-            Box::new(openai::OpenAiStreamDecoder::new())
-        }
-        WireFormat::Anthropic => Box::new(anthropic::AnthropicStreamDecoder::new()),
-        WireFormat::Vertex if vertex_anthropic(candidate) => {
-            Box::new(anthropic::AnthropicStreamDecoder::new())
-        }
-        WireFormat::Gemini | WireFormat::Vertex => Box::new(gemini::GeminiStreamDecoder::new()),
-        WireFormat::Bedrock => Box::new(bedrock::BedrockStreamDecoder::new()),
     }
 }
