@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyroute_router::leases::LeaseCache;
+use keyroute_router::cache::leases::LeaseCache;
 use keyroute_router::server::{PreparedRouter, RouterSettings};
 use keyroute_router::upstream::Timeouts;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

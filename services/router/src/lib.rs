@@ -2,21 +2,19 @@
 //! token, picks the caller's key for the requested model, speaks the provider's wire format,
 //! and answers in the canonical form. Credentials come from the vault as leases cached in
 //! memory only, kept fresh in the background and dropped the moment the vault says so.
+//!
+//! - `service`: the gRPC `RouterService`, one module per call kind.
+//! - `policy`: who may be served by which key, in what order, and who pays.
+//! - `cache`: what the router keeps from the vault: tokens, leases, accounts, revocations,
+//!   and the usage it reports back.
+//! - `upstream`: calling a provider (I/O only; the wire crate's contract says what to send).
 
-pub mod accounts;
-pub mod candidates;
-pub mod charging;
+pub mod cache;
 pub mod config;
-pub mod cooldowns;
-mod count;
 pub mod error;
-pub mod leases;
 pub mod metrics;
-pub mod revocations;
-pub mod route;
+pub mod policy;
 pub mod server;
 pub mod service;
-pub mod tokens;
 pub mod upstream;
-pub mod usage;
 pub mod vault;

@@ -14,15 +14,15 @@ use keyroute_tls::{ClientTls, ServerTls, TlsPaths};
 use keyroute_wire::catalog::Catalog;
 use tokio::net::TcpListener;
 
-use crate::accounts::Accounts;
-use crate::cooldowns::Cooldowns;
-use crate::leases::LeaseCache;
+use crate::cache::accounts::Accounts;
+use crate::cache::leases::LeaseCache;
+use crate::cache::revocations::watch;
+use crate::cache::tokens::TokenCache;
+use crate::cache::usage::{UsageReporter, UsageTask};
 use crate::metrics::{Metrics, write_counter};
-use crate::revocations::watch;
+use crate::policy::cooldowns::Cooldowns;
 use crate::service::Router;
-use crate::tokens::TokenCache;
 use crate::upstream::{Timeouts, Upstreams};
-use crate::usage::{UsageReporter, UsageTask};
 
 /// How long a balance or budget read from the vault is trusted. This router's own calls
 /// count against it at once; other routers' calls show within this long.

@@ -15,8 +15,8 @@ use keyroute_wire::http::HttpRequest;
 use keyroute_wire::vertex::{AccessToken, parse_token_response};
 use secrecy::ExposeSecret;
 
-use crate::candidates::Candidate;
-use crate::leases::LeasedKey;
+use crate::cache::leases::LeasedKey;
+use crate::policy::candidates::Candidate;
 
 /// Canonical events from one upstream stream, decoded as the body arrives.
 pub type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<StreamEvent, WireError>> + Send>>;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyroute_proto::vault::v1::*;
+use keyroute_router::cache::leases::LeaseCache;
+use keyroute_router::cache::revocations::{RevocationWatch, watch};
+use keyroute_router::cache::tokens::TokenCache;
 use keyroute_router::error::RouterError;
-use keyroute_router::leases::LeaseCache;
-use keyroute_router::revocations::{RevocationWatch, watch};
-use keyroute_router::tokens::TokenCache;
 use keyroute_test_support::{TestVault, with_token};
 use keyroute_tls::ClientTls;
 use secrecy::ExposeSecret;

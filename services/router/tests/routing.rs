@@ -12,11 +12,11 @@ use futures::StreamExt;
 use keyroute_mock_providers::{Fault, Mock, MockServer};
 use keyroute_proto::router::v1::KeySource;
 use keyroute_proto::vault::v1::PrincipalKind;
-use keyroute_router::candidates::{Candidate, candidates};
-use keyroute_router::cooldowns::Cooldowns;
-use keyroute_router::leases::{Lease, LeasedKey};
+use keyroute_router::cache::leases::{Lease, LeasedKey};
 use keyroute_router::metrics::Metrics;
-use keyroute_router::route;
+use keyroute_router::policy::candidates::{Candidate, candidates};
+use keyroute_router::policy::cooldowns::Cooldowns;
+use keyroute_router::policy::fallback;
 use keyroute_router::upstream::{Timeouts, Upstreams};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::pb::{self, content_part::Part};
@@ -76,8 +76,8 @@ async fn complete(
     found: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
-) -> Result<pb::ChatResponse, route::RouteFailure> {
-    route::complete(upstreams, found, request, cooldowns, &Metrics::default())
+) -> Result<pb::ChatResponse, fallback::RouteFailure> {
+    fallback::complete(upstreams, found, request, cooldowns, &Metrics::default())
         .await
         .map(|(response, _, _)| response)
 }
@@ -87,8 +87,8 @@ async fn stream(
     found: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
-) -> Result<impl futures::Stream<Item = StreamEvent> + use<>, route::RouteFailure> {
-    route::stream(upstreams, found, request, cooldowns, &Metrics::default())
+) -> Result<impl futures::Stream<Item = StreamEvent> + use<>, fallback::RouteFailure> {
+    fallback::stream(upstreams, found, request, cooldowns, &Metrics::default())
         .await
         .map(|(_, events)| events)
 }

@@ -20,7 +20,7 @@ pub struct Stack {
     pub metrics: std::net::SocketAddr,
     /// The plaintext health-probe port.
     pub health: std::net::SocketAddr,
-    pub leases: std::sync::Arc<keyroute_router::leases::LeaseCache>,
+    pub leases: std::sync::Arc<keyroute_router::cache::leases::LeaseCache>,
     pub mock: Mock,
     pub token: String,
     pub user: String,

@@ -14,16 +14,18 @@ use keyroute_wire::error::ErrorKind;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::accounts::{Account, Accounts};
-use crate::candidates::{Candidate, NoRoute, candidates};
-use crate::charging::{Meter, affordable, request_id};
-use crate::cooldowns::Cooldowns;
-use crate::leases::{Lease, LeaseCache};
+mod count;
+
+use crate::cache::accounts::{Account, Accounts};
+use crate::cache::leases::{Lease, LeaseCache};
+use crate::cache::tokens::{Caller, TokenCache};
+use crate::cache::usage::UsageReporter;
 use crate::metrics::Metrics;
-use crate::route::{self, RouteFailure};
-use crate::tokens::{Caller, TokenCache};
+use crate::policy::candidates::{Candidate, NoRoute, candidates};
+use crate::policy::charging::{Meter, affordable, request_id};
+use crate::policy::cooldowns::Cooldowns;
+use crate::policy::fallback::{self, RouteFailure};
 use crate::upstream::Upstreams;
-use crate::usage::UsageReporter;
 use crate::vault::{VaultClient, vault_error};
 
 /// The built-in owner of the platform's managed keys.
@@ -263,7 +265,7 @@ impl RouterService for Router {
         let chat = Self::validate(request.into_inner().request)?;
         let plan = self.plan(&caller, &chat.model).await?;
         let found = self.choose(&plan, &caller.principal_id, &chat.model)?;
-        match route::complete(
+        match fallback::complete(
             &self.upstreams,
             &found,
             &chat,
@@ -323,7 +325,7 @@ impl RouterService for Router {
         let chat = Self::validate(request.into_inner().request)?;
         let plan = self.plan(&caller, &chat.model).await?;
         let found = self.choose(&plan, &caller.principal_id, &chat.model)?;
-        match route::stream(
+        match fallback::stream(
             &self.upstreams,
             &found,
             &chat,
@@ -476,7 +478,7 @@ impl RouterService for Router {
             ..Default::default()
         };
         let started = Instant::now();
-        let outcome = route::complete(
+        let outcome = fallback::complete(
             &self.upstreams,
             &found,
             &probe,

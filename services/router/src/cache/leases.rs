@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use keyroute_proto::vault::v1::{self as pb, LeaseCredentialsRequest};
 use secrecy::SecretString;
 
+use crate::cache::tokens::Caller;
 use crate::error::RouterError;
-use crate::tokens::Caller;
 use crate::vault::{VaultClient, vault_error};
 
 /// One usable credential. `Debug` never shows the secret.

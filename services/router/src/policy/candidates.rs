@@ -12,8 +12,8 @@ use keyroute_wire::catalog::{Offer, Resolution};
 use keyroute_wire::contract::Contract;
 use keyroute_wire::registry::Provider;
 
-use crate::cooldowns::Cooldowns;
-use crate::leases::{Lease, LeasedKey};
+use crate::cache::leases::{Lease, LeasedKey};
+use crate::policy::cooldowns::Cooldowns;
 
 /// Who pays for a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use keyroute_proto::vault::v1::{Budget, GetBalanceRequest};
 use keyroute_wire::catalog::dollars;
 
-use crate::candidates::Source;
+use crate::policy::candidates::Source;
 use crate::vault::VaultClient;
 
 /// What a principal may spend, as last fetched, plus this router's charges since: shared by

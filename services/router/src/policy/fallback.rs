@@ -11,9 +11,9 @@ use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamEvent, error_event, pb};
 use keyroute_wire::error::{ErrorKind, WireError};
 
-use crate::candidates::Candidate;
-use crate::cooldowns::{AUTH_FAILURE_COOLDOWN, Cooldowns, DEFAULT_RATE_LIMIT_COOLDOWN};
 use crate::metrics::Metrics;
+use crate::policy::candidates::Candidate;
+use crate::policy::cooldowns::{AUTH_FAILURE_COOLDOWN, Cooldowns, DEFAULT_RATE_LIMIT_COOLDOWN};
 use crate::upstream::Upstreams;
 
 /// Every candidate failed, or one failed in a way another key cannot fix.

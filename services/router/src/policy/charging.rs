@@ -10,9 +10,9 @@ use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::catalog::{Price, dollars};
 use tonic::Status;
 
-use crate::accounts::{Account, Accounts};
-use crate::candidates::{Candidate, Source};
-use crate::usage::UsageReporter;
+use crate::cache::accounts::{Account, Accounts};
+use crate::cache::usage::UsageReporter;
+use crate::policy::candidates::{Candidate, Source};
 
 /// The request id: the caller's `x-request-id` when sane (so a retried request is charged
 /// once), otherwise a new one.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use keyroute_proto::vault::v1::{RevocationKind, WatchRevocationsRequest};
 
-use crate::leases::LeaseCache;
-use crate::tokens::TokenCache;
+use crate::cache::leases::LeaseCache;
+use crate::cache::tokens::TokenCache;
 use crate::vault::VaultClient;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
