@@ -11,10 +11,17 @@ pub mod header {
     pub const KEY_SOURCE: &str = "x-keyroute-key-source";
     /// The serving credential's fingerprint (ASCII: `openai:...1234`).
     pub const CREDENTIAL: &str = "x-keyroute-credential";
-    /// `upstream` on failures that came from a provider; absent on keyroute's own.
+    /// Where a router failure came from: [`ORIGIN_CLIENT`], [`ORIGIN_UPSTREAM`] or
+    /// [`ORIGIN_KEYROUTE`]. Absent on failures the router never answered (transport).
     pub const ERROR_ORIGIN: &str = "x-keyroute-error-origin";
-    /// The value of [`ERROR_ORIGIN`] for provider failures.
+    /// The caller's request, token or settings.
+    pub const ORIGIN_CLIENT: &str = "client";
+    /// The provider.
     pub const ORIGIN_UPSTREAM: &str = "upstream";
+    /// keyroute itself: a router or the vault.
+    pub const ORIGIN_KEYROUTE: &str = "keyroute";
+    /// `true` when the same request may succeed if sent again later, `false` otherwise.
+    pub const RETRYABLE: &str = "x-keyroute-retryable";
     /// The HTTP status the provider answered with.
     pub const UPSTREAM_STATUS: &str = "x-keyroute-upstream-status";
     /// `exact` or `estimate`: how a token count was made.

@@ -76,7 +76,7 @@ async fn complete(
     found: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
-) -> Result<pb::ChatResponse, fallback::RouteFailure> {
+) -> Result<pb::ChatResponse, keyroute_router::error::RouteFailure> {
     fallback::complete(upstreams, found, request, cooldowns, &Metrics::default())
         .await
         .map(|(response, _, _)| response)
@@ -87,7 +87,8 @@ async fn stream(
     found: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
-) -> Result<impl futures::Stream<Item = StreamEvent> + use<>, fallback::RouteFailure> {
+) -> Result<impl futures::Stream<Item = StreamEvent> + use<>, keyroute_router::error::RouteFailure>
+{
     fallback::stream(upstreams, found, request, cooldowns, &Metrics::default())
         .await
         .map(|(_, events)| events)

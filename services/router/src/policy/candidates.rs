@@ -13,6 +13,7 @@ use keyroute_wire::contract::Contract;
 use keyroute_wire::registry::Provider;
 
 use crate::cache::leases::{Lease, LeasedKey};
+use crate::error::RouterError;
 use crate::policy::cooldowns::Cooldowns;
 
 /// Who pays for a call.
@@ -83,6 +84,16 @@ pub struct NoRoute {
     pub reasons: Vec<String>,
     /// The earliest a cooling key may be tried again, if that is what stood in the way.
     pub retry_at: Option<Instant>,
+}
+
+impl NoRoute {
+    /// The caller's error for `model`: retryable when cooling keys are what stands in the way.
+    pub fn for_model(self, model: &str) -> RouterError {
+        RouterError::NoRoute {
+            message: format!("cannot route {model}: {self}"),
+            retry_at: self.retry_at,
+        }
+    }
 }
 
 impl std::fmt::Display for NoRoute {

@@ -8,10 +8,10 @@ use keyroute_proto::router::v1::{CompleteStreamResponse, Usage};
 use keyroute_proto::vault::v1::{UsageRecord, UsageSource};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::catalog::{Price, dollars};
-use tonic::Status;
 
 use crate::cache::accounts::{Account, Accounts};
 use crate::cache::usage::UsageReporter;
+use crate::error::RouterError;
 use crate::policy::candidates::{Candidate, Source};
 
 /// The request id: the caller's `x-request-id` when sane (so a retried request is charged
@@ -29,9 +29,9 @@ pub fn affordable<'a>(
     caller: &str,
     found: Vec<Candidate<'a>>,
     account: Option<&Account>,
-) -> Result<Vec<Candidate<'a>>, Status> {
+) -> Result<Vec<Candidate<'a>>, RouterError> {
     if let Some(reason) = account.and_then(|a| a.budget_reached(caller)) {
-        return Err(Status::resource_exhausted(format!(
+        return Err(RouterError::LimitReached(format!(
             "cannot route {model}: {reason}"
         )));
     }
@@ -78,10 +78,10 @@ pub fn affordable<'a>(
             format!("you have no enabled key for {}", providers.join(" or ")),
         );
     }
-    Err(Status::failed_precondition(format!(
-        "cannot route {model}: {}",
-        reasons.join("; ")
-    )))
+    Err(RouterError::NoRoute {
+        message: format!("cannot route {model}: {}", reasons.join("; ")),
+        retry_at: None,
+    })
 }
 
 /// Counts one served call: created when a candidate answers, recorded once when dropped

@@ -11,18 +11,11 @@ use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamEvent, error_event, pb};
 use keyroute_wire::error::{ErrorKind, WireError};
 
+use crate::error::RouteFailure;
 use crate::metrics::Metrics;
 use crate::policy::candidates::Candidate;
 use crate::policy::cooldowns::{AUTH_FAILURE_COOLDOWN, Cooldowns, DEFAULT_RATE_LIMIT_COOLDOWN};
 use crate::upstream::Upstreams;
-
-/// Every candidate failed, or one failed in a way another key cannot fix.
-#[derive(Debug, Clone)]
-pub struct RouteFailure {
-    /// The last failure.
-    pub error: WireError,
-    pub attempts: u32,
-}
 
 fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
     ServedBy {

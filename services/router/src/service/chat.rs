@@ -1,0 +1,135 @@
+//! `Complete` and `CompleteStream`: one opening (caller, request id, request, keys), the
+//! fallback over candidates, and one way to meter what was served and count what failed.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use keyroute_proto::contract::header;
+use keyroute_proto::router::v1::*;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use super::Router;
+use super::opening::Opening;
+use crate::error::{RouteFailure, RouterError};
+use crate::policy::candidates::Candidate;
+use crate::policy::charging::Meter;
+use crate::policy::fallback;
+
+/// The canonical events of a served stream, as the gRPC response body.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<CompleteStreamResponse, Status>> + Send>>;
+
+/// Says who serves a response in its metadata as well: the edge turns it into headers, and
+/// for a stream it is known before the first event. Header values are ASCII, so the
+/// fingerprint's ellipsis becomes three dots.
+fn served_by_metadata(candidate: &Candidate<'_>, request_id: &str) -> MetadataMap {
+    let mut metadata = MetadataMap::new();
+    let fingerprint = candidate.key.fingerprint.replace('…', "...");
+    for (name, value) in [
+        (header::PROVIDER, candidate.provider.id),
+        (header::KEY_SOURCE, candidate.source.as_str()),
+        (header::CREDENTIAL, fingerprint.as_str()),
+        (header::REQUEST_ID, request_id),
+    ] {
+        if let Ok(value) = value.parse() {
+            metadata.insert(name, value);
+        }
+    }
+    metadata
+}
+
+impl Router {
+    /// A served call, counted: its meter (charging when dropped), the request metrics, and
+    /// who served it as response metadata. `upstream` is how long the providers took.
+    fn served(
+        &self,
+        opening: &Opening,
+        winner: &Candidate<'_>,
+        upstream: Duration,
+    ) -> (Meter, MetadataMap) {
+        let provider = winner.provider.id;
+        let model = opening.chat.model.as_str();
+        self.metrics
+            .request(provider, model, winner.source.as_str(), "ok");
+        self.metrics
+            .latency(provider, upstream, opening.started.elapsed());
+        let meter = Meter::new(
+            opening.request_id.clone(),
+            &opening.caller.principal_id,
+            model,
+            winner,
+            self.usage.clone(),
+            self.accounts.clone(),
+        );
+        (meter, served_by_metadata(winner, &opening.request_id))
+    }
+
+    /// A call no candidate could serve, counted; `kind` labels streams apart.
+    fn failed(&self, opening: &Opening, failure: RouteFailure, kind: &str) -> RouterError {
+        let provider = failure.error.provider;
+        let error = RouterError::Upstream(failure);
+        self.metrics
+            .request(provider, &opening.chat.model, kind, error.outcome());
+        error
+    }
+
+    pub(super) async fn complete_chat(
+        &self,
+        request: Request<CompleteRequest>,
+    ) -> Result<Response<CompleteResponse>, RouterError> {
+        let opening = self.open(request, |r| r.request).await?;
+        let plan = self.plan(&opening).await?;
+        let found = self.choose(&plan, &opening)?;
+        let chat = &opening.chat;
+        let (mut response, upstream, winner) = fallback::complete(
+            &self.upstreams,
+            &found,
+            chat,
+            &self.cooldowns,
+            &self.metrics,
+        )
+        .await
+        .map_err(|failure| self.failed(&opening, failure, ""))?;
+        let (mut meter, metadata) = self.served(&opening, &found[winner], upstream);
+        if let Some(usage) = &response.usage {
+            meter.usage(usage);
+        }
+        drop(meter);
+        if let Some(served) = &mut response.served_by {
+            served.request_id.clone_from(&opening.request_id);
+        }
+        let reply = CompleteResponse {
+            response: Some(response),
+        };
+        Ok(Response::from_parts(metadata, reply, Default::default()))
+    }
+
+    pub(super) async fn stream_chat(
+        &self,
+        request: Request<CompleteStreamRequest>,
+    ) -> Result<Response<EventStream>, RouterError> {
+        let opening = self.open(request, |r| r.request).await?;
+        let plan = self.plan(&opening).await?;
+        let found = self.choose(&plan, &opening)?;
+        let chat = &opening.chat;
+        let (winner, events) = fallback::stream(
+            &self.upstreams,
+            &found,
+            chat,
+            &self.cooldowns,
+            &self.metrics,
+        )
+        .await
+        .map_err(|failure| self.failed(&opening, failure, "stream"))?;
+        // A stream counts once its first event arrived: routing is over then.
+        let first_event = opening.started.elapsed();
+        let (mut meter, metadata) = self.served(&opening, &found[winner], first_event);
+        let events = events.map(move |mut event| {
+            meter.observe(&mut event);
+            Ok(event)
+        });
+        let events: EventStream = Box::pin(events);
+        Ok(Response::from_parts(metadata, events, Default::default()))
+    }
+}

@@ -1,0 +1,168 @@
+//! What every call starts with: the peer may call the router, the gateway token names a
+//! principal, the request is well formed, and the model resolves to keys the caller may use
+//! and pay for.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use keyroute_proto::router::v1::ChatRequest;
+use keyroute_tls::PeerInfo;
+use keyroute_wire::catalog::Resolution;
+use tonic::Request;
+
+use super::Router;
+use crate::cache::accounts::Account;
+use crate::cache::leases::Lease;
+use crate::cache::tokens::Caller;
+use crate::error::RouterError;
+use crate::policy::candidates::{Candidate, candidates};
+use crate::policy::charging::{affordable, request_id};
+
+/// The built-in owner of the platform's managed keys.
+const PLATFORM: &str = "platform";
+
+/// The platform as a caller, built once: asking for managed keys allocates nothing.
+static PLATFORM_CALLER: LazyLock<Arc<Caller>> = LazyLock::new(|| {
+    Arc::new(Caller {
+        principal_id: PLATFORM.into(),
+        token_id: String::new(),
+        org_ids: Vec::new(),
+    })
+});
+
+/// Only the edge and internal platforms (`spiffe://keyroute/platform/<name>`) call the router.
+fn check_peer<T>(request: &Request<T>) -> Result<(), RouterError> {
+    let peer = request
+        .extensions()
+        .get::<PeerInfo>()
+        .ok_or_else(|| RouterError::Unauthenticated("no verified client certificate".into()))?;
+    let name = peer.identity.name();
+    if name == "edge" || name.starts_with("platform/") {
+        return Ok(());
+    }
+    Err(RouterError::PermissionDenied(format!(
+        "{} may not call the router",
+        peer.identity
+    )))
+}
+
+fn bearer<T>(request: &Request<T>) -> Result<String, RouterError> {
+    let value = request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    keyroute_proto::bearer_token(value)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            RouterError::Unauthenticated(
+                "a gateway token is required as `authorization: Bearer kr_...`".into(),
+            )
+        })
+}
+
+/// A chat call, opened: who asks, under which request id, for what, since when.
+pub(super) struct Opening {
+    pub caller: Arc<Caller>,
+    pub request_id: String,
+    pub chat: ChatRequest,
+    pub started: Instant,
+}
+
+/// What routing one request needs, gathered once: the model's resolution, the caller's and
+/// the platform's keys, and what the caller may spend.
+pub(super) struct Plan<'c> {
+    pub resolution: Resolution<'c>,
+    pub lease: Arc<Lease>,
+    pub managed: Option<Arc<Lease>>,
+    pub account: Option<Arc<Account>>,
+}
+
+impl Router {
+    pub(super) async fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Caller>, RouterError> {
+        check_peer(request)?;
+        let token = bearer(request)?;
+        self.tokens.authenticate(&token).await
+    }
+
+    /// The caller, the request id and the validated chat request of a chat-shaped call.
+    pub(super) async fn open<T>(
+        &self,
+        request: Request<T>,
+        chat: impl FnOnce(T) -> Option<ChatRequest>,
+    ) -> Result<Opening, RouterError> {
+        let started = Instant::now();
+        let caller = self.caller(&request).await?;
+        let request_id = request_id(request.metadata());
+        let chat = Self::validate(chat(request.into_inner()))?;
+        Ok(Opening {
+            caller,
+            request_id,
+            chat,
+            started,
+        })
+    }
+
+    /// The platform's managed keys; routing goes on without them when the vault cannot say.
+    pub(super) async fn managed(&self) -> Option<Arc<Lease>> {
+        match self.leases.get(&PLATFORM_CALLER).await {
+            Ok(lease) => Some(lease),
+            Err(error) => {
+                tracing::warn!(%error, "managed keys unavailable");
+                None
+            }
+        }
+    }
+
+    fn validate(request: Option<ChatRequest>) -> Result<ChatRequest, RouterError> {
+        let invalid = |message: &str| RouterError::InvalidArgument(message.into());
+        let request = request.ok_or_else(|| invalid("request is required"))?;
+        if request.model.trim().is_empty() {
+            return Err(invalid("request.model is required"));
+        }
+        if request.messages.is_empty() && request.fim.is_none() {
+            return Err(invalid("request.messages must not be empty"));
+        }
+        Ok(request)
+    }
+
+    pub(super) fn resolve<'c>(&'c self, model: &str) -> Result<Resolution<'c>, RouterError> {
+        self.catalog
+            .resolve(model)
+            .map_err(|unknown| RouterError::NotFound(unknown.to_string()))
+    }
+
+    pub(super) async fn plan(&self, opening: &Opening) -> Result<Plan<'_>, RouterError> {
+        Ok(Plan {
+            resolution: self.resolve(&opening.chat.model)?,
+            lease: self.leases.get(&opening.caller).await?,
+            managed: self.managed().await,
+            account: self.accounts.get(&opening.caller.principal_id).await,
+        })
+    }
+
+    /// The keys to try, in order, among those the caller can pay for.
+    pub(super) fn choose<'p>(
+        &self,
+        plan: &'p Plan<'_>,
+        opening: &Opening,
+    ) -> Result<Vec<Candidate<'p>>, RouterError> {
+        let model = opening.chat.model.as_str();
+        candidates(
+            &plan.resolution,
+            &plan.lease,
+            plan.managed.as_deref(),
+            &self.cooldowns,
+        )
+        .map_err(|no_route| no_route.for_model(model))
+        .and_then(|found| {
+            affordable(
+                model,
+                &opening.caller.principal_id,
+                found,
+                plan.account.as_deref(),
+            )
+        })
+        .inspect_err(|_| self.metrics.request("", model, "", "no_route"))
+    }
+}

@@ -1,0 +1,136 @@
+//! `TestCredential`: one tiny call with one of the caller's keys (the model they name, or
+//! the provider's cheapest), its outcome in words a person can act on, and an audit record
+//! without which there is no answer.
+
+use std::time::{Duration, Instant};
+
+use keyroute_proto::router::v1::*;
+use keyroute_wire::error::ErrorKind;
+use tonic::{Request, Response};
+
+use super::Router;
+use crate::cache::leases::Lease;
+use crate::error::RouterError;
+use crate::policy::candidates::candidates;
+use crate::policy::cooldowns::Cooldowns;
+use crate::policy::fallback;
+use crate::vault::vault_error;
+
+impl Router {
+    pub(super) async fn test_key(
+        &self,
+        request: Request<TestCredentialRequest>,
+    ) -> Result<Response<TestCredentialResponse>, RouterError> {
+        let caller = self.caller(&request).await?;
+        let test = request.into_inner();
+        let lease = self.leases.get(&caller).await?;
+        let key = lease
+            .keys
+            .iter()
+            .find(|k| k.id == test.credential_id)
+            .ok_or_else(|| {
+                RouterError::NotFound(format!(
+                    "credential {} is not one of your enabled keys",
+                    test.credential_id
+                ))
+            })?;
+        // The requested model, or the provider's cheapest catalog model.
+        let model = if test.model.is_empty() {
+            self.catalog
+                .models()
+                .iter()
+                .flat_map(|m| {
+                    m.offers
+                        .iter()
+                        .filter(|o| o.provider.id == key.provider)
+                        .map(move |o| (o.input_per_million + o.output_per_million, m.id.clone()))
+                })
+                .min()
+                .map(|(_, id)| id)
+                .ok_or_else(|| RouterError::NoRoute {
+                    message: format!(
+                        "no catalog model to test a {} key with; name one",
+                        key.provider
+                    ),
+                    retry_at: None,
+                })?
+        } else {
+            test.model.clone()
+        };
+        let resolution = self
+            .resolve(&format!("{}/{model}", key.provider))
+            .or_else(|_| self.resolve(&model))?;
+        let single = Lease::new(
+            &caller.principal_id,
+            lease.owners.clone(),
+            vec![key.clone()],
+            lease.settings.clone(),
+            Duration::from_secs(60),
+        );
+        let found = candidates(&resolution, &single, None, &Cooldowns::new())
+            .map_err(|no_route| no_route.for_model(&model))?;
+        let probe = ChatRequest {
+            model: model.clone(),
+            messages: vec![keyroute_wire::canonical::pb::Message {
+                role: Role::User as i32,
+                content: vec![ContentPart {
+                    part: Some(content_part::Part::Text("ping".into())),
+                    ..Default::default()
+                }],
+                name: String::new(),
+            }],
+            sampling: Some(Sampling {
+                max_tokens: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let outcome = fallback::complete(
+            &self.upstreams,
+            &found,
+            &probe,
+            &Cooldowns::new(),
+            &self.metrics,
+        )
+        .await;
+        let latency_ms = started.elapsed().as_millis() as u32;
+        tracing::info!(credential = %key.fingerprint, ok = outcome.is_ok(), "credential tested");
+        let (outcome, message) = match outcome {
+            Ok(_) => (TestOutcome::Ok, String::new()),
+            Err(failure) => {
+                let kind = match (failure.error.kind, failure.error.status) {
+                    (ErrorKind::Authentication, 403) => TestOutcome::NoModelAccess,
+                    (ErrorKind::Authentication, _) => TestOutcome::KeyInvalid,
+                    (ErrorKind::InvalidRequest, 404) => TestOutcome::NoModelAccess,
+                    (ErrorKind::Billing, _) => TestOutcome::OutOfCredit,
+                    _ => TestOutcome::Unreachable,
+                };
+                (kind, failure.error.message)
+            }
+        };
+        let audit = keyroute_proto::vault::v1::RecordCredentialTestRequest {
+            credential_id: key.id.clone(),
+            principal_id: caller.principal_id.clone(),
+            outcome: outcome
+                .as_str_name()
+                .strip_prefix("TEST_OUTCOME_")
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            model: model.clone(),
+            latency_ms,
+        };
+        // A test nobody can trace did not happen: without the audit record, no answer.
+        self.vault
+            .clone()
+            .record_credential_test(audit)
+            .await
+            .map_err(vault_error)?;
+        Ok(Response::new(TestCredentialResponse {
+            outcome: outcome as i32,
+            provider: key.provider.clone(),
+            latency_ms,
+            provider_message: message,
+        }))
+    }
+}
