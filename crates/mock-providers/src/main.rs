@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let server = MockServer::start_on(mock, args.listen).await?;
     println!("keyroute-mock listening on http://{}", server.addr);
-    for provider in keyroute_wire::registry::PROVIDERS {
+    for provider in keyroute_wire::registry::all() {
         println!("  {:<11} {}", provider.id, server.base_url(provider.id));
     }
     tokio::signal::ctrl_c().await?;

@@ -20,7 +20,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    /// The word in the `x-keyroute-error-origin` metadata.
+    /// The word in the [`header::ERROR_ORIGIN`] metadata.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Client => header::ORIGIN_CLIENT,

@@ -177,7 +177,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         let server = MockServer::start_on(mock, loopback)
             .await
             .map_err(cannot_start("mock providers"))?;
-        for provider in keyroute_wire::registry::PROVIDERS {
+        for provider in keyroute_wire::registry::all() {
             base_urls.insert(provider.id.to_owned(), server.base_url(provider.id));
         }
         seed_mock(&state, &mut admin, &identity).await?;

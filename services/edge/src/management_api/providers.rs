@@ -7,38 +7,17 @@ use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use keyroute_wire::catalog::Catalog;
-use keyroute_wire::registry::{CredentialShape, PROVIDERS, WireFormat};
+use keyroute_wire::registry;
 use serde_json::{Value, json};
 
 use crate::management_api::caller::Caller;
 use crate::management_api::output::{finish, reply};
 use crate::state::Edge;
 
-fn shape_name(shape: CredentialShape) -> &'static str {
-    match shape {
-        CredentialShape::ApiKey => "api_key",
-        CredentialShape::Bedrock => "aws",
-        CredentialShape::Azure => "azure",
-        CredentialShape::Vertex => "google_service_account",
-        CredentialShape::Custom => "custom_endpoint",
-    }
-}
-
-fn format_name(format: WireFormat) -> &'static str {
-    match format {
-        WireFormat::OpenAiChat(_) => "openai_chat",
-        WireFormat::AzureOpenAi => "azure_openai",
-        WireFormat::Anthropic => "anthropic_messages",
-        WireFormat::Gemini => "gemini",
-        WireFormat::Vertex => "vertex",
-        WireFormat::Bedrock => "bedrock_converse",
-    }
-}
-
 /// The providers document, built once per process.
 fn document(catalog: &Catalog) -> Value {
-    let providers: Vec<Value> = PROVIDERS
-        .iter()
+    let providers: Vec<Value> = registry::all()
+        .into_iter()
         .map(|provider| {
             let fields: Vec<Value> = provider
                 .shape
@@ -67,8 +46,8 @@ fn document(catalog: &Catalog) -> Value {
             json!({
                 "id": provider.id,
                 "name": provider.name,
-                "format": format_name(provider.format),
-                "credential": { "shape": shape_name(provider.shape), "fields": fields },
+                "format": provider.format.name(),
+                "credential": { "shape": provider.shape.name(), "fields": fields },
                 "models": models,
             })
         })
