@@ -1,4 +1,4 @@
-//! Calling a provider with one key, I/O only: the candidate's contract (`keyroute_wire::contract`)
+//! Calling a provider with one key, I/O only: the target's contract (`keyroute_wire::contract`)
 //! says what to send, where, how to authenticate and how to read the answer; this module
 //! sends it with one pooled HTTP client, within deadlines, signs with the inputs the contract
 //! gives, caches Vertex access tokens, and decodes streams chunk by chunk as they arrive.
@@ -9,14 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use futures::{Stream, StreamExt};
 use keyroute_wire::canonical::{StreamEvent, pb};
-use keyroute_wire::contract::{Authorization, ServiceAccountKey};
+use keyroute_wire::contract::{Authorization, Contract, ServiceAccountKey};
 use keyroute_wire::error::{WireError, parse_retry_after};
 use keyroute_wire::http::HttpRequest;
 use keyroute_wire::vertex::{AccessToken, parse_token_response};
 use secrecy::ExposeSecret;
 
 use crate::cache::leases::LeasedKey;
-use crate::policy::candidates::Candidate;
 
 /// Canonical events from one upstream stream, decoded as the body arrives.
 pub type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<StreamEvent, WireError>> + Send>>;
@@ -41,6 +40,21 @@ impl Default for Timeouts {
             between_chunks: Duration::from_secs(60),
             total: Duration::from_secs(600),
         }
+    }
+}
+
+/// One call's target: the key, how its provider is called with it, and the model name to
+/// send. Borrowed from a routing candidate for the length of the call.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub key: &'a LeasedKey,
+    pub contract: &'a Contract<'a>,
+    pub model: &'a str,
+}
+
+impl Target<'_> {
+    fn provider(&self) -> &'static str {
+        self.contract.provider.id
     }
 }
 
@@ -91,29 +105,24 @@ impl Upstreams {
     }
 
     /// The base URL for a key: the operator's override, else what the contract says.
-    fn base_url(&self, candidate: &Candidate<'_>) -> Result<String, WireError> {
-        match self.base_urls.get(candidate.provider.id) {
+    fn base_url(&self, target: Target<'_>) -> Result<String, WireError> {
+        match self.base_urls.get(target.provider()) {
             Some(url) => Ok(url.trim_end_matches('/').to_owned()),
-            None => candidate.contract.base_url(&candidate.key.fingerprint),
+            None => target.contract.base_url(&target.key.fingerprint),
         }
     }
 
     /// Adds the credential the way the contract says the provider expects it.
     async fn authorize(
         &self,
-        candidate: &Candidate<'_>,
+        target: Target<'_>,
         http: &mut HttpRequest,
         authority: &str,
     ) -> Result<(), WireError> {
-        let key = candidate.key;
-        match candidate
-            .contract
-            .authorization(key.secret.expose_secret())?
-        {
+        let key = target.key;
+        match target.contract.authorization(key.secret.expose_secret())? {
             Authorization::ServiceAccount(account) => {
-                let token = self
-                    .access_token(candidate.provider.id, key, &account)
-                    .await?;
+                let token = self.access_token(target.provider(), key, &account).await?;
                 http.headers.push(Authorization::bearer(&token));
             }
             other => other.apply(http, authority, unix_now()),
@@ -169,25 +178,24 @@ impl Upstreams {
     /// Sends the request and returns the response once its headers arrived with a 2xx.
     async fn send(
         &self,
-        candidate: &Candidate<'_>,
+        target: Target<'_>,
         request: &pb::ChatRequest,
         stream: bool,
     ) -> Result<reqwest::Response, WireError> {
-        let http =
-            candidate
-                .contract
-                .chat_request(request, candidate.upstream_model.as_str(), stream)?;
-        self.send_http(candidate, http).await
+        let http = target
+            .contract
+            .chat_request(request, target.model, stream)?;
+        self.send_http(target, http).await
     }
 
-    /// Sends a built wire request with the candidate's base URL and credential.
+    /// Sends a built wire request with the target's base URL and credential.
     async fn send_http(
         &self,
-        candidate: &Candidate<'_>,
+        target: Target<'_>,
         mut http: HttpRequest,
     ) -> Result<reqwest::Response, WireError> {
-        let provider = candidate.provider.id;
-        let base_url = self.base_url(candidate)?;
+        let provider = target.provider();
+        let base_url = self.base_url(target)?;
         let base = reqwest::Url::parse(&base_url).map_err(|_| {
             let mut error = WireError::from_status(
                 provider,
@@ -205,7 +213,7 @@ impl Upstreams {
         };
         // The full path as sent, base path included: SigV4 signs exactly this.
         http.path = format!("{}{}", base.path().trim_end_matches('/'), http.path);
-        self.authorize(candidate, &mut http, &authority).await?;
+        self.authorize(target, &mut http, &authority).await?;
         let url = format!("{}://{authority}{}", base.scheme(), http.path);
         let mut builder = self.http.post(&url).body(http.body);
         for (name, value) in &http.headers {
@@ -237,7 +245,7 @@ impl Upstreams {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let body = response.bytes().await.unwrap_or_default();
-        let mut error = candidate
+        let mut error = target
             .contract
             .parse_error(status, error_type.as_deref(), &body);
         error.retry_after = error.retry_after.or(retry_after);
@@ -247,23 +255,23 @@ impl Upstreams {
     /// Sends `http` and parses the whole answer with `parse`, within `deadline`.
     async fn fetch<T>(
         &self,
-        candidate: &Candidate<'_>,
+        target: Target<'_>,
         http: HttpRequest,
         deadline: Duration,
         parse: impl FnOnce(u16, &[u8]) -> Result<T, WireError>,
     ) -> Result<T, WireError> {
         let call = async {
-            let response = self.send_http(candidate, http).await?;
+            let response = self.send_http(target, http).await?;
             let status = response.status().as_u16();
             let body = response
                 .bytes()
                 .await
-                .map_err(|error| connect_error(candidate.provider.id, &error))?;
+                .map_err(|error| connect_error(target.provider(), &error))?;
             parse(status, &body)
         };
         tokio::time::timeout(deadline, call).await.map_err(|_| {
             WireError::from_status(
-                candidate.provider.id,
+                target.provider(),
                 504,
                 "timeout",
                 "the call took longer than allowed",
@@ -274,27 +282,27 @@ impl Upstreams {
     /// One non-streaming call.
     pub async fn complete(
         &self,
-        candidate: &Candidate<'_>,
+        target: Target<'_>,
         request: &pb::ChatRequest,
     ) -> Result<pb::ChatResponse, WireError> {
-        let contract = &candidate.contract;
-        let http = contract.chat_request(request, candidate.upstream_model.as_str(), false)?;
-        self.fetch(candidate, http, self.timeouts.total, |status, body| {
+        let contract = &target.contract;
+        let http = contract.chat_request(request, target.model, false)?;
+        self.fetch(target, http, self.timeouts.total, |status, body| {
             contract.parse_response(status, body)
         })
         .await
     }
 
-    /// The provider's exact count of the request's input tokens, with the candidate's key.
+    /// The provider's exact count of the request's input tokens, with the target's key.
     pub async fn count_tokens(
         &self,
-        candidate: &Candidate<'_>,
+        target: Target<'_>,
         request: &pb::ChatRequest,
     ) -> Result<u32, WireError> {
-        let contract = &candidate.contract;
-        let http = contract.count_tokens_request(request, candidate.upstream_model.as_str())?;
+        let contract = &target.contract;
+        let http = contract.count_tokens_request(request, target.model)?;
         let deadline = self.timeouts.first_byte;
-        self.fetch(candidate, http, deadline, |status, body| {
+        self.fetch(target, http, deadline, |status, body| {
             contract.parse_count_tokens(status, body)
         })
         .await
@@ -303,12 +311,12 @@ impl Upstreams {
     /// One streaming call: the canonical events, decoded chunk by chunk as the body arrives.
     pub async fn stream(
         &self,
-        candidate: &Candidate<'_>,
+        target: Target<'_>,
         request: &pb::ChatRequest,
     ) -> Result<EventStream, WireError> {
-        let response = self.send(candidate, request, true).await?;
-        let provider = candidate.provider.id;
-        let decoder = candidate.contract.decoder();
+        let response = self.send(target, request, true).await?;
+        let provider = target.provider();
+        let decoder = target.contract.decoder();
         let between = self.timeouts.between_chunks;
         let body = response.bytes_stream();
         let state = (

@@ -8,11 +8,37 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keyroute_proto::router::v1::KeySource;
 use keyroute_proto::vault::v1::{Budget, GetBalanceRequest};
 use keyroute_wire::catalog::dollars;
 
-use crate::policy::candidates::Source;
 use crate::vault::VaultClient;
+
+/// Who pays for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The caller's (or their org's) own key: the provider bills them.
+    Byok,
+    /// The platform's key: the caller's credit balance pays.
+    Managed,
+}
+
+impl Source {
+    /// The word in metrics labels and response headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Byok => "byok",
+            Self::Managed => "managed",
+        }
+    }
+
+    pub fn key_source(self) -> KeySource {
+        match self {
+            Self::Byok => KeySource::Byok,
+            Self::Managed => KeySource::Managed,
+        }
+    }
+}
 
 /// What a principal may spend, as last fetched, plus this router's charges since: shared by
 /// every request of the principal, adjusted with atomic adds, never copied per request.

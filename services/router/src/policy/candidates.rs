@@ -6,41 +6,16 @@
 
 use std::time::Instant;
 
-use keyroute_proto::router::v1::KeySource;
 use keyroute_proto::vault::v1::{FallbackPolicy, ProviderMode, ProviderSetting};
 use keyroute_wire::catalog::{Offer, Resolution};
 use keyroute_wire::contract::Contract;
 use keyroute_wire::registry::Provider;
 
+pub use crate::cache::accounts::Source;
 use crate::cache::leases::{Lease, LeasedKey};
 use crate::error::RouterError;
 use crate::policy::cooldowns::Cooldowns;
-
-/// Who pays for a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The caller's (or their org's) own key: the provider bills them.
-    Byok,
-    /// The platform's key: the caller's credit balance pays.
-    Managed,
-}
-
-impl Source {
-    /// The word in metrics labels and response headers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Byok => "byok",
-            Self::Managed => "managed",
-        }
-    }
-
-    pub fn key_source(self) -> KeySource {
-        match self {
-            Self::Byok => KeySource::Byok,
-            Self::Managed => KeySource::Managed,
-        }
-    }
-}
+use crate::upstream::Target;
 
 /// One key to try.
 #[derive(Debug, Clone)]
@@ -74,6 +49,15 @@ impl<'a> Candidate<'a> {
             contract,
             offer,
             source,
+        }
+    }
+
+    /// What the upstream needs to call this candidate.
+    pub fn target(&self) -> Target<'_> {
+        Target {
+            key: self.key,
+            contract: &self.contract,
+            model: &self.upstream_model,
         }
     }
 }

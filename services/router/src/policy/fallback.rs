@@ -75,7 +75,7 @@ pub async fn complete(
     let started = Instant::now();
     for (tried, candidate) in candidates.iter().enumerate() {
         let attempts = tried as u32 + 1;
-        match upstreams.complete(candidate, request).await {
+        match upstreams.complete(candidate.target(), request).await {
             Ok(mut response) => {
                 response.served_by = Some(served_by(candidate, attempts));
                 return Ok((response, started.elapsed(), tried));
@@ -104,7 +104,7 @@ pub async fn stream(
     let mut last = None;
     for (tried, candidate) in candidates.iter().enumerate() {
         let attempts = tried as u32 + 1;
-        let error = match upstreams.stream(candidate, request).await {
+        let error = match upstreams.stream(candidate.target(), request).await {
             Ok(mut events) => match events.next().await {
                 Some(Ok(first)) => {
                     let served = served_by(candidate, attempts);

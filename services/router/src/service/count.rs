@@ -33,7 +33,7 @@ impl Router {
         if !first.contract.supports(Operation::CountTokens) {
             return Ok(Response::new(estimate(provider)));
         }
-        match self.upstreams.count_tokens(first, chat).await {
+        match self.upstreams.count_tokens(first.target(), chat).await {
             Ok(input_tokens) => Ok(Response::new(CountTokensResponse {
                 input_tokens,
                 exact: true,
