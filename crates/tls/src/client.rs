@@ -13,10 +13,11 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::crypto::provider;
+use crate::error::TlsError;
 use crate::identity::Identity;
 use crate::material::{Material, RawFiles, TlsPaths};
 use crate::verify::SpiffeServerVerifier;
-use crate::{TlsError, provider};
 
 /// Client TLS material that reloads from its files; each new connection uses the current one.
 pub struct ClientTls {

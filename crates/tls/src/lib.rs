@@ -8,6 +8,7 @@
 //! addresses work alike.
 
 mod client;
+mod crypto;
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
 mod error;
@@ -26,12 +27,3 @@ pub use material::TlsPaths;
 pub use server::{PeerInfo, ServerTls, TlsConnection, incoming};
 #[cfg(feature = "test-pki")]
 pub use test_pki::TestPki;
-
-use std::sync::Arc;
-
-use rustls::crypto::CryptoProvider;
-
-/// The one crypto provider every keyroute TLS config uses.
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}

@@ -9,7 +9,7 @@ use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::TlsError;
+use crate::error::TlsError;
 use crate::identity::{Identity, identity_of_der};
 
 /// Where a service finds its certificate chain, its private key and the CA it trusts.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Weak;
 use std::time::Duration;
 
-use crate::TlsError;
+use crate::error::TlsError;
 
 /// Calls `reload` every `interval` while the material is alive, logging what happened.
 pub(crate) fn spawn<T, F>(

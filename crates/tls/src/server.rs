@@ -19,10 +19,11 @@ use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 
+use crate::crypto::provider;
+use crate::error::TlsError;
 use crate::identity::{Identity, identity_of_der};
 use crate::material::{Material, RawFiles, TlsPaths};
 use crate::verify::SpiffeClientVerifier;
-use crate::{TlsError, provider};
 
 /// How long a client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::TlsPaths;
 use crate::dev_pki::{DEV_IDENTITIES, DevCa, write};
+use crate::material::TlsPaths;
 
 /// A temporary directory holding a dev CA and certificates for named identities.
 #[derive(Debug)]
