@@ -61,7 +61,7 @@ def served_by(headers: Mapping[str, str]) -> dict[str, str | None]:
 
 def header_fingerprint(api_fingerprint: str) -> str:
     """The management API shows fingerprints as `openai:…0001` (U+2026); the router writes the
-    `x-keyroute-credential` header in ASCII, `openai:...0001` (services/router/src/service.rs)."""
+    `x-keyroute-credential` header in ASCII, `openai:...0001` (services/router/src/service/chat.rs)."""
     return api_fingerprint.replace("\u2026", "...")
 
 
