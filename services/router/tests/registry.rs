@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::HashMap;
 
 use futures::StreamExt;
@@ -19,21 +21,7 @@ use keyroute_wire::openai::Quirks;
 use keyroute_wire::registry::{
     self, AuthScheme, BaseUrl, CredentialShape, Provider, RegistryError, WireFormat,
 };
-
-fn ask(model: &str, text: &str) -> ChatRequest {
-    ChatRequest {
-        model: model.into(),
-        messages: vec![Message {
-            role: Role::User as i32,
-            content: vec![ContentPart {
-                part: Some(content_part::Part::Text(text.into())),
-                ..Default::default()
-            }],
-            name: String::new(),
-        }],
-        ..Default::default()
-    }
-}
+use support::ask;
 
 #[tokio::test]
 async fn a_compatible_host_registered_as_data_serves_chats_end_to_end() {
