@@ -8,7 +8,7 @@ mod logs;
 mod router;
 mod vault;
 
-pub use logs::{CapturedLogs, capture_logs};
 pub use keyroute_tls::TestPki;
+pub use logs::{CapturedLogs, capture_logs};
 pub use router::TestRouter;
 pub use vault::{TestVault, VaultClient, with_token};
