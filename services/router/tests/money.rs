@@ -1,6 +1,6 @@
 //! Money end to end: managed calls need a positive balance and debit exactly price x tokens,
-//! a retried request id is charged once, a budget cap stops calls, BYOK calls never touch
-//! the balance, and the usage queue is flushed when the router shuts down.
+//! every call is charged whatever request id it carries, a budget cap stops calls, BYOK calls
+//! never touch the balance, and the usage queue is flushed when the router shuts down.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -90,7 +90,7 @@ async fn until_recorded(vault: &TestVault, owner: &str, calls: u64) {
 }
 
 #[tokio::test]
-async fn managed_calls_are_paid_for_exactly_once() {
+async fn every_managed_call_is_charged_whatever_its_request_id() {
     let stack = stack().await;
     let mut edge = stack.client("edge");
 
@@ -129,7 +129,8 @@ async fn managed_calls_are_paid_for_exactly_once() {
     let cost = claude_cost(first.usage.as_ref().unwrap());
     assert!(cost > 0);
 
-    // The caller retries the same request id: answered again, charged once.
+    // The request id is the caller's to choose and proves nothing: the same id again is
+    // another call, and another charge.
     let retried = edge
         .complete(call(
             "claude-sonnet-4-5",
@@ -143,6 +144,11 @@ async fn managed_calls_are_paid_for_exactly_once() {
         .response
         .unwrap();
     assert_eq!(retried.usage, first.usage);
+    assert_eq!(
+        retried.served_by.unwrap().request_id,
+        "pay-1",
+        "still echoed"
+    );
     let second = edge
         .complete(call("claude-sonnet-4-5", "and this one", &token, "pay-2"))
         .await
@@ -151,8 +157,7 @@ async fn managed_calls_are_paid_for_exactly_once() {
         .response
         .unwrap();
     let second_cost = claude_cost(second.usage.as_ref().unwrap());
-    // Records travel in order: once pay-2 is in, the retried pay-1 was seen (and ignored).
-    until_recorded(&stack.vault, &payer, 2).await;
+    until_recorded(&stack.vault, &payer, 3).await;
     // The router counts a batch once the vault's reply is back, a moment after the ledger.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -170,9 +175,26 @@ async fn managed_calls_are_paid_for_exactly_once() {
     }
     assert_eq!(
         balance(&stack.vault, &payer).await,
-        1_000_000 - cost - second_cost,
-        "price x tokens, a retried request id charged once"
+        1_000_000 - 2 * cost - second_cost,
+        "price x tokens, each call charged"
     );
+
+    // 50 calls under one reused id are 50 charges, by another principal too.
+    let (other, other_token) = stack.vault.user_with_token("other").await;
+    grant(&stack.vault, &other, 1_000_000).await;
+    for _ in 0..50 {
+        edge.complete(call(
+            "claude-sonnet-4-5",
+            "what does this cost",
+            &other_token,
+            "pay-1",
+        ))
+        .await
+        .unwrap();
+    }
+    until_recorded(&stack.vault, &other, 50).await;
+    assert_eq!(balance(&stack.vault, &other).await, 1_000_000 - 50 * cost);
+    assert_eq!(recorded_calls(&stack.vault, &payer).await, 3);
 
     // BYOK: recorded with an estimated cost, never debited.
     let before = balance(&stack.vault, &stack.user).await;
@@ -270,4 +292,56 @@ async fn shutdown_flushes_usage_not_yet_sent() {
         balance(&stack.vault, &stack.user).await,
         before - claude_cost(&usage.unwrap())
     );
+}
+
+#[tokio::test]
+async fn a_stream_the_caller_leaves_early_is_still_charged() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    // OpenAI's format sends usage last, after every word: slow the words down, leave after one.
+    stack.mock.set_fault(
+        "sk-user-openai-0123456789",
+        keyroute_mock_providers::Fault {
+            chunk_delay: Duration::from_millis(200),
+            ..Default::default()
+        },
+    );
+    let question = "please repeat these twelve words back to me one at a time slowly";
+    let mut events = edge
+        .complete_stream(with_token(
+            CompleteStreamRequest {
+                request: Some(ask("gpt-4o-mini", question)),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    loop {
+        let event = events.message().await.unwrap().unwrap();
+        if let Some(complete_stream_response::Event::Delta(delta)) = event.event
+            && !delta.text.is_empty()
+        {
+            break;
+        }
+    }
+    drop(events);
+
+    until_recorded(&stack.vault, &stack.user, 1).await;
+    let usage = stack
+        .vault
+        .client("admin")
+        .get_usage(GetUsageRequest {
+            owner_id: stack.user.clone(),
+            month: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let line = &usage.lines[0];
+    // No count came: keyroute's estimates, never zero.
+    let estimate = keyroute_wire::estimate::input_tokens(&ask("gpt-4o-mini", question));
+    assert_eq!(line.input_tokens, u64::from(estimate));
+    assert!(line.output_tokens >= 1, "{line:?}");
+    assert!(line.cost_micros > 0, "{line:?}");
 }

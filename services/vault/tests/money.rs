@@ -6,15 +6,17 @@ use keyroute_proto::vault::v1::*;
 use keyroute_test_support::{TestVault, with_token};
 use tonic::Code;
 
+/// A record whose usage id is `usage_id` and whose correlation id is the same word.
 fn usage(
-    request_id: &str,
+    usage_id: &str,
     principal: &str,
     owner: &str,
     source: UsageSource,
     cost: i64,
 ) -> UsageRecord {
     UsageRecord {
-        request_id: request_id.into(),
+        usage_id: usage_id.into(),
+        request_id: usage_id.into(),
         principal_id: principal.into(),
         credential_id: "cred_test".into(),
         credential_owner_id: owner.into(),
@@ -81,23 +83,33 @@ async fn managed_usage_debits_credits_once() {
     // A router retrying the same batch after a lost reply changes nothing.
     let retry = record(&vault, batch).await.unwrap();
     assert_eq!((retry.recorded, retry.duplicates), (0, 2));
+    // The caller's request id is no key: two attempts under one request id are two charges,
+    // and a record without a usage id (an older router) is always kept.
+    let mut same_request = usage("use-3", &ada, "platform", UsageSource::Managed, 100);
+    same_request.request_id = "req-1".into();
+    let mut no_usage_id = usage("", &ada, "platform", UsageSource::Managed, 100);
+    no_usage_id.request_id = "req-1".into();
+    let reused = record(&vault, vec![same_request, no_usage_id.clone(), no_usage_id])
+        .await
+        .unwrap();
+    assert_eq!((reused.recorded, reused.duplicates), (3, 0));
 
     let after = balance(&vault, &ada).await;
     assert_eq!(
         after.balance_micros,
-        5_000_000 - 1_250,
+        5_000_000 - 1_250 - 300,
         "only managed calls debit"
     );
     let budget = after.budget.unwrap();
     assert_eq!(budget.monthly_cap_micros, 0);
     assert_eq!(
-        budget.month_spend_micros, 2_150,
+        budget.month_spend_micros, 2_450,
         "the budget counts byok spend too"
     );
 
     // Durable: a restarted vault on the same database sees the same ledger.
     let vault = vault.restart().await;
-    assert_eq!(balance(&vault, &ada).await.balance_micros, 4_998_750);
+    assert_eq!(balance(&vault, &ada).await.balance_micros, 4_998_450);
 }
 
 #[tokio::test]

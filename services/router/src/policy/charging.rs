@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use keyroute_proto::router::v1::{CompleteStreamResponse, Usage};
+use keyroute_proto::router::v1::content_part::Part;
+use keyroute_proto::router::v1::{ChatResponse, CompleteStreamResponse, Usage};
 use keyroute_proto::vault::v1::{UsageRecord, UsageSource};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::catalog::{Price, dollars};
@@ -85,26 +86,43 @@ pub fn affordable<'a>(
 }
 
 /// Counts one served call: created when a candidate answers, recorded once when dropped
-/// (a finished stream, a caller who went away, or a complete response).
+/// (a finished stream, a caller who went away, or a complete response) under a usage id of
+/// its own. A call cut short is still charged: the provider's counts where they came, else
+/// keyroute's estimates (the request for input, what was streamed for output).
 #[derive(Debug)]
 pub struct Meter {
     record: UsageRecord,
     price: Option<Price>,
     reporter: Arc<UsageReporter>,
     accounts: Arc<Accounts>,
+    /// keyroute's estimate of the input, for when the provider's count never came.
+    input_estimate: u64,
+    /// Characters the caller received (text, reasoning, tool arguments): the output
+    /// estimate when the provider's count never came.
+    output_chars: u64,
+    /// Whether the provider's answer was whole (a response, or a stream that reached its end).
+    whole: bool,
+}
+
+/// About four characters a token, as the input estimate counts them.
+fn tokens_of_chars(chars: u64) -> u64 {
+    chars.div_ceil(4)
 }
 
 impl Meter {
+    /// `input_estimate`: keyroute's count of the request's input tokens.
     pub fn new(
         request_id: String,
         principal_id: &str,
         model: &str,
         candidate: &Candidate<'_>,
+        input_estimate: u64,
         reporter: Arc<UsageReporter>,
         accounts: Arc<Accounts>,
     ) -> Self {
         Self {
             record: UsageRecord {
+                usage_id: uuid::Uuid::now_v7().to_string(),
                 request_id,
                 principal_id: principal_id.to_owned(),
                 credential_id: candidate.key.id.clone(),
@@ -123,6 +141,9 @@ impl Meter {
             price: candidate.offer.map(|offer| offer.price()),
             reporter,
             accounts,
+            input_estimate,
+            output_chars: 0,
+            whole: false,
         }
     }
 
@@ -133,11 +154,44 @@ impl Meter {
         self.record.output_tokens = self.record.output_tokens.max(usage.output_tokens);
     }
 
-    /// Watches a stream event: usage counts, and the request id stamped on `End`.
+    /// A whole, non-streamed answer: its usage, or its text where the provider sent none.
+    pub fn response(&mut self, response: &ChatResponse) {
+        self.whole = true;
+        match &response.usage {
+            Some(usage) => self.usage(usage),
+            None => {
+                for message in response.choices.iter().filter_map(|c| c.message.as_ref()) {
+                    for part in &message.content {
+                        self.output_chars += match &part.part {
+                            Some(Part::Text(text)) => text.chars().count() as u64,
+                            Some(Part::Reasoning(reasoning)) => {
+                                reasoning.text.chars().count() as u64
+                            }
+                            Some(Part::ToolCall(call)) => {
+                                (call.name.len() + call.arguments_json.len()) as u64
+                            }
+                            _ => 0,
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Watches a stream event: usage counts, what was streamed, the end, and the request id
+    /// stamped on `End`.
     pub fn observe(&mut self, event: &mut CompleteStreamResponse) {
         match &mut event.event {
             Some(Event::Usage(usage)) => self.usage(usage),
+            Some(Event::Delta(delta)) => {
+                let mut chars = delta.text.chars().count() + delta.reasoning.chars().count();
+                if let Some(call) = &delta.tool_call {
+                    chars += call.name.len() + call.arguments_fragment.len();
+                }
+                self.output_chars += chars as u64;
+            }
             Some(Event::End(end)) => {
+                self.whole = true;
                 if let Some(served) = &mut end.served_by {
                     served.request_id.clone_from(&self.record.request_id);
                 }
@@ -145,10 +199,29 @@ impl Meter {
             _ => {}
         }
     }
+
+    /// The counts to charge: the provider's where they came, else keyroute's estimates;
+    /// for an answer cut short, never less than what was streamed.
+    fn charged_tokens(&self) -> (u64, u64) {
+        let input = match self.record.input_tokens {
+            0 => self.input_estimate,
+            counted => counted,
+        };
+        let streamed = tokens_of_chars(self.output_chars);
+        let output = if self.whole && self.record.output_tokens > 0 {
+            self.record.output_tokens
+        } else {
+            self.record.output_tokens.max(streamed)
+        };
+        (input, output)
+    }
 }
 
 impl Drop for Meter {
     fn drop(&mut self) {
+        let (input, output) = self.charged_tokens();
+        self.record.input_tokens = input;
+        self.record.output_tokens = output;
         let cost = self.price.map_or(0, |price| {
             price.cost(self.record.input_tokens, self.record.output_tokens)
         });

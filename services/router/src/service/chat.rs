@@ -59,6 +59,7 @@ impl Router {
             &opening.caller.principal_id,
             model,
             winner,
+            u64::from(keyroute_wire::estimate::input_tokens(&opening.chat)),
             self.usage.clone(),
             self.accounts.clone(),
         );
@@ -92,9 +93,7 @@ impl Router {
         .await
         .map_err(|failure| self.failed(&opening, failure, ""))?;
         let (mut meter, metadata) = self.served(&opening, &found[winner], upstream);
-        if let Some(usage) = &response.usage {
-            meter.usage(usage);
-        }
+        meter.response(&response);
         drop(meter);
         if let Some(served) = &mut response.served_by {
             served.request_id.clone_from(&opening.request_id);

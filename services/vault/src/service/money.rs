@@ -39,7 +39,14 @@ fn usage_row(index: usize, record: pb::UsageRecord, now: i64) -> Result<UsageRow
     let time = record.time.map_or(now, |time| {
         time.seconds * 1000 + i64::from(time.nanos) / 1_000_000
     });
+    // A router from before usage ids sends none: a fresh one keeps every record.
+    let usage_id = if record.usage_id.is_empty() {
+        uuid::Uuid::now_v7().to_string()
+    } else {
+        record.usage_id.clone()
+    };
     Ok(UsageRow {
+        usage_id,
         request_id: text("request_id", &record.request_id)?,
         time,
         principal_id: text("principal_id", &record.principal_id)?,

@@ -16,6 +16,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "balances, usage and budgets",
         include_str!("migrations/0002_money.sql"),
     ),
+    (
+        3,
+        "usage keyed by usage id, request id a correlation",
+        include_str!("migrations/0003_usage_ids.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -57,4 +62,67 @@ pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<u32, StoreError
         tracing::info!(version, name, "applied schema migration");
     }
     Ok(latest())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rusqlite::Connection;
+
+    use super::{MIGRATIONS, latest, migrate};
+
+    #[test]
+    fn usage_rows_keep_their_request_id_as_usage_id_and_ids_may_repeat_after() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        // A database as version 2 left it, with one usage row.
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= 2) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![version, name],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO usage_records VALUES ('req-old', 1, '1970-01', 'usr_a', 'cred_a',
+             'platform', 'managed', 'openai', 'gpt-4o', 10, 2, 7)",
+            [],
+        )
+        .unwrap();
+
+        assert_eq!(migrate(&mut conn, 5).unwrap(), latest());
+        let (usage_id, request_id, cost): (String, String, i64) = conn
+            .query_row(
+                "SELECT usage_id, request_id, cost_micros FROM usage_records",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (usage_id.as_str(), request_id.as_str(), cost),
+            ("req-old", "req-old", 7)
+        );
+        // The request id is a plain column now: another attempt under it is another row.
+        conn.execute(
+            "INSERT INTO usage_records VALUES ('use-2', 'req-old', 2, '1970-01', 'usr_a',
+             'cred_a', 'platform', 'managed', 'openai', 'gpt-4o', 10, 2, 7)",
+            [],
+        )
+        .unwrap();
+        let rows: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM usage_records WHERE request_id = 'req-old'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(rows, 2);
+    }
 }

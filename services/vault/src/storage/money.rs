@@ -33,9 +33,12 @@ impl UsageSource {
     }
 }
 
-/// One routed call, as a router reports it.
+/// One billable upstream attempt, as a router reports it.
 #[derive(Debug, Clone)]
 pub struct UsageRow {
+    /// The ledger's key: one per attempt, made by the router.
+    pub usage_id: String,
+    /// The caller's correlation id; not unique.
     pub request_id: String,
     pub time: Millis,
     pub principal_id: String,
@@ -135,7 +138,7 @@ fn require_account(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Appends `rows`, skipping request ids already recorded (a router retrying a batch);
+    /// Appends `rows`, skipping usage ids already recorded (a router retrying a batch);
     /// each new managed row debits its caller's balance in the same transaction. Returns
     /// (recorded, duplicates). One unknown principal fails the whole batch: nothing is kept.
     pub async fn record_usage(
@@ -149,13 +152,14 @@ impl Store {
                 require_account(tx, &row.principal_id)?;
                 let inserted = tx
                     .prepare_cached(
-                        "INSERT INTO usage_records (request_id, time, month, principal_id,
-                            credential_id, credential_owner, source, provider, model,
-                            input_tokens, output_tokens, cost_micros)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                         ON CONFLICT (request_id) DO NOTHING",
+                        "INSERT INTO usage_records (usage_id, request_id, time, month,
+                            principal_id, credential_id, credential_owner, source, provider,
+                            model, input_tokens, output_tokens, cost_micros)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                         ON CONFLICT (usage_id) DO NOTHING",
                     )?
                     .execute(params![
+                        row.usage_id,
                         row.request_id,
                         row.time,
                         month_of(row.time),
