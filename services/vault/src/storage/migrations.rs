@@ -21,6 +21,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "usage keyed by usage id, request id a correlation",
         include_str!("migrations/0003_usage_ids.sql"),
     ),
+    (
+        4,
+        "credential secrets record their aad version",
+        include_str!("migrations/0004_credential_aad_version.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
