@@ -79,6 +79,7 @@ async fn run() {
         vault: vault.addr.to_string(),
         tls: vault.pki.paths("router"),
         base_urls: HashMap::from([("openai".to_owned(), server.base_url("openai"))]),
+        egress: keyroute_egress::EgressPolicy::allowing_loopback(),
         catalog: None,
         token_cache_ttl: Duration::from_secs(600),
         timeouts: Timeouts::default(),

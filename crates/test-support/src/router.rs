@@ -30,17 +30,30 @@ impl std::fmt::Debug for TestRouter {
 }
 
 impl TestRouter {
-    /// Starts a router whose providers are at `base_urls` (provider id -> base URL).
+    /// Starts a router whose providers are at `base_urls` (provider id -> base URL), with
+    /// loopback allowed for the keys' own destinations (as `keyroute dev` has it).
     pub async fn start(vault: &TestVault, base_urls: HashMap<String, String>) -> Self {
+        let loopback = keyroute_egress::EgressPolicy::allowing_loopback();
+        Self::start_with(vault, base_urls, loopback, Timeouts::default()).await
+    }
+
+    /// Starts a router with this egress policy and these upstream timeouts.
+    pub async fn start_with(
+        vault: &TestVault,
+        base_urls: HashMap<String, String>,
+        egress: keyroute_egress::EgressPolicy,
+        timeouts: Timeouts,
+    ) -> Self {
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let settings = RouterSettings {
             listen: loopback,
             vault: vault.addr.to_string(),
             tls: vault.pki.paths("router"),
             base_urls,
+            egress,
             catalog: None,
             token_cache_ttl: Duration::from_secs(10),
-            timeouts: Timeouts::default(),
+            timeouts,
             tls_reload_interval: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
             metrics_listen: Some(loopback),

@@ -95,3 +95,84 @@ pub fn parse_retry_after(value: &str) -> Option<std::time::Duration> {
     (seconds.is_finite() && seconds >= 0.0)
         .then(|| std::time::Duration::from_secs_f64(seconds.min(86_400.0)))
 }
+
+/// The most of a provider's error text passed on to a client, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 512;
+
+/// Prefixes of API keys and tokens that providers and keyroute issue.
+const SECRET_PREFIXES: &[&str] = &[
+    "sk-", "sk_", "kr_", "rk-", "pk-", "gsk_", "xai-", "ghp_", "AKIA", "ASIA", "AIza", "ya29.",
+];
+
+/// Whether a word has the shape of a credential: a known key prefix, or a long run of
+/// key-like characters mixing letters and digits.
+fn credential_shaped(word: &str) -> bool {
+    let keyish = |c: char| c.is_ascii_alphanumeric() || "-_+/=.".contains(c);
+    if !word.chars().all(keyish) {
+        return false;
+    }
+    if word.len() >= 12 && SECRET_PREFIXES.iter().any(|p| word.starts_with(p)) {
+        return true;
+    }
+    word.len() >= 32
+        && word.chars().any(|c| c.is_ascii_digit())
+        && word.chars().any(|c| c.is_ascii_alphabetic())
+}
+
+/// A provider's error text as a client may see it: anything shaped like a credential
+/// replaced, and cut to [`MAX_MESSAGE_CHARS`].
+pub fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS + 16));
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if credential_shaped(word) {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in message.chars() {
+        if c.is_whitespace() || "\"'`,;()[]{}<>".contains(c) {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    match out.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => {
+            out.truncate(cut);
+            out.push('…');
+            out
+        }
+        None => out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn credentials_are_scrubbed_and_long_text_cut() {
+        let message = "Incorrect API key provided: sk-proj-abcdef123456. Bearer \
+                       eyJhbGciOiJIUzI1NiJ9abcdef0123456789abcdef, key AKIAIOSFODNN7EXAMPLE; \
+                       model claude-sonnet-4-5-20250929 not found";
+        let clean = scrub(message);
+        assert!(!clean.contains("sk-proj"), "{clean}");
+        assert!(!clean.contains("eyJhbGci"), "{clean}");
+        assert!(!clean.contains("AKIAIOSFODNN7EXAMPLE"), "{clean}");
+        assert!(
+            clean.contains("claude-sonnet-4-5-20250929 not found"),
+            "{clean}"
+        );
+        assert!(
+            clean.starts_with("Incorrect API key provided: [redacted]"),
+            "{clean}"
+        );
+        let long = "é".repeat(2000);
+        assert_eq!(scrub(&long).chars().count(), super::MAX_MESSAGE_CHARS + 1);
+    }
+}

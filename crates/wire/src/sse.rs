@@ -12,10 +12,20 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
+/// The longest line kept, in bytes: a provider's single event (an image in one chunk) fits;
+/// an endless line from a hostile upstream stops here instead of filling memory.
+pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+/// The most data one event may gather over its `data:` lines, in bytes.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
 /// An incremental parser: feed it bytes as they arrive, collect events as they complete.
+/// Lines and events are bounded ([`MAX_LINE_BYTES`], [`MAX_EVENT_BYTES`]): past a bound the
+/// parser keeps nothing more and reports [`SseDecoder::oversized`].
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     line: Vec<u8>,
+    /// A line or event went past its bound: the stream is unusable.
+    oversized: bool,
     /// The previous chunk ended with CR, so a leading LF belongs to that line ending.
     after_cr: bool,
     event: String,
@@ -29,8 +39,26 @@ impl SseDecoder {
         Self::default()
     }
 
+    /// Whether a line or an event went past its bound; nothing is parsed after that.
+    pub fn oversized(&self) -> bool {
+        self.oversized
+    }
+
+    /// Keeps `bytes` of the current line unless that takes it past its bound.
+    fn extend_line(&mut self, bytes: &[u8]) {
+        if self.line.len() + bytes.len() > MAX_LINE_BYTES {
+            self.oversized = true;
+            self.line = Vec::new();
+            return;
+        }
+        self.line.extend_from_slice(bytes);
+    }
+
     /// Parses `bytes` and appends every event they complete to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        if self.oversized {
+            return;
+        }
         let mut rest = bytes;
         if self.after_cr {
             self.after_cr = false;
@@ -39,7 +67,10 @@ impl SseDecoder {
             }
         }
         while let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            self.line.extend_from_slice(&rest[..end]);
+            self.extend_line(&rest[..end]);
+            if self.oversized {
+                return;
+            }
             let crlf = rest[end] == b'\r';
             rest = &rest[end + 1..];
             if crlf {
@@ -51,16 +82,22 @@ impl SseDecoder {
             }
             let line = std::mem::take(&mut self.line);
             self.process_line(&line, out);
+            if self.oversized {
+                return;
+            }
             self.line = line;
             self.line.clear();
         }
-        self.line.extend_from_slice(rest);
+        self.extend_line(rest);
     }
 
     /// The body ended: a last line without its line ending, and a last event without its
     /// blank line, are still delivered, so that a truncated stream surfaces as a parse error
     /// downstream rather than vanishing.
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        if self.oversized {
+            return;
+        }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.process_line(&line, out);
@@ -87,6 +124,11 @@ impl SseDecoder {
         match field {
             b"event" => self.event = value.into_owned(),
             b"data" => {
+                if self.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
+                    self.oversized = true;
+                    self.data = String::new();
+                    return;
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -115,6 +157,8 @@ impl SseDecoder {
 
 /// What a provider's SSE stream decoder adds to the shared SSE layer: reading one event.
 pub trait SseEvents {
+    /// The provider named in errors.
+    const PROVIDER: &'static str;
     fn on_event(
         &mut self,
         event: &SseEvent,
@@ -148,6 +192,20 @@ impl<H: Default> SseStream<H> {
 }
 
 impl<H: SseEvents> SseStream<H> {
+    /// An error once a line or event went past its bound.
+    fn bounded(&self) -> Result<(), crate::error::WireError> {
+        if self.sse.oversized() {
+            return Err(crate::error::WireError::malformed(
+                H::PROVIDER,
+                format!(
+                    "a stream line or event exceeded {} MiB",
+                    MAX_LINE_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn drain(
         &mut self,
         out: &mut Vec<crate::canonical::StreamEvent>,
@@ -168,7 +226,8 @@ impl<H: SseEvents> crate::canonical::StreamDecoder for SseStream<H> {
         out: &mut Vec<crate::canonical::StreamEvent>,
     ) -> Result<(), crate::error::WireError> {
         self.sse.feed(bytes, &mut self.pending);
-        self.drain(out)
+        self.drain(out)?;
+        self.bounded()
     }
 
     fn finish(
@@ -177,6 +236,7 @@ impl<H: SseEvents> crate::canonical::StreamDecoder for SseStream<H> {
     ) -> Result<(), crate::error::WireError> {
         self.sse.finish(&mut self.pending);
         self.drain(out)?;
+        self.bounded()?;
         self.handler.on_end(out)
     }
 }
@@ -184,6 +244,31 @@ impl<H: SseEvents> crate::canonical::StreamDecoder for SseStream<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_line_or_event_stops_at_its_bound_and_keeps_nothing() {
+        let mut decoder = SseDecoder::new();
+        let mut out = Vec::new();
+        let chunk = vec![b'x'; 1024 * 1024];
+        decoder.feed(b"data: ", &mut out);
+        for _ in 0..=MAX_LINE_BYTES / chunk.len() {
+            decoder.feed(&chunk, &mut out);
+        }
+        assert!(decoder.oversized());
+        assert!(decoder.line.capacity() < chunk.len(), "nothing kept");
+        decoder.feed(b"\n\ndata: late\n\n", &mut out);
+        decoder.finish(&mut out);
+        assert!(out.is_empty());
+
+        // Many short data lines that add up past the event bound.
+        let mut decoder = SseDecoder::new();
+        let line = format!("data: {}\n", "y".repeat(1024 * 1024 - 7));
+        for _ in 0..=MAX_EVENT_BYTES / line.len() {
+            decoder.feed(line.as_bytes(), &mut out);
+        }
+        assert!(decoder.oversized());
+        assert!(out.is_empty());
+    }
 
     fn parse(input: &[u8]) -> Vec<SseEvent> {
         let mut decoder = SseDecoder::new();

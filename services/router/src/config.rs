@@ -48,6 +48,18 @@ pub struct RouterArgs {
     )]
     pub base_urls: Vec<String>,
 
+    /// Destinations users supply (custom base URLs, Azure endpoints, Vertex token URIs) that
+    /// may be internal after all: CIDRs (`10.1.0.0/16`) or host names, comma-separated.
+    /// Loopback, link-local, private, CGNAT, multicast and unspecified addresses are refused
+    /// otherwise. Operator `--base-url`s are trusted and need no entry here.
+    #[arg(
+        long = "egress-allow",
+        env = "KEYROUTE_EGRESS_ALLOW",
+        value_delimiter = ',',
+        value_name = "CIDR|HOST"
+    )]
+    pub egress_allow: Vec<String>,
+
     /// A model catalog file whose entries replace or extend the built-in catalog.
     #[arg(long, env = "KEYROUTE_CATALOG")]
     pub catalog: Option<PathBuf>,
@@ -116,6 +128,17 @@ impl RouterArgs {
         keyroute_telemetry::startup::optional_addr("health-listen", &self.health_listen)
     }
 
+    /// The egress policy: the strict default plus every `--egress-allow` rule.
+    pub fn egress_policy(&self) -> Result<keyroute_egress::EgressPolicy, String> {
+        let mut policy = keyroute_egress::EgressPolicy::strict();
+        for rule in self.egress_allow.iter().filter(|r| !r.trim().is_empty()) {
+            policy
+                .allow(rule)
+                .map_err(|error| format!("--egress-allow: {error}"))?;
+        }
+        Ok(policy)
+    }
+
     /// The base-URL overrides, checked: known providers, http(s) URLs.
     pub fn base_url_overrides(&self) -> Result<HashMap<String, String>, String> {
         let mut overrides = HashMap::new();
@@ -181,6 +204,28 @@ mod tests {
             bad.base_url_overrides()
                 .unwrap_err()
                 .contains("unknown provider")
+        );
+        let allowing = |rules: &str| {
+            RouterArgs::parse_from([
+                "keyroute-router",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+                "--tls-ca",
+                "a",
+                "--egress-allow",
+                rules,
+            ])
+            .egress_policy()
+        };
+        let policy = allowing("10.1.0.0/16,ollama.internal").unwrap();
+        assert!(policy.check_ip("10.1.0.9".parse().unwrap()).is_ok());
+        assert!(policy.check_ip("10.2.0.9".parse().unwrap()).is_err());
+        assert!(
+            allowing("10.0.0.0/99")
+                .unwrap_err()
+                .contains("--egress-allow")
         );
     }
 }

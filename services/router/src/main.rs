@@ -22,6 +22,10 @@ fn main() -> ExitCode {
         Ok(overrides) => overrides,
         Err(message) => return config_error(&message),
     };
+    let egress = match args.egress_policy() {
+        Ok(policy) => policy,
+        Err(message) => return config_error(&message),
+    };
     let metrics_listen = match args.metrics_addr() {
         Ok(addr) => addr,
         Err(message) => return config_error(&message),
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
             vault: args.vault.clone(),
             tls: args.tls_paths(),
             base_urls,
+            egress,
             catalog: args.catalog.clone(),
             token_cache_ttl: args.token_cache_ttl,
             timeouts: Timeouts {

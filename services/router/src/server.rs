@@ -48,6 +48,8 @@ pub struct RouterSettings {
     pub vault: String,
     pub tls: TlsPaths,
     pub base_urls: HashMap<String, String>,
+    /// Where destinations users supply may lead.
+    pub egress: keyroute_egress::EgressPolicy,
     pub catalog: Option<PathBuf>,
     pub token_cache_ttl: Duration,
     pub timeouts: Timeouts,
@@ -89,8 +91,12 @@ impl PreparedRouter {
         }
         let vault = crate::vault::connect(&settings.vault, client_tls.clone())
             .map_err(|e| config(e.to_string()))?;
-        let upstreams =
-            Upstreams::new(settings.base_urls.clone(), settings.timeouts).map_err(config)?;
+        let upstreams = Upstreams::with_egress(
+            settings.base_urls.clone(),
+            settings.timeouts,
+            settings.egress.clone(),
+        )
+        .map_err(config)?;
         let (usage, usage_task) = UsageReporter::start(vault.clone(), USAGE_FLUSH_INTERVAL);
         let router = Router {
             accounts: Arc::new(Accounts::new(vault.clone(), ACCOUNT_CACHE_TTL)),

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -23,8 +25,7 @@ use keyroute_wire::canonical::pb::{self, content_part::Part};
 use keyroute_wire::canonical::{Accumulator, StreamEvent};
 use keyroute_wire::catalog::Catalog;
 use secrecy::SecretString;
-
-const TEST_RSA_KEY: &str = include_str!("../../../crates/wire/testdata/vertex-test-key.pem");
+use support::{TEST_RSA_KEY, test_rsa_public_key};
 
 fn key(id: &str, provider: &str, label: &str, secret: &str, config: &[(&str, &str)]) -> LeasedKey {
     LeasedKey {
@@ -108,20 +109,6 @@ fn answer(response: &pb::ChatResponse) -> String {
         .collect()
 }
 
-fn public_key() -> Vec<u8> {
-    use rustls_pki_types::PrivateKeyDer;
-    use rustls_pki_types::pem::PemObject;
-    let PrivateKeyDer::Pkcs8(der) = PrivateKeyDer::from_pem_slice(TEST_RSA_KEY.as_bytes()).unwrap()
-    else {
-        panic!("pkcs8")
-    };
-    ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
-        .unwrap()
-        .public()
-        .as_ref()
-        .to_vec()
-}
-
 async fn setup() -> (MockServer, Upstreams) {
     let mock = Mock::new();
     for (provider, secret) in [
@@ -138,7 +125,7 @@ async fn setup() -> (MockServer, Upstreams) {
         "AKIAROUTERTEST000001",
         "router/secret/0123456789abcdefghijklmno",
     );
-    mock.add_service_account("gw@p1.iam.gserviceaccount.com", &public_key());
+    mock.add_service_account("gw@p1.iam.gserviceaccount.com", &test_rsa_public_key());
     let server = MockServer::start(mock).await.unwrap();
     let overrides = [
         "openai",
@@ -151,7 +138,10 @@ async fn setup() -> (MockServer, Upstreams) {
     .iter()
     .map(|p| ((*p).to_owned(), server.base_url(p)))
     .collect();
-    let upstreams = Upstreams::new(overrides, Timeouts::default()).unwrap();
+    // Custom endpoints and the Vertex token URI point at the mock, on loopback: allowed here
+    // as `keyroute dev` allows it (tests/egress.rs covers the strict policy).
+    let loopback = keyroute_egress::EgressPolicy::allowing_loopback();
+    let upstreams = Upstreams::with_egress(overrides, Timeouts::default(), loopback).unwrap();
     (server, upstreams)
 }
 

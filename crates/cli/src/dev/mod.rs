@@ -190,6 +190,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         vault: vault_addr.clone(),
         tls: state.tls("router"),
         base_urls,
+        egress: keyroute_egress::EgressPolicy::allowing_loopback(),
         catalog: None,
         token_cache_ttl: Duration::from_secs(10),
         timeouts: Timeouts::default(),
@@ -228,7 +229,9 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let env = env_lines(&url, &identity);
     write_private(&state.env_file(), env.as_bytes())?;
     println!(
-        "keyroute dev is running{}; state in {}\n\n{env}\n(also in {}; Ctrl-C stops)",
+        "keyroute dev is running{}; state in {}\n\n{env}\n(also in {}; Ctrl-C stops)\n\
+         egress: keys you add may point at loopback (a local Ollama works); other internal \
+         addresses stay refused",
         if args.mock {
             " with mock providers"
         } else {

@@ -192,6 +192,8 @@ fn push_text(out: &mut Vec<StreamEvent>, text: &str) {
 }
 
 impl SseEvents for AnthropicEvents {
+    const PROVIDER: &'static str = PROVIDER;
+
     fn on_event(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         let data: Value = serde_json::from_str(&sse.data).map_err(|error| {
             WireError::malformed(

@@ -154,6 +154,12 @@ impl<'a> Contract<'a> {
         }
     }
 
+    /// Whether the key's own config decides where requests go (an endpoint, a base URL, a
+    /// region or location in a host name): such destinations pass the egress policy.
+    pub fn user_supplied_destination(&self) -> bool {
+        !matches!(self.provider.base_url, BaseUrl::Fixed(_))
+    }
+
     /// The wire request for a chat (or, when the request carries one, fill-in-the-middle)
     /// call, relative to the base URL and without credentials.
     pub fn chat_request(

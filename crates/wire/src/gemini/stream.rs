@@ -172,6 +172,8 @@ pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
 }
 
 impl SseEvents for GeminiEvents {
+    const PROVIDER: &'static str = PROVIDER;
+
     fn on_event(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         self.handle(sse, out)
     }

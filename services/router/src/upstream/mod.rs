@@ -1,24 +1,33 @@
 //! Calling a provider with one key, I/O only: the target's contract (`keyroute_wire::contract`)
 //! says what to send, where, how to authenticate and how to read the answer; this module
-//! sends it with one pooled HTTP client, within deadlines, signs with the inputs the contract
-//! gives, caches Vertex access tokens, and decodes streams chunk by chunk as they arrive.
+//! sends it within deadlines and size bounds, signs with the inputs the contract gives,
+//! caches Vertex access tokens, and decodes streams chunk by chunk as they arrive.
+//!
+//! Two pooled clients: one for destinations the registry or the operator set (trusted), one
+//! for destinations a user supplied (a custom base URL, an Azure endpoint, a Vertex token
+//! URI), whose every connection passes the egress policy. Neither follows redirects: a 3xx
+//! is an upstream error.
+
+mod body;
+mod egress;
+mod stream;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use futures::{Stream, StreamExt};
-use keyroute_wire::canonical::{StreamEvent, pb};
+use keyroute_egress::EgressPolicy;
+use keyroute_wire::canonical::pb;
 use keyroute_wire::contract::{Authorization, Contract, ServiceAccountKey};
-use keyroute_wire::error::{WireError, parse_retry_after};
+use keyroute_wire::error::{WireError, parse_retry_after, scrub};
 use keyroute_wire::http::HttpRequest;
 use keyroute_wire::vertex::{AccessToken, parse_token_response};
 use secrecy::ExposeSecret;
 
 use crate::cache::leases::LeasedKey;
 
-/// Canonical events from one upstream stream, decoded as the body arrives.
-pub type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<StreamEvent, WireError>> + Send>>;
+pub use stream::EventStream;
 
 /// Deadlines for one upstream call.
 #[derive(Debug, Clone, Copy)]
@@ -26,9 +35,9 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Until the response headers (and, for streams, the first bytes) arrive.
     pub first_byte: Duration,
-    /// Between two stream chunks.
+    /// Between two stream events (bytes that complete no event do not count).
     pub between_chunks: Duration,
-    /// For a whole non-streaming call.
+    /// For a whole call, streams included.
     pub total: Duration,
 }
 
@@ -58,14 +67,38 @@ impl Target<'_> {
     }
 }
 
-/// The HTTP side of the router: one client for every provider.
+/// A cached access token and the secret it was made from: a changed secret (a new version of
+/// the credential) never reuses the old one's token.
+#[derive(Debug)]
+struct CachedToken {
+    secret_hash: u64,
+    token: AccessToken,
+}
+
+fn secret_hash(secret: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    secret.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A provider's error text made fit for a client: credentials scrubbed, length bounded.
+fn scrubbed(mut error: WireError) -> WireError {
+    error.message = scrub(&error.message);
+    error
+}
+
+/// The HTTP side of the router: the pooled clients for every provider.
 #[derive(Debug)]
 pub struct Upstreams {
+    /// For the registry's and the operator's destinations.
     http: reqwest::Client,
+    /// For destinations users supplied: every address passes `egress`.
+    guarded: reqwest::Client,
+    egress: Arc<EgressPolicy>,
     /// Provider id -> base URL, replacing the registry default (tests, proxies, regions).
     base_urls: HashMap<String, String>,
     /// Service-account access tokens by credential id, until shortly before they expire.
-    access_tokens: Mutex<HashMap<String, AccessToken>>,
+    access_tokens: Mutex<HashMap<String, CachedToken>>,
     pub timeouts: Timeouts,
 }
 
@@ -76,6 +109,9 @@ fn unix_now() -> i64 {
 }
 
 fn connect_error(provider: &'static str, error: &reqwest::Error) -> WireError {
+    if let Some(refused) = egress::refusal(error) {
+        return egress::refused_error(provider, refused);
+    }
     let status = if error.is_timeout() { 504 } else { 502 };
     WireError::from_status(
         provider,
@@ -85,31 +121,79 @@ fn connect_error(provider: &'static str, error: &reqwest::Error) -> WireError {
     )
 }
 
+fn client(
+    timeouts: Timeouts,
+    resolver: Option<egress::GuardedResolver>,
+) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_rustls()
+        .connect_timeout(timeouts.connect)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(resolver) = resolver {
+        // No proxy either: the policy must see the address actually connected to.
+        builder = builder.no_proxy().dns_resolver(Arc::new(resolver));
+    }
+    builder
+        .build()
+        .map_err(|error| format!("cannot build the http client: {error}"))
+}
+
 impl Upstreams {
+    /// Upstreams whose user-supplied destinations pass the strict egress policy.
     pub fn new(base_urls: HashMap<String, String>, timeouts: Timeouts) -> Result<Self, String> {
+        Self::with_egress(base_urls, timeouts, EgressPolicy::strict())
+    }
+
+    /// Upstreams whose user-supplied destinations pass `egress`.
+    pub fn with_egress(
+        base_urls: HashMap<String, String>,
+        timeouts: Timeouts,
+        egress: EgressPolicy,
+    ) -> Result<Self, String> {
         // One crypto provider for the whole process: ring, as everywhere in keyroute.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .connect_timeout(timeouts.connect)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|error| format!("cannot build the http client: {error}"))?;
+        let egress = Arc::new(egress);
+        let resolver = egress::GuardedResolver {
+            policy: egress.clone(),
+        };
         Ok(Self {
-            http,
+            http: client(timeouts, None)?,
+            guarded: client(timeouts, Some(resolver))?,
+            egress,
             base_urls,
             access_tokens: Mutex::new(HashMap::new()),
             timeouts,
         })
     }
 
-    /// The base URL for a key: the operator's override, else what the contract says.
-    fn base_url(&self, target: Target<'_>) -> Result<String, WireError> {
+    /// The base URL for a key, and whether a user supplied it: the operator's override
+    /// (trusted), else what the contract says.
+    fn base_url(&self, target: Target<'_>) -> Result<(String, bool), WireError> {
         match self.base_urls.get(target.provider()) {
-            Some(url) => Ok(url.trim_end_matches('/').to_owned()),
-            None => target.contract.base_url(&target.key.fingerprint),
+            Some(url) => Ok((url.trim_end_matches('/').to_owned(), false)),
+            None => Ok((
+                target.contract.base_url(&target.key.fingerprint)?,
+                target.contract.user_supplied_destination(),
+            )),
         }
+    }
+
+    /// The client for a destination, once an address literal or `localhost` in it passed
+    /// the policy (names are checked on the addresses they resolve to).
+    fn client_for(
+        &self,
+        provider: &'static str,
+        url: &reqwest::Url,
+        user_supplied: bool,
+    ) -> Result<&reqwest::Client, WireError> {
+        if !user_supplied {
+            return Ok(&self.http);
+        }
+        egress::check_literal(&self.egress, url)
+            .map_err(|refused| egress::refused_error(provider, &refused))?;
+        Ok(&self.guarded)
     }
 
     /// Adds the credential the way the contract says the provider expects it.
@@ -139,19 +223,29 @@ impl Upstreams {
         account: &ServiceAccountKey<'_>,
     ) -> Result<String, WireError> {
         let now = unix_now();
-        if let Some(token) = self
+        let version = secret_hash(key.secret.expose_secret());
+        if let Some(cached) = self
             .access_tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key.id)
-            .filter(|t| t.refresh_at > now)
+            .filter(|c| c.secret_hash == version && c.token.refresh_at > now)
         {
-            return Ok(token.token.clone());
+            return Ok(cached.token.token.clone());
         }
         let exchange = account.parse()?.token_request(now)?;
+        // The token URI comes from the key file: a destination the user supplied.
+        let uri = reqwest::Url::parse(&exchange.path).map_err(|_| {
+            WireError::from_status(
+                provider,
+                401,
+                "invalid_service_account",
+                "token_uri is not a URL",
+            )
+        })?;
         let mut builder = self
-            .http
-            .post(&exchange.path)
+            .client_for(provider, &uri, true)?
+            .post(uri)
             .body(exchange.body)
             .timeout(self.timeouts.first_byte);
         for (name, value) in &exchange.headers {
@@ -162,16 +256,20 @@ impl Upstreams {
             .await
             .map_err(|error| connect_error(provider, &error))?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| connect_error(provider, &error))?;
-        let token = parse_token_response(status, &body, now)?;
+        let deadline = tokio::time::Instant::now() + self.timeouts.first_byte;
+        let body = body::read_prefix(response, body::MAX_ERROR_BYTES, deadline).await;
+        let token = parse_token_response(status, &body, now).map_err(scrubbed)?;
         let value = token.token.clone();
         self.access_tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key.id.clone(), token);
+            .insert(
+                key.id.clone(),
+                CachedToken {
+                    secret_hash: version,
+                    token,
+                },
+            );
         Ok(value)
     }
 
@@ -195,7 +293,7 @@ impl Upstreams {
         mut http: HttpRequest,
     ) -> Result<reqwest::Response, WireError> {
         let provider = target.provider();
-        let base_url = self.base_url(target)?;
+        let (base_url, user_supplied) = self.base_url(target)?;
         let base = reqwest::Url::parse(&base_url).map_err(|_| {
             let mut error = WireError::from_status(
                 provider,
@@ -215,11 +313,16 @@ impl Upstreams {
         http.path = format!("{}{}", base.path().trim_end_matches('/'), http.path);
         self.authorize(target, &mut http, &authority).await?;
         let url = format!("{}://{authority}{}", base.scheme(), http.path);
-        let mut builder = self.http.post(&url).body(http.body);
+        let mut builder = self
+            .client_for(provider, &base, user_supplied)?
+            .post(&url)
+            .body(http.body);
         for (name, value) in &http.headers {
             builder = builder.header(*name, value);
         }
-        let response = tokio::time::timeout(self.timeouts.first_byte, builder.send())
+        // The answer's head, and an error's body, arrive within the first-byte deadline.
+        let deadline = tokio::time::Instant::now() + self.timeouts.first_byte;
+        let response = tokio::time::timeout_at(deadline, builder.send())
             .await
             .map_err(|_| {
                 WireError::from_status(
@@ -234,6 +337,16 @@ impl Upstreams {
         if (200..300).contains(&status) {
             return Ok(response);
         }
+        if (300..400).contains(&status) {
+            return Err(WireError::from_status(
+                provider,
+                502,
+                "redirect_refused",
+                format!(
+                    "{provider} answered with a redirect ({status}), which keyroute does not follow"
+                ),
+            ));
+        }
         let retry_after = response
             .headers()
             .get("retry-after")
@@ -244,12 +357,12 @@ impl Upstreams {
             .get("x-amzn-errortype")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response.bytes().await.unwrap_or_default();
+        let body = body::read_prefix(response, body::MAX_ERROR_BYTES, deadline).await;
         let mut error = target
             .contract
             .parse_error(status, error_type.as_deref(), &body);
         error.retry_after = error.retry_after.or(retry_after);
-        Err(error)
+        Err(scrubbed(error))
     }
 
     /// Sends `http` and parses the whole answer with `parse`, within `deadline`.
@@ -263,11 +376,9 @@ impl Upstreams {
         let call = async {
             let response = self.send_http(target, http).await?;
             let status = response.status().as_u16();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|error| connect_error(target.provider(), &error))?;
-            parse(status, &body)
+            let body =
+                body::read_capped(response, body::MAX_ANSWER_BYTES, target.provider()).await?;
+            parse(status, &body).map_err(scrubbed)
         };
         tokio::time::timeout(deadline, call).await.map_err(|_| {
             WireError::from_status(
@@ -315,56 +426,12 @@ impl Upstreams {
         request: &pb::ChatRequest,
     ) -> Result<EventStream, WireError> {
         let response = self.send(target, request, true).await?;
-        let provider = target.provider();
-        let decoder = target.contract.decoder();
-        let between = self.timeouts.between_chunks;
-        let body = response.bytes_stream();
-        let state = (
-            Box::pin(body),
-            decoder,
-            std::collections::VecDeque::<StreamEvent>::new(),
-            false,
-        );
-        Ok(Box::pin(futures::stream::unfold(
-            state,
-            move |(mut body, mut decoder, mut pending, mut done)| async move {
-                loop {
-                    if let Some(event) = pending.pop_front() {
-                        return Some((Ok(event), (body, decoder, pending, done)));
-                    }
-                    if done {
-                        return None;
-                    }
-                    let mut out = Vec::new();
-                    let next = tokio::time::timeout(between, body.next()).await;
-                    let result = match next {
-                        Err(_) => Err(WireError::from_status(
-                            provider,
-                            504,
-                            "timeout",
-                            "the stream stalled",
-                        )),
-                        Ok(Some(Ok(bytes))) => decoder.feed(&bytes, &mut out),
-                        Ok(Some(Err(error))) => Err(WireError::truncated(
-                            provider,
-                            &format!("its end ({error})"),
-                        )),
-                        Ok(None) => {
-                            done = true;
-                            decoder.finish(&mut out)
-                        }
-                    };
-                    pending.extend(out);
-                    if let Err(error) = result {
-                        done = true;
-                        if pending.is_empty() {
-                            return Some((Err(error), (body, decoder, pending, done)));
-                        }
-                        // Deliver what decoded before the failure, then the failure.
-                        pending.push_back(keyroute_wire::canonical::error_event(error));
-                    }
-                }
-            },
-        )))
+        Ok(stream::decode(
+            response,
+            target.contract.decoder(),
+            target.provider(),
+            self.timeouts.between_chunks,
+            self.timeouts.total,
+        ))
     }
 }

@@ -142,3 +142,21 @@ pub fn text(response: &ChatResponse) -> String {
         })
         .collect()
 }
+
+/// The Vertex test service account's private key (PKCS#8 PEM), from the wire crate's test data.
+pub const TEST_RSA_KEY: &str = include_str!("../../../../crates/wire/testdata/vertex-test-key.pem");
+
+/// The public half of [`TEST_RSA_KEY`], as the mock's token endpoint checks assertions.
+pub fn test_rsa_public_key() -> Vec<u8> {
+    use rustls_pki_types::PrivateKeyDer;
+    use rustls_pki_types::pem::PemObject;
+    let PrivateKeyDer::Pkcs8(der) = PrivateKeyDer::from_pem_slice(TEST_RSA_KEY.as_bytes()).unwrap()
+    else {
+        panic!("pkcs8")
+    };
+    ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+        .unwrap()
+        .public()
+        .as_ref()
+        .to_vec()
+}
