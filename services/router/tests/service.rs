@@ -404,3 +404,34 @@ async fn the_probe_port_answers_health_checks_in_plaintext_and_nothing_else() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::Unimplemented, "{refused:?}");
 }
+
+#[tokio::test]
+async fn callers_cannot_mint_metric_labels() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    // Uncatalogued models pinned to a provider the caller has a key for: served, each under
+    // a name of the caller's choosing.
+    for n in 0..20 {
+        edge.complete(with_token(
+            CompleteRequest {
+                request: Some(ask(&format!("openai/made-up-model-{n}"), "hi")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap();
+    }
+    let text = reqwest::get(format!("http://{}/metrics", stack.metrics))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("made-up-model"), "{text}");
+    assert!(
+        text.contains(
+            "keyroute_router_requests_total{provider=\"openai\",model=\"other\",key_source=\"byok\",outcome=\"ok\"} 20"
+        ),
+        "{text}"
+    );
+}

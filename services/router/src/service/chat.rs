@@ -11,7 +11,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 use super::Router;
-use super::opening::Opening;
+use super::opening::{Opening, Plan};
 use crate::error::{RouteFailure, RouterError};
 use crate::policy::candidates::Candidate;
 use crate::policy::charging::Meter;
@@ -45,13 +45,14 @@ impl Router {
     fn served(
         &self,
         opening: &Opening,
+        plan: &Plan<'_>,
         winner: &Candidate<'_>,
         upstream: Duration,
     ) -> (Meter, MetadataMap) {
         let provider = winner.provider.id;
         let model = opening.chat.model.as_str();
         self.metrics
-            .request(provider, model, winner.source.as_str(), "ok");
+            .request(provider, plan.model_label(), winner.source.as_str(), "ok");
         self.metrics
             .latency(provider, upstream, opening.started.elapsed());
         let meter = Meter::new(
@@ -67,11 +68,11 @@ impl Router {
     }
 
     /// A call no candidate could serve, counted; `kind` labels streams apart.
-    fn failed(&self, opening: &Opening, failure: RouteFailure, kind: &str) -> RouterError {
+    fn failed(&self, plan: &Plan<'_>, failure: RouteFailure, kind: &str) -> RouterError {
         let provider = failure.error.provider;
         let error = RouterError::Upstream(failure);
         self.metrics
-            .request(provider, &opening.chat.model, kind, error.outcome());
+            .request(provider, plan.model_label(), kind, error.outcome());
         error
     }
 
@@ -91,8 +92,8 @@ impl Router {
             &self.metrics,
         )
         .await
-        .map_err(|failure| self.failed(&opening, failure, ""))?;
-        let (mut meter, metadata) = self.served(&opening, &found[winner], upstream);
+        .map_err(|failure| self.failed(&plan, failure, ""))?;
+        let (mut meter, metadata) = self.served(&opening, &plan, &found[winner], upstream);
         meter.response(&response);
         drop(meter);
         if let Some(served) = &mut response.served_by {
@@ -120,10 +121,10 @@ impl Router {
             &self.metrics,
         )
         .await
-        .map_err(|failure| self.failed(&opening, failure, "stream"))?;
+        .map_err(|failure| self.failed(&plan, failure, "stream"))?;
         // A stream counts once its first event arrived: routing is over then.
         let first_event = opening.started.elapsed();
-        let (mut meter, metadata) = self.served(&opening, &found[winner], first_event);
+        let (mut meter, metadata) = self.served(&opening, &plan, &found[winner], first_event);
         let events = events.map(move |mut event| {
             meter.observe(&mut event);
             Ok(event)

@@ -78,6 +78,17 @@ pub(super) struct Plan<'c> {
     pub account: Option<Arc<Account>>,
 }
 
+impl Plan<'_> {
+    /// The model as a metric label: a catalog id, else `other`, so that callers cannot mint
+    /// label values (every `openai/<anything>` would be a new series, never dropped).
+    pub fn model_label(&self) -> &str {
+        match &self.resolution {
+            Resolution::Catalog { model, .. } => &model.id,
+            _ => "other",
+        }
+    }
+}
+
 impl Router {
     pub(super) async fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Caller>, RouterError> {
         check_peer(request)?;
@@ -163,6 +174,6 @@ impl Router {
                 plan.account.as_deref(),
             )
         })
-        .inspect_err(|_| self.metrics.request("", model, "", "no_route"))
+        .inspect_err(|_| self.metrics.request("", plan.model_label(), "", "no_route"))
     }
 }
