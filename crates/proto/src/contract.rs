@@ -36,6 +36,29 @@ pub mod header {
     pub const SERVED_BY: [&str; 4] = [PROVIDER, KEY_SOURCE, CREDENTIAL, REQUEST_ID];
 }
 
+/// How large a request may be on its way from the edge to a router. A request body becomes a
+/// canonical message about its own size (JSON field names and quoting give way to protobuf
+/// tags), so the gRPC link carries the body limit and a margin, in both directions: the
+/// edge's router clients encode and decode up to [`grpc_message_limit`] of its
+/// `--body-limit`, and routers decode up to that of [`MAX_BODY_LIMIT`].
+pub mod size {
+    /// The edge's default `--body-limit`: 32 MiB.
+    pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+    /// The largest `--body-limit` an edge accepts (64 MiB): what routers decode is sized
+    /// for it.
+    pub const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
+    /// Room for what a message adds to the body it was made from.
+    const MARGIN: usize = 1024 * 1024;
+
+    /// The largest gRPC message that carries a body of at most `body_limit` bytes.
+    pub const fn grpc_message_limit(body_limit: usize) -> usize {
+        body_limit.saturating_add(MARGIN)
+    }
+
+    /// What a router decodes: a message from an edge at [`MAX_BODY_LIMIT`].
+    pub const ROUTER_MESSAGE_LIMIT: usize = grpc_message_limit(MAX_BODY_LIMIT);
+}
+
 /// How a gRPC status from the router or the vault is answered over HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpMapping {

@@ -1,11 +1,13 @@
 //! The edge's one route table: every HTTP route (model endpoints, management API, health,
-//! readiness, metrics), the fallbacks, and the request-id middleware.
+//! readiness, metrics), the fallbacks, the limit on failed token checks, and the request-id
+//! middleware.
 
 use axum::extract::State;
 use axum::routing::{get, patch, post};
 use http::header;
 
 use crate::fallback;
+use crate::guard;
 use crate::management_api::{account, keys, providers, settings};
 use crate::model_api::{anthropic, models, openai};
 use crate::request_id;
@@ -54,6 +56,10 @@ pub fn routes(edge: Edge) -> axum::Router {
                 )
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            edge.clone(),
+            guard::failed_tokens,
+        ))
         .layer(axum::middleware::from_fn(request_id::stamp))
         .with_state(edge)
 }

@@ -9,16 +9,22 @@
 //!
 //! - [`metrics`], [`routers`], [`request_id`], [`auth`]: the Prometheus metrics, the router
 //!   pool, the request-id middleware, and finding the gateway token.
+//! - [`limits`], [`auth_failures`]: the HTTP server's limits, and the memory of failed token
+//!   checks (negative cache, per-address limit).
 //! - [`state`]: [`state::Edge`], what every handler shares, and its readiness check.
 //! - [`model_api`]: the OpenAI and Anthropic endpoints and the pipeline they share.
 //! - [`management_api`]: the REST API under `/api/v1`.
 //! - [`fallback`]: the answers for unknown paths and wrong methods.
+//! - [`guard`]: the middleware that refuses known-bad tokens and over-limit addresses.
 //! - [`app`]: the one route table.
 //! - [`serve`]: [`state::Edge::serve`], serving the route table until a graceful stop.
 
 pub mod app;
 pub mod auth;
+pub mod auth_failures;
 pub mod fallback;
+pub mod guard;
+pub mod limits;
 pub mod management_api;
 pub mod metrics;
 pub mod model_api;

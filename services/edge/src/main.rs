@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use keyroute_edge::auth_failures::AuthLimit;
+use keyroute_edge::limits::HttpLimits;
 use keyroute_edge::state::{Edge, EdgeSettings};
+use keyroute_proto::contract::size;
 use keyroute_telemetry::LogFormat;
 use keyroute_telemetry::startup::{Startup, parse_duration};
 use keyroute_tls::{ClientTls, TlsPaths};
@@ -44,12 +47,35 @@ struct EdgeArgs {
     /// The CA that signs every keyroute certificate (PEM).
     #[arg(long, env = "KEYROUTE_TLS_CA")]
     tls_ca: PathBuf,
-    /// The largest request body accepted, in bytes.
-    #[arg(long, env = "KEYROUTE_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
+    /// The largest request body accepted, in bytes (at most 64 MiB, what routers accept).
+    #[arg(long, env = "KEYROUTE_BODY_LIMIT", default_value_t = size::DEFAULT_BODY_LIMIT)]
     body_limit: usize,
     /// The longest a model call may take, streams included.
     #[arg(long, env = "KEYROUTE_REQUEST_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// How long a client may take to send a request's headers: a connection's first request
+    /// within this long of connecting, and on HTTP/1 each next one within this long of the
+    /// previous answer. A slower client is disconnected.
+    #[arg(long, env = "KEYROUTE_HEADER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// How long a client may take to send a whole request body after its headers; a slower
+    /// one is answered 408 and disconnected.
+    #[arg(long, env = "KEYROUTE_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    body_timeout: Duration,
+    /// A connection on which no new request starts for this long is closed gracefully
+    /// (HTTP/2: GOAWAY; running streams finish).
+    #[arg(long, env = "KEYROUTE_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// The largest request head (request line and headers), in bytes; 431 above it.
+    #[arg(long, env = "KEYROUTE_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    max_header_bytes: usize,
+    /// The most concurrent streams on one HTTP/2 connection.
+    #[arg(long, env = "KEYROUTE_HTTP2_MAX_STREAMS", default_value_t = 256)]
+    http2_max_streams: u32,
+    /// Failed gateway token checks allowed per client address per minute; past it the
+    /// address is answered 429 (tokens verified lately still pass). 0 turns it off.
+    #[arg(long, env = "KEYROUTE_AUTH_FAILURE_LIMIT", default_value_t = 20)]
+    auth_failure_limit: u32,
     /// How often the TLS files are checked for a renewed certificate.
     #[arg(long, env = "KEYROUTE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     tls_reload_interval: Duration,
@@ -92,6 +118,18 @@ fn main() -> ExitCode {
             vault: args.vault,
             body_limit: args.body_limit,
             request_timeout: args.request_timeout,
+            limits: HttpLimits {
+                header_timeout: args.header_timeout,
+                body_timeout: args.body_timeout,
+                idle_timeout: args.idle_timeout,
+                max_header_bytes: args.max_header_bytes,
+                http2_max_streams: args.http2_max_streams,
+                ..HttpLimits::default()
+            },
+            auth_limit: AuthLimit {
+                failures: args.auth_failure_limit,
+                ..AuthLimit::default()
+            },
         };
         let edge = match Edge::connect(&settings, tls).await {
             Ok(edge) => edge,

@@ -15,6 +15,7 @@ pub struct EdgeMetrics {
     requests: CounterFamily,
     latency: HistogramFamily,
     errors: CounterFamily,
+    token_refusals: CounterFamily,
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
@@ -38,6 +39,10 @@ impl EdgeMetrics {
             errors: CounterFamily::new(
                 "keyroute_edge_errors_total",
                 "Failed model calls by origin (client, upstream, keyroute) and provider.",
+            ),
+            token_refusals: CounterFamily::new(
+                "keyroute_edge_token_refusals_total",
+                "Gateway tokens refused, by reason: checked (the router or vault refused it), cached (refused again from the edge's memory, without asking), limited (the address failed too often).",
             ),
         })
     }
@@ -95,6 +100,11 @@ impl EdgeMetrics {
         self.request(route, status, &HeaderMap::new(), took);
     }
 
+    /// A refused gateway token, by reason (`checked`, `cached` or `limited`).
+    pub fn token_refused(&self, reason: &'static str) {
+        self.token_refusals.add(format!("reason=\"{reason}\""), 1);
+    }
+
     /// Counts a stream when dropped: when its body ends or the client goes away.
     pub fn stream_guard(
         self: &Arc<Self>,
@@ -116,6 +126,7 @@ impl EdgeMetrics {
         self.requests.render(&mut out);
         self.latency.render(&mut out);
         self.errors.render(&mut out);
+        self.token_refusals.render(&mut out);
         out
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use keyroute_proto::contract::header;
+use keyroute_proto::contract::{header, size};
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_tls::{ClientTls, Identity};
 use tonic::transport::Channel;
@@ -20,6 +20,8 @@ use tonic::transport::Channel;
 pub struct RouterConn {
     pub addr: SocketAddr,
     channel: Channel,
+    /// The largest message sent or received on it.
+    message_limit: usize,
     /// Set when a call could not reach it; cleared by the next successful call or health
     /// check, and by re-resolution.
     down: AtomicBool,
@@ -29,6 +31,8 @@ impl RouterConn {
     /// A client for one call (a channel handle and a thin wrapper: cheap).
     pub fn client(&self) -> RouterServiceClient<Channel> {
         RouterServiceClient::new(self.channel.clone())
+            .max_encoding_message_size(self.message_limit)
+            .max_decoding_message_size(self.message_limit)
     }
 
     /// The channel itself, for health checks.
@@ -61,6 +65,8 @@ pub struct RouterPool {
     /// `host:port` names as configured; each may resolve to several addresses.
     targets: Vec<String>,
     tls: Arc<ClientTls>,
+    /// The largest gRPC message to or from a router.
+    message_limit: usize,
     conns: ArcSwap<Vec<Arc<RouterConn>>>,
     next: AtomicUsize,
 }
@@ -113,9 +119,21 @@ pub fn never_reached(status: &tonic::Status) -> bool {
 }
 
 impl RouterPool {
-    /// A pool over `targets` (each `host:port`); resolves them once now. A name that does
-    /// not resolve yet is not an error: routers may start after the edge.
+    /// A pool over `targets` (each `host:port`) whose messages fit the default body limit;
+    /// see [`RouterPool::with_message_limit`].
     pub async fn new(targets: &[String], tls: Arc<ClientTls>) -> Result<Arc<Self>, PoolError> {
+        let limit = size::grpc_message_limit(size::DEFAULT_BODY_LIMIT);
+        Self::with_message_limit(targets, tls, limit).await
+    }
+
+    /// A pool over `targets` (each `host:port`) that sends and receives messages up to
+    /// `message_limit` bytes; resolves them once now. A name that does not resolve yet is
+    /// not an error: routers may start after the edge.
+    pub async fn with_message_limit(
+        targets: &[String],
+        tls: Arc<ClientTls>,
+        message_limit: usize,
+    ) -> Result<Arc<Self>, PoolError> {
         for target in targets {
             let valid = target
                 .rsplit_once(':')
@@ -127,6 +145,7 @@ impl RouterPool {
         let pool = Arc::new(Self {
             targets: targets.to_vec(),
             tls,
+            message_limit,
             conns: ArcSwap::from_pointee(Vec::new()),
             next: AtomicUsize::new(0),
         });
@@ -167,6 +186,7 @@ impl RouterPool {
             conns.push(Arc::new(RouterConn {
                 addr,
                 channel,
+                message_limit: self.message_limit,
                 down: AtomicBool::new(false),
             }));
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
+use keyroute_proto::contract::size;
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_tls::{ClientTls, Identity};
 use tonic::transport::Channel;
@@ -14,6 +15,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::auth_failures::{AuthFailures, AuthLimit};
+use crate::limits::HttpLimits;
 use crate::metrics::EdgeMetrics;
 use crate::routers::{PoolError, RouterPool};
 
@@ -28,6 +31,10 @@ pub struct Edge {
     pub body_limit: usize,
     /// The longest a model call may take, streams included (sent as the gRPC deadline).
     pub request_timeout: Duration,
+    /// Connection and request limits of the HTTP server.
+    pub limits: HttpLimits,
+    /// Failed token checks: the negative cache and the per-address limit.
+    pub auth_failures: Arc<AuthFailures>,
     pub metrics: Arc<EdgeMetrics>,
 }
 
@@ -43,11 +50,30 @@ pub struct EdgeSettings {
     pub body_limit: usize,
     /// The longest a model call may take, streams included.
     pub request_timeout: Duration,
+    pub limits: HttpLimits,
+    pub auth_limit: AuthLimit,
+}
+
+impl Default for EdgeSettings {
+    /// One router and the vault on their default loopback ports, and default limits.
+    fn default() -> Self {
+        Self {
+            routers: vec!["127.0.0.1:7444".into()],
+            router_refresh: Duration::from_secs(5),
+            vault: "127.0.0.1:7443".into(),
+            body_limit: size::DEFAULT_BODY_LIMIT,
+            request_timeout: Duration::from_secs(600),
+            limits: HttpLimits::default(),
+            auth_limit: AuthLimit::default(),
+        }
+    }
 }
 
 /// Why the edge could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
+    #[error("{0}")]
+    Config(String),
     #[error(transparent)]
     Routers(#[from] PoolError),
     #[error("vault channel: {0}")]
@@ -74,7 +100,16 @@ impl Edge {
     /// names are resolved now and then every `router_refresh` (the returned edge keeps that
     /// task); channels connect lazily.
     pub async fn connect(settings: &EdgeSettings, tls: Arc<ClientTls>) -> Result<Self, EdgeError> {
-        let routers = RouterPool::new(&settings.routers, tls.clone()).await?;
+        if settings.body_limit > size::MAX_BODY_LIMIT {
+            return Err(EdgeError::Config(format!(
+                "--body-limit may be at most {} bytes (what routers accept)",
+                size::MAX_BODY_LIMIT
+            )));
+        }
+        settings.limits.check().map_err(EdgeError::Config)?;
+        let message_limit = size::grpc_message_limit(settings.body_limit);
+        let routers =
+            RouterPool::with_message_limit(&settings.routers, tls.clone(), message_limit).await?;
         routers.spawn_refresh(settings.router_refresh);
         let identity = Identity::parse("vault").map_err(|e| EdgeError::Vault(e.to_string()))?;
         let vault_channel = keyroute_tls::channel(&settings.vault, tls, identity)
@@ -84,6 +119,8 @@ impl Edge {
             vault_channel,
             body_limit: settings.body_limit,
             request_timeout: settings.request_timeout,
+            limits: settings.limits,
+            auth_failures: Arc::new(AuthFailures::new(settings.auth_limit)),
             metrics: EdgeMetrics::new(),
         })
     }

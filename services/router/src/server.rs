@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyroute_proto::contract::size::ROUTER_MESSAGE_LIMIT;
 use keyroute_proto::router::v1::router_service_server::RouterServiceServer;
 use keyroute_telemetry::probes::SidePorts;
 use keyroute_tls::{ClientTls, ServerTls, TlsPaths};
@@ -194,7 +195,10 @@ impl PreparedRouter {
             .layer(keyroute_telemetry::GrpcTraceLayer)
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(RouterServiceServer::new(router))
+            // Edges send requests as large as their body limit (see `contract::size`).
+            .add_service(
+                RouterServiceServer::new(router).max_decoding_message_size(ROUTER_MESSAGE_LIMIT),
+            )
             .serve_with_incoming_shutdown(keyroute_tls::incoming(listener, server_tls), signal);
         tokio::pin!(server);
         let grace = settings.shutdown_grace;

@@ -212,8 +212,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         routers: vec![router_addr.to_string()],
         router_refresh: Duration::from_secs(3600),
         vault: vault_addr,
-        body_limit: 32 * 1024 * 1024,
-        request_timeout: Duration::from_secs(600),
+        ..EdgeSettings::default()
     };
     let edge = Edge::connect(&settings, edge_tls)
         .await

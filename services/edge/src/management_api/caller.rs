@@ -6,6 +6,7 @@ use keyroute_proto::contract::header;
 use keyroute_proto::vault::v1::{AuthenticateRequest, Membership, Principal, Role};
 
 use crate::auth::gateway_token;
+use crate::auth_failures::token_hash;
 use crate::management_api::error::ApiError;
 use crate::state::Edge;
 
@@ -41,6 +42,8 @@ impl Caller {
                 "the vault sent no principal",
             )
         })?;
+        edge.auth_failures
+            .verified(&token_hash(token), std::time::Instant::now());
         Ok(Self {
             token: token.to_owned(),
             principal,

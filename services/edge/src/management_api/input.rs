@@ -10,29 +10,45 @@ use serde_json::{Map, Value};
 use crate::management_api::error::ApiError;
 use crate::state::Edge;
 
+/// The largest management body: keys, settings and budgets are small (a secret is at most
+/// 16 KiB), and the vault decodes messages of up to 4 MiB.
+pub const MANAGEMENT_BODY_LIMIT: usize = 1024 * 1024;
+
 /// Reads a bounded JSON object body (none at all reads as `{}`); a 413 when too large, a
-/// 400 saying why otherwise.
+/// 408 when it does not arrive within the body timeout, a 400 saying why otherwise.
 pub async fn json_body(
     edge: &Edge,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Map<String, Value>, ApiError> {
+    let limit = edge.body_limit.min(MANAGEMENT_BODY_LIMIT);
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the request body is larger than {} bytes", edge.body_limit),
+            format!("the request body is larger than {limit} bytes"),
         )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > edge.body_limit) {
+    if declared.is_some_and(|length| length > limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, edge.body_limit)
+    let timeout = edge.limits.body_timeout;
+    let bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {}s",
+                    timeout.as_secs_f64()
+                ),
+            )
+        })?
         .map_err(|_| too_large())?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         // No body is an empty object: required fields are then named one by one.

@@ -23,6 +23,7 @@ use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
 
 use crate::auth::gateway_token;
+use crate::auth_failures::{TokenHash, token_hash};
 use crate::model_api::dialect::{Dialect, http_status, served_headers};
 use crate::state::Edge;
 
@@ -38,6 +39,19 @@ fn past_deadline(status: tonic::Status, started: Instant, timeout: Duration) -> 
     status
 }
 
+/// Whether a router's answer shows that it accepted the caller's token: it served the call,
+/// or refused it for another reason after authenticating (the caller's request, settings or
+/// balance, or the provider). A failure of keyroute itself (the vault unreachable) says
+/// nothing about the token.
+fn token_checked<T>(reply: &Result<T, tonic::Status>) -> bool {
+    let Err(status) = reply else { return true };
+    let origin = status.metadata().get(contract::header::ERROR_ORIGIN);
+    status.code() != tonic::Code::Unauthenticated
+        && origin.is_some_and(|origin| {
+            origin == contract::header::ORIGIN_CLIENT || origin == contract::header::ORIGIN_UPSTREAM
+        })
+}
+
 /// One model call as it arrived: the dialect it speaks, its headers, and the metadata every
 /// router request carries (made once, whatever the number of attempts).
 #[derive(Debug, Clone)]
@@ -48,6 +62,8 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     /// `Bearer <gateway token>`.
     authorization: AsciiMetadataValue,
+    /// The token's hash, to report it verified.
+    token: TokenHash,
     /// Set by the request-id middleware on every request.
     request_id: Option<AsciiMetadataValue>,
 }
@@ -84,11 +100,13 @@ impl<'a> Call<'a> {
             route,
             headers,
             authorization,
+            token: token_hash(token),
             request_id,
         })
     }
 
-    /// The whole body, or a 413 when it is larger than the edge accepts.
+    /// The whole body; a 413 when it is larger than the edge accepts, a 408 when it does not
+    /// arrive within the body timeout.
     pub async fn body(&self, edge: &Edge, body: Body) -> Result<Bytes, Response> {
         let too_large = || {
             self.dialect.error(
@@ -106,9 +124,27 @@ impl<'a> Call<'a> {
         if declared.is_some_and(|length| length > edge.body_limit) {
             return Err(too_large());
         }
-        axum::body::to_bytes(body, edge.body_limit)
-            .await
-            .map_err(|_| too_large())
+        let timeout = edge.limits.body_timeout;
+        match tokio::time::timeout(timeout, axum::body::to_bytes(body, edge.body_limit)).await {
+            Ok(read) => read.map_err(|_| too_large()),
+            Err(_) => {
+                let mut response = self.dialect.error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the request body did not arrive within {}s",
+                        timeout.as_secs_f64()
+                    ),
+                    None,
+                    Some("request_timeout"),
+                );
+                // The rest of the body may still come: this connection cannot carry
+                // another request.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                Err(response)
+            }
+        }
     }
 
     /// A 400 naming the field at fault.
@@ -166,7 +202,11 @@ impl<'a> Call<'a> {
                 .or_else(again)
                 .map(|message| self.router_request(edge, message))
         };
-        edge.routers.call(next, call).await.map_err(|status| {
+        let reply = edge.routers.call(next, call).await;
+        if token_checked(&reply) {
+            edge.auth_failures.verified(&self.token, Instant::now());
+        }
+        reply.map_err(|status| {
             let status = past_deadline(status, started, edge.request_timeout);
             self.failed(edge, &status, started)
         })

@@ -50,6 +50,18 @@ pub async fn gateway_with_routers(routers: usize) -> Gateway {
 
 /// A gateway whose edge balances over `routers` routers and gives calls `request_timeout`.
 pub async fn gateway_with(routers: usize, request_timeout: Duration) -> Gateway {
+    gateway_configured(routers, |settings| {
+        settings.request_timeout = request_timeout
+    })
+    .await
+}
+
+/// A gateway whose edge balances over `routers` routers, with its settings changed by
+/// `configure` (the body limit is [`BODY_LIMIT`] unless it changes it).
+pub async fn gateway_configured(
+    routers: usize,
+    configure: impl FnOnce(&mut EdgeSettings),
+) -> Gateway {
     let vault = TestVault::start().await;
     let (user, token) = vault.user_with_token("edge-user").await;
     let keys = Mock::new();
@@ -83,13 +95,15 @@ pub async fn gateway_with(routers: usize, request_timeout: Duration) -> Gateway 
     for _ in 0..routers {
         running.push(start_router(&vault, &mock_server).await);
     }
-    let settings = EdgeSettings {
+    let mut settings = EdgeSettings {
         routers: running.iter().map(|r| r.addr.to_string()).collect(),
         router_refresh: Duration::from_secs(3600),
         vault: vault.addr.to_string(),
         body_limit: BODY_LIMIT,
-        request_timeout,
+        request_timeout: Duration::from_secs(60),
+        ..EdgeSettings::default()
     };
+    configure(&mut settings);
     let tls = ClientTls::from_files(vault.pki.paths("edge")).unwrap();
     let edge = Edge::connect(&settings, tls).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
