@@ -150,7 +150,8 @@ pub fn candidates<'a>(
             continue;
         }
         has_own_key = true;
-        if let Some(until) = cooldowns.cooling(&key.id) {
+        let candidate = Candidate::new(key, provider, upstream, *offer, Source::Byok);
+        if let Some(until) = cooldowns.cooling_for(&key.id, &candidate.upstream_model) {
             cooled(until);
             reasons.push(format!(
                 "your {} key {} is cooling down after a failure",
@@ -158,13 +159,7 @@ pub fn candidates<'a>(
             ));
             continue;
         }
-        byok.push(Candidate::new(
-            key,
-            provider,
-            upstream,
-            *offer,
-            Source::Byok,
-        ));
+        byok.push(candidate);
     }
 
     let mut managed_candidates = Vec::new();
@@ -187,17 +182,12 @@ pub fn candidates<'a>(
                 continue;
             }
             for key in platform.keys.iter().filter(|k| k.provider == provider.id) {
-                if let Some(until) = cooldowns.cooling(&key.id) {
+                let candidate = Candidate::new(key, provider, upstream, *offer, Source::Managed);
+                if let Some(until) = cooldowns.cooling_for(&key.id, &candidate.upstream_model) {
                     cooled(until);
                     continue;
                 }
-                managed_candidates.push(Candidate::new(
-                    key,
-                    provider,
-                    upstream,
-                    *offer,
-                    Source::Managed,
-                ));
+                managed_candidates.push(candidate);
             }
         }
     }

@@ -9,12 +9,12 @@ use futures::{Stream, StreamExt};
 use keyroute_proto::router::v1::ServedBy;
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamEvent, error_event, pb};
-use keyroute_wire::error::{ErrorKind, WireError};
+use keyroute_wire::error::WireError;
 
 use crate::error::RouteFailure;
 use crate::metrics::Metrics;
 use crate::policy::candidates::Candidate;
-use crate::policy::cooldowns::{AUTH_FAILURE_COOLDOWN, Cooldowns, DEFAULT_RATE_LIMIT_COOLDOWN};
+use crate::policy::cooldowns::{Cooldowns, bench_for};
 use crate::upstream::Upstreams;
 
 fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
@@ -35,13 +35,8 @@ fn after_failure(
     metrics: &Metrics,
 ) -> bool {
     metrics.upstream_error(candidate.provider.id, error.status);
-    let cooldown = match error.kind {
-        ErrorKind::Authentication | ErrorKind::Billing => Some(AUTH_FAILURE_COOLDOWN),
-        ErrorKind::RateLimited => Some(error.retry_after.unwrap_or(DEFAULT_RATE_LIMIT_COOLDOWN)),
-        _ => None,
-    };
-    if let Some(duration) = cooldown {
-        cooldowns.cool(&candidate.key.id, duration);
+    if let Some(bench) = bench_for(error) {
+        cooldowns.bench(&candidate.key.id, &candidate.upstream_model, bench);
         metrics
             .cooldowns
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
