@@ -77,6 +77,12 @@ impl PreparedVault {
             .reload_keyring()
             .await
             .map_err(|error| StartError::Config(error.to_string()))?;
+        // Rows sealed before the routing config was in the AAD are re-sealed with it now,
+        // before anything is served; a row that does not open is left as it is (and logged).
+        vault
+            .reseal_legacy_rows()
+            .await
+            .map_err(|error| StartError::Runtime(format!("re-sealing credentials: {error}")))?;
         let listener = TcpListener::bind(settings.listen).await.map_err(|error| {
             StartError::Runtime(format!("cannot listen on {}: {error}", settings.listen))
         })?;
@@ -141,9 +147,11 @@ impl PreparedVault {
         );
         let side_tasks = side_ports.spawn(health_service.clone(), {
             let metrics = metrics.clone();
+            let vault = vault.clone();
             move || {
                 let mut out = String::with_capacity(4096);
                 metrics.render(&mut out);
+                vault.render_metrics(&mut out);
                 out
             }
         });

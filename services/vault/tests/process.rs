@@ -345,3 +345,90 @@ async fn every_acknowledged_write_survives_kill_9() {
     assert!(lease.unreadable.is_empty());
     assert_eq!(lease.credentials.len(), stored.len());
 }
+
+/// `GET /metrics` from the vault's metrics port.
+async fn scrape(metrics: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut http = tokio::net::TcpStream::connect(metrics).await.unwrap();
+    http.write_all(b"GET /metrics HTTP/1.1\r\nhost: vault\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    http.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+#[tokio::test]
+async fn rows_a_kek_rotation_skips_are_counted_on_metrics() {
+    let files = Files::new();
+    let (_child, serving) = spawn_serving(files.command()).await;
+    let addr: SocketAddr = serving["listen"].as_str().unwrap().parse().unwrap();
+    let metrics = serving["metrics"].as_str().unwrap().to_owned();
+    let before = scrape(&metrics).await;
+    assert!(
+        before.contains("\nkeyroute_vault_kek_rotation_skipped_total 0\n"),
+        "{before}"
+    );
+    let mut admin = files.client(addr, "admin");
+    let user = admin
+        .create_user(CreateUserRequest {
+            name: "metered".into(),
+            email: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap()
+        .id;
+    let mut ids = Vec::new();
+    for provider in ["openai", "xai", "mistral"] {
+        let request = CreateCredentialRequest {
+            owner_id: user.clone(),
+            provider: provider.into(),
+            secret: format!("sk-metered-{provider}-0123456789"),
+            ..Default::default()
+        };
+        let created = admin.create_credential(request).await.unwrap().into_inner();
+        ids.push(created.credential.unwrap().id);
+    }
+    {
+        // One secret's ciphertext gets a flipped byte, in SQLite, under the running vault.
+        let db = rusqlite::Connection::open(files.dir.path().join("vault.sqlite")).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        let mut bytes: Vec<u8> = db
+            .query_row(
+                "SELECT ciphertext FROM credentials WHERE id = ?1",
+                [&ids[1]],
+                |row| row.get(0),
+            )
+            .unwrap();
+        bytes[2] ^= 1;
+        db.execute(
+            "UPDATE credentials SET ciphertext = ?1 WHERE id = ?2",
+            rusqlite::params![bytes, ids[1]],
+        )
+        .unwrap();
+    }
+    let mut keyring = Keyring::load(&files.kek()).unwrap();
+    keyring.add_version();
+    keyring.save(&files.kek()).unwrap();
+    let rotated = admin
+        .rotate_kek(RotateKekRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rotated.rewrapped, 2);
+    assert_eq!(rotated.skipped.len(), 1);
+    assert_eq!(rotated.skipped[0].credential_id, ids[1]);
+    let after = scrape(&metrics).await;
+    for line in [
+        "keyroute_vault_kek_rotations_total 1",
+        "keyroute_vault_kek_rotation_skipped_total 1",
+        "keyroute_vault_kek_rotation_last_skipped 1",
+        "# TYPE keyroute_vault_kek_rotation_last_skipped gauge",
+    ] {
+        assert!(after.contains(&format!("\n{line}\n")), "{line} in {after}");
+    }
+}

@@ -216,6 +216,8 @@ pub enum AuditCommand {
 #[derive(Debug, clap::Subcommand)]
 pub enum AdminKekCommand {
     /// Reloads the vault's keyring file and rewraps every data key under its active version.
+    /// Credentials that cannot be opened are skipped and listed (and audited as
+    /// `kek.rotate.skip`); the command then exits 1, as their KEK version is still in use.
     Rotate,
 }
 
@@ -293,7 +295,31 @@ pub(super) async fn run(admin: &mut Admin, resource: Resource) -> Result<(), Cli
                 .await
                 .map_err(|s| admin.status(s))?
                 .into_inner();
-            render::rotation(&reply)
+            render::rotation(&reply).print(format);
+            if reply.skipped.is_empty() {
+                return Ok(());
+            }
+            if format == crate::output::Format::Table {
+                print!("\n{}", render::rotation_skipped(&reply));
+            }
+            // Everything else was rewrapped, but the old versions are still in use: exit 1
+            // so that a script does not go on to retire them.
+            let old: Vec<String> = reply
+                .versions_in_use
+                .iter()
+                .filter(|version| **version != reply.active_version)
+                .map(u32::to_string)
+                .collect();
+            return Err(CliError::Vault {
+                code: "rotation_incomplete".into(),
+                message: format!(
+                    "{} credential(s) could not be opened and still use kek version(s) {}; \
+                     do not retire those versions: delete these keys (their owners add them again), \
+                     then rotate again",
+                    reply.skipped.len(),
+                    old.join(",")
+                ),
+            });
         }
     };
     listing.print(format);

@@ -260,15 +260,40 @@ pub fn audit(events: &[AuditEvent], next_page_token: &str) -> Listing {
 
 pub fn rotation(reply: &RotateKekResponse) -> Listing {
     let in_use: Vec<String> = reply.versions_in_use.iter().map(u32::to_string).collect();
+    let skipped: Vec<Value> = reply
+        .skipped
+        .iter()
+        .map(|s| json!({ "credential_id": s.credential_id, "owner_id": s.owner_id, "reason": s.reason }))
+        .collect();
     Listing {
-        json: json!({ "active_version": reply.active_version, "rewrapped": reply.rewrapped, "versions_in_use": reply.versions_in_use }),
-        headers: &["ACTIVE VERSION", "REWRAPPED", "VERSIONS IN USE"],
+        json: json!({ "active_version": reply.active_version, "rewrapped": reply.rewrapped, "skipped": skipped, "versions_in_use": reply.versions_in_use }),
+        headers: &["ACTIVE VERSION", "REWRAPPED", "SKIPPED", "VERSIONS IN USE"],
         rows: vec![vec![
             reply.active_version.to_string(),
             reply.rewrapped.to_string(),
+            reply.skipped.len().to_string(),
             in_use.join(","),
         ]],
     }
+}
+
+/// The credentials a rotation skipped, as a table (empty when none was).
+pub fn rotation_skipped(reply: &RotateKekResponse) -> String {
+    if reply.skipped.is_empty() {
+        return String::new();
+    }
+    let rows: Vec<Vec<String>> = reply
+        .skipped
+        .iter()
+        .map(|s| {
+            vec![
+                s.credential_id.clone(),
+                s.owner_id.clone(),
+                s.reason.clone(),
+            ]
+        })
+        .collect();
+    crate::output::table(&["SKIPPED CREDENTIAL", "OWNER", "REASON"], &rows)
 }
 
 pub fn done(message: &str) -> Listing {

@@ -1,10 +1,34 @@
 //! Sealing and opening one credential secret.
 //!
 //! The secret is encrypted with a fresh 256-bit data key (AES-256-GCM, random 96-bit nonce)
-//! whose AAD binds it to its row: seal format, credential id, owner and provider. The data key
-//! is encrypted with the KEK under an AAD that adds the KEK version. A ciphertext moved to
-//! another row, a flipped bit, or a KEK version relabelled in the database fails to open.
+//! whose AAD binds it to its row: seal format, credential id, owner, provider and (from AAD
+//! version 2) the credential's routing config. The data key is encrypted with the KEK under an
+//! AAD that adds the KEK version. A ciphertext moved to another row, a flipped bit, a KEK
+//! version relabelled in the database, or a routing config edited in the database (a key
+//! pointed at another endpoint, base URL, deployment, region...) fails to open.
 //! Rotation rewraps only the data key: the sealed secret itself is never touched.
+//!
+//! Why the config is in the AAD rather than under a separate MAC: the AAD is what AES-GCM
+//! already authenticates together with the secret, so one check covers both and there is no
+//! second key to derive, store or forget to verify; the secret cannot be decrypted at all
+//! without the config it was sealed with. The cost is that a config change re-seals the
+//! secret, which is what an update does anyway (a new secret comes with every config change).
+//!
+//! AAD versions (the `aad_version` column of each row):
+//! - 1: label `keyroute/secret/v1`, credential id, owner, provider. Rows written before the
+//!   config was bound. They still open, and the vault re-seals them as version 2 at start
+//!   (and KEK rotation re-seals any it finds), see [`refresh`].
+//! - 2: label `keyroute/secret/v2`, the same fields, then the config in a canonical,
+//!   order-independent encoding: the number of entries, then each key and value in byte order
+//!   of the keys, every string length-prefixed. The map that is authenticated is the one the
+//!   vault parsed from the row and hands out in leases.
+//!
+//! A version-2 ciphertext relabelled as version 1 in the database fails to open (the labels
+//! differ). A version-1 row restored from a backup taken before the upgrade opens as version
+//! 1 until it is re-sealed; rotating the KEK and retiring the old version makes such copies
+//! unopenable.
+
+use std::collections::BTreeMap;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -13,8 +37,14 @@ use zeroize::Zeroizing;
 use super::fill_random;
 use super::keyring::{Kek, Keyring, KeyringError};
 
-const SECRET_AAD_LABEL: &[u8] = b"keyroute/secret/v1";
+const SECRET_AAD_LABEL_V1: &[u8] = b"keyroute/secret/v1";
+const SECRET_AAD_LABEL_V2: &[u8] = b"keyroute/secret/v2";
 const DATA_KEY_AAD_LABEL: &[u8] = b"keyroute/data-key/v1";
+
+/// The AAD version of rows sealed before the routing config was authenticated.
+pub const AAD_VERSION_LEGACY: u32 = 1;
+/// The AAD version every new seal uses: the routing config is authenticated too.
+pub const AAD_VERSION: u32 = 2;
 
 /// The row a secret belongs to; every field goes into the AAD.
 #[derive(Debug, Clone, Copy)]
@@ -22,25 +52,54 @@ pub struct SealContext<'a> {
     pub credential_id: &'a str,
     pub owner_id: &'a str,
     pub provider: &'a str,
+    /// The routing config (endpoint, base URL, deployment, region, ...), from AAD version 2.
+    pub config: &'a BTreeMap<String, String>,
+}
+
+/// Appends `part` length-prefixed, so that ("ab","c") and ("a","bc") differ.
+fn push_part(aad: &mut Vec<u8>, part: &[u8]) {
+    aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+    aad.extend_from_slice(part);
 }
 
 impl SealContext<'_> {
-    fn aad(&self, label: &[u8], kek_version: Option<u32>) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(96);
+    fn row(&self, label: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(128);
         for part in [
             label,
             self.credential_id.as_bytes(),
             self.owner_id.as_bytes(),
             self.provider.as_bytes(),
         ] {
-            // Length-prefixed, so that ("ab","c") and ("a","bc") differ.
-            aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            aad.extend_from_slice(part);
-        }
-        if let Some(version) = kek_version {
-            aad.extend_from_slice(&version.to_be_bytes());
+            push_part(&mut aad, part);
         }
         aad
+    }
+
+    /// The AAD of the data key: the row and the KEK version (the same in every AAD version).
+    fn data_key_aad(&self, kek_version: u32) -> Vec<u8> {
+        let mut aad = self.row(DATA_KEY_AAD_LABEL);
+        aad.extend_from_slice(&kek_version.to_be_bytes());
+        aad
+    }
+
+    /// The AAD of the secret in `aad_version`'s format.
+    fn secret_aad(&self, aad_version: u32) -> Result<Vec<u8>, CryptoError> {
+        match aad_version {
+            AAD_VERSION_LEGACY => Ok(self.row(SECRET_AAD_LABEL_V1)),
+            AAD_VERSION => {
+                let mut aad = self.row(SECRET_AAD_LABEL_V2);
+                // A BTreeMap iterates in byte order of its keys: the encoding does not depend
+                // on the order the config was written or stored in.
+                aad.extend_from_slice(&(self.config.len() as u32).to_be_bytes());
+                for (key, value) in self.config {
+                    push_part(&mut aad, key.as_bytes());
+                    push_part(&mut aad, value.as_bytes());
+                }
+                Ok(aad)
+            }
+            _ => Err(CryptoError::Malformed("unknown aad version")),
+        }
     }
 }
 
@@ -52,12 +111,14 @@ pub struct Sealed {
     pub wrapped_key: Vec<u8>,
     pub key_nonce: Vec<u8>,
     pub kek_version: u32,
+    /// Which AAD the secret was sealed with ([`AAD_VERSION_LEGACY`] or [`AAD_VERSION`]).
+    pub aad_version: u32,
 }
 
 /// Why a secret could not be sealed or opened. Never carries key or plaintext material.
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
-    #[error("integrity check failed: the ciphertext was altered or belongs to another row")]
+    #[error("integrity check failed: the sealed secret, its routing config or its row was altered")]
     Integrity,
     #[error("malformed sealed value: {0}")]
     Malformed(&'static str),
@@ -90,7 +151,7 @@ fn wrap_key(
     context: &SealContext<'_>,
 ) -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
     let nonce = random_nonce();
-    let aad = context.aad(DATA_KEY_AAD_LABEL, Some(kek.version()));
+    let aad = context.data_key_aad(kek.version());
     let wrapped = cipher(kek.key())
         .encrypt(
             Nonce::from_slice(&nonce),
@@ -109,7 +170,7 @@ fn unwrap_key(
     context: &SealContext<'_>,
 ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
     let kek = keyring.get(sealed.kek_version)?;
-    let aad = context.aad(DATA_KEY_AAD_LABEL, Some(sealed.kek_version));
+    let aad = context.data_key_aad(sealed.kek_version);
     let plain = Zeroizing::new(
         cipher(kek.key())
             .decrypt(
@@ -128,7 +189,8 @@ fn unwrap_key(
     Ok(Zeroizing::new(key))
 }
 
-/// Seals `secret` for the row `context` under the keyring's active KEK.
+/// Seals `secret` for the row `context` (its config included) under the keyring's active
+/// KEK, in the current AAD version.
 pub fn seal(
     secret: &[u8],
     keyring: &Keyring,
@@ -137,7 +199,7 @@ pub fn seal(
     let mut data_key = Zeroizing::new([0u8; 32]);
     fill_random(data_key.as_mut());
     let nonce = random_nonce();
-    let aad = context.aad(SECRET_AAD_LABEL, None);
+    let aad = context.secret_aad(AAD_VERSION)?;
     let ciphertext = cipher(&data_key)
         .encrypt(
             Nonce::from_slice(&nonce),
@@ -155,17 +217,18 @@ pub fn seal(
         wrapped_key,
         key_nonce,
         kek_version: kek.version(),
+        aad_version: AAD_VERSION,
     })
 }
 
-/// Opens a sealed secret; the plaintext is zeroized when dropped.
+/// Opens a sealed secret with the AAD of its version; the plaintext is zeroized when dropped.
 pub fn open(
     sealed: &Sealed,
     keyring: &Keyring,
     context: &SealContext<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let aad = context.secret_aad(sealed.aad_version)?;
     let data_key = unwrap_key(sealed, keyring, context)?;
-    let aad = context.aad(SECRET_AAD_LABEL, None);
     cipher(&data_key)
         .decrypt(
             nonce_of(&sealed.nonce)?,
@@ -195,23 +258,77 @@ pub fn rewrap(
     })
 }
 
+/// Brings a sealed secret to the active KEK and the current AAD version, after proving that
+/// it opens (data key and secret both, so a row whose secret or config was altered is
+/// refused here, not carried along): a row in the current AAD version is rewrapped (its
+/// ciphertext unchanged), an older one is re-sealed under a fresh data key.
+pub fn refresh(
+    sealed: &Sealed,
+    keyring: &Keyring,
+    context: &SealContext<'_>,
+) -> Result<Sealed, CryptoError> {
+    let secret = open(sealed, keyring, context)?;
+    if sealed.aad_version == AAD_VERSION {
+        rewrap(sealed, keyring, context)
+    } else {
+        seal(&secret, keyring, context)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ROW: SealContext<'static> = SealContext {
-        credential_id: "cred_1",
-        owner_id: "usr_1",
-        provider: "openai",
-    };
+    fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn row(config: &BTreeMap<String, String>) -> SealContext<'_> {
+        SealContext {
+            credential_id: "cred_1",
+            owner_id: "usr_1",
+            provider: "openai",
+            config,
+        }
+    }
+
+    /// Seals the way vaults did before the config was authenticated (AAD version 1).
+    fn seal_legacy(secret: &[u8], keyring: &Keyring, context: &SealContext<'_>) -> Sealed {
+        let data_key = [7u8; 32];
+        let nonce = random_nonce();
+        let aad = context.secret_aad(AAD_VERSION_LEGACY).unwrap();
+        let ciphertext = cipher(&data_key)
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: secret,
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        let (wrapped_key, key_nonce) = wrap_key(&data_key, keyring.active(), context).unwrap();
+        Sealed {
+            ciphertext,
+            nonce: nonce.to_vec(),
+            wrapped_key,
+            key_nonce,
+            kek_version: keyring.active().version(),
+            aad_version: AAD_VERSION_LEGACY,
+        }
+    }
 
     #[test]
     fn seal_open_round_trip_hides_plaintext() {
         let keyring = Keyring::generate();
-        let sealed = seal(b"sk-canary-secret", &keyring, &ROW).unwrap();
+        let empty = BTreeMap::new();
+        let sealed = seal(b"sk-canary-secret", &keyring, &row(&empty)).unwrap();
+        assert_eq!(sealed.aad_version, AAD_VERSION);
         assert!(!sealed.ciphertext.windows(6).any(|w| w == b"canary"));
         assert_eq!(
-            open(&sealed, &keyring, &ROW).unwrap().as_slice(),
+            open(&sealed, &keyring, &row(&empty)).unwrap().as_slice(),
             b"sk-canary-secret"
         );
     }
@@ -219,19 +336,21 @@ mod tests {
     #[test]
     fn another_row_or_a_flipped_bit_fails_to_open() {
         let keyring = Keyring::generate();
-        let sealed = seal(b"secret", &keyring, &ROW).unwrap();
+        let empty = BTreeMap::new();
+        let row = row(&empty);
+        let sealed = seal(b"secret", &keyring, &row).unwrap();
         for other in [
             SealContext {
                 credential_id: "cred_2",
-                ..ROW
+                ..row
             },
             SealContext {
                 owner_id: "usr_2",
-                ..ROW
+                ..row
             },
             SealContext {
                 provider: "anthropic",
-                ..ROW
+                ..row
             },
         ] {
             assert!(matches!(
@@ -249,7 +368,7 @@ mod tests {
             ];
             fields[field][0] ^= 1;
             assert!(
-                matches!(open(&bad, &keyring, &ROW), Err(CryptoError::Integrity)),
+                matches!(open(&bad, &keyring, &row), Err(CryptoError::Integrity)),
                 "field {field}"
             );
         }
@@ -257,32 +376,142 @@ mod tests {
             kek_version: 2,
             ..sealed.clone()
         };
-        assert!(open(&relabelled, &keyring, &ROW).is_err());
+        assert!(open(&relabelled, &keyring, &row).is_err());
+        let downgraded = Sealed {
+            aad_version: AAD_VERSION_LEGACY,
+            ..sealed.clone()
+        };
+        assert!(matches!(
+            open(&downgraded, &keyring, &row),
+            Err(CryptoError::Integrity)
+        ));
+        let unknown = Sealed {
+            aad_version: 9,
+            ..sealed.clone()
+        };
+        assert!(matches!(
+            open(&unknown, &keyring, &row),
+            Err(CryptoError::Malformed(_))
+        ));
         let truncated = Sealed {
             nonce: vec![0; 4],
             ..sealed
         };
         assert!(matches!(
-            open(&truncated, &keyring, &ROW),
+            open(&truncated, &keyring, &row),
             Err(CryptoError::Malformed(_))
         ));
     }
 
     #[test]
+    fn the_config_is_authenticated_in_any_order_and_any_change_fails() {
+        let keyring = Keyring::generate();
+        let sealed_with = config(&[
+            ("endpoint", "https://res.openai.azure.com"),
+            ("deployment", "gpt-4o"),
+        ]);
+        let sealed = seal(b"secret", &keyring, &row(&sealed_with)).unwrap();
+        let reordered = config(&[
+            ("deployment", "gpt-4o"),
+            ("endpoint", "https://res.openai.azure.com"),
+        ]);
+        assert_eq!(
+            open(&sealed, &keyring, &row(&reordered))
+                .unwrap()
+                .as_slice(),
+            b"secret"
+        );
+        for edited in [
+            config(&[
+                ("endpoint", "https://evil.example"),
+                ("deployment", "gpt-4o"),
+            ]),
+            config(&[("endpoint", "https://res.openai.azure.com")]),
+            config(&[
+                ("endpoint", "https://res.openai.azure.com"),
+                ("deployment", "gpt-4o"),
+                ("api_version", "2024-10-21"),
+            ]),
+            // The same bytes split differently between key and value.
+            config(&[
+                ("endpoint", "https://res.openai.azure.com"),
+                ("deploymentg", "pt-4o"),
+            ]),
+            BTreeMap::new(),
+        ] {
+            assert!(
+                matches!(
+                    open(&sealed, &keyring, &row(&edited)),
+                    Err(CryptoError::Integrity)
+                ),
+                "{edited:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_rows_open_and_refresh_binds_their_config() {
+        let keyring = Keyring::generate();
+        let stored = config(&[("base_url", "https://api.example/v1")]);
+        let legacy = seal_legacy(b"secret", &keyring, &row(&stored));
+        // Version 1 did not authenticate the config: any config opens it.
+        let edited = config(&[("base_url", "https://evil.example/v1")]);
+        assert!(open(&legacy, &keyring, &row(&edited)).is_ok());
+        assert_eq!(
+            open(&legacy, &keyring, &row(&stored)).unwrap().as_slice(),
+            b"secret"
+        );
+        let refreshed = refresh(&legacy, &keyring, &row(&stored)).unwrap();
+        assert_eq!(refreshed.aad_version, AAD_VERSION);
+        assert_ne!(refreshed.ciphertext, legacy.ciphertext);
+        assert_eq!(
+            open(&refreshed, &keyring, &row(&stored))
+                .unwrap()
+                .as_slice(),
+            b"secret"
+        );
+        assert!(matches!(
+            open(&refreshed, &keyring, &row(&edited)),
+            Err(CryptoError::Integrity)
+        ));
+    }
+
+    #[test]
+    fn refresh_refuses_what_does_not_open() {
+        let mut keyring = Keyring::generate();
+        let empty = BTreeMap::new();
+        let sealed = seal(b"secret", &keyring, &row(&empty)).unwrap();
+        keyring.add_version();
+        let mut flipped = sealed.clone();
+        flipped.ciphertext[0] ^= 1;
+        // Rewrapping alone would not notice: only the data key is touched.
+        assert!(rewrap(&flipped, &keyring, &row(&empty)).is_ok());
+        assert!(matches!(
+            refresh(&flipped, &keyring, &row(&empty)),
+            Err(CryptoError::Integrity)
+        ));
+        let refreshed = refresh(&sealed, &keyring, &row(&empty)).unwrap();
+        assert_eq!(refreshed.kek_version, 2);
+        assert_eq!(refreshed.ciphertext, sealed.ciphertext);
+    }
+
+    #[test]
     fn rewrap_moves_to_the_active_version_and_survives_retirement() {
         let mut keyring = Keyring::generate();
-        let sealed = seal(b"secret", &keyring, &ROW).unwrap();
+        let empty = BTreeMap::new();
+        let row = row(&empty);
+        let sealed = seal(b"secret", &keyring, &row).unwrap();
         keyring.add_version();
-        let rewrapped = rewrap(&sealed, &keyring, &ROW).unwrap();
+        let rewrapped = rewrap(&sealed, &keyring, &row).unwrap();
         assert_eq!(rewrapped.kek_version, 2);
         assert_eq!(rewrapped.ciphertext, sealed.ciphertext);
         keyring.retire(1).unwrap();
         assert_eq!(
-            open(&rewrapped, &keyring, &ROW).unwrap().as_slice(),
+            open(&rewrapped, &keyring, &row).unwrap().as_slice(),
             b"secret"
         );
         assert!(matches!(
-            open(&sealed, &keyring, &ROW),
+            open(&sealed, &keyring, &row),
             Err(CryptoError::Keyring(_))
         ));
     }

@@ -4,7 +4,9 @@
 mod envelope;
 mod keyring;
 
-pub use envelope::{CryptoError, SealContext, Sealed, open, rewrap, seal};
+pub use envelope::{
+    AAD_VERSION, AAD_VERSION_LEGACY, CryptoError, SealContext, Sealed, open, refresh, rewrap, seal,
+};
 pub use keyring::{KEYRING_FORMAT, Kek, Keyring, KeyringError};
 
 /// Fills `buf` from the operating system's CSPRNG: every key, nonce and token comes from here.

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Call, Vault, new_id, page_size};
 use crate::convert::{self, now_ms};
-use crate::crypto::{SealContext, seal};
+use crate::crypto::{SealContext, open, seal};
 use crate::error::VaultError;
 use crate::providers::shape_of;
 use crate::revocations::Change;
@@ -44,6 +44,7 @@ impl Vault {
             credential_id: &id,
             owner_id,
             provider: &request.provider,
+            config: &valid.config,
         };
         let sealed = seal(
             valid.secret.as_bytes(),
@@ -106,16 +107,30 @@ impl Vault {
             &request.secret,
             &request.config,
         )?;
-        let context = SealContext {
+        let keyring = self.inner.keyring.load();
+        // A row that fails its integrity check may have had its routing config edited in the
+        // database: sealing a new secret over it would authenticate that config (the edge
+        // sends the stored config back when only the secret changes). Refused; such a key
+        // is deleted and added again.
+        let stored = SealContext {
             credential_id: &existing.id,
             owner_id: &existing.owner_id,
             provider: &existing.provider,
+            config: &existing.config,
         };
-        let sealed = seal(
-            valid.secret.as_bytes(),
-            &self.inner.keyring.load(),
-            &context,
-        )?;
+        if let Err(error) = open(&existing.sealed, &keyring, &stored) {
+            tracing::warn!(credential = %existing.id, owner = %existing.owner_id, reason = %error, "update refused: the stored credential does not open");
+            return Err(VaultError::FailedPrecondition(format!(
+                "credential {} cannot be updated: {error}; delete it and add it again",
+                existing.id
+            )));
+        }
+        // The new config is sealed with the new secret: a config change always re-seals.
+        let context = SealContext {
+            config: &valid.config,
+            ..stored
+        };
+        let sealed = seal(valid.secret.as_bytes(), &keyring, &context)?;
         let now = now_ms();
         let detail = json!({ "fingerprint": valid.fingerprint, "previous_fingerprint": existing.fingerprint });
         let audit = call.audit(

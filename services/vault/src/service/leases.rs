@@ -45,12 +45,22 @@ impl Vault {
         let keyring = self.inner.keyring.load();
         let mut credentials = Vec::with_capacity(data.credentials.len());
         let mut unreadable = Vec::new();
+        for row in data.unreadable {
+            tracing::error!(credential = %row.credential_id, owner = %row.owner_id, reason = %row.reason, "credential cannot be read; left out of the lease");
+            unreadable.push(pb::UnreadableCredential {
+                credential_id: row.credential_id,
+                owner_id: row.owner_id,
+                reason: row.reason,
+            });
+        }
         for leasable in data.credentials {
             let record = leasable.credential;
+            // The config the router gets is the one authenticated here, with the secret.
             let context = SealContext {
                 credential_id: &record.id,
                 owner_id: &record.owner_id,
                 provider: &record.provider,
+                config: &record.config,
             };
             let opened = open(&record.sealed, &keyring, &context)
                 .map_err(|error| error.to_string())

@@ -10,6 +10,7 @@ mod leases;
 mod money;
 
 pub use call::{Actor, Call};
+pub use kek::{KekMetrics, RefreshReport};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,8 +35,9 @@ struct VaultState {
     keyring_path: PathBuf,
     lease_ttl: Duration,
     revocations: Revocations,
-    /// One rotation at a time.
+    /// One rotation (or re-seal pass) at a time.
     rotation: tokio::sync::Mutex<()>,
+    kek_metrics: KekMetrics,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -56,6 +58,7 @@ impl Vault {
                 lease_ttl,
                 revocations: Revocations::default(),
                 rotation: tokio::sync::Mutex::new(()),
+                kek_metrics: KekMetrics::default(),
                 shutdown,
             }),
         }
@@ -63,6 +66,11 @@ impl Vault {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Appends the vault's own series (KEK rotation) to a `/metrics` answer.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.inner.kek_metrics.render(out);
     }
 
     /// The tonic service for this vault.

@@ -8,11 +8,12 @@ use super::audit::append;
 use super::identities::{get_principal, memberships_of};
 use super::{
     AuditRecord, CredentialRecord, FallbackPolicy, LeasableCredential, LeaseData, PrincipalKind,
-    ProviderMode, ProviderSettingRecord, SecretUpdate, Store, StoreError, parse_enum,
+    ProviderMode, ProviderSettingRecord, RefreshBatch, SecretUpdate, StaleRows, Store, StoreError,
+    UnreadableRow, parse_enum,
 };
 use crate::crypto::Sealed;
 
-const COLUMNS: &str = "id, owner_id, provider, label, enabled, config, fingerprint, ciphertext, nonce, wrapped_key, key_nonce, kek_version, created_at, updated_at";
+const COLUMNS: &str = "id, owner_id, provider, label, enabled, config, fingerprint, ciphertext, nonce, wrapped_key, key_nonce, kek_version, created_at, updated_at, aad_version";
 
 struct RawCredential {
     record: CredentialRecord,
@@ -36,6 +37,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
                 wrapped_key: row.get(9)?,
                 key_nonce: row.get(10)?,
                 kek_version: row.get(11)?,
+                aad_version: row.get(14)?,
             },
             created_at: row.get(12)?,
             updated_at: row.get(13)?,
@@ -78,6 +80,34 @@ fn list(
     ))?;
     let rows = statement.query_map(params![owner_id, enabled_only], from_row)?;
     rows.map(|raw| finish(raw?)).collect()
+}
+
+/// An owner's enabled credentials for a lease, in order; a row whose config cannot be read is
+/// reported instead of failing the whole lease.
+fn leasable(
+    tx: &Transaction<'_>,
+    owner_id: &str,
+    unreadable: &mut Vec<UnreadableRow>,
+) -> Result<Vec<CredentialRecord>, StoreError> {
+    let mut statement = tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM credentials WHERE owner_id = ?1 AND enabled = 1
+         ORDER BY created_at, id"
+    ))?;
+    let rows = statement.query_map([owner_id], from_row)?;
+    let mut credentials = Vec::new();
+    for raw in rows {
+        let raw = raw?;
+        let (id, owner) = (raw.record.id.clone(), raw.record.owner_id.clone());
+        match finish(raw) {
+            Ok(record) => credentials.push(record),
+            Err(error) => unreadable.push(UnreadableRow {
+                credential_id: id,
+                owner_id: owner,
+                reason: error.to_string(),
+            }),
+        }
+    }
+    Ok(credentials)
 }
 
 fn setting_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, i64)> {
@@ -133,7 +163,7 @@ impl Store {
                 return Err(StoreError::AlreadyExists { existing_id });
             }
             tx.execute(
-                &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                 params![
                     record.id,
                     record.owner_id,
@@ -148,7 +178,8 @@ impl Store {
                     record.sealed.key_nonce,
                     record.sealed.kek_version,
                     record.created_at,
-                    record.updated_at
+                    record.updated_at,
+                    record.sealed.aad_version
                 ],
             )?;
             append(tx, &audit)
@@ -167,7 +198,8 @@ impl Store {
         self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE credentials SET config = ?2, fingerprint = ?3, ciphertext = ?4, nonce = ?5,
-                 wrapped_key = ?6, key_nonce = ?7, kek_version = ?8, updated_at = ?9 WHERE id = ?1",
+                 wrapped_key = ?6, key_nonce = ?7, kek_version = ?8, updated_at = ?9, aad_version = ?10
+                 WHERE id = ?1",
                 params![
                     id,
                     config_json(&update.config)?,
@@ -177,7 +209,8 @@ impl Store {
                     update.sealed.wrapped_key,
                     update.sealed.key_nonce,
                     update.sealed.kek_version,
-                    update.updated_at
+                    update.updated_at,
+                    update.sealed.aad_version
                 ],
             )?;
             if changed == 0 {
@@ -288,13 +321,14 @@ impl Store {
             }
             let mut data = LeaseData::default();
             for (owner_id, owner_kind) in owners {
-                data.credentials
-                    .extend(list(tx, &owner_id, true)?.into_iter().map(|credential| {
-                        LeasableCredential {
+                data.credentials.extend(
+                    leasable(tx, &owner_id, &mut data.unreadable)?
+                        .into_iter()
+                        .map(|credential| LeasableCredential {
                             credential,
                             owner_kind,
-                        }
-                    }));
+                        }),
+                );
                 data.settings.extend(settings(tx, &owner_id)?);
             }
             append(tx, &audit)?;
@@ -315,33 +349,80 @@ impl Store {
         .await
     }
 
-    /// Rewraps up to `limit` credentials not yet under `active`, in one transaction, with
-    /// `rewrap` computing each new sealed value. Returns how many were rewrapped.
-    pub async fn rewrap_batch<F>(
+    /// Brings up to `limit` stale credentials (see [`StaleRows`]) with ids after `after` to
+    /// the current sealing, in one transaction: `refresh` computes each row's new sealed
+    /// value, or says why it cannot. A row it cannot refresh, or whose config cannot even be
+    /// read, is skipped: left as it is, with the audit event `skip_audit` makes for it (if
+    /// any) written in the same transaction. Skipped rows do not stop the batch, and the
+    /// next batch starts after the last id seen, so they are not visited twice.
+    pub async fn refresh_batch<F, A>(
         &self,
-        active: u32,
+        stale: StaleRows,
+        after: String,
         limit: usize,
-        rewrap: F,
-    ) -> Result<usize, StoreError>
+        refresh: F,
+        skip_audit: A,
+    ) -> Result<RefreshBatch, StoreError>
     where
         F: Fn(&CredentialRecord) -> Result<Sealed, String> + Send + 'static,
+        A: Fn(&CredentialRecord, &str) -> Option<AuditRecord> + Send + 'static,
     {
         self.write(move |tx| {
-            let batch: Vec<CredentialRecord> = {
+            let raws: Vec<RawCredential> = {
                 let mut statement = tx.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM credentials WHERE kek_version != ?1 ORDER BY id LIMIT ?2"
+                    "SELECT {COLUMNS} FROM credentials
+                     WHERE (kek_version != ?1 OR aad_version < ?2) AND id > ?3
+                     ORDER BY id LIMIT ?4"
                 ))?;
-                let rows = statement.query_map(params![active, limit as i64], from_row)?;
-                rows.map(|raw| finish(raw?)).collect::<Result<_, _>>()?
-            };
-            for record in &batch {
-                let sealed = rewrap(record).map_err(|reason| StoreError::Corrupt(format!("credential {}: {reason}", record.id)))?;
-                tx.execute(
-                    "UPDATE credentials SET wrapped_key = ?2, key_nonce = ?3, kek_version = ?4 WHERE id = ?1",
-                    params![record.id, sealed.wrapped_key, sealed.key_nonce, sealed.kek_version],
+                let rows = statement.query_map(
+                    params![stale.not_under_kek, stale.aad_below, after, limit as i64],
+                    from_row,
                 )?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut batch = RefreshBatch {
+                visited: raws.len(),
+                last_id: raws.last().map(|raw| raw.record.id.clone()),
+                ..RefreshBatch::default()
+            };
+            for raw in raws {
+                // Without its config when that cannot be read: enough to name and audit it.
+                let bare = raw.record.clone();
+                let id = bare.id.clone();
+                let outcome = match finish(raw) {
+                    Ok(record) => refresh(&record).map_err(|reason| (record, reason)),
+                    Err(error) => Err((bare, error.to_string())),
+                };
+                match outcome {
+                    Ok(sealed) => {
+                        tx.execute(
+                            "UPDATE credentials SET ciphertext = ?2, nonce = ?3, wrapped_key = ?4,
+                             key_nonce = ?5, kek_version = ?6, aad_version = ?7 WHERE id = ?1",
+                            params![
+                                id,
+                                sealed.ciphertext,
+                                sealed.nonce,
+                                sealed.wrapped_key,
+                                sealed.key_nonce,
+                                sealed.kek_version,
+                                sealed.aad_version
+                            ],
+                        )?;
+                        batch.replaced += 1;
+                    }
+                    Err((record, reason)) => {
+                        if let Some(audit) = skip_audit(&record, &reason) {
+                            append(tx, &audit)?;
+                        }
+                        batch.skipped.push(UnreadableRow {
+                            credential_id: record.id,
+                            owner_id: record.owner_id,
+                            reason,
+                        });
+                    }
+                }
             }
-            Ok(batch.len())
+            Ok(batch)
         })
         .await
     }

@@ -154,4 +154,35 @@ pub struct LeasableCredential {
 pub struct LeaseData {
     pub credentials: Vec<LeasableCredential>,
     pub settings: Vec<ProviderSettingRecord>,
+    /// Enabled credentials whose row could not even be read (an unparseable config).
+    pub unreadable: Vec<UnreadableRow>,
+}
+
+/// A stored credential that could not be used or refreshed, and why. The reason never holds
+/// secret material (nor the config's values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRow {
+    pub credential_id: String,
+    pub owner_id: String,
+    pub reason: String,
+}
+
+/// Which credentials a refresh pass visits: those whose data key is not under
+/// `not_under_kek` (`None`: whatever their KEK version), or whose secret is sealed with an
+/// AAD version below `aad_below`.
+#[derive(Debug, Clone, Copy)]
+pub struct StaleRows {
+    pub not_under_kek: Option<u32>,
+    pub aad_below: u32,
+}
+
+/// What one refresh batch did.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshBatch {
+    /// Rows looked at; fewer than the limit means there are no more.
+    pub visited: usize,
+    pub replaced: usize,
+    pub skipped: Vec<UnreadableRow>,
+    /// The last id looked at: the next batch starts after it.
+    pub last_id: Option<String>,
 }

@@ -1,0 +1,483 @@
+//! A credential's routing config (base URL, endpoint, deployment, region...) is
+//! authenticated together with its secret: a config edited in the database without the KEK
+//! fails to open and is not leased, the other keys still are; rows sealed before the config
+//! was bound still open and are re-sealed with it when the vault starts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use keyroute_proto::vault::v1::*;
+use keyroute_test_support::{TestVault, capture_logs, with_token};
+use tonic::Code;
+
+const CANARY: &str = "sk-CANARY-c0nf1g-9d8e7f6a5b4c";
+const ATTACKER: &str = "https://attacker.example.net/v1";
+
+fn request(
+    owner: &str,
+    provider: &str,
+    label: &str,
+    secret: &str,
+    config: &[(&str, &str)],
+) -> CreateCredentialRequest {
+    CreateCredentialRequest {
+        owner_id: owner.into(),
+        provider: provider.into(),
+        label: label.into(),
+        secret: secret.into(),
+        config: config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<HashMap<_, _>>(),
+        disabled: false,
+    }
+}
+
+async fn create(vault: &TestVault, token: &str, request: CreateCredentialRequest) -> String {
+    vault
+        .client("edge")
+        .create_credential(with_token(request, token))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .id
+}
+
+async fn lease(vault: &TestVault, principal: &str) -> LeaseCredentialsResponse {
+    vault
+        .client("router")
+        .lease_credentials(LeaseCredentialsRequest {
+            principal_id: principal.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn leased_ids(lease: &LeaseCredentialsResponse) -> Vec<String> {
+    lease
+        .credentials
+        .iter()
+        .map(|c| c.credential.as_ref().unwrap().id.clone())
+        .collect()
+}
+
+fn unreadable_ids(lease: &LeaseCredentialsResponse) -> Vec<String> {
+    let mut ids: Vec<String> = lease
+        .unreadable
+        .iter()
+        .map(|u| u.credential_id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn db(vault: &TestVault) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(vault.db_path()).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    db
+}
+
+fn set_config(vault: &TestVault, id: &str, config: &str) {
+    let changed = db(vault)
+        .execute(
+            "UPDATE credentials SET config = ?1 WHERE id = ?2",
+            [config, id],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+fn config_of(vault: &TestVault, id: &str) -> String {
+    db(vault)
+        .query_row(
+            "SELECT config FROM credentials WHERE id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_still_lease() {
+    let logs = capture_logs();
+    let vault = TestVault::start().await;
+    let (user, token) = vault.user_with_token("integrity").await;
+    let custom_secret = format!("{CANARY}-custom");
+    let custom = create(
+        &vault,
+        &token,
+        request(
+            &user,
+            "custom",
+            "my-llm",
+            &custom_secret,
+            &[("base_url", "https://llm.example.com/v1")],
+        ),
+    )
+    .await;
+    let azure = create(
+        &vault,
+        &token,
+        request(
+            &user,
+            "azure",
+            "",
+            &format!("{CANARY}-azure"),
+            &[
+                ("endpoint", "https://myres.openai.azure.com"),
+                ("deployment", "gpt-4o"),
+            ],
+        ),
+    )
+    .await;
+    let bedrock = create(
+        &vault,
+        &token,
+        request(
+            &user,
+            "bedrock",
+            "",
+            &format!("{CANARY}-bedrock"),
+            &[("region", "eu-west-3")],
+        ),
+    )
+    .await;
+    let openai = create(
+        &vault,
+        &token,
+        request(&user, "openai", "", &format!("{CANARY}-openai"), &[]),
+    )
+    .await;
+    let all = [&custom, &azure, &bedrock, &openai];
+    assert_eq!(lease(&vault, &user).await.credentials.len(), 4);
+
+    // Without the KEK, someone points the custom key at their own host, moves the Bedrock
+    // key to another region, gives the OpenAI key a base URL it never had, and lists the
+    // Azure key's config in another order (the same config: that one still opens).
+    let original_custom = config_of(&vault, &custom);
+    let original_bedrock = config_of(&vault, &bedrock);
+    assert!(
+        original_custom.contains("llm.example.com"),
+        "{original_custom}"
+    );
+    set_config(&vault, &custom, &format!(r#"{{"base_url":"{ATTACKER}"}}"#));
+    set_config(
+        &vault,
+        &bedrock,
+        r#"{"auth":"api_key","region":"us-east-1"}"#,
+    );
+    set_config(&vault, &openai, &format!(r#"{{"base_url":"{ATTACKER}"}}"#));
+    set_config(
+        &vault,
+        &azure,
+        r#"{"endpoint":"https://myres.openai.azure.com","deployment":"gpt-4o"}"#,
+    );
+
+    let leased = lease(&vault, &user).await;
+    assert_eq!(
+        leased_ids(&leased),
+        [azure.as_str()],
+        "only the untouched key"
+    );
+    assert_eq!(leased.credentials[0].secret, format!("{CANARY}-azure"));
+    let mut tampered = vec![custom.clone(), bedrock.clone(), openai.clone()];
+    tampered.sort();
+    assert_eq!(unreadable_ids(&leased), tampered);
+    for unreadable in &leased.unreadable {
+        assert_eq!(unreadable.owner_id, user);
+        assert_eq!(
+            unreadable.reason,
+            "integrity check failed: the sealed secret, its routing config or its row was altered"
+        );
+    }
+    let seen = format!("{leased:?}");
+    assert!(!seen.contains(ATTACKER), "no tampered config is leased");
+    assert!(!seen.contains(CANARY));
+
+    // A new secret over a tampered row would authenticate the tampered config: refused,
+    // with the stored config (what the edge resends when only the secret changes) or another.
+    let mut edge = vault.client("edge");
+    for base_url in [ATTACKER, "https://llm.example.com/v1"] {
+        let config = HashMap::from([("base_url".to_owned(), base_url.to_owned())]);
+        let update = UpdateCredentialSecretRequest {
+            credential_id: custom.clone(),
+            secret: format!("{CANARY}-replaced"),
+            config,
+        };
+        let error = edge
+            .update_credential_secret(with_token(update, &token))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Code::FailedPrecondition, "{error:?}");
+        assert!(
+            error.message().contains("integrity check failed"),
+            "{error:?}"
+        );
+        assert!(error.message().contains("delete it and add it again"));
+        assert!(!error.message().contains(CANARY));
+        assert!(!error.message().contains(ATTACKER));
+    }
+    assert!(config_of(&vault, &custom).contains(ATTACKER), "unchanged");
+
+    // Put back, the configs open again: it is the config that was checked, not the row's age.
+    set_config(&vault, &custom, &original_custom);
+    set_config(&vault, &bedrock, &original_bedrock);
+    let leased = lease(&vault, &user).await;
+    assert_eq!(leased.credentials.len(), 3);
+    assert_eq!(unreadable_ids(&leased), [openai.as_str()]);
+    let custom_leased = leased
+        .credentials
+        .iter()
+        .find(|c| c.credential.as_ref().unwrap().id == custom)
+        .unwrap();
+    assert!(custom_leased.secret.contains(&custom_secret));
+    assert_eq!(
+        custom_leased.credential.as_ref().unwrap().config["base_url"],
+        "https://llm.example.com/v1"
+    );
+
+    // A config changed through the vault is re-sealed with it, and that one is bound now.
+    let update = UpdateCredentialSecretRequest {
+        credential_id: custom.clone(),
+        secret: format!("{CANARY}-moved"),
+        config: HashMap::from([(
+            "base_url".to_owned(),
+            "https://llm2.example.com/v1".to_owned(),
+        )]),
+    };
+    edge.update_credential_secret(with_token(update, &token))
+        .await
+        .unwrap();
+    let leased = lease(&vault, &user).await;
+    assert_eq!(leased.credentials.len(), 3);
+    set_config(&vault, &custom, &original_custom);
+    assert_eq!(
+        unreadable_ids(&lease(&vault, &user).await),
+        {
+            let mut ids = vec![custom.clone(), openai.clone()];
+            ids.sort();
+            ids
+        },
+        "the old config no longer opens the re-sealed secret"
+    );
+
+    // A config the vault cannot even parse costs that key, not the whole lease.
+    set_config(&vault, &bedrock, "{not json");
+    let leased = lease(&vault, &user).await;
+    assert_eq!(leased_ids(&leased), [azure.as_str()]);
+    assert_eq!(leased.unreadable.len(), 3);
+    let reason = &leased
+        .unreadable
+        .iter()
+        .find(|u| u.credential_id == bedrock)
+        .unwrap()
+        .reason;
+    assert!(reason.contains("unreadable config"), "{reason}");
+
+    // The refusals named the keys in the log, never the secrets or the tampered values.
+    let text = logs.text();
+    assert!(
+        text.contains("credential cannot be opened"),
+        "logs are captured"
+    );
+    assert!(!text.contains(CANARY), "canary in the logs");
+    assert!(
+        !text.contains("attacker.example"),
+        "tampered config in the logs"
+    );
+    for id in all {
+        assert!(
+            text.contains(id.as_str()) || id == &azure,
+            "{id} not logged"
+        );
+    }
+}
+
+/// The v1 format, as vaults wrote it before the config was bound: the secret's AAD is the
+/// label, credential id, owner and provider, each length-prefixed; the data key's adds the
+/// KEK version.
+fn seal_v1(kek: &[u8; 32], kek_version: u32, row: [&str; 3], secret: &str) -> [Vec<u8>; 4] {
+    fn aad(label: &str, row: [&str; 3]) -> Vec<u8> {
+        let mut aad = Vec::new();
+        for part in [label, row[0], row[1], row[2]] {
+            aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            aad.extend_from_slice(part.as_bytes());
+        }
+        aad
+    }
+    let data_key = [0x5au8; 32];
+    let (nonce, key_nonce) = ([1u8; 12], [2u8; 12]);
+    let ciphertext = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&data_key))
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: secret.as_bytes(),
+                aad: &aad("keyroute/secret/v1", row),
+            },
+        )
+        .unwrap();
+    let mut key_aad = aad("keyroute/data-key/v1", row);
+    key_aad.extend_from_slice(&kek_version.to_be_bytes());
+    let wrapped = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(kek))
+        .encrypt(
+            Nonce::from_slice(&key_nonce),
+            Payload {
+                msg: &data_key,
+                aad: &key_aad,
+            },
+        )
+        .unwrap();
+    [ciphertext, nonce.to_vec(), wrapped, key_nonce.to_vec()]
+}
+
+/// The vault's KEK version 1, read from its keyring file.
+fn kek_v1(vault: &TestVault) -> [u8; 32] {
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vault.kek_path()).unwrap()).unwrap();
+    let key = file["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["version"] == 1)
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_start() {
+    let mut vault = TestVault::start().await;
+    let (user, token) = vault.user_with_token("legacy").await;
+    let keys = [
+        (
+            "custom",
+            "old-llm",
+            "sk-legacy-custom-0123456789",
+            vec![("base_url", "https://llm.example.com/v1")],
+        ),
+        (
+            "azure",
+            "",
+            "legacy-azure-0123456789abcdef",
+            vec![
+                ("endpoint", "https://old.openai.azure.com"),
+                ("deployment", "gpt-4o"),
+            ],
+        ),
+        ("openai", "", "sk-legacy-openai-0123456789", vec![]),
+        ("mistral", "", "legacy-mistral-0123456789abcd", vec![]),
+    ];
+    let mut ids = Vec::new();
+    for (provider, label, secret, config) in &keys {
+        ids.push(
+            create(
+                &vault,
+                &token,
+                request(&user, provider, label, secret, config),
+            )
+            .await,
+        );
+    }
+    vault.stop().await;
+
+    // Turn the database into what the previous release left: schema 3, every secret sealed
+    // the v1 way. One of them (the Mistral key) was already corrupt before the upgrade.
+    let kek = kek_v1(&vault);
+    {
+        let db = db(&vault);
+        for (id, (provider, _, secret, _)) in ids.iter().zip(&keys) {
+            // The custom key's secret is stored as the JSON the validator makes of it.
+            let stored = if *provider == "custom" {
+                serde_json::json!({ "apiKey": secret }).to_string()
+            } else {
+                (*secret).to_owned()
+            };
+            let [mut ciphertext, nonce, wrapped, key_nonce] =
+                seal_v1(&kek, 1, [id, &user, provider], &stored);
+            if *provider == "mistral" {
+                ciphertext[2] ^= 0x40;
+            }
+            db.execute(
+                "UPDATE credentials SET ciphertext = ?1, nonce = ?2, wrapped_key = ?3,
+                 key_nonce = ?4, kek_version = 1 WHERE id = ?5",
+                rusqlite::params![ciphertext, nonce, wrapped, key_nonce, id],
+            )
+            .unwrap();
+        }
+        db.execute_batch(
+            "ALTER TABLE credentials DROP COLUMN aad_version;
+             DELETE FROM schema_migrations WHERE version >= 4;",
+        )
+        .unwrap();
+    }
+    let v1_ciphertext: Vec<u8> = db(&vault)
+        .query_row(
+            "SELECT ciphertext FROM credentials WHERE id = ?1",
+            [&ids[0]],
+            |row| row.get(0),
+        )
+        .unwrap();
+
+    // The upgraded vault migrates, re-seals what opens, and still starts with a bad row.
+    vault.start_again().await;
+    let versions: Vec<(String, u32)> = {
+        let db = db(&vault);
+        let mut statement = db
+            .prepare("SELECT id, aad_version FROM credentials ORDER BY id")
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    for (id, version) in &versions {
+        let expected = if *id == ids[3] { 1 } else { 2 };
+        assert_eq!(*version, expected, "{id}");
+    }
+    let resealed_ciphertext: Vec<u8> = db(&vault)
+        .query_row(
+            "SELECT ciphertext FROM credentials WHERE id = ?1",
+            [&ids[0]],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_ne!(
+        resealed_ciphertext, v1_ciphertext,
+        "re-sealed, not only relabelled"
+    );
+
+    let leased = lease(&vault, &user).await;
+    assert_eq!(leased_ids(&leased), ids[..3]);
+    for (credential, (_, _, secret, _)) in leased.credentials.iter().zip(&keys) {
+        assert!(credential.secret.contains(secret), "{}", credential.secret);
+    }
+    assert_eq!(unreadable_ids(&leased), [ids[3].as_str()]);
+
+    // From now on their configs are bound too.
+    set_config(
+        &vault,
+        &ids[1],
+        r#"{"endpoint":"https://attacker.example.net","deployment":"gpt-4o"}"#,
+    );
+    let leased = lease(&vault, &user).await;
+    assert_eq!(leased_ids(&leased), [ids[0].as_str(), ids[2].as_str()]);
+
+    // A restart changes nothing more: the pass only looks at v1 rows.
+    let vault = vault.restart().await;
+    let leased = lease(&vault, &user).await;
+    assert_eq!(leased_ids(&leased), [ids[0].as_str(), ids[2].as_str()]);
+}
