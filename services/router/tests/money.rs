@@ -345,3 +345,58 @@ async fn a_stream_the_caller_leaves_early_is_still_charged() {
     assert!(line.output_tokens >= 1, "{line:?}");
     assert!(line.cost_micros > 0, "{line:?}");
 }
+
+#[tokio::test]
+async fn managed_calls_send_only_what_keyroute_prices() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    let (payer, token) = stack.vault.user_with_token("payer").await;
+    grant(&stack.vault, &payer, 1_000_000).await;
+    let with_extras = |model: &str| {
+        let mut request = ask(model, "extras");
+        request.provider_options_json = r#"{"service_tier":"priority","top_k":3}"#.into();
+        request.anthropic_beta = vec![
+            "context-1m-2025-08-07".into(),
+            "interleaved-thinking-2025-05-14".into(),
+        ];
+        request
+    };
+    // Managed (the platform's Anthropic key): unpriced fields and long-context betas stay home.
+    let reply = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(with_extras("claude-sonnet-4-5")),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    assert_eq!(reply.served_by.unwrap().key_source(), KeySource::Managed);
+    let sent = stack.mock.requests_for("anthropic").pop().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert!(
+        body.get("service_tier").is_none() && body.get("top_k").is_none(),
+        "{body}"
+    );
+    let beta = sent.header("anthropic-beta").unwrap_or_default();
+    assert!(
+        !beta.contains("context-1m") && beta.contains("interleaved-thinking"),
+        "{beta}"
+    );
+
+    // BYOK (the caller's own OpenAI key): passed through, the caller's provider bills it.
+    edge.complete(with_token(
+        CompleteRequest {
+            request: Some(with_extras("gpt-4o-mini")),
+        },
+        &stack.token,
+    ))
+    .await
+    .unwrap();
+    let sent = stack.mock.requests_for("openai").pop().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(body["service_tier"], "priority", "{body}");
+}

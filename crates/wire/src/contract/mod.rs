@@ -7,6 +7,7 @@
 
 mod authorization;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 pub use authorization::{Authorization, AwsKeyPair, ServiceAccountKey};
@@ -47,6 +48,15 @@ pub struct Contract<'a> {
     pub provider: &'static Provider,
     format: Format<'a>,
     config: &'a HashMap<String, String>,
+    /// Whether fields keyroute does not model reach the provider (see [`Contract::priced_only`]).
+    forward_extras: bool,
+}
+
+/// Anthropic beta flags that change the price of a call (long-context pricing).
+const PRICED_BETAS: &[&str] = &["context-1m"];
+
+fn priced_beta(flag: &str) -> bool {
+    PRICED_BETAS.iter().any(|prefix| flag.starts_with(prefix))
 }
 
 /// A credential whose configuration cannot be used: this key will not work, another may.
@@ -99,7 +109,30 @@ impl<'a> Contract<'a> {
             provider,
             format,
             config,
+            forward_extras: true,
         }
+    }
+
+    /// A contract that sends only what keyroute models and prices: no pass-through provider
+    /// options (`service_tier`, `store`, ...) and no beta flags that change the price. For the
+    /// platform's managed keys, whose calls the caller pays at catalog price; a caller's own
+    /// keys pass everything through.
+    pub fn priced_only(mut self) -> Self {
+        self.forward_extras = false;
+        self
+    }
+
+    /// The request as this contract may send it: unchanged, or without its extras.
+    fn forwardable<'r>(&self, request: &'r pb::ChatRequest) -> Cow<'r, pb::ChatRequest> {
+        let has_extras = !request.provider_options_json.is_empty()
+            || request.anthropic_beta.iter().any(|flag| priced_beta(flag));
+        if self.forward_extras || !has_extras {
+            return Cow::Borrowed(request);
+        }
+        let mut priced = request.clone();
+        priced.provider_options_json.clear();
+        priced.anthropic_beta.retain(|flag| !priced_beta(flag));
+        Cow::Owned(priced)
     }
 
     /// Whether this provider, in this flavour, serves `operation`.
@@ -168,6 +201,8 @@ impl<'a> Contract<'a> {
         model: &str,
         stream: bool,
     ) -> Result<HttpRequest, WireError> {
+        let request = self.forwardable(request);
+        let request = request.as_ref();
         if let Some(fim) = mistral::FimRequest::from_chat(request, stream) {
             if !self.supports(Operation::FillInTheMiddle) {
                 return Err(WireError::from_status(

@@ -41,7 +41,11 @@ impl<'a> Candidate<'a> {
         source: Source,
     ) -> Self {
         let publisher = offer.map(|o| o.format.as_str());
-        let contract = Contract::new(provider, publisher, upstream, &key.config);
+        let mut contract = Contract::new(provider, publisher, upstream, &key.config);
+        if source == Source::Managed {
+            // The caller pays the catalog price: nothing unpriced reaches the platform's key.
+            contract = contract.priced_only();
+        }
         Self {
             key,
             provider,
