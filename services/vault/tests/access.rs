@@ -361,6 +361,7 @@ async fn users_manage_only_their_own_personal_keys() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
+    // Alice's key does not exist for Bob: the same answer as an unknown id.
     let error = edge
         .delete_credential(with_token(
             DeleteCredentialRequest {
@@ -370,7 +371,8 @@ async fn users_manage_only_their_own_personal_keys() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(error.code(), Code::PermissionDenied);
+    assert_eq!(error.code(), Code::NotFound);
+    assert_eq!(error.message(), format!("credential {id} not found"));
     let error = edge
         .create_credential(with_token(openai("platform"), &bob_token))
         .await
@@ -394,4 +396,175 @@ async fn users_manage_only_their_own_personal_keys() {
         .create_credential(openai("platform"))
         .await
         .unwrap();
+}
+
+/// Calls each key RPC on `id` as `token`; returns (code, message) of each answer (Ok as None).
+async fn try_each_key_call(
+    edge: &mut vault_service_client::VaultServiceClient<tonic::transport::Channel>,
+    id: &str,
+    token: &str,
+) -> Vec<Option<(Code, String)>> {
+    let id = id.to_owned();
+    let outcome = |result: Result<(), tonic::Status>| {
+        result
+            .err()
+            .map(|status| (status.code(), status.message().to_owned()))
+    };
+    let get = GetCredentialRequest {
+        credential_id: id.clone(),
+    };
+    let update = UpdateCredentialSecretRequest {
+        credential_id: id.clone(),
+        secret: "sk-probe-0123456789abcdef".into(),
+        ..Default::default()
+    };
+    // A bad secret too: validation must not tell a hidden key from an unknown id.
+    let bad_update = UpdateCredentialSecretRequest {
+        credential_id: id.clone(),
+        secret: "sk-bad-0123456789\nsk-bad-0123456789".into(),
+        ..Default::default()
+    };
+    let disable = SetCredentialEnabledRequest {
+        credential_id: id.clone(),
+        enabled: false,
+    };
+    let delete = DeleteCredentialRequest {
+        credential_id: id.clone(),
+    };
+    vec![
+        outcome(edge.get_credential(with_token(get, token)).await.map(drop)),
+        outcome(
+            edge.update_credential_secret(with_token(update, token))
+                .await
+                .map(drop),
+        ),
+        outcome(
+            edge.update_credential_secret(with_token(bad_update, token))
+                .await
+                .map(drop),
+        ),
+        outcome(
+            edge.set_credential_enabled(with_token(disable, token))
+                .await
+                .map(drop),
+        ),
+        outcome(
+            edge.delete_credential(with_token(delete, token))
+                .await
+                .map(drop),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn keys_the_caller_may_not_see_answer_exactly_like_unknown_ids() {
+    let vault = TestVault::start().await;
+    let (alice, alice_token) = vault.user_with_token("alice").await;
+    let (bob, bob_token) = vault.user_with_token("bob").await;
+    let (_carol, carol_token) = vault.user_with_token("carol").await;
+    // Alice owns "Secret Project"; Bob is a plain member of "Shared", which Alice owns too.
+    let secret_org = vault.org("Secret Project", &alice, &[]).await;
+    let shared = vault.org("Shared", &alice, &[(&bob, Role::Member)]).await;
+    let mut edge = vault.client("edge");
+    let create = |owner: String| {
+        let (mut edge, token) = (edge.clone(), alice_token.clone());
+        async move {
+            edge.create_credential(with_token(openai(&owner), &token))
+                .await
+                .unwrap()
+                .into_inner()
+                .credential
+                .unwrap()
+                .id
+        }
+    };
+    let personal = create(alice.clone()).await;
+    let hidden_org_key = create(secret_org.clone()).await;
+    let shared_key = create(shared.clone()).await;
+    let platform_key = vault
+        .client("admin")
+        .create_credential(openai("platform"))
+        .await
+        .unwrap()
+        .into_inner()
+        .credential
+        .unwrap()
+        .id;
+
+    // What an unknown id gets, with the id swapped in.
+    let unknown = "cred_0000000000000000000000000000dead";
+    let expected = |id: &str| -> Vec<Option<(Code, String)>> {
+        let unknown_answers =
+            vec![Some((Code::NotFound, format!("credential {unknown} not found"))); 5];
+        unknown_answers
+            .into_iter()
+            .map(|answer| answer.map(|(code, message)| (code, message.replace(unknown, id))))
+            .collect()
+    };
+    assert_eq!(
+        try_each_key_call(&mut edge, unknown, &bob_token).await,
+        expected(unknown)
+    );
+    for (who, token) in [("bob", &bob_token), ("carol", &carol_token)] {
+        for id in [&personal, &hidden_org_key, &platform_key] {
+            let answers = try_each_key_call(&mut edge, id, token).await;
+            assert_eq!(answers, expected(id), "{who} on {id}");
+            for (_, message) in answers.iter().flatten() {
+                for name in [&alice, &secret_org, &shared, &"Secret Project".to_owned()] {
+                    assert!(!message.contains(name.as_str()), "{message}");
+                }
+            }
+        }
+    }
+    // Carol is in no org: the shared key is hidden from her too.
+    assert_eq!(
+        try_each_key_call(&mut edge, &shared_key, &carol_token).await,
+        expected(&shared_key)
+    );
+    // Bob sees the shared org's key but may not change it: a 403 is right there.
+    let answers = try_each_key_call(&mut edge, &shared_key, &bob_token).await;
+    assert_eq!(answers[0], None, "a member reads the org's key");
+    for answer in &answers[1..] {
+        let (code, message) = answer.clone().unwrap();
+        assert_eq!(code, Code::PermissionDenied, "{message}");
+        assert!(message.contains("owner or billing_manager"), "{message}");
+    }
+    // Nothing was changed or audited by the refused calls.
+    for id in [&personal, &hidden_org_key, &shared_key, &platform_key] {
+        assert_eq!(
+            vault.store_audit_count(id).await,
+            1,
+            "{id}: only its create"
+        );
+    }
+    let lease = vault
+        .client("router")
+        .lease_credentials(LeaseCredentialsRequest {
+            principal_id: alice.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lease.credentials.len(), 3);
+    assert!(
+        lease
+            .credentials
+            .iter()
+            .all(|c| c.credential.as_ref().unwrap().enabled)
+    );
+    // The owner and the operator still do everything.
+    let owner_answers = try_each_key_call(&mut edge, &personal, &alice_token).await;
+    assert!(
+        owner_answers
+            .iter()
+            .enumerate()
+            .all(|(i, answer)| if i == 2 {
+                answer
+                    .as_ref()
+                    .is_some_and(|(code, _)| *code == Code::InvalidArgument)
+            } else {
+                answer.is_none()
+            }),
+        "{owner_answers:?}"
+    );
 }

@@ -6,7 +6,9 @@ use keyroute_tls::{Identity, PeerInfo};
 use super::Vault;
 use crate::authz::PeerRole;
 use crate::error::VaultError;
-use crate::storage::{AuditRecord, PLATFORM_PRINCIPAL_ID, PrincipalKind, PrincipalRecord, Role};
+use crate::storage::{
+    AuditRecord, CredentialRecord, PLATFORM_PRINCIPAL_ID, PrincipalKind, PrincipalRecord, Role,
+};
 
 /// On whose behalf a request acts.
 #[derive(Debug, Clone)]
@@ -123,6 +125,37 @@ impl Vault {
         self.authorize_owner(call, owner_id, false).await
     }
 
+    /// May `call` see the existing key `credential` (and, with `write`, change it)?
+    ///
+    /// A key is visible to its owner, to the members of the org that owns it, and to the
+    /// operator. To anyone else it does not exist: the answer is the very `NotFound` an
+    /// unknown id gets (same code, same words, no owner or org named), so ids cannot be
+    /// probed. A member who sees an org key but may not change it gets `PermissionDenied`.
+    pub(super) async fn authorize_credential(
+        &self,
+        call: &Call,
+        credential: &CredentialRecord,
+        write: bool,
+    ) -> Result<(), VaultError> {
+        let Some(actor) = Self::acting_principal(call)? else {
+            return Ok(());
+        };
+        if actor.id == credential.owner_id {
+            return Ok(());
+        }
+        // Memberships exist only in orgs: another user's or the platform's key has none.
+        if self
+            .store()
+            .role_in(&credential.owner_id, &actor.id)
+            .await?
+            .is_none()
+        {
+            return Err(credential_not_found(&credential.id));
+        }
+        self.authorize_owner(call, &credential.owner_id, write)
+            .await
+    }
+
     async fn authorize_owner(
         &self,
         call: &Call,
@@ -160,4 +193,9 @@ impl Vault {
             },
         }
     }
+}
+
+/// What every call on a key id the caller cannot see answers, known or not.
+pub(super) fn credential_not_found(id: &str) -> VaultError {
+    VaultError::NotFound(format!("credential {id} not found"))
 }

@@ -4,6 +4,7 @@ use keyroute_proto::vault::v1 as pb;
 use keyroute_proto::vault::v1::RevocationKind;
 use serde_json::json;
 
+use super::call::credential_not_found;
 use super::{Call, Vault, new_id, page_size};
 use crate::convert::{self, now_ms};
 use crate::crypto::{SealContext, open, seal};
@@ -18,7 +19,7 @@ impl Vault {
         self.store()
             .get_credential(id)
             .await?
-            .ok_or_else(|| VaultError::NotFound(format!("credential {id} not found")))
+            .ok_or_else(|| credential_not_found(id))
     }
 
     pub(super) async fn create_credential(
@@ -100,7 +101,7 @@ impl Vault {
         request: pb::UpdateCredentialSecretRequest,
     ) -> Result<pb::UpdateCredentialSecretResponse, VaultError> {
         let existing = self.require_credential(&request.credential_id).await?;
-        self.authorize_manage(call, &existing.owner_id).await?;
+        self.authorize_credential(call, &existing, true).await?;
         let valid = validate(
             &existing.provider,
             &existing.label,
@@ -170,7 +171,7 @@ impl Vault {
         request: pb::SetCredentialEnabledRequest,
     ) -> Result<pb::SetCredentialEnabledResponse, VaultError> {
         let existing = self.require_credential(&request.credential_id).await?;
-        self.authorize_manage(call, &existing.owner_id).await?;
+        self.authorize_credential(call, &existing, true).await?;
         let now = now_ms();
         let action = if request.enabled {
             "credential.enable"
@@ -207,7 +208,7 @@ impl Vault {
         request: pb::DeleteCredentialRequest,
     ) -> Result<pb::DeleteCredentialResponse, VaultError> {
         let existing = self.require_credential(&request.credential_id).await?;
-        self.authorize_manage(call, &existing.owner_id).await?;
+        self.authorize_credential(call, &existing, true).await?;
         let now = now_ms();
         let detail = json!({ "provider": existing.provider, "fingerprint": existing.fingerprint });
         let audit = call.audit(
@@ -238,7 +239,7 @@ impl Vault {
         request: pb::GetCredentialRequest,
     ) -> Result<pb::GetCredentialResponse, VaultError> {
         let record = self.require_credential(&request.credential_id).await?;
-        self.authorize_read(call, &record.owner_id).await?;
+        self.authorize_credential(call, &record, false).await?;
         Ok(pb::GetCredentialResponse {
             credential: Some(convert::credential(record)),
         })
