@@ -2,6 +2,10 @@
 //! past three quarters of its life the next use refreshes it in the background, so a busy
 //! caller never waits for the vault. Revocation events drop affected leases at once; with
 //! the vault down, leases keep serving until they expire, then calls fail naming the vault.
+//!
+//! A lease the vault made before a revocation may arrive after the router applied it: it is
+//! never cached. Every applied revocation moves a generation counter; a lease is kept only
+//! if the generation is still the one read before asking, and is asked for again otherwise.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,6 +84,8 @@ impl Lease {
 pub struct LeaseCache {
     vault: VaultClient,
     leases: Mutex<HashMap<String, Arc<Lease>>>,
+    /// Revocations applied so far; moved only with `leases` locked.
+    generation: AtomicU64,
     /// One fetch per principal at a time.
     fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     refreshing: Mutex<HashSet<String>>,
@@ -95,6 +101,9 @@ impl std::fmt::Debug for LeaseCache {
             .finish_non_exhaustive()
     }
 }
+
+/// How many times a lease overtaken by a revocation is asked for again.
+const FETCH_ATTEMPTS: usize = 3;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
@@ -118,6 +127,7 @@ impl LeaseCache {
         Arc::new(Self {
             vault,
             leases: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             fetching: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashSet::new()),
             vault_calls: AtomicU64::new(0),
@@ -175,7 +185,27 @@ impl LeaseCache {
             .cloned()
     }
 
+    /// A lease from the vault, cached unless a revocation was applied while it was made (then
+    /// asked for again, a few times at most; the newest serves this call uncached).
     async fn fetch(&self, caller: &Caller) -> Result<Arc<Lease>, RouterError> {
+        let mut newest = None;
+        for _ in 0..FETCH_ATTEMPTS {
+            let asked_at = self.generation.load(Ordering::Acquire);
+            let lease = self.ask(caller).await?;
+            let mut leases = lock(&self.leases);
+            if self.generation.load(Ordering::Acquire) == asked_at {
+                leases.insert(caller.principal_id.clone(), lease.clone());
+                return Ok(lease);
+            }
+            drop(leases);
+            tracing::debug!(principal = %caller.principal_id, "a revocation arrived while the vault made a lease; asking again");
+            newest = Some(lease);
+        }
+        newest.ok_or_else(|| RouterError::Internal("no lease was asked for".into()))
+    }
+
+    /// A lease from the vault, uncached.
+    async fn ask(&self, caller: &Caller) -> Result<Arc<Lease>, RouterError> {
         self.vault_calls.fetch_add(1, Ordering::Relaxed);
         let reply = self
             .vault
@@ -209,21 +239,20 @@ impl LeaseCache {
             .collect();
         let mut owners: HashSet<String> = caller.org_ids.iter().cloned().collect();
         owners.insert(caller.principal_id.clone());
-        let lease = Arc::new(Lease {
+        Ok(Arc::new(Lease {
             principal_id: caller.principal_id.clone(),
             owners,
             keys,
             settings: reply.provider_settings,
             fetched_at: Instant::now(),
             expires_at: deadline(reply.expires_at.as_ref()),
-        });
-        lock(&self.leases).insert(caller.principal_id.clone(), lease.clone());
-        Ok(lease)
+        }))
     }
 
     fn drop_where(&self, stale: impl Fn(&Lease) -> bool) {
         let dropped = {
             let mut leases = lock(&self.leases);
+            self.generation.fetch_add(1, Ordering::AcqRel);
             let before = leases.len();
             leases.retain(|_, lease| !stale(lease));
             before - leases.len()

@@ -1,6 +1,11 @@
 //! Gateway tokens, verified with the vault and cached briefly: a revoked token stops working
 //! as soon as the revocation event arrives, and within the cache TTL at worst. Tokens are
 //! keyed by their SHA-256, never stored in clear.
+//!
+//! An answer the vault gave before a revocation may arrive after the router applied it: it
+//! is never cached. Every applied revocation moves a generation counter; an answer is kept
+//! only if the generation is still the one read before asking, and is asked for again
+//! otherwise.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,11 +31,24 @@ struct Entry {
     until: Instant,
 }
 
+/// The cached tokens and the count of revocations applied to them.
+#[derive(Default)]
+struct Entries {
+    tokens: HashMap<[u8; 32], Entry>,
+    generation: u64,
+}
+
+/// How many times an answer overtaken by a revocation is asked for again before the newest
+/// is used for this one call (uncached).
+const FETCH_ATTEMPTS: usize = 3;
+
 /// A short-lived cache of verified tokens.
 pub struct TokenCache {
     vault: VaultClient,
     ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    entries: Mutex<Entries>,
+    /// Ticks with the generation whenever a revocation is applied.
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -46,14 +64,20 @@ impl TokenCache {
         Self {
             vault,
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
+            revocations: tokio::sync::watch::Sender::new(0),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The number of revocations applied so far; changes whenever one is.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 
     /// The caller behind `token`, from the cache or the vault.
@@ -61,11 +85,36 @@ impl TokenCache {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(entry) = self
             .entries()
+            .tokens
             .get(&key)
             .filter(|e| e.until > Instant::now())
         {
             return Ok(entry.caller.clone());
         }
+        let mut newest = None;
+        for _ in 0..FETCH_ATTEMPTS {
+            let asked_at = self.entries().generation;
+            let caller = self.ask(token).await?;
+            let mut entries = self.entries();
+            if entries.generation == asked_at {
+                entries.tokens.insert(
+                    key,
+                    Entry {
+                        caller: caller.clone(),
+                        until: Instant::now() + self.ttl,
+                    },
+                );
+                return Ok(caller);
+            }
+            drop(entries);
+            tracing::debug!("a revocation arrived while the vault checked a token; asking again");
+            newest = Some(caller);
+        }
+        newest.ok_or_else(|| RouterError::Internal("no token check was made".into()))
+    }
+
+    /// The vault's answer for `token`, uncached.
+    async fn ask(&self, token: &str) -> Result<Arc<Caller>, RouterError> {
         let reply: AuthenticateResponse = self
             .vault
             .clone()
@@ -78,34 +127,36 @@ impl TokenCache {
         let principal = reply
             .principal
             .ok_or_else(|| RouterError::Internal("vault answered without a principal".into()))?;
-        let caller = Arc::new(Caller {
+        Ok(Arc::new(Caller {
             principal_id: principal.id,
             token_id: reply.token_id,
             org_ids: reply.memberships.into_iter().map(|m| m.org_id).collect(),
-        });
-        self.entries().insert(
-            key,
-            Entry {
-                caller: caller.clone(),
-                until: Instant::now() + self.ttl,
-            },
-        );
-        Ok(caller)
+        }))
+    }
+
+    /// Applies a revocation: drops the entries `stale` names, and makes every answer asked
+    /// for before now stale too.
+    fn revoke(&self, stale: impl Fn(&Entry) -> bool) {
+        let generation = {
+            let mut entries = self.entries();
+            entries.generation += 1;
+            entries.tokens.retain(|_, entry| !stale(entry));
+            entries.generation
+        };
+        self.revocations.send_replace(generation);
     }
 
     /// Drops a revoked token.
     pub fn revoke_token(&self, token_id: &str) {
-        self.entries()
-            .retain(|_, entry| entry.caller.token_id != token_id);
+        self.revoke(|entry| entry.caller.token_id == token_id);
     }
 
     /// Drops every token of a principal (its memberships changed).
     pub fn forget_principal(&self, principal_id: &str) {
-        self.entries()
-            .retain(|_, entry| entry.caller.principal_id != principal_id);
+        self.revoke(|entry| entry.caller.principal_id == principal_id);
     }
 
     pub fn clear(&self) {
-        self.entries().clear();
+        self.revoke(|_| true);
     }
 }
