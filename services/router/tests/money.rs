@@ -400,3 +400,71 @@ async fn managed_calls_send_only_what_keyroute_prices() {
     let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
     assert_eq!(body["service_tier"], "priority", "{body}");
 }
+
+#[tokio::test]
+async fn concurrent_managed_streams_cannot_overdraw_the_balance() {
+    let stack = stack().await;
+    let (payer, token) = stack.vault.user_with_token("crowd").await;
+    // Slow streams, so that they overlap: the mock echoes one word per chunk.
+    stack.mock.set_fault(
+        "sk-platform-anthropic-0123",
+        keyroute_mock_providers::Fault {
+            chunk_delay: Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
+    let prompt = "word ".repeat(40);
+    let request = || {
+        let mut chat = ask("claude-sonnet-4-5", prompt.trim_end());
+        chat.sampling = Some(Sampling {
+            max_tokens: Some(50),
+            ..Default::default()
+        });
+        chat
+    };
+    // What one call costs, measured: the balance is worth three of them.
+    let catalog = Catalog::builtin().unwrap();
+    let price = catalog.model("claude-sonnet-4-5").unwrap().offers[0].price();
+    let one_call = i64::try_from(price.cost(40, 41)).unwrap();
+    grant(&stack.vault, &payer, 3 * one_call).await;
+    let start = balance(&stack.vault, &payer).await;
+
+    let calls = (0..50).map(|_| {
+        let mut edge = stack.client("edge");
+        let chat = request();
+        let token = token.clone();
+        async move {
+            let opened = edge
+                .complete_stream(with_token(
+                    CompleteStreamRequest {
+                        request: Some(chat),
+                    },
+                    &token,
+                ))
+                .await;
+            let Ok(events) = opened else {
+                return false;
+            };
+            let mut events = events.into_inner();
+            while let Some(event) = events.message().await.unwrap() {
+                assert!(
+                    !matches!(event.event, Some(complete_stream_response::Event::Error(_))),
+                    "{event:?}"
+                );
+            }
+            true
+        }
+    });
+    let served = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter(|served| *served)
+        .count() as u64;
+    assert!(served >= 1 && served <= 3, "{served} streams were served");
+    until_recorded(&stack.vault, &payer, served).await;
+    let end = balance(&stack.vault, &payer).await;
+    // The documented bound on one router: the balance never goes below zero by more than
+    // the calls' excess over their reservations, which is none here (max_tokens is set and
+    // the input estimate covers the input).
+    assert!(end >= 0, "balance {end} after {served} calls from {start}");
+}

@@ -10,7 +10,7 @@ use keyroute_proto::vault::v1::{UsageRecord, UsageSource};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::catalog::{Price, dollars};
 
-use crate::cache::accounts::{Account, Accounts};
+use crate::cache::accounts::{Account, Accounts, Reservation, Shortfall};
 use crate::cache::usage::UsageReporter;
 use crate::error::RouterError;
 use crate::policy::candidates::{Candidate, Source};
@@ -20,6 +20,42 @@ use crate::policy::candidates::{Candidate, Source};
 pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
     keyroute_telemetry::request_id(metadata)
         .map_or_else(keyroute_telemetry::new_request_id, str::to_owned)
+}
+
+/// Output tokens a managed call without `max_tokens` holds credit for.
+pub const DEFAULT_RESERVED_OUTPUT_TOKENS: u64 = 4096;
+
+/// The most a managed call may cost, as far as is known before it starts: keyroute's input
+/// estimate and the requested `max_tokens` (else [`DEFAULT_RESERVED_OUTPUT_TOKENS`]) at the
+/// dearest managed candidate's catalog price. `None` when no managed key may serve.
+pub fn reservation_estimate(
+    found: &[Candidate<'_>],
+    input_estimate: u64,
+    max_tokens: Option<u32>,
+) -> Option<i64> {
+    let output = max_tokens.map_or(DEFAULT_RESERVED_OUTPUT_TOKENS, u64::from);
+    found
+        .iter()
+        .filter(|c| c.source == Source::Managed)
+        .filter_map(|c| c.offer)
+        .map(|offer| offer.price().cost(input_estimate, output))
+        .max()
+        .map(|micros| i64::try_from(micros).unwrap_or(i64::MAX))
+}
+
+/// The caller's error when its balance, less what its calls in flight hold, cannot cover
+/// another managed call.
+pub fn shortfall_error(model: &str, shortfall: &Shortfall) -> RouterError {
+    RouterError::NoRoute {
+        message: format!(
+            "cannot route {model}: your credit balance is {}, of which {} is held by {} call(s) in flight; this call needs up to {} (its input and max_tokens at the catalog price)",
+            dollars(shortfall.balance),
+            dollars(shortfall.reserved),
+            shortfall.in_flight,
+            dollars(shortfall.needed),
+        ),
+        retry_at: None,
+    }
 }
 
 /// Drops the candidates the caller cannot pay for; an error naming every reason when none
@@ -102,6 +138,8 @@ pub struct Meter {
     output_chars: u64,
     /// Whether the provider's answer was whole (a response, or a stream that reached its end).
     whole: bool,
+    /// The credit a managed call holds; released after the charge, when the meter drops.
+    _reservation: Option<Reservation>,
 }
 
 /// About four characters a token, as the input estimate counts them.
@@ -110,13 +148,16 @@ fn tokens_of_chars(chars: u64) -> u64 {
 }
 
 impl Meter {
-    /// `input_estimate`: keyroute's count of the request's input tokens.
+    /// `input_estimate`: keyroute's count of the request's input tokens; `reservation`: the
+    /// credit a managed call holds until it is charged.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         request_id: String,
         principal_id: &str,
         model: &str,
         candidate: &Candidate<'_>,
         input_estimate: u64,
+        reservation: Option<Reservation>,
         reporter: Arc<UsageReporter>,
         accounts: Arc<Accounts>,
     ) -> Self {
@@ -144,6 +185,7 @@ impl Meter {
             input_estimate,
             output_chars: 0,
             whole: false,
+            _reservation: reservation,
         }
     }
 

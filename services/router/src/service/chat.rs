@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::Router;
 use super::opening::{Opening, Plan};
+use crate::cache::accounts::{Reservation, Source};
 use crate::error::{RouteFailure, RouterError};
 use crate::policy::candidates::Candidate;
 use crate::policy::charging::Meter;
@@ -47,8 +48,11 @@ impl Router {
         opening: &Opening,
         plan: &Plan<'_>,
         winner: &Candidate<'_>,
+        reservation: Option<Reservation>,
         upstream: Duration,
     ) -> (Meter, MetadataMap) {
+        // The caller's own key won: nothing of the balance needs holding.
+        let reservation = reservation.filter(|_| winner.source == Source::Managed);
         let provider = winner.provider.id;
         let model = opening.chat.model.as_str();
         self.metrics
@@ -60,7 +64,8 @@ impl Router {
             &opening.caller.principal_id,
             model,
             winner,
-            u64::from(keyroute_wire::estimate::input_tokens(&opening.chat)),
+            opening.input_estimate,
+            reservation,
             self.usage.clone(),
             self.accounts.clone(),
         );
@@ -82,7 +87,7 @@ impl Router {
     ) -> Result<Response<CompleteResponse>, RouterError> {
         let opening = self.open(request, |r| r.request).await?;
         let plan = self.plan(&opening).await?;
-        let found = self.choose(&plan, &opening)?;
+        let (found, reservation) = self.choose_and_reserve(&plan, &opening)?;
         let chat = &opening.chat;
         let (mut response, upstream, winner) = fallback::complete(
             &self.upstreams,
@@ -93,7 +98,8 @@ impl Router {
         )
         .await
         .map_err(|failure| self.failed(&plan, failure, ""))?;
-        let (mut meter, metadata) = self.served(&opening, &plan, &found[winner], upstream);
+        let (mut meter, metadata) =
+            self.served(&opening, &plan, &found[winner], reservation, upstream);
         meter.response(&response);
         drop(meter);
         if let Some(served) = &mut response.served_by {
@@ -111,7 +117,7 @@ impl Router {
     ) -> Result<Response<EventStream>, RouterError> {
         let opening = self.open(request, |r| r.request).await?;
         let plan = self.plan(&opening).await?;
-        let found = self.choose(&plan, &opening)?;
+        let (found, reservation) = self.choose_and_reserve(&plan, &opening)?;
         let chat = &opening.chat;
         let (winner, events) = fallback::stream(
             &self.upstreams,
@@ -124,7 +130,8 @@ impl Router {
         .map_err(|failure| self.failed(&plan, failure, "stream"))?;
         // A stream counts once its first event arrived: routing is over then.
         let first_event = opening.started.elapsed();
-        let (mut meter, metadata) = self.served(&opening, &plan, &found[winner], first_event);
+        let (mut meter, metadata) =
+            self.served(&opening, &plan, &found[winner], reservation, first_event);
         let events = events.map(move |mut event| {
             meter.observe(&mut event);
             Ok(event)

@@ -12,11 +12,12 @@ use tonic::Request;
 
 use super::Router;
 use crate::cache::accounts::Account;
+use crate::cache::accounts::{Reservation, Source};
 use crate::cache::leases::Lease;
 use crate::cache::tokens::Caller;
 use crate::error::RouterError;
 use crate::policy::candidates::{Candidate, candidates};
-use crate::policy::charging::{affordable, request_id};
+use crate::policy::charging::{affordable, request_id, reservation_estimate, shortfall_error};
 
 /// The built-in owner of the platform's managed keys.
 const PLATFORM: &str = "platform";
@@ -67,6 +68,8 @@ pub(super) struct Opening {
     pub request_id: String,
     pub chat: ChatRequest,
     pub started: Instant,
+    /// keyroute's estimate of the input tokens, for reservations and cut-short charges.
+    pub input_estimate: u64,
 }
 
 /// What routing one request needs, gathered once: the model's resolution, the caller's and
@@ -106,11 +109,13 @@ impl Router {
         let caller = self.caller(&request).await?;
         let request_id = request_id(request.metadata());
         let chat = Self::validate(chat(request.into_inner()))?;
+        let input_estimate = u64::from(keyroute_wire::estimate::input_tokens(&chat));
         Ok(Opening {
             caller,
             request_id,
             chat,
             started,
+            input_estimate,
         })
     }
 
@@ -175,5 +180,37 @@ impl Router {
             )
         })
         .inspect_err(|_| self.metrics.request("", plan.model_label(), "", "no_route"))
+    }
+
+    /// The keys to try, and the credit held for the call if a managed key may serve it:
+    /// managed keys are tried only if the caller's balance, less what its calls in flight
+    /// hold, covers this call's estimate.
+    pub(super) fn choose_and_reserve<'p>(
+        &self,
+        plan: &'p Plan<'_>,
+        opening: &Opening,
+    ) -> Result<(Vec<Candidate<'p>>, Option<Reservation>), RouterError> {
+        let mut found = self.choose(plan, opening)?;
+        let max_tokens = opening.chat.sampling.as_ref().and_then(|s| s.max_tokens);
+        let (Some(micros), Some(account)) = (
+            reservation_estimate(&found, opening.input_estimate, max_tokens),
+            plan.account.as_deref(),
+        ) else {
+            return Ok((found, None));
+        };
+        match self
+            .accounts
+            .reserve(&opening.caller.principal_id, account, micros)
+        {
+            Ok(reservation) => Ok((found, Some(reservation))),
+            Err(shortfall) => {
+                found.retain(|c| c.source == Source::Byok);
+                if found.is_empty() {
+                    self.metrics.request("", plan.model_label(), "", "no_route");
+                    return Err(shortfall_error(&opening.chat.model, &shortfall));
+                }
+                Ok((found, None))
+            }
+        }
     }
 }
