@@ -272,7 +272,9 @@ async fn a_thousand_concurrent_requests_are_attributed_right_without_vault_calls
         callers.push((token, model, provider, KeySource::Byok));
     }
     let (no_keys_user, no_keys) = stack.vault.user_with_token("nokeys").await;
-    grant(&stack.vault, &no_keys_user, 10_000_000).await;
+    // Enough credit for 250 managed calls in flight at once: each holds its estimate (up to
+    // 4096 output tokens without max_tokens) until it is charged.
+    grant(&stack.vault, &no_keys_user, 100_000_000).await;
     // No key of their own: the platform's Anthropic key serves them.
     callers.push((
         no_keys,
