@@ -230,6 +230,7 @@ async fn a_vertex_token_uri_passes_the_policy_and_a_new_key_file_gets_a_new_toke
         &ask("gemini-2.5-flash", "hi"),
         &cooldowns,
         &keyroute_router::metrics::Metrics::default(),
+        &|_| {},
     )
     .await
     .unwrap_err();
@@ -257,6 +258,7 @@ async fn a_vertex_token_uri_passes_the_policy_and_a_new_key_file_gets_a_new_toke
             &ask("gemini-2.5-flash", "hi"),
             &cooldowns,
             &keyroute_router::metrics::Metrics::default(),
+            &|_| {},
         )
         .await
         .unwrap_or_else(|f| panic!("{}", f.error));

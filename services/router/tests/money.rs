@@ -460,7 +460,7 @@ async fn concurrent_managed_streams_cannot_overdraw_the_balance() {
         .into_iter()
         .filter(|served| *served)
         .count() as u64;
-    assert!(served >= 1 && served <= 3, "{served} streams were served");
+    assert!((1..=3).contains(&served), "{served} streams were served");
     until_recorded(&stack.vault, &payer, served).await;
     let end = balance(&stack.vault, &payer).await;
     // The documented bound on one router: the balance never goes below zero by more than

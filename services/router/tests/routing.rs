@@ -78,9 +78,16 @@ async fn complete(
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
 ) -> Result<pb::ChatResponse, keyroute_router::error::RouteFailure> {
-    fallback::complete(upstreams, found, request, cooldowns, &Metrics::default())
-        .await
-        .map(|(response, _, _)| response)
+    fallback::complete(
+        upstreams,
+        found,
+        request,
+        cooldowns,
+        &Metrics::default(),
+        &|_| {},
+    )
+    .await
+    .map(|(response, _, _)| response)
 }
 
 async fn stream(
@@ -90,9 +97,16 @@ async fn stream(
     cooldowns: &Cooldowns,
 ) -> Result<impl futures::Stream<Item = StreamEvent> + use<>, keyroute_router::error::RouteFailure>
 {
-    fallback::stream(upstreams, found, request, cooldowns, &Metrics::default())
-        .await
-        .map(|(_, events)| events)
+    fallback::stream(
+        upstreams,
+        found,
+        request,
+        cooldowns,
+        &Metrics::default(),
+        &|_| {},
+    )
+    .await
+    .map(|(_, events)| events)
 }
 
 fn answer(response: &pb::ChatResponse) -> String {

@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use keyroute_proto::router::v1::ServedBy;
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamEvent, error_event, pb};
-use keyroute_wire::error::WireError;
+use keyroute_wire::error::{ErrorKind, WireError};
 
 use crate::error::RouteFailure;
 use crate::metrics::Metrics;
@@ -57,14 +57,26 @@ fn no_candidates() -> RouteFailure {
     }
 }
 
+/// Whether a failed attempt may still be billed by the provider: it accepted the request
+/// (a 2xx whose body broke off or did not parse) or had it in hand when the deadline struck.
+/// A refusal (4xx, 5xx) or a connection never made is not billed.
+pub fn may_bill(error: &WireError) -> bool {
+    error.kind == ErrorKind::Malformed || error.error_type == "timeout"
+}
+
+/// Called for each failed attempt the provider may bill, to charge it.
+pub type Billable<'b> = &'b (dyn Fn(&Candidate<'_>) + Sync);
+
 /// Serves a non-streaming request with the first candidate that succeeds; also returns how
-/// long the providers took, failed attempts included, and which candidate answered.
+/// long the providers took, failed attempts included, and which candidate answered. Failed
+/// attempts a provider may bill go to `billable`.
 pub async fn complete(
     upstreams: &Upstreams,
     candidates: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
     metrics: &Metrics,
+    billable: Billable<'_>,
 ) -> Result<(pb::ChatResponse, Duration, usize), RouteFailure> {
     let mut last = None;
     let started = Instant::now();
@@ -76,6 +88,9 @@ pub async fn complete(
                 return Ok((response, started.elapsed(), tried));
             }
             Err(error) => {
+                if may_bill(&error) {
+                    billable(candidate);
+                }
                 let retry = after_failure(candidate, &error, cooldowns, metrics);
                 last = Some(RouteFailure { error, attempts });
                 if !retry {
@@ -89,12 +104,14 @@ pub async fn complete(
 
 /// Serves a streaming request: the first candidate whose stream yields an event wins; the
 /// stream ends with `End` carrying who served it. Also returns which candidate serves it.
+/// Failed attempts a provider may bill go to `billable`.
 pub async fn stream(
     upstreams: &Upstreams,
     candidates: &[Candidate<'_>],
     request: &pb::ChatRequest,
     cooldowns: &Cooldowns,
     metrics: &Metrics,
+    billable: Billable<'_>,
 ) -> Result<(usize, impl Stream<Item = StreamEvent> + Send + use<>), RouteFailure> {
     let mut last = None;
     for (tried, candidate) in candidates.iter().enumerate() {
@@ -119,6 +136,9 @@ pub async fn stream(
             },
             Err(error) => error,
         };
+        if may_bill(&error) {
+            billable(candidate);
+        }
         let retry = after_failure(candidate, &error, cooldowns, metrics);
         last = Some(RouteFailure { error, attempts });
         if !retry {

@@ -72,6 +72,21 @@ impl Router {
         (meter, served_by_metadata(winner, &opening.request_id))
     }
 
+    /// Charges an attempt that failed after the provider took the request (it may bill it):
+    /// keyroute's input estimate, nothing streamed.
+    fn charge_failed_attempt(&self, opening: &Opening, candidate: &Candidate<'_>) {
+        drop(Meter::new(
+            opening.request_id.clone(),
+            &opening.caller.principal_id,
+            &opening.chat.model,
+            candidate,
+            opening.input_estimate,
+            None,
+            self.usage.clone(),
+            self.accounts.clone(),
+        ));
+    }
+
     /// A call no candidate could serve, counted; `kind` labels streams apart.
     fn failed(&self, plan: &Plan<'_>, failure: RouteFailure, kind: &str) -> RouterError {
         let provider = failure.error.provider;
@@ -95,6 +110,7 @@ impl Router {
             chat,
             &self.cooldowns,
             &self.metrics,
+            &|candidate| self.charge_failed_attempt(&opening, candidate),
         )
         .await
         .map_err(|failure| self.failed(&plan, failure, ""))?;
@@ -125,6 +141,7 @@ impl Router {
             chat,
             &self.cooldowns,
             &self.metrics,
+            &|candidate| self.charge_failed_attempt(&opening, candidate),
         )
         .await
         .map_err(|failure| self.failed(&plan, failure, "stream"))?;

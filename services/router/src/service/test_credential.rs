@@ -92,6 +92,9 @@ impl Router {
             &probe,
             &Cooldowns::new(),
             &self.metrics,
+            // A test is a one-token probe with the caller's own key, billed by its provider
+            // to the key's owner; it is audited, not metered.
+            &|_| {},
         )
         .await;
         let latency_ms = started.elapsed().as_millis() as u32;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod hostile;
+
 use std::collections::HashMap;
 
 use keyroute_mock_providers::{Mock, MockServer};
