@@ -50,6 +50,8 @@ impl TestVault {
     ) -> Self {
         let settings = VaultSettings {
             listen,
+            // Keys may point at loopback (a local model server), as in `keyroute dev`.
+            egress: keyroute_egress::EgressPolicy::allowing_loopback(),
             db: state.path().join("vault.sqlite"),
             kek_file: state.path().join("kek.json"),
             tls: pki.paths("vault"),

@@ -71,6 +71,18 @@ pub struct VaultArgs {
     #[arg(long, env = "KEYROUTE_HEALTH_LISTEN", default_value = "off")]
     pub health_listen: String,
 
+    /// Internal destinations keys may point at after all (custom base URLs, Azure endpoints,
+    /// Vertex token URIs): CIDRs or host names, comma-separated. Keys pointing at loopback,
+    /// link-local, private, CGNAT, multicast or unspecified addresses are refused otherwise.
+    /// Give the routers the same list.
+    #[arg(
+        long = "egress-allow",
+        env = "KEYROUTE_EGRESS_ALLOW",
+        value_delimiter = ',',
+        value_name = "CIDR|HOST"
+    )]
+    pub egress_allow: Vec<String>,
+
     /// Log format: human or json.
     #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
@@ -83,6 +95,17 @@ impl VaultArgs {
             key: self.tls_key.clone(),
             ca: self.tls_ca.clone(),
         }
+    }
+
+    /// The egress policy for the destinations keys carry: strict, plus `--egress-allow`.
+    pub fn egress_policy(&self) -> Result<keyroute_egress::EgressPolicy, String> {
+        let mut policy = keyroute_egress::EgressPolicy::strict();
+        for rule in self.egress_allow.iter().filter(|r| !r.trim().is_empty()) {
+            policy
+                .allow(rule)
+                .map_err(|error| format!("--egress-allow: {error}"))?;
+        }
+        Ok(policy)
     }
 
     /// Checks what flags alone can tell; file contents are checked when loaded.

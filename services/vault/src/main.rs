@@ -35,8 +35,13 @@ fn main() -> ExitCode {
             Ok(guard) => guard,
             Err(error) => return STARTUP.config_error(&error.to_string()),
         };
+        let egress = match args.egress_policy() {
+            Ok(policy) => policy,
+            Err(message) => return STARTUP.config_error(&message),
+        };
         let settings = VaultSettings {
             listen: args.listen,
+            egress,
             db: args.db.clone(),
             kek_file: args.kek_file.clone(),
             tls: args.tls_paths(),

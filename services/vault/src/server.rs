@@ -29,6 +29,8 @@ pub enum StartError {
 #[derive(Debug, Clone)]
 pub struct VaultSettings {
     pub listen: SocketAddr,
+    /// Where the destinations keys carry may lead; others are refused when a key is added.
+    pub egress: keyroute_egress::EgressPolicy,
     pub db: PathBuf,
     pub kek_file: PathBuf,
     pub tls: TlsPaths,
@@ -70,6 +72,7 @@ impl PreparedVault {
             keyring,
             settings.kek_file.clone(),
             settings.lease_ttl,
+            settings.egress.clone(),
             stop_signal,
         );
         // Fails closed when the keyring lacks a version that stored credentials use.

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use keyroute_egress::EgressPolicy;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -43,12 +44,26 @@ fn invalid(message: impl Into<String>) -> InvalidCredential {
     InvalidCredential(message.into())
 }
 
-/// Validates a credential for `provider` and returns its normalized form.
+/// Validates a credential for `provider` and returns its normalized form; destinations it
+/// carries must pass the strict egress policy.
 pub fn validate(
     provider: &str,
     label: &str,
     secret: &str,
     config: &HashMap<String, String>,
+) -> Result<ValidCredential, InvalidCredential> {
+    validate_for(provider, label, secret, config, &EgressPolicy::strict())
+}
+
+/// Validates a credential whose destinations (a custom base URL, an Azure endpoint, a Vertex
+/// token URI) must pass `egress`: a key pointing at an internal address is refused when it is
+/// added, with the rule named, not when it is first used.
+pub fn validate_for(
+    provider: &str,
+    label: &str,
+    secret: &str,
+    config: &HashMap<String, String>,
+    egress: &EgressPolicy,
 ) -> Result<ValidCredential, InvalidCredential> {
     let shape = shape_of(provider).ok_or_else(|| {
         invalid(format!(
@@ -75,9 +90,9 @@ pub fn validate(
             Ok(finish(provider, label, key, BTreeMap::new()))
         }
         Shape::Bedrock => bedrock(provider, label, secret, &config),
-        Shape::Azure => azure(provider, label, secret, &config),
-        Shape::Vertex => vertex(provider, label, secret, &config),
-        Shape::Custom => custom(provider, label, secret, &config),
+        Shape::Azure => azure(provider, label, secret, &config, egress),
+        Shape::Vertex => vertex(provider, label, secret, &config, egress),
+        Shape::Custom => custom(provider, label, secret, &config, egress),
     }
 }
 
@@ -184,24 +199,34 @@ fn check_name(field: &str, value: &str, max: usize) -> Result<(), InvalidCredent
     }
 }
 
-fn check_url(field: &str, value: &str, https_only: bool) -> Result<(), InvalidCredential> {
+fn check_url(
+    field: &str,
+    value: &str,
+    https_only: bool,
+    egress: &EgressPolicy,
+) -> Result<(), InvalidCredential> {
     let parsed: Result<http::Uri, _> = value.parse();
-    let ok = matches!(&parsed, Ok(uri)
-    if uri.authority().is_some()
-        && match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => !https_only,
-            _ => false,
-        });
-    if ok {
-        Ok(())
-    } else if https_only {
-        Err(invalid(format!("{field} must be an https:// URL")))
-    } else {
-        Err(invalid(format!(
-            "{field} must be an http:// or https:// URL"
-        )))
-    }
+    let uri = match &parsed {
+        Ok(uri)
+            if uri.authority().is_some()
+                && match uri.scheme_str() {
+                    Some("https") => true,
+                    Some("http") => !https_only,
+                    _ => false,
+                } =>
+        {
+            uri
+        }
+        _ if https_only => return Err(invalid(format!("{field} must be an https:// URL"))),
+        _ => {
+            return Err(invalid(format!(
+                "{field} must be an http:// or https:// URL"
+            )));
+        }
+    };
+    egress
+        .check_host(uri.host().unwrap_or_default())
+        .map_err(|refused| invalid(format!("{field}: {refused}")))
 }
 
 /// Parses a JSON object secret without ever quoting it in an error (serde's messages can
@@ -336,10 +361,11 @@ fn azure(
     label: &str,
     secret: &str,
     config: &Config<'_>,
+    egress: &EgressPolicy,
 ) -> Result<ValidCredential, InvalidCredential> {
     config.allow(&["endpoint", "deployment", "api_version"])?;
     let endpoint = config.require("endpoint")?.trim_end_matches('/');
-    check_url("config.endpoint", endpoint, true)?;
+    check_url("config.endpoint", endpoint, true, egress)?;
     let deployment = config.require("deployment")?;
     check_name("config.deployment", deployment, 64)?;
     let mut stored = BTreeMap::from([
@@ -370,6 +396,7 @@ fn vertex(
     label: &str,
     secret: &str,
     config: &Config<'_>,
+    egress: &EgressPolicy,
 ) -> Result<ValidCredential, InvalidCredential> {
     config.allow(&["project_id", "location"])?;
     let map = json_object("secret", secret.trim())?;
@@ -381,7 +408,7 @@ fn vertex(
         return Err(invalid("secret.client_email is not an email address"));
     }
     let token_uri = required_field(&map, "secret", "token_uri")?;
-    check_url("secret.token_uri", token_uri, true)?;
+    check_url("secret.token_uri", token_uri, true, egress)?;
     let pem = required_field(&map, "secret", "private_key")?;
     check_rsa_private_key(pem)?;
     let project_id = match config.get("project_id") {
@@ -434,6 +461,7 @@ fn custom(
     label: &str,
     secret: &str,
     config: &Config<'_>,
+    egress: &EgressPolicy,
 ) -> Result<ValidCredential, InvalidCredential> {
     config.allow(&["base_url"])?;
     if label.is_empty() {
@@ -442,7 +470,7 @@ fn custom(
         ));
     }
     let base_url = config.require("base_url")?.trim_end_matches('/');
-    check_url("config.base_url", base_url, false)?;
+    check_url("config.base_url", base_url, false, egress)?;
     let config = BTreeMap::from([("base_url".to_owned(), base_url.to_owned())]);
     let trimmed = secret.trim();
     if trimmed.is_empty() {

@@ -291,7 +291,11 @@ async fn every_acknowledged_write_survives_kill_9() {
                     provider: "custom".into(),
                     label: format!("w{writer}-{i}"),
                     secret: format!("sk-durable-{writer}-{i}-0123456789"),
-                    config: [("base_url".to_owned(), "http://127.0.0.1:9/v1".to_owned())].into(),
+                    config: [(
+                        "base_url".to_owned(),
+                        "https://llm.example.com/v1".to_owned(),
+                    )]
+                    .into(),
                     disabled: false,
                 };
                 let Ok(response) = client.create_credential(request).await else {

@@ -141,6 +141,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
 
     let vault = PreparedVault::prepare(VaultSettings {
         listen: loopback,
+        // Keys may point at loopback (a local model server), as in `keyroute dev`.
+        egress: keyroute_egress::EgressPolicy::allowing_loopback(),
         db: state.database(),
         kek_file: state.kek_file(),
         tls: state.tls("vault"),

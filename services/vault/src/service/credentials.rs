@@ -12,7 +12,7 @@ use crate::error::VaultError;
 use crate::providers::shape_of;
 use crate::revocations::Change;
 use crate::storage::{CredentialRecord, ProviderSettingRecord, SecretUpdate, StoreError};
-use crate::validate::validate;
+use crate::validate::validate_for;
 
 impl Vault {
     async fn require_credential(&self, id: &str) -> Result<CredentialRecord, VaultError> {
@@ -32,11 +32,12 @@ impl Vault {
             return Err(VaultError::InvalidArgument("owner_id is required".into()));
         }
         // Validate before anything else: a bad secret never reaches the store or a log.
-        let valid = validate(
+        let valid = validate_for(
             &request.provider,
             &request.label,
             &request.secret,
             &request.config,
+            &self.inner.egress,
         )?;
         self.authorize_manage(call, owner_id).await?;
         let now = now_ms();
@@ -102,11 +103,12 @@ impl Vault {
     ) -> Result<pb::UpdateCredentialSecretResponse, VaultError> {
         let existing = self.require_credential(&request.credential_id).await?;
         self.authorize_credential(call, &existing, true).await?;
-        let valid = validate(
+        let valid = validate_for(
             &existing.provider,
             &existing.label,
             &request.secret,
             &request.config,
+            &self.inner.egress,
         )?;
         let keyring = self.inner.keyring.load();
         // A row that fails its integrity check may have had its routing config edited in the

@@ -38,6 +38,8 @@ struct VaultState {
     /// One rotation (or re-seal pass) at a time.
     rotation: tokio::sync::Mutex<()>,
     kek_metrics: KekMetrics,
+    /// Where a key's destination may lead (checked when keys are added or changed).
+    egress: keyroute_egress::EgressPolicy,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -48,6 +50,7 @@ impl Vault {
         keyring: Keyring,
         keyring_path: PathBuf,
         lease_ttl: Duration,
+        egress: keyroute_egress::EgressPolicy,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -59,6 +62,7 @@ impl Vault {
                 revocations: Revocations::default(),
                 rotation: tokio::sync::Mutex::new(()),
                 kek_metrics: KekMetrics::default(),
+                egress,
                 shutdown,
             }),
         }

@@ -197,9 +197,12 @@ fn vertex_service_account_is_checked() {
 
 #[test]
 fn custom_endpoints_need_a_name_and_base_url() {
-    let pairs = [("base_url", "http://127.0.0.1:11434/v1/")];
+    let pairs = [("base_url", "http://ollama.example.com:11434/v1/")];
     let open = validate("custom", "ollama", "", &config(&pairs)).unwrap();
-    assert_eq!(open.config["base_url"], "http://127.0.0.1:11434/v1");
+    assert_eq!(
+        open.config["base_url"],
+        "http://ollama.example.com:11434/v1"
+    );
     assert_eq!(open.fingerprint, "custom:none");
     let keyed = validate("custom", "vllm", KEY, &config(&pairs)).unwrap();
     assert!(keyed.secret.contains("apiKey"));
@@ -214,4 +217,59 @@ fn custom_endpoints_need_a_name_and_base_url() {
     assert!(error("custom", "", "", &pairs).contains("label is required"));
     assert_eq!(error("custom", "x", "", &[]), "config.base_url is required");
     assert!(error("custom", "x", "", &[("base_url", "localhost:8000")]).contains("URL"));
+}
+
+#[test]
+fn destinations_keys_carry_pass_the_egress_policy_when_they_are_added() {
+    use keyroute_egress::EgressPolicy;
+    for (provider, pairs, secret) in [
+        (
+            "custom",
+            vec![("base_url", "http://127.0.0.1:11434/v1")],
+            String::new(),
+        ),
+        (
+            "custom",
+            vec![("base_url", "http://localhost:11434/v1")],
+            String::new(),
+        ),
+        (
+            "custom",
+            vec![("base_url", "http://[::1]:8000/v1")],
+            String::new(),
+        ),
+        (
+            "custom",
+            vec![("base_url", "http://169.254.169.254/v1")],
+            String::new(),
+        ),
+        (
+            "azure",
+            vec![("endpoint", "https://10.1.2.3"), ("deployment", "d")],
+            KEY.to_owned(),
+        ),
+    ] {
+        let refused = validate(provider, "x", &secret, &config(&pairs))
+            .unwrap_err()
+            .0;
+        assert!(
+            refused.contains("egress policy") && refused.contains("address"),
+            "{provider} {pairs:?}: {refused}"
+        );
+    }
+    let message = error(
+        "custom",
+        "x",
+        "",
+        &[("base_url", "http://169.254.169.254/v1")],
+    );
+    assert!(message.contains("link-local"), "{message}");
+    // The operator's allowances (and `keyroute dev`'s loopback) let them in.
+    let loopback = [("base_url", "http://127.0.0.1:11434/v1")];
+    let dev = EgressPolicy::allowing_loopback();
+    assert!(validate_for("custom", "ollama", "", &config(&loopback), &dev).is_ok());
+    let mut allowing = EgressPolicy::strict();
+    allowing.allow("10.1.0.0/16").unwrap();
+    let private = [("endpoint", "https://10.1.2.3"), ("deployment", "d")];
+    assert!(validate_for("azure", "x", KEY, &config(&private), &allowing).is_ok());
 }
