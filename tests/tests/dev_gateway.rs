@@ -155,6 +155,8 @@ async fn dev_mock_serves_both_dialects_and_reuses_its_state() {
         "the user's key now serves"
     );
 
+    admin_works_as_printed(state.path(), &dev, &http).await;
+
     let (status, logs) = dev.stop().await;
     assert!(
         status.success(),
@@ -203,6 +205,71 @@ async fn dev_mock_serves_both_dialects_and_reuses_its_state() {
     );
     let (status, _) = again.stop().await;
     assert!(status.success());
+}
+
+/// `keyroute admin` with only what dev.env sets (its vault address and certificate folder),
+/// as a shell that sourced it would run it.
+async fn admin_from_dev_env(state: &Path, args: &[&str]) -> (bool, String, String) {
+    let env = std::fs::read_to_string(state.join("dev.env")).unwrap();
+    let vars: Vec<(&str, &str)> = env
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .filter(|(name, _)| name.starts_with("KEYROUTE_"))
+        .collect();
+    assert!(
+        vars.iter().any(|(name, _)| *name == "KEYROUTE_VAULT_ADDR"),
+        "{env}"
+    );
+    assert!(
+        vars.iter().any(|(name, _)| *name == "KEYROUTE_CERTS_DIR"),
+        "{env}"
+    );
+    let output = Command::new(workspace_binary("keyroute"))
+        .arg("admin")
+        .args(args)
+        .env_clear()
+        .envs(vars)
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The admin commands README prints work against the running dev stack: list the dev user,
+/// disable them (the gateway refuses their token at once), enable them again.
+async fn admin_works_as_printed(state: &Path, dev: &Dev, http: &reqwest::Client) {
+    let (ok, stdout, stderr) = admin_from_dev_env(state, &["users", "list", "-o", "json"]).await;
+    assert!(ok, "{stderr}");
+    let users: Value = serde_json::from_str(&stdout).unwrap();
+    let dev_user = if users.is_array() {
+        users[0].clone()
+    } else {
+        users
+    };
+    assert_eq!(dev_user["name"], "dev", "{stdout}");
+    let user_id = dev_user["id"].as_str().unwrap().to_owned();
+    let (ok, stdout, stderr) =
+        admin_from_dev_env(state, &["tokens", "list", "--principal", &user_id]).await;
+    assert!(
+        ok && stdout.contains(&dev.token[dev.token.len() - 4..]),
+        "{stdout}{stderr}"
+    );
+
+    let (ok, _, stderr) = admin_from_dev_env(state, &["users", "disable", &user_id]).await;
+    assert!(ok, "{stderr}");
+    let keys = |token: &str| {
+        http.get(format!("{}/api/v1/keys", dev.url))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    assert_eq!(keys(&dev.token).await.unwrap().status(), 401);
+    let (ok, _, stderr) = admin_from_dev_env(state, &["users", "enable", &user_id]).await;
+    assert!(ok, "{stderr}");
 }
 
 fn dev_token(state: &Path) -> String {

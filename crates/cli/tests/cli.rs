@@ -325,6 +325,87 @@ async fn admin_manages_users_orgs_tokens_keys_and_audit() {
 }
 
 #[tokio::test]
+async fn admin_issues_expiring_tokens_disables_principals_and_revokes_all_tokens() {
+    let vault = TestVault::start().await;
+    let (user, token) = vault.user_with_token("cli-tokens").await;
+    let org = vault.org("cli-org", &user, &[]).await;
+    let authenticates = async |token: &str| {
+        vault
+            .client("router")
+            .authenticate(keyroute_proto::vault::v1::AuthenticateRequest {
+                token: token.into(),
+            })
+            .await
+            .is_ok()
+    };
+
+    let issued = admin_json(
+        &vault,
+        &[
+            "tokens",
+            "issue",
+            "--principal",
+            &user,
+            "--expires-in",
+            "30d",
+        ],
+        None,
+    )
+    .await;
+    let expiring = issued["token"].as_str().unwrap().to_owned();
+    assert!(
+        issued["expires_at"].as_str().unwrap().ends_with('Z'),
+        "{issued}"
+    );
+    assert!(authenticates(&expiring).await);
+    let table = admin(&vault, &["tokens", "list", "--principal", &user], None).await;
+    assert!(table.stdout.contains("EXPIRES"), "{}", table.stdout);
+    let bad = admin(
+        &vault,
+        &[
+            "tokens",
+            "issue",
+            "--principal",
+            &user,
+            "--expires-in",
+            "30",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(bad.code, 64, "a lifetime needs a unit: {}", bad.stderr);
+
+    let disabled = admin_json(&vault, &["users", "disable", &user], None).await;
+    assert!(disabled["disabled_at"].is_string(), "{disabled}");
+    assert!(!authenticates(&token).await);
+    let listed = admin(&vault, &["users", "list"], None).await;
+    assert!(listed.stdout.contains("DISABLED"), "{}", listed.stdout);
+    let enabled = admin_json(&vault, &["users", "enable", &user], None).await;
+    assert!(enabled["disabled_at"].is_null(), "{enabled}");
+    assert!(authenticates(&token).await);
+    let org_disabled = admin_json(&vault, &["orgs", "disable", &org], None).await;
+    assert!(org_disabled["disabled_at"].is_string(), "{org_disabled}");
+    admin_json(&vault, &["orgs", "enable", &org], None).await;
+
+    let revoked = admin_json(
+        &vault,
+        &["tokens", "revoke-all", "--principal", &user],
+        None,
+    )
+    .await;
+    assert_eq!(revoked["revoked"].as_array().unwrap().len(), 2, "{revoked}");
+    assert!(!authenticates(&token).await && !authenticates(&expiring).await);
+    let again = admin(
+        &vault,
+        &["tokens", "revoke-all", "--principal", &user],
+        None,
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(!again.stdout.contains(&token) && !again.stdout.contains(&expiring));
+}
+
+#[tokio::test]
 async fn admin_grants_credits_and_sets_budgets_in_dollars() {
     let vault = TestVault::start().await;
     let (user, _) = vault.user_with_token("billed").await;
@@ -575,6 +656,9 @@ async fn every_command_has_help() {
         &["admin", "orgs", "create"],
         &["admin", "members", "add"],
         &["admin", "tokens", "issue"],
+        &["admin", "tokens", "revoke-all"],
+        &["admin", "users", "disable"],
+        &["admin", "orgs", "enable"],
         &["admin", "keys"],
         &["admin", "keys", "add"],
         &["admin", "keys", "disable"],

@@ -168,6 +168,7 @@ impl TestVault {
             .issue_token(IssueTokenRequest {
                 principal_id: user.id.clone(),
                 name: "test".into(),
+                ..Default::default()
             })
             .await
             .unwrap()

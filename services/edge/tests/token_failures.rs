@@ -123,3 +123,45 @@ async fn refused_tokens_are_refused_from_memory_and_failing_addresses_wait() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(refusals(&gateway, "limited").await, 4);
 }
+
+#[tokio::test]
+async fn a_disabled_user_is_refused_by_both_apis_within_a_second() {
+    use keyroute_proto::vault::v1::SetPrincipalDisabledRequest;
+    let gateway = support::gateway().await;
+    let (status, _, body) = chat_as(&gateway, &gateway.token).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = gateway
+        .send(Method::GET, "/api/v1/keys", Some(&gateway.token), &[], None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The router has the token cached; the vault pushes the disable and the router drops it.
+    let mut dropped = gateway.routers[0].leases.invalidations();
+    dropped.borrow_and_update();
+    gateway
+        .vault
+        .client("admin")
+        .set_principal_disabled(SetPrincipalDisabledRequest {
+            principal_id: gateway.user.clone(),
+            disabled: true,
+        })
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(1), dropped.changed())
+        .await
+        .expect("the router applies the disable within a second")
+        .unwrap();
+    let (status, _, body) = chat_as(&gateway, &gateway.token).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disabled"),
+        "{body}"
+    );
+    let (status, _, body) = gateway
+        .send(Method::GET, "/api/v1/keys", Some(&gateway.token), &[], None)
+        .await;
+    assert_eq!(status, 401, "{body}");
+}

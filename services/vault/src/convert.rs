@@ -97,6 +97,7 @@ pub fn principal(record: PrincipalRecord) -> pb::Principal {
         name: record.name,
         email: record.email,
         created_at: Some(timestamp(record.created_at)),
+        disabled_at: record.disabled_at.map(timestamp),
     }
 }
 
@@ -118,6 +119,7 @@ pub fn token(record: TokenRecord) -> pb::TokenInfo {
         last_four: record.last_four,
         created_at: Some(timestamp(record.created_at)),
         revoked_at: record.revoked_at.map(timestamp),
+        expires_at: record.expires_at.map(timestamp),
     }
 }
 

@@ -417,8 +417,11 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
             )
             .unwrap();
         }
+        // Back to schema 3: migration 4's column goes, and so do the later migrations'.
         db.execute_batch(
             "ALTER TABLE credentials DROP COLUMN aad_version;
+             ALTER TABLE tokens DROP COLUMN expires_at;
+             ALTER TABLE principals DROP COLUMN disabled_at;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

@@ -55,6 +55,11 @@ pub enum UsersCommand {
     List,
     /// Shows a user and their org memberships.
     Get { id: String },
+    /// Disables a user: their gateway tokens are refused (routers drop them within about a
+    /// second) until the user is enabled again.
+    Disable { id: String },
+    /// Enables a disabled user: their tokens work again.
+    Enable { id: String },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -68,6 +73,11 @@ pub enum OrgsCommand {
     },
     /// Lists orgs.
     List,
+    /// Disables an org: its gateway tokens are refused (routers drop them within about a
+    /// second) until the org is enabled again.
+    Disable { id: String },
+    /// Enables a disabled org: its tokens work again.
+    Enable { id: String },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -105,9 +115,18 @@ pub enum TokensCommand {
         principal: String,
         #[arg(long, default_value = "default")]
         name: String,
+        /// The token stops working this long after it is issued: 3600s, 90m, 12h, 30d or
+        /// 2w. Without it, the token does not expire.
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+        expires_in: Option<prost_types::Duration>,
     },
     /// Revokes a token by id.
     Revoke { id: String },
+    /// Revokes every token of a principal at once (routers drop them within about a second).
+    RevokeAll {
+        #[arg(long)]
+        principal: String,
+    },
     /// Lists a principal's tokens (metadata only).
     List {
         #[arg(long)]
@@ -219,6 +238,33 @@ pub enum AdminKekCommand {
     /// Credentials that cannot be opened are skipped and listed (and audited as
     /// `kek.rotate.skip`); the command then exits 1, as their KEK version is still in use.
     Rotate,
+}
+
+/// A token lifetime: a whole number with `s`, `m`, `h`, `d` or `w`.
+fn parse_lifetime(text: &str) -> Result<prost_types::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 12h or 30d"))?;
+    let unit_seconds: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{text:?} needs a unit: s, m, h, d or w")),
+    };
+    if value == 0 {
+        return Err("the lifetime must be longer than zero".into());
+    }
+    Ok(prost_types::Duration {
+        seconds: value.saturating_mul(unit_seconds),
+        nanos: 0,
+    })
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -349,7 +395,29 @@ async fn users(
                 .into_inner();
             render::principal_detail(&reply)
         }
+        UsersCommand::Disable { id } => set_disabled(admin, id, true).await?,
+        UsersCommand::Enable { id } => set_disabled(admin, id, false).await?,
     })
+}
+
+async fn set_disabled(
+    admin: &mut Admin,
+    id: String,
+    disabled: bool,
+) -> Result<crate::output::Listing, CliError> {
+    let request = SetPrincipalDisabledRequest {
+        principal_id: id,
+        disabled,
+    };
+    let reply = admin
+        .client
+        .set_principal_disabled(request)
+        .await
+        .map_err(|s| admin.status(s))?
+        .into_inner();
+    Ok(render::principals(
+        &reply.principal.into_iter().collect::<Vec<_>>(),
+    ))
 }
 
 async fn list_all(admin: &mut Admin, kind: PrincipalKind) -> Result<Vec<Principal>, CliError> {
@@ -390,6 +458,8 @@ async fn orgs(admin: &mut Admin, command: OrgsCommand) -> Result<crate::output::
             render::principals(&reply.into_inner().org.into_iter().collect::<Vec<_>>())
         }
         OrgsCommand::List => render::principals(&list_all(admin, PrincipalKind::Org).await?),
+        OrgsCommand::Disable { id } => set_disabled(admin, id, true).await?,
+        OrgsCommand::Enable { id } => set_disabled(admin, id, false).await?,
     })
 }
 
@@ -431,12 +501,17 @@ async fn tokens(
     command: TokensCommand,
 ) -> Result<crate::output::Listing, CliError> {
     Ok(match command {
-        TokensCommand::Issue { principal, name } => {
+        TokensCommand::Issue {
+            principal,
+            name,
+            expires_in,
+        } => {
             let reply = admin
                 .client
                 .issue_token(IssueTokenRequest {
                     principal_id: principal,
                     name,
+                    expires_in,
                 })
                 .await
                 .map_err(|s| admin.status(s))?
@@ -451,6 +526,17 @@ async fn tokens(
                 .map_err(|s| admin.status(s))?
                 .into_inner();
             render::tokens(&reply.info.into_iter().collect::<Vec<_>>())
+        }
+        TokensCommand::RevokeAll { principal } => {
+            let reply = admin
+                .client
+                .revoke_principal_tokens(RevokePrincipalTokensRequest {
+                    principal_id: principal.clone(),
+                })
+                .await
+                .map_err(|s| admin.status(s))?
+                .into_inner();
+            render::revoked_tokens(&principal, &reply.revoked)
         }
         TokensCommand::List { principal } => {
             let reply = admin

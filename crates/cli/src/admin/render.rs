@@ -25,7 +25,16 @@ fn role_name(role: i32) -> &'static str {
 }
 
 fn principal_json(p: &Principal) -> Value {
-    json!({ "id": p.id, "kind": kind_name(p.kind), "name": p.name, "email": p.email, "created_at": time(p.created_at.as_ref()) })
+    json!({
+        "id": p.id, "kind": kind_name(p.kind), "name": p.name, "email": p.email,
+        "created_at": time(p.created_at.as_ref()),
+        "disabled_at": p.disabled_at.as_ref().map(|d| time(Some(d))),
+    })
+}
+
+/// A time column that is empty when unset.
+fn optional_time(timestamp: Option<&prost_types::Timestamp>) -> String {
+    timestamp.map(|t| time(Some(t))).unwrap_or_default()
 }
 
 pub fn principals(list: &[Principal]) -> Listing {
@@ -35,7 +44,7 @@ pub fn principals(list: &[Principal]) -> Listing {
         } else {
             Value::Array(list.iter().map(principal_json).collect())
         },
-        headers: &["ID", "KIND", "NAME", "EMAIL", "CREATED"],
+        headers: &["ID", "KIND", "NAME", "EMAIL", "CREATED", "DISABLED"],
         rows: list
             .iter()
             .map(|p| {
@@ -45,6 +54,7 @@ pub fn principals(list: &[Principal]) -> Listing {
                     p.name.clone(),
                     p.email.clone(),
                     time(p.created_at.as_ref()),
+                    optional_time(p.disabled_at.as_ref()),
                 ]
             })
             .collect(),
@@ -109,6 +119,7 @@ fn token_json(t: &TokenInfo) -> Value {
     json!({
         "id": t.id, "principal_id": t.principal_id, "name": t.name, "last_four": t.last_four,
         "created_at": time(t.created_at.as_ref()), "revoked_at": t.revoked_at.as_ref().map(|r| time(Some(r))),
+        "expires_at": t.expires_at.as_ref().map(|e| time(Some(e))),
     })
 }
 
@@ -119,7 +130,15 @@ pub fn tokens(list: &[TokenInfo]) -> Listing {
         } else {
             Value::Array(list.iter().map(token_json).collect())
         },
-        headers: &["ID", "PRINCIPAL", "NAME", "ENDS WITH", "CREATED", "REVOKED"],
+        headers: &[
+            "ID",
+            "PRINCIPAL",
+            "NAME",
+            "ENDS WITH",
+            "CREATED",
+            "EXPIRES",
+            "REVOKED",
+        ],
         rows: list
             .iter()
             .map(|t| {
@@ -129,14 +148,25 @@ pub fn tokens(list: &[TokenInfo]) -> Listing {
                     t.name.clone(),
                     t.last_four.clone(),
                     time(t.created_at.as_ref()),
-                    t.revoked_at
-                        .as_ref()
-                        .map(|r| time(Some(r)))
-                        .unwrap_or_default(),
+                    optional_time(t.expires_at.as_ref()),
+                    optional_time(t.revoked_at.as_ref()),
                 ]
             })
             .collect(),
     }
+}
+
+/// The tokens `revoke-all` revoked: JSON `{"principal_id", "revoked": [...]}`.
+pub fn revoked_tokens(principal_id: &str, list: &[TokenInfo]) -> Listing {
+    let mut listing = tokens(list);
+    listing.json = json!({
+        "principal_id": principal_id,
+        "revoked": list.iter().map(token_json).collect::<Vec<_>>(),
+    });
+    if list.is_empty() {
+        listing.rows.clear();
+    }
+    listing
 }
 
 /// The one place a token is printed: the reply that issued it.
@@ -146,8 +176,13 @@ pub fn issued_token(reply: &IssueTokenResponse) -> Listing {
     json["token"] = Value::String(reply.token.clone());
     Listing {
         json,
-        headers: &["ID", "PRINCIPAL", "TOKEN (shown once)"],
-        rows: vec![vec![info.id, info.principal_id, reply.token.clone()]],
+        headers: &["ID", "PRINCIPAL", "EXPIRES", "TOKEN (shown once)"],
+        rows: vec![vec![
+            info.id,
+            info.principal_id,
+            optional_time(info.expires_at.as_ref()),
+            reply.token.clone(),
+        ]],
     }
 }
 

@@ -73,13 +73,27 @@ fn upstream_overrides(pairs: &[String]) -> Result<HashMap<String, String>, CliEr
         .collect()
 }
 
-/// The lines of dev.env, also printed: sourceable by a shell.
-fn env_lines(url: &str, identity: &DevIdentity) -> String {
+/// A value for a sourceable `NAME=value` line: as it is when a shell reads it unchanged,
+/// single-quoted otherwise.
+fn shell_value(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-:+@,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The lines of dev.env, also printed: sourceable by a shell. `KEYROUTE_VAULT_ADDR` and
+/// `KEYROUTE_CERTS_DIR` are what `keyroute admin` reads, so its commands reach this vault
+/// with the dev admin certificate.
+fn env_lines(url: &str, identity: &DevIdentity, vault: &str, certs: &std::path::Path) -> String {
     let token = &identity.token;
+    let certs = shell_value(&certs.to_string_lossy());
     format!(
         "KEYROUTE_URL={url}\nKEYROUTE_TOKEN={token}\n\
          OPENAI_BASE_URL={url}/v1\nOPENAI_API_KEY={token}\n\
          ANTHROPIC_BASE_URL={url}\nANTHROPIC_API_KEY={token}\n\
+         KEYROUTE_VAULT_ADDR={vault}\nKEYROUTE_CERTS_DIR={certs}\n\
          # curl -s {url}/v1/chat/completions -H \"authorization: Bearer $KEYROUTE_TOKEN\" -H 'content-type: application/json' -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'\n"
     )
 }
@@ -213,7 +227,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let settings = EdgeSettings {
         routers: vec![router_addr.to_string()],
         router_refresh: Duration::from_secs(3600),
-        vault: vault_addr,
+        vault: vault_addr.clone(),
         ..EdgeSettings::default()
     };
     let edge = Edge::connect(&settings, edge_tls)
@@ -227,7 +241,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Io(e.to_string()))?;
 
     let url = format!("http://{http_addr}");
-    let env = env_lines(&url, &identity);
+    let certs = std::path::absolute(state.pki_dir()).map_err(|e| CliError::Io(e.to_string()))?;
+    let env = env_lines(&url, &identity, &vault_addr, &certs);
     write_private(&state.env_file(), env.as_bytes())?;
     println!(
         "keyroute dev is running{}; state in {}\n\n{env}\n(also in {}; Ctrl-C stops)\n\

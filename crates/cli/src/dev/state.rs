@@ -137,6 +137,7 @@ impl StateDir {
             .issue_token(IssueTokenRequest {
                 principal_id: user.id.clone(),
                 name: "keyroute dev".into(),
+                ..Default::default()
             })
             .await
             .map_err(vault)?

@@ -97,6 +97,11 @@ fn apply(
             tokens.forget_principal(&event.principal_id);
         }
         RevocationKind::TokenRevoked => tokens.revoke_token(&event.token_id),
+        RevocationKind::PrincipalTokensRevoked => tokens.forget_principal(&event.principal_id),
+        RevocationKind::PrincipalDisabled => {
+            tokens.forget_principal(&event.principal_id);
+            leases.invalidate_principal(&event.principal_id);
+        }
         RevocationKind::Resync | RevocationKind::Unspecified => {}
     }
 }

@@ -1,5 +1,6 @@
-//! Gateway tokens, verified with the vault and cached briefly: a revoked token stops working
-//! as soon as the revocation event arrives, and within the cache TTL at worst. Tokens are
+//! Gateway tokens, verified with the vault and cached briefly: a revoked token, or one whose
+//! principal is disabled, stops working as soon as the revocation event arrives, and within
+//! the cache TTL at worst; an expiring token is kept no longer than it lives. Tokens are
 //! keyed by their SHA-256, never stored in clear.
 //!
 //! An answer the vault gave before a revocation may arrive after the router applied it: it
@@ -9,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use keyroute_proto::vault::v1::{AuthenticateRequest, AuthenticateResponse};
 use sha2::{Digest, Sha256};
@@ -29,6 +30,17 @@ pub struct Caller {
 struct Entry {
     caller: Arc<Caller>,
     until: Instant,
+}
+
+/// Where a vault timestamp falls on this process's clock (`None`: it has passed).
+fn local_deadline(at: &prost_types::Timestamp) -> Option<Instant> {
+    let at = SystemTime::UNIX_EPOCH
+        + Duration::new(
+            at.seconds.max(0) as u64,
+            at.nanos.clamp(0, 999_999_999) as u32,
+        );
+    let left = at.duration_since(SystemTime::now()).ok()?;
+    Instant::now().checked_add(left)
 }
 
 /// The cached tokens and the count of revocations applied to them.
@@ -94,14 +106,24 @@ impl TokenCache {
         let mut newest = None;
         for _ in 0..FETCH_ATTEMPTS {
             let asked_at = self.entries().generation;
-            let caller = self.ask(token).await?;
+            let (caller, expires_at) = self.ask(token).await?;
+            let mut until = Instant::now() + self.ttl;
+            if let Some(expires_at) = &expires_at {
+                // Expired on the way here: the vault refuses it from now on.
+                let Some(deadline) = local_deadline(expires_at) else {
+                    return Err(RouterError::Unauthenticated(
+                        "gateway token has expired".into(),
+                    ));
+                };
+                until = until.min(deadline);
+            }
             let mut entries = self.entries();
             if entries.generation == asked_at {
                 entries.tokens.insert(
                     key,
                     Entry {
                         caller: caller.clone(),
-                        until: Instant::now() + self.ttl,
+                        until,
                     },
                 );
                 return Ok(caller);
@@ -113,8 +135,11 @@ impl TokenCache {
         newest.ok_or_else(|| RouterError::Internal("no token check was made".into()))
     }
 
-    /// The vault's answer for `token`, uncached.
-    async fn ask(&self, token: &str) -> Result<Arc<Caller>, RouterError> {
+    /// The vault's answer for `token`, uncached, and when the token expires.
+    async fn ask(
+        &self,
+        token: &str,
+    ) -> Result<(Arc<Caller>, Option<prost_types::Timestamp>), RouterError> {
         let reply: AuthenticateResponse = self
             .vault
             .clone()
@@ -127,11 +152,12 @@ impl TokenCache {
         let principal = reply
             .principal
             .ok_or_else(|| RouterError::Internal("vault answered without a principal".into()))?;
-        Ok(Arc::new(Caller {
+        let caller = Arc::new(Caller {
             principal_id: principal.id,
             token_id: reply.token_id,
             org_ids: reply.memberships.into_iter().map(|m| m.org_id).collect(),
-        }))
+        });
+        Ok((caller, reply.token_expires_at))
     }
 
     /// Applies a revocation: drops the entries `stale` names, and makes every answer asked
@@ -151,7 +177,8 @@ impl TokenCache {
         self.revoke(|entry| entry.caller.token_id == token_id);
     }
 
-    /// Drops every token of a principal (its memberships changed).
+    /// Drops every token of a principal (its memberships changed, its tokens were revoked,
+    /// or it was disabled).
     pub fn forget_principal(&self, principal_id: &str) {
         self.revoke(|entry| entry.caller.principal_id == principal_id);
     }

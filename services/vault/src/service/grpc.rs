@@ -53,6 +53,8 @@ vault_service! {
         remove_member(pb::RemoveMemberRequest) -> pb::RemoveMemberResponse;
         issue_token(pb::IssueTokenRequest) -> pb::IssueTokenResponse;
         revoke_token(pb::RevokeTokenRequest) -> pb::RevokeTokenResponse;
+        revoke_principal_tokens(pb::RevokePrincipalTokensRequest) -> pb::RevokePrincipalTokensResponse;
+        set_principal_disabled(pb::SetPrincipalDisabledRequest) -> pb::SetPrincipalDisabledResponse;
         create_credential(pb::CreateCredentialRequest) -> pb::CreateCredentialResponse;
         update_credential_secret(pb::UpdateCredentialSecretRequest) -> pb::UpdateCredentialSecretResponse;
         set_credential_enabled(pb::SetCredentialEnabledRequest) -> pb::SetCredentialEnabledResponse;

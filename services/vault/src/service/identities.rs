@@ -34,12 +34,30 @@ fn check_display_name(field: &str, value: &str) -> Result<String, VaultError> {
     Ok(value.to_owned())
 }
 
+/// The longest lifetime a token may be issued with: ten years.
+const MAX_TOKEN_LIFETIME_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
+
+/// A requested token lifetime in milliseconds: positive and at most ten years.
+fn token_lifetime(expires_in: &prost_types::Duration) -> Result<i64, VaultError> {
+    let ms = expires_in
+        .seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(expires_in.nanos) / 1_000_000);
+    if ms <= 0 || ms > MAX_TOKEN_LIFETIME_MS {
+        return Err(VaultError::InvalidArgument(
+            "expires_in must be longer than zero and at most ten years".into(),
+        ));
+    }
+    Ok(ms)
+}
+
 impl Vault {
-    /// The principal and token id behind a gateway token, if it is valid and not revoked.
+    /// The principal and token behind a gateway token, if it is valid: not revoked, not
+    /// expired, and its principal not disabled.
     pub(super) async fn authenticate_token(
         &self,
         token: &str,
-    ) -> Result<(PrincipalRecord, String), VaultError> {
+    ) -> Result<(PrincipalRecord, TokenRecord), VaultError> {
         let invalid = || VaultError::Unauthenticated("invalid gateway token".into());
         if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_LEN {
             return Err(invalid());
@@ -54,12 +72,23 @@ impl Vault {
                 "gateway token has been revoked".into(),
             ));
         }
+        if record.expires_at.is_some_and(|at| at <= now_ms()) {
+            return Err(VaultError::Unauthenticated(
+                "gateway token has expired".into(),
+            ));
+        }
         let principal = self
             .store()
             .get_principal(&record.principal_id)
             .await?
             .ok_or_else(invalid)?;
-        Ok((principal, record.id))
+        if principal.disabled_at.is_some() {
+            return Err(VaultError::Unauthenticated(format!(
+                "{} is disabled: its gateway tokens are refused",
+                principal.id
+            )));
+        }
+        Ok((principal, record))
     }
 
     pub(super) async fn create_user(
@@ -83,6 +112,7 @@ impl Vault {
             name,
             email,
             created_at: now,
+            disabled_at: None,
         };
         let audit = call.audit(
             "user.create",
@@ -113,6 +143,7 @@ impl Vault {
             name,
             email: String::new(),
             created_at: now,
+            disabled_at: None,
         };
         let audit = call.audit(
             "org.create",
@@ -234,6 +265,11 @@ impl Vault {
         } else {
             check_display_name("name", &request.name)?
         };
+        let lifetime = request
+            .expires_in
+            .as_ref()
+            .map(token_lifetime)
+            .transpose()?;
         let mut random = Zeroizing::new([0u8; 32]);
         fill_random(random.as_mut());
         let token = Zeroizing::new(format!(
@@ -248,12 +284,13 @@ impl Vault {
             last_four: token[token.len() - 4..].to_owned(),
             created_at: now,
             revoked_at: None,
+            expires_at: lifetime.map(|ms| now.saturating_add(ms)),
         };
         let audit = call.audit(
             "token.issue",
             &record.id,
             &record.principal_id,
-            json!({ "name": record.name }),
+            json!({ "name": record.name, "expires_at": record.expires_at }),
             now,
         );
         self.store()
@@ -295,6 +332,85 @@ impl Vault {
         })
     }
 
+    pub(super) async fn revoke_principal_tokens(
+        &self,
+        call: &Call,
+        request: pb::RevokePrincipalTokensRequest,
+    ) -> Result<pb::RevokePrincipalTokensResponse, VaultError> {
+        let principal_id = request.principal_id.trim();
+        if principal_id.is_empty() {
+            return Err(VaultError::InvalidArgument(
+                "principal_id is required".into(),
+            ));
+        }
+        let now = now_ms();
+        let audit = call.audit(
+            "token.revoke_all",
+            principal_id,
+            principal_id,
+            json!({}),
+            now,
+        );
+        let revoked = self
+            .store()
+            .revoke_principal_tokens(principal_id, now, audit)
+            .await?;
+        self.inner.revocations.publish(
+            RevocationKind::PrincipalTokensRevoked,
+            Change {
+                owner_id: principal_id,
+                principal_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::RevokePrincipalTokensResponse {
+            revoked: revoked.into_iter().map(convert::token).collect(),
+        })
+    }
+
+    pub(super) async fn set_principal_disabled(
+        &self,
+        call: &Call,
+        request: pb::SetPrincipalDisabledRequest,
+    ) -> Result<pb::SetPrincipalDisabledResponse, VaultError> {
+        let id = request.principal_id.trim();
+        if id.is_empty() {
+            return Err(VaultError::InvalidArgument(
+                "principal_id is required".into(),
+            ));
+        }
+        let now = now_ms();
+        let kind = match self.store().get_principal(id).await? {
+            Some(found) => found.kind.as_str(),
+            None => return Err(VaultError::NotFound(format!("principal {id} not found"))),
+        };
+        let verb = if request.disabled {
+            "disable"
+        } else {
+            "enable"
+        };
+        let audit = call.audit(&format!("{kind}.{verb}"), id, id, json!({}), now);
+        let principal = self
+            .store()
+            .set_principal_disabled(id, request.disabled, now, audit)
+            .await?;
+        if request.disabled {
+            self.inner.revocations.publish(
+                RevocationKind::PrincipalDisabled,
+                Change {
+                    owner_id: id,
+                    principal_id: id,
+                    ..Change::default()
+                },
+                now,
+            );
+        }
+        Ok(pb::SetPrincipalDisabledResponse {
+            principal: Some(convert::principal(principal)),
+        })
+    }
+
     pub(super) async fn list_tokens(
         &self,
         request: pb::ListTokensRequest,
@@ -309,7 +425,7 @@ impl Vault {
         &self,
         request: pb::AuthenticateRequest,
     ) -> Result<pb::AuthenticateResponse, VaultError> {
-        let (principal, token_id) = self.authenticate_token(request.token.trim()).await?;
+        let (principal, token) = self.authenticate_token(request.token.trim()).await?;
         let memberships = if principal.kind == PrincipalKind::User {
             self.store().memberships_of(&principal.id).await?
         } else {
@@ -318,7 +434,8 @@ impl Vault {
         Ok(pb::AuthenticateResponse {
             principal: Some(convert::principal(principal)),
             memberships: memberships.into_iter().map(convert::membership).collect(),
-            token_id,
+            token_id: token.id,
+            token_expires_at: token.expires_at.map(convert::timestamp),
         })
     }
 }

@@ -8,24 +8,31 @@ use super::{
     TokenRecord, parse_enum,
 };
 
-fn principal_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, Millis)> {
+/// A principal row as read, before its kind is parsed.
+type RawPrincipal = (String, String, String, String, Millis, Option<Millis>);
+
+const PRINCIPAL_COLUMNS: &str = "id, kind, name, email, created_at, disabled_at";
+
+fn principal_from_row(row: &Row<'_>) -> rusqlite::Result<RawPrincipal> {
     Ok((
         row.get(0)?,
         row.get(1)?,
         row.get(2)?,
         row.get(3)?,
         row.get(4)?,
+        row.get(5)?,
     ))
 }
 
-fn principal(raw: (String, String, String, String, Millis)) -> Result<PrincipalRecord, StoreError> {
-    let (id, kind, name, email, created_at) = raw;
+fn principal(raw: RawPrincipal) -> Result<PrincipalRecord, StoreError> {
+    let (id, kind, name, email, created_at, disabled_at) = raw;
     Ok(PrincipalRecord {
         kind: parse_enum(&kind, PrincipalKind::parse, "principal kind")?,
         id,
         name,
         email,
         created_at,
+        disabled_at,
     })
 }
 
@@ -33,11 +40,13 @@ pub(super) fn get_principal(
     tx: &Transaction<'_>,
     id: &str,
 ) -> Result<Option<PrincipalRecord>, StoreError> {
-    tx.prepare_cached("SELECT id, kind, name, email, created_at FROM principals WHERE id = ?1")?
-        .query_row([id], principal_from_row)
-        .optional()?
-        .map(principal)
-        .transpose()
+    tx.prepare_cached(&format!(
+        "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1"
+    ))?
+    .query_row([id], principal_from_row)
+    .optional()?
+    .map(principal)
+    .transpose()
 }
 
 fn require_kind(
@@ -103,10 +112,11 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         last_four: row.get(3)?,
         created_at: row.get(4)?,
         revoked_at: row.get(5)?,
+        expires_at: row.get(6)?,
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, principal_id, name, last_four, created_at, revoked_at";
+const TOKEN_COLUMNS: &str = "id, principal_id, name, last_four, created_at, revoked_at, expires_at";
 
 impl Store {
     /// Creates a user or an org; with `first_owner`, that user becomes the org's owner in the
@@ -149,10 +159,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<PrincipalRecord>, StoreError> {
         self.read(move |tx| {
-            let mut statement = tx.prepare_cached(
-                "SELECT id, kind, name, email, created_at FROM principals
-                 WHERE (?1 IS NULL OR kind = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
-            )?;
+            let mut statement = tx.prepare_cached(&format!(
+                "SELECT {PRINCIPAL_COLUMNS} FROM principals
+                 WHERE (?1 IS NULL OR kind = ?1) AND id > ?2 ORDER BY id LIMIT ?3"
+            ))?;
             let rows = statement.query_map(
                 params![
                     kind.map(PrincipalKind::as_str),
@@ -272,8 +282,8 @@ impl Store {
         self.write(move |tx| {
             get_principal(tx, &record.principal_id)?.ok_or_else(|| StoreError::NotFound(format!("principal {}", record.principal_id)))?;
             tx.execute(
-                "INSERT INTO tokens (id, principal_id, hash, name, last_four, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![record.id, record.principal_id, hash.as_slice(), record.name, record.last_four, record.created_at],
+                "INSERT INTO tokens (id, principal_id, hash, name, last_four, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![record.id, record.principal_id, hash.as_slice(), record.name, record.last_four, record.created_at, record.expires_at],
             )?;
             append(tx, &audit)
         })
@@ -316,6 +326,66 @@ impl Store {
                 .ok_or_else(|| StoreError::NotFound(format!("token {id}")))?;
             append(tx, &audit)?;
             Ok(record)
+        })
+        .await
+    }
+
+    /// Revokes every live token of a principal; returns those it revoked.
+    pub async fn revoke_principal_tokens(
+        &self,
+        principal_id: &str,
+        now: Millis,
+        audit: AuditRecord,
+    ) -> Result<Vec<TokenRecord>, StoreError> {
+        let principal_id = principal_id.to_owned();
+        self.write(move |tx| {
+            get_principal(tx, &principal_id)?
+                .ok_or_else(|| StoreError::NotFound(format!("principal {principal_id}")))?;
+            let mut revoked = {
+                let mut statement = tx.prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM tokens
+                     WHERE principal_id = ?1 AND revoked_at IS NULL ORDER BY created_at, id"
+                ))?;
+                let rows = statement.query_map([&principal_id], token_from_row)?;
+                rows.collect::<Result<Vec<_>, _>>()?
+            };
+            tx.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE principal_id = ?1 AND revoked_at IS NULL",
+                params![principal_id, now],
+            )?;
+            for token in &mut revoked {
+                token.revoked_at = Some(now);
+            }
+            append(tx, &audit)?;
+            Ok(revoked)
+        })
+        .await
+    }
+
+    /// Disables (keeping the first time) or enables a user or org.
+    pub async fn set_principal_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        now: Millis,
+        audit: AuditRecord,
+    ) -> Result<PrincipalRecord, StoreError> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let found = get_principal(tx, &id)?
+                .ok_or_else(|| StoreError::NotFound(format!("principal {id}")))?;
+            if found.kind == PrincipalKind::Platform {
+                return Err(StoreError::Conflict(format!(
+                    "{id} is the platform; only users and orgs can be disabled"
+                )));
+            }
+            tx.execute(
+                "UPDATE principals SET disabled_at = CASE WHEN ?2 THEN COALESCE(disabled_at, ?3) END
+                 WHERE id = ?1",
+                params![id, disabled, now],
+            )?;
+            append(tx, &audit)?;
+            get_principal(tx, &id)?.ok_or_else(|| StoreError::NotFound(format!("principal {id}")))
         })
         .await
     }

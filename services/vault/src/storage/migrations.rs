@@ -26,6 +26,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "credential secrets record their aad version",
         include_str!("migrations/0004_credential_aad_version.sql"),
     ),
+    (
+        6,
+        "tokens may expire, principals may be disabled",
+        include_str!("migrations/0006_token_expiry_principal_disable.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -68,6 +68,8 @@ pub struct PrincipalRecord {
     pub name: String,
     pub email: String,
     pub created_at: Millis,
+    /// Set while the principal is disabled: its tokens are refused.
+    pub disabled_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,8 @@ pub struct TokenRecord {
     pub last_four: String,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
+    /// `None`: the token does not expire.
+    pub expires_at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
