@@ -17,8 +17,8 @@ pub struct HttpLimits {
     /// A request body must arrive whole within this long of its head, or the edge answers
     /// 408 and closes the connection.
     pub body_timeout: Duration,
-    /// A connection on which no new request starts for this long is closed gracefully
-    /// (HTTP/2: GOAWAY; running streams finish).
+    /// A connection with no request started or in flight for this long is closed
+    /// gracefully (HTTP/2: GOAWAY), and dropped if still open one such period later.
     pub idle_timeout: Duration,
     /// The largest request head (HTTP/1 request line and headers; HTTP/2 header list), in
     /// bytes: 431 above it.

@@ -62,8 +62,8 @@ struct EdgeArgs {
     /// one is answered 408 and disconnected.
     #[arg(long, env = "KEYROUTE_BODY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     body_timeout: Duration,
-    /// A connection on which no new request starts for this long is closed gracefully
-    /// (HTTP/2: GOAWAY; running streams finish).
+    /// A connection with no request started or in flight for this long is closed gracefully
+    /// (HTTP/2: GOAWAY), and dropped if still open one such period later.
     #[arg(long, env = "KEYROUTE_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
     idle_timeout: Duration,
     /// The largest request head (request line and headers), in bytes; 431 above it.

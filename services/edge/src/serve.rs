@@ -9,12 +9,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use futures::TryFutureExt;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -116,8 +120,66 @@ impl Edge {
     }
 }
 
+/// What a connection has served: requests started, and requests whose answer is not done
+/// yet (from the moment the request arrives until its response body ends or is dropped).
+#[derive(Debug, Default)]
+struct Activity {
+    started: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+/// One request in flight; dropped with its response body.
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.started.fetch_add(1, Ordering::Relaxed);
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted in flight until it ends.
+struct Tracked {
+    body: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Serves one connection until it ends, the client is too slow or idle, or the server
 /// stops.
+///
+/// The first request head is due within the header timeout of the connect, or the
+/// connection is dropped. After that, the connection is checked every idle timeout: when no
+/// request started since the last check and none is in flight, it is closed gracefully
+/// (HTTP/2: GOAWAY); still idle one period later (a client that ignores the GOAWAY), it is
+/// dropped.
 async fn connection(shared: Shared, tcp: TcpStream, remote: SocketAddr) {
     // Small writes (an SSE event, a response's last bytes) must leave at once: without
     // TCP_NODELAY, Nagle's algorithm and the client's delayed ACK hold them ~40 ms.
@@ -131,26 +193,32 @@ async fn connection(shared: Shared, tcp: TcpStream, remote: SocketAddr) {
         mut stopping,
         _running,
     } = shared;
-    let started = Arc::new(AtomicU64::new(0));
+    if *stopping.borrow() {
+        return;
+    }
+    let activity = Arc::new(Activity::default());
     let service = {
-        let started = started.clone();
+        let activity = activity.clone();
         tower::service_fn(move |mut request: http::Request<Incoming>| {
-            started.fetch_add(1, Ordering::Relaxed);
+            let in_flight = InFlight::start(&activity);
             request.extensions_mut().insert(ConnectInfo(remote));
-            app.clone().oneshot(request.map(axum::body::Body::new))
+            app.clone()
+                .oneshot(request.map(axum::body::Body::new))
+                .map_ok(move |response| {
+                    response.map(|body| Tracked {
+                        body,
+                        _in_flight: in_flight,
+                    })
+                })
         })
     };
     let conn = builder
         .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service));
     tokio::pin!(conn);
-    // The first request head is due within the header timeout; after that, a new request
-    // within each idle timeout.
     let mut due = Instant::now() + limits.header_timeout;
     let mut seen = 0;
-    let mut closing = *stopping.borrow();
-    if closing {
-        return;
-    }
+    let mut closing = false;
+    let mut idle_closing = false;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -165,19 +233,27 @@ async fn connection(shared: Shared, tcp: TcpStream, remote: SocketAddr) {
                     closing = true;
                 }
             }
-            () = tokio::time::sleep_until(due), if !closing => {
-                let now_seen = started.load(Ordering::Relaxed);
-                if now_seen == 0 {
+            () = tokio::time::sleep_until(due) => {
+                let started = activity.started.load(Ordering::Relaxed);
+                if started == 0 {
                     tracing::debug!(client = %remote, "no request head within the header timeout; disconnecting");
                     return;
                 }
-                if now_seen == seen {
-                    conn.as_mut().graceful_shutdown();
-                    closing = true;
+                let idle = started == seen && activity.in_flight.load(Ordering::Relaxed) == 0;
+                if !idle {
+                    idle_closing = false;
+                } else if idle_closing {
+                    tracing::debug!(client = %remote, "idle connection did not close; dropping it");
+                    return;
                 } else {
-                    seen = now_seen;
-                    due = Instant::now() + limits.idle_timeout;
+                    if !closing {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    idle_closing = true;
                 }
+                seen = started;
+                due = Instant::now() + limits.idle_timeout;
             }
         }
     }

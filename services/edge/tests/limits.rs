@@ -237,3 +237,52 @@ async fn oversized_heads_get_431_and_idle_keep_alive_connections_close() {
         .expect("an idle keep-alive connection is closed");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn http2_clients_are_served_and_idle_connections_are_closed() {
+    let gateway = gateway_configured(1, |s| {
+        s.limits.header_timeout = Duration::from_millis(400);
+        s.limits.idle_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = h2
+        .post(format!("{}/v1/chat/completions", gateway.url))
+        .bearer_auth(&gateway.token)
+        .header("content-type", "application/json")
+        .body(
+            json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }] })
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+
+    // A raw HTTP/2 connection that sends its preface and one request, then nothing more:
+    // the edge sends GOAWAY and closes it once it has been idle.
+    let addr = gateway.url.trim_start_matches("http://").to_owned();
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    // HEADERS on stream 1 (END_STREAM | END_HEADERS): GET / over http, authority "e".
+    let headers = [
+        0x00, 0x00, 0x06, 0x01, 0x05, 0x00, 0x00, 0x00, 0x01, 0x82, 0x86, 0x84, 0x41, 0x01, b'e',
+    ];
+    idle.write_all(&headers).await.unwrap();
+    let started = Instant::now();
+    let answer = read_until_closed(&mut idle)
+        .await
+        .expect("an idle HTTP/2 connection is closed");
+    // The answer to the request (a 404, HEADERS on stream 1) came before the GOAWAY.
+    assert!(answer.len() > 9, "{answer:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "not before it was idle"
+    );
+}
