@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::cache::accounts::Accounts;
 use crate::cache::leases::LeaseCache;
+use crate::cache::reservations::Reservations;
 use crate::cache::revocations::watch;
 use crate::cache::tokens::TokenCache;
 use crate::cache::usage::{UsageReporter, UsageTask};
@@ -101,6 +102,7 @@ impl PreparedRouter {
         let (usage, usage_task) = UsageReporter::start(vault.clone(), USAGE_FLUSH_INTERVAL);
         let router = Router {
             accounts: Arc::new(Accounts::new(vault.clone(), ACCOUNT_CACHE_TTL)),
+            reservations: Reservations::new(vault.clone()),
             usage: Arc::new(usage),
             vault: vault.clone(),
             tokens: Arc::new(TokenCache::new(vault.clone(), settings.token_cache_ttl)),

@@ -1,6 +1,7 @@
 //! The egress policy for destinations users supply, end to end: a custom key pointing at
-//! loopback, `localhost`, link-local cloud metadata or a private range is refused before any
-//! connection is made, with the rule named; the same key works once the operator allows its
+//! link-local cloud metadata or a private range is refused when it is added; one pointing at
+//! loopback or `localhost` (which the test vault, like `keyroute dev`, accepts) is refused by
+//! a strict router before any connection is made, with the rule named; the same key works once the operator allows its
 //! network; destinations the operator configures (`--base-url`) are trusted; a Vertex key's
 //! token URI passes the policy too, and a changed key file never reuses the old token.
 
@@ -44,7 +45,13 @@ async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
     (port, accepted)
 }
 
-async fn add_custom(vault: &TestVault, user: &str, token: &str, label: &str, base_url: &str) {
+async fn try_add_custom(
+    vault: &TestVault,
+    user: &str,
+    token: &str,
+    label: &str,
+    base_url: &str,
+) -> Result<(), tonic::Status> {
     vault
         .client("edge")
         .create_credential(with_token(
@@ -58,7 +65,7 @@ async fn add_custom(vault: &TestVault, user: &str, token: &str, label: &str, bas
             token,
         ))
         .await
-        .unwrap();
+        .map(|_| ())
 }
 
 fn client(
@@ -100,14 +107,27 @@ async fn user_supplied_destinations_pass_the_egress_policy() {
     let server = MockServer::start(mock).await.unwrap();
     let vault = TestVault::start().await;
     let (user, token) = vault.user_with_token("ssrf").await;
+    // Cloud metadata and private ranges are refused when the key is added (the test vault,
+    // like `keyroute dev`, allows loopback only).
+    for (label, url, rule) in [
+        ("metadata", "http://169.254.169.254/latest/v1", "link-local"),
+        ("private", "http://10.0.0.7:8080/v1", "private"),
+    ] {
+        let refused = try_add_custom(&vault, &user, &token, label, url)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(refused.message().contains(rule), "{}", refused.message());
+    }
+    // Loopback keys, accepted by that vault, meet a strict router.
     for (label, url) in [
         ("loopback", format!("http://127.0.0.1:{port}/v1")),
         ("named", format!("http://localhost:{port}/v1")),
         ("v6", format!("http://[::1]:{port}/v1")),
-        ("metadata", "http://169.254.169.254/latest/v1".to_owned()),
-        ("private", "http://10.0.0.7:8080/v1".to_owned()),
     ] {
-        add_custom(&vault, &user, &token, label, &url).await;
+        try_add_custom(&vault, &user, &token, label, &url)
+            .await
+            .unwrap();
     }
     vault
         .client("edge")
@@ -137,8 +157,6 @@ async fn user_supplied_destinations_pass_the_egress_policy() {
         ("loopback", "loopback"),
         ("named", "loopback"),
         ("v6", "loopback"),
-        ("metadata", "link-local"),
-        ("private", "private"),
     ] {
         let error = call(&mut strict_client, &token, &format!("custom/{label}/m"))
             .await

@@ -8,11 +8,13 @@ mod support;
 
 use std::time::Duration;
 
+use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::router::v1::*;
 use keyroute_proto::vault::v1::{
     GetBalanceRequest, GetUsageRequest, SetBudgetRequest, UsageSource,
 };
-use keyroute_test_support::{TestVault, with_token};
+use keyroute_test_support::{TestRouter, TestVault, with_token};
+use keyroute_tls::{ClientTls, Identity};
 use keyroute_wire::catalog::Catalog;
 use support::{ask, grant, stack, text};
 use tonic::Code;
@@ -402,8 +404,24 @@ async fn managed_calls_send_only_what_keyroute_prices() {
 }
 
 #[tokio::test]
-async fn concurrent_managed_streams_cannot_overdraw_the_balance() {
+async fn concurrent_managed_streams_cannot_overdraw_the_balance_across_routers() {
     let stack = stack().await;
+    // A second router on the same vault and providers: the calls are spread over both.
+    let base_urls = ["openai", "anthropic", "google", "mistral"]
+        .iter()
+        .map(|p| ((*p).to_owned(), stack._mock.base_url(p)))
+        .collect();
+    let second = TestRouter::start(&stack.vault, base_urls).await;
+    let routers = [stack.client("edge"), {
+        let tls = ClientTls::from_files(stack.vault.pki.paths("edge")).unwrap();
+        let channel = keyroute_tls::channel(
+            &second.addr.to_string(),
+            tls,
+            Identity::parse("router").unwrap(),
+        )
+        .unwrap();
+        RouterServiceClient::new(channel)
+    }];
     let (payer, token) = stack.vault.user_with_token("crowd").await;
     // Slow streams, so that they overlap: the mock echoes one word per chunk.
     stack.mock.set_fault(
@@ -429,8 +447,8 @@ async fn concurrent_managed_streams_cannot_overdraw_the_balance() {
     grant(&stack.vault, &payer, 3 * one_call).await;
     let start = balance(&stack.vault, &payer).await;
 
-    let calls = (0..50).map(|_| {
-        let mut edge = stack.client("edge");
+    let calls = (0..50).map(|i| {
+        let mut edge = routers[i % 2].clone();
         let chat = request();
         let token = token.clone();
         async move {
@@ -463,8 +481,8 @@ async fn concurrent_managed_streams_cannot_overdraw_the_balance() {
     assert!((1..=3).contains(&served), "{served} streams were served");
     until_recorded(&stack.vault, &payer, served).await;
     let end = balance(&stack.vault, &payer).await;
-    // The documented bound on one router: the balance never goes below zero by more than
-    // the calls' excess over their reservations, which is none here (max_tokens is set and
-    // the input estimate covers the input).
+    // The documented bound: the balance never goes below zero by more than the calls' excess
+    // over their reservations, which is none here (max_tokens is set and the input estimate
+    // covers the input), however many routers serve them: the vault's holds span routers.
     assert!(end >= 0, "balance {end} after {served} calls from {start}");
 }

@@ -57,6 +57,7 @@ const VAULT_RPCS: &[(&str, &[PeerRole])] = &[
     ("WatchRevocations", &[Router]),
     ("RotateKek", &[Admin]),
     ("RecordUsage", &[Router]),
+    ("HoldCredits", &[Router]),
     ("RecordCredentialTest", &[Router]),
     ("GetBalance", &[Admin, Edge, Router]),
     ("GrantCredits", &[Admin]),

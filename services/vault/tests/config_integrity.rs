@@ -422,6 +422,7 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
             "ALTER TABLE credentials DROP COLUMN aad_version;
              ALTER TABLE tokens DROP COLUMN expires_at;
              ALTER TABLE principals DROP COLUMN disabled_at;
+             DROP TABLE credit_holds;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

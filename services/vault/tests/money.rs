@@ -16,6 +16,7 @@ fn usage(
 ) -> UsageRecord {
     UsageRecord {
         usage_id: usage_id.into(),
+        hold_id: String::new(),
         request_id: usage_id.into(),
         principal_id: principal.into(),
         credential_id: "cred_test".into(),
@@ -300,4 +301,90 @@ async fn budgets_and_usage_follow_owner_roles() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
+}
+
+async fn hold(
+    vault: &TestVault,
+    hold_id: &str,
+    principal: &str,
+    micros: i64,
+    ttl_seconds: u32,
+) -> HoldCreditsResponse {
+    vault
+        .client("router")
+        .hold_credits(HoldCreditsRequest {
+            hold_id: hold_id.into(),
+            principal_id: principal.into(),
+            micros,
+            ttl_seconds,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn credit_holds_of_all_routers_fit_in_the_balance() {
+    let vault = TestVault::start().await;
+    let (ada, _) = vault.user_with_token("ada").await;
+    vault
+        .client("admin")
+        .grant_credits(GrantCreditsRequest {
+            principal_id: ada.clone(),
+            micros: 1_000,
+            reason: "holds".into(),
+        })
+        .await
+        .unwrap();
+
+    // Two routers' holds: together at most the balance.
+    assert!(hold(&vault, "hold-a", &ada, 700, 60).await.granted);
+    let refused = hold(&vault, "hold-b", &ada, 400, 60).await;
+    assert!(!refused.granted);
+    assert_eq!(
+        (refused.held_by_others_micros, refused.held_micros),
+        (700, 0)
+    );
+    assert!(hold(&vault, "hold-b", &ada, 300, 60).await.granted);
+
+    // A managed call served under hold-a: its cost leaves the balance and the hold alike.
+    let mut served = usage("use-h1", &ada, "platform", UsageSource::Managed, 200);
+    served.hold_id = "hold-a".into();
+    record(&vault, vec![served]).await.unwrap();
+    let after = hold(&vault, "hold-b", &ada, 300, 60).await;
+    assert_eq!(after.balance_micros, 800);
+    assert_eq!(after.held_by_others_micros, 500);
+
+    // Released holds and lapsed ones free the balance for the others.
+    assert!(hold(&vault, "hold-a", &ada, 0, 60).await.granted);
+    assert!(hold(&vault, "hold-b", &ada, 800, 1).await.granted);
+    let waiting = hold(&vault, "hold-c", &ada, 500, 60).await;
+    assert!(!waiting.granted);
+    let lapsed_at = std::time::Instant::now() + std::time::Duration::from_millis(1100);
+    tokio::time::sleep_until(lapsed_at.into()).await;
+    assert!(hold(&vault, "hold-c", &ada, 500, 60).await.granted);
+
+    // Only routers hold credit, and holds are checked.
+    let error = vault
+        .client("edge")
+        .hold_credits(HoldCreditsRequest {
+            hold_id: "h".into(),
+            principal_id: ada.clone(),
+            micros: 1,
+            ttl_seconds: 60,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied);
+    let error = vault
+        .client("router")
+        .hold_credits(HoldCreditsRequest {
+            hold_id: "hold-c".into(),
+            principal_id: ada,
+            micros: -1,
+            ttl_seconds: 60,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::InvalidArgument);
 }

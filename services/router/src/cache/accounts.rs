@@ -106,35 +106,6 @@ impl Account {
 struct Slot {
     fetch: tokio::sync::Mutex<()>,
     known: Mutex<Option<(Instant, Arc<Account>)>>,
-    /// Micro-dollars held by this principal's managed calls in flight on this router: kept
-    /// here, not in the account, so a refreshed balance does not forget them.
-    reserved: AtomicI64,
-    /// How many managed calls hold a reservation.
-    holders: AtomicI64,
-}
-
-/// Credit held for one managed call until it ends: released when dropped (the call's meter
-/// charges the actual cost as it ends, and drops this with it).
-#[derive(Debug)]
-pub struct Reservation {
-    slot: Arc<Slot>,
-    micros: i64,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.slot.reserved.fetch_sub(self.micros, Ordering::AcqRel);
-        self.slot.holders.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Why a managed call could not reserve its estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shortfall {
-    pub balance: i64,
-    pub reserved: i64,
-    pub in_flight: i64,
-    pub needed: i64,
 }
 
 /// The cache; see the module docs.
@@ -229,41 +200,6 @@ impl Accounts {
     /// How many times the vault was asked for a balance: a few per principal per TTL.
     pub fn vault_calls(&self) -> u64 {
         self.vault_calls.load(Ordering::Relaxed)
-    }
-
-    /// Holds `micros` of the principal's balance for a managed call, if the balance less what
-    /// its calls in flight already hold covers it. The caller keeps the reservation for the
-    /// length of the call.
-    pub fn reserve(
-        &self,
-        principal: &str,
-        account: &Account,
-        micros: i64,
-    ) -> Result<Reservation, Shortfall> {
-        let slot = self.slot(principal);
-        let balance = account.balance_micros();
-        let mut reserved = slot.reserved.load(Ordering::Acquire);
-        loop {
-            if balance - reserved < micros {
-                return Err(Shortfall {
-                    balance,
-                    reserved,
-                    in_flight: slot.holders.load(Ordering::Acquire),
-                    needed: micros,
-                });
-            }
-            match slot.reserved.compare_exchange_weak(
-                reserved,
-                reserved + micros,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(now) => reserved = now,
-            }
-        }
-        slot.holders.fetch_add(1, Ordering::AcqRel);
-        Ok(Reservation { slot, micros })
     }
 
     /// Counts a served call against the cached balance and budgets until the next fetch.

@@ -10,7 +10,8 @@ use keyroute_proto::vault::v1::{UsageRecord, UsageSource};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::catalog::{Price, dollars};
 
-use crate::cache::accounts::{Account, Accounts, Reservation, Shortfall};
+use crate::cache::accounts::{Account, Accounts};
+use crate::cache::reservations::{Reservation, Shortfall};
 use crate::cache::usage::UsageReporter;
 use crate::error::RouterError;
 use crate::policy::candidates::{Candidate, Source};
@@ -139,7 +140,7 @@ pub struct Meter {
     /// Whether the provider's answer was whole (a response, or a stream that reached its end).
     whole: bool,
     /// The credit a managed call holds; released after the charge, when the meter drops.
-    _reservation: Option<Reservation>,
+    reservation: Option<Reservation>,
 }
 
 /// About four characters a token, as the input estimate counts them.
@@ -178,6 +179,10 @@ impl Meter {
                 output_tokens: 0,
                 cost_micros: 0,
                 time: None,
+                hold_id: reservation
+                    .as_ref()
+                    .map(|r| r.hold_id().to_owned())
+                    .unwrap_or_default(),
             },
             price: candidate.offer.map(|offer| offer.price()),
             reporter,
@@ -185,7 +190,7 @@ impl Meter {
             input_estimate,
             output_chars: 0,
             whole: false,
-            _reservation: reservation,
+            reservation,
         }
     }
 
@@ -279,6 +284,9 @@ impl Drop for Meter {
             source,
             self.record.cost_micros,
         );
+        if let Some(reservation) = &self.reservation {
+            reservation.charged(self.record.cost_micros);
+        }
         self.reporter.report(std::mem::take(&mut self.record));
     }
 }

@@ -12,7 +12,8 @@ use tonic::{Request, Response, Status};
 
 use super::Router;
 use super::opening::{Opening, Plan};
-use crate::cache::accounts::{Reservation, Source};
+use crate::cache::accounts::Source;
+use crate::cache::reservations::Reservation;
 use crate::error::{RouteFailure, RouterError};
 use crate::policy::candidates::Candidate;
 use crate::policy::charging::Meter;
@@ -102,7 +103,7 @@ impl Router {
     ) -> Result<Response<CompleteResponse>, RouterError> {
         let opening = self.open(request, |r| r.request).await?;
         let plan = self.plan(&opening).await?;
-        let (found, reservation) = self.choose_and_reserve(&plan, &opening)?;
+        let (found, reservation) = self.choose_and_reserve(&plan, &opening).await?;
         let chat = &opening.chat;
         let (mut response, upstream, winner) = fallback::complete(
             &self.upstreams,
@@ -133,7 +134,7 @@ impl Router {
     ) -> Result<Response<EventStream>, RouterError> {
         let opening = self.open(request, |r| r.request).await?;
         let plan = self.plan(&opening).await?;
-        let (found, reservation) = self.choose_and_reserve(&plan, &opening)?;
+        let (found, reservation) = self.choose_and_reserve(&plan, &opening).await?;
         let chat = &opening.chat;
         let (winner, events) = fallback::stream(
             &self.upstreams,

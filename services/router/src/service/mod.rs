@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 
 use crate::cache::accounts::Accounts;
 use crate::cache::leases::LeaseCache;
+use crate::cache::reservations::Reservations;
 use crate::cache::tokens::TokenCache;
 use crate::cache::usage::UsageReporter;
 use crate::metrics::Metrics;
@@ -34,6 +35,8 @@ pub struct Router {
     pub cooldowns: Arc<Cooldowns>,
     pub metrics: Arc<Metrics>,
     pub accounts: Arc<Accounts>,
+    /// Credit held for managed calls in flight, here and at the vault.
+    pub reservations: Arc<Reservations>,
     pub usage: Arc<UsageReporter>,
     /// For audit records; leases, tokens and balances have their own caches.
     pub vault: VaultClient,

@@ -12,8 +12,9 @@ use tonic::Request;
 
 use super::Router;
 use crate::cache::accounts::Account;
-use crate::cache::accounts::{Reservation, Source};
+use crate::cache::accounts::Source;
 use crate::cache::leases::Lease;
+use crate::cache::reservations::Reservation;
 use crate::cache::tokens::Caller;
 use crate::error::RouterError;
 use crate::policy::candidates::{Candidate, candidates};
@@ -185,7 +186,7 @@ impl Router {
     /// The keys to try, and the credit held for the call if a managed key may serve it:
     /// managed keys are tried only if the caller's balance, less what its calls in flight
     /// hold, covers this call's estimate.
-    pub(super) fn choose_and_reserve<'p>(
+    pub(super) async fn choose_and_reserve<'p>(
         &self,
         plan: &'p Plan<'_>,
         opening: &Opening,
@@ -198,9 +199,11 @@ impl Router {
         ) else {
             return Ok((found, None));
         };
+        let principal = &opening.caller.principal_id;
         match self
-            .accounts
-            .reserve(&opening.caller.principal_id, account, micros)
+            .reservations
+            .reserve(principal, account.balance_micros(), micros)
+            .await
         {
             Ok(reservation) => Ok((found, Some(reservation))),
             Err(shortfall) => {

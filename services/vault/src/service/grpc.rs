@@ -66,6 +66,7 @@ vault_service! {
         list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse;
         lease_credentials(pb::LeaseCredentialsRequest) -> pb::LeaseCredentialsResponse;
         record_usage(pb::RecordUsageRequest) -> pb::RecordUsageResponse;
+        hold_credits(pb::HoldCreditsRequest) -> pb::HoldCreditsResponse;
         record_credential_test(pb::RecordCredentialTestRequest) -> pb::RecordCredentialTestResponse;
         get_balance(pb::GetBalanceRequest) -> pb::GetBalanceResponse;
         grant_credits(pb::GrantCreditsRequest) -> pb::GrantCreditsResponse;

@@ -9,6 +9,9 @@ use crate::convert::now_ms;
 use crate::error::VaultError;
 use crate::storage::{BudgetRecord, UsageLineRecord, UsageRow, UsageSource, month_of};
 
+/// The longest a credit hold stands without being asked again.
+const MAX_HOLD_TTL_SECONDS: u32 = 3600;
+
 /// Most records one `RecordUsage` call may carry; routers batch below this.
 const MAX_USAGE_BATCH: usize = 1000;
 
@@ -46,6 +49,7 @@ fn usage_row(index: usize, record: pb::UsageRecord, now: i64) -> Result<UsageRow
         record.usage_id.clone()
     };
     Ok(UsageRow {
+        hold_id: record.hold_id.trim().to_owned(),
         usage_id,
         request_id: text("request_id", &record.request_id)?,
         time,
@@ -127,6 +131,37 @@ impl Vault {
         Ok(pb::RecordUsageResponse {
             recorded,
             duplicates,
+        })
+    }
+
+    pub(super) async fn hold_credits(
+        &self,
+        _call: &Call,
+        request: pb::HoldCreditsRequest,
+    ) -> Result<pb::HoldCreditsResponse, VaultError> {
+        let hold_id = required("hold_id", &request.hold_id)?;
+        let principal_id = required("principal_id", &request.principal_id)?;
+        if request.micros < 0 {
+            return Err(VaultError::InvalidArgument(
+                "micros must not be negative".into(),
+            ));
+        }
+        if !(1..=MAX_HOLD_TTL_SECONDS).contains(&request.ttl_seconds) {
+            return Err(VaultError::InvalidArgument(format!(
+                "ttl_seconds must be 1 to {MAX_HOLD_TTL_SECONDS}"
+            )));
+        }
+        let now = now_ms();
+        let expires_at = now + i64::from(request.ttl_seconds) * 1000;
+        let outcome = self
+            .store()
+            .hold_credits(hold_id, principal_id, request.micros, expires_at, now)
+            .await?;
+        Ok(pb::HoldCreditsResponse {
+            granted: outcome.granted,
+            held_micros: outcome.held,
+            balance_micros: outcome.balance,
+            held_by_others_micros: outcome.held_by_others,
         })
     }
 

@@ -26,10 +26,16 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "credential secrets record their aad version",
         include_str!("migrations/0004_credential_aad_version.sql"),
     ),
+    // Version 5 was taken by work that landed as 7; no release ever applied a 5.
     (
         6,
         "tokens may expire, principals may be disabled",
         include_str!("migrations/0006_token_expiry_principal_disable.sql"),
+    ),
+    (
+        7,
+        "credit holds",
+        include_str!("migrations/0007_credit_holds.sql"),
     ),
 ];
 

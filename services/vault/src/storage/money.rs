@@ -40,6 +40,8 @@ pub struct UsageRow {
     pub usage_id: String,
     /// The caller's correlation id; not unique.
     pub request_id: String,
+    /// The router's credit hold the call was served under, or empty.
+    pub hold_id: String,
     pub time: Millis,
     pub principal_id: String,
     pub credential_id: String,
@@ -50,6 +52,16 @@ pub struct UsageRow {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost_micros: i64,
+}
+
+/// What asking for a credit hold came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldOutcome {
+    pub granted: bool,
+    /// The hold's size now.
+    pub held: i64,
+    pub balance: i64,
+    pub held_by_others: i64,
 }
 
 /// A monthly cap and the spend counted against it.
@@ -180,9 +192,87 @@ impl Store {
                 recorded += 1;
                 if row.source == UsageSource::Managed {
                     add_to_balance(tx, &row.principal_id, -row.cost_micros, now)?;
+                    if !row.hold_id.is_empty() {
+                        // The cost leaves the hold as it leaves the balance: held and spent
+                        // are never counted twice.
+                        tx.prepare_cached(
+                            "UPDATE credit_holds SET micros = MAX(0, micros - ?2)
+                             WHERE id = ?1 AND principal_id = ?3",
+                        )?
+                        .execute(params![
+                            row.hold_id,
+                            row.cost_micros,
+                            row.principal_id
+                        ])?;
+                    }
                 }
             }
             Ok((recorded, duplicates))
+        })
+        .await
+    }
+
+    /// Creates or resizes hold `hold_id` on `principal_id`'s credit: shrinking always, growing
+    /// only while the balance less every other unexpired hold covers `micros`. Expired holds
+    /// are dropped on the way.
+    pub async fn hold_credits(
+        &self,
+        hold_id: &str,
+        principal_id: &str,
+        micros: i64,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<HoldOutcome, StoreError> {
+        let (hold_id, principal_id) = (hold_id.to_owned(), principal_id.to_owned());
+        self.write(move |tx| {
+            require_account(tx, &principal_id)?;
+            tx.prepare_cached("DELETE FROM credit_holds WHERE expires_at <= ?1")?
+                .execute([now])?;
+            let current: Option<(String, i64)> = tx
+                .prepare_cached("SELECT principal_id, micros FROM credit_holds WHERE id = ?1")?
+                .query_row([&hold_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            if let Some((owner, _)) = &current
+                && *owner != principal_id
+            {
+                return Err(StoreError::Conflict(format!(
+                    "hold {hold_id} belongs to another principal"
+                )));
+            }
+            let held = current.map_or(0, |(_, micros)| micros);
+            let balance = balance_in(tx, &principal_id)?;
+            let held_by_others: i64 = tx
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(micros), 0) FROM credit_holds
+                     WHERE principal_id = ?1 AND id != ?2",
+                )?
+                .query_row(params![principal_id, hold_id], |row| row.get(0))?;
+            let granted = micros <= held || micros <= balance - held_by_others;
+            if !granted {
+                return Ok(HoldOutcome {
+                    granted,
+                    held,
+                    balance,
+                    held_by_others,
+                });
+            }
+            if micros == 0 {
+                tx.prepare_cached("DELETE FROM credit_holds WHERE id = ?1")?
+                    .execute([&hold_id])?;
+            } else {
+                tx.prepare_cached(
+                    "INSERT INTO credit_holds (id, principal_id, micros, expires_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (id) DO UPDATE SET micros = ?3, expires_at = ?4",
+                )?
+                .execute(params![hold_id, principal_id, micros, expires_at])?;
+            }
+            Ok(HoldOutcome {
+                granted,
+                held: micros,
+                balance,
+                held_by_others,
+            })
         })
         .await
     }
