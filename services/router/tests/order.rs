@@ -134,3 +134,70 @@ async fn personal_then_org_then_managed_and_changes_apply_within_a_second() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_disabled_orgs_keys_leave_its_members_within_a_second_and_return_when_enabled() {
+    use keyroute_proto::vault::v1::{Role, SetPrincipalDisabledRequest};
+    let stack = stack().await;
+    let (member, token) = stack.vault.user_with_token("member").await;
+    let org = stack
+        .vault
+        .org(
+            "acme-disable",
+            &stack.user,
+            &[(member.as_str(), Role::Member)],
+        )
+        .await;
+    add_key(&stack, &org, "sk-org-openai-000000009999").await;
+    let ask_once = || async {
+        stack
+            .client("edge")
+            .complete(with_token(
+                CompleteRequest {
+                    request: Some(ask("gpt-4o-mini", "whose key")),
+                },
+                &token,
+            ))
+            .await
+            .map(|reply| reply.into_inner().response.unwrap().served_by.unwrap())
+    };
+    let served = ask_once().await.unwrap();
+    assert_eq!(served.credential_fingerprint, "openai:…9999");
+
+    let set_disabled = |disabled: bool| {
+        let mut admin = stack.vault.client("admin");
+        let org = org.clone();
+        async move {
+            admin
+                .set_principal_disabled(SetPrincipalDisabledRequest {
+                    principal_id: org,
+                    disabled,
+                })
+                .await
+                .unwrap();
+        }
+    };
+    set_disabled(true).await;
+    let changed_at = Instant::now();
+    loop {
+        match ask_once().await {
+            Err(status) => {
+                assert!(status.message().contains("no enabled key"), "{status:?}");
+                break;
+            }
+            Ok(_) => assert!(
+                changed_at.elapsed() < Duration::from_secs(1),
+                "the disabled org's key still serves a second later"
+            ),
+        }
+    }
+
+    set_disabled(false).await;
+    let changed_at = Instant::now();
+    while ask_once().await.is_err() {
+        assert!(
+            changed_at.elapsed() < Duration::from_secs(1),
+            "the enabled org's key is still missing a second later"
+        );
+    }
+}

@@ -101,7 +101,10 @@ fn apply(
         RevocationKind::PrincipalDisabled => {
             tokens.forget_principal(&event.principal_id);
             leases.invalidate_principal(&event.principal_id);
+            // A disabled org's keys leave its members' leases.
+            leases.invalidate_owner(&event.principal_id);
         }
+        RevocationKind::PrincipalEnabled => leases.invalidate_owner(&event.principal_id),
         RevocationKind::Resync | RevocationKind::Unspecified => {}
     }
 }

@@ -395,17 +395,20 @@ impl Vault {
             .store()
             .set_principal_disabled(id, request.disabled, now, audit)
             .await?;
-        if request.disabled {
-            self.inner.revocations.publish(
-                RevocationKind::PrincipalDisabled,
-                Change {
-                    owner_id: id,
-                    principal_id: id,
-                    ..Change::default()
-                },
-                now,
-            );
-        }
+        let kind = if request.disabled {
+            RevocationKind::PrincipalDisabled
+        } else {
+            RevocationKind::PrincipalEnabled
+        };
+        self.inner.revocations.publish(
+            kind,
+            Change {
+                owner_id: id,
+                principal_id: id,
+                ..Change::default()
+            },
+            now,
+        );
         Ok(pb::SetPrincipalDisabledResponse {
             principal: Some(convert::principal(principal)),
         })

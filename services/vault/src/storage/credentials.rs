@@ -313,11 +313,14 @@ impl Store {
                 .ok_or_else(|| StoreError::NotFound(format!("principal {principal_id}")))?;
             let mut owners = vec![(principal.id.clone(), principal.kind)];
             if principal.kind == PrincipalKind::User {
-                owners.extend(
-                    memberships_of(tx, &principal.id)?
-                        .into_iter()
-                        .map(|m| (m.org_id, PrincipalKind::Org)),
-                );
+                for membership in memberships_of(tx, &principal.id)? {
+                    // A disabled org's keys serve none of its members.
+                    let enabled = get_principal(tx, &membership.org_id)?
+                        .is_some_and(|org| org.disabled_at.is_none());
+                    if enabled {
+                        owners.push((membership.org_id, PrincipalKind::Org));
+                    }
+                }
             }
             let mut data = LeaseData::default();
             for (owner_id, owner_kind) in owners {
