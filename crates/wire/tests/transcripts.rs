@@ -263,3 +263,39 @@ fn gemini_thought_signatures_stay_on_their_parts() {
         "a trailing signature on the text answer is kept"
     );
 }
+
+#[test]
+fn gemini_streamed_arguments_are_one_call_each_sent_as_argument_deltas() {
+    let events = decode(
+        gemini,
+        &gemini_sse("gemini-streamed-args/two-calls.chunks.txt"),
+        &[],
+    )
+    .unwrap();
+    let calls: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Some(keyroute_wire::canonical::pb::complete_stream_response::Event::Delta(d)) => {
+                d.tool_call.clone()
+            }
+            _ => None,
+        })
+        .collect();
+    let named: Vec<_> = calls.iter().filter(|c| !c.name.is_empty()).collect();
+    assert_eq!(named.len(), 2, "one named start per function");
+    assert!(named.iter().all(|c| !c.id.is_empty()));
+    assert!(
+        calls.iter().filter(|c| c.index == 0).count() > 5,
+        "the arguments arrive as fragments"
+    );
+    let response = accumulate(&events);
+    let content = &response.choices[0].message.as_ref().unwrap().content;
+    let call = content
+        .iter()
+        .find(|p| matches!(p.part, Some(Part::ToolCall(_))))
+        .unwrap();
+    assert_eq!(
+        call.thought_signature, "c2lnLTE=",
+        "the signature stays on its call"
+    );
+}

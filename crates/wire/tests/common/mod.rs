@@ -235,6 +235,44 @@ pub fn transcripts() -> Vec<Transcript> {
             },
         },
         Transcript {
+            name: "gemini streamed arguments, two calls",
+            bytes: gemini_sse("gemini-streamed-args/two-calls.chunks.txt"),
+            decoder: gemini,
+            expected: Summary {
+                text: "Booking both.".into(),
+                tool_calls: vec![
+                    (
+                        "book_trip".into(),
+                        json!({
+                            "destination": { "city": "San Francisco, \"CA\" \u{e9}t\u{e9} \u{1F30D}", "nights": 3, "budget": 1250.5 },
+                            "travellers": [
+                                { "name": "Ada", "adult": true },
+                                { "name": "Lin", "adult": false, "seat": null }
+                            ],
+                            "notes": ["window", "aisle"]
+                        }),
+                    ),
+                    ("send_email".into(), json!({ "to": "ada@example.com", "urgent": false })),
+                ],
+                finish: FinishReason::ToolCalls,
+                usage: usage(40, 30, 0, 70),
+            },
+        },
+        Transcript {
+            name: "gemini streamed arguments, no closing part",
+            bytes: gemini_sse("gemini-streamed-args/no-closing-part.chunks.txt"),
+            decoder: gemini,
+            expected: Summary {
+                text: String::new(),
+                tool_calls: vec![(
+                    "write_items".into(),
+                    json!({ "operations": [{ "action": "add", "price": 0.5 }, { "action": "remove" }] }),
+                )],
+                finish: FinishReason::ToolCalls,
+                usage: usage(12, 8, 0, 20),
+            },
+        },
+        Transcript {
             name: "bedrock text",
             bytes: bedrock_frames("vercel-ai/amazon-bedrock/amazon-bedrock-text.chunks.txt"),
             decoder: bedrock,
