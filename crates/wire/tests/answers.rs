@@ -123,9 +123,10 @@ fn bad_client_requests_name_the_field() {
     let anthropic_cases: &[(&[u8], &str)] = &[
         (br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, "max_tokens"),
         (br#"{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"hi"}]}"#, "max_tokens"),
-        (br#"{"model":"m","max_tokens":5,"messages":[{"role":"system","content":"hi"}]}"#, "messages[0].role"),
+        (br#"{"model":"m","max_tokens":5,"messages":[{"role":"wizard","content":"hi"}]}"#, "messages[0].role"),
+        (br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"},{"role":"system","content":[{"type":"image"}]}]}"#, "messages[1].content[0].type"),
         (br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","data":"!!"}}]}]}"#, "messages[0].content[0].source.data"),
-        (br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"web_search_20250305","name":"web"}]}"#, "tools[0].type"),
+        (br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"tools":[{"description":"no name"}]}"#, "tools[0].name"),
     ];
     for (input, param) in anthropic_cases {
         let error = anthropic::parse_request(input).unwrap_err();

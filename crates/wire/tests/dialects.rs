@@ -16,7 +16,7 @@ fn body(request: &keyroute_wire::http::HttpRequest) -> Value {
 
 fn openai_request() -> Value {
     json!({
-        "model": "gpt-4o-mini",
+        "model": "o4-mini",
         "messages": [
             { "role": "system", "content": "Be brief." },
             { "role": "developer", "content": "Answer in French." },
@@ -54,7 +54,7 @@ fn openai_requests_round_trip_through_canonical() {
     assert!(!parsed.stream);
     let rebuilt = openai::build_request(
         &parsed.request,
-        "gpt-4o-mini",
+        "o4-mini",
         false,
         Endpoint::ChatCompletions,
         Quirks::OPENAI,

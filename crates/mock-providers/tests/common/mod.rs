@@ -412,7 +412,7 @@ pub fn first_turn(thinking: bool) -> pb::ChatRequest {
         reasoning: thinking.then(|| pb::ReasoningConfig {
             enabled: true,
             budget_tokens: Some(1024),
-            effort: String::new(),
+            ..Default::default()
         }),
         ..Default::default()
     }

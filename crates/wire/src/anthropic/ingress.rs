@@ -26,6 +26,9 @@ const KNOWN: &[&str] = &[
     "output_config",
 ];
 
+/// The beta under which Anthropic takes `system` messages inside `messages`.
+pub const MID_CONVERSATION_SYSTEM_BETA: &str = "mid-conversation-system-2026-04-07";
+
 /// A client's request, canonical, with how it wants the answer delivered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientRequest {
@@ -155,6 +158,33 @@ fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>
     Ok(parts)
 }
 
+/// A system message's content: a string, text blocks, or `mid_conv_system` blocks holding
+/// either.
+fn read_system(content: &Value, at: &str) -> Result<Vec<pb::ContentPart>, IngressError> {
+    let Value::Array(blocks) = content else {
+        return Ok(read_blocks(content, at)?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect());
+    };
+    let mut parts = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let here = format!("{at}[{i}]");
+        let inner = match str_of(block, "type") {
+            "mid_conv_system" => block.get("content").cloned().unwrap_or(Value::Null),
+            "text" => Value::Array(vec![block.clone()]),
+            _ => {
+                return Err(IngressError::invalid(
+                    &format!("{here}.type"),
+                    "must be text in a system message",
+                ));
+            }
+        };
+        parts.extend(read_blocks(&inner, &here)?.into_iter().map(|(p, _)| p));
+    }
+    Ok(parts)
+}
+
 fn read_image(source: &Value, at: &str) -> Result<pb::Image, IngressError> {
     match str_of(source, "type") {
         "base64" => {
@@ -225,10 +255,23 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         let role = match str_of(message, "role") {
             "user" => pb::Role::User,
             "assistant" => pb::Role::Assistant,
+            // Mid-conversation instructions (beta `mid-conversation-system-2026-04-07`): a
+            // system message in place, which each upstream format maps by its own rule.
+            "system" => {
+                let content = message.get("content").ok_or_else(|| {
+                    IngressError::invalid(&format!("{at}.content"), "is required")
+                })?;
+                messages.push(pb::Message {
+                    role: pb::Role::System as i32,
+                    content: read_system(content, &format!("{at}.content"))?,
+                    name: String::new(),
+                });
+                continue;
+            }
             _ => {
                 return Err(IngressError::invalid(
                     &format!("{at}.role"),
-                    "must be user or assistant",
+                    "must be user, assistant or system",
                 ));
             }
         };
@@ -261,6 +304,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         }
     }
     let mut tools = Vec::new();
+    let mut server_tools = Vec::new();
     for (i, tool) in object
         .get("tools")
         .and_then(Value::as_array)
@@ -271,10 +315,10 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
     {
         let kind = str_of(tool, "type");
         if !kind.is_empty() && kind != "custom" {
-            return Err(IngressError::invalid(
-                &format!("tools[{i}].type"),
-                &format!("server tool {kind:?} is not supported"),
-            ));
+            // Server tools (`web_search_20250305`, `web_fetch_20250910`...) and Anthropic's
+            // versioned client tools go only to Anthropic upstreams, unchanged.
+            server_tools.push(tool.clone());
+            continue;
         }
         let name = tool
             .get("name")
@@ -342,6 +386,9 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         stop,
         ..Default::default()
     };
+    let effort = value
+        .pointer("/output_config/effort")
+        .and_then(Value::as_str);
     let reasoning = match object.get("thinking") {
         Some(thinking) if matches!(str_of(thinking, "type"), "enabled" | "adaptive") => {
             Some(pb::ReasoningConfig {
@@ -349,23 +396,28 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
                 budget_tokens: thinking
                     .get("budget_tokens")
                     .and_then(Value::as_u64)
-                    .map(|b| b as u32),
-                effort: value
-                    .pointer("/output_config/effort")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
+                    .map(|b| u32::try_from(b).unwrap_or(u32::MAX)),
+                effort: effort.unwrap_or_default().to_owned(),
+                adaptive: str_of(thinking, "type") == "adaptive",
+                display: str_of(thinking, "display").to_owned(),
             })
         }
-        _ => value
-            .pointer("/output_config/effort")
-            .and_then(Value::as_str)
-            .map(|effort| pb::ReasoningConfig {
-                enabled: false,
-                budget_tokens: None,
-                effort: effort.to_owned(),
-            }),
+        _ => effort.map(|effort| pb::ReasoningConfig {
+            effort: effort.to_owned(),
+            ..Default::default()
+        }),
     };
+    // What only an Anthropic upstream understands: unmodelled fields and server tools.
+    let mut anthropic_options = match crate::openai::provider_options_of(object, KNOWN) {
+        extras if extras.is_empty() => serde_json::Map::new(),
+        extras => match serde_json::from_str(&extras) {
+            Ok(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        },
+    };
+    if !server_tools.is_empty() {
+        anthropic_options.insert("tools".into(), Value::Array(server_tools));
+    }
     let response_format = value
         .pointer("/output_config/format")
         .filter(|f| str_of(f, "type") == "json_schema")
@@ -392,9 +444,14 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
-        provider_options_json: crate::openai::provider_options_of(object, KNOWN),
+        provider_options_json: String::new(),
         anthropic_beta: Vec::new(),
         fim: None,
+        anthropic_options_json: if anthropic_options.is_empty() {
+            String::new()
+        } else {
+            Value::Object(anthropic_options).to_string()
+        },
     };
     Ok(ClientRequest {
         request,

@@ -9,8 +9,9 @@ mod response;
 mod stream;
 
 pub use count::{build_count_tokens_request, parse_count_tokens};
-pub use ingress::{ClientRequest, parse_request};
+pub use ingress::{ClientRequest, MID_CONVERSATION_SYSTEM_BETA, parse_request};
 pub use render::AnthropicStreamRenderer;
+pub(crate) use request::thinking_of;
 pub use request::{ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS, Flavor, build_request};
 pub use response::{parse_error, parse_response, render_error, render_response};
 pub use stream::{AnthropicStreamDecoder, BedrockInvokeStreamDecoder};

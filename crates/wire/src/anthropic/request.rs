@@ -107,6 +107,68 @@ fn blocks(parts: &[pb::ContentPart]) -> Result<Vec<Value>, WireError> {
     Ok(out)
 }
 
+/// Canonical reasoning as Anthropic `thinking` and `output_config.effort`:
+///
+/// - adaptive stays adaptive (with its `display`); otherwise thinking is `enabled` with the
+///   budget asked for, at least 1,024 (1,024 when none was);
+/// - effort `none` turns thinking off (`disabled`) and sends no effort; `minimal` is `low`
+///   and `xhigh` is `max` (Anthropic's levels are low, medium, high and max).
+pub(crate) fn thinking_of(
+    reasoning: &pb::ReasoningConfig,
+) -> (Option<Value>, Option<&'static str>) {
+    let effort = match reasoning.effort.as_str() {
+        "minimal" | "low" => Some("low"),
+        "medium" => Some("medium"),
+        "high" => Some("high"),
+        "xhigh" | "max" => Some("max"),
+        _ => None,
+    };
+    if reasoning.effort == "none" {
+        return (Some(json!({ "type": "disabled" })), None);
+    }
+    if !reasoning.enabled {
+        return (None, effort);
+    }
+    let mut thinking = if reasoning.adaptive {
+        json!({ "type": "adaptive" })
+    } else {
+        let budget = reasoning.budget_tokens.unwrap_or(1024).max(1024);
+        json!({ "type": "enabled", "budget_tokens": budget })
+    };
+    if !reasoning.display.is_empty() {
+        thinking["display"] = json!(reasoning.display);
+    }
+    (Some(thinking), effort)
+}
+
+/// Adds the Anthropic-only options: server tools join the tool list, other fields are set
+/// where the canonical request did not set them.
+fn merge_anthropic_options(body: &mut Map<String, Value>, options: &str) -> Result<(), WireError> {
+    if options.is_empty() {
+        return Ok(());
+    }
+    let Ok(Value::Object(mut options)) = serde_json::from_str::<Value>(options) else {
+        return Err(WireError::from_status(
+            "keyroute",
+            400,
+            "invalid_request_error",
+            "anthropic options must be a JSON object",
+        ));
+    };
+    if let Some(Value::Array(server_tools)) = options.remove("tools") {
+        match body.get_mut("tools").and_then(Value::as_array_mut) {
+            Some(tools) => tools.extend(server_tools),
+            None => {
+                body.insert("tools".into(), Value::Array(server_tools));
+            }
+        }
+    }
+    for (key, value) in options {
+        body.entry(key).or_insert(value);
+    }
+    Ok(())
+}
+
 /// Builds the upstream Messages request for `model` (the provider's model id).
 pub fn build_request(
     request: &pb::ChatRequest,
@@ -124,8 +186,21 @@ pub fn build_request(
     }
     let mut system = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
+    // Instructions after the conversation began stay in place where the client asked for the
+    // mid-conversation-system beta; otherwise they join the top-level system prompt.
+    let in_place = request
+        .anthropic_beta
+        .iter()
+        .any(|flag| flag == crate::anthropic::MID_CONVERSATION_SYSTEM_BETA);
     for message in &request.messages {
         let role = match pb::Role::try_from(message.role).unwrap_or(pb::Role::User) {
+            pb::Role::System | pb::Role::Developer if in_place && !messages.is_empty() => {
+                let content = blocks(&message.content)?;
+                if !content.is_empty() {
+                    messages.push(json!({ "role": "system", "content": content }));
+                }
+                continue;
+            }
             pb::Role::System | pb::Role::Developer => {
                 system.extend(blocks(&message.content)?);
                 continue;
@@ -215,18 +290,12 @@ pub fn build_request(
         body.insert("stop_sequences".into(), json!(sampling.stop));
     }
     if let Some(reasoning) = &request.reasoning {
-        if reasoning.enabled {
-            let budget = reasoning.budget_tokens.unwrap_or(1024).max(1024);
-            body.insert(
-                "thinking".into(),
-                json!({ "type": "enabled", "budget_tokens": budget }),
-            );
+        let (thinking, effort) = thinking_of(reasoning);
+        if let Some(thinking) = thinking {
+            body.insert("thinking".into(), thinking);
         }
-        if !reasoning.effort.is_empty() {
-            body.insert(
-                "output_config".into(),
-                json!({ "effort": reasoning.effort }),
-            );
+        if let Some(effort) = effort {
+            body.insert("output_config".into(), json!({ "effort": effort }));
         }
     }
     if let Some(format) = &request.response_format
@@ -239,6 +308,7 @@ pub fn build_request(
     if !request.end_user.is_empty() {
         body.insert("metadata".into(), json!({ "user_id": request.end_user }));
     }
+    merge_anthropic_options(&mut body, &request.anthropic_options_json)?;
     merge_options(&mut body, &request.provider_options_json)?;
     let (path, mut headers) = match flavor {
         Flavor::Direct => {

@@ -87,6 +87,55 @@ fn blocks(parts: &[pb::ContentPart]) -> Result<Vec<Value>, WireError> {
     Ok(out)
 }
 
+/// Canonical reasoning as each Bedrock model family takes it, in
+/// `additionalModelRequestFields`:
+///
+/// - Anthropic models: `thinking` and `output_config.effort` as the Messages API takes them
+///   (adaptive, enabled with a budget, or disabled for effort `none`);
+/// - Amazon Nova: `reasoningConfig` with `maxReasoningEffort` `low`, `medium` or `high`
+///   (`minimal` is `low`, `xhigh` and `max` are `high`; `none` leaves reasoning off);
+/// - OpenAI's open-weight models: `reasoning_effort` `low`, `medium` or `high`, likewise;
+/// - others: `thinking` enabled with the budget (at least 1,024) while thinking is on.
+fn reasoning_fields(
+    reasoning: &pb::ReasoningConfig,
+    model: &str,
+    additional: &mut Map<String, Value>,
+) {
+    let three = match reasoning.effort.as_str() {
+        "minimal" | "low" => Some("low"),
+        "medium" => Some("medium"),
+        "high" | "xhigh" | "max" => Some("high"),
+        "" if reasoning.enabled => Some("medium"),
+        _ => None,
+    };
+    if model.contains("anthropic.") {
+        let (thinking, effort) = crate::anthropic::thinking_of(reasoning);
+        if let Some(thinking) = thinking {
+            additional.insert("thinking".into(), thinking);
+        }
+        if let Some(effort) = effort {
+            additional.insert("output_config".into(), json!({ "effort": effort }));
+        }
+    } else if model.contains("amazon.nova") {
+        if let Some(effort) = three {
+            additional.insert(
+                "reasoningConfig".into(),
+                json!({ "type": "enabled", "maxReasoningEffort": effort }),
+            );
+        }
+    } else if model.contains("openai.") {
+        if let Some(effort) = three {
+            additional.insert("reasoning_effort".into(), json!(effort));
+        }
+    } else if reasoning.enabled && reasoning.effort != "none" {
+        let budget = reasoning.budget_tokens.unwrap_or(1024).max(1024);
+        additional.insert(
+            "thinking".into(),
+            json!({ "type": "enabled", "budget_tokens": budget }),
+        );
+    }
+}
+
 /// Builds a Converse (or ConverseStream) request for `model`.
 pub fn build_request(
     request: &pb::ChatRequest,
@@ -102,6 +151,18 @@ pub fn build_request(
     let mut messages: Vec<Value> = Vec::new();
     for message in &request.messages {
         let role = match pb::Role::try_from(message.role).unwrap_or(pb::Role::User) {
+            // Instructions given after the conversation began keep their place as user text
+            // (the same rule as Gemini's).
+            pb::Role::System | pb::Role::Developer if !messages.is_empty() => {
+                let text = super::mid_conversation_text(&message.content);
+                push_turn(
+                    &mut messages,
+                    "user",
+                    "content",
+                    vec![json!({ "text": text })],
+                );
+                continue;
+            }
             pb::Role::System | pb::Role::Developer => {
                 system.extend(blocks(&message.content)?);
                 continue;
@@ -168,10 +229,8 @@ pub fn build_request(
         }
         body.insert("toolConfig".into(), config);
     }
-    if let Some(reasoning) = &request.reasoning
-        && reasoning.enabled
-    {
-        additional.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": reasoning.budget_tokens.unwrap_or(1024).max(1024) }));
+    if let Some(reasoning) = &request.reasoning {
+        reasoning_fields(reasoning, model, &mut additional);
     }
     if !additional.is_empty() {
         body.insert(

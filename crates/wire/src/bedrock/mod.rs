@@ -65,3 +65,19 @@ pub fn status_of(exception: &str) -> u16 {
         _ => 500,
     }
 }
+
+/// A system or developer message that comes after the conversation began, as the text of a
+/// user turn in its place (Gemini and Bedrock Converse take instructions only at the top):
+/// its text between `<system>` and `</system>` lines.
+pub(crate) fn mid_conversation_text(parts: &[crate::canonical::pb::ContentPart]) -> String {
+    let text: Vec<&str> = parts
+        .iter()
+        .filter_map(|part| match &part.part {
+            Some(crate::canonical::pb::content_part::Part::Text(text)) if !text.is_empty() => {
+                Some(text.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    format!("<system>\n{}\n</system>", text.join("\n"))
+}

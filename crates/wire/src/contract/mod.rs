@@ -125,12 +125,14 @@ impl<'a> Contract<'a> {
     /// The request as this contract may send it: unchanged, or without its extras.
     fn forwardable<'r>(&self, request: &'r pb::ChatRequest) -> Cow<'r, pb::ChatRequest> {
         let has_extras = !request.provider_options_json.is_empty()
+            || !request.anthropic_options_json.is_empty()
             || request.anthropic_beta.iter().any(|flag| priced_beta(flag));
         if self.forward_extras || !has_extras {
             return Cow::Borrowed(request);
         }
         let mut priced = request.clone();
         priced.provider_options_json.clear();
+        priced.anthropic_options_json.clear();
         priced.anthropic_beta.retain(|flag| !priced_beta(flag));
         Cow::Owned(priced)
     }

@@ -87,6 +87,68 @@ fn function_response(result: &pb::ToolResult) -> Value {
     }
 }
 
+/// Canonical reasoning as `thinkingConfig`, by model generation:
+///
+/// - Gemini 3 takes `thinkingLevel`: `none` and `minimal` are `minimal` on Flash models and
+///   `low` on others (Pro cannot stop thinking), `low` is `low`, `medium` is `medium` on Flash
+///   and `high` on others, `high`, `xhigh` and `max` are `high`; an explicit budget with no
+///   effort is sent as `thinkingBudget`; adaptive thinking with no effort leaves the default
+///   (dynamic).
+/// - Gemini 2.5 takes `thinkingBudget`: an explicit budget as asked; else `none` 0 (128 on
+///   Pro, which cannot stop thinking), `minimal` 512, `low` 1,024, `medium` 8,192, `high`
+///   24,576, `xhigh` and `max` 24,576 on Flash and 32,768 on Pro; adaptive `-1` (dynamic).
+/// - `includeThoughts` is set while thinking is on; effort without thinking sets the level or
+///   budget only. Models before 2.5 take no thinking configuration.
+fn thinking_config(reasoning: &pb::ReasoningConfig, model: &str) -> Option<Value> {
+    let bare = model.rsplit('/').next().unwrap_or(model);
+    if bare.starts_with("gemini-1") || bare.starts_with("gemini-2.0") {
+        return None;
+    }
+    let flash = bare.contains("flash");
+    let effort = reasoning.effort.as_str();
+    let mut thinking = Map::new();
+    let budget = if bare.starts_with("gemini-3") {
+        let level = match effort {
+            "none" | "minimal" if flash => Some("minimal"),
+            "none" | "minimal" | "low" => Some("low"),
+            "medium" if flash => Some("medium"),
+            "medium" | "high" | "xhigh" | "max" => Some("high"),
+            _ => None,
+        };
+        if let Some(level) = level {
+            thinking.insert("thinkingLevel".into(), json!(level));
+        }
+        if level.is_none() && !reasoning.adaptive {
+            reasoning.budget_tokens.map(i64::from)
+        } else {
+            None
+        }
+    } else {
+        match (effort, reasoning.budget_tokens) {
+            ("" | "max" | "xhigh" | "high" | "medium" | "low" | "minimal", Some(budget))
+                if !reasoning.adaptive || effort.is_empty() =>
+            {
+                Some(i64::from(budget))
+            }
+            ("none", _) => Some(if flash { 0 } else { 128 }),
+            ("minimal", _) => Some(512),
+            ("low", _) => Some(1024),
+            ("medium", _) => Some(8192),
+            ("high", _) => Some(24576),
+            ("xhigh" | "max", _) => Some(if flash { 24576 } else { 32768 }),
+            _ if reasoning.adaptive => Some(-1),
+            _ => None,
+        }
+    };
+    if let Some(budget) = budget {
+        thinking.insert("thinkingBudget".into(), json!(budget));
+    }
+    if reasoning.enabled && effort != "none" {
+        thinking.insert("includeThoughts".into(), json!(true));
+    }
+    (!thinking.is_empty()).then_some(Value::Object(thinking))
+}
+
 /// Builds the upstream request for `model`.
 pub fn build_request(
     request: &pb::ChatRequest,
@@ -142,6 +204,18 @@ pub fn build_request(
             continue;
         }
         let role = match role {
+            // Instructions given after the conversation began keep their place as user text.
+            pb::Role::System | pb::Role::Developer if !contents.is_empty() => {
+                push_turn(
+                    &mut contents,
+                    "user",
+                    "parts",
+                    vec![
+                        json!({ "text": crate::bedrock::mid_conversation_text(&message.content) }),
+                    ],
+                );
+                continue;
+            }
             pb::Role::System | pb::Role::Developer => {
                 system.extend(parts);
                 continue;
@@ -240,13 +314,11 @@ pub fn build_request(
             _ => {}
         }
     }
-    if let Some(reasoning) = &request.reasoning
-        && reasoning.enabled
+    if let Some(thinking) = request
+        .reasoning
+        .as_ref()
+        .and_then(|reasoning| thinking_config(reasoning, model))
     {
-        let mut thinking = json!({ "includeThoughts": true });
-        if let Some(budget) = reasoning.budget_tokens {
-            thinking["thinkingBudget"] = json!(budget);
-        }
         generation.insert("thinkingConfig".into(), thinking);
     }
     if !generation.is_empty() {

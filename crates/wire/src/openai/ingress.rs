@@ -212,16 +212,18 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         parallel_tool_calls: boolean(object, "parallel_tool_calls")?,
         response_format,
         sampling: Some(sampling),
+        // `none` asks for no reasoning; every other value (minimal ... xhigh) for some.
         reasoning: (!effort.is_empty()).then(|| pb::ReasoningConfig {
-            enabled: true,
-            budget_tokens: None,
+            enabled: effort != "none",
             effort: effort.to_owned(),
+            ..Default::default()
         }),
         choice_count: integer(object, "n")?.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         end_user: str_of(&value, "user").to_owned(),
         provider_options_json: provider_options(object, KNOWN),
         anthropic_beta: Vec::new(),
         fim: None,
+        anthropic_options_json: String::new(),
     };
     Ok(ClientRequest {
         request,

@@ -99,6 +99,51 @@ pub fn mistral_tool_id(id: &str) -> String {
         .collect()
 }
 
+/// Canonical reasoning as `reasoning_effort`:
+///
+/// - an effort is sent as asked (`none`, `minimal`, `low`, `medium`, `high`, `xhigh`; values
+///   keyroute does not know pass unchanged), except Anthropic's `max`, sent as `xhigh`;
+/// - with no effort, a thinking budget picks one (up to 1,024 tokens `low`, up to 8,192
+///   `medium`, more `high`); adaptive thinking or thinking without a budget leaves the
+///   model's default;
+/// - Mistral takes only `none` and `high`: `none` and `minimal` are `none`, the rest `high`;
+/// - OpenAI's chat models without reasoning (`gpt-4*`, `gpt-3.5*`, `chatgpt-*`) refuse the
+///   parameter, so it is not sent to them.
+fn reasoning_effort(
+    reasoning: &pb::ReasoningConfig,
+    model: &str,
+    quirks: Quirks,
+) -> Option<String> {
+    let bare = model.rsplit('/').next().unwrap_or(model);
+    if ["gpt-4", "gpt-3.5", "chatgpt-"]
+        .iter()
+        .any(|prefix| bare.starts_with(prefix))
+    {
+        return None;
+    }
+    let effort = match reasoning.effort.as_str() {
+        "" if !reasoning.enabled || reasoning.adaptive => return None,
+        "" => match reasoning.budget_tokens? {
+            0..=1024 => "low",
+            1025..=8192 => "medium",
+            _ => "high",
+        },
+        "max" => "xhigh",
+        other => other,
+    };
+    if quirks.mistral {
+        return Some(
+            if matches!(effort, "none" | "minimal") {
+                "none"
+            } else {
+                "high"
+            }
+            .to_owned(),
+        );
+    }
+    Some(effort.to_owned())
+}
+
 /// Builds the upstream request for `model` (the provider's own model name).
 pub fn build_request(
     request: &pb::ChatRequest,
@@ -253,10 +298,12 @@ pub fn build_request(
     if !request.end_user.is_empty() && !quirks.mistral {
         body.insert("user".into(), json!(request.end_user));
     }
-    if let Some(reasoning) = &request.reasoning
-        && !reasoning.effort.is_empty()
+    if let Some(effort) = request
+        .reasoning
+        .as_ref()
+        .and_then(|reasoning| reasoning_effort(reasoning, model, quirks))
     {
-        body.insert("reasoning_effort".into(), json!(reasoning.effort));
+        body.insert("reasoning_effort".into(), json!(effort));
     }
     merge_options(&mut body, &request.provider_options_json)?;
     let path = match endpoint {
