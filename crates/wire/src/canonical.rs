@@ -125,14 +125,20 @@ impl Accumulator {
             message.role = delta.role;
         }
         let content = &mut message.content;
-        if !delta.text.is_empty() {
+        // Text and refusal each continue a text part of their own kind.
+        for (piece, refusal) in [(&delta.text, false), (&delta.refusal, true)] {
+            if piece.is_empty() {
+                continue;
+            }
             match content.last_mut() {
                 Some(pb::ContentPart {
                     part: Some(Part::Text(text)),
+                    refusal: last,
                     ..
-                }) => text.push_str(&delta.text),
+                }) if *last == refusal => text.push_str(piece),
                 _ => content.push(pb::ContentPart {
-                    part: Some(Part::Text(delta.text.clone())),
+                    part: Some(Part::Text(piece.clone())),
+                    refusal,
                     ..Default::default()
                 }),
             }

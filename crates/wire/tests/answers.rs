@@ -138,3 +138,35 @@ fn bad_client_requests_name_the_field() {
         );
     }
 }
+
+#[test]
+fn an_openai_refusal_stays_a_refusal_and_reads_as_text_with_stop_reason_refusal_in_anthropic() {
+    let body = serde_json::json!({
+        "id": "chatcmpl-r", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{ "index": 0, "message": { "role": "assistant", "content": null, "refusal": "I can't help with that." },
+                      "logprobs": null, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11 }
+    });
+    let response = keyroute_wire::openai::parse_response(200, body.to_string().as_bytes()).unwrap();
+    let openai: serde_json::Value =
+        serde_json::from_slice(&keyroute_wire::openai::render_response(&response)).unwrap();
+    let message = &openai["choices"][0]["message"];
+    assert_eq!(message["refusal"], "I can't help with that.");
+    assert!(
+        message["content"].is_null() || message["content"] == "",
+        "{message}"
+    );
+    let anthropic: serde_json::Value =
+        serde_json::from_slice(&keyroute_wire::anthropic::render_response(&response)).unwrap();
+    assert_eq!(anthropic["stop_reason"], "refusal");
+    assert_eq!(anthropic["content"][0]["text"], "I can't help with that.");
+    // And back: an Anthropic refusal reaches OpenAI clients as `refusal`.
+    let back =
+        keyroute_wire::anthropic::parse_response(200, anthropic.to_string().as_bytes()).unwrap();
+    let openai: serde_json::Value =
+        serde_json::from_slice(&keyroute_wire::openai::render_response(&back)).unwrap();
+    assert_eq!(
+        openai["choices"][0]["message"]["refusal"],
+        "I can't help with that."
+    );
+}

@@ -151,6 +151,7 @@ fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>
                 part: Some(part),
                 cache: cache_of(block),
                 thought_signature: String::new(),
+                refusal: false,
             },
             is_result,
         ));

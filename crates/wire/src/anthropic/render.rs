@@ -27,6 +27,8 @@ pub struct AnthropicStreamRenderer {
     /// Canonical tool index -> Anthropic block index, for tool blocks still open.
     tools: HashMap<u32, u32>,
     stop: Option<(pb::FinishReason, String)>,
+    /// A refusal was written (as text): the message stops with `refusal`.
+    refused: bool,
     usage: pb::Usage,
 }
 
@@ -287,15 +289,21 @@ impl AnthropicStreamRenderer {
             );
             emit(out, &EventOut::ContentBlockStop { index });
         }
-        if !delta.text.is_empty() {
+        for text in [&delta.text, &delta.refusal] {
+            if text.is_empty() {
+                continue;
+            }
             let index = self.text_block(out);
             emit(
                 out,
                 &EventOut::ContentBlockDelta {
                     index,
-                    delta: DeltaOut::Text { text: &delta.text },
+                    delta: DeltaOut::Text { text },
                 },
             );
+        }
+        if !delta.refusal.is_empty() {
+            self.refused = true;
         }
         if let Some(call) = &delta.tool_call {
             let index = match self.tools.get(&call.index) {
@@ -342,10 +350,13 @@ impl AnthropicStreamRenderer {
         self.start("", "", out);
         self.close_all(out);
         self.finished = true;
-        let (reason, sequence) = self
+        let (mut reason, sequence) = self
             .stop
             .take()
             .unwrap_or((pb::FinishReason::Stop, String::new()));
+        if self.refused {
+            reason = pb::FinishReason::ContentFilter;
+        }
         let usage = self.usage;
         let cached = usage.cache_read_tokens > 0 || usage.cache_write_tokens > 0;
         let usage_out = UsageOut {

@@ -49,6 +49,12 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
         });
     }
     let native = str_of(&value, "stop_reason");
+    if native == "refusal" {
+        // What the model said when it refused is its refusal.
+        for part in &mut content {
+            part.refusal = matches!(part.part, Some(Part::Text(_)));
+        }
+    }
     let usage = value.get("usage").unwrap_or(&Value::Null);
     let (read, write) = (
         u64_of(usage, "cache_read_input_tokens"),
@@ -142,7 +148,15 @@ pub fn render_response(response: &pb::ChatResponse) -> Vec<u8> {
         .map(|m| m.content.iter().filter_map(block).collect())
         .unwrap_or_default();
     let usage = response.usage.unwrap_or_default();
-    let reason = pb::FinishReason::try_from(choice.finish_reason).unwrap_or(pb::FinishReason::Stop);
+    let refused = choice
+        .message
+        .as_ref()
+        .is_some_and(|m| m.content.iter().any(|p| p.refusal));
+    // A refusal reads as text, and the answer stops with `refusal`.
+    let reason = match refused {
+        true => pb::FinishReason::ContentFilter,
+        false => pb::FinishReason::try_from(choice.finish_reason).unwrap_or(pb::FinishReason::Stop),
+    };
     let id = if response.id.starts_with("msg_") {
         response.id.clone()
     } else {

@@ -387,6 +387,7 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
                 part: Some(canonical),
                 thought_signature: str_of(part, "thoughtSignature").to_owned(),
                 cache: None,
+                refusal: false,
             });
         }
         let native = str_of(candidate, "finishReason");

@@ -94,6 +94,17 @@ impl OpenAiStreamRenderer {
                 out,
             );
         }
+        if !delta.refusal.is_empty() {
+            self.one(
+                index,
+                DeltaOut {
+                    refusal: Some(&delta.refusal),
+                    ..DeltaOut::default()
+                },
+                None,
+                out,
+            );
+        }
         if !delta.reasoning.is_empty() {
             // The DeepSeek convention, which OpenAI-compatible clients read.
             self.one(
@@ -227,6 +238,8 @@ struct DeltaOut<'a> {
     role: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -36,11 +36,18 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
                 ..Default::default()
             });
         }
-        let mut text = str_of(message, "content").to_owned();
-        text.push_str(str_of(message, "refusal"));
+        let text = str_of(message, "content");
         if !text.is_empty() {
             content.push(pb::ContentPart {
-                part: Some(Part::Text(text)),
+                part: Some(Part::Text(text.to_owned())),
+                ..Default::default()
+            });
+        }
+        let refusal = str_of(message, "refusal");
+        if !refusal.is_empty() {
+            content.push(pb::ContentPart {
+                part: Some(Part::Text(refusal.to_owned())),
+                refusal: true,
                 ..Default::default()
             });
         }
@@ -143,12 +150,29 @@ pub fn render_response(response: &pb::ChatResponse) -> Vec<u8> {
         .choices
         .iter()
         .map(|choice| {
-            let mut message = choice
-                .message
+            // A refusal goes in `refusal`, apart from the content.
+            let (refused, answer) = match &choice.message {
+                Some(m) => {
+                    let mut answer = m.clone();
+                    let (refused, kept): (Vec<_>, Vec<_>) =
+                        answer.content.drain(..).partition(|p| p.refusal);
+                    answer.content = kept;
+                    (refused, Some(answer))
+                }
+                None => (Vec::new(), None),
+            };
+            let mut message = answer
                 .as_ref()
                 .map(|m| write_messages(std::slice::from_ref(m), style).pop().unwrap_or(Value::Null))
                 .unwrap_or(json!({ "role": "assistant", "content": null }));
-            message["refusal"] = Value::Null;
+            let refusal: String = refused
+                .iter()
+                .filter_map(|p| match &p.part {
+                    Some(Part::Text(text)) => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect();
+            message["refusal"] = if refusal.is_empty() { Value::Null } else { Value::String(refusal) };
             let reason = pb::FinishReason::try_from(choice.finish_reason).unwrap_or(pb::FinishReason::Stop);
             json!({ "index": choice.index, "message": message, "logprobs": null, "finish_reason": finish_reason_name(reason) })
         })

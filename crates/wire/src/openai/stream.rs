@@ -79,19 +79,20 @@ impl OpenAiEvents {
                 "" => 0,
                 _ => pb::Role::Assistant as i32,
             };
-            // A refusal is the model's answer in words; it reads as text.
-            let mut text = str_of(inner, "content").to_owned();
-            text.push_str(str_of(inner, "refusal"));
+            let text = str_of(inner, "content").to_owned();
+            // A refusal stays a refusal: OpenAI clients read it apart from the content.
+            let refusal = str_of(inner, "refusal").to_owned();
             let reasoning = match str_of(inner, "reasoning_content") {
                 "" => str_of(inner, "reasoning").to_owned(),
                 value => value.to_owned(),
             };
-            if role != 0 || !text.is_empty() || !reasoning.is_empty() {
+            if role != 0 || !text.is_empty() || !reasoning.is_empty() || !refusal.is_empty() {
                 out.push(delta(pb::ChatDelta {
                     choice_index,
                     role,
                     text,
                     reasoning,
+                    refusal,
                     ..Default::default()
                 }));
             }

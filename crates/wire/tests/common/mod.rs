@@ -127,6 +127,8 @@ pub fn sse_events(bytes: &[u8]) -> Vec<keyroute_wire::sse::SseEvent> {
 #[derive(Debug, PartialEq)]
 pub struct Summary {
     pub text: String,
+    /// What the model said in refusing (OpenAI `refusal`), apart from the text.
+    pub refusal: String,
     pub tool_calls: Vec<(String, Value)>,
     pub finish: FinishReason,
     pub usage: pb::Usage,
@@ -137,9 +139,11 @@ pub fn summarize(response: &pb::ChatResponse) -> Summary {
     let message = choice.message.as_ref().unwrap();
     assert_eq!(message.role, pb::Role::Assistant as i32);
     let mut text = String::new();
+    let mut refusal = String::new();
     let mut tool_calls = Vec::new();
     for part in &message.content {
         match &part.part {
+            Some(Part::Text(t)) if part.refusal => refusal.push_str(t),
             Some(Part::Text(t)) => text.push_str(t),
             Some(Part::ToolCall(call)) => {
                 assert!(!call.id.is_empty(), "tool calls have ids");
@@ -153,6 +157,7 @@ pub fn summarize(response: &pb::ChatResponse) -> Summary {
     }
     Summary {
         text,
+        refusal,
         tool_calls,
         finish: choice.finish_reason(),
         usage: response.usage.unwrap_or_default(),
@@ -182,13 +187,14 @@ pub fn transcripts() -> Vec<Transcript> {
             name: "anthropic basic",
             bytes: read("anthropic-sse/basic_response.txt"),
             decoder: anthropic,
-            expected: Summary { text: "Hello there!".into(), tool_calls: vec![], finish: FinishReason::Stop, usage: usage(11, 6, 0, 17) },
+            expected: Summary { refusal: String::new(), text: "Hello there!".into(), tool_calls: vec![], finish: FinishReason::Stop, usage: usage(11, 6, 0, 17) },
         },
         Transcript {
             name: "anthropic tool use",
             bytes: read("anthropic-sse/tool_use_response.txt"),
             decoder: anthropic,
             expected: Summary {
+                refusal: String::new(),
                 text: "I'll check the current weather in Paris for you.".into(),
                 tool_calls: vec![("get_weather".into(), json!({ "location": "Paris" }))],
                 finish: FinishReason::ToolCalls,
@@ -199,13 +205,14 @@ pub fn transcripts() -> Vec<Transcript> {
             name: "openai refusal",
             bytes: read("openai-sse/173417d553406f034f643e5db3f8d591fb691ebac56f5ae39a22cc7d455c5353.bin"),
             decoder: openai,
-            expected: Summary { text: "I'm sorry, I can't assist with that request.".into(), tool_calls: vec![], finish: FinishReason::Stop, usage: usage(79, 11, 0, 90) },
+            expected: Summary { text: String::new(), refusal: "I'm sorry, I can't assist with that request.".into(), tool_calls: vec![], finish: FinishReason::Stop, usage: usage(79, 11, 0, 90) },
         },
         Transcript {
             name: "openai tool call",
             bytes: read("openai-sse/2018feb66ae13fcf5333d61b95849decc68d3f63bd38172889367e1afb1e04f7.bin"),
             decoder: openai,
             expected: Summary {
+                refusal: String::new(),
                 text: String::new(),
                 tool_calls: vec![("get_weather".into(), json!({ "city": "New York City" }))],
                 finish: FinishReason::ToolCalls,
@@ -217,6 +224,7 @@ pub fn transcripts() -> Vec<Transcript> {
             bytes: gemini_sse("vercel-ai/google/google-text.chunks.txt"),
             decoder: gemini,
             expected: Summary {
+                refusal: String::new(),
                 text: "There are **3** \"r\"s in strawberry.\n\nst**r**awbe**rr**y".into(),
                 tool_calls: vec![],
                 finish: FinishReason::Stop,
@@ -228,6 +236,7 @@ pub fn transcripts() -> Vec<Transcript> {
             bytes: gemini_sse("vercel-ai/google/google-tool-call.chunks.txt"),
             decoder: gemini,
             expected: Summary {
+                refusal: String::new(),
                 text: String::new(),
                 tool_calls: vec![("weather".into(), json!({ "location": "San Francisco" }))],
                 finish: FinishReason::ToolCalls,
@@ -239,6 +248,7 @@ pub fn transcripts() -> Vec<Transcript> {
             bytes: gemini_sse("gemini-streamed-args/two-calls.chunks.txt"),
             decoder: gemini,
             expected: Summary {
+                refusal: String::new(),
                 text: "Booking both.".into(),
                 tool_calls: vec![
                     (
@@ -263,6 +273,7 @@ pub fn transcripts() -> Vec<Transcript> {
             bytes: gemini_sse("gemini-streamed-args/no-closing-part.chunks.txt"),
             decoder: gemini,
             expected: Summary {
+                refusal: String::new(),
                 text: String::new(),
                 tool_calls: vec![(
                     "write_items".into(),
@@ -277,6 +288,7 @@ pub fn transcripts() -> Vec<Transcript> {
             bytes: bedrock_frames("vercel-ai/amazon-bedrock/amazon-bedrock-text.chunks.txt"),
             decoder: bedrock,
             expected: Summary {
+                refusal: String::new(),
                 text: "Let me count the \"r\"s in \"strawberry\":\n\ns-t-**r**-a-w-b-e-**r**-**r**-y\n\nThere are **3** r's in \"strawberry.\"".into(),
                 tool_calls: vec![],
                 finish: FinishReason::Stop,
@@ -288,6 +300,7 @@ pub fn transcripts() -> Vec<Transcript> {
             bytes: bedrock_frames("vercel-ai/amazon-bedrock/amazon-bedrock-tool-call.1.chunks.txt"),
             decoder: bedrock,
             expected: Summary {
+                refusal: String::new(),
                 text: String::new(),
                 tool_calls: vec![("test-tool".into(), json!({ "value": "Sparkle Day" }))],
                 finish: FinishReason::ToolCalls,
