@@ -23,6 +23,11 @@ pub struct Input {
     pub answering_tool: bool,
     /// Whether the request turned thinking on.
     pub thinking: bool,
+    /// The reasoning controls the request set beyond a plain thinking budget, as the
+    /// provider's own fields (`reasoning_effort=high`, `thinkingLevel=low`...), echoed.
+    pub reasoning: Vec<String>,
+    /// Instructions given after the conversation began, echoed.
+    pub system_notes: Vec<String>,
     /// All text the request carried, for the token count.
     pub words: u64,
 }
@@ -70,6 +75,12 @@ impl Answer {
                 }
                 if !input.signatures.is_empty() {
                     text.push_str(&format!(" [signatures: {}]", input.signatures.join(", ")));
+                }
+                if !input.reasoning.is_empty() {
+                    text.push_str(&format!(" [reasoning: {}]", input.reasoning.join(" ")));
+                }
+                if !input.system_notes.is_empty() {
+                    text.push_str(&format!(" [system: {}]", input.system_notes.join("; ")));
                 }
                 (text, None)
             };
@@ -244,4 +255,98 @@ pub fn from_canonical(request: &pb::ChatRequest, stream: bool, include_usage: bo
         .is_some_and(|c| c.mode() == pb::ToolChoiceMode::None);
     input.thinking = request.reasoning.as_ref().is_some_and(|r| r.enabled);
     input
+}
+
+/// Reads, from a request body in any format, the reasoning controls and the mid-conversation
+/// instructions it carried, for the answer to echo: OpenAI and Mistral `reasoning_effort`;
+/// Anthropic adaptive `thinking` and `output_config.effort`; Gemini `thinkingLevel` and
+/// `thinkingBudget`; Bedrock's `additionalModelRequestFields` (the same Anthropic fields,
+/// Nova `reasoningConfig`, `reasoning_effort`). Instructions are `system` or `developer`
+/// messages after the first other message, or user text between `<system>` lines (how
+/// Gemini and Bedrock carry them).
+pub fn echo_features(input: &mut Input, body: &serde_json::Value) {
+    use serde_json::Value;
+    let text_of = |value: &Value| -> String {
+        match value {
+            Value::String(text) => text.clone(),
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => String::new(),
+        }
+    };
+    let mut seen = |label: &str, value: Option<&Value>| {
+        let shown = match value {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Number(number)) => number.to_string(),
+            _ => return,
+        };
+        input.reasoning.push(format!("{label}={shown}"));
+    };
+    seen("reasoning_effort", body.get("reasoning_effort"));
+    for root in ["", "/additionalModelRequestFields"] {
+        let at = |path: &str| body.pointer(&format!("{root}{path}"));
+        if at("/thinking/type").and_then(Value::as_str) == Some("adaptive") {
+            seen("thinking", at("/thinking/type"));
+        }
+        seen("effort", at("/output_config/effort"));
+    }
+    let additional = body.pointer("/additionalModelRequestFields");
+    seen(
+        "maxReasoningEffort",
+        additional.and_then(|a| a.pointer("/reasoningConfig/maxReasoningEffort")),
+    );
+    seen(
+        "reasoning_effort",
+        additional.and_then(|a| a.get("reasoning_effort")),
+    );
+    let thinking = body.pointer("/generationConfig/thinkingConfig");
+    seen(
+        "thinkingLevel",
+        thinking.and_then(|t| t.get("thinkingLevel")),
+    );
+    seen(
+        "thinkingBudget",
+        thinking.and_then(|t| t.get("thinkingBudget")),
+    );
+    let mut begun = false;
+    for message in body
+        .get("messages")
+        .or_else(|| body.get("contents"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let role = message
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if matches!(role, "system" | "developer") {
+            if begun {
+                input
+                    .system_notes
+                    .push(text_of(message.get("content").unwrap_or(&Value::Null)));
+            }
+            continue;
+        }
+        begun = true;
+        for block in message
+            .get("content")
+            .or_else(|| message.get("parts"))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if let Some(note) = block
+                .get("text")
+                .and_then(Value::as_str)
+                .and_then(|text| text.strip_prefix("<system>\n"))
+                .and_then(|text| text.strip_suffix("\n</system>"))
+            {
+                input.system_notes.push(note.to_owned());
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@ use keyroute_wire::canonical::StreamRenderer;
 use keyroute_wire::canonical::pb::content_part::Part;
 use serde_json::{Value, json};
 
-use crate::answer::{Answer, SIGNATURE_PREFIX, from_canonical};
+use crate::answer::{Answer, SIGNATURE_PREFIX, echo_features, from_canonical};
 use crate::{Call, respond};
 
 fn error(status: u16, kind: &str, message: &str) -> Response {
@@ -75,7 +75,8 @@ pub async fn messages(call: Call, vertex_model: Option<String>) -> Response {
             "Invalid `signature` in `thinking` block",
         );
     }
-    let input = from_canonical(&parsed.request, parsed.stream, true);
+    let mut input = from_canonical(&parsed.request, parsed.stream, true);
+    echo_features(&mut input, &body);
     let answer = Answer::for_input(&input, call.mock.next_id());
     if !parsed.stream {
         return respond::json(200, anthropic::render_response(&answer.response()));

@@ -219,6 +219,7 @@ fn read_input(body: &Value, model: &str, stream: bool) -> Result<Input, String> 
     input.thinking = body
         .pointer("/additionalModelRequestFields/thinking")
         .is_some();
+    crate::answer::echo_features(&mut input, body);
     Ok(input)
 }
 

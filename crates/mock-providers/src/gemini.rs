@@ -108,6 +108,7 @@ fn read_input(body: &Value, model: &str, stream: bool) -> Result<Input, String> 
         .pointer("/generationConfig/thinkingConfig/includeThoughts")
         .and_then(Value::as_bool)
         == Some(true);
+    crate::answer::echo_features(&mut input, body);
     Ok(input)
 }
 

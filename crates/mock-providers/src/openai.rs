@@ -7,7 +7,7 @@ use keyroute_wire::openai::{self, OpenAiStreamRenderer};
 use keyroute_wire::registry::WireFormat;
 use serde_json::{Value, json};
 
-use crate::answer::{Answer, from_canonical};
+use crate::answer::{Answer, echo_features, from_canonical};
 use crate::{Call, respond};
 
 fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Response {
@@ -111,7 +111,8 @@ pub async fn chat(call: Call) -> Response {
     };
     // Mistral sends usage in its last chunk unasked; OpenAI only when asked.
     let include_usage = parsed.include_usage || call.provider.id == "mistral";
-    let input = from_canonical(&parsed.request, parsed.stream, include_usage);
+    let mut input = from_canonical(&parsed.request, parsed.stream, include_usage);
+    echo_features(&mut input, &body);
     let answer = Answer::for_input(&input, call.mock.next_id());
     if !parsed.stream {
         return respond::json(200, openai::render_response(&answer.response()));

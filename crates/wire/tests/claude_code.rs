@@ -523,3 +523,30 @@ fn empty_signed_thinking_round_trips_at_every_split() {
     );
     assert_eq!(sent["messages"][1]["content"], expected_blocks());
 }
+
+#[test]
+fn system_messages_cleared_at_the_next_user_turn_are_dropped_once_it_came() {
+    let value = json!({
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 100,
+        "messages": [
+            { "role": "user", "content": "one" },
+            { "role": "system", "content": [{ "type": "text", "text": "gone" }], "clear_at": "next_user_message" },
+            { "role": "assistant", "content": "ok" },
+            { "role": "user", "content": "two" },
+            { "role": "system", "content": "kept", "clear_at": "next_user_message" }
+        ]
+    });
+    let request = parsed(&value);
+    let sent = openai_body(&request, "o4-mini", Quirks::OPENAI);
+    let texts: Vec<&Value> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["content"])
+        .collect();
+    assert_eq!(
+        texts,
+        [&json!("one"), &json!("ok"), &json!("two"), &json!("kept")]
+    );
+}

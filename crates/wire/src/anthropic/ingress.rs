@@ -262,11 +262,18 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
                 let content = message.get("content").ok_or_else(|| {
                     IngressError::invalid(&format!("{at}.content"), "is required")
                 })?;
-                messages.push(pb::Message {
-                    role: pb::Role::System as i32,
-                    content: read_system(content, &format!("{at}.content"))?,
-                    name: String::new(),
-                });
+                let content = read_system(content, &format!("{at}.content"))?;
+                // `clear_at: next_user_message` shows the text only until the next user
+                // turn: once one follows, the model no longer sees it, on any upstream.
+                let cleared = str_of(message, "clear_at") == "next_user_message"
+                    && list[i + 1..].iter().any(|m| str_of(m, "role") == "user");
+                if !cleared {
+                    messages.push(pb::Message {
+                        role: pb::Role::System as i32,
+                        content,
+                        name: String::new(),
+                    });
+                }
                 continue;
             }
             _ => {
