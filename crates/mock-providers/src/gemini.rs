@@ -125,6 +125,74 @@ fn chunk(answer: &Answer, parts: Value, finish: bool) -> Value {
     })
 }
 
+/// A prompt holding this word (or a request with `streamFunctionCallArguments`) gets its
+/// function call's arguments streamed, as Vertex streams them for Gemini 3.
+pub const STREAM_ARGS: &str = "mock-stream-args";
+
+fn last_user_text_has(body: &Value, word: &str) -> bool {
+    body.get("contents")
+        .and_then(Value::as_array)
+        .and_then(|contents| contents.iter().rev().find(|c| str_of(c, "role") == "user"))
+        .and_then(|content| content.get("parts"))
+        .and_then(Value::as_array)
+        .is_some_and(|parts| parts.iter().any(|p| str_of(p, "text").contains(word)))
+}
+
+/// The call's parts as `streamFunctionCallArguments` sends them: the name with
+/// `willContinue`, each argument as `partialArgs` at its `jsonPath` (strings in two pieces,
+/// numbers, booleans and nulls whole, objects and arrays by path), then an empty
+/// `functionCall` that closes it.
+fn streamed_call(answer: &Answer, signature: &str) -> Vec<Value> {
+    let Some((_, name, arguments)) = &answer.tool_call else {
+        return Vec::new();
+    };
+    let args: Value = serde_json::from_str(arguments).unwrap_or(json!({}));
+    let mut out = vec![
+        json!([{ "functionCall": { "name": name, "willContinue": true }, "thoughtSignature": signature }]),
+    ];
+    let mut leaves = Vec::new();
+    flatten("$".to_owned(), &args, &mut leaves);
+    for (path, value) in leaves {
+        let pieces = match &value {
+            Value::String(text) => {
+                let cut = text
+                    .char_indices()
+                    .nth(text.chars().count() / 2)
+                    .map_or(0, |(at, _)| at);
+                vec![
+                    json!({ "jsonPath": path, "stringValue": &text[..cut], "willContinue": true }),
+                    json!({ "jsonPath": path, "stringValue": &text[cut..] }),
+                ]
+            }
+            Value::Number(number) => vec![json!({ "jsonPath": path, "numberValue": number })],
+            Value::Bool(flag) => vec![json!({ "jsonPath": path, "boolValue": flag })],
+            _ => vec![json!({ "jsonPath": path, "nullValue": "NULL_VALUE" })],
+        };
+        for piece in pieces {
+            out.push(json!([{ "functionCall": { "partialArgs": [piece], "willContinue": true } }]));
+        }
+    }
+    out.push(json!([{ "functionCall": {} }]));
+    out
+}
+
+/// The scalar leaves of a JSON value with their JSON paths, in document order.
+fn flatten(path: String, value: &Value, out: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                flatten(format!("{path}.{key}"), inner, out);
+            }
+        }
+        Value::Array(items) => {
+            for (at, inner) in items.iter().enumerate() {
+                flatten(format!("{path}[{at}]"), inner, out);
+            }
+        }
+        scalar => out.push((path, scalar.clone())),
+    }
+}
+
 /// Serves a generate request; `vertex` when Vertex already authenticated it.
 pub async fn generate(call: Call, vertex: bool) -> Response {
     let key = if vertex {
@@ -214,7 +282,20 @@ pub async fn generate(call: Call, vertex: bool) -> Response {
             .into_iter()
             .map(|piece| chunk(&answer, json!([{ "text": piece }]), false)),
     );
+    let stream_args = last_user_text_has(&body, STREAM_ARGS)
+        || body
+            .pointer("/toolConfig/functionCallingConfig/streamFunctionCallArguments")
+            .and_then(Value::as_bool)
+            == Some(true);
     match call_part {
+        Some(_) if stream_args => {
+            chunks.extend(
+                streamed_call(&answer, &signature)
+                    .into_iter()
+                    .map(|parts| chunk(&answer, parts, false)),
+            );
+            chunks.push(chunk(&answer, json!([{ "text": "" }]), true));
+        }
         Some(part) => chunks.push(chunk(&answer, json!([part]), true)),
         None => chunks.push(chunk(
             &answer,

@@ -3,12 +3,17 @@
 
 use axum::response::Response;
 use keyroute_wire::canonical::StreamRenderer;
+use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::openai::{self, OpenAiStreamRenderer};
 use keyroute_wire::registry::WireFormat;
 use serde_json::{Value, json};
 
 use crate::answer::{Answer, echo_features, from_canonical};
 use crate::{Call, respond};
+
+/// A prompt holding this word is refused: the answer comes as OpenAI's `refusal`
+/// (`message.refusal`, streamed `delta.refusal`) instead of content.
+pub const REFUSE: &str = "mock-refuse";
 
 fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Response {
     respond::json(
@@ -114,16 +119,32 @@ pub async fn chat(call: Call) -> Response {
     let mut input = from_canonical(&parsed.request, parsed.stream, include_usage);
     echo_features(&mut input, &body);
     let answer = Answer::for_input(&input, call.mock.next_id());
+    let refuse = input.last_user_text.contains(REFUSE);
     if !parsed.stream {
-        return respond::json(200, openai::render_response(&answer.response()));
+        let mut response = answer.response();
+        if refuse {
+            for message in response
+                .choices
+                .iter_mut()
+                .filter_map(|c| c.message.as_mut())
+            {
+                for part in &mut message.content {
+                    part.refusal = true;
+                }
+            }
+        }
+        return respond::json(200, openai::render_response(&response));
     }
     let mut renderer = OpenAiStreamRenderer::new(input.include_usage);
     let chunks = answer
         .events()
-        .iter()
-        .map(|event| {
+        .into_iter()
+        .map(|mut event| {
+            if refuse && let Some(Event::Delta(delta)) = &mut event.event {
+                delta.refusal = std::mem::take(&mut delta.text);
+            }
             let mut out = Vec::new();
-            renderer.render(event, &mut out);
+            renderer.render(&event, &mut out);
             out
         })
         .filter(|chunk| !chunk.is_empty())

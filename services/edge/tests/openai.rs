@@ -410,3 +410,64 @@ async fn a_call_past_the_request_timeout_is_cut_with_504() {
         "the edge's deadline, not the provider's delay, ends the call"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_reaches_openai_clients_as_refusal_and_anthropic_clients_as_a_refusal_stop() {
+    let gateway = gateway().await;
+    let ask = |stream: bool| {
+        json!({
+            "model": "gpt-4o-mini",
+            "stream": stream,
+            "messages": [{ "role": "user", "content": "mock-refuse this" }],
+        })
+        .to_string()
+    };
+    let response = gateway.post(Some(&gateway.token), ask(false)).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let message = &body["choices"][0]["message"];
+    assert_eq!(message["refusal"], "echo: mock-refuse this", "{body}");
+    assert!(
+        message["content"].is_null() || message["content"] == "",
+        "{body}"
+    );
+
+    let response = gateway.post(Some(&gateway.token), ask(true)).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let (mut refusal, mut content) = (String::new(), String::new());
+    for data in text.lines().filter_map(|line| line.strip_prefix("data: ")) {
+        if data == "[DONE]" {
+            continue;
+        }
+        let chunk: Value = serde_json::from_str(data).unwrap();
+        let delta = &chunk["choices"][0]["delta"];
+        refusal.push_str(delta["refusal"].as_str().unwrap_or_default());
+        content.push_str(delta["content"].as_str().unwrap_or_default());
+    }
+    assert_eq!(refusal, "echo: mock-refuse this", "{text}");
+    assert_eq!(content, "", "the refusal is not content");
+
+    // The same refusal to an Anthropic client: text, and the stop reason `refusal`.
+    let body = json!({
+        "model": "gpt-4o-mini",
+        "max_tokens": 100,
+        "messages": [{ "role": "user", "content": "mock-refuse this" }],
+    })
+    .to_string();
+    let (status, _, answer) = gateway
+        .send(
+            reqwest::Method::POST,
+            "/v1/messages",
+            None,
+            &[
+                ("x-api-key", &gateway.token),
+                ("anthropic-version", "2023-06-01"),
+            ],
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["stop_reason"], "refusal", "{answer}");
+    assert_eq!(answer["content"][0]["text"], "echo: mock-refuse this");
+}
