@@ -550,3 +550,22 @@ fn system_messages_cleared_at_the_next_user_turn_are_dropped_once_it_came() {
         [&json!("one"), &json!("ok"), &json!("two"), &json!("kept")]
     );
 }
+
+#[test]
+fn hosts_that_take_system_messages_only_at_the_top_get_user_text() {
+    let request = parsed(&claude_code_request());
+    let sent = openai_body(&request, "sonar", Quirks::PERPLEXITY);
+    let roles: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    let last = sent["messages"][3]["content"].to_string();
+    assert!(
+        last.contains("<system>\\nThe user switched to plan mode.\\n</system>"),
+        "{last}"
+    );
+    assert!(last.contains("again"), "{last}");
+}

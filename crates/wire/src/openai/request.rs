@@ -178,6 +178,26 @@ pub fn build_request(
     if matches!(endpoint, Endpoint::ChatCompletions) {
         body.insert("model".into(), json!(model));
     }
+    if quirks.alternate_roles {
+        // System messages go only at the top there: later ones become user text in place
+        // (the rule Gemini and Bedrock follow), merged with their neighbours below.
+        let mut begun = false;
+        for message in &mut messages {
+            let system = matches!(message.role(), pb::Role::System | pb::Role::Developer);
+            if system && begun {
+                let text = crate::bedrock::mid_conversation_text(&message.content);
+                *message = pb::Message {
+                    role: pb::Role::User as i32,
+                    content: vec![pb::ContentPart {
+                        part: Some(pb::content_part::Part::Text(text)),
+                        ..Default::default()
+                    }],
+                    name: String::new(),
+                };
+            }
+            begun |= !system;
+        }
+    }
     let mut written = write_messages(&messages, style);
     if quirks.alternate_roles {
         written = alternate(written);
