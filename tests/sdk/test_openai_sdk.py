@@ -3,7 +3,8 @@
 Proves, through `client.chat.completions` and `client.models` only (no hand-made HTTP), that the
 gateway's OpenAI dialect is what the SDK expects: plain and streamed completions (with the
 final usage chunk of `stream_options.include_usage`), a tool call and the tool-result turn
-that answers it, image input as a data URL, JSON mode, the model list, errors the SDK maps to
+that answers it, image input as a data URL, JSON mode, a refusal as `refusal` (whole and
+streamed), the model list, errors the SDK maps to
 its own exception types (401 -> AuthenticationError, unknown model -> NotFoundError), and the
 `x-keyroute-*` headers that say who served a request.
 """
@@ -260,3 +261,31 @@ def test_models_retrieve(openai_client: openai.OpenAI) -> None:
     assert model.object == "model"
     with pytest.raises(openai.NotFoundError):
         openai_client.models.retrieve("no-such-model")
+
+
+def test_refusal_arrives_as_refusal(openai_client: openai.OpenAI) -> None:
+    """A model's refusal (the mock refuses prompts saying `mock-refuse`) is the SDK's
+    `message.refusal` and streamed `delta.refusal`, never `content`."""
+    prompt = "mock-refuse this, please"
+    completion = openai_client.chat.completions.create(
+        model=OPENAI_MODEL,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=64,
+    )
+    message = completion.choices[0].message
+    assert message.refusal == f"echo: {prompt}"
+    assert not message.content
+
+    refusal, content = "", ""
+    with openai_client.chat.completions.create(
+        model=OPENAI_MODEL,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=64,
+        stream=True,
+    ) as stream:
+        for chunk in stream:
+            for choice in chunk.choices:
+                refusal += choice.delta.refusal or ""
+                content += choice.delta.content or ""
+    assert refusal == f"echo: {prompt}"
+    assert content == ""
