@@ -80,3 +80,50 @@ async fn gemini_streams_arguments_when_asked_and_they_decode_to_one_call() {
         );
     }
 }
+
+#[tokio::test]
+async fn keyroute_asks_vertex_gemini_3_for_streamed_arguments_and_assembles_them() {
+    let harness = Harness::start().await;
+    let request = asking("weather in Paris", true);
+    let mut http = keyroute_wire::gemini::build_request(
+        &request,
+        "gemini-3-pro-preview",
+        true,
+        keyroute_wire::gemini::Flavor::Vertex {
+            project: "p1",
+            location: "us-central1",
+        },
+    )
+    .unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&http.body).unwrap();
+    assert_eq!(
+        sent["toolConfig"]["functionCallingConfig"]["streamFunctionCallArguments"],
+        true
+    );
+    harness.authorize(Kind::VertexGemini, &mut http, None);
+    let url = harness.url(Kind::VertexGemini, &http);
+    let (status, _, body) = harness.send_to(&url, &http, &[]).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("\"partialArgs\""));
+    let mut decoder = decoder(Kind::VertexGemini);
+    let mut events = Vec::new();
+    for piece in body.chunks(5) {
+        decoder.feed(piece, &mut events).unwrap();
+    }
+    decoder.finish(&mut events).unwrap();
+    let mut accumulator = keyroute_wire::canonical::Accumulator::new();
+    events.iter().for_each(|e| accumulator.push(e));
+    let response = accumulator.finish();
+    let calls: Vec<_> = content(&response)
+        .iter()
+        .filter_map(|p| match &p.part {
+            Some(Part::ToolCall(call)) => Some(call.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&calls[0].arguments_json).unwrap(),
+        serde_json::json!({ "query": "weather in Paris" })
+    );
+}

@@ -87,6 +87,19 @@ fn function_response(result: &pb::ToolResult) -> Value {
     }
 }
 
+/// Whether Vertex streams this model's function-call arguments: Gemini 3 and later.
+fn streams_call_arguments(model: &str) -> bool {
+    let bare = model.rsplit('/').next().unwrap_or(model);
+    bare.strip_prefix("gemini-")
+        .map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("")
+        })
+        .and_then(|major| major.parse::<u32>().ok())
+        .is_some_and(|major| major >= 3)
+}
+
 /// Canonical reasoning as `thinkingConfig`, by model generation:
 ///
 /// - Gemini 3 takes `thinkingLevel`: `none` and `minimal` are `minimal` on Flash models and
@@ -265,6 +278,22 @@ pub fn build_request(
                 json!({ "functionCallingConfig": config }),
             );
         }
+    }
+    // Vertex streams a call's arguments as the model writes them (`partialArgs`) for Gemini 3
+    // and later when asked with `streamFunctionCallArguments`; the Gemini API does not take
+    // it. Asked for whenever such an answer streams and may call a function: the stream
+    // decoder assembles the pieces into one call.
+    if stream
+        && matches!(flavor, Flavor::Vertex { .. })
+        && !request.tools.is_empty()
+        && streams_call_arguments(model)
+        && let Value::Object(tool_config) = body
+            .entry("toolConfig")
+            .or_insert_with(|| json!({ "functionCallingConfig": {} }))
+        && let Some(Value::Object(calling)) = tool_config.get_mut("functionCallingConfig")
+        && calling.get("mode").and_then(Value::as_str) != Some("NONE")
+    {
+        calling.insert("streamFunctionCallArguments".into(), json!(true));
     }
     let mut generation = Map::new();
     if let Some(sampling) = &request.sampling {
