@@ -3,6 +3,8 @@
 
 mod billing;
 mod commands;
+mod identities;
+mod keys;
 mod render;
 
 use std::path::PathBuf;
