@@ -9,7 +9,8 @@ const IMAGE_TOKENS: u64 = 800;
 /// Framing per message (role markers and separators).
 const MESSAGE_TOKENS: u64 = 4;
 
-fn text_tokens(chars: usize) -> u64 {
+/// Tokens for `chars` characters of text: about four characters a token.
+pub fn text_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 

@@ -71,10 +71,10 @@ impl Authorization<'_> {
     /// Adds the header or signature to `request`, whose path is the full path as sent to
     /// `authority` (SigV4 signs both). A service account is exchanged by the caller, which
     /// then adds its token with [`Authorization::bearer`].
-    pub fn apply(&self, request: &mut HttpRequest, authority: &str, unix_now: i64) {
+    pub fn apply(self, request: &mut HttpRequest, authority: &str, unix_now: i64) {
         match self {
             Self::None | Self::ServiceAccount(_) => {}
-            Self::Header { name, value } => request.headers.push((name, value.clone())),
+            Self::Header { name, value } => request.headers.push((name, value)),
             Self::SigV4 { key, region } => bedrock::authorize(
                 request,
                 authority,
@@ -96,17 +96,21 @@ impl Contract<'_> {
     pub fn authorization<'s>(&'s self, secret: &'s str) -> Result<Authorization<'s>, WireError> {
         let provider = self.provider.id;
         let header = |name, value| Ok(Authorization::Header { name, value });
+        let bearer = |token: &str| {
+            let (name, value) = Authorization::bearer(token);
+            header(name, value)
+        };
         match self.provider.auth {
-            AuthScheme::Bearer => header("authorization", format!("Bearer {secret}")),
+            AuthScheme::Bearer => bearer(secret),
             AuthScheme::Header(name) => header(name, secret.to_owned()),
             AuthScheme::Optional => {
                 let parsed: Value = serde_json::from_str(secret).unwrap_or(Value::Null);
-                let bearer = parsed
+                let token = parsed
                     .get("apiKey")
                     .or_else(|| parsed.get("authToken"))
                     .and_then(Value::as_str);
-                match bearer {
-                    Some(bearer) => header("authorization", format!("Bearer {bearer}")),
+                match token {
+                    Some(token) => bearer(token),
                     None => Ok(Authorization::None),
                 }
             }
@@ -116,7 +120,7 @@ impl Contract<'_> {
                     .get("region")
                     .map_or(DEFAULT_AWS_REGION, String::as_str);
                 if self.config.get("auth").map(String::as_str) == Some("api_key") {
-                    return header("authorization", format!("Bearer {secret}"));
+                    return bearer(secret);
                 }
                 let key = AwsKeyPair::parse(secret).map_err(|m| config_error(provider, m))?;
                 Ok(Authorization::SigV4 { key, region })

@@ -3,14 +3,15 @@
 //! balance; across routers, each router keeps a hold at the vault (`HoldCredits`) that covers
 //! its reservations, and the vault grants holds only while every router's together fit in the
 //! balance. A hold grows ahead of need (so most calls cost no vault round trip), shrinks by
-//! each charge (the vault shrinks it with the usage record), is released when the principal's
-//! last call here ends, and lapses on its own if this router stops.
+//! each charge (the vault shrinks it with the usage record), is released once the principal
+//! has had no call here for [`RELEASE_AFTER`] (one call after another keeps it), and lapses on
+//! its own if this router stops.
 //!
 //! With the vault unreachable, reservations are local only (logged): routers may then
 //! overdraw between them by up to a balance each, until the vault is back.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ use crate::vault::VaultClient;
 
 /// How long a hold stands at the vault unless asked again.
 pub const HOLD_TTL: Duration = Duration::from_secs(60);
+/// How long a principal's hold outlives its last call here before it goes back to the other
+/// routers: calls in a row reuse it instead of asking the vault each time.
+pub const RELEASE_AFTER: Duration = Duration::from_secs(2);
 
 /// Why a managed call could not reserve its estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,10 @@ struct Holding {
     held: AtomicI64,
     /// When the vault last granted the hold; one hold call at a time.
     granted_at: tokio::sync::Mutex<Option<Instant>>,
+    /// When the last call here ended, as milliseconds since the reservations began.
+    idle_since: AtomicU64,
+    /// A release is waiting for the principal to stay idle.
+    release_pending: AtomicBool,
 }
 
 /// Every principal's reservations on this router.
@@ -51,6 +59,8 @@ struct Holding {
 pub struct Reservations {
     vault: VaultClient,
     holdings: Mutex<HashMap<String, Arc<Holding>>>,
+    /// The clock `Holding::idle_since` counts from.
+    began: Instant,
 }
 
 /// Credit held for one managed call: released when dropped (after the call's charge).
@@ -82,12 +92,20 @@ impl Drop for Reservation {
             .fetch_sub(self.micros, Ordering::AcqRel)
             - self.micros;
         self.holding.in_flight.fetch_sub(1, Ordering::AcqRel);
-        if left <= 0 {
-            // The principal's last call here ended: give the hold back to the other routers.
-            let (reservations, holding) = (self.reservations.clone(), self.holding.clone());
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move { reservations.release(&holding).await });
-            }
+        if left > 0 {
+            return;
+        }
+        // The principal's last call here ended: its hold goes back to the other routers once
+        // it stays idle, by one release task at a time.
+        self.holding
+            .idle_since
+            .store(self.reservations.now_ms(), Ordering::Release);
+        if self.holding.release_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (reservations, holding) = (self.reservations.clone(), self.holding.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { reservations.release_when_idle(&holding).await });
         }
     }
 }
@@ -97,7 +115,12 @@ impl Reservations {
         Arc::new(Self {
             vault,
             holdings: Mutex::default(),
+            began: Instant::now(),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.began.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn holding(&self, principal: &str) -> Arc<Holding> {
@@ -118,6 +141,8 @@ impl Reservations {
                     hold_id: format!("hold_{}", uuid::Uuid::now_v7().simple()),
                     held: AtomicI64::new(0),
                     granted_at: tokio::sync::Mutex::new(None),
+                    idle_since: AtomicU64::new(0),
+                    release_pending: AtomicBool::new(false),
                 })
             })
             .clone()
@@ -219,7 +244,24 @@ impl Reservations {
         }
     }
 
-    /// Gives the hold back once no call here reserves anything.
+    /// Waits until the principal has had no call here for [`RELEASE_AFTER`], then gives its
+    /// hold back; a call that starts meanwhile keeps the hold (its end waits again).
+    async fn release_when_idle(&self, holding: &Holding) {
+        loop {
+            let idle_for = self
+                .now_ms()
+                .saturating_sub(holding.idle_since.load(Ordering::Acquire));
+            let wait = RELEASE_AFTER.saturating_sub(Duration::from_millis(idle_for));
+            if wait.is_zero() {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        holding.release_pending.store(false, Ordering::Release);
+        self.release(holding).await;
+    }
+
+    /// Gives the hold back if no call here reserves anything.
     async fn release(&self, holding: &Holding) {
         let mut granted_at = holding.granted_at.lock().await;
         if holding.reserved.load(Ordering::Acquire) > 0 || granted_at.is_none() {

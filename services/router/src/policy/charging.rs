@@ -1,6 +1,7 @@
 //! Money around a routed call: before it, which candidates the caller can afford (a positive
-//! balance for managed keys, budgets not used up); after it, one usage record per request
-//! id, priced from the catalog, and the local balance and budgets adjusted.
+//! balance for managed keys, budgets not used up) and what a managed call may cost; after it,
+//! one usage record per billable call under its own usage id, priced from the catalog, and the
+//! local balance, budgets and credit hold adjusted.
 
 use std::sync::Arc;
 
@@ -16,8 +17,8 @@ use crate::cache::usage::UsageReporter;
 use crate::error::RouterError;
 use crate::policy::candidates::{Candidate, Source};
 
-/// The request id: the caller's `x-request-id` when sane (so a retried request is charged
-/// once), otherwise a new one.
+/// The request id: the caller's `x-request-id` when sane, otherwise a new one. A correlation
+/// id only: every call is charged under a usage id of its own, whatever request id it carries.
 pub fn request_id(metadata: &tonic::metadata::MetadataMap) -> String {
     keyroute_telemetry::request_id(metadata)
         .map_or_else(keyroute_telemetry::new_request_id, str::to_owned)
@@ -136,16 +137,12 @@ pub struct Meter {
     input_estimate: u64,
     /// Characters the caller received (text, reasoning, tool arguments): the output
     /// estimate when the provider's count never came.
-    output_chars: u64,
+    output_chars: usize,
     /// Whether the provider's answer was whole (a response, or a stream that reached its end).
     whole: bool,
     /// The credit a managed call holds; released after the charge, when the meter drops.
     reservation: Option<Reservation>,
-}
-
-/// About four characters a token, as the input estimate counts them.
-fn tokens_of_chars(chars: u64) -> u64 {
-    chars.div_ceil(4)
+    source: Source,
 }
 
 impl Meter {
@@ -191,6 +188,7 @@ impl Meter {
             output_chars: 0,
             whole: false,
             reservation,
+            source: candidate.source,
         }
     }
 
@@ -210,12 +208,10 @@ impl Meter {
                 for message in response.choices.iter().filter_map(|c| c.message.as_ref()) {
                     for part in &message.content {
                         self.output_chars += match &part.part {
-                            Some(Part::Text(text)) => text.chars().count() as u64,
-                            Some(Part::Reasoning(reasoning)) => {
-                                reasoning.text.chars().count() as u64
-                            }
+                            Some(Part::Text(text)) => text.chars().count(),
+                            Some(Part::Reasoning(reasoning)) => reasoning.text.chars().count(),
                             Some(Part::ToolCall(call)) => {
-                                (call.name.len() + call.arguments_json.len()) as u64
+                                call.name.len() + call.arguments_json.len()
                             }
                             _ => 0,
                         };
@@ -235,7 +231,7 @@ impl Meter {
                 if let Some(call) = &delta.tool_call {
                     chars += call.name.len() + call.arguments_fragment.len();
                 }
-                self.output_chars += chars as u64;
+                self.output_chars += chars;
             }
             Some(Event::End(end)) => {
                 self.whole = true;
@@ -254,7 +250,7 @@ impl Meter {
             0 => self.input_estimate,
             counted => counted,
         };
-        let streamed = tokens_of_chars(self.output_chars);
+        let streamed = keyroute_wire::estimate::text_tokens(self.output_chars);
         let output = if self.whole && self.record.output_tokens > 0 {
             self.record.output_tokens
         } else {
@@ -274,14 +270,10 @@ impl Drop for Meter {
         });
         self.record.cost_micros = i64::try_from(cost).unwrap_or(i64::MAX);
         self.record.time = Some(prost_types::Timestamp::from(std::time::SystemTime::now()));
-        let source = match self.record.source() {
-            UsageSource::Managed => Source::Managed,
-            _ => Source::Byok,
-        };
         self.accounts.charge(
             &self.record.principal_id,
             &self.record.credential_owner_id,
-            source,
+            self.source,
             self.record.cost_micros,
         );
         if let Some(reservation) = &self.reservation {

@@ -55,37 +55,37 @@ impl Router {
         // The caller's own key won: nothing of the balance needs holding.
         let reservation = reservation.filter(|_| winner.source == Source::Managed);
         let provider = winner.provider.id;
-        let model = opening.chat.model.as_str();
         self.metrics
             .request(provider, plan.model_label(), winner.source.as_str(), "ok");
         self.metrics
             .latency(provider, upstream, opening.started.elapsed());
-        let meter = Meter::new(
-            opening.request_id.clone(),
-            &opening.caller.principal_id,
-            model,
-            winner,
-            opening.input_estimate,
-            reservation,
-            self.usage.clone(),
-            self.accounts.clone(),
-        );
+        let meter = self.meter(opening, winner, reservation);
         (meter, served_by_metadata(winner, &opening.request_id))
     }
 
-    /// Charges an attempt that failed after the provider took the request (it may bill it):
-    /// keyroute's input estimate, nothing streamed.
-    fn charge_failed_attempt(&self, opening: &Opening, candidate: &Candidate<'_>) {
-        drop(Meter::new(
+    /// The meter for one call of `opening` served (or attempted) by `candidate`.
+    fn meter(
+        &self,
+        opening: &Opening,
+        candidate: &Candidate<'_>,
+        reservation: Option<Reservation>,
+    ) -> Meter {
+        Meter::new(
             opening.request_id.clone(),
             &opening.caller.principal_id,
             &opening.chat.model,
             candidate,
             opening.input_estimate,
-            None,
+            reservation,
             self.usage.clone(),
             self.accounts.clone(),
-        ));
+        )
+    }
+
+    /// Charges an attempt that failed after the provider took the request (it may bill it):
+    /// keyroute's input estimate, nothing streamed.
+    fn charge_failed_attempt(&self, opening: &Opening, candidate: &Candidate<'_>) {
+        drop(self.meter(opening, candidate, None));
     }
 
     /// A call no candidate could serve, counted; `kind` labels streams apart.

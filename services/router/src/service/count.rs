@@ -26,7 +26,7 @@ impl Router {
         };
         let provider = first.provider.id.to_owned();
         let estimate = |provider| CountTokensResponse {
-            input_tokens: keyroute_wire::estimate::input_tokens(chat),
+            input_tokens: u32::try_from(opening.input_estimate).unwrap_or(u32::MAX),
             exact: false,
             provider,
         };
