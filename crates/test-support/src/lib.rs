@@ -11,4 +11,4 @@ mod vault;
 pub use keyroute_tls::TestPki;
 pub use logs::{CapturedLogs, capture_logs};
 pub use router::TestRouter;
-pub use vault::{TestVault, VaultClient, with_token};
+pub use vault::{TestVault, VaultClient, credential_request, with_token};

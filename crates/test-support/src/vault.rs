@@ -227,6 +227,27 @@ impl Drop for TestVault {
 }
 
 /// A request carrying a gateway token, as the edge forwards it.
+/// A request to store a credential: `config` as key-value pairs, enabled.
+pub fn credential_request(
+    owner: &str,
+    provider: &str,
+    label: &str,
+    secret: &str,
+    config: &[(&str, &str)],
+) -> keyroute_proto::vault::v1::CreateCredentialRequest {
+    keyroute_proto::vault::v1::CreateCredentialRequest {
+        owner_id: owner.into(),
+        provider: provider.into(),
+        label: label.into(),
+        secret: secret.into(),
+        config: config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        disabled: false,
+    }
+}
+
 pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request

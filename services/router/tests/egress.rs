@@ -23,7 +23,7 @@ use keyroute_router::cache::leases::{Lease, LeasedKey};
 use keyroute_router::policy::candidates::candidates;
 use keyroute_router::policy::cooldowns::Cooldowns;
 use keyroute_router::upstream::{Timeouts, Upstreams};
-use keyroute_test_support::{TestRouter, TestVault, with_token};
+use keyroute_test_support::{TestRouter, TestVault, credential_request, with_token};
 use keyroute_tls::{ClientTls, Identity};
 use keyroute_wire::catalog::Catalog;
 use secrecy::SecretString;
@@ -55,13 +55,7 @@ async fn try_add_custom(
     vault
         .client("edge")
         .create_credential(with_token(
-            CreateCredentialRequest {
-                owner_id: user.into(),
-                provider: "custom".into(),
-                label: label.into(),
-                config: HashMap::from([("base_url".to_owned(), base_url.to_owned())]),
-                ..Default::default()
-            },
+            credential_request(user, "custom", label, "", &[("base_url", base_url)]),
             token,
         ))
         .await

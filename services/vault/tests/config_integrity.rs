@@ -11,31 +11,11 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use keyroute_proto::vault::v1::*;
-use keyroute_test_support::{TestVault, capture_logs, with_token};
+use keyroute_test_support::{TestVault, capture_logs, credential_request, with_token};
 use tonic::Code;
 
 const CANARY: &str = "sk-CANARY-c0nf1g-9d8e7f6a5b4c";
 const ATTACKER: &str = "https://attacker.example.net/v1";
-
-fn request(
-    owner: &str,
-    provider: &str,
-    label: &str,
-    secret: &str,
-    config: &[(&str, &str)],
-) -> CreateCredentialRequest {
-    CreateCredentialRequest {
-        owner_id: owner.into(),
-        provider: provider.into(),
-        label: label.into(),
-        secret: secret.into(),
-        config: config
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<HashMap<_, _>>(),
-        disabled: false,
-    }
-}
 
 async fn create(vault: &TestVault, token: &str, request: CreateCredentialRequest) -> String {
     vault
@@ -113,7 +93,7 @@ async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_stil
     let custom = create(
         &vault,
         &token,
-        request(
+        credential_request(
             &user,
             "custom",
             "my-llm",
@@ -125,7 +105,7 @@ async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_stil
     let azure = create(
         &vault,
         &token,
-        request(
+        credential_request(
             &user,
             "azure",
             "",
@@ -140,7 +120,7 @@ async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_stil
     let bedrock = create(
         &vault,
         &token,
-        request(
+        credential_request(
             &user,
             "bedrock",
             "",
@@ -152,7 +132,7 @@ async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_stil
     let openai = create(
         &vault,
         &token,
-        request(&user, "openai", "", &format!("{CANARY}-openai"), &[]),
+        credential_request(&user, "openai", "", &format!("{CANARY}-openai"), &[]),
     )
     .await;
     let all = [&custom, &azure, &bedrock, &openai];
@@ -386,7 +366,7 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
             create(
                 &vault,
                 &token,
-                request(&user, provider, label, secret, config),
+                credential_request(&user, provider, label, secret, config),
             )
             .await,
         );

@@ -3,33 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
-
 use keyroute_proto::vault::v1::*;
-use keyroute_test_support::{TestVault, with_token};
+use keyroute_test_support::{TestVault, credential_request, with_token};
 use tonic::Code;
 
 const TEST_RSA_KEY: &str = include_str!("../testdata/vertex-test-key.pem");
-
-fn request(
-    owner: &str,
-    provider: &str,
-    label: &str,
-    secret: &str,
-    config: &[(&str, &str)],
-) -> CreateCredentialRequest {
-    CreateCredentialRequest {
-        owner_id: owner.into(),
-        provider: provider.into(),
-        label: label.into(),
-        secret: secret.into(),
-        config: config
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<HashMap<_, _>>(),
-        disabled: false,
-    }
-}
 
 fn service_account(private_key: &str) -> String {
     serde_json::json!({
@@ -61,7 +39,7 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
     let broken_pem = TEST_RSA_KEY.replacen("MII", "QQQ", 1);
     let cases = [
         (
-            request(
+            credential_request(
                 &user,
                 "bedrock",
                 "",
@@ -71,20 +49,23 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
             "secret.region is required",
         ),
         (
-            request(&user, "vertex", "", &service_account(&broken_pem), &[]),
+            credential_request(&user, "vertex", "", &service_account(&broken_pem), &[]),
             "secret.private_key is not a parseable PEM RSA private key",
         ),
         (
-            request(&user, "openai", "", "sk-abc\ndef0123456789", &[]),
+            credential_request(&user, "openai", "", "sk-abc\ndef0123456789", &[]),
             "whitespace or a control character",
         ),
         (
-            request(&user, "openai", "", &oversized, &[]),
+            credential_request(&user, "openai", "", &oversized, &[]),
             "longer than 4096 bytes",
         ),
-        (request(&user, "anthropic", "", "", &[]), "secret is empty"),
         (
-            request(
+            credential_request(&user, "anthropic", "", "", &[]),
+            "secret is empty",
+        ),
+        (
+            credential_request(
                 &user,
                 "azure",
                 "",
@@ -94,7 +75,7 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
             "config.endpoint is required",
         ),
         (
-            request(
+            credential_request(
                 &user,
                 "custom",
                 "",
@@ -104,11 +85,11 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
             "label is required",
         ),
         (
-            request(&user, "nonsense", "", "key", &[]),
+            credential_request(&user, "nonsense", "", "key", &[]),
             "unknown provider",
         ),
         (
-            request("", "openai", "", "sk-0123456789abcdef", &[]),
+            credential_request("", "openai", "", "sk-0123456789abcdef", &[]),
             "owner_id is required",
         ),
     ];
@@ -129,21 +110,21 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
 
     // The good versions of the same shapes are accepted.
     let good = [
-        request(
+        credential_request(
             &user,
             "bedrock",
             "",
             r#"{"accessKeyId":"AKIAIOSFODNN7EXAMPLE","secretAccessKey":"abc123abc123","region":"us-west-2"}"#,
             &[],
         ),
-        request(
+        credential_request(
             &user,
             "vertex",
             "",
             &service_account(TEST_RSA_KEY),
             &[("location", "europe-west4")],
         ),
-        request(
+        credential_request(
             &user,
             "azure",
             "",
@@ -153,7 +134,7 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
                 ("deployment", "gpt"),
             ],
         ),
-        request(
+        credential_request(
             &user,
             "custom",
             "ollama",
@@ -176,7 +157,7 @@ async fn duplicates_name_the_existing_credential_and_labels_tell_apart() {
     let mut edge = vault.client("edge");
     let first = edge
         .create_credential(with_token(
-            request(&user, "openai", "", "sk-one-0123456789abcdef", &[]),
+            credential_request(&user, "openai", "", "sk-one-0123456789abcdef", &[]),
             &token,
         ))
         .await
@@ -186,7 +167,7 @@ async fn duplicates_name_the_existing_credential_and_labels_tell_apart() {
         .unwrap();
     let error = edge
         .create_credential(with_token(
-            request(&user, "openai", "", "sk-two-0123456789abcdef", &[]),
+            credential_request(&user, "openai", "", "sk-two-0123456789abcdef", &[]),
             &token,
         ))
         .await
@@ -195,7 +176,7 @@ async fn duplicates_name_the_existing_credential_and_labels_tell_apart() {
     assert!(error.message().contains(&first.id), "{}", error.message());
     // Azure deployments differ by label (the deployment name by default).
     for deployment in ["gpt-4o", "gpt-4o-mini"] {
-        let azure = request(
+        let azure = credential_request(
             &user,
             "azure",
             "",
@@ -209,7 +190,7 @@ async fn duplicates_name_the_existing_credential_and_labels_tell_apart() {
             .await
             .unwrap();
     }
-    let azure = request(
+    let azure = credential_request(
         &user,
         "azure",
         "",
@@ -236,7 +217,7 @@ async fn a_bad_update_keeps_the_old_secret() {
     let mut edge = vault.client("edge");
     let id = edge
         .create_credential(with_token(
-            request(&user, "deepseek", "", "sk-old-0123456789abcdef", &[]),
+            credential_request(&user, "deepseek", "", "sk-old-0123456789abcdef", &[]),
             &token,
         ))
         .await
@@ -362,7 +343,7 @@ async fn a_failed_audit_write_fails_the_change_it_records() {
     let mut edge = vault.client("edge");
     let kept = edge
         .create_credential(with_token(
-            request(&user, "openai", "", "sk-kept-0123456789abcdef", &[]),
+            credential_request(&user, "openai", "", "sk-kept-0123456789abcdef", &[]),
             &token,
         ))
         .await
@@ -378,7 +359,7 @@ async fn a_failed_audit_write_fails_the_change_it_records() {
     }
     let error = edge
         .create_credential(with_token(
-            request(&user, "mistral", "", "mistral-0123456789abcdef", &[]),
+            credential_request(&user, "mistral", "", "mistral-0123456789abcdef", &[]),
             &token,
         ))
         .await

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::router::v1::*;
-use keyroute_proto::vault::v1::CreateCredentialRequest;
 use keyroute_router::upstream::Timeouts;
-use keyroute_test_support::{TestRouter, TestVault, with_token};
+use keyroute_test_support::{TestRouter, TestVault, credential_request, with_token};
 use keyroute_tls::{ClientTls, Identity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -181,23 +180,12 @@ pub async fn setup() -> Setup {
     let vault = TestVault::start().await;
     let (user, token) = vault.user_with_token("victim").await;
     for behaviour in BEHAVIOURS {
-        let mut config = HashMap::new();
-        config.insert(
-            "base_url".to_owned(),
-            format!("http://127.0.0.1:{}/{behaviour}/v1", hostile.port),
-        );
+        let base_url = format!("http://127.0.0.1:{}/{behaviour}/v1", hostile.port);
+        let request =
+            credential_request(&user, "custom", behaviour, "", &[("base_url", &base_url)]);
         vault
             .client("edge")
-            .create_credential(with_token(
-                CreateCredentialRequest {
-                    owner_id: user.clone(),
-                    provider: "custom".into(),
-                    label: behaviour.into(),
-                    config,
-                    ..Default::default()
-                },
-                &token,
-            ))
+            .create_credential(with_token(request, &token))
             .await
             .unwrap();
     }
