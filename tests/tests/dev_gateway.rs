@@ -51,6 +51,18 @@ async fn start(state: &Path) -> Dev {
             token = value.to_owned();
         }
     }
+    // The banner says that keys may point at loopback (a local model server) here.
+    let egress = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("keyroute dev exited before its banner ended");
+        if line.starts_with("egress:") {
+            break line;
+        }
+    };
+    assert!(egress.contains("loopback"), "{egress}");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Dev { child, url, token }
 }
