@@ -143,8 +143,13 @@ impl Accumulator {
                 }),
             }
         }
-        if !delta.reasoning.is_empty() || !delta.reasoning_signature.is_empty() {
-            let open = matches!(content.last(), Some(pb::ContentPart { part: Some(Part::Reasoning(r)), .. }) if r.signature.is_empty() && r.redacted.is_empty());
+        if !delta.reasoning.is_empty()
+            || !delta.reasoning_signature.is_empty()
+            || !delta.reasoning_id.is_empty()
+        {
+            // An id starts a new reasoning item; a signature closes one.
+            let open = delta.reasoning_id.is_empty()
+                && matches!(content.last(), Some(pb::ContentPart { part: Some(Part::Reasoning(r)), .. }) if r.signature.is_empty() && r.redacted.is_empty());
             if !open {
                 content.push(pb::ContentPart {
                     part: Some(Part::Reasoning(pb::Reasoning::default())),
@@ -156,6 +161,9 @@ impl Accumulator {
                 ..
             }) = content.last_mut()
             {
+                if !delta.reasoning_id.is_empty() {
+                    reasoning.id.clone_from(&delta.reasoning_id);
+                }
                 reasoning.text.push_str(&delta.reasoning);
                 reasoning.signature.push_str(&delta.reasoning_signature);
             }

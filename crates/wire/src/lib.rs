@@ -20,6 +20,7 @@ mod json;
 pub mod mistral;
 pub mod openai;
 pub mod registry;
+pub mod responses;
 pub mod sigv4;
 pub mod sse;
 pub mod vertex;

@@ -404,6 +404,7 @@ pub fn first_turn(thinking: bool) -> pb::ChatRequest {
             parameters_json: r#"{"type":"object","properties":{"query":{"type":"string"}}}"#.into(),
             strict: false,
             cache: None,
+            ..Default::default()
         }],
         sampling: Some(pb::Sampling {
             max_tokens: Some(200),

@@ -123,6 +123,7 @@ fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>
                     text: str_of(block, "thinking").to_owned(),
                     signature: str_of(block, "signature").to_owned(),
                     redacted: String::new(),
+                    ..Default::default()
                 }),
                 false,
             ),
@@ -342,6 +343,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
                 .unwrap_or_default(),
             strict: tool.get("strict").and_then(Value::as_bool).unwrap_or(false),
             cache: cache_of(tool),
+            ..Default::default()
         });
     }
     let mut parallel_tool_calls = None;
@@ -460,6 +462,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         } else {
             Value::Object(anthropic_options).to_string()
         },
+        ..Default::default()
     };
     Ok(ClientRequest {
         request,

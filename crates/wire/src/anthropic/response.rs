@@ -36,6 +36,7 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
                 text: str_of(block, "thinking").to_owned(),
                 signature: str_of(block, "signature").to_owned(),
                 redacted: String::new(),
+                ..Default::default()
             }),
             "redacted_thinking" => Part::Reasoning(pb::Reasoning {
                 redacted: str_of(block, "data").to_owned(),

@@ -292,6 +292,7 @@ pub fn parse_response(
                     .unwrap_or_default()
                     .to_owned(),
                 redacted: str_of(reasoning, "redactedContent").to_owned(),
+                ..Default::default()
             })
         } else {
             continue;

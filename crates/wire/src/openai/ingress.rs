@@ -119,6 +119,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             cache: None,
+            ..Default::default()
         });
     }
     let tool_choice = match object.get("tool_choice") {
@@ -224,6 +225,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         anthropic_beta: Vec::new(),
         fim: None,
         anthropic_options_json: String::new(),
+        ..Default::default()
     };
     Ok(ClientRequest {
         request,
