@@ -29,6 +29,29 @@ pub const REDACTED_PREFIX: &str = "keyroute.redacted:";
 /// function call right after the reasoning item.
 pub const THOUGHT_SIGNATURE_PREFIX: &str = "keyroute.thought_signature:";
 
+/// What a Responses answer repeats of its request, and what rendering it needs to know.
+/// Built by the request parser; read by the renderers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResponseContext {
+    /// The request's fields every response object repeats (`instructions`, `tools`,
+    /// `tool_choice`, `text`, `reasoning`, `metadata`, `store`, `parallel_tool_calls`,
+    /// `max_output_tokens`, `temperature`, `top_p`, `previous_response_id`, `truncation`,
+    /// `user`, `prompt_cache_key`...), as the client sent them or with OpenAI's defaults.
+    pub echo: serde_json::Map<String, serde_json::Value>,
+    /// The request's `namespace` tools, to split canonical tool names on the way out.
+    pub namespaces: Vec<String>,
+    /// `include` asked for `reasoning.encrypted_content`: reasoning items carry it.
+    pub encrypted_reasoning: bool,
+}
+
+/// A client's Responses request, translated.
+#[derive(Debug, Clone)]
+pub struct ResponsesClientRequest {
+    pub request: crate::canonical::pb::ChatRequest,
+    pub stream: bool,
+    pub context: ResponseContext,
+}
+
 /// The canonical name of `function` in `namespace` (or the bare name outside one).
 pub fn namespaced(namespace: &str, function: &str) -> String {
     if namespace.is_empty() {
