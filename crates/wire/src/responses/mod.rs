@@ -16,7 +16,9 @@ mod request;
 mod response;
 mod stream;
 
-#[allow(dead_code)] // used by the response parsers being written
+pub use response::{parse_response, render_response};
+pub use stream::{ResponsesEvents, ResponsesStreamDecoder, ResponsesStreamRenderer};
+
 pub(crate) const PROVIDER: &str = "openai";
 
 /// Joins a namespace and a function name into the canonical tool name.
