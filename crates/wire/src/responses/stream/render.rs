@@ -7,6 +7,14 @@
 //! Canonical deltas interleave kinds; an item closes when another kind starts. Function calls
 //! stay open side by side until something else starts, so fragments interleaved by
 //! `tool_call.index` still land in their own call.
+//!
+//! A Gemini thought signature that comes with a call's first fragment goes out as a reasoning
+//! item right before the call (see [`THOUGHT_SIGNATURE_PREFIX`]); one on a text part, or on a
+//! later fragment of a call already announced, has nowhere to go and is dropped (Gemini
+//! requires only function-call signatures back). Choices other than 0 are dropped: the
+//! Responses API has one output.
+//!
+//! [`THOUGHT_SIGNATURE_PREFIX`]: super::super::THOUGHT_SIGNATURE_PREFIX
 
 use serde::Serialize;
 use serde_json::{Value, json};
