@@ -16,7 +16,7 @@ use crate::canonical::{StreamDecoder, pb};
 use crate::error::WireError;
 use crate::http::HttpRequest;
 use crate::registry::{BaseUrl, Provider, WireFormat};
-use crate::{anthropic, bedrock, gemini, mistral, openai, vertex};
+use crate::{anthropic, bedrock, gemini, mistral, openai, responses, vertex};
 
 /// What a caller may ask of a provider. Chat is served by every format; the rest by some.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,31 @@ pub enum Operation {
     CountTokens,
     /// Fill-in-the-middle code completion (Codestral).
     FillInTheMiddle,
+    /// Continuing a response the upstream stored (`previous_response_id`): only OpenAI and
+    /// Azure OpenAI keep responses; keyroute keeps none.
+    ContinueResponse,
+    /// Running OpenAI's hosted tools (`web_search`, `file_search`...) where the request cannot
+    /// do without them: OpenAI and Azure OpenAI, with the caller's own key.
+    HostedTools,
+}
+
+impl Operation {
+    /// What a request needs beyond a chat that not every candidate serves, in the order the
+    /// router checks it.
+    pub fn required_by(request: &pb::ChatRequest) -> Vec<Operation> {
+        let mut needed = Vec::new();
+        if request
+            .responses
+            .as_ref()
+            .is_some_and(|options| !options.previous_response_id.is_empty())
+        {
+            needed.push(Operation::ContinueResponse);
+        }
+        if responses::needs_hosted_tools(request) {
+            needed.push(Operation::HostedTools);
+        }
+        needed
+    }
 }
 
 /// The format one candidate speaks, with the flavour its credential selects.
@@ -50,6 +75,8 @@ pub struct Contract<'a> {
     config: &'a HashMap<String, String>,
     /// Whether fields keyroute does not model reach the provider (see [`Contract::priced_only`]).
     forward_extras: bool,
+    /// Served through the Responses API (see [`Contract::serving`]).
+    responses: bool,
 }
 
 /// Anthropic beta flags that change the price of a call (long-context pricing).
@@ -110,7 +137,29 @@ impl<'a> Contract<'a> {
             format,
             config,
             forward_extras: true,
+            responses: false,
         }
+    }
+
+    /// Whether this provider serves the Responses API: OpenAI's own, and Azure OpenAI.
+    fn speaks_responses(&self) -> bool {
+        match self.format {
+            Format::OpenAi {
+                endpoint: openai::Endpoint::Azure { .. },
+                ..
+            } => true,
+            Format::OpenAi { .. } => self.provider.id == responses::PROVIDER,
+            _ => false,
+        }
+    }
+
+    /// The contract for serving `request`: a request in the Responses dialect (its
+    /// `responses` options set) goes to OpenAI and Azure OpenAI through their Responses
+    /// endpoint, keeping what only they can hold (stored responses, hosted tools, reasoning
+    /// items); every other provider serves it as a chat. Fixes how the answer is read too.
+    pub fn serving(mut self, request: &pb::ChatRequest) -> Self {
+        self.responses = request.responses.is_some() && self.speaks_responses();
+        self
     }
 
     /// A contract that sends only what keyroute models and prices: no pass-through provider
@@ -127,13 +176,25 @@ impl<'a> Contract<'a> {
         let has_extras = !request.provider_options_json.is_empty()
             || !request.anthropic_options_json.is_empty()
             || request.anthropic_beta.iter().any(|flag| priced_beta(flag));
-        if self.forward_extras || !has_extras {
+        // Hosted tools run only at a Responses upstream, and are not priced.
+        let has_hosted = request
+            .responses
+            .as_ref()
+            .is_some_and(|options| !options.hosted_tools_json.is_empty());
+        let drop_extras = !self.forward_extras && has_extras;
+        let drop_hosted = has_hosted && (!self.forward_extras || !self.responses);
+        if !drop_extras && !drop_hosted {
             return Cow::Borrowed(request);
         }
         let mut priced = request.clone();
-        priced.provider_options_json.clear();
-        priced.anthropic_options_json.clear();
-        priced.anthropic_beta.retain(|flag| !priced_beta(flag));
+        if drop_extras {
+            priced.provider_options_json.clear();
+            priced.anthropic_options_json.clear();
+            priced.anthropic_beta.retain(|flag| !priced_beta(flag));
+        }
+        if drop_hosted {
+            responses::without_hosted_tools(&mut priced);
+        }
         Cow::Owned(priced)
     }
 
@@ -147,6 +208,8 @@ impl<'a> Contract<'a> {
             Operation::FillInTheMiddle => {
                 matches!(self.format, Format::OpenAi { quirks, .. } if quirks.mistral)
             }
+            Operation::ContinueResponse => self.speaks_responses(),
+            Operation::HostedTools => self.speaks_responses() && self.forward_extras,
         }
     }
 
@@ -220,6 +283,13 @@ impl<'a> Contract<'a> {
             return Ok(mistral::build_fim_request(&fim, model));
         }
         match self.format {
+            Format::OpenAi { endpoint, .. } if self.responses => {
+                let endpoint = match endpoint {
+                    openai::Endpoint::Azure { .. } => responses::Endpoint::Azure,
+                    openai::Endpoint::ChatCompletions => responses::Endpoint::OpenAi,
+                };
+                responses::build_request(request, model, stream, endpoint)
+            }
             Format::OpenAi { quirks, endpoint } => {
                 openai::build_request(request, model, stream, endpoint, quirks)
             }
@@ -255,6 +325,7 @@ impl<'a> Contract<'a> {
     /// A whole (non-streaming) answer.
     pub fn parse_response(&self, status: u16, body: &[u8]) -> Result<pb::ChatResponse, WireError> {
         match self.format {
+            Format::OpenAi { .. } if self.responses => responses::parse_response(status, body),
             Format::OpenAi { .. } => openai::parse_response(status, body),
             Format::Anthropic(_) => anthropic::parse_response(status, body),
             Format::Gemini(_) => gemini::parse_response(status, body),
@@ -281,6 +352,9 @@ impl<'a> Contract<'a> {
     /// A decoder for this format's stream, fed the body as it arrives.
     pub fn decoder(&self) -> Box<dyn StreamDecoder + Send> {
         match self.format {
+            Format::OpenAi { .. } if self.responses => {
+                Box::new(responses::ResponsesStreamDecoder::new())
+            }
             Format::OpenAi { .. } => Box::new(openai::OpenAiStreamDecoder::new()),
             Format::Anthropic(_) => Box::new(anthropic::AnthropicStreamDecoder::new()),
             Format::Gemini(_) => Box::new(gemini::GeminiStreamDecoder::new()),

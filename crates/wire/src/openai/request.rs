@@ -109,16 +109,12 @@ pub fn mistral_tool_id(id: &str) -> String {
 /// - Mistral takes only `none` and `high`: `none` and `minimal` are `none`, the rest `high`;
 /// - OpenAI's chat models without reasoning (`gpt-4*`, `gpt-3.5*`, `chatgpt-*`) refuse the
 ///   parameter, so it is not sent to them.
-fn reasoning_effort(
+pub(crate) fn reasoning_effort(
     reasoning: &pb::ReasoningConfig,
     model: &str,
     quirks: Quirks,
 ) -> Option<String> {
-    let bare = model.rsplit('/').next().unwrap_or(model);
-    if ["gpt-4", "gpt-3.5", "chatgpt-"]
-        .iter()
-        .any(|prefix| bare.starts_with(prefix))
-    {
+    if !reasoning_model(model) {
         return None;
     }
     let effort = match reasoning.effort.as_str() {
@@ -142,6 +138,15 @@ fn reasoning_effort(
         );
     }
     Some(effort.to_owned())
+}
+
+/// Whether `model` takes reasoning parameters: OpenAI's chat models without reasoning
+/// (`gpt-4*`, `gpt-3.5*`, `chatgpt-*`) refuse them.
+pub(crate) fn reasoning_model(model: &str) -> bool {
+    let bare = model.rsplit('/').next().unwrap_or(model);
+    !["gpt-4", "gpt-3.5", "chatgpt-"]
+        .iter()
+        .any(|prefix| bare.starts_with(prefix))
 }
 
 /// Builds the upstream request for `model` (the provider's own model name).

@@ -16,6 +16,9 @@ mod request;
 mod response;
 mod stream;
 
+pub use request::{
+    Endpoint, build_request, hosted_tools, needs_hosted_tools, parse_request, without_hosted_tools,
+};
 pub use response::{parse_response, render_response};
 pub use stream::{ResponsesEvents, ResponsesStreamDecoder, ResponsesStreamRenderer};
 
