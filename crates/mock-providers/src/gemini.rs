@@ -1,6 +1,6 @@
 //! Gemini `generateContent` and `streamGenerateContent?alt=sse`, for AI Studio (API key) and
-//! Vertex (access token). Like Gemini 3, function calls sent back in history must carry the
-//! thought signature the model gave them.
+//! Vertex (access token). Like Gemini 3, function calls sent back in the current turn must
+//! carry the thought signature the model gave them, or Google's placeholder.
 
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -30,6 +30,55 @@ fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// Google's placeholder for a call whose signature is unknown: it passes the check.
+const SKIP_VALIDATOR: &str = "skip_thought_signature_validator";
+
+/// Google's check: in the current turn (after the latest user content holding something
+/// other than function responses), the first `functionCall` of each model content (a step)
+/// must carry a signature this mock gave, or the placeholder. Later parallel calls carry
+/// none, and earlier turns are not checked.
+fn check_signatures(contents: &[Value]) -> Result<(), String> {
+    fn parts_of(content: &Value) -> &[Value] {
+        content
+            .get("parts")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+    let turn = contents
+        .iter()
+        .rposition(|c| {
+            str_of(c, "role") != "model"
+                && parts_of(c)
+                    .iter()
+                    .any(|p| p.get("functionResponse").is_none())
+        })
+        .map_or(0, |at| at + 1);
+    for (at, content) in contents.iter().enumerate().skip(turn) {
+        if str_of(content, "role") != "model" {
+            continue;
+        }
+        let Some((index, call)) = parts_of(content)
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.get("functionCall").is_some())
+        else {
+            continue;
+        };
+        let signature = str_of(call, "thoughtSignature");
+        if !signature.starts_with(SIGNATURE_PREFIX) && signature != SKIP_VALIDATOR {
+            let name = call
+                .pointer("/functionCall/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            return Err(format!(
+                "Function call `{name}` in the {at}. content block is missing a `thought_signature` (part {index}). This is required for tools to work correctly."
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn read_input(body: &Value, model: &str, stream: bool) -> Result<Input, String> {
     let mut input = Input {
         model: model.to_owned(),
@@ -41,6 +90,7 @@ fn read_input(body: &Value, model: &str, stream: bool) -> Result<Input, String> 
         .get("contents")
         .and_then(Value::as_array)
         .ok_or("contents is required")?;
+    check_signatures(contents)?;
     for content in contents {
         let role = str_of(content, "role");
         let parts = content
@@ -60,13 +110,6 @@ fn read_input(body: &Value, model: &str, stream: bool) -> Result<Input, String> 
             }
             if part.get("inlineData").is_some() || part.get("fileData").is_some() {
                 input.images += 1;
-            }
-            if part.get("functionCall").is_some()
-                && role == "model"
-                && !signature.starts_with(SIGNATURE_PREFIX)
-                && signature != "skip_thought_signature_validator"
-            {
-                return Err("Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly.".into());
             }
             if let Some(response) = part.get("functionResponse") {
                 let response = response.get("response").unwrap_or(&Value::Null);

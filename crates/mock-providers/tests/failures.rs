@@ -157,6 +157,21 @@ async fn a_reset_mid_stream_is_a_truncated_stream() {
     }
 }
 
+/// Sends a raw Gemini body with these `contents` to the mock.
+async fn send_gemini(
+    harness: &Harness,
+    contents: Vec<serde_json::Value>,
+) -> Result<(), keyroute_wire::error::WireError> {
+    let mut http = harness.build(Kind::Google, &first_turn(false), false);
+    harness.authorize(Kind::Google, &mut http, None);
+    http.body = serde_json::json!({ "contents": contents })
+        .to_string()
+        .into_bytes();
+    let url = harness.url(Kind::Google, &http);
+    let (status, headers, body) = harness.send_to(&url, &http, &[]).await;
+    parse(Kind::Google, status, &headers, &body).map(|_| ())
+}
+
 #[tokio::test]
 async fn signatures_and_credentials_are_really_checked() {
     let harness = Harness::start().await;
@@ -172,23 +187,85 @@ async fn signatures_and_credentials_are_really_checked() {
         (403, "InvalidSignatureException")
     );
 
-    // Gemini 3 refuses a function call sent back without its thought signature.
+    // Like Gemini 3, the mock refuses a function call sent back without its thought signature
+    // in the current turn. Raw Gemini bodies: the wire builder would add Google's placeholder.
     let mut request = first_turn(false);
     let first = harness
         .call(Kind::Google, &request, false, &[])
         .await
         .unwrap();
     let mut message = first.choices[0].message.clone().unwrap();
+    let signature = message
+        .content
+        .iter()
+        .map(|p| p.thought_signature.clone())
+        .find(|s| !s.is_empty())
+        .unwrap();
+    let call = serde_json::json!({ "functionCall": { "name": "get_weather", "args": {} } });
+    let signed = |signature: &str| {
+        let mut part = call.clone();
+        part["thoughtSignature"] = serde_json::json!(signature);
+        part
+    };
+    let user = |text: &str| serde_json::json!({ "role": "user", "parts": [{ "text": text }] });
+    let model =
+        |parts: Vec<serde_json::Value>| serde_json::json!({ "role": "model", "parts": parts });
+    let result = serde_json::json!({ "role": "user", "parts": [{ "functionResponse": { "name": "get_weather", "response": { "output": "sunny" } } }] });
+    let send = |contents| send_gemini(&harness, contents);
+    let refused = send(vec![user("weather?"), model(vec![call.clone()])])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 400);
+    assert!(refused.message.contains("thought_signature"), "{refused}");
+    let refused = send(vec![
+        user("weather?"),
+        model(vec![signed("forged")]),
+        result.clone(),
+    ])
+    .await
+    .unwrap_err();
+    assert!(refused.message.contains("thought_signature"), "{refused}");
+    // What Google accepts: the signature it gave, its placeholder, later parallel calls
+    // unsigned, and unsigned calls of earlier turns.
+    for contents in [
+        vec![
+            user("weather?"),
+            model(vec![signed(&signature)]),
+            result.clone(),
+        ],
+        vec![
+            user("weather?"),
+            model(vec![signed("skip_thought_signature_validator")]),
+            result.clone(),
+        ],
+        vec![
+            user("weather?"),
+            model(vec![signed(&signature), call.clone()]),
+            result.clone(),
+        ],
+        vec![
+            user("weather?"),
+            model(vec![call.clone()]),
+            result.clone(),
+            model(vec![]),
+            user("and now?"),
+        ],
+    ] {
+        let sent = serde_json::Value::Array(contents.clone());
+        assert!(send(contents).await.is_ok(), "{sent}");
+    }
+    // Through the wire builder, a call whose signature was lost gets the placeholder and passes.
     message
         .content
         .iter_mut()
         .for_each(|p| p.thought_signature.clear());
     request.messages.push(message);
-    let error = harness
-        .call(Kind::Google, &request, false, &[])
-        .await
-        .unwrap_err();
-    assert!(error.message.contains("thought_signature"), "{error}");
+    assert!(
+        harness
+            .call(Kind::Google, &request, false, &[])
+            .await
+            .is_ok()
+    );
 
     // A service account whose key the mock does not know gets no token.
     let other = serde_json::json!({

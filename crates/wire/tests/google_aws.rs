@@ -86,7 +86,8 @@ fn gemini_requests_follow_the_generate_content_shape() {
     );
     assert_eq!(
         contents[1]["parts"][0],
-        json!({ "functionCall": { "name": "get_weather", "args": { "city": "Paris" } } })
+        json!({ "functionCall": { "name": "get_weather", "args": { "city": "Paris" } }, "thoughtSignature": "skip_thought_signature_validator" }),
+        "a call the client sent back without its signature gets Google's placeholder"
     );
     assert_eq!(
         contents[2]["parts"][0],

@@ -1,5 +1,7 @@
 //! Messages API requests from clients (ingress): parsed into canonical form, with every
-//! fault named by the field at fault.
+//! fault named by the field at fault. An empty thinking block whose signature starts with
+//! [`THOUGHT_SIGNATURE_PREFIX`] is no reasoning: it carries a Gemini thought signature back to
+//! the tool call that follows it.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -8,6 +10,7 @@ use serde_json::{Value, json};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::ingress::{IngressError, string_list};
 use crate::json::str_of;
+use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
 const KNOWN: &[&str] = &[
     "model",
@@ -65,8 +68,17 @@ fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>
         }
     };
     let mut parts = Vec::with_capacity(blocks.len());
+    // A Gemini thought signature carried by an empty thinking block, for the next tool call.
+    let mut carried: Option<String> = None;
     for (i, block) in blocks.iter().enumerate() {
         let here = format!("{at}[{i}]");
+        if str_of(block, "type") == "thinking"
+            && let Some(signature) =
+                str_of(block, "signature").strip_prefix(THOUGHT_SIGNATURE_PREFIX)
+        {
+            carried = Some(signature.to_owned());
+            continue;
+        }
         let required = |key: &str| {
             block
                 .get(key)
@@ -147,11 +159,15 @@ fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>
                 ));
             }
         };
+        let thought_signature = match part {
+            Part::ToolCall(_) => carried.take().unwrap_or_default(),
+            _ => String::new(),
+        };
         parts.push((
             pb::ContentPart {
                 part: Some(part),
                 cache: cache_of(block),
-                thought_signature: String::new(),
+                thought_signature,
                 refusal: false,
             },
             is_result,

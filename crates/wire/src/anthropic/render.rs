@@ -1,7 +1,9 @@
 //! Rendering a canonical stream as Anthropic Messages events, event by event: blocks open
 //! and close as the kind of content changes, and `message_delta` carries the stop reason and
 //! cumulative usage once both are known. Anthropic has no choices: only choice 0 is rendered.
-//! Events are serialized from borrowed structs straight into the output buffer.
+//! Events are serialized from borrowed structs straight into the output buffer. A Gemini
+//! thought signature on a tool call travels as an empty thinking block right before the call
+//! (see [`THOUGHT_SIGNATURE_PREFIX`]); signatures on text are not needed back and are dropped.
 
 use std::collections::HashMap;
 
@@ -10,6 +12,7 @@ use serde::Serialize;
 use super::{error_type, stop_reason};
 use crate::canonical::pb::{self, complete_stream_response::Event};
 use crate::canonical::{StreamEvent, StreamRenderer};
+use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -248,6 +251,32 @@ impl AnthropicStreamRenderer {
         index
     }
 
+    /// Gemini's signature for the call about to open, as an empty thinking block of its own
+    /// (start, `signature_delta`, stop) just before it: Anthropic blocks have no place for it,
+    /// and the client sends thinking blocks back as they came. Gemini signs the first call of
+    /// a step, so no other tool block is open here; any open block is closed first.
+    fn signature_carrier(&mut self, signature: &str, out: &mut Vec<u8>) {
+        self.close_all(out);
+        let index = self.open_block(
+            BlockOut::Thinking {
+                thinking: "",
+                signature: "",
+            },
+            out,
+        );
+        let carried = format!("{THOUGHT_SIGNATURE_PREFIX}{signature}");
+        emit(
+            out,
+            &EventOut::ContentBlockDelta {
+                index,
+                delta: DeltaOut::Signature {
+                    signature: &carried,
+                },
+            },
+        );
+        emit(out, &EventOut::ContentBlockStop { index });
+    }
+
     fn delta(&mut self, delta: &pb::ChatDelta, out: &mut Vec<u8>) {
         if delta.choice_index != 0 {
             return;
@@ -309,9 +338,13 @@ impl AnthropicStreamRenderer {
             let index = match self.tools.get(&call.index) {
                 Some(&index) => index,
                 None => {
-                    // Tool blocks stay open together, so fragments of parallel calls may
-                    // interleave; anything else closes them.
-                    self.close_open(out);
+                    if delta.thought_signature.is_empty() {
+                        // Tool blocks stay open together, so fragments of parallel calls may
+                        // interleave; anything else closes them.
+                        self.close_open(out);
+                    } else {
+                        self.signature_carrier(&delta.thought_signature, out);
+                    }
                     let index = self.open_block(
                         BlockOut::ToolUse {
                             id: &call.id,

@@ -10,6 +10,7 @@ use crate::error::WireError;
 use crate::http::HttpRequest;
 use crate::json::push_turn;
 use crate::openai::merge_options;
+use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
 /// The `anthropic-version` header every direct request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -95,8 +96,14 @@ fn blocks(parts: &[pb::ContentPart]) -> Result<Vec<Value>, WireError> {
             Some(Part::Reasoning(reasoning)) if !reasoning.redacted.is_empty() => {
                 json!({ "type": "redacted_thinking", "data": reasoning.redacted })
             }
-            // Thinking without a signature (from another provider) cannot be sent back.
-            Some(Part::Reasoning(reasoning)) if reasoning.signature.is_empty() => continue,
+            // Thinking without a signature (from another provider) cannot be sent back, nor can
+            // a Gemini thought signature's carrier, which Anthropic would refuse.
+            Some(Part::Reasoning(reasoning))
+                if reasoning.signature.is_empty()
+                    || reasoning.signature.starts_with(THOUGHT_SIGNATURE_PREFIX) =>
+            {
+                continue;
+            }
             Some(Part::Reasoning(reasoning)) => {
                 json!({ "type": "thinking", "thinking": reasoning.text, "signature": reasoning.signature })
             }

@@ -7,6 +7,7 @@ use super::{PROVIDER, error_type, finish_reason, status_of, stop_reason};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::{ErrorKind, WireError};
 use crate::json::{str_of, u64_of};
+use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
 /// Parses a provider's non-streaming response (any status).
 pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, WireError> {
@@ -140,13 +141,32 @@ fn block(part: &pb::ContentPart) -> Option<Value> {
     })
 }
 
+/// A part's blocks: a tool call Gemini signed is preceded by an empty thinking block that
+/// carries the signature (the client sends it back, and ingress puts it on the call again);
+/// empty text (Gemini's signature-only parts) is not a block.
+fn blocks_of(part: &pb::ContentPart) -> impl Iterator<Item = Value> {
+    let carrier = match &part.part {
+        Some(Part::ToolCall(_)) if !part.thought_signature.is_empty() => Some(json!({
+            "type": "thinking",
+            "thinking": "",
+            "signature": format!("{THOUGHT_SIGNATURE_PREFIX}{}", part.thought_signature),
+        })),
+        _ => None,
+    };
+    let block = match &part.part {
+        Some(Part::Text(text)) if text.is_empty() => None,
+        _ => block(part),
+    };
+    carrier.into_iter().chain(block)
+}
+
 /// Renders a canonical response as a Messages body for a client (choice 0).
 pub fn render_response(response: &pb::ChatResponse) -> Vec<u8> {
     let choice = response.choices.first().cloned().unwrap_or_default();
     let content: Vec<Value> = choice
         .message
         .as_ref()
-        .map(|m| m.content.iter().filter_map(block).collect())
+        .map(|m| m.content.iter().flat_map(blocks_of).collect())
         .unwrap_or_default();
     let usage = response.usage.unwrap_or_default();
     let refused = choice

@@ -4,7 +4,7 @@
 mod request;
 mod stream;
 
-pub use request::{Flavor, build_request, parse_error, parse_response};
+pub use request::{Flavor, SKIP_THOUGHT_SIGNATURE, build_request, parse_error, parse_response};
 pub use stream::GeminiStreamDecoder;
 
 use crate::canonical::pb::FinishReason;

@@ -68,6 +68,54 @@ fn with_signature(mut part: Value, content: &pb::ContentPart) -> Value {
     part
 }
 
+/// Google's documented placeholder for a function call whose thought signature is unknown
+/// (history written by another model or client, a client that dropped it): it skips the
+/// signature check for that call.
+/// <https://ai.google.dev/gemini-api/docs/thought-signatures> (FAQ) and the Vertex AI page
+/// <https://cloud.google.com/vertex-ai/generative-ai/docs/thought-signatures>.
+pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// Whether `model` signs its thoughts (Gemini 2.5 and later; 1.x and 2.0 do not think).
+fn signs_thoughts(model: &str) -> bool {
+    let bare = model.rsplit('/').next().unwrap_or(model);
+    bare.starts_with("gemini-") && !bare.starts_with("gemini-1") && !bare.starts_with("gemini-2.0")
+}
+
+/// Gives the placeholder to the function calls Google checks that came without a signature.
+/// Google validates only the current turn, which begins at the latest user content holding
+/// standard content rather than function responses; in it, the first `functionCall` part of
+/// each step (each model content) must carry its signature, and only the first of parallel
+/// calls has one (<https://ai.google.dev/gemini-api/docs/thought-signatures>, "Validation").
+/// A user content mixing function responses and text is not taken as the turn's start, so
+/// the steps before it get the placeholder too, which Google accepts either way.
+fn sign_unsigned_calls(contents: &mut [Value]) {
+    let turn = contents
+        .iter()
+        .rposition(|content| {
+            content["role"] == "user"
+                && content["parts"]
+                    .as_array()
+                    .is_some_and(|parts| parts.iter().all(|p| p.get("functionResponse").is_none()))
+        })
+        .map_or(0, |at| at + 1);
+    for content in &mut contents[turn..] {
+        if content["role"] != "model" {
+            continue;
+        }
+        let first_call = content["parts"]
+            .as_array_mut()
+            .and_then(|parts| parts.iter_mut().find(|p| p.get("functionCall").is_some()));
+        if let Some(Value::Object(part)) = first_call
+            && part
+                .get("thoughtSignature")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            part.insert("thoughtSignature".into(), json!(SKIP_THOUGHT_SIGNATURE));
+        }
+    }
+}
+
 /// A tool result's `response` must be an object: JSON objects pass as is, anything else is
 /// wrapped as `{"output": ...}` (or `{"error": ...}`).
 fn function_response(result: &pb::ToolResult) -> Value {
@@ -237,6 +285,9 @@ pub fn build_request(
             _ => "user",
         };
         push_turn(&mut contents, role, "parts", parts);
+    }
+    if signs_thoughts(model) {
+        sign_unsigned_calls(&mut contents);
     }
     let mut body = Map::new();
     body.insert("contents".into(), Value::Array(contents));
