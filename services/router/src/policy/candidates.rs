@@ -7,8 +7,9 @@
 use std::time::Instant;
 
 use keyroute_proto::vault::v1::{FallbackPolicy, ProviderMode, ProviderSetting};
+use keyroute_wire::canonical::pb::ChatRequest;
 use keyroute_wire::catalog::{Offer, Resolution};
-use keyroute_wire::contract::Contract;
+use keyroute_wire::contract::{Contract, Operation};
 use keyroute_wire::registry::Provider;
 
 pub use crate::cache::accounts::Source;
@@ -223,6 +224,52 @@ pub fn candidates<'a>(
         return Err(NoRoute { reasons, retry_at });
     }
     Ok(all)
+}
+
+/// Why no candidate can serve a request that needs `operation`, in words for the caller.
+fn unserved(operation: Operation) -> String {
+    match operation {
+        Operation::ContinueResponse => "previous_response_id needs an OpenAI or Azure OpenAI key: \
+            those upstreams keep responses; keyroute keeps none — send the conversation as \
+            input with store: false"
+            .to_owned(),
+        Operation::HostedTools => "this request leaves the model only OpenAI's hosted tools \
+            (web_search, file_search...), which run only with your own OpenAI or Azure OpenAI \
+            key — declare function tools, or let the model choose (tool_choice: auto)"
+            .to_owned(),
+        other => format!("no key for this model serves {other:?}"),
+    }
+}
+
+/// The candidates as they serve `request` (see [`Contract::serving`]: a Responses request
+/// reaches OpenAI and Azure through their Responses endpoint), without those that cannot
+/// serve what it needs: a stored response to continue, hosted tools to run. None left is the
+/// caller's error: the request asks for what only other keys give.
+pub fn serving<'a>(
+    found: Vec<Candidate<'a>>,
+    request: &ChatRequest,
+) -> Result<Vec<Candidate<'a>>, RouterError> {
+    let needed = Operation::required_by(request);
+    let mut kept = Vec::with_capacity(found.len());
+    let mut missing = None;
+    for mut candidate in found {
+        candidate.contract = candidate.contract.serving(request);
+        match needed
+            .iter()
+            .find(|operation| !candidate.contract.supports(**operation))
+        {
+            Some(operation) => {
+                missing.get_or_insert(*operation);
+            }
+            None => kept.push(candidate),
+        }
+    }
+    match missing {
+        Some(operation) if kept.is_empty() => {
+            Err(RouterError::InvalidArgument(unserved(operation)))
+        }
+        _ => Ok(kept),
+    }
 }
 
 #[cfg(test)]

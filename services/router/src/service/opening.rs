@@ -17,7 +17,7 @@ use crate::cache::leases::Lease;
 use crate::cache::reservations::Reservation;
 use crate::cache::tokens::Caller;
 use crate::error::RouterError;
-use crate::policy::candidates::{Candidate, candidates};
+use crate::policy::candidates::{Candidate, candidates, serving};
 use crate::policy::charging::{affordable, request_id, reservation_estimate, shortfall_error};
 
 /// The built-in owner of the platform's managed keys.
@@ -172,6 +172,7 @@ impl Router {
             &self.cooldowns,
         )
         .map_err(|no_route| no_route.for_model(model))
+        .and_then(|found| serving(found, &opening.chat))
         .and_then(|found| {
             affordable(
                 model,

@@ -1,0 +1,101 @@
+//! Responses requests through the router: `previous_response_id` is served only by keys whose
+//! upstream keeps responses (OpenAI, Azure OpenAI), and refused clearly when no such key can
+//! serve the model; OpenAI keys serve Responses requests through their Responses endpoint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use keyroute_proto::contract::header;
+use keyroute_proto::router::v1::*;
+use keyroute_test_support::with_token;
+use support::{ask, stack};
+use tonic::Code;
+
+fn continuing(model: &str, previous: &str) -> ChatRequest {
+    ChatRequest {
+        responses: Some(ResponsesOptions {
+            previous_response_id: previous.into(),
+            ..Default::default()
+        }),
+        ..ask(model, "and then?")
+    }
+}
+
+#[tokio::test]
+async fn previous_response_id_needs_a_key_whose_upstream_keeps_responses() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+
+    // Only the platform's Anthropic key serves Claude: it keeps no responses.
+    let refused = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(continuing("claude-sonnet-4-6", "resp_abc")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(
+        refused.message(),
+        "previous_response_id needs an OpenAI or Azure OpenAI key: those upstreams keep \
+         responses; keyroute keeps none — send the conversation as input with store: false"
+    );
+    let metadata = |name: &str| {
+        refused
+            .metadata()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(metadata(header::ERROR_ORIGIN).as_deref(), Some("client"));
+    assert_eq!(metadata(header::RETRYABLE).as_deref(), Some("false"));
+
+    // The same Responses request without a stored response is a chat Anthropic serves.
+    let mut fresh = continuing("claude-sonnet-4-6", "");
+    fresh.responses.as_mut().unwrap().hosted_tools_json = r#"[{"type":"web_search"}]"#.into();
+    let served = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(fresh),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    assert_eq!(served.served_by.unwrap().provider, "anthropic");
+
+    // The caller's OpenAI key serves through the Responses endpoint, which keeps the answer
+    // for the next turn to continue.
+    let first = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(continuing("gpt-4o-mini", "")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    assert!(first.id.starts_with("resp_"), "{}", first.id);
+    let next = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(continuing("gpt-4o-mini", &first.id)),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .response
+        .unwrap();
+    assert_eq!(next.served_by.unwrap().provider, "openai");
+}
