@@ -3,8 +3,8 @@
 //!
 //! Not sent, because the Responses API has no such field: `stop`, `seed`, `top_k`, the
 //! penalties and `n`. Reasoning goes back as reasoning items only when it has an OpenAI item
-//! id: keyroute's carriers (Anthropic redacted thinking, Gemini thought signatures) are for
-//! the other upstreams.
+//! id (and, with `store: false`, its `encrypted_content`): keyroute's carriers (Anthropic
+//! redacted thinking, Gemini thought signatures) are for the other upstreams.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -76,8 +76,16 @@ fn output(parts: &[pb::ContentPart]) -> Value {
     Value::Array(input_parts(parts))
 }
 
+/// How history is written for this request.
+struct Style<'n> {
+    namespaces: &'n [String],
+    /// Reasoning without `encrypted_content` may be sent (by id): only where the upstream
+    /// stores it; with `store: false` OpenAI refuses ids it did not keep.
+    bare_reasoning: bool,
+}
+
 /// An assistant message's parts as items, in order: reasoning, messages, function calls.
-fn assistant_items(message: &pb::Message, namespaces: &[String], items: &mut Vec<Value>) {
+fn assistant_items(message: &pb::Message, style: &Style<'_>, items: &mut Vec<Value>) {
     let mut texts: Vec<Value> = Vec::new();
     let flush = |texts: &mut Vec<Value>, items: &mut Vec<Value>| {
         if !texts.is_empty() {
@@ -97,7 +105,10 @@ fn assistant_items(message: &pb::Message, namespaces: &[String], items: &mut Vec
             Some(Part::Reasoning(reasoning)) => {
                 flush(&mut texts, items);
                 // OpenAI reasoning has an item id; redacted data is Anthropic's.
-                if reasoning.id.is_empty() || !reasoning.redacted.is_empty() {
+                if reasoning.id.is_empty()
+                    || !reasoning.redacted.is_empty()
+                    || (reasoning.signature.is_empty() && !style.bare_reasoning)
+                {
                     continue;
                 }
                 let summary: Vec<Value> = if reasoning.text.is_empty() {
@@ -114,7 +125,7 @@ fn assistant_items(message: &pb::Message, namespaces: &[String], items: &mut Vec
             }
             Some(Part::ToolCall(call)) => {
                 flush(&mut texts, items);
-                let (namespace, name) = split_namespace(&call.name, namespaces);
+                let (namespace, name) = split_namespace(&call.name, style.namespaces);
                 let arguments = if call.arguments_json.is_empty() {
                     "{}"
                 } else {
@@ -132,12 +143,12 @@ fn assistant_items(message: &pb::Message, namespaces: &[String], items: &mut Vec
     flush(&mut texts, items);
 }
 
-fn write_input(messages: &[pb::Message], namespaces: &[String]) -> Vec<Value> {
+fn write_input(messages: &[pb::Message], style: &Style<'_>) -> Vec<Value> {
     let mut items = Vec::with_capacity(messages.len());
     for message in messages {
         let role = match message.role() {
             pb::Role::Assistant => {
-                assistant_items(message, namespaces, &mut items);
+                assistant_items(message, style, &mut items);
                 continue;
             }
             pb::Role::Tool => {
@@ -297,7 +308,13 @@ pub fn build_request(
     }
     body.insert(
         "input".into(),
-        Value::Array(write_input(messages, &namespaces)),
+        Value::Array(write_input(
+            messages,
+            &Style {
+                namespaces: &namespaces,
+                bare_reasoning: options.store != Some(false),
+            },
+        )),
     );
     if stream {
         body.insert("stream".into(), json!(true));

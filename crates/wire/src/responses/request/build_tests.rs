@@ -267,6 +267,30 @@ fn carriers_from_the_ingress_stay_out_of_openai_requests() {
 }
 
 #[test]
+fn reasoning_without_encrypted_content_goes_by_id_only_where_stored() {
+    let client = |store: bool| {
+        json!({
+            "model": "gpt-5",
+            "store": store,
+            "input": [
+                {"role": "user", "content": "go"},
+                {"type": "reasoning", "id": "rs_a", "summary": [{"type": "summary_text", "text": "t"}]},
+                {"role": "assistant", "content": "done"}
+            ]
+        })
+    };
+    for (store, items) in [(true, 3), (false, 2)] {
+        let read = parse_request(client(store).to_string().as_bytes()).unwrap();
+        let (_, sent) = body(&read.request, "gpt-5", Endpoint::OpenAi);
+        assert_eq!(
+            sent["input"].as_array().unwrap().len(),
+            items,
+            "store {store}"
+        );
+    }
+}
+
+#[test]
 fn hosted_tools_that_are_not_json_are_refused() {
     let request = pb::ChatRequest {
         responses: Some(pb::ResponsesOptions {
