@@ -31,7 +31,7 @@ pub struct Gateway {
 
 /// A router whose providers are the mock's.
 pub async fn start_router(vault: &TestVault, mock: &MockServer) -> TestRouter {
-    let base_urls: HashMap<String, String> = ["openai", "anthropic", "mistral"]
+    let base_urls: HashMap<String, String> = ["openai", "anthropic", "mistral", "google"]
         .iter()
         .map(|p| ((*p).to_owned(), mock.base_url(p)))
         .collect();
