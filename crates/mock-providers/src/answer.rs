@@ -286,6 +286,9 @@ pub fn echo_features(input: &mut Input, body: &serde_json::Value) {
         input.reasoning.push(format!("{label}={shown}"));
     };
     seen("reasoning_effort", body.get("reasoning_effort"));
+    // The Responses API's own reasoning controls.
+    seen("reasoning.effort", body.pointer("/reasoning/effort"));
+    seen("reasoning.summary", body.pointer("/reasoning/summary"));
     for root in ["", "/additionalModelRequestFields"] {
         let at = |path: &str| body.pointer(&format!("{root}{path}"));
         if at("/thinking/type").and_then(Value::as_str) == Some("adaptive") {
@@ -348,5 +351,15 @@ pub fn echo_features(input: &mut Input, body: &serde_json::Value) {
                 input.system_notes.push(note.to_owned());
             }
         }
+    }
+    // Structured output, wherever the provider takes its schema.
+    let schema_at = [
+        "/response_format/json_schema/schema",
+        "/text/format/schema",
+        "/output_config/format/schema",
+        "/generationConfig/responseJsonSchema",
+    ];
+    if schema_at.iter().any(|at| body.pointer(at).is_some()) {
+        input.reasoning.push("format=json_schema".to_owned());
     }
 }

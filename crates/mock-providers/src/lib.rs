@@ -13,6 +13,7 @@ mod fault;
 mod gemini;
 mod openai;
 mod respond;
+mod responses;
 mod vertex;
 
 pub use answer::{Input, SIGNATURE_PREFIX};
@@ -64,12 +65,17 @@ struct MockState {
     recorded: Mutex<VecDeque<Recorded>>,
     /// Keys starting with one of these are valid for every provider (`keyroute dev --mock`).
     accepted_prefixes: Mutex<Vec<String>>,
+    /// Ids of Responses answers kept (`store` not false), oldest first.
+    kept_responses: Mutex<VecDeque<String>>,
     next_id: AtomicU64,
 }
 
 /// The most requests kept for assertions; older ones are dropped, so a long-running mock
 /// (`keyroute dev --mock`, benchmarks) keeps a bounded memory.
 const MAX_RECORDED: usize = 10_000;
+
+/// The most Responses ids kept for `previous_response_id`.
+const MAX_KEPT_RESPONSES: usize = 10_000;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
@@ -169,6 +175,20 @@ impl Mock {
 
     fn next_id(&self) -> u64 {
         self.0.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Keeps a Responses answer's id, as OpenAI does when `store` is not false.
+    fn keep_response(&self, id: &str) {
+        let mut kept = lock(&self.0.kept_responses);
+        if kept.len() >= MAX_KEPT_RESPONSES {
+            kept.pop_front();
+        }
+        kept.push_back(id.to_owned());
+    }
+
+    /// Whether a Responses answer with this id was kept.
+    fn has_response(&self, id: &str) -> bool {
+        lock(&self.0.kept_responses).iter().any(|kept| kept == id)
     }
 }
 
@@ -326,6 +346,12 @@ async fn dispatch(
             if call.path.ends_with("/fim/completions") && provider.id == "mistral" =>
         {
             openai::fim(call).await
+        }
+        WireFormat::OpenAiChat(_) if call.path == "/v1/responses" && provider.id == "openai" => {
+            responses::create(call).await
+        }
+        WireFormat::AzureOpenAi if call.path == "/openai/v1/responses" => {
+            responses::create(call).await
         }
         WireFormat::OpenAiChat(_) | WireFormat::AzureOpenAi
             if call.path.ends_with("/chat/completions") =>

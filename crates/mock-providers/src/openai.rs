@@ -15,7 +15,7 @@ use crate::{Call, respond};
 /// (`message.refusal`, streamed `delta.refusal`) instead of content.
 pub const REFUSE: &str = "mock-refuse";
 
-fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Response {
+pub(crate) fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Response {
     respond::json(
         status,
         json!({ "error": { "message": message, "type": kind, "param": null, "code": code } })
@@ -24,7 +24,7 @@ fn error(status: u16, kind: &str, code: Option<&str>, message: &str) -> Response
     )
 }
 
-fn fault_error(status: u16, retry_after: Option<u64>) -> Response {
+pub(crate) fn fault_error(status: u16, retry_after: Option<u64>) -> Response {
     let response = match status {
         401 => error(
             401,
@@ -58,7 +58,7 @@ fn fault_error(status: u16, retry_after: Option<u64>) -> Response {
 }
 
 /// Checks the key as the host does: `api-key` for Azure, a bearer token elsewhere.
-fn authenticate(call: &Call) -> Result<String, Box<Response>> {
+pub(crate) fn authenticate(call: &Call) -> Result<String, Box<Response>> {
     let azure = call.provider.format == WireFormat::AzureOpenAi;
     let key = if azure {
         call.header("api-key")

@@ -9,7 +9,7 @@ use http::header;
 use crate::fallback;
 use crate::guard;
 use crate::management_api::{account, keys, providers, settings};
-use crate::model_api::{anthropic, models, openai};
+use crate::model_api::{anthropic, models, openai, responses};
 use crate::request_id;
 use crate::state::Edge;
 
@@ -17,6 +17,7 @@ use crate::state::Edge;
 pub fn routes(edge: Edge) -> axum::Router {
     axum::Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/responses", post(responses::responses))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/fim/completions", post(openai::fim_completions))

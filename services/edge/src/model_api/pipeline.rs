@@ -218,7 +218,7 @@ impl<'a> Call<'a> {
         edge: &Edge,
         chat: pb::ChatRequest,
         again: &(dyn Fn() -> Option<pb::ChatRequest> + Sync),
-        render: fn(&pb::ChatResponse) -> Vec<u8>,
+        render: impl FnOnce(&pb::ChatResponse) -> Vec<u8>,
     ) -> Response {
         let started = Instant::now();
         let wrap = |chat| CompleteRequest {
