@@ -91,6 +91,15 @@ fn read_input(body: &Value, model: &str, stream: bool) -> Result<Input, String> 
         .and_then(Value::as_array)
         .ok_or("contents is required")?;
     check_signatures(contents)?;
+    // Instructions count as input, as Google counts them.
+    for part in body
+        .pointer("/systemInstruction/parts")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        input.words += part.get("text").and_then(Value::as_str).map_or(0, words);
+    }
     for content in contents {
         let role = str_of(content, "role");
         let parts = content
