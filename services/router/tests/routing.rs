@@ -16,7 +16,7 @@ use keyroute_proto::router::v1::KeySource;
 use keyroute_proto::vault::v1::PrincipalKind;
 use keyroute_router::cache::leases::{Lease, LeasedKey};
 use keyroute_router::metrics::Metrics;
-use keyroute_router::policy::candidates::{Candidate, candidates};
+use keyroute_router::policy::candidates::{Candidate, candidates, serving};
 use keyroute_router::policy::cooldowns::Cooldowns;
 use keyroute_router::policy::fallback;
 use keyroute_router::upstream::{Timeouts, Upstreams};
@@ -121,6 +121,15 @@ fn answer(response: &pb::ChatResponse) -> String {
             _ => None,
         })
         .collect()
+}
+
+/// The provider of a case label (`model via id`), from the key id's convention above.
+fn credential_provider(label: &str) -> &'static str {
+    match label.rsplit(" via ").next().unwrap_or_default() {
+        "oa" => "openai",
+        "az" => "azure",
+        _ => "other",
+    }
 }
 
 async fn setup() -> (MockServer, Upstreams) {
@@ -329,6 +338,7 @@ async fn every_provider_is_wired_with_its_base_url_and_credentials() {
     let custom_base = server.base_url("deepseek");
     server.mock.add_key("deepseek", "sk-custom");
     let cases: Vec<(&str, LeasedKey)> = vec![
+        ("gpt-4o-mini", key("oa", "openai", "", "sk-a", &[])),
         (
             "claude-sonnet-4-5",
             key("ant", "anthropic", "", "sk-ant", &[]),
@@ -423,6 +433,43 @@ async fn every_provider_is_wired_with_its_base_url_and_credentials() {
         let (streamed, errors) = collect(&events);
         assert!(errors.is_empty(), "{label}: {errors:?}");
         assert_eq!(answer(&streamed), "echo: streamed", "{label}");
+
+        // The same as a Responses request: OpenAI and Azure through their Responses
+        // endpoint, every other provider through its chat format.
+        let responses = |text: &str| pb::ChatRequest {
+            responses: Some(pb::ResponsesOptions {
+                store: Some(false),
+                ..Default::default()
+            }),
+            ..question(text)
+        };
+        let native = serving(found.clone(), &responses("")).unwrap();
+        let before = server.mock.requests().len();
+        let response = complete(&upstreams, &native, &responses("whole"), &cooldowns)
+            .await
+            .unwrap_or_else(|f| panic!("{label} as Responses: {}", f.error));
+        assert_eq!(answer(&response), "echo: whole", "{label} as Responses");
+        let events: Vec<StreamEvent> =
+            stream(&upstreams, &native, &responses("streamed"), &cooldowns)
+                .await
+                .unwrap_or_else(|f| panic!("{label} as Responses: {}", f.error))
+                .collect()
+                .await;
+        let (streamed, errors) = collect(&events);
+        assert!(errors.is_empty(), "{label} as Responses: {errors:?}");
+        assert_eq!(answer(&streamed), "echo: streamed", "{label} as Responses");
+        let requests = server.mock.requests();
+        let paths: Vec<&str> = requests[before..]
+            .iter()
+            .filter(|r| r.path != "/token")
+            .map(|r| r.path.as_str())
+            .collect();
+        let through_responses = paths.iter().all(|path| path.ends_with("/responses"));
+        assert_eq!(
+            through_responses,
+            matches!(credential_provider(&label), "openai" | "azure"),
+            "{label}: {paths:?}"
+        );
     }
     // The Vertex token was exchanged once per credential, then cached.
     assert_eq!(
