@@ -12,8 +12,8 @@ pub use ingress::{ClientRequest, parse_request};
 pub use messages::MessageStyle;
 pub(crate) use messages::provider_options as provider_options_of;
 pub use render::OpenAiStreamRenderer;
-pub(crate) use request::{merge_options, reasoning_effort, reasoning_model};
 pub use request::{AZURE_API_VERSION, Endpoint, Quirks, build_request, mistral_tool_id};
+pub(crate) use request::{merge_options, reasoning_effort, reasoning_model};
 pub use response::{parse_error, parse_response, render_error, render_response};
 pub use stream::OpenAiStreamDecoder;
 
