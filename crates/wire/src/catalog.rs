@@ -26,6 +26,14 @@ pub struct Offer {
     /// Micro-dollars per million input and output tokens.
     pub input_per_million: Micros,
     pub output_per_million: Micros,
+    /// Micro-dollars per million tokens read from or written to the provider's prompt cache
+    /// (writes with a 5-minute and a 1-hour lifetime), and per million reasoning tokens. A
+    /// price the file leaves out is the plain input (or output) price: never cheaper than
+    /// what the provider may bill.
+    pub cache_read_per_million: Micros,
+    pub cache_write_per_million: Micros,
+    pub cache_write_1h_per_million: Micros,
+    pub reasoning_per_million: Micros,
 }
 
 /// Micro-dollars as `$1.234567`, the way balances, caps and costs are shown to people.
@@ -71,6 +79,20 @@ pub struct Model {
     pub display_name: String,
     pub capabilities: Vec<String>,
     pub offers: Vec<Offer>,
+    /// Where the id and prices come from (the provider's model or pricing page, or its SDK).
+    pub source: String,
+    pub lifecycle: Lifecycle,
+}
+
+/// When a model stops being offered, as its provider announced it (`YYYY-MM-DD` dates).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Deprecated: still served, with a successor to move to.
+    pub deprecated_on: Option<String>,
+    /// Retired: the provider no longer serves it.
+    pub retires_on: Option<String>,
+    /// The catalog id to use instead.
+    pub successor: Option<String>,
 }
 
 /// Why a catalog file was refused.
@@ -90,6 +112,14 @@ struct FileModel {
     #[serde(default)]
     capabilities: Vec<String>,
     offers: Vec<FileOffer>,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    deprecated_on: Option<String>,
+    #[serde(default)]
+    retires_on: Option<String>,
+    #[serde(default)]
+    successor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +130,14 @@ struct FileOffer {
     format: String,
     input_per_million: f64,
     output_per_million: f64,
+    #[serde(default)]
+    cache_read_per_million: Option<f64>,
+    #[serde(default)]
+    cache_write_per_million: Option<f64>,
+    #[serde(default)]
+    cache_write_1h_per_million: Option<f64>,
+    #[serde(default)]
+    reasoning_per_million: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -222,12 +260,21 @@ impl Catalog {
                 if offer.upstream.is_empty() {
                     return Err(invalid("an offer needs an upstream model name"));
                 }
+                let input = price(offer.input_per_million, &model.id)?;
+                let output = price(offer.output_per_million, &model.id)?;
+                let or = |value: Option<f64>, default: Micros| {
+                    value.map_or(Ok(default), |value| price(value, &model.id))
+                };
                 offers.push(Offer {
                     provider,
                     upstream: offer.upstream.clone(),
                     format: offer.format.clone(),
-                    input_per_million: price(offer.input_per_million, &model.id)?,
-                    output_per_million: price(offer.output_per_million, &model.id)?,
+                    input_per_million: input,
+                    output_per_million: output,
+                    cache_read_per_million: or(offer.cache_read_per_million, input)?,
+                    cache_write_per_million: or(offer.cache_write_per_million, input)?,
+                    cache_write_1h_per_million: or(offer.cache_write_1h_per_million, input)?,
+                    reasoning_per_million: or(offer.reasoning_per_million, output)?,
                 });
             }
             if catalog
@@ -242,6 +289,12 @@ impl Catalog {
                 display_name: model.display_name,
                 capabilities: model.capabilities,
                 offers,
+                source: model.source,
+                lifecycle: Lifecycle {
+                    deprecated_on: model.deprecated_on,
+                    retires_on: model.retires_on,
+                    successor: model.successor,
+                },
             });
         }
         Ok(catalog)

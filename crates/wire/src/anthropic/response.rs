@@ -88,6 +88,7 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
                 .and_then(Value::as_u64)
                 .unwrap_or_default(),
             total_tokens: input + output,
+            cache_write_1h_tokens: 0,
         }),
         served_by: None,
         provider_extras_json: String::new(),

@@ -144,6 +144,7 @@ pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
             .get("totalTokens")
             .and_then(Value::as_u64)
             .unwrap_or(input + output),
+        cache_write_1h_tokens: 0,
     }
 }
 

@@ -251,6 +251,7 @@ pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
             .get("totalTokenCount")
             .and_then(Value::as_u64)
             .unwrap_or(input + output),
+        cache_write_1h_tokens: 0,
     }
 }
 

@@ -168,6 +168,7 @@ pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
             .get("total_tokens")
             .and_then(Value::as_u64)
             .unwrap_or(input + output),
+        cache_write_1h_tokens: 0,
     }
 }
 

@@ -106,6 +106,7 @@ pub(super) fn usage_of(usage: &Value) -> pb::Usage {
             .get("total_tokens")
             .and_then(Value::as_u64)
             .unwrap_or(input + output),
+        cache_write_1h_tokens: 0,
     }
 }
 

@@ -59,6 +59,7 @@ fn answer(id: &str, content: Vec<pb::ContentPart>, finish: FinishReason) -> pb::
             cache_write_tokens: 0,
             reasoning_tokens: 12,
             total_tokens: 150,
+            cache_write_1h_tokens: 0,
         }),
         ..Default::default()
     }
@@ -240,6 +241,7 @@ fn an_upstream_response_parses_to_canonical() {
             cache_write_tokens: 0,
             reasoning_tokens: 20,
             total_tokens: 380,
+            cache_write_1h_tokens: 0,
         })
     );
 }

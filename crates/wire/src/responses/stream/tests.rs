@@ -71,6 +71,7 @@ fn usage() -> StreamEvent {
         cache_write_tokens: 0,
         reasoning_tokens: 5,
         total_tokens: 70,
+        cache_write_1h_tokens: 0,
     }))
 }
 
