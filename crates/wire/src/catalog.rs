@@ -9,6 +9,10 @@ use thiserror::Error;
 
 use crate::registry::{self, Provider};
 
+mod price;
+
+pub use price::{Billed, Price};
+
 /// The built-in catalog file.
 pub const BUILTIN: &str = include_str!("../catalog/models.json");
 
@@ -43,31 +47,20 @@ pub fn dollars(micros: i64) -> String {
     format!("{sign}${}.{:06}", abs / 1_000_000, abs % 1_000_000)
 }
 
-/// An offer's prices alone: small and `Copy`, for pricing a call after it was served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Price {
-    pub input_per_million: Micros,
-    pub output_per_million: Micros,
-}
-
-impl Price {
-    /// The cost of a call, rounded up to the next micro-dollar.
-    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> Micros {
-        let total = u128::from(input_tokens) * u128::from(self.input_per_million)
-            + u128::from(output_tokens) * u128::from(self.output_per_million);
-        u64::try_from(total.div_ceil(1_000_000)).unwrap_or(u64::MAX)
-    }
-}
-
 impl Offer {
+    /// The offer's prices, to price a call once it was served.
     pub fn price(&self) -> Price {
         Price {
             input_per_million: self.input_per_million,
             output_per_million: self.output_per_million,
+            cache_read_per_million: self.cache_read_per_million,
+            cache_write_per_million: self.cache_write_per_million,
+            cache_write_1h_per_million: self.cache_write_1h_per_million,
+            reasoning_per_million: self.reasoning_per_million,
         }
     }
 
-    /// The cost of a call, rounded up to the next micro-dollar.
+    /// The cost of a call with plain input and output, rounded up to the next micro-dollar.
     pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> Micros {
         self.price().cost(input_tokens, output_tokens)
     }
