@@ -6,11 +6,13 @@
 //! signs with the inputs it is given and caches tokens; it never asks which format it speaks.
 
 mod authorization;
+mod models;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 pub use authorization::{Authorization, AwsKeyPair, ServiceAccountKey};
+pub use models::{ListedModel, ModelPage};
 
 use crate::canonical::{StreamDecoder, pb};
 use crate::error::WireError;
@@ -33,6 +35,8 @@ pub enum Operation {
     /// Running OpenAI's hosted tools (`web_search`, `file_search`...) where the request cannot
     /// do without them: OpenAI and Azure OpenAI, with the caller's own key.
     HostedTools,
+    /// Listing the models the key can use (see `models.rs` for which formats list them).
+    ListModels,
 }
 
 impl Operation {
@@ -210,6 +214,7 @@ impl<'a> Contract<'a> {
             }
             Operation::ContinueResponse => self.speaks_responses(),
             Operation::HostedTools => self.speaks_responses() && self.forward_extras,
+            Operation::ListModels => self.lists_models(),
         }
     }
 
