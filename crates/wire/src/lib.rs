@@ -10,6 +10,7 @@ pub mod bedrock;
 pub mod canonical;
 pub mod catalog;
 pub mod contract;
+pub mod embeddings;
 pub mod error;
 pub mod estimate;
 pub mod eventstream;

@@ -6,6 +6,7 @@
 //! signs with the inputs it is given and caches tokens; it never asks which format it speaks.
 
 mod authorization;
+mod embed;
 mod models;
 
 use std::borrow::Cow;
@@ -35,6 +36,9 @@ pub enum Operation {
     /// Running OpenAI's hosted tools (`web_search`, `file_search`...) where the request cannot
     /// do without them: OpenAI and Azure OpenAI, with the caller's own key.
     HostedTools,
+    /// Embedding texts (`POST /v1/embeddings`, the `Embed` RPC): every format but
+    /// Anthropic's (see `embed.rs`).
+    Embed,
     /// Listing the models the key can use (see `models.rs` for which formats list them).
     ListModels,
 }
@@ -214,6 +218,7 @@ impl<'a> Contract<'a> {
             }
             Operation::ContinueResponse => self.speaks_responses(),
             Operation::HostedTools => self.speaks_responses() && self.forward_extras,
+            Operation::Embed => self.embeds(),
             Operation::ListModels => self.lists_models(),
         }
     }
