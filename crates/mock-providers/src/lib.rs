@@ -11,6 +11,7 @@ mod anthropic;
 mod bedrock;
 mod fault;
 mod gemini;
+mod models;
 mod openai;
 mod respond;
 mod responses;
@@ -18,6 +19,7 @@ mod vertex;
 
 pub use answer::{Input, SIGNATURE_PREFIX};
 pub use fault::Fault;
+pub use models::UNCATALOGED;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -67,6 +69,8 @@ struct MockState {
     accepted_prefixes: Mutex<Vec<String>>,
     /// Ids of Responses answers kept (`store` not false), oldest first.
     kept_responses: Mutex<VecDeque<String>>,
+    /// Each key's model list, where a test set one (`Mock::set_models`).
+    model_lists: models::ModelLists,
     next_id: AtomicU64,
 }
 
@@ -330,9 +334,6 @@ async fn dispatch(
     let Some(provider) = registry::provider(prefix) else {
         return respond::json(404, br#"{"error":"no such mock provider"}"#.to_vec());
     };
-    if method != Method::POST {
-        return respond::json(405, br#"{"error":"the mock serves POST only"}"#.to_vec());
-    }
     let call = Call {
         mock,
         provider,
@@ -341,6 +342,15 @@ async fn dispatch(
         headers,
         body,
     };
+    if method == Method::GET {
+        return models::list(call).await;
+    }
+    if method != Method::POST {
+        return respond::json(
+            405,
+            br#"{"error":"the mock serves POST and GET only"}"#.to_vec(),
+        );
+    }
     match provider.format {
         WireFormat::OpenAiChat(_)
             if call.path.ends_with("/fim/completions") && provider.id == "mistral" =>
