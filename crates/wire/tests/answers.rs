@@ -31,7 +31,8 @@ fn responses_parse_and_render_in_both_dialects() {
             { "type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": { "city": "Paris" } }
         ],
         "stop_reason": "tool_use", "stop_sequence": null,
-        "usage": { "input_tokens": 10, "output_tokens": 20, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 0 }
+        "usage": { "input_tokens": 10, "output_tokens": 20, "cache_read_input_tokens": 5, "cache_creation_input_tokens": 0,
+            "cache_creation": { "ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0 } }
     });
     let canonical = anthropic::parse_response(200, anthropic_body.to_string().as_bytes()).unwrap();
     assert_eq!(

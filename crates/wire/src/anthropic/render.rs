@@ -33,6 +33,10 @@ pub struct AnthropicStreamRenderer {
     /// A refusal was written (as text): the message stops with `refusal`.
     refused: bool,
     usage: pb::Usage,
+    /// The id and model from `Start`: `message_start` waits for the first other event, so
+    /// that usage known from the start (an Anthropic upstream's input side) goes in it.
+    id: String,
+    model: String,
 }
 
 /// Every event, tagged by `type` as Anthropic does.
@@ -132,21 +136,50 @@ struct StopOut<'a> {
     stop_sequence: Option<&'a str>,
 }
 
+/// Anthropic's `usage`: `input_tokens` excludes what was read from or written to the cache,
+/// which come apart, and the writes split by lifetime in `cache_creation`.
 #[derive(Serialize, Default)]
-struct UsageOut {
+pub(super) struct UsageOut {
     input_tokens: u64,
     output_tokens: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_read_input_tokens: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: u64,
+    cache_creation_input_tokens: u64,
+    cache_creation: CacheCreation,
     #[serde(skip_serializing_if = "Option::is_none")]
     output_tokens_details: Option<ThinkingTokens>,
+}
+
+#[derive(Serialize, Default)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: u64,
+    ephemeral_1h_input_tokens: u64,
 }
 
 #[derive(Serialize)]
 struct ThinkingTokens {
     thinking_tokens: u64,
+}
+
+impl UsageOut {
+    /// Canonical usage (input includes the cache) by Anthropic's rule.
+    pub(super) fn of(usage: &pb::Usage) -> Self {
+        let one_hour = usage.cache_write_1h_tokens.min(usage.cache_write_tokens);
+        Self {
+            input_tokens: usage
+                .input_tokens
+                .saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens),
+            output_tokens: usage.output_tokens,
+            cache_read_input_tokens: usage.cache_read_tokens,
+            cache_creation_input_tokens: usage.cache_write_tokens,
+            cache_creation: CacheCreation {
+                ephemeral_5m_input_tokens: usage.cache_write_tokens - one_hour,
+                ephemeral_1h_input_tokens: one_hour,
+            },
+            output_tokens_details: (usage.reasoning_tokens > 0).then_some(ThinkingTokens {
+                thinking_tokens: usage.reasoning_tokens,
+            }),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -170,13 +203,14 @@ impl AnthropicStreamRenderer {
         Self::default()
     }
 
-    fn start(&mut self, id: &str, model: &str, out: &mut Vec<u8>) {
+    fn start(&mut self, out: &mut Vec<u8>) {
         if self.started {
             return;
         }
         self.started = true;
         let prefixed;
-        let id = match id {
+        let model = self.model.as_str();
+        let id = match self.id.as_str() {
             "" => "msg_keyroute",
             id if id.starts_with("msg_") => id,
             id => {
@@ -192,7 +226,7 @@ impl AnthropicStreamRenderer {
             content: [],
             stop_reason: None,
             stop_sequence: None,
-            usage: UsageOut::default(),
+            usage: UsageOut::of(&self.usage),
         };
         emit(out, &EventOut::MessageStart { message });
     }
@@ -281,7 +315,7 @@ impl AnthropicStreamRenderer {
         if delta.choice_index != 0 {
             return;
         }
-        self.start("", "", out);
+        self.start(out);
         if !delta.reasoning.is_empty() {
             let index = self.thinking_block(out);
             emit(
@@ -380,7 +414,7 @@ impl AnthropicStreamRenderer {
         if self.finished {
             return;
         }
-        self.start("", "", out);
+        self.start(out);
         self.close_all(out);
         self.finished = true;
         let (mut reason, sequence) = self
@@ -390,20 +424,8 @@ impl AnthropicStreamRenderer {
         if self.refused {
             reason = pb::FinishReason::ContentFilter;
         }
-        let usage = self.usage;
-        let cached = usage.cache_read_tokens > 0 || usage.cache_write_tokens > 0;
-        let usage_out = UsageOut {
-            // Anthropic's input count excludes cached tokens; canonical includes them.
-            input_tokens: usage
-                .input_tokens
-                .saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens),
-            output_tokens: usage.output_tokens,
-            cache_read_input_tokens: cached.then_some(usage.cache_read_tokens),
-            cache_creation_input_tokens: cached.then_some(usage.cache_write_tokens),
-            output_tokens_details: (usage.reasoning_tokens > 0).then_some(ThinkingTokens {
-                thinking_tokens: usage.reasoning_tokens,
-            }),
-        };
+        // Counts are cumulative: the SDKs overwrite what `message_start` said with these.
+        let usage_out = UsageOut::of(&self.usage);
         let stop = StopOut {
             stop_reason: stop_reason(reason, &sequence),
             stop_sequence: (!sequence.is_empty()).then_some(sequence.as_str()),
@@ -422,7 +444,11 @@ impl AnthropicStreamRenderer {
 impl StreamRenderer for AnthropicStreamRenderer {
     fn render(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         match &event.event {
-            Some(Event::Start(start)) => self.start(&start.id, &start.model, out),
+            Some(Event::Start(start)) if !self.started => {
+                self.id.clone_from(&start.id);
+                self.model.clone_from(&start.model);
+            }
+            Some(Event::Start(_)) => {}
             Some(Event::Delta(delta)) => self.delta(delta, out),
             Some(Event::Usage(usage)) => self.usage = *usage,
             Some(Event::End(_)) => self.end(out),

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::render::UsageOut;
 use super::{PROVIDER, error_type, finish_reason, status_of, stop_reason};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::{ErrorKind, WireError};
@@ -57,13 +58,6 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
             part.refusal = matches!(part.part, Some(Part::Text(_)));
         }
     }
-    let usage = value.get("usage").unwrap_or(&Value::Null);
-    let (read, write) = (
-        u64_of(usage, "cache_read_input_tokens"),
-        u64_of(usage, "cache_creation_input_tokens"),
-    );
-    let input = u64_of(usage, "input_tokens") + read + write;
-    let output = u64_of(usage, "output_tokens");
     Ok(pb::ChatResponse {
         id: str_of(&value, "id").to_owned(),
         model: str_of(&value, "model").to_owned(),
@@ -78,22 +72,46 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
             stop_sequence: str_of(&value, "stop_sequence").to_owned(),
             native_finish_reason: native.to_owned(),
         }],
-        usage: Some(pb::Usage {
-            input_tokens: input,
-            output_tokens: output,
-            cache_read_tokens: read,
-            cache_write_tokens: write,
-            reasoning_tokens: usage
-                .pointer("/output_tokens_details/thinking_tokens")
-                .and_then(Value::as_u64)
-                .unwrap_or_default(),
-            total_tokens: input + output,
-            cache_write_1h_tokens: 0,
-        }),
+        usage: Some(usage_of(value.get("usage").unwrap_or(&Value::Null))),
         served_by: None,
         provider_extras_json: String::new(),
         created: 0,
     })
+}
+
+/// Anthropic usage to canonical. Anthropic's `input_tokens` excludes cache reads and
+/// writes (its SDK: total input is the sum of the three); canonical input includes them.
+/// `cache_creation` splits the writes by lifetime; without it every write lived 5 minutes.
+pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
+    let split = |key: &str| {
+        usage
+            .pointer(&format!("/cache_creation/{key}"))
+            .and_then(Value::as_u64)
+            .unwrap_or_default()
+    };
+    let (five_minutes, one_hour) = (
+        split("ephemeral_5m_input_tokens"),
+        split("ephemeral_1h_input_tokens"),
+    );
+    let read = u64_of(usage, "cache_read_input_tokens");
+    let write = usage
+        .get("cache_creation_input_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(five_minutes + one_hour);
+    let input = u64_of(usage, "input_tokens") + read + write;
+    let output = u64_of(usage, "output_tokens");
+    pb::Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cache_read_tokens: read,
+        cache_write_tokens: write,
+        reasoning_tokens: usage
+            .pointer("/output_tokens_details/thinking_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or_default(),
+        total_tokens: input + output,
+        cache_write_1h_tokens: one_hour.min(write),
+    }
 }
 
 /// An Anthropic error body: `{"type":"error","error":{"type","message"}}`.
@@ -184,15 +202,7 @@ pub fn render_response(response: &pb::ChatResponse) -> Vec<u8> {
     } else {
         format!("msg_{}", response.id)
     };
-    let mut usage_json = json!({
-        "input_tokens": usage.input_tokens.saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens),
-        "output_tokens": usage.output_tokens,
-        "cache_read_input_tokens": usage.cache_read_tokens,
-        "cache_creation_input_tokens": usage.cache_write_tokens,
-    });
-    if usage.reasoning_tokens > 0 {
-        usage_json["output_tokens_details"] = json!({ "thinking_tokens": usage.reasoning_tokens });
-    }
+    let usage_json = serde_json::to_value(UsageOut::of(&usage)).unwrap_or(Value::Null);
     json!({
         "id": id,
         "type": "message",

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::response::usage_of;
 use super::{PROVIDER, finish_reason, status_of};
 use crate::canonical::pb::{self, complete_stream_response::Event};
 use crate::canonical::{StreamDecoder, StreamEvent, delta, error_event, event};
@@ -22,37 +23,20 @@ pub struct AnthropicEvents {
     tools: HashMap<u64, u32>,
     next_tool: u32,
     usage: pb::Usage,
-    /// Anthropic's own input count, before cache tokens are added.
-    input_uncached: u64,
+    /// Every usage field seen so far, latest value kept.
+    raw_usage: serde_json::Map<String, Value>,
     stopped: bool,
 }
 
 impl AnthropicEvents {
+    /// Usage counts are cumulative: each field a later event repeats overwrites the earlier.
     fn update_usage(&mut self, usage: &Value) {
-        if let Some(input) = usage.get("input_tokens").and_then(Value::as_u64) {
-            self.input_uncached = input;
+        if let Some(fields) = usage.as_object() {
+            for (key, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
+                self.raw_usage.insert(key.clone(), value.clone());
+            }
         }
-        if let Some(read) = usage.get("cache_read_input_tokens").and_then(Value::as_u64) {
-            self.usage.cache_read_tokens = read;
-        }
-        if let Some(write) = usage
-            .get("cache_creation_input_tokens")
-            .and_then(Value::as_u64)
-        {
-            self.usage.cache_write_tokens = write;
-        }
-        if let Some(output) = usage.get("output_tokens").and_then(Value::as_u64) {
-            self.usage.output_tokens = output;
-        }
-        if let Some(thinking) = usage
-            .pointer("/output_tokens_details/thinking_tokens")
-            .and_then(Value::as_u64)
-        {
-            self.usage.reasoning_tokens = thinking;
-        }
-        self.usage.input_tokens =
-            self.input_uncached + self.usage.cache_read_tokens + self.usage.cache_write_tokens;
-        self.usage.total_tokens = self.usage.input_tokens + self.usage.output_tokens;
+        self.usage = usage_of(&Value::Object(self.raw_usage.clone()));
     }
 
     fn handle(&mut self, data: &Value, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
@@ -65,13 +49,17 @@ impl AnthropicEvents {
                     model: str_of(message, "model").to_owned(),
                     created: 0,
                 })));
+                // The input side is known from the start: a first snapshot goes out now (the
+                // final one at `message_stop` supersedes it), so a renderer can put it in its
+                // own opening event.
+                if let Some(usage) = message.get("usage").filter(|u| u.is_object()) {
+                    self.update_usage(usage);
+                    out.push(event(Event::Usage(self.usage)));
+                }
                 out.push(delta(pb::ChatDelta {
                     role: pb::Role::Assistant as i32,
                     ..Default::default()
                 }));
-                if let Some(usage) = message.get("usage") {
-                    self.update_usage(usage);
-                }
             }
             "content_block_start" => {
                 let index = u64_of(data, "index");

@@ -130,21 +130,31 @@ impl BedrockStreamDecoder {
     }
 }
 
-/// Bedrock usage to canonical.
+/// Bedrock usage to canonical. Bedrock's `inputTokens` counts only the input that was neither
+/// read from nor written to the cache (so `totalTokens` = input + output + cache reads and
+/// writes); canonical input includes both. `cacheDetails` splits the writes by TTL.
 pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
-    let input = u64_of(usage, "inputTokens");
+    let read = u64_of(usage, "cacheReadInputTokens");
+    let write = u64_of(usage, "cacheWriteInputTokens");
+    let input = u64_of(usage, "inputTokens") + read + write;
     let output = u64_of(usage, "outputTokens");
+    let one_hour: u64 = usage
+        .get("cacheDetails")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|detail| detail.get("ttl").and_then(Value::as_str) == Some("1h"))
+        .map(|detail| u64_of(detail, "inputTokens"))
+        .sum();
     pb::Usage {
         input_tokens: input,
         output_tokens: output,
-        cache_read_tokens: u64_of(usage, "cacheReadInputTokens"),
-        cache_write_tokens: u64_of(usage, "cacheWriteInputTokens"),
+        cache_read_tokens: read,
+        cache_write_tokens: write,
         reasoning_tokens: 0,
-        total_tokens: usage
-            .get("totalTokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(input + output),
-        cache_write_1h_tokens: 0,
+        total_tokens: input + output,
+        cache_write_1h_tokens: one_hour.min(write),
     }
 }
 

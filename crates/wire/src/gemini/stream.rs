@@ -236,9 +236,12 @@ impl GeminiEvents {
     }
 }
 
-/// Gemini usage to canonical: thinking tokens are billed as output, and also counted apart.
+/// Gemini usage to canonical. `promptTokenCount` already includes `cachedContentTokenCount`;
+/// the prompt a tool use added (`toolUsePromptTokenCount`) is input too. Thinking
+/// (`thoughtsTokenCount`, reported apart from `candidatesTokenCount`) is billed as output,
+/// so it is added to output and also counted as reasoning. Gemini reports no cache writes.
 pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
-    let input = u64_of(usage, "promptTokenCount");
+    let input = u64_of(usage, "promptTokenCount") + u64_of(usage, "toolUsePromptTokenCount");
     let thoughts = u64_of(usage, "thoughtsTokenCount");
     let output = u64_of(usage, "candidatesTokenCount") + thoughts;
     pb::Usage {
@@ -250,7 +253,8 @@ pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
         total_tokens: usage
             .get("totalTokenCount")
             .and_then(Value::as_u64)
-            .unwrap_or(input + output),
+            .unwrap_or(input + output)
+            .max(input + output),
         cache_write_1h_tokens: 0,
     }
 }

@@ -275,6 +275,7 @@ struct UsageOut {
 #[derive(Serialize)]
 struct PromptDetails {
     cached_tokens: u64,
+    #[serde(skip_serializing_if = "is_zero")]
     cache_write_tokens: u64,
 }
 
@@ -294,4 +295,9 @@ struct ErrorBody<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     code: &'a str,
+}
+
+/// Whether a count is zero (then an optional field is left out).
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }

@@ -178,6 +178,11 @@ pub fn render_response(response: &pb::ChatResponse) -> Vec<u8> {
         })
         .collect();
     let usage = response.usage.unwrap_or_default();
+    let mut prompt_details = json!({ "cached_tokens": usage.cache_read_tokens });
+    if usage.cache_write_tokens > 0 {
+        // Not every OpenAI answer has it; hosts that report cache writes put them here.
+        prompt_details["cache_write_tokens"] = json!(usage.cache_write_tokens);
+    }
     let body = json!({
         "id": if response.id.is_empty() { "chatcmpl-keyroute" } else { response.id.as_str() },
         "object": "chat.completion",
@@ -188,7 +193,7 @@ pub fn render_response(response: &pb::ChatResponse) -> Vec<u8> {
             "prompt_tokens": usage.input_tokens,
             "completion_tokens": usage.output_tokens,
             "total_tokens": usage.total_tokens.max(usage.input_tokens + usage.output_tokens),
-            "prompt_tokens_details": { "cached_tokens": usage.cache_read_tokens },
+            "prompt_tokens_details": prompt_details,
             "completion_tokens_details": { "reasoning_tokens": usage.reasoning_tokens },
         },
     });

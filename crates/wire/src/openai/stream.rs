@@ -145,29 +145,25 @@ impl OpenAiEvents {
     }
 }
 
-/// OpenAI usage to canonical (`prompt_tokens` already includes cached tokens).
+/// OpenAI-format usage to canonical (`prompt_tokens` already includes cached tokens). Cache
+/// reads come as OpenAI's `prompt_tokens_details.cached_tokens`, or where compatible hosts
+/// put them: DeepSeek's `prompt_cache_hit_tokens` (part of `prompt_tokens`, beside
+/// `prompt_cache_miss_tokens`), Moonshot's top-level `cached_tokens`. Cache writes come as
+/// `prompt_tokens_details.cache_write_tokens` where a host reports them.
 pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
     let input = u64_of(usage, "prompt_tokens");
     let output = u64_of(usage, "completion_tokens");
+    let at = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
     pb::Usage {
         input_tokens: input,
         output_tokens: output,
-        cache_read_tokens: usage
-            .pointer("/prompt_tokens_details/cached_tokens")
-            .and_then(Value::as_u64)
+        cache_read_tokens: at("/prompt_tokens_details/cached_tokens")
+            .or_else(|| at("/prompt_cache_hit_tokens"))
+            .or_else(|| at("/cached_tokens"))
             .unwrap_or_default(),
-        cache_write_tokens: usage
-            .pointer("/prompt_tokens_details/cache_write_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or_default(),
-        reasoning_tokens: usage
-            .pointer("/completion_tokens_details/reasoning_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or_default(),
-        total_tokens: usage
-            .get("total_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(input + output),
+        cache_write_tokens: at("/prompt_tokens_details/cache_write_tokens").unwrap_or_default(),
+        reasoning_tokens: at("/completion_tokens_details/reasoning_tokens").unwrap_or_default(),
+        total_tokens: at("/total_tokens").unwrap_or(input + output),
         cache_write_1h_tokens: 0,
     }
 }
