@@ -9,6 +9,10 @@ use thiserror::Error;
 
 use crate::registry::{self, Provider};
 
+pub mod lifecycle;
+
+pub use lifecycle::{RetiredModel, State};
+
 mod price;
 
 pub use price::{Billed, Price};
@@ -230,10 +234,14 @@ fn price(value: f64, model: &str) -> Result<Micros, CatalogError> {
 impl Catalog {
     /// The catalog that ships with keyroute.
     pub fn builtin() -> Result<Self, CatalogError> {
-        Self::from_json(BUILTIN)
+        let catalog = Self::from_json(BUILTIN)?;
+        catalog.check_successors()?;
+        Ok(catalog)
     }
 
-    /// Parses and checks a catalog file: known providers, unique ids, sane prices.
+    /// Parses and checks a catalog file: known providers, unique ids, sane prices, lifecycle
+    /// dates. Successors may name models of the catalog this file is merged into, so they
+    /// are checked on the result with [`Catalog::check_successors`].
     pub fn from_json(text: &str) -> Result<Self, CatalogError> {
         let file: File =
             serde_json::from_str(text).map_err(|error| CatalogError::Parse(error.to_string()))?;
@@ -277,17 +285,19 @@ impl Catalog {
             {
                 return Err(invalid("appears twice"));
             }
+            let lifecycle = Lifecycle {
+                deprecated_on: model.deprecated_on,
+                retires_on: model.retires_on,
+                successor: model.successor,
+            };
+            lifecycle::check_model(&model.id, &lifecycle)?;
             catalog.models.push(Model {
                 id: model.id,
                 display_name: model.display_name,
                 capabilities: model.capabilities,
                 offers,
                 source: model.source,
-                lifecycle: Lifecycle {
-                    deprecated_on: model.deprecated_on,
-                    retires_on: model.retires_on,
-                    successor: model.successor,
-                },
+                lifecycle,
             });
         }
         Ok(catalog)

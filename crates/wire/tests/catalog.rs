@@ -112,8 +112,8 @@ fn unknown_models_get_close_matches() {
     partial.sort();
     assert_eq!(
         partial,
-        ["claude-sonnet-4-5", "claude-sonnet-4-6"],
-        "a partial id"
+        ["claude-sonnet-4-5", "claude-sonnet-4-6", "claude-sonnet-5"],
+        "a partial id: the first three, in order"
     );
     let error = catalog.resolve("totally-unrelated-thing").unwrap_err();
     assert!(error.suggestions.is_empty());
