@@ -27,7 +27,7 @@ fn usage(
         input_tokens: 100,
         output_tokens: 20,
         cost_micros: cost,
-        time: None,
+        ..UsageRecord::default()
     }
 }
 

@@ -29,7 +29,9 @@ pub const DEFAULT_RESERVED_OUTPUT_TOKENS: u64 = 4096;
 
 /// The most a managed call may cost, as far as is known before it starts: keyroute's input
 /// estimate and the requested `max_tokens` (else [`DEFAULT_RESERVED_OUTPUT_TOKENS`]) at the
-/// dearest managed candidate's catalog price. `None` when no managed key may serve.
+/// dearest managed candidate's catalog prices, each token at the dearest price it could be
+/// billed at (input written to a 1-hour cache, output spent on reasoning). `None` when no
+/// managed key may serve.
 pub fn reservation_estimate(
     found: &[Candidate<'_>],
     input_estimate: u64,
@@ -40,7 +42,7 @@ pub fn reservation_estimate(
         .iter()
         .filter(|c| c.source == Source::Managed)
         .filter_map(|c| c.offer)
-        .map(|offer| offer.price().cost(input_estimate, output))
+        .map(|offer| offer.price().ceiling(input_estimate, output))
         .max()
         .map(|micros| i64::try_from(micros).unwrap_or(i64::MAX))
 }
@@ -50,7 +52,7 @@ pub fn reservation_estimate(
 pub fn shortfall_error(model: &str, shortfall: &Shortfall) -> RouterError {
     RouterError::NoRoute {
         message: format!(
-            "cannot route {model}: your credit balance is {}, of which {} is held by {} call(s) in flight; this call needs up to {} (its input and max_tokens at the catalog price)",
+            "cannot route {model}: your credit balance is {}, of which {} is held by {} call(s) in flight; this call needs up to {} (its input and max_tokens at the catalog prices)",
             dollars(shortfall.balance),
             dollars(shortfall.reserved),
             shortfall.in_flight,
@@ -126,10 +128,13 @@ pub fn affordable<'a>(
 /// Counts one served call: created when a candidate answers, recorded once when dropped
 /// (a finished stream, a caller who went away, or a complete response) under a usage id of
 /// its own. A call cut short is still charged: the provider's counts where they came, else
-/// keyroute's estimates (the request for input, what was streamed for output).
+/// keyroute's estimates (the request for input, what was streamed for output). Cache and
+/// reasoning tokens are charged at their own catalog prices.
 #[derive(Debug)]
 pub struct Meter {
     record: UsageRecord,
+    /// The provider's counts so far, each the largest reported.
+    counted: Usage,
     price: Option<Price>,
     reporter: Arc<UsageReporter>,
     accounts: Arc<Accounts>,
@@ -172,15 +177,14 @@ impl Meter {
                 } as i32,
                 provider: candidate.provider.id.to_owned(),
                 model: model.to_owned(),
-                input_tokens: 0,
-                output_tokens: 0,
-                cost_micros: 0,
-                time: None,
                 hold_id: reservation
                     .as_ref()
                     .map(|r| r.hold_id().to_owned())
                     .unwrap_or_default(),
+                // Counts, cost and time are filled in when the call is charged.
+                ..UsageRecord::default()
             },
+            counted: Usage::default(),
             price: candidate.offer.map(|offer| offer.price()),
             reporter,
             accounts,
@@ -193,10 +197,18 @@ impl Meter {
     }
 
     /// Takes token counts from a usage report; streams may send several, each cumulative
-    /// or partial, so the largest of each count wins.
+    /// or partial (Anthropic's cache counts come first, its output last), so the largest of
+    /// each count wins.
     pub fn usage(&mut self, usage: &Usage) {
-        self.record.input_tokens = self.record.input_tokens.max(usage.input_tokens);
-        self.record.output_tokens = self.record.output_tokens.max(usage.output_tokens);
+        let counted = &mut self.counted;
+        counted.input_tokens = counted.input_tokens.max(usage.input_tokens);
+        counted.output_tokens = counted.output_tokens.max(usage.output_tokens);
+        counted.cache_read_tokens = counted.cache_read_tokens.max(usage.cache_read_tokens);
+        counted.cache_write_tokens = counted.cache_write_tokens.max(usage.cache_write_tokens);
+        counted.cache_write_1h_tokens = counted
+            .cache_write_1h_tokens
+            .max(usage.cache_write_1h_tokens);
+        counted.reasoning_tokens = counted.reasoning_tokens.max(usage.reasoning_tokens);
     }
 
     /// A whole, non-streamed answer: its usage, or its text where the provider sent none.
@@ -244,30 +256,48 @@ impl Meter {
     }
 
     /// The counts to charge: the provider's where they came, else keyroute's estimates;
-    /// for an answer cut short, never less than what was streamed.
-    fn charged_tokens(&self) -> (u64, u64) {
-        let input = match self.record.input_tokens {
+    /// for an answer cut short, never less than what was streamed. Always consistent: a
+    /// whole is never less than its parts (the vault refuses a record where it is).
+    fn charged_usage(&self) -> Usage {
+        let counted = &self.counted;
+        let cache_write = counted
+            .cache_write_tokens
+            .max(counted.cache_write_1h_tokens);
+        let cached = counted.cache_read_tokens.saturating_add(cache_write);
+        let input = match counted.input_tokens {
             0 => self.input_estimate,
-            counted => counted,
-        };
+            reported => reported,
+        }
+        .max(cached);
         let streamed = keyroute_wire::estimate::text_tokens(self.output_chars);
-        let output = if self.whole && self.record.output_tokens > 0 {
-            self.record.output_tokens
+        let output = if self.whole && counted.output_tokens > 0 {
+            counted.output_tokens
         } else {
-            self.record.output_tokens.max(streamed)
-        };
-        (input, output)
+            counted.output_tokens.max(streamed)
+        }
+        .max(counted.reasoning_tokens);
+        Usage {
+            input_tokens: input,
+            output_tokens: output,
+            cache_read_tokens: counted.cache_read_tokens,
+            cache_write_tokens: cache_write,
+            cache_write_1h_tokens: counted.cache_write_1h_tokens,
+            reasoning_tokens: counted.reasoning_tokens,
+            total_tokens: input.saturating_add(output),
+        }
     }
 }
 
 impl Drop for Meter {
     fn drop(&mut self) {
-        let (input, output) = self.charged_tokens();
-        self.record.input_tokens = input;
-        self.record.output_tokens = output;
-        let cost = self.price.map_or(0, |price| {
-            price.cost(self.record.input_tokens, self.record.output_tokens)
-        });
+        let usage = self.charged_usage();
+        self.record.input_tokens = usage.input_tokens;
+        self.record.output_tokens = usage.output_tokens;
+        self.record.cache_read_tokens = usage.cache_read_tokens;
+        self.record.cache_write_tokens = usage.cache_write_tokens;
+        self.record.cache_write_1h_tokens = usage.cache_write_1h_tokens;
+        self.record.reasoning_tokens = usage.reasoning_tokens;
+        let cost = self.price.map_or(0, |price| price.usage_cost(&usage));
         self.record.cost_micros = i64::try_from(cost).unwrap_or(i64::MAX);
         self.record.time = Some(prost_types::Timestamp::from(std::time::SystemTime::now()));
         self.accounts.charge(

@@ -7,7 +7,7 @@ use super::{Call, Vault};
 use crate::authz::PeerRole;
 use crate::convert::now_ms;
 use crate::error::VaultError;
-use crate::storage::{BudgetRecord, UsageLineRecord, UsageRow, UsageSource, month_of};
+use crate::storage::{BudgetRecord, TokenCounts, UsageLineRecord, UsageRow, UsageSource, month_of};
 
 /// The longest a credit hold stands without being asked again.
 const MAX_HOLD_TTL_SECONDS: u32 = 3600;
@@ -39,6 +39,17 @@ fn usage_row(index: usize, record: pb::UsageRecord, now: i64) -> Result<UsageRow
             .map(str::to_owned)
             .map_err(|error| invalid(error.to_string()))
     };
+    let tokens = TokenCounts {
+        input: record.input_tokens,
+        output: record.output_tokens,
+        cache_read: record.cache_read_tokens,
+        cache_write: record.cache_write_tokens,
+        cache_write_1h: record.cache_write_1h_tokens,
+        reasoning: record.reasoning_tokens,
+    };
+    if let Some(reason) = tokens.inconsistency() {
+        return Err(invalid(reason));
+    }
     let time = record.time.map_or(now, |time| {
         time.seconds * 1000 + i64::from(time.nanos) / 1_000_000
     });
@@ -59,8 +70,7 @@ fn usage_row(index: usize, record: pb::UsageRecord, now: i64) -> Result<UsageRow
         source,
         provider: text("provider", &record.provider)?,
         model: text("model", &record.model)?,
-        input_tokens: record.input_tokens,
-        output_tokens: record.output_tokens,
+        tokens,
         cost_micros: record.cost_micros,
     })
 }
@@ -83,10 +93,37 @@ fn usage_line(line: UsageLineRecord) -> pb::UsageLine {
         model: line.model,
         source: source as i32,
         requests: line.requests,
-        input_tokens: line.input_tokens,
-        output_tokens: line.output_tokens,
+        input_tokens: line.tokens.input,
+        output_tokens: line.tokens.output,
+        cache_read_tokens: line.tokens.cache_read,
+        cache_write_tokens: line.tokens.cache_write,
+        cache_write_1h_tokens: line.tokens.cache_write_1h,
+        reasoning_tokens: line.tokens.reasoning,
         cost_micros: line.cost_micros,
     }
+}
+
+/// Every line summed, each count saturating: the report's totals row.
+fn usage_total(lines: &[pb::UsageLine]) -> pb::UsageLine {
+    lines
+        .iter()
+        .fold(pb::UsageLine::default(), |total, line| pb::UsageLine {
+            requests: total.requests.saturating_add(line.requests),
+            input_tokens: total.input_tokens.saturating_add(line.input_tokens),
+            output_tokens: total.output_tokens.saturating_add(line.output_tokens),
+            cache_read_tokens: total
+                .cache_read_tokens
+                .saturating_add(line.cache_read_tokens),
+            cache_write_tokens: total
+                .cache_write_tokens
+                .saturating_add(line.cache_write_tokens),
+            cache_write_1h_tokens: total
+                .cache_write_1h_tokens
+                .saturating_add(line.cache_write_1h_tokens),
+            reasoning_tokens: total.reasoning_tokens.saturating_add(line.reasoning_tokens),
+            cost_micros: total.cost_micros.saturating_add(line.cost_micros),
+            ..total
+        })
 }
 
 /// Accepts `YYYY-MM` with a real month, or empty for the current one.
@@ -266,9 +303,11 @@ impl Vault {
             .into_iter()
             .map(usage_line)
             .collect();
+        let total = usage_total(&lines);
         Ok(pb::GetUsageResponse {
             month,
-            total_cost_micros: lines.iter().map(|line| line.cost_micros).sum(),
+            total_cost_micros: total.cost_micros,
+            total: Some(total),
             lines,
         })
     }

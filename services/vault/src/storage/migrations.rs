@@ -37,6 +37,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "credit holds",
         include_str!("migrations/0007_credit_holds.sql"),
     ),
+    (
+        8,
+        "usage keeps cache and reasoning tokens apart",
+        include_str!("migrations/0008_usage_token_parts.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -127,7 +132,9 @@ mod tests {
         );
         // The request id is a plain column now: another attempt under it is another row.
         conn.execute(
-            "INSERT INTO usage_records VALUES ('use-2', 'req-old', 2, '1970-01', 'usr_a',
+            "INSERT INTO usage_records (usage_id, request_id, time, month, principal_id,
+             credential_id, credential_owner, source, provider, model, input_tokens,
+             output_tokens, cost_micros) VALUES ('use-2', 'req-old', 2, '1970-01', 'usr_a',
              'cred_a', 'platform', 'managed', 'openai', 'gpt-4o', 10, 2, 7)",
             [],
         )
@@ -140,5 +147,62 @@ mod tests {
             )
             .unwrap();
         assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn usage_rows_from_before_token_parts_read_as_zero_and_parts_stay_within_wholes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= 7) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![version, name],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO usage_records VALUES ('use-old', 'req-old', 1, '1970-01', 'usr_a',
+             'cred_a', 'platform', 'managed', 'openai', 'gpt-4o', 10, 2, 7)",
+            [],
+        )
+        .unwrap();
+
+        assert_eq!(migrate(&mut conn, 5).unwrap(), latest());
+        let parts: (i64, i64, i64, i64, i64) = conn
+            .query_row(
+                "SELECT cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
+                 reasoning_tokens, input_tokens FROM usage_records",
+                [],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(parts, (0, 0, 0, 0, 10));
+        // The table itself refuses negative parts and more 1-hour writes than writes.
+        for (read, write, write_1h, reasoning) in [(-1, 0, 0, 0), (0, 1, 2, 0), (0, 0, 0, -3)] {
+            let refused = conn.execute(
+                "INSERT INTO usage_records (usage_id, request_id, time, month, principal_id,
+                 credential_id, credential_owner, source, provider, model, input_tokens,
+                 output_tokens, cost_micros, cache_read_tokens, cache_write_tokens,
+                 cache_write_1h_tokens, reasoning_tokens) VALUES ('bad', 'r', 1, '1970-01',
+                 'usr_a', 'cred_a', 'platform', 'managed', 'openai', 'gpt-4o', 10, 5, 1,
+                 ?1, ?2, ?3, ?4)",
+                rusqlite::params![read, write, write_1h, reasoning],
+            );
+            assert!(refused.is_err(), "{read} {write} {write_1h} {reasoning}");
+        }
     }
 }

@@ -13,7 +13,9 @@ mod migrations;
 mod model;
 mod money;
 
-pub use money::{BudgetRecord, HoldOutcome, UsageLineRecord, UsageRow, UsageSource, month_of};
+pub use money::{
+    BudgetRecord, HoldOutcome, TokenCounts, UsageLineRecord, UsageRow, UsageSource, month_of,
+};
 
 pub use model::*;
 

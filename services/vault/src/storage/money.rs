@@ -49,9 +49,57 @@ pub struct UsageRow {
     pub source: UsageSource,
     pub provider: String,
     pub model: String,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
+    pub tokens: TokenCounts,
     pub cost_micros: i64,
+}
+
+/// A call's token counts and the parts of them priced apart: cache reads and writes are part
+/// of the input, 1-hour writes part of the cache writes, reasoning part of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenCounts {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+    pub cache_write_1h: u64,
+    pub reasoning: u64,
+}
+
+impl TokenCounts {
+    /// Why these counts cannot be a call's, if they cannot: a part larger than its whole, or
+    /// a count the ledger's signed 64-bit columns cannot hold.
+    pub fn inconsistency(&self) -> Option<String> {
+        let fields = [
+            ("input_tokens", self.input),
+            ("output_tokens", self.output),
+            ("cache_read_tokens", self.cache_read),
+            ("cache_write_tokens", self.cache_write),
+            ("cache_write_1h_tokens", self.cache_write_1h),
+            ("reasoning_tokens", self.reasoning),
+        ];
+        if let Some((name, _)) = fields.iter().find(|(_, n)| i64::try_from(*n).is_err()) {
+            return Some(format!("{name} is too large"));
+        }
+        if self.cache_read.saturating_add(self.cache_write) > self.input {
+            return Some(
+                "cache_read_tokens and cache_write_tokens are part of input_tokens: together they cannot exceed it"
+                    .into(),
+            );
+        }
+        if self.cache_write_1h > self.cache_write {
+            return Some("cache_write_1h_tokens cannot exceed cache_write_tokens".into());
+        }
+        if self.reasoning > self.output {
+            return Some("reasoning_tokens is part of output_tokens: it cannot exceed it".into());
+        }
+        None
+    }
+}
+
+/// A count as the ledger's signed column holds it; counts are checked before they get here.
+fn column(count: u64) -> Result<i64, StoreError> {
+    i64::try_from(count)
+        .map_err(|_| StoreError::Conflict(format!("token count {count} is too large")))
 }
 
 /// What asking for a credit hold came to.
@@ -79,8 +127,7 @@ pub struct UsageLineRecord {
     pub model: String,
     pub source: UsageSource,
     pub requests: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
+    pub tokens: TokenCounts,
     pub cost_micros: i64,
 }
 
@@ -162,12 +209,21 @@ impl Store {
             let (mut recorded, mut duplicates) = (0, 0);
             for row in rows {
                 require_account(tx, &row.principal_id)?;
+                if let Some(reason) = row.tokens.inconsistency() {
+                    return Err(StoreError::Conflict(format!(
+                        "usage {}: {reason}",
+                        row.usage_id
+                    )));
+                }
+                let tokens = row.tokens;
                 let inserted = tx
                     .prepare_cached(
                         "INSERT INTO usage_records (usage_id, request_id, time, month,
                             principal_id, credential_id, credential_owner, source, provider,
-                            model, input_tokens, output_tokens, cost_micros)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                            model, input_tokens, output_tokens, cost_micros, cache_read_tokens,
+                            cache_write_tokens, cache_write_1h_tokens, reasoning_tokens)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                            ?15, ?16, ?17)
                          ON CONFLICT (usage_id) DO NOTHING",
                     )?
                     .execute(params![
@@ -181,9 +237,13 @@ impl Store {
                         row.source.as_str(),
                         row.provider,
                         row.model,
-                        row.input_tokens as i64,
-                        row.output_tokens as i64,
+                        column(tokens.input)?,
+                        column(tokens.output)?,
                         row.cost_micros,
+                        column(tokens.cache_read)?,
+                        column(tokens.cache_write)?,
+                        column(tokens.cache_write_1h)?,
+                        column(tokens.reasoning)?,
                     ])?;
                 if inserted == 0 {
                     duplicates += 1;
@@ -362,31 +422,43 @@ impl Store {
         self.read(move |tx| {
             let mut statement = tx.prepare_cached(
                 "SELECT provider, model, source, COUNT(*), SUM(input_tokens), SUM(output_tokens),
-                        SUM(cost_micros)
+                        SUM(cost_micros), SUM(cache_read_tokens), SUM(cache_write_tokens),
+                        SUM(cache_write_1h_tokens), SUM(reasoning_tokens)
                  FROM usage_records WHERE month = ?2 AND (principal_id = ?1 OR credential_owner = ?1)
                  GROUP BY provider, model, source ORDER BY provider, model, source",
             )?;
             let rows = statement.query_map(params![owner_id, month], |row| {
+                let count = |index: usize| {
+                    let sum: i64 = row.get(index)?;
+                    u64::try_from(sum).map_err(|_| {
+                        rusqlite::Error::IntegralValueOutOfRange(index, sum)
+                    })
+                };
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, i64>(5)?,
+                    count(3)?,
+                    TokenCounts {
+                        input: count(4)?,
+                        output: count(5)?,
+                        cache_read: count(7)?,
+                        cache_write: count(8)?,
+                        cache_write_1h: count(9)?,
+                        reasoning: count(10)?,
+                    },
                     row.get::<_, i64>(6)?,
                 ))
             })?;
             rows.map(|raw| {
-                let (provider, model, source, requests, input, output, cost) = raw?;
+                let (provider, model, source, requests, tokens, cost_micros) = raw?;
                 Ok(UsageLineRecord {
                     source: parse_enum(&source, UsageSource::parse, "usage source")?,
                     provider,
                     model,
-                    requests: requests as u64,
-                    input_tokens: input as u64,
-                    output_tokens: output as u64,
-                    cost_micros: cost,
+                    requests,
+                    tokens,
+                    cost_micros,
                 })
             })
             .collect()
