@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::answer::{Answer, Input, words};
 use crate::{Call, respond};
 
-fn error(status: u16, kind: &str, message: &str) -> Response {
+pub(crate) fn error(status: u16, kind: &str, message: &str) -> Response {
     let response = respond::json(
         status,
         json!({ "message": message }).to_string().into_bytes(),
@@ -22,7 +22,7 @@ fn error(status: u16, kind: &str, message: &str) -> Response {
 }
 
 /// Checks the request's SigV4 signature, or its Bedrock API key; returns the key id.
-fn authenticate(call: &Call) -> Result<String, Box<Response>> {
+pub(crate) fn authenticate(call: &Call) -> Result<String, Box<Response>> {
     let authorization = call.header("authorization").unwrap_or_default();
     if let Some(key) = authorization.strip_prefix("Bearer ") {
         return if call.mock.has_key("bedrock", key) {

@@ -9,6 +9,7 @@
 mod answer;
 mod anthropic;
 mod bedrock;
+mod embeddings;
 mod fault;
 mod gemini;
 mod models;
@@ -18,6 +19,7 @@ mod responses;
 mod vertex;
 
 pub use answer::{Input, SIGNATURE_PREFIX};
+pub use embeddings::{default_dimensions, embedding, tokens as embedding_tokens};
 pub use fault::Fault;
 pub use models::UNCATALOGED;
 
@@ -362,6 +364,27 @@ async fn dispatch(
         }
         WireFormat::AzureOpenAi if call.path == "/openai/v1/responses" => {
             responses::create(call).await
+        }
+        WireFormat::OpenAiChat(_) | WireFormat::AzureOpenAi
+            if call.path.ends_with("/embeddings") =>
+        {
+            embeddings::openai(call).await
+        }
+        WireFormat::Gemini if call.path.ends_with(":batchEmbedContents") => {
+            embeddings::ai_studio(call).await
+        }
+        WireFormat::Vertex
+            if call.path.ends_with(":predict")
+                && call
+                    .bearer()
+                    .is_some_and(|token| call.mock.has_vertex_token(token)) =>
+        {
+            embeddings::vertex(call).await
+        }
+        WireFormat::Bedrock
+            if call.path.starts_with("/model/") && call.path.ends_with("/invoke") =>
+        {
+            embeddings::bedrock(call).await
         }
         WireFormat::OpenAiChat(_) | WireFormat::AzureOpenAi
             if call.path.ends_with("/chat/completions") =>

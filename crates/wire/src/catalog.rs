@@ -20,6 +20,10 @@ pub use price::{Billed, Price};
 /// The built-in catalog file.
 pub const BUILTIN: &str = include_str!("../catalog/models.json");
 
+/// The built-in embedding models (capability `embeddings`), kept in their own file and
+/// merged into [`BUILTIN`]'s models by [`Catalog::builtin`].
+pub const BUILTIN_EMBEDDINGS: &str = include_str!("../catalog/embeddings.json");
+
 /// Micro-dollars (10^-6 US dollars): prices and costs are integers, never floats.
 pub type Micros = u64;
 
@@ -234,7 +238,7 @@ fn price(value: f64, model: &str) -> Result<Micros, CatalogError> {
 impl Catalog {
     /// The catalog that ships with keyroute.
     pub fn builtin() -> Result<Self, CatalogError> {
-        let catalog = Self::from_json(BUILTIN)?;
+        let catalog = Self::from_json(BUILTIN)?.merged(Self::from_json(BUILTIN_EMBEDDINGS)?);
         catalog.check_successors()?;
         Ok(catalog)
     }

@@ -17,7 +17,7 @@ use crate::policy::candidates::Candidate;
 use crate::policy::cooldowns::{Cooldowns, bench_for};
 use crate::upstream::Upstreams;
 
-fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
+pub(crate) fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
     ServedBy {
         provider: candidate.provider.id.to_owned(),
         key_source: candidate.source.key_source() as i32,
@@ -28,7 +28,7 @@ fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
 }
 
 /// Benches a key the provider refused or throttled; says whether the next key may be tried.
-fn after_failure(
+pub(crate) fn after_failure(
     candidate: &Candidate<'_>,
     error: &WireError,
     cooldowns: &Cooldowns,

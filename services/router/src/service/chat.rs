@@ -25,7 +25,7 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<CompleteStreamResponse, 
 /// Says who serves a response in its metadata as well: the edge turns it into headers, and
 /// for a stream it is known before the first event. Header values are ASCII, so the
 /// fingerprint's ellipsis becomes three dots.
-fn served_by_metadata(candidate: &Candidate<'_>, request_id: &str) -> MetadataMap {
+pub(super) fn served_by_metadata(candidate: &Candidate<'_>, request_id: &str) -> MetadataMap {
     let mut metadata = MetadataMap::new();
     let fingerprint = candidate.key.fingerprint.replace('…', "...");
     for (name, value) in [

@@ -4,6 +4,7 @@
 
 mod chat;
 mod count;
+mod embed;
 mod models;
 mod opening;
 mod test_credential;
@@ -72,6 +73,13 @@ impl RouterService for Router {
         request: Request<CountTokensRequest>,
     ) -> Result<Response<CountTokensResponse>, Status> {
         Ok(self.count(request).await?)
+    }
+
+    async fn embed(
+        &self,
+        request: Request<EmbedRequest>,
+    ) -> Result<Response<EmbedResponse>, Status> {
+        Ok(self.embed_texts(request).await?)
     }
 
     async fn test_credential(

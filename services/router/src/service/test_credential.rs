@@ -39,6 +39,8 @@ impl Router {
             self.catalog
                 .models()
                 .iter()
+                // A chat probe: embedding models (the cheapest of all) cannot answer it.
+                .filter(|m| !m.capabilities.iter().any(|c| c == "embeddings"))
                 .flat_map(|m| {
                     m.offers
                         .iter()

@@ -10,6 +10,7 @@
 
 mod body;
 mod egress;
+mod embed;
 mod stream;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use secrecy::ExposeSecret;
 
 use crate::cache::leases::LeasedKey;
 
+pub use embed::Embeddings;
 pub use stream::EventStream;
 
 /// Deadlines for one upstream call.

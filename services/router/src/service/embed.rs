@@ -1,0 +1,209 @@
+//! `Embed`: vectors for texts. The model must be an embedding model (catalog capability
+//! `embeddings`, or a pinned id the caller vouches for); keys whose provider has no
+//! embeddings endpoint (Anthropic) are skipped; the rest are tried in order as for chat,
+//! managed keys holding and then charging the input tokens at the catalog input price.
+
+use std::time::Instant;
+
+use keyroute_proto::router::v1::{EmbedRequest, EmbedResponse, Embedding, Usage};
+use keyroute_wire::catalog::Resolution;
+use keyroute_wire::contract::Operation;
+use keyroute_wire::embeddings::{MAX_INPUTS, estimate_tokens};
+use tonic::{Request, Response};
+
+use super::Router;
+use super::chat::served_by_metadata;
+use crate::cache::accounts::Source;
+use crate::cache::reservations::Reservation;
+use crate::error::{RouteFailure, RouterError};
+use crate::policy::candidates::{Candidate, candidates};
+use crate::policy::charging::{
+    Meter, affordable, request_id, reservation_estimate, shortfall_error,
+};
+use crate::policy::fallback::{after_failure, may_bill, served_by};
+use crate::upstream::Embeddings;
+
+/// The capability a catalog model must list to be embedded with.
+const CAPABILITY: &str = "embeddings";
+
+fn validate(request: &EmbedRequest) -> Result<(), RouterError> {
+    let invalid = |message: String| Err(RouterError::InvalidArgument(message));
+    if request.model.trim().is_empty() {
+        return invalid("request.model is required".into());
+    }
+    if request.inputs.is_empty() {
+        return invalid("request.inputs must not be empty".into());
+    }
+    if request.inputs.len() > MAX_INPUTS {
+        return invalid(format!(
+            "request.inputs may hold at most {MAX_INPUTS} texts"
+        ));
+    }
+    if let Some(at) = request.inputs.iter().position(String::is_empty) {
+        return invalid(format!("request.inputs[{at}] must not be empty"));
+    }
+    if request.dimensions == Some(0) {
+        return invalid("request.dimensions must be positive".into());
+    }
+    Ok(())
+}
+
+/// Keeps the candidates whose provider embeds; none left is the caller's error.
+fn embedding_keys<'a>(
+    found: Vec<Candidate<'a>>,
+    model: &str,
+) -> Result<Vec<Candidate<'a>>, RouterError> {
+    let providers: Vec<&str> = found.iter().map(|c| c.provider.id).collect();
+    let kept: Vec<Candidate<'a>> = found
+        .into_iter()
+        .filter(|c| c.contract.supports(Operation::Embed))
+        .collect();
+    if kept.is_empty() {
+        return Err(RouterError::InvalidArgument(format!(
+            "cannot embed with {model}: the keys that serve it ({}) have no embeddings endpoint",
+            providers.join(", ")
+        )));
+    }
+    Ok(kept)
+}
+
+impl Router {
+    pub(super) async fn embed_texts(
+        &self,
+        request: Request<EmbedRequest>,
+    ) -> Result<Response<EmbedResponse>, RouterError> {
+        let started = Instant::now();
+        let caller = self.caller(&request).await?;
+        let request_id = request_id(request.metadata());
+        let embed = request.into_inner();
+        validate(&embed)?;
+        let model = embed.model.as_str();
+        let resolution = self.resolve(model)?;
+        let label = match &resolution {
+            Resolution::Catalog { model: entry, .. } => {
+                if !entry.capabilities.iter().any(|c| c == CAPABILITY) {
+                    return Err(RouterError::InvalidArgument(format!(
+                        "{model} is not an embedding model; the catalog's embedding models list the `embeddings` capability"
+                    )));
+                }
+                entry.id.as_str()
+            }
+            _ => "other",
+        };
+        let lease = self.leases.get(&caller).await?;
+        let managed = self.managed().await;
+        let account = self.accounts.get(&caller.principal_id).await;
+        let mut found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
+            .map_err(|no_route| no_route.for_model(model))
+            .and_then(|found| embedding_keys(found, model))
+            .and_then(|found| affordable(model, &caller.principal_id, found, account.as_deref()))
+            .inspect_err(|_| self.metrics.request("", label, "", "no_route"))?;
+        let input_estimate = estimate_tokens(&embed.inputs);
+        // A managed call holds its input at the dearest managed price; no output is made.
+        let mut reservation: Option<Reservation> = None;
+        if let (Some(micros), Some(account)) = (
+            reservation_estimate(&found, input_estimate, Some(0)),
+            account.as_deref(),
+        ) {
+            match self
+                .reservations
+                .reserve(&caller.principal_id, account.balance_micros(), micros)
+                .await
+            {
+                Ok(held) => reservation = Some(held),
+                Err(shortfall) => {
+                    found.retain(|c| c.source == Source::Byok);
+                    if found.is_empty() {
+                        self.metrics.request("", label, "", "no_route");
+                        return Err(shortfall_error(model, &shortfall));
+                    }
+                }
+            }
+        }
+        let meter = |candidate: &Candidate<'_>, reservation: Option<Reservation>| {
+            Meter::new(
+                request_id.clone(),
+                &caller.principal_id,
+                model,
+                candidate,
+                input_estimate,
+                reservation,
+                self.usage.clone(),
+                self.accounts.clone(),
+            )
+        };
+        let mut last = None;
+        for (tried, candidate) in found.iter().enumerate() {
+            let attempts = tried as u32 + 1;
+            let upstream_started = Instant::now();
+            match self.upstreams.embed(candidate.target(), &embed).await {
+                Ok(answer) => {
+                    let provider = candidate.provider.id;
+                    self.metrics
+                        .request(provider, label, candidate.source.as_str(), "ok");
+                    self.metrics
+                        .latency(provider, upstream_started.elapsed(), started.elapsed());
+                    let held = reservation
+                        .take()
+                        .filter(|_| candidate.source == Source::Managed);
+                    let usage = Usage {
+                        input_tokens: answer.input_tokens,
+                        total_tokens: answer.input_tokens,
+                        ..Default::default()
+                    };
+                    let mut charged = meter(candidate, held);
+                    charged.usage(&usage);
+                    drop(charged);
+                    let mut served = served_by(candidate, attempts);
+                    served.request_id.clone_from(&request_id);
+                    let reply = answer_of(model, answer, usage, served);
+                    let metadata = served_by_metadata(candidate, &request_id);
+                    return Ok(Response::from_parts(metadata, reply, Default::default()));
+                }
+                Err(error) => {
+                    if may_bill(&error) {
+                        drop(meter(candidate, None));
+                    }
+                    let retry = after_failure(candidate, &error, &self.cooldowns, &self.metrics);
+                    last = Some(RouteFailure { error, attempts });
+                    if !retry {
+                        break;
+                    }
+                }
+            }
+        }
+        let Some(failure) = last else {
+            return Err(RouterError::NoRoute {
+                message: format!("cannot route {model}"),
+                retry_at: None,
+            });
+        };
+        let provider = failure.error.provider;
+        let error = RouterError::Upstream(failure);
+        self.metrics.request(provider, label, "", error.outcome());
+        Err(error)
+    }
+}
+
+fn answer_of(
+    model: &str,
+    answer: Embeddings,
+    usage: Usage,
+    served: keyroute_proto::router::v1::ServedBy,
+) -> EmbedResponse {
+    EmbedResponse {
+        model: model.to_owned(),
+        embeddings: answer
+            .vectors
+            .into_iter()
+            .enumerate()
+            .map(|(index, values)| Embedding {
+                index: index as u32,
+                values,
+            })
+            .collect(),
+        usage: Some(usage),
+        served_by: Some(served),
+        usage_estimated: answer.estimated,
+    }
+}
