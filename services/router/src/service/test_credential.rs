@@ -14,7 +14,38 @@ use crate::error::RouterError;
 use crate::policy::candidates::candidates;
 use crate::policy::cooldowns::Cooldowns;
 use crate::policy::fallback;
+use crate::upstream::{Discovery, MAX_MODELS};
 use crate::vault::vault_error;
+
+/// The longest a key test waits for the provider's model list.
+const DISCOVERY_WAIT: Duration = Duration::from_secs(20);
+
+/// The listed model ids, and why there are none where there are none.
+fn listed(discovery: Option<&Discovery>) -> (Vec<String>, String) {
+    match discovery {
+        Some(Discovery::Listed(models)) => {
+            let ids = models.iter().map(|m| m.id.clone()).collect();
+            let note = if models.len() >= MAX_MODELS {
+                format!("the provider lists more models; the first {MAX_MODELS} are shown")
+            } else {
+                String::new()
+            };
+            (ids, note)
+        }
+        Some(Discovery::Unlisted(why)) => (Vec::new(), why.clone()),
+        Some(Discovery::Failed(error)) => (
+            Vec::new(),
+            format!(
+                "the provider refused to list models ({} {}): {}",
+                error.status, error.error_type, error.message
+            ),
+        ),
+        None => (
+            Vec::new(),
+            "the provider's model list did not arrive in time".to_owned(),
+        ),
+    }
+}
 
 impl Router {
     pub(super) async fn test_key(
@@ -34,7 +65,11 @@ impl Router {
                     test.credential_id
                 ))
             })?;
-        // The requested model, or the provider's cheapest catalog model.
+        // Which models the key's provider says it can use, asked afresh.
+        let discovery = self.upstreams.discover(key, DISCOVERY_WAIT, true).await;
+        let (models, models_message) = listed(discovery.as_ref());
+        // The requested model, or the provider's cheapest catalog model, or the first it
+        // lists (a custom endpoint's, whose models no catalog knows).
         let model = if test.model.is_empty() {
             self.catalog
                 .models()
@@ -49,19 +84,24 @@ impl Router {
                 })
                 .min()
                 .map(|(_, id)| id)
+                .or_else(|| models.first().cloned())
                 .ok_or_else(|| RouterError::NoRoute {
                     message: format!(
-                        "no catalog model to test a {} key with; name one",
-                        key.provider
+                        "no catalog model to test a {} key with, and no model it lists ({}); name one",
+                        key.provider,
+                        if models_message.is_empty() { "it lists none" } else { &models_message }
                     ),
                     retry_at: None,
                 })?
         } else {
             test.model.clone()
         };
-        let resolution = self
-            .resolve(&format!("{}/{model}", key.provider))
-            .or_else(|_| self.resolve(&model))?;
+        let pinned = if key.provider == "custom" {
+            format!("custom/{}/{model}", key.label)
+        } else {
+            format!("{}/{model}", key.provider)
+        };
+        let resolution = self.resolve(&pinned).or_else(|_| self.resolve(&model))?;
         let single = Lease::new(
             &caller.principal_id,
             lease.owners.clone(),
@@ -136,6 +176,8 @@ impl Router {
             provider: key.provider.clone(),
             latency_ms,
             provider_message: message,
+            models,
+            models_message,
         }))
     }
 }

@@ -9,8 +9,10 @@
 //! is an upstream error.
 
 mod body;
+mod discovery;
 mod egress;
 mod embed;
+mod models;
 mod stream;
 
 use std::collections::HashMap;
@@ -28,7 +30,9 @@ use secrecy::ExposeSecret;
 
 use crate::cache::leases::LeasedKey;
 
+pub use discovery::Discovery;
 pub use embed::Embeddings;
+pub use models::MAX_MODELS;
 pub use stream::EventStream;
 
 /// Deadlines for one upstream call.
@@ -101,6 +105,8 @@ pub struct Upstreams {
     base_urls: HashMap<String, String>,
     /// Service-account access tokens by credential id, until shortly before they expire.
     access_tokens: Mutex<HashMap<String, CachedToken>>,
+    /// Each key's models as its provider lists them (live discovery).
+    discovered: discovery::Discovered,
     pub timeouts: Timeouts,
 }
 
@@ -166,6 +172,7 @@ impl Upstreams {
             egress,
             base_urls,
             access_tokens: Mutex::new(HashMap::new()),
+            discovered: discovery::Discovered::default(),
             timeouts,
         })
     }
@@ -315,9 +322,12 @@ impl Upstreams {
         http.path = format!("{}{}", base.path().trim_end_matches('/'), http.path);
         self.authorize(target, &mut http, &authority).await?;
         let url = format!("{}://{authority}{}", base.scheme(), http.path);
+        // POST for calls, GET for model lists: whatever the contract built.
+        let method = reqwest::Method::from_bytes(http.method.as_bytes())
+            .unwrap_or(reqwest::Method::POST);
         let mut builder = self
             .client_for(provider, &base, user_supplied)?
-            .post(&url)
+            .request(method, &url)
             .body(http.body);
         for (name, value) in &http.headers {
             builder = builder.header(*name, value);
