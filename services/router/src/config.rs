@@ -60,7 +60,9 @@ pub struct RouterArgs {
     )]
     pub egress_allow: Vec<String>,
 
-    /// A model catalog file whose entries replace or extend the built-in catalog.
+    /// A model catalog file whose entries replace or extend the built-in catalog. Re-read when
+    /// it changes (looked at every 5 s); a changed file that does not check out is refused
+    /// and logged, and the catalog in use stays.
     #[arg(long, env = "KEYROUTE_CATALOG")]
     pub catalog: Option<PathBuf>,
 

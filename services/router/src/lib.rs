@@ -7,9 +7,11 @@
 //! - `policy`: who may be served by which key, in what order, and who pays.
 //! - `cache`: what the router keeps from the vault: tokens, leases, accounts, revocations,
 //!   and the usage it reports back.
+//! - `catalog`: the model catalog in use, reloaded when the operator's file changes.
 //! - `upstream`: calling a provider (I/O only; the wire crate's contract says what to send).
 
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -12,7 +12,6 @@ use keyroute_proto::contract::size::ROUTER_MESSAGE_LIMIT;
 use keyroute_proto::router::v1::router_service_server::RouterServiceServer;
 use keyroute_telemetry::probes::SidePorts;
 use keyroute_tls::{ClientTls, ServerTls, TlsPaths};
-use keyroute_wire::catalog::Catalog;
 use tokio::net::TcpListener;
 
 use crate::cache::accounts::Accounts;
@@ -21,6 +20,7 @@ use crate::cache::reservations::Reservations;
 use crate::cache::revocations::watch;
 use crate::cache::tokens::TokenCache;
 use crate::cache::usage::{UsageReporter, UsageTask};
+use crate::catalog::LiveCatalog;
 use crate::metrics::{Metrics, write_counter};
 use crate::policy::cooldowns::Cooldowns;
 use crate::service::Router;
@@ -31,6 +31,9 @@ use crate::upstream::{Timeouts, Upstreams};
 const ACCOUNT_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Longest a usage record waits before its batch goes to the vault.
 const USAGE_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the operator's catalog file is looked at for changes (its size and time; the
+/// contents only when those moved).
+const CATALOG_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// How long shutdown waits for the last usage records to reach the vault.
 const USAGE_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
@@ -82,15 +85,8 @@ impl PreparedRouter {
             ServerTls::from_files(settings.tls.clone()).map_err(|e| config(format!("tls: {e}")))?;
         let client_tls =
             ClientTls::from_files(settings.tls.clone()).map_err(|e| config(format!("tls: {e}")))?;
-        let mut catalog = Catalog::builtin().map_err(|e| config(e.to_string()))?;
-        if let Some(path) = &settings.catalog {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| config(format!("catalog {}: {e}", path.display())))?;
-            catalog = catalog.merged(
-                Catalog::from_json(&text)
-                    .map_err(|e| config(format!("catalog {}: {e}", path.display())))?,
-            );
-        }
+        let catalog =
+            LiveCatalog::open(settings.catalog.as_deref()).map_err(|e| config(e.to_string()))?;
         let vault = crate::vault::connect(&settings.vault, client_tls.clone())
             .map_err(|e| config(e.to_string()))?;
         let upstreams = Upstreams::with_egress(
@@ -167,6 +163,7 @@ impl PreparedRouter {
             server_tls.spawn_reloader(settings.tls_reload_interval),
             client_tls.spawn_reloader(settings.tls_reload_interval),
         );
+        let catalog_watcher = router.catalog.spawn_watcher(CATALOG_POLL_INTERVAL);
         let vault = crate::vault::connect(&settings.vault, client_tls)
             .map_err(|e| StartError::Runtime(e.to_string()))?;
         let revocations = watch(vault, router.leases.clone(), router.tokens.clone());
@@ -220,6 +217,9 @@ impl PreparedRouter {
         usage_task.finish(USAGE_FLUSH_LIMIT).await;
         reloaders.0.abort();
         reloaders.1.abort();
+        if let Some(watcher) = catalog_watcher {
+            watcher.abort();
+        }
         result.map_err(|e| StartError::Runtime(format!("server failed: {e}")))
     }
 }
@@ -236,6 +236,19 @@ fn metrics_text(router: Router) -> impl Fn() -> String + Clone + Send + Sync + '
             "keyroute_router_vault_balance_calls_total",
             "Balances fetched from the vault.",
             router.accounts.vault_calls(),
+        );
+        let reloads = router.catalog.reloads();
+        write_counter(
+            &mut text,
+            "keyroute_router_catalog_reloads_total",
+            "Changed catalog files put in use.",
+            reloads.loaded,
+        );
+        write_counter(
+            &mut text,
+            "keyroute_router_catalog_reload_failures_total",
+            "Changed catalog files refused (the catalog in use stayed).",
+            reloads.failed,
         );
         text
     }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use keyroute_proto::router::v1::router_service_server::RouterService;
 use keyroute_proto::router::v1::*;
-use keyroute_wire::catalog::Catalog;
 use tonic::{Request, Response, Status};
 
 use crate::cache::accounts::Accounts;
@@ -21,6 +20,7 @@ use crate::cache::leases::LeaseCache;
 use crate::cache::reservations::Reservations;
 use crate::cache::tokens::TokenCache;
 use crate::cache::usage::UsageReporter;
+use crate::catalog::LiveCatalog;
 use crate::metrics::Metrics;
 use crate::policy::cooldowns::Cooldowns;
 use crate::upstream::Upstreams;
@@ -31,7 +31,8 @@ use crate::vault::VaultClient;
 pub struct Router {
     pub tokens: Arc<TokenCache>,
     pub leases: Arc<LeaseCache>,
-    pub catalog: Arc<Catalog>,
+    /// The catalog in use: the built-in one and the operator's file, reloaded on change.
+    pub catalog: Arc<LiveCatalog>,
     pub upstreams: Arc<Upstreams>,
     pub cooldowns: Arc<Cooldowns>,
     pub metrics: Arc<Metrics>,

@@ -143,10 +143,21 @@ impl Router {
         Ok(request)
     }
 
+    /// Resolves the requested model against the catalog in use. A model its provider has
+    /// retired is refused like an unknown one (not found, the caller's error), naming the
+    /// successor: both providers answer a retired model with 404, and so do their SDKs'
+    /// `NotFoundError`s, where a 410 would surface as an untyped status.
     pub(super) fn resolve<'c>(&'c self, model: &str) -> Result<Resolution<'c>, RouterError> {
-        self.catalog
+        let resolution = self
+            .catalog
             .resolve(model)
-            .map_err(|unknown| RouterError::NotFound(unknown.to_string()))
+            .map_err(|unknown| RouterError::NotFound(unknown.to_string()))?;
+        if let Resolution::Catalog { model, .. } = &resolution {
+            self.catalog
+                .check_retired(&model.id)
+                .map_err(|retired| RouterError::NotFound(retired.to_string()))?;
+        }
+        Ok(resolution)
     }
 
     pub(super) async fn plan(&self, opening: &Opening) -> Result<Plan<'_>, RouterError> {
