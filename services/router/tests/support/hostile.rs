@@ -67,8 +67,10 @@ async fn hostile(mut socket: TcpStream, port: u16, requests: Arc<AtomicUsize>) {
     let zeros = vec![b'0'; 64 * 1024];
     match behaviour {
         "redirect" => {
+            // This server closes every connection after one answer: it must say so, or a
+            // client may reuse the pooled connection as it closes (a reset, not a redirect).
             let answer = format!(
-                "HTTP/1.1 303 See Other\r\nlocation: http://127.0.0.1:{port}/secret\r\ncontent-length: 0\r\n\r\n"
+                "HTTP/1.1 303 See Other\r\nlocation: http://127.0.0.1:{port}/secret\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
             );
             let _ = socket.write_all(answer.as_bytes()).await;
         }
