@@ -6,6 +6,28 @@
 use keyroute_wire::canonical::pb::{self, complete_stream_response::Event};
 use keyroute_wire::canonical::{Accumulator, StreamEvent, delta, event};
 
+use crate::json_answer::{self, JsonAsk};
+
+/// A prompt whose last user text holds this word is answered as if part of it came from the
+/// provider's prompt cache: see the crate documentation for the figures.
+pub const MOCK_CACHE_WORD: &str = "mock-cache";
+
+/// Input tokens a `mock-cache` answer reports as read from the cache (part of the input).
+pub const CACHE_READ_TOKENS: u64 = 4;
+
+/// Input tokens a `mock-cache` answer reports as written to the cache (part of the input),
+/// where the provider reports writes (not Gemini and Vertex Gemini).
+pub const CACHE_WRITE_TOKENS: u64 = 2;
+
+/// Of [`CACHE_WRITE_TOKENS`], those written with a 1-hour lifetime, when the request asked
+/// for one (a cache hint with `ttl: "1h"`) and the provider tells lifetimes apart (Anthropic,
+/// Bedrock); otherwise 0.
+pub const CACHE_WRITE_1H_TOKENS: u64 = 1;
+
+/// Output tokens spent on reasoning (part of the output) when the request turned thinking
+/// on: the three words of the mock's thinking text.
+pub const REASONING_TOKENS: u64 = 3;
+
 /// What the mock read from a request, whatever its format.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
@@ -30,6 +52,10 @@ pub struct Input {
     pub system_notes: Vec<String>,
     /// All text the request carried, for the token count.
     pub words: u64,
+    /// JSON mode or a JSON schema, when the request asked for a JSON answer.
+    pub json: Option<JsonAsk>,
+    /// Whether the request carried a cache hint with a 1-hour lifetime.
+    pub cache_ttl_1h: bool,
 }
 
 /// Prefix of every signature the mock issues; histories must bring them back unchanged.
@@ -43,8 +69,18 @@ pub struct Answer {
     pub thinking: Option<(String, String)>,
     pub text: String,
     pub tool_call: Option<(String, String, String)>,
+    /// Input tokens, cache reads and writes included.
     pub input_tokens: u64,
+    /// Output tokens, reasoning included.
     pub output_tokens: u64,
+    /// Of the input, read from the cache (`mock-cache`).
+    pub cache_read_tokens: u64,
+    /// Of the input, written to the cache (`mock-cache`).
+    pub cache_write_tokens: u64,
+    /// Of the writes, with a 1-hour lifetime.
+    pub cache_write_1h_tokens: u64,
+    /// Of the output, spent thinking.
+    pub reasoning_tokens: u64,
 }
 
 impl Answer {
@@ -62,6 +98,8 @@ impl Answer {
                     String::new(),
                     Some((format!("call_mock_{id}"), input.tools[0].clone(), arguments)),
                 )
+            } else if let Some(ask) = &input.json {
+                (json_answer::answer(ask, &input.last_user_text), None)
             } else {
                 let mut text = format!("echo: {}", input.last_user_text);
                 if input.images > 0 {
@@ -86,14 +124,34 @@ impl Answer {
             };
         let output_words =
             text.split_whitespace().count() as u64 + tool_call.as_ref().map_or(0, |_| 5);
+        let cached = input.last_user_text.contains(MOCK_CACHE_WORD);
+        let (cache_read_tokens, cache_write_tokens) = match cached {
+            true => (CACHE_READ_TOKENS, CACHE_WRITE_TOKENS),
+            false => (0, 0),
+        };
+        let reasoning_tokens = if thinking.is_some() {
+            REASONING_TOKENS
+        } else {
+            0
+        };
         Self {
             id: format!("mock-{id}"),
             model: input.model.clone(),
             thinking,
             text,
             tool_call,
-            input_tokens: input.words.max(1),
-            output_tokens: output_words.max(1),
+            input_tokens: input
+                .words
+                .max(1)
+                .max(cache_read_tokens + cache_write_tokens),
+            output_tokens: output_words.max(1) + reasoning_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            cache_write_1h_tokens: match cached && input.cache_ttl_1h {
+                true => CACHE_WRITE_1H_TOKENS,
+                false => 0,
+            },
+            reasoning_tokens,
         }
     }
 
@@ -105,12 +163,26 @@ impl Answer {
         }
     }
 
+    /// The answer's canonical usage; each provider reports it by its own rule.
     pub fn usage(&self) -> pb::Usage {
         pb::Usage {
             input_tokens: self.input_tokens,
             output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            reasoning_tokens: self.reasoning_tokens,
             total_tokens: self.input_tokens + self.output_tokens,
-            ..Default::default()
+            cache_write_1h_tokens: self.cache_write_1h_tokens,
+        }
+    }
+
+    /// What Anthropic's `message_start` knows: the input side, and one output token.
+    pub fn opening_usage(&self) -> pb::Usage {
+        pb::Usage {
+            output_tokens: 1,
+            reasoning_tokens: 0,
+            total_tokens: self.input_tokens + 1,
+            ..self.usage()
         }
     }
 
@@ -352,14 +424,21 @@ pub fn echo_features(input: &mut Input, body: &serde_json::Value) {
             }
         }
     }
-    // Structured output, wherever the provider takes its schema.
-    let schema_at = [
-        "/response_format/json_schema/schema",
-        "/text/format/schema",
-        "/output_config/format/schema",
-        "/generationConfig/responseJsonSchema",
-    ];
-    if schema_at.iter().any(|at| body.pointer(at).is_some()) {
-        input.reasoning.push("format=json_schema".to_owned());
+    input.json = json_answer::ask_of(body);
+    input.cache_ttl_1h = has_hour_cache_hint(body);
+}
+
+/// Whether a request body carries a cache hint with a 1-hour lifetime: Anthropic
+/// `cache_control: {"ttl": "1h"}` or Bedrock `cachePoint: {"ttl": "1h"}`, anywhere.
+fn has_hour_cache_hint(body: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match body {
+        Value::Object(map) => map.iter().any(|(key, value)| {
+            (matches!(key.as_str(), "cache_control" | "cachePoint")
+                && value.get("ttl").and_then(Value::as_str) == Some("1h"))
+                || has_hour_cache_hint(value)
+        }),
+        Value::Array(items) => items.iter().any(has_hour_cache_hint),
+        _ => false,
     }
 }

@@ -3,8 +3,9 @@
 
 use axum::response::Response;
 use keyroute_wire::anthropic::{self, AnthropicStreamRenderer};
-use keyroute_wire::canonical::StreamRenderer;
+use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::pb::content_part::Part;
+use keyroute_wire::canonical::{StreamRenderer, event};
 use serde_json::{Value, json};
 
 use crate::answer::{Answer, SIGNATURE_PREFIX, echo_features, from_canonical};
@@ -83,7 +84,11 @@ pub async fn messages(call: Call, vertex_model: Option<String>) -> Response {
     }
     let mut renderer = AnthropicStreamRenderer::new();
     let mut chunks: Vec<Vec<u8>> = Vec::new();
-    for event in answer.events() {
+    let mut events = answer.events();
+    // Anthropic's `message_start` carries the input side of the usage; `message_delta`
+    // repeats it with the output, cumulatively.
+    events.insert(1, event(Event::Usage(answer.opening_usage())));
+    for event in events {
         let mut out = Vec::new();
         renderer.render(&event, &mut out);
         if !out.is_empty() {

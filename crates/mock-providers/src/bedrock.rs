@@ -280,7 +280,7 @@ pub async fn converse(call: Call) -> Response {
     } else {
         "end_turn"
     };
-    let usage = json!({ "inputTokens": answer.input_tokens, "outputTokens": answer.output_tokens, "totalTokens": answer.input_tokens + answer.output_tokens });
+    let usage = usage_of(&answer);
     if !stream {
         let mut content = Vec::new();
         if !answer.text.is_empty() {
@@ -328,6 +328,33 @@ pub async fn converse(call: Call) -> Response {
         json!({ "usage": usage, "metrics": { "latencyMs": 1 } }),
     ));
     respond::stream("application/vnd.amazon.eventstream", frames, &fault)
+}
+
+/// The answer's usage as Converse reports it: `inputTokens` leaves out what was read from
+/// or written to the cache, which come apart, the writes split by TTL in `cacheDetails`
+/// (1 h first); there is no reasoning counter (thinking is inside `outputTokens`).
+fn usage_of(answer: &Answer) -> Value {
+    let cached = answer.cache_read_tokens + answer.cache_write_tokens;
+    let mut usage = json!({
+        "inputTokens": answer.input_tokens - cached,
+        "outputTokens": answer.output_tokens,
+        "totalTokens": answer.input_tokens + answer.output_tokens,
+    });
+    if cached > 0 {
+        usage["cacheReadInputTokens"] = json!(answer.cache_read_tokens);
+        usage["cacheWriteInputTokens"] = json!(answer.cache_write_tokens);
+        let one_hour = answer.cache_write_1h_tokens;
+        let details: Vec<Value> = [
+            ("1h", one_hour),
+            ("5m", answer.cache_write_tokens - one_hour),
+        ]
+        .into_iter()
+        .filter(|(_, tokens)| *tokens > 0)
+        .map(|(ttl, tokens)| json!({ "ttl": ttl, "inputTokens": tokens }))
+        .collect();
+        usage["cacheDetails"] = json!(details);
+    }
+    usage
 }
 
 /// An auth refusal, boxed: a response is large and the accepted path should stay small.

@@ -171,10 +171,28 @@ fn chunk(answer: &Answer, parts: Value, finish: bool) -> Value {
     }
     json!({
         "candidates": [candidate],
-        "usageMetadata": { "promptTokenCount": answer.input_tokens, "candidatesTokenCount": answer.output_tokens, "totalTokenCount": answer.input_tokens + answer.output_tokens },
+        "usageMetadata": usage_of(answer),
         "modelVersion": answer.model,
         "responseId": answer.id,
     })
+}
+
+/// The answer's usage as Gemini reports it: `promptTokenCount` includes the cached
+/// `cachedContentTokenCount`; thinking (`thoughtsTokenCount`) is apart from
+/// `candidatesTokenCount`; cache writes are not reported (Gemini caches are made apart).
+fn usage_of(answer: &Answer) -> Value {
+    let mut usage = json!({
+        "promptTokenCount": answer.input_tokens,
+        "candidatesTokenCount": answer.output_tokens - answer.reasoning_tokens,
+        "totalTokenCount": answer.input_tokens + answer.output_tokens,
+    });
+    if answer.cache_read_tokens > 0 {
+        usage["cachedContentTokenCount"] = json!(answer.cache_read_tokens);
+    }
+    if answer.reasoning_tokens > 0 {
+        usage["thoughtsTokenCount"] = json!(answer.reasoning_tokens);
+    }
+    usage
 }
 
 /// A prompt holding this word (or a request with `streamFunctionCallArguments`) gets its

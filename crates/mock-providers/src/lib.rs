@@ -5,6 +5,43 @@
 //! provider's own error shape. Answers are deterministic and describe what the request
 //! carried; faults (status codes, latency, resets) can be set per key or per request with an
 //! `x-mock-fault` header; every request is recorded for assertions.
+//!
+//! # Usage: a fixed rule to test against
+//!
+//! Input is one token per word of text the request carried (at least 1); output one per
+//! word of the answer's text (at least 1), plus 5 for a tool call. Two words change that:
+//!
+//! - **Cache** — when the last user text contains [`MOCK_CACHE_WORD`] (`mock-cache`), of the
+//!   input ([`CACHE_READ_TOKENS`] + [`CACHE_WRITE_TOKENS`] at least) [`CACHE_READ_TOKENS`]
+//!   (4) were read from the cache and [`CACHE_WRITE_TOKENS`] (2) written to it; of those
+//!   written, [`CACHE_WRITE_1H_TOKENS`] (1) with a 1-hour lifetime when the request carried
+//!   a cache hint with `ttl: "1h"` (else 0).
+//! - **Reasoning** — when the request turned thinking on, [`REASONING_TOKENS`] (3) more
+//!   output tokens were spent thinking (the three words of "Thinking about it.").
+//!
+//! Each provider reports these in its own fields, by its own rule, so that keyroute's
+//! canonical usage comes out as: input N (cache included), `cache_read_tokens` 4,
+//! `cache_write_tokens` 2, `cache_write_1h_tokens` 1 or 0, output M (reasoning included),
+//! `reasoning_tokens` 3.
+//!
+//! | Provider | Input | Cache | Reasoning |
+//! |---|---|---|---|
+//! | OpenAI chat, Azure, Mistral, compatible hosts | `prompt_tokens` N | `prompt_tokens_details.cached_tokens` 4, `.cache_write_tokens` 2 | inside `completion_tokens`; `completion_tokens_details.reasoning_tokens` 3 |
+//! | OpenAI Responses | `input_tokens` N | `input_tokens_details.cached_tokens` 4, `.cache_write_tokens` 2 | inside `output_tokens`; `output_tokens_details.reasoning_tokens` 3 |
+//! | Anthropic (direct, Vertex) | `input_tokens` N − 6 | `cache_read_input_tokens` 4, `cache_creation_input_tokens` 2, `cache_creation.ephemeral_1h_input_tokens` 1 or 0 | inside `output_tokens`; `output_tokens_details.thinking_tokens` 3 |
+//! | Gemini, Vertex Gemini | `promptTokenCount` N | `cachedContentTokenCount` 4; no writes (Gemini reports none, so canonical writes are 0) | apart: `thoughtsTokenCount` 3, `candidatesTokenCount` M − 3 |
+//! | Bedrock Converse | `inputTokens` N − 6 | `cacheReadInputTokens` 4, `cacheWriteInputTokens` 2, `cacheDetails` by TTL | inside `outputTokens`; no counter (canonical reasoning 0) |
+//!
+//! Anthropic streams give the input side in `message_start` and everything, cumulatively, in
+//! `message_delta`. OpenAI chat streams report usage only when asked
+//! (`stream_options.include_usage`); Mistral always does.
+//!
+//! # JSON answers
+//!
+//! A request asking for JSON (JSON mode, or a JSON schema, in the provider's own shape) gets
+//! JSON: `{"echo": "<last user text>"}` for JSON mode, and for a schema a value that
+//! validates, each string reading `echo: <last user text> [format=json_schema]` (see
+//! [`JsonAsk`]). A tool call still wins over JSON; requests not asking for JSON get prose.
 
 mod answer;
 mod anthropic;
@@ -12,15 +49,20 @@ mod bedrock;
 mod embeddings;
 mod fault;
 mod gemini;
+mod json_answer;
 mod models;
 mod openai;
 mod respond;
 mod responses;
 mod vertex;
 
-pub use answer::{Input, SIGNATURE_PREFIX};
+pub use answer::{
+    CACHE_READ_TOKENS, CACHE_WRITE_1H_TOKENS, CACHE_WRITE_TOKENS, Input, MOCK_CACHE_WORD,
+    REASONING_TOKENS, SIGNATURE_PREFIX,
+};
 pub use embeddings::{default_dimensions, embedding, tokens as embedding_tokens};
 pub use fault::Fault;
+pub use json_answer::JsonAsk;
 pub use models::UNCATALOGED;
 
 use std::collections::{HashMap, HashSet, VecDeque};
