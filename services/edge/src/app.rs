@@ -9,7 +9,7 @@ use http::header;
 use crate::fallback;
 use crate::guard;
 use crate::management_api::{account, keys, providers, settings};
-use crate::model_api::{anthropic, models, openai, responses};
+use crate::model_api::{anthropic, embeddings, models, openai, responses};
 use crate::request_id;
 use crate::state::Edge;
 
@@ -21,6 +21,7 @@ pub fn routes(edge: Edge) -> axum::Router {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1/fim/completions", post(openai::fim_completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
         .route("/api/v1/keys", get(keys::list_own).post(keys::create_own))

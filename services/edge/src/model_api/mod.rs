@@ -2,6 +2,7 @@
 
 pub mod anthropic;
 pub mod dialect;
+pub mod embeddings;
 pub mod models;
 pub mod openai;
 pub mod pipeline;
