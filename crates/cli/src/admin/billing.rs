@@ -4,7 +4,7 @@
 use keyroute_proto::vault::v1::*;
 use serde_json::json;
 
-use super::Admin;
+use super::{Admin, render};
 use keyroute_wire::catalog::dollars;
 
 use crate::CliError;
@@ -68,14 +68,6 @@ pub fn parse_dollars(text: &str) -> Result<i64, String> {
         .and_then(|m| m.checked_add(fraction))
         .ok_or_else(invalid)?;
     Ok(if negative { -micros } else { micros })
-}
-
-fn source_name(source: i32) -> &'static str {
-    match UsageSource::try_from(source) {
-        Ok(UsageSource::Byok) => "byok",
-        Ok(UsageSource::Managed) => "managed",
-        _ => "unknown",
-    }
 }
 
 fn budget_row(budget: &Budget) -> Vec<String> {
@@ -177,35 +169,7 @@ pub(super) async fn run(admin: &mut Admin, command: BillingCommand) -> Result<Li
                 reply.month,
                 dollars(reply.total_cost_micros)
             );
-            Listing {
-                json: json!({
-                    "month": reply.month,
-                    "total_cost_micros": reply.total_cost_micros,
-                    "lines": reply.lines.iter().map(|l| json!({
-                        "provider": l.provider, "model": l.model, "source": source_name(l.source),
-                        "requests": l.requests, "input_tokens": l.input_tokens,
-                        "output_tokens": l.output_tokens, "cost_micros": l.cost_micros,
-                    })).collect::<Vec<_>>(),
-                }),
-                headers: &[
-                    "PROVIDER", "MODEL", "SOURCE", "REQUESTS", "INPUT", "OUTPUT", "COST",
-                ],
-                rows: reply
-                    .lines
-                    .iter()
-                    .map(|l| {
-                        vec![
-                            l.provider.clone(),
-                            l.model.clone(),
-                            source_name(l.source).into(),
-                            l.requests.to_string(),
-                            l.input_tokens.to_string(),
-                            l.output_tokens.to_string(),
-                            dollars(l.cost_micros),
-                        ]
-                    })
-                    .collect(),
-            }
+            render::usage(&reply)
         }
     })
 }

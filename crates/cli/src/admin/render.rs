@@ -4,6 +4,8 @@
 use keyroute_proto::vault::v1::*;
 use serde_json::{Value, json};
 
+use keyroute_wire::catalog::dollars;
+
 use crate::output::{Listing, time};
 
 fn kind_name(kind: i32) -> &'static str {
@@ -336,5 +338,145 @@ pub fn done(message: &str) -> Listing {
         json: json!({ "result": message }),
         headers: &["RESULT"],
         rows: vec![vec![message.to_owned()]],
+    }
+}
+
+fn source_name(source: i32) -> &'static str {
+    match UsageSource::try_from(source) {
+        Ok(UsageSource::Byok) => "byok",
+        Ok(UsageSource::Managed) => "managed",
+        _ => "unknown",
+    }
+}
+
+/// A usage line's counts as JSON: input and output with the parts of them priced apart.
+fn usage_counts_json(line: &UsageLine) -> Value {
+    json!({
+        "requests": line.requests,
+        "input_tokens": line.input_tokens,
+        "cache_read_tokens": line.cache_read_tokens,
+        "cache_write_tokens": line.cache_write_tokens,
+        "cache_write_1h_tokens": line.cache_write_1h_tokens,
+        "output_tokens": line.output_tokens,
+        "reasoning_tokens": line.reasoning_tokens,
+        "cost_micros": line.cost_micros,
+    })
+}
+
+/// The counts columns of a usage row, after its provider, model and source.
+fn usage_counts_row(line: &UsageLine) -> [String; 8] {
+    [
+        line.requests.to_string(),
+        line.input_tokens.to_string(),
+        line.cache_read_tokens.to_string(),
+        line.cache_write_tokens.to_string(),
+        line.cache_write_1h_tokens.to_string(),
+        line.output_tokens.to_string(),
+        line.reasoning_tokens.to_string(),
+        dollars(line.cost_micros),
+    ]
+}
+
+/// A month's usage, a row per provider, model and source and a total row. Cache reads and
+/// writes are part of INPUT, 1-hour writes part of CACHE WRITE, reasoning part of OUTPUT:
+/// the columns show what was priced apart.
+pub fn usage(reply: &GetUsageResponse) -> Listing {
+    let total = reply.total.clone().unwrap_or_else(|| UsageLine {
+        requests: reply.lines.iter().map(|l| l.requests).sum(),
+        cost_micros: reply.total_cost_micros,
+        ..UsageLine::default()
+    });
+    let mut rows: Vec<Vec<String>> = reply
+        .lines
+        .iter()
+        .map(|l| {
+            let mut row = vec![
+                l.provider.clone(),
+                l.model.clone(),
+                source_name(l.source).into(),
+            ];
+            row.extend(usage_counts_row(l));
+            row
+        })
+        .collect();
+    let mut total_row = vec!["TOTAL".to_owned(), String::new(), String::new()];
+    total_row.extend(usage_counts_row(&total));
+    rows.push(total_row);
+    Listing {
+        json: json!({
+            "month": reply.month,
+            "total_cost_micros": reply.total_cost_micros,
+            "total": usage_counts_json(&total),
+            "lines": reply.lines.iter().map(|l| {
+                let mut line = usage_counts_json(l);
+                line["provider"] = json!(l.provider);
+                line["model"] = json!(l.model);
+                line["source"] = json!(source_name(l.source));
+                line
+            }).collect::<Vec<_>>(),
+        }),
+        headers: &[
+            "PROVIDER",
+            "MODEL",
+            "SOURCE",
+            "REQUESTS",
+            "INPUT",
+            "CACHE READ",
+            "CACHE WRITE",
+            "1H WRITE",
+            "OUTPUT",
+            "REASONING",
+            "COST",
+        ],
+        rows,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use keyroute_proto::vault::v1::{GetUsageResponse, UsageLine, UsageSource};
+
+    #[test]
+    fn usage_shows_the_split_per_line_and_in_the_total() {
+        let line = UsageLine {
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4-5".into(),
+            source: UsageSource::Managed as i32,
+            requests: 2,
+            input_tokens: 110,
+            cache_read_tokens: 64,
+            cache_write_tokens: 32,
+            cache_write_1h_tokens: 11,
+            output_tokens: 57,
+            reasoning_tokens: 23,
+            cost_micros: 1_250_000,
+        };
+        let reply = GetUsageResponse {
+            month: "2026-05".into(),
+            lines: vec![line.clone()],
+            total_cost_micros: 1_250_000,
+            total: Some(UsageLine {
+                provider: String::new(),
+                model: String::new(),
+                source: 0,
+                ..line
+            }),
+        };
+        let listing = super::usage(&reply);
+        let counts = ["2", "110", "64", "32", "11", "57", "23", "$1.250000"];
+        assert_eq!(
+            listing.rows[0][..3],
+            ["anthropic", "claude-sonnet-4-5", "managed"]
+        );
+        assert_eq!(listing.rows[0][3..], counts);
+        assert_eq!(listing.rows[1][..3], ["TOTAL", "", ""]);
+        assert_eq!(listing.rows[1][3..], counts);
+        assert_eq!(listing.headers.len(), listing.rows[0].len());
+        let json = &listing.json;
+        assert_eq!(json["lines"][0]["cache_write_1h_tokens"], 11);
+        assert_eq!(json["lines"][0]["source"], "managed");
+        assert_eq!(json["total"]["reasoning_tokens"], 23);
+        assert_eq!(json["total_cost_micros"], 1_250_000);
     }
 }

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use keyroute_proto::vault::v1::{
-    Budget, GetBalanceRequest, GetUsageRequest, ListAuditEventsRequest, UsageSource,
+    Budget, GetBalanceRequest, GetUsageRequest, ListAuditEventsRequest, UsageLine, UsageSource,
 };
 use keyroute_wire::catalog::dollars;
 use serde_json::{Value, json};
@@ -89,27 +89,56 @@ async fn get_usage(
         .lines
         .iter()
         .map(|line| {
-            json!({
-                "provider": line.provider,
-                "model": line.model,
-                "key_source": if line.source() == UsageSource::Managed { "managed" } else { "byok" },
-                "requests": line.requests,
-                "input_tokens": line.input_tokens,
-                "output_tokens": line.output_tokens,
-                "cost_micros": line.cost_micros,
-                "cost_usd": dollars(line.cost_micros),
-            })
+            let mut json = usage_counts(line);
+            json["provider"] = json!(line.provider);
+            json["model"] = json!(line.model);
+            json["key_source"] = json!(if line.source() == UsageSource::Managed {
+                "managed"
+            } else {
+                "byok"
+            });
+            json
         })
         .collect();
+    // A vault from before totals were reported: summed here.
+    let total = usage.total.clone().unwrap_or_else(|| {
+        usage
+            .lines
+            .iter()
+            .fold(UsageLine::default(), |sum, line| UsageLine {
+                requests: sum.requests.saturating_add(line.requests),
+                input_tokens: sum.input_tokens.saturating_add(line.input_tokens),
+                output_tokens: sum.output_tokens.saturating_add(line.output_tokens),
+                cost_micros: sum.cost_micros.saturating_add(line.cost_micros),
+                ..sum
+            })
+    });
     Ok(reply(
         StatusCode::OK,
         &json!({
             "month": usage.month,
             "data": lines,
+            "total": usage_counts(&total),
             "total_cost_micros": usage.total_cost_micros,
             "total_cost_usd": dollars(usage.total_cost_micros),
         }),
     ))
+}
+
+/// A usage line's counts and cost: the split of input into plain, cache-read and
+/// cache-written tokens and of output into reasoning, which are priced apart.
+fn usage_counts(line: &UsageLine) -> Value {
+    json!({
+        "requests": line.requests,
+        "input_tokens": line.input_tokens,
+        "output_tokens": line.output_tokens,
+        "cache_read_tokens": line.cache_read_tokens,
+        "cache_write_tokens": line.cache_write_tokens,
+        "cache_write_1h_tokens": line.cache_write_1h_tokens,
+        "reasoning_tokens": line.reasoning_tokens,
+        "cost_micros": line.cost_micros,
+        "cost_usd": dollars(line.cost_micros),
+    })
 }
 
 /// This month's (or `?month=`'s) usage by provider, model and key source.
