@@ -348,7 +348,21 @@ async fn one_model_is_retrieved_and_every_answer_carries_a_request_id() {
             None,
         )
         .await;
-    assert_eq!(status, 404, "pinned ids are not listed: {body}");
+    assert_eq!(status, 200, "pinned ids are listed: {body}");
+    assert_eq!(
+        (body["type"].as_str(), body["provider"].as_str()),
+        (Some("model"), Some("openai"))
+    );
+    let (status, _, body) = gateway
+        .send(
+            reqwest::Method::GET,
+            "/v1/models/google/gemini-2.5-flash",
+            token,
+            &[("anthropic-version", "2023-06-01")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "no Google key, no managed one: {body}");
     assert_eq!(body["error"]["type"], "not_found_error");
     let (status, _, body) = gateway
         .send(

@@ -358,12 +358,15 @@ async fn test_key(
             "provider": result.provider,
             "latency_ms": result.latency_ms,
             "provider_message": result.provider_message,
+            "models": result.models,
+            "models_message": result.models_message,
         }),
     ))
 }
 
 /// `POST /api/v1/keys/{id}/test`: one small call with the key (`{"model"}` optional); the
-/// outcome says whether the provider accepted it.
+/// outcome says whether the provider accepted it, and `models` which models the provider
+/// says the key can use.
 pub async fn test(
     State(edge): State<Edge>,
     Path(id): Path<String>,

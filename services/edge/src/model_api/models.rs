@@ -1,6 +1,9 @@
 //! `GET /v1/models`: what the caller can route now, in OpenAI's list shape, or Anthropic's
-//! when the request carries `anthropic-version`. Each entry names its provider and whether
-//! the caller's key or managed routing would serve it.
+//! when the request carries `anthropic-version`: plain catalog ids and the provider-pinned
+//! ids of every key the caller can use (`bedrock/...`, `azure/<label>`, `custom/<name>/...`).
+//! Each entry names its provider, whether the caller's key or managed routing would serve
+//! it, the provider's own name for it (`upstream`), and whether the key's provider listed
+//! it (`discovered`).
 
 use std::time::Instant;
 
@@ -25,14 +28,22 @@ fn openai_entry(m: &ModelInfo) -> Value {
     json!({
         "id": m.id, "object": "model", "created": 0, "owned_by": m.provider,
         "provider": m.provider, "key_source": key_source(m),
+        "upstream": m.upstream, "discovered": m.discovered,
     })
 }
 
 fn anthropic_entry(m: &ModelInfo) -> Value {
+    // A discovered model without a name from its provider goes by its id.
+    let display_name = if m.display_name.is_empty() {
+        &m.id
+    } else {
+        &m.display_name
+    };
     json!({
-        "type": "model", "id": m.id, "display_name": m.display_name,
+        "type": "model", "id": m.id, "display_name": display_name,
         "created_at": "1970-01-01T00:00:00Z",
         "provider": m.provider, "key_source": key_source(m),
+        "upstream": m.upstream, "discovered": m.discovered,
     })
 }
 
