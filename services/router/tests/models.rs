@@ -148,7 +148,7 @@ async fn setup() -> Setup {
         .await
         .unwrap();
     grant(&vault, &user, 10_000_000).await;
-    let base_urls = ["anthropic", "bedrock", "openai", "google"]
+    let base_urls = ["anthropic", "bedrock", "openai", "google", "mistral"]
         .iter()
         .map(|p| ((*p).to_owned(), server.base_url(p)))
         .collect();
@@ -352,4 +352,63 @@ async fn key_tests_say_why_a_key_lists_no_models() {
         tested.models_message.contains("refused") && tested.models_message.contains("401"),
         "{tested:?}"
     );
+}
+
+#[tokio::test]
+async fn gemini_and_mistral_keys_list_their_models_too() {
+    let mut setup = setup().await;
+    let (user, token) = setup.vault.user_with_token("second").await;
+    setup
+        .mock()
+        .add_key("google", "AIza-user-google-0123456789");
+    setup
+        .mock()
+        .add_key("mistral", "sk-user-mistral-0123456789");
+    for (provider, secret) in [
+        ("google", "AIza-user-google-0123456789"),
+        ("mistral", "sk-user-mistral-0123456789"),
+    ] {
+        let created = setup
+            .vault
+            .client("edge")
+            .create_credential(with_token(
+                credential_request(&user, provider, "", secret, &[]),
+                &token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .credential
+            .unwrap();
+        setup.keys.insert(provider, created.id);
+    }
+    // Gemini lists in pages of up to 1000.
+    let many: Vec<String> = (0..1200).map(|i| format!("gemini-x-{i:04}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    setup
+        .mock()
+        .set_models("AIza-user-google-0123456789", &many);
+    setup.token = token;
+    let tested = setup.test_key("google").await;
+    assert_eq!(
+        (tested.outcome(), tested.models.len()),
+        (TestOutcome::Ok, 1200)
+    );
+    assert_eq!(setup.list_calls("google"), 2);
+    let tested = setup.test_key("mistral").await;
+    assert!(tested.models.iter().any(|m| m == UNCATALOGED), "{tested:?}");
+
+    let models = setup.list().await;
+    for id in [
+        "google/gemini-x-1199".to_owned(),
+        format!("mistral/{UNCATALOGED}"),
+    ] {
+        let listed = models
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("{id}"));
+        assert_eq!(listed.key_source(), KeySource::Byok);
+        let served = setup.call(&id).await.unwrap();
+        assert_eq!(served.provider, listed.provider, "{id}");
+    }
 }
