@@ -144,6 +144,15 @@ fn read_input(body: &Value, model: &str, stream: bool) -> Result<Input, String> 
         .get("messages")
         .and_then(Value::as_array)
         .ok_or("messages is required")?;
+    // Instructions count as input, as Bedrock counts them.
+    for block in body
+        .get("system")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        input.words += block.get("text").and_then(Value::as_str).map_or(0, words);
+    }
     for (i, message) in messages.iter().enumerate() {
         let blocks = message
             .get("content")
