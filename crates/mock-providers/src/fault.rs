@@ -17,10 +17,14 @@ pub struct Fault {
     pub chunk_delay: Duration,
     /// Reset the connection after this many stream chunks.
     pub reset_after_chunks: Option<usize>,
+    /// For a key's fault: let this many requests through untouched first (a call that fails
+    /// part-way, after some of its requests were answered).
+    pub pass_first: u64,
 }
 
 impl Fault {
-    /// Parses `status=429; retry-after=2; delay-ms=50; chunk-delay-ms=5; reset-after=3`.
+    /// Parses `status=429; retry-after=2; delay-ms=50; chunk-delay-ms=5; reset-after=3;
+    /// pass-first=1`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut fault = Self::default();
         for item in text.split(';').map(str::trim).filter(|i| !i.is_empty()) {
@@ -40,6 +44,7 @@ impl Fault {
                 "delay-ms" => fault.first_byte_delay = Duration::from_millis(number),
                 "chunk-delay-ms" => fault.chunk_delay = Duration::from_millis(number),
                 "reset-after" => fault.reset_after_chunks = Some(number as usize),
+                "pass-first" => fault.pass_first = number,
                 other => return Err(format!("unknown fault {other:?}")),
             }
         }
@@ -53,14 +58,16 @@ mod tests {
 
     #[test]
     fn faults_parse() {
-        let fault =
-            Fault::parse("status=429; retry-after=2; delay-ms=50; chunk-delay-ms=5; reset-after=3")
-                .unwrap();
+        let fault = Fault::parse(
+            "status=429; retry-after=2; delay-ms=50; chunk-delay-ms=5; reset-after=3; pass-first=1",
+        )
+        .unwrap();
         assert_eq!(fault.status, Some(429));
         assert_eq!(fault.retry_after, Some(2));
         assert_eq!(fault.first_byte_delay, Duration::from_millis(50));
         assert_eq!(fault.chunk_delay, Duration::from_millis(5));
         assert_eq!(fault.reset_after_chunks, Some(3));
+        assert_eq!(fault.pass_first, 1);
         assert!(Fault::parse("status=abc").is_err());
         assert!(Fault::parse("explode=1").is_err());
         assert_eq!(Fault::parse("").unwrap(), Fault::default());

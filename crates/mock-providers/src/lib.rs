@@ -108,6 +108,8 @@ struct MockState {
     service_accounts: Mutex<HashMap<String, Vec<u8>>>,
     vertex_tokens: Mutex<HashSet<String>>,
     faults: Mutex<HashMap<String, Fault>>,
+    /// Per key, the requests a `pass_first` fault has let through so far.
+    passed: Mutex<HashMap<String, u64>>,
     recorded: Mutex<VecDeque<Recorded>>,
     /// Keys starting with one of these are valid for every provider (`keyroute dev --mock`).
     accepted_prefixes: Mutex<Vec<String>>,
@@ -170,6 +172,7 @@ impl Mock {
 
     /// Applies `fault` to every request made with `key`.
     pub fn set_fault(&self, key: &str, fault: Fault) {
+        lock(&self.0.passed).remove(key);
         lock(&self.0.faults).insert(key.to_owned(), fault);
     }
 
@@ -218,7 +221,18 @@ impl Mock {
     }
 
     fn fault_for(&self, key: &str) -> Fault {
-        lock(&self.0.faults).get(key).cloned().unwrap_or_default()
+        let Some(fault) = lock(&self.0.faults).get(key).cloned() else {
+            return Fault::default();
+        };
+        if fault.pass_first > 0 {
+            let mut passed = lock(&self.0.passed);
+            let count = passed.entry(key.to_owned()).or_default();
+            if *count < fault.pass_first {
+                *count += 1;
+                return Fault::default();
+            }
+        }
+        fault
     }
 
     fn next_id(&self) -> u64 {

@@ -11,7 +11,9 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use keyroute_mock_providers::{Mock, MockServer, default_dimensions, embedding, embedding_tokens};
+use keyroute_mock_providers::{
+    Fault, Mock, MockServer, default_dimensions, embedding, embedding_tokens,
+};
 use keyroute_proto::router::v1::{EmbedRequest, KeySource};
 use keyroute_proto::vault::v1::{
     CreateCredentialRequest, GetBalanceRequest, GetUsageRequest, PrincipalKind,
@@ -202,7 +204,7 @@ async fn every_provider_with_embeddings_serves_them_in_its_own_shape() {
         let answer = upstreams
             .embed(found[0].target(), &embed(model, &texts, asked))
             .await
-            .unwrap_or_else(|e| panic!("{label}: {e}"));
+            .unwrap_or_else(|e| panic!("{label}: {}", e.error));
         let expected: Vec<Vec<f32>> = texts.iter().map(|t| embedding(t, length)).collect();
         assert_eq!(answer.vectors, expected, "{label}");
         let sent: Vec<_> = server.mock.requests_for(provider)[before..]
@@ -384,4 +386,58 @@ async fn the_embed_rpc_serves_own_and_managed_keys_and_charges_managed_input_exa
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert!(refused.message().contains("inputs[1]"), "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_call_that_fails_part_way_is_charged_for_the_batches_answered() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    // A managed Google key whose second request fails: AI Studio takes 100 texts a batch,
+    // so 101 texts are two requests, and the provider billed the first.
+    stack.mock.add_key("google", "AIza-platform-0123");
+    stack.mock.set_fault(
+        "AIza-platform-0123",
+        Fault {
+            status: Some(500),
+            pass_first: 1,
+            ..Fault::default()
+        },
+    );
+    stack
+        .vault
+        .client("admin")
+        .create_credential(CreateCredentialRequest {
+            owner_id: "platform".into(),
+            provider: "google".into(),
+            secret: "AIza-platform-0123".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    stack.leases.clear();
+    let before = balance(&stack.vault, &stack.user).await;
+    let texts = vec!["word"; 101];
+    let failed = edge
+        .embed(with_token(
+            embed("gemini-embedding-001", &texts, None),
+            &stack.token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code(), Code::Unavailable, "{failed:?}");
+    // AI Studio reports no usage: the first batch's 100 texts are estimated at one token
+    // each, at the catalog input price, rounded up.
+    let catalog = Catalog::builtin().unwrap();
+    let price = catalog.model("gemini-embedding-001").unwrap().offers[0].price();
+    let expected = i64::try_from(price.cost(100, 0)).unwrap();
+    assert!(expected > 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while balance(&stack.vault, &stack.user).await != before - expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the answered batch was never charged: balance {} (before {before}, expected -{expected})",
+            balance(&stack.vault, &stack.user).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -21,7 +21,7 @@ use crate::policy::charging::{
     Meter, affordable, request_id, reservation_estimate, shortfall_error,
 };
 use crate::policy::fallback::{after_failure, may_bill, served_by};
-use crate::upstream::Embeddings;
+use crate::upstream::{EmbedFailure, Embeddings};
 
 /// The capability a catalog model must list to be embedded with.
 const CAPABILITY: &str = "embeddings";
@@ -160,8 +160,19 @@ impl Router {
                     let metadata = served_by_metadata(candidate, &request_id);
                     return Ok(Response::from_parts(metadata, reply, Default::default()));
                 }
-                Err(error) => {
-                    if may_bill(&error) {
+                Err(EmbedFailure {
+                    error,
+                    served_tokens,
+                }) => {
+                    if served_tokens > 0 {
+                        // Earlier batches were answered, and billed: charge what they used.
+                        let mut charged = meter(candidate, None);
+                        charged.usage(&Usage {
+                            input_tokens: served_tokens,
+                            total_tokens: served_tokens,
+                            ..Default::default()
+                        });
+                    } else if may_bill(&error) {
                         drop(meter(candidate, None));
                     }
                     let retry = after_failure(candidate, &error, &self.cooldowns, &self.metrics);

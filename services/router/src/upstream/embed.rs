@@ -16,13 +16,32 @@ pub struct Embeddings {
     pub estimated: bool,
 }
 
+/// An embedding call that failed part-way: the batches already answered were billed by the
+/// provider, so their tokens are charged whatever happens next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedFailure {
+    pub error: WireError,
+    /// Input tokens of the batches the provider answered before the failure.
+    pub served_tokens: u64,
+}
+
+impl From<WireError> for EmbedFailure {
+    fn from(error: WireError) -> Self {
+        Self {
+            error,
+            served_tokens: 0,
+        }
+    }
+}
+
 impl Upstreams {
-    /// Embeds `request`'s inputs with the target's key. A batch that fails fails the call.
+    /// Embeds `request`'s inputs with the target's key. A batch that fails fails the call,
+    /// saying how many tokens the batches before it used.
     pub async fn embed(
         &self,
         target: Target<'_>,
         request: &pb::EmbedRequest,
-    ) -> Result<Embeddings, WireError> {
+    ) -> Result<Embeddings, EmbedFailure> {
         let contract = target.contract;
         let batches = contract.embed_request(request, target.model)?;
         let deadline = tokio::time::Instant::now() + self.timeouts.total;
@@ -38,7 +57,11 @@ impl Upstreams {
                 .fetch(target, batch.http, remaining, |status, body| {
                     contract.parse_embed_response(status, body, inputs)
                 })
-                .await?;
+                .await
+                .map_err(|error| EmbedFailure {
+                    error,
+                    served_tokens: all.input_tokens,
+                })?;
             let texts = request
                 .inputs
                 .get(offset..offset + inputs)

@@ -31,7 +31,7 @@ use secrecy::ExposeSecret;
 use crate::cache::leases::LeasedKey;
 
 pub use discovery::Discovery;
-pub use embed::Embeddings;
+pub use embed::{EmbedFailure, Embeddings};
 pub use models::MAX_MODELS;
 pub use stream::EventStream;
 
@@ -323,8 +323,8 @@ impl Upstreams {
         self.authorize(target, &mut http, &authority).await?;
         let url = format!("{}://{authority}{}", base.scheme(), http.path);
         // POST for calls, GET for model lists: whatever the contract built.
-        let method = reqwest::Method::from_bytes(http.method.as_bytes())
-            .unwrap_or(reqwest::Method::POST);
+        let method =
+            reqwest::Method::from_bytes(http.method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let mut builder = self
             .client_for(provider, &base, user_supplied)?
             .request(method, &url)
