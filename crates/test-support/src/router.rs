@@ -19,6 +19,8 @@ pub struct TestRouter {
     pub leases: Arc<LeaseCache>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Where a test's catalog file is, kept until the router is dropped.
+    _catalog_dir: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for TestRouter {
@@ -44,6 +46,34 @@ impl TestRouter {
         egress: keyroute_egress::EgressPolicy,
         timeouts: Timeouts,
     ) -> Self {
+        Self::start_full(vault, base_urls, egress, timeouts, None).await
+    }
+
+    /// Starts a router (as [`TestRouter::start`]) with `catalog_json` as its catalog file,
+    /// replacing or extending the built-in models: prices a test chose, so that its charges
+    /// are exact. The file lives as long as the router.
+    pub async fn start_with_catalog(
+        vault: &TestVault,
+        base_urls: HashMap<String, String>,
+        catalog_json: &str,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.json");
+        std::fs::write(&path, catalog_json).unwrap();
+        let loopback = keyroute_egress::EgressPolicy::allowing_loopback();
+        let mut router =
+            Self::start_full(vault, base_urls, loopback, Timeouts::default(), Some(path)).await;
+        router._catalog_dir = Some(dir);
+        router
+    }
+
+    async fn start_full(
+        vault: &TestVault,
+        base_urls: HashMap<String, String>,
+        egress: keyroute_egress::EgressPolicy,
+        timeouts: Timeouts,
+        catalog: Option<std::path::PathBuf>,
+    ) -> Self {
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let settings = RouterSettings {
             listen: loopback,
@@ -51,7 +81,7 @@ impl TestRouter {
             tls: vault.pki.paths("router"),
             base_urls,
             egress,
-            catalog: None,
+            catalog,
             token_cache_ttl: Duration::from_secs(10),
             timeouts,
             tls_reload_interval: Duration::from_secs(3600),
@@ -80,6 +110,7 @@ impl TestRouter {
             leases,
             stop: Some(stop),
             task: Some(task),
+            _catalog_dir: None,
         }
     }
 
