@@ -8,42 +8,23 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use keyroute_mock_providers::{
     Fault, Mock, MockServer, default_dimensions, embedding, embedding_tokens,
 };
 use keyroute_proto::router::v1::{EmbedRequest, KeySource};
-use keyroute_proto::vault::v1::{
-    CreateCredentialRequest, GetBalanceRequest, GetUsageRequest, PrincipalKind,
-};
-use keyroute_router::cache::leases::{Lease, LeasedKey};
+use keyroute_proto::vault::v1::{CreateCredentialRequest, GetBalanceRequest, GetUsageRequest};
+use keyroute_router::cache::leases::LeasedKey;
 use keyroute_router::policy::candidates::candidates;
 use keyroute_router::policy::cooldowns::Cooldowns;
 use keyroute_router::upstream::{Timeouts, Upstreams};
 use keyroute_test_support::{TestVault, with_token};
 use keyroute_wire::catalog::Catalog;
 use keyroute_wire::contract::Operation;
-use secrecy::SecretString;
+use support::leased::{key, lease};
 use support::{TEST_RSA_KEY, stack, test_rsa_public_key};
 use tonic::Code;
-
-fn key(id: &str, provider: &str, label: &str, secret: &str, config: &[(&str, &str)]) -> LeasedKey {
-    LeasedKey {
-        id: id.into(),
-        owner_id: "usr_1".into(),
-        owner_kind: PrincipalKind::User,
-        provider: provider.into(),
-        label: label.into(),
-        config: config
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<HashMap<_, _>>(),
-        fingerprint: format!("{provider}:…{id}"),
-        secret: SecretString::from(secret.to_owned()),
-    }
-}
 
 fn embed(model: &str, inputs: &[&str], dimensions: Option<u32>) -> EmbedRequest {
     EmbedRequest {
@@ -183,13 +164,7 @@ async fn every_provider_with_embeddings_serves_them_in_its_own_shape() {
     let texts = ["the first text", "a second one", "third"];
     for (model, credential, provider, path, length, calls) in cases {
         let label = format!("{model} via {}", credential.id);
-        let lease = Lease::new(
-            "usr_1",
-            HashSet::from(["usr_1".to_owned()]),
-            vec![credential],
-            Vec::new(),
-            Duration::from_secs(60),
-        );
+        let lease = lease(vec![credential]);
         let resolution = catalog.resolve(model).unwrap();
         let found = candidates(&resolution, &lease, None, &Cooldowns::new())
             .unwrap_or_else(|e| panic!("{label}: {e}"));

@@ -7,14 +7,12 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use keyroute_mock_providers::{Fault, Mock, MockServer};
 use keyroute_proto::router::v1::KeySource;
-use keyroute_proto::vault::v1::PrincipalKind;
-use keyroute_router::cache::leases::{Lease, LeasedKey};
+use keyroute_router::cache::leases::LeasedKey;
 use keyroute_router::metrics::Metrics;
 use keyroute_router::policy::candidates::{Candidate, candidates, serving};
 use keyroute_router::policy::cooldowns::Cooldowns;
@@ -24,34 +22,8 @@ use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::pb::{self, content_part::Part};
 use keyroute_wire::canonical::{Accumulator, StreamEvent};
 use keyroute_wire::catalog::Catalog;
-use secrecy::SecretString;
+use support::leased::{key, lease};
 use support::{TEST_RSA_KEY, test_rsa_public_key};
-
-fn key(id: &str, provider: &str, label: &str, secret: &str, config: &[(&str, &str)]) -> LeasedKey {
-    LeasedKey {
-        id: id.into(),
-        owner_id: "usr_1".into(),
-        owner_kind: PrincipalKind::User,
-        provider: provider.into(),
-        label: label.into(),
-        config: config
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect::<HashMap<_, _>>(),
-        fingerprint: format!("{provider}:…{id}"),
-        secret: SecretString::from(secret.to_owned()),
-    }
-}
-
-fn lease(keys: Vec<LeasedKey>) -> Lease {
-    Lease::new(
-        "usr_1",
-        HashSet::from(["usr_1".to_owned()]),
-        keys,
-        Vec::new(),
-        Duration::from_secs(60),
-    )
-}
 
 fn question(text: &str) -> pb::ChatRequest {
     pb::ChatRequest {

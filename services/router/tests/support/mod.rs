@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod hostile;
+pub mod leased;
 
 use std::collections::HashMap;
 
