@@ -2,8 +2,8 @@
 //! OpenAI-compatible host serve it.
 
 use axum::response::Response;
-use keyroute_wire::canonical::StreamRenderer;
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
+use keyroute_wire::canonical::{StreamRenderer, pb};
 use keyroute_wire::openai::{self, OpenAiStreamRenderer};
 use keyroute_wire::registry::WireFormat;
 use serde_json::{Value, json};
@@ -123,20 +123,38 @@ pub async fn chat(call: Call) -> Response {
     if !parsed.stream {
         let mut response = answer.response();
         if refuse {
-            for message in response
-                .choices
-                .iter_mut()
-                .filter_map(|c| c.message.as_mut())
-            {
-                for part in &mut message.content {
-                    part.refusal = true;
-                }
-            }
+            refused(&mut response);
         }
         return respond::json(200, openai::render_response(&response));
     }
-    let mut renderer = OpenAiStreamRenderer::new(input.include_usage);
-    let chunks = answer
+    let renderer = OpenAiStreamRenderer::new(input.include_usage);
+    respond::stream(
+        "text/event-stream",
+        rendered(&answer, refuse, renderer),
+        &fault,
+    )
+}
+
+/// Turns a whole answer's text into OpenAI's `refusal`.
+pub(crate) fn refused(response: &mut pb::ChatResponse) {
+    for message in response
+        .choices
+        .iter_mut()
+        .filter_map(|c| c.message.as_mut())
+    {
+        for part in &mut message.content {
+            part.refusal = true;
+        }
+    }
+}
+
+/// The answer's events rendered one chunk each, text turned into refusal when `refuse`.
+pub(crate) fn rendered(
+    answer: &Answer,
+    refuse: bool,
+    mut renderer: impl StreamRenderer,
+) -> Vec<Vec<u8>> {
+    answer
         .events()
         .into_iter()
         .map(|mut event| {
@@ -148,8 +166,7 @@ pub async fn chat(call: Call) -> Response {
             out
         })
         .filter(|chunk| !chunk.is_empty())
-        .collect();
-    respond::stream("text/event-stream", chunks, &fault)
+        .collect()
 }
 
 /// Codestral fill-in-the-middle: the completion is the text between prompt and suffix.

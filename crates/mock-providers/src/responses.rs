@@ -4,13 +4,11 @@
 //! false, so `previous_response_id` is checked the way OpenAI checks it.
 
 use axum::response::Response;
-use keyroute_wire::canonical::StreamRenderer;
-use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::responses::{self, ResponsesStreamRenderer};
 use serde_json::Value;
 
 use crate::answer::{Answer, echo_features, from_canonical};
-use crate::openai::{REFUSE, authenticate, error, fault_error};
+use crate::openai::{REFUSE, authenticate, error, fault_error, refused, rendered};
 use crate::{Call, respond};
 
 /// Handles one Responses call.
@@ -73,32 +71,12 @@ pub async fn create(call: Call) -> Response {
     if !parsed.stream {
         let mut response = answer.response();
         if refuse {
-            for message in response
-                .choices
-                .iter_mut()
-                .filter_map(|c| c.message.as_mut())
-            {
-                for part in &mut message.content {
-                    part.refusal = true;
-                }
-            }
+            refused(&mut response);
         }
         return respond::json(200, responses::render_response(&response, &parsed.context));
     }
-    let mut renderer = ResponsesStreamRenderer::new(parsed.context);
-    let chunks = answer
-        .events()
-        .into_iter()
-        .map(|mut event| {
-            if refuse && let Some(Event::Delta(delta)) = &mut event.event {
-                delta.refusal = std::mem::take(&mut delta.text);
-            }
-            let mut out = Vec::new();
-            renderer.render(&event, &mut out);
-            out
-        })
-        .filter(|chunk| !chunk.is_empty())
-        .collect();
+    let renderer = ResponsesStreamRenderer::new(parsed.context);
+    let chunks = rendered(&answer, refuse, renderer);
     respond::stream("text/event-stream", chunks, &fault)
 }
 
