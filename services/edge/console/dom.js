@@ -45,16 +45,17 @@ export function nextId(prefix = "f") {
 
 /** A labelled field: label, control, description and an error line (aria-describedby). */
 export function field(labelText, control, { hint, name } = {}) {
-  const id = control.id || nextId(name ? name.replace(/[^a-z0-9]/gi, "-") : "f");
-  control.id = id;
+  const input = control.input || control; // a secret group labels its input
+  const id = input.id || nextId(name ? name.replace(/[^a-z0-9]/gi, "-") : "f");
+  input.id = id;
   const hintEl = hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null;
   const errorEl = h("p", { class: "field-error", id: `${id}-error`, role: "alert", hidden: true });
-  control.setAttribute("aria-describedby", [hintEl && hintEl.id, errorEl.id].filter(Boolean).join(" "));
+  input.setAttribute("aria-describedby", [hintEl && hintEl.id, errorEl.id].filter(Boolean).join(" "));
   const wrap = h("div", { class: "field", dataset: { field: name || "" } }, h("label", { for: id }, labelText), control, hintEl, errorEl);
   wrap.setError = (message) => {
     errorEl.textContent = message || "";
     errorEl.hidden = !message;
-    control.setAttribute("aria-invalid", message ? "true" : "false");
+    input.setAttribute("aria-invalid", message ? "true" : "false");
   };
   return wrap;
 }

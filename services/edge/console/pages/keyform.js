@@ -71,7 +71,7 @@ export function credentialForm(provider, { replace = false } = {}) {
       h("option", { value: "pair" }, "Access key id and secret access key"),
       h("option", { value: "apikey" }, "Bedrock API key"),
       h("option", { value: "json" }, "JSON"));
-    add("bedrock-mode", "Credential kind", bedrockMode, desc("secret"));
+    add("bedrock-mode", "Credential kind", bedrockMode, "An access key pair is turned into the JSON the vault stores.");
     add("secret.accessKeyId", "Access key id", textInput("accessKeyId", "AKIA…"), "16 or more uppercase letters and digits.");
     secretField("secret.secretAccessKey", "Secret access key", "");
     secretField("secret.sessionToken", "Session token (optional)", "Only for temporary credentials.");
@@ -174,15 +174,15 @@ export function credentialForm(provider, { replace = false } = {}) {
 
   /** Shows a message on the named field (the server's `field`, or the message's first word). */
   function showError(name, message) {
-    let target = name && wrappers.get(name);
-    if (!target) {
-      const first = String(message || "").split(/[\s:]/)[0];
-      target = wrappers.get(first) || (first.startsWith("secret.") && (wrappers.get(first) || wrappers.get("secret")));
-    }
-    if (!target && name && name.startsWith("secret")) target = wrappers.get("secret") || wrappers.get("secret.apiKey") || wrappers.get("secret.secretAccessKey");
-    if (!target || target.hidden) return false;
-    target.setError(message);
-    (controls.get([...wrappers].find(([, w]) => w === target)[0]) || {}).focus?.();
+    // The named field, else the field the message starts with (`secret.accessKeyId must...`),
+    // else the part of the secret that is on screen.
+    const first = String(message || "").split(/[\s:]/)[0];
+    const candidates = [name, first];
+    if ([name, first].some((n) => n && n.startsWith("secret"))) candidates.push("secret", "secret.apiKey", "secret.secretAccessKey");
+    const key = candidates.find((n) => n && wrappers.has(n) && !wrappers.get(n).hidden);
+    if (!key) return false;
+    wrappers.get(key).setError(message);
+    controls.get(key).focus();
     return true;
   }
 

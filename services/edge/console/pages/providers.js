@@ -68,7 +68,7 @@ function keyLine(provider, keys, mode) {
   if (mode === "managed") return h("p", { class: "hint" }, "Platform keys serve it.");
   const [url, steps] = KEY_SOURCES[provider.id] || [null, ""];
   return h("p", { class: "hint missing-key" }, "No key yet. ", steps, " ",
-    url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, `Get a ${provider.name} key`) : null);
+    url ? h("a", { href: url, target: "_blank", rel: "noopener noreferrer" }, `Get a key from ${provider.name}`) : null);
 }
 
 function row(ctx, provider, setting, keys) {

@@ -1,0 +1,197 @@
+"""Fixtures for the console's browser suite.
+
+One `keyroute dev --mock` gateway per test session (as in tests/sdk/conftest.py: a free
+loopback port, a fresh state directory), Debian's headless Chromium driven by Playwright, and
+a fresh browser context per test. Every page records the bodies of the responses it received
+and the console errors it logged (a Content-Security-Policy violation is one); a test fails
+when its page logged an error.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("KEYROUTE_BIN", REPO_ROOT / "target" / "debug" / "keyroute"))
+CHROMIUM = os.environ.get("KEYROUTE_CHROMIUM", "/usr/bin/chromium")
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+WANTED = ("KEYROUTE_URL", "KEYROUTE_TOKEN", "KEYROUTE_VAULT_ADDR", "KEYROUTE_CERTS_DIR", "console")
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """A running `keyroute dev --mock`: its URL, the dev user's token, the printed console
+    link (a one-time sign-in code) and what `keyroute admin` needs to reach its vault."""
+
+    url: str
+    token: str
+    console_link: str
+    admin_env: dict
+    state_dir: Path
+    stderr_path: Path
+
+
+@dataclass
+class Recorded:
+    """What a page received: response bodies (text) and console errors."""
+
+    bodies: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+
+
+def _read_lines(stream, sink: "queue.Queue[str | None]") -> None:
+    try:
+        for raw in iter(stream.readline, b""):
+            sink.put(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+    finally:
+        sink.put(None)
+
+
+def _stop(process: subprocess.Popen) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+    return process.returncode
+
+
+def _parse(line: str, found: dict) -> None:
+    """`KEY=value` lines, and `console: http://...` (the sign-in link)."""
+    if line.startswith("console:") or (" console: " in f" {line}" and "#code=" in line):
+        found["console"] = line.split("console:", 1)[1].strip()
+        return
+    key, sep, value = line.partition("=")
+    if sep and key in WANTED:
+        found[key] = value.strip()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    if not BINARY.is_file():
+        pytest.fail(f"{BINARY} is missing: build it with `cargo build --locked --bin keyroute`")
+    state_dir = tmp_path_factory.mktemp("keyroute-state")
+    stderr_path = tmp_path_factory.mktemp("keyroute-log") / "keyroute-dev.stderr"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYROUTE_")}
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(
+            [str(BINARY), "dev", "--mock", "--http-addr", "127.0.0.1:0", "--state-dir", str(state_dir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=state_dir,
+        )
+    lines: "queue.Queue[str | None]" = queue.Queue()
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+
+    def log() -> str:
+        return stderr_path.read_text(errors="replace")[-6000:]
+
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    try:
+        while not set(WANTED) <= found.keys():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                missing = sorted(set(WANTED) - found.keys())
+                pytest.fail(f"keyroute dev did not print {missing} within {READY_TIMEOUT_S:.0f} s; its log:\n{log()}")
+            try:
+                line = lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if line is None:
+                pytest.fail(f"keyroute dev exited before it was ready; its stderr:\n{log()}")
+            _parse(line, found)
+    except BaseException:
+        _stop(process)
+        raise
+
+    admin_env = {k: v for k, v in os.environ.items() if not k.startswith("KEYROUTE_")}
+    admin_env["KEYROUTE_VAULT_ADDR"] = found["KEYROUTE_VAULT_ADDR"]
+    admin_env["KEYROUTE_CERTS_DIR"] = found["KEYROUTE_CERTS_DIR"]
+    yield Gateway(
+        url=found["KEYROUTE_URL"].rstrip("/"), token=found["KEYROUTE_TOKEN"], console_link=found["console"],
+        admin_env=admin_env, state_dir=state_dir, stderr_path=stderr_path,
+    )
+    code = _stop(process)
+    if code != 0:
+        pytest.fail(f"keyroute dev exited {code} on SIGTERM instead of stopping cleanly; its log:\n{log()}")
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: tests/browser/run installs Debian's chromium")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+    yield browser
+    browser.close()
+
+
+def _record(page: Page, recorded: Recorded) -> None:
+    def on_response(response) -> None:
+        try:
+            recorded.bodies.append((response.url, response.text()))
+        except Exception:  # noqa: BLE001 - redirects and aborted loads have no body
+            pass
+
+    def on_console(message) -> None:
+        text = message.text
+        # A 401 or 4xx answer is logged by Chromium as a failed load: expected in some flows.
+        if message.type == "error" and "Failed to load resource" not in text:
+            recorded.errors.append(text)
+
+    page.on("response", on_response)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: recorded.errors.append(f"page error: {error}"))
+
+
+@pytest.fixture
+def recorded() -> Recorded:
+    return Recorded()
+
+
+@pytest.fixture
+def page(browser: Browser, gateway: Gateway, recorded: Recorded) -> Iterator[Page]:
+    context = browser.new_context(base_url=gateway.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    _record(page, recorded)
+    yield page
+    context.close()
+    assert not recorded.errors, f"the page logged errors: {recorded.errors}"
+
+
+@pytest.fixture
+def new_page(browser: Browser, gateway: Gateway, recorded: Recorded):
+    """Opens more pages, each in its own context (another person, or a phone)."""
+    contexts = []
+
+    def make(**options) -> Page:
+        options.setdefault("viewport", {"width": 1280, "height": 900})
+        context = browser.new_context(base_url=gateway.url, **options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        _record(page, recorded)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
