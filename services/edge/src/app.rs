@@ -1,14 +1,16 @@
-//! The edge's one route table: every HTTP route (model endpoints, management API, health,
-//! readiness, metrics), the fallbacks, the limit on failed token checks, and the request-id
-//! middleware.
+//! The edge's one route table: every HTTP route (model endpoints, management API, the
+//! console, health, readiness, metrics), the fallbacks, the limit on failed token checks, the
+//! session cookie with its CSRF check, and the request-id middleware.
 
 use axum::extract::State;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use http::header;
 
+use crate::console;
+use crate::csrf;
 use crate::fallback;
 use crate::guard;
-use crate::management_api::{account, keys, providers, settings};
+use crate::management_api::{account, billing, keys, providers, session, settings, tokens};
 use crate::model_api::{anthropic, embeddings, models, openai, responses};
 use crate::request_id;
 use crate::state::Edge;
@@ -42,6 +44,18 @@ pub fn routes(edge: Edge) -> axum::Router {
         )
         .route("/api/v1/usage", get(account::usage))
         .route("/api/v1/balance", get(account::balance))
+        .route("/api/v1/usage/daily", get(billing::daily))
+        .route("/api/v1/budget", put(billing::put).delete(billing::delete))
+        .route(
+            "/api/v1/session",
+            post(session::create)
+                .get(session::get)
+                .delete(session::delete),
+        )
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", delete(tokens::delete))
+        .route("/", get(console::index))
+        .route("/console/{*path}", get(console::asset))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .route("/healthz", get(|| async { "ok" }))
@@ -62,6 +76,7 @@ pub fn routes(edge: Edge) -> axum::Router {
             edge.clone(),
             guard::failed_tokens,
         ))
+        .layer(axum::middleware::from_fn(csrf::session_cookie))
         .layer(axum::middleware::from_fn(request_id::stamp))
         .with_state(edge)
 }

@@ -7,13 +7,15 @@
 //! The modules, each importing only those listed before it (none imports one that imports
 //! it back):
 //!
-//! - [`metrics`], [`routers`], [`request_id`], [`auth`]: the Prometheus metrics, the router
-//!   pool, the request-id middleware, and finding the gateway token.
+//! - [`metrics`], [`routers`], [`request_id`], [`auth`], [`cookies`], [`console`]: the
+//!   Prometheus metrics, the router pool, the request-id middleware, finding the gateway
+//!   token, the console's session cookies, and the console's files.
 //! - [`limits`], [`auth_failures`]: the HTTP server's limits, and the memory of failed token
 //!   checks (negative cache, per-address limit).
 //! - [`state`]: [`state::Edge`], what every handler shares, and its readiness check.
 //! - [`model_api`]: the OpenAI and Anthropic endpoints and the pipeline they share.
 //! - [`management_api`]: the REST API under `/api/v1`.
+//! - [`csrf`]: the session cookie on `/api/v1` and its CSRF defence.
 //! - [`fallback`]: the answers for unknown paths and wrong methods.
 //! - [`guard`]: the middleware that refuses known-bad tokens and over-limit addresses.
 //! - [`app`]: the one route table.
@@ -22,6 +24,9 @@
 pub mod app;
 pub mod auth;
 pub mod auth_failures;
+pub mod console;
+pub mod cookies;
+pub mod csrf;
 pub mod fallback;
 pub mod guard;
 pub mod limits;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use keyroute_edge::auth_failures::AuthLimit;
 use keyroute_edge::limits::HttpLimits;
-use keyroute_edge::state::{Edge, EdgeSettings};
+use keyroute_edge::state::{Edge, EdgeSettings, SessionSettings};
 use keyroute_proto::contract::size;
 use keyroute_telemetry::LogFormat;
 use keyroute_telemetry::startup::{Startup, parse_duration};
@@ -79,6 +79,13 @@ struct EdgeArgs {
     /// How often the TLS files are checked for a renewed certificate.
     #[arg(long, env = "KEYROUTE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     tls_reload_interval: Duration,
+    /// How long a console session lasts (the cookie and the vault's session token).
+    #[arg(long, env = "KEYROUTE_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    session_ttl: Duration,
+    /// Marks the console's cookies `Secure` on every request, not only those a proxy says
+    /// came over TLS (`X-Forwarded-Proto: https`).
+    #[arg(long, env = "KEYROUTE_SECURE_COOKIES")]
+    secure_cookies: bool,
     /// Log format: human or json.
     #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
     log_format: LogFormat,
@@ -129,6 +136,10 @@ fn main() -> ExitCode {
             auth_limit: AuthLimit {
                 failures: args.auth_failure_limit,
                 ..AuthLimit::default()
+            },
+            session: SessionSettings {
+                ttl: args.session_ttl,
+                always_secure: args.secure_cookies,
             },
         };
         let edge = match Edge::connect(&settings, tls).await {

@@ -36,6 +36,27 @@ pub struct Edge {
     /// Failed token checks: the negative cache and the per-address limit.
     pub auth_failures: Arc<AuthFailures>,
     pub metrics: Arc<EdgeMetrics>,
+    /// How console sessions are made.
+    pub session: SessionSettings,
+}
+
+/// The console's sessions: how long one lasts, and whether its cookies are always `Secure`
+/// (they are whenever the request came over TLS, which the edge learns from its proxy's
+/// `X-Forwarded-Proto` or `Forwarded` header, since TLS ends before the edge).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    pub ttl: Duration,
+    pub always_secure: bool,
+}
+
+impl Default for SessionSettings {
+    /// Twelve-hour sessions, `Secure` when the request came over TLS.
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(12 * 3600),
+            always_secure: false,
+        }
+    }
 }
 
 /// Where the edge finds its peers and how it treats requests.
@@ -52,6 +73,7 @@ pub struct EdgeSettings {
     pub request_timeout: Duration,
     pub limits: HttpLimits,
     pub auth_limit: AuthLimit,
+    pub session: SessionSettings,
 }
 
 impl Default for EdgeSettings {
@@ -65,6 +87,7 @@ impl Default for EdgeSettings {
             request_timeout: Duration::from_secs(600),
             limits: HttpLimits::default(),
             auth_limit: AuthLimit::default(),
+            session: SessionSettings::default(),
         }
     }
 }
@@ -122,6 +145,7 @@ impl Edge {
             limits: settings.limits,
             auth_failures: Arc::new(AuthFailures::new(settings.auth_limit)),
             metrics: EdgeMetrics::new(),
+            session: settings.session,
         })
     }
 

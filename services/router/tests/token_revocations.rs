@@ -53,6 +53,7 @@ async fn issue(
                 seconds: d.as_secs() as i64,
                 nanos: d.subsec_nanos() as i32,
             }),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -39,11 +39,12 @@ const VAULT_RPCS: &[(&str, &[PeerRole])] = &[
     ("ListPrincipals", &[Admin]),
     ("GetPrincipal", &[Admin]),
     ("SetPrincipalDisabled", &[Admin]),
-    ("IssueToken", &[Admin]),
-    ("RevokeToken", &[Admin]),
+    ("IssueToken", &[Admin, Edge]),
+    ("RevokeToken", &[Admin, Edge]),
     ("RevokePrincipalTokens", &[Admin]),
-    ("ListTokens", &[Admin]),
+    ("ListTokens", &[Admin, Edge]),
     ("Authenticate", &[Admin, Edge, Router]),
+    ("StartSession", &[Edge]),
     ("CreateCredential", &[Admin, Edge]),
     ("UpdateCredentialSecret", &[Admin, Edge]),
     ("SetCredentialEnabled", &[Admin, Edge]),
@@ -63,6 +64,7 @@ const VAULT_RPCS: &[(&str, &[PeerRole])] = &[
     ("GrantCredits", &[Admin]),
     ("SetBudget", &[Admin, Edge]),
     ("GetUsage", &[Admin, Edge]),
+    ("GetDailyUsage", &[Admin, Edge]),
 ];
 
 const VAULT_SERVICE: &str = "/keyroute.vault.v1.VaultService/";

@@ -5,7 +5,7 @@ use prost_types::Timestamp;
 
 use crate::storage::{
     AuditEventRecord, CredentialRecord, FallbackPolicy, MembershipRecord, Millis, PrincipalKind,
-    PrincipalRecord, ProviderMode, ProviderSettingRecord, Role, TokenRecord,
+    PrincipalRecord, ProviderMode, ProviderSettingRecord, Role, TokenKind, TokenRecord,
 };
 
 /// Now, in milliseconds since the Unix epoch.
@@ -120,6 +120,15 @@ pub fn token(record: TokenRecord) -> pb::TokenInfo {
         created_at: Some(timestamp(record.created_at)),
         revoked_at: record.revoked_at.map(timestamp),
         expires_at: record.expires_at.map(timestamp),
+        kind: token_kind(record.kind).into(),
+    }
+}
+
+pub fn token_kind(kind: TokenKind) -> pb::TokenKind {
+    match kind {
+        TokenKind::Api => pb::TokenKind::Api,
+        TokenKind::Session => pb::TokenKind::Session,
+        TokenKind::SignIn => pb::TokenKind::SignIn,
     }
 }
 

@@ -28,6 +28,7 @@ async fn issue(
             principal_id: principal.into(),
             name: "t".into(),
             expires_in: expires_in.map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -101,6 +102,7 @@ async fn a_token_issued_to_expire_is_refused_once_it_has() {
                 principal_id: user.clone(),
                 name: "t".into(),
                 expires_in: Some(prost_types::Duration { seconds, nanos: 0 }),
+                ..Default::default()
             })
             .await
             .unwrap_err();

@@ -277,6 +277,7 @@ pub(super) async fn tokens(
                     principal_id: principal,
                     name,
                     expires_in,
+                    ..Default::default()
                 })
                 .await
                 .map_err(|s| admin.status(s))?

@@ -19,7 +19,8 @@ use crate::management_api::input::only_known_query;
 use crate::management_api::output::{finish, reply, time};
 use crate::state::Edge;
 
-fn budget_json(budget: &Budget) -> Value {
+/// A budget as the API shows it.
+pub fn budget_json(budget: &Budget) -> Value {
     json!({
         "owner_id": budget.owner_id,
         "monthly_cap_micros": budget.monthly_cap_micros,
@@ -60,7 +61,8 @@ pub async fn balance(State(edge): State<Edge>, headers: HeaderMap) -> Response {
     finish(&edge, "api_balance", started, result)
 }
 
-fn valid_month(month: &str) -> bool {
+/// Whether `month` is `YYYY-MM`.
+pub fn valid_month(month: &str) -> bool {
     let bytes = month.as_bytes();
     bytes.len() == 7
         && bytes[4] == b'-'

@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, StatusCode};
 use keyroute_proto::contract::header;
-use keyroute_proto::vault::v1::{AuthenticateRequest, Membership, Principal, Role};
+use keyroute_proto::vault::v1::{AuthenticateRequest, Membership, Principal, Role, TokenKind};
 
 use crate::auth::gateway_token;
 use crate::auth_failures::token_hash;
@@ -16,6 +16,10 @@ pub struct Caller {
     pub token: String,
     pub principal: Principal,
     pub memberships: Vec<Membership>,
+    /// The presented token's id, kind and expiry (sign-out revokes a session by its id).
+    pub token_id: String,
+    pub token_kind: TokenKind,
+    pub token_expires_at: Option<prost_types::Timestamp>,
 }
 
 impl Caller {
@@ -25,7 +29,7 @@ impl Caller {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
-                "a gateway token is required: send `Authorization: Bearer kr_...`",
+                "a gateway token is required: send `Authorization: Bearer kr_...` (or sign in to the console)",
             )
         })?;
         let reply = edge
@@ -35,6 +39,7 @@ impl Caller {
             })
             .await?
             .into_inner();
+        let token_kind = reply.token_kind();
         let principal = reply.principal.ok_or_else(|| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -48,6 +53,9 @@ impl Caller {
             token: token.to_owned(),
             principal,
             memberships: reply.memberships,
+            token_id: reply.token_id,
+            token_kind,
+            token_expires_at: reply.token_expires_at,
         })
     }
 

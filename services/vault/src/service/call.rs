@@ -96,6 +96,35 @@ impl Vault {
         })
     }
 
+    /// The context of a StartSession call, without authenticating its token (a sign-in code
+    /// is not a gateway token): the call acts for nobody until the token is checked.
+    pub(super) fn session_call<T>(
+        &self,
+        request: &tonic::Request<T>,
+    ) -> Result<(Call, zeroize::Zeroizing<String>), VaultError> {
+        let peer = request
+            .extensions()
+            .get::<PeerInfo>()
+            .ok_or_else(|| VaultError::Unauthenticated("no verified client certificate".into()))?
+            .identity
+            .clone();
+        let role = PeerRole::of(&peer).ok_or_else(|| {
+            VaultError::PermissionDenied(format!("{peer} may not call the vault"))
+        })?;
+        let token = bearer(request.metadata()).ok_or_else(|| {
+            VaultError::Unauthenticated(
+                "send the token to exchange as `authorization: Bearer kr_...`".into(),
+            )
+        })?;
+        let call = Call {
+            peer,
+            role,
+            request_id: request_id(request.metadata()),
+            actor: Actor::Service,
+        };
+        Ok((call, zeroize::Zeroizing::new(token.to_owned())))
+    }
+
     /// Requires an actor that may act on owners' keys (operator or principal).
     fn acting_principal(call: &Call) -> Result<Option<&PrincipalRecord>, VaultError> {
         match &call.actor {

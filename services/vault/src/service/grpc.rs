@@ -37,6 +37,11 @@ macro_rules! vault_service {
                 Ok(Response::new(Vault::watch_revocations(self)))
             }
 
+            async fn start_session(&self, request: Request<pb::StartSessionRequest>) -> Result<Response<pb::IssueTokenResponse>, Status> {
+                let (call, token) = self.session_call(&request)?;
+                Ok(Response::new(Vault::start_session(self, &call, &token, request.into_inner()).await?))
+            }
+
             async fn rotate_kek(&self, request: Request<pb::RotateKekRequest>) -> Result<Response<pb::RotateKekResponse>, Status> {
                 let call = self.call(&request).await?;
                 Ok(Response::new(Vault::rotate_kek(self, &call).await?))
@@ -52,6 +57,8 @@ vault_service! {
         add_member(pb::AddMemberRequest) -> pb::AddMemberResponse;
         remove_member(pb::RemoveMemberRequest) -> pb::RemoveMemberResponse;
         issue_token(pb::IssueTokenRequest) -> pb::IssueTokenResponse;
+        list_tokens(pb::ListTokensRequest) -> pb::ListTokensResponse;
+        get_daily_usage(pb::GetUsageRequest) -> pb::GetDailyUsageResponse;
         revoke_token(pb::RevokeTokenRequest) -> pb::RevokeTokenResponse;
         revoke_principal_tokens(pb::RevokePrincipalTokensRequest) -> pb::RevokePrincipalTokensResponse;
         set_principal_disabled(pb::SetPrincipalDisabledRequest) -> pb::SetPrincipalDisabledResponse;
@@ -76,7 +83,6 @@ vault_service! {
     plain {
         list_principals(pb::ListPrincipalsRequest) -> pb::ListPrincipalsResponse;
         get_principal(pb::GetPrincipalRequest) -> pb::GetPrincipalResponse;
-        list_tokens(pb::ListTokensRequest) -> pb::ListTokensResponse;
         authenticate(pb::AuthenticateRequest) -> pb::AuthenticateResponse;
     }
 }

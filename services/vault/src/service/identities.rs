@@ -1,30 +1,26 @@
 //! Users, orgs, memberships and gateway tokens.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyroute_proto::vault::v1 as pb;
 use keyroute_proto::vault::v1::RevocationKind;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
 use super::{Call, Vault, new_id, page_size};
 use crate::convert::{self, now_ms};
-use crate::crypto::fill_random;
 use crate::error::VaultError;
 use crate::revocations::Change;
-use crate::storage::{MembershipRecord, PrincipalKind, PrincipalRecord, TokenRecord};
+use crate::storage::{MembershipRecord, PrincipalKind, PrincipalRecord, TokenKind, TokenRecord};
 
 /// Every gateway token starts with this.
 pub const TOKEN_PREFIX: &str = "kr_";
 /// `kr_` and 43 characters of URL-safe base64 (256 random bits).
-const TOKEN_LEN: usize = 3 + 43;
+pub(super) const TOKEN_LEN: usize = 3 + 43;
 
-fn token_hash(token: &str) -> [u8; 32] {
+pub(super) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-fn check_display_name(field: &str, value: &str) -> Result<String, VaultError> {
+pub(super) fn check_display_name(field: &str, value: &str) -> Result<String, VaultError> {
     let value = value.trim();
     if value.is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
         return Err(VaultError::InvalidArgument(format!(
@@ -38,7 +34,7 @@ fn check_display_name(field: &str, value: &str) -> Result<String, VaultError> {
 const MAX_TOKEN_LIFETIME_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
 
 /// A requested token lifetime in milliseconds: positive and at most ten years.
-fn token_lifetime(expires_in: &prost_types::Duration) -> Result<i64, VaultError> {
+pub(super) fn token_lifetime(expires_in: &prost_types::Duration) -> Result<i64, VaultError> {
     let ms = expires_in
         .seconds
         .saturating_mul(1000)
@@ -53,8 +49,23 @@ fn token_lifetime(expires_in: &prost_types::Duration) -> Result<i64, VaultError>
 
 impl Vault {
     /// The principal and token behind a gateway token, if it is valid: not revoked, not
-    /// expired, and its principal not disabled.
+    /// expired, its principal not disabled, and not a sign-in code (those only start a
+    /// session: [`Vault::token_record`]).
     pub(super) async fn authenticate_token(
+        &self,
+        token: &str,
+    ) -> Result<(PrincipalRecord, TokenRecord), VaultError> {
+        let (principal, record) = self.token_record(token).await?;
+        if record.kind == TokenKind::SignIn {
+            return Err(VaultError::Unauthenticated(
+                "a sign-in code only signs in to the console; it is not a gateway token".into(),
+            ));
+        }
+        Ok((principal, record))
+    }
+
+    /// Like [`Vault::authenticate_token`], sign-in codes included.
+    pub(super) async fn token_record(
         &self,
         token: &str,
     ) -> Result<(PrincipalRecord, TokenRecord), VaultError> {
@@ -260,6 +271,12 @@ impl Vault {
         call: &Call,
         request: pb::IssueTokenRequest,
     ) -> Result<pb::IssueTokenResponse, VaultError> {
+        let kind = match request.kind() {
+            pb::TokenKind::Unspecified | pb::TokenKind::Api => TokenKind::Api,
+            pb::TokenKind::Session => TokenKind::Session,
+            pb::TokenKind::SignIn => TokenKind::SignIn,
+        };
+        let request = Self::own_token_request(call, request, kind)?;
         let name = if request.name.trim().is_empty() {
             "default".to_owned()
         } else {
@@ -270,12 +287,7 @@ impl Vault {
             .as_ref()
             .map(token_lifetime)
             .transpose()?;
-        let mut random = Zeroizing::new([0u8; 32]);
-        fill_random(random.as_mut());
-        let token = Zeroizing::new(format!(
-            "{TOKEN_PREFIX}{}",
-            URL_SAFE_NO_PAD.encode(random.as_ref())
-        ));
+        let token = super::sessions::new_token();
         let now = now_ms();
         let record = TokenRecord {
             id: new_id("tok"),
@@ -285,12 +297,13 @@ impl Vault {
             created_at: now,
             revoked_at: None,
             expires_at: lifetime.map(|ms| now.saturating_add(ms)),
+            kind,
         };
         let audit = call.audit(
             "token.issue",
             &record.id,
             &record.principal_id,
-            json!({ "name": record.name, "expires_at": record.expires_at }),
+            json!({ "name": record.name, "expires_at": record.expires_at, "kind": kind.as_str() }),
             now,
         );
         self.store()
@@ -313,6 +326,7 @@ impl Vault {
             .token_owner(&request.token_id)
             .await?
             .ok_or_else(|| VaultError::NotFound(format!("token {} not found", request.token_id)))?;
+        Self::own_token(call, &owner, &request.token_id)?;
         let audit = call.audit("token.revoke", &request.token_id, &owner, json!({}), now);
         let record = self
             .store()
@@ -416,8 +430,10 @@ impl Vault {
 
     pub(super) async fn list_tokens(
         &self,
+        call: &Call,
         request: pb::ListTokensRequest,
     ) -> Result<pb::ListTokensResponse, VaultError> {
+        Self::own_token(call, &request.principal_id, "")?;
         let tokens = self.store().list_tokens(&request.principal_id).await?;
         Ok(pb::ListTokensResponse {
             tokens: tokens.into_iter().map(convert::token).collect(),
@@ -439,6 +455,7 @@ impl Vault {
             memberships: memberships.into_iter().map(convert::membership).collect(),
             token_id: token.id,
             token_expires_at: token.expires_at.map(convert::timestamp),
+            token_kind: convert::token_kind(token.kind).into(),
         })
     }
 }

@@ -311,6 +311,32 @@ impl Vault {
             lines,
         })
     }
+
+    pub(super) async fn get_daily_usage(
+        &self,
+        call: &Call,
+        request: pb::GetUsageRequest,
+    ) -> Result<pb::GetDailyUsageResponse, VaultError> {
+        let owner_id = required("owner_id", &request.owner_id)?;
+        let month = month_or_current(&request.month)?;
+        self.authorize_read(call, owner_id).await?;
+        let days = self
+            .store()
+            .daily_usage(owner_id, &month)
+            .await?
+            .into_iter()
+            .map(|day| pb::UsageDay {
+                requests: day.byok_requests.saturating_add(day.managed_requests),
+                cost_micros: day.byok_cost_micros.saturating_add(day.managed_cost_micros),
+                date: day.date,
+                byok_requests: day.byok_requests,
+                managed_requests: day.managed_requests,
+                byok_cost_micros: day.byok_cost_micros,
+                managed_cost_micros: day.managed_cost_micros,
+            })
+            .collect();
+        Ok(pb::GetDailyUsageResponse { month, days })
+    }
 }
 
 #[cfg(test)]

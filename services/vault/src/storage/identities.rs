@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use super::audit::append;
 use super::{
     AuditRecord, MembershipRecord, Millis, PrincipalKind, PrincipalRecord, Role, Store, StoreError,
-    TokenRecord, parse_enum,
+    TokenKind, TokenRecord, parse_enum,
 };
 
 /// A principal row as read, before its kind is parsed.
@@ -113,10 +113,21 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         created_at: row.get(4)?,
         revoked_at: row.get(5)?,
         expires_at: row.get(6)?,
+        kind: {
+            let text: String = row.get(7)?;
+            TokenKind::parse(&text).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    7,
+                    rusqlite::types::Type::Text,
+                    Box::new(StoreError::Corrupt(format!("unknown token kind {text:?}"))),
+                )
+            })?
+        },
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, principal_id, name, last_four, created_at, revoked_at, expires_at";
+const TOKEN_COLUMNS: &str =
+    "id, principal_id, name, last_four, created_at, revoked_at, expires_at, kind";
 
 impl Store {
     /// Creates a user or an org; with `first_owner`, that user becomes the org's owner in the
@@ -282,8 +293,37 @@ impl Store {
         self.write(move |tx| {
             get_principal(tx, &record.principal_id)?.ok_or_else(|| StoreError::NotFound(format!("principal {}", record.principal_id)))?;
             tx.execute(
-                "INSERT INTO tokens (id, principal_id, hash, name, last_four, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![record.id, record.principal_id, hash.as_slice(), record.name, record.last_four, record.created_at, record.expires_at],
+                "INSERT INTO tokens (id, principal_id, hash, name, last_four, created_at, expires_at, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![record.id, record.principal_id, hash.as_slice(), record.name, record.last_four, record.created_at, record.expires_at, record.kind.as_str()],
+            )?;
+            append(tx, &audit)
+        })
+        .await
+    }
+
+    /// Inserts a session token, spending the sign-in token `spent` in the same transaction
+    /// when given: a sign-in token already spent (or revoked) is a conflict and nothing is
+    /// inserted, so two exchanges of one code cannot both succeed.
+    pub async fn insert_session(
+        &self,
+        record: TokenRecord,
+        hash: [u8; 32],
+        spent: Option<String>,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            if let Some(id) = &spent {
+                let changed = tx.execute(
+                    "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![id, record.created_at],
+                )?;
+                if changed == 0 {
+                    return Err(StoreError::Conflict("the sign-in code was used already".into()));
+                }
+            }
+            tx.execute(
+                "INSERT INTO tokens (id, principal_id, hash, name, last_four, created_at, expires_at, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![record.id, record.principal_id, hash.as_slice(), record.name, record.last_four, record.created_at, record.expires_at, record.kind.as_str()],
             )?;
             append(tx, &audit)
         })

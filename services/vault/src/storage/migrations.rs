@@ -42,6 +42,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "usage keeps cache and reasoning tokens apart",
         include_str!("migrations/0008_usage_token_parts.sql"),
     ),
+    (
+        9,
+        "tokens have a kind: api, session or sign-in",
+        include_str!("migrations/0009_token_kinds.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -14,7 +14,8 @@ mod model;
 mod money;
 
 pub use money::{
-    BudgetRecord, HoldOutcome, TokenCounts, UsageLineRecord, UsageRow, UsageSource, month_of,
+    BudgetRecord, HoldOutcome, TokenCounts, UsageDayRecord, UsageLineRecord, UsageRow, UsageSource,
+    month_of,
 };
 
 pub use model::*;

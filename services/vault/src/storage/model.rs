@@ -23,6 +23,16 @@ pub enum Role {
     Member,
 }
 
+/// What a gateway token is for: programs (`api`), the console's session, or a one-time
+/// sign-in code that only StartSession accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenKind {
+    #[default]
+    Api,
+    Session,
+    SignIn,
+}
+
 /// How a principal's requests to one provider are served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderMode {
@@ -57,6 +67,7 @@ text_enum!(PrincipalKind { User => "user", Org => "org", Platform => "platform" 
 text_enum!(Role { Owner => "owner", BillingManager => "billing_manager", Member => "member" });
 text_enum!(ProviderMode { Managed => "managed", CustomKey => "custom_key", Disabled => "disabled" });
 text_enum!(FallbackPolicy { Never => "never", WhenNoKey => "when_no_key", WhenKeyFails => "when_key_fails" });
+text_enum!(TokenKind { Api => "api", Session => "session", SignIn => "sign_in" });
 
 /// The id of the built-in principal that owns the platform's managed keys.
 pub const PLATFORM_PRINCIPAL_ID: &str = "platform";
@@ -92,6 +103,7 @@ pub struct TokenRecord {
     pub revoked_at: Option<Millis>,
     /// `None`: the token does not expire.
     pub expires_at: Option<Millis>,
+    pub kind: TokenKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

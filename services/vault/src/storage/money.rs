@@ -131,6 +131,17 @@ pub struct UsageLineRecord {
     pub cost_micros: i64,
 }
 
+/// One UTC day of usage, split by who paid.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UsageDayRecord {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub byok_requests: u64,
+    pub managed_requests: u64,
+    pub byok_cost_micros: i64,
+    pub managed_cost_micros: i64,
+}
+
 /// `YYYY-MM` (UTC) of a time in milliseconds: the key budgets and usage reports group by.
 pub fn month_of(ms: Millis) -> String {
     let date = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
@@ -462,6 +473,42 @@ impl Store {
                 })
             })
             .collect()
+        })
+        .await
+    }
+
+    /// The month's usage of `owner_id` (as in [`Store::usage`]) by UTC day, oldest first;
+    /// days without calls are left out.
+    pub async fn daily_usage(
+        &self,
+        owner_id: &str,
+        month: &str,
+    ) -> Result<Vec<UsageDayRecord>, StoreError> {
+        let (owner_id, month) = (owner_id.to_owned(), month.to_owned());
+        self.read(move |tx| {
+            let mut statement = tx.prepare_cached(
+                "SELECT date(time / 1000, 'unixepoch') AS day,
+                        SUM(source = 'byok'), SUM(source = 'managed'),
+                        SUM(CASE WHEN source = 'byok' THEN cost_micros ELSE 0 END),
+                        SUM(CASE WHEN source = 'managed' THEN cost_micros ELSE 0 END)
+                 FROM usage_records WHERE month = ?2 AND (principal_id = ?1 OR credential_owner = ?1)
+                 GROUP BY day ORDER BY day",
+            )?;
+            let rows = statement.query_map(params![owner_id, month], |row| {
+                let count = |index: usize| {
+                    let sum: i64 = row.get(index)?;
+                    u64::try_from(sum)
+                        .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, sum))
+                };
+                Ok(UsageDayRecord {
+                    date: row.get(0)?,
+                    byok_requests: count(1)?,
+                    managed_requests: count(2)?,
+                    byok_cost_micros: row.get(3)?,
+                    managed_cost_micros: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }
