@@ -22,7 +22,7 @@ const ROUTES: &str = include_str!("../src/app.rs");
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Every management operation: what this test calls, and what the file must describe.
-const OPERATIONS: [(&str, &str); 13] = [
+const OPERATIONS: [(&str, &str); 22] = [
     ("GET", "/api/v1/keys"),
     ("POST", "/api/v1/keys"),
     ("PATCH", "/api/v1/keys/{id}"),
@@ -36,6 +36,15 @@ const OPERATIONS: [(&str, &str); 13] = [
     ("PUT", "/api/v1/provider-settings"),
     ("GET", "/api/v1/usage"),
     ("GET", "/api/v1/balance"),
+    ("GET", "/api/v1/usage/daily"),
+    ("PUT", "/api/v1/budget"),
+    ("DELETE", "/api/v1/budget"),
+    ("POST", "/api/v1/session"),
+    ("GET", "/api/v1/session"),
+    ("DELETE", "/api/v1/session"),
+    ("GET", "/api/v1/tokens"),
+    ("POST", "/api/v1/tokens"),
+    ("DELETE", "/api/v1/tokens/{id}"),
 ];
 
 /// A method and a path template.
@@ -514,6 +523,118 @@ async fn every_operation_answers_as_the_file_says() {
     }
     api.post(&foreign_keys, &org_key).await.refused(404, "");
     api.put(&settings, &setting).await.refused(404, "");
+
+    // Spend by day, and monthly caps: the user's own, an org they own; not as a member.
+    let daily = api.get("/api/v1/usage/daily?month=2026-02").await.ok(200);
+    assert_eq!(daily["days"].as_array().unwrap().len(), 28, "{daily}");
+    let path = format!("/api/v1/usage/daily?owner_id={owned}");
+    api.get(&path).await.ok(200);
+    api.get("/api/v1/usage/daily?month=02")
+        .await
+        .refused(400, "month");
+    let path = format!("/api/v1/usage/daily?owner_id={foreign}");
+    api.get(&path).await.refused(404, "");
+    let cap = json!({ "monthly_cap_micros": 2_000_000 });
+    let budget = api.put("/api/v1/budget", &cap).await.ok(200);
+    assert_eq!(budget["owner_id"], user.as_str());
+    let org_cap = json!({ "owner_id": owned, "monthly_cap_micros": 3_000_000 });
+    assert_eq!(
+        api.put("/api/v1/budget", &org_cap).await.ok(200)["monthly_cap_micros"],
+        3_000_000
+    );
+    let member_cap = json!({ "owner_id": member, "monthly_cap_micros": 1 });
+    api.put("/api/v1/budget", &member_cap)
+        .await
+        .refused(403, "");
+    let zero = json!({ "monthly_cap_micros": 0 });
+    api.put("/api/v1/budget", &zero)
+        .await
+        .refused(400, "monthly_cap_micros");
+    api.schema_refuses("BudgetUpdate", &zero);
+    let path = format!("/api/v1/budget?owner_id={owned}");
+    api.call(M::DELETE, &path, None).await.ok(204);
+    let path = format!("/api/v1/budget?owner_id={member}");
+    api.call(M::DELETE, &path, None).await.refused(403, "");
+    api.call(M::DELETE, "/api/v1/budget", None).await.ok(204);
+
+    // Gateway tokens: made (shown once), listed without secrets, revoked; another's is a 404.
+    let made = api
+        .post(
+            "/api/v1/tokens",
+            &json!({ "name": "ci", "expires_in_days": 30 }),
+        )
+        .await
+        .ok(201);
+    let secret = made["token"].as_str().unwrap().to_owned();
+    let mine = api.get("/api/v1/tokens").await.ok(200);
+    assert!(
+        !mine.to_string().contains(&secret),
+        "no secret in the list"
+    );
+    assert!(
+        mine["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == made["id"])
+    );
+    api.post("/api/v1/tokens", &json!({ "name": "" }))
+        .await
+        .refused(400, "name");
+    let long = json!({ "name": "x", "expires_in_days": 0 });
+    api.post("/api/v1/tokens", &long)
+        .await
+        .refused(400, "expires_in_days");
+    api.schema_refuses("NewGatewayToken", &long);
+    let token_path = format!("/api/v1/tokens/{}", made["id"].as_str().unwrap());
+    api.call(M::DELETE, &token_path, None).await.ok(204);
+    api.call(M::DELETE, "/api/v1/tokens/tok_unknown", None)
+        .await
+        .refused(404, "");
+
+    // The console's session: signed in, described, signed out.
+    let sign_in = json!({ "token": token }).to_string();
+    let started = api
+        .send(M::POST, "/api/v1/session", &[], Some(&sign_in))
+        .await;
+    let cookies: Vec<String> = started
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    let session = started.ok(200);
+    let cookie = cookies.join("; ");
+    let with_cookie = [("cookie", cookie.as_str())];
+    let me = api
+        .send(M::GET, "/api/v1/session", &with_cookie, None)
+        .await
+        .ok(200);
+    assert_eq!(me["principal_id"], user.as_str());
+    let nothing = json!({}).to_string();
+    let refused = api
+        .send(M::POST, "/api/v1/session", &[], Some(&nothing))
+        .await;
+    refused.refused(400, "token");
+    api.send(
+        M::POST,
+        "/api/v1/session",
+        &[],
+        Some(&json!({ "token": "kr_x" }).to_string()),
+    )
+    .await
+    .refused(401, "");
+    api.call(M::DELETE, "/api/v1/session", None)
+        .await
+        .refused(400, "");
+    let csrf = session["csrf"].as_str().unwrap();
+    let sign_out = [("cookie", cookie.as_str()), ("x-csrf-token", csrf)];
+    api.send(M::DELETE, "/api/v1/session", &sign_out, None)
+        .await
+        .ok(204);
+    api.send(M::GET, "/api/v1/session", &with_cookie, None)
+        .await
+        .refused(401, "");
 
     // No other method answers on the file's paths.
     let gateway = &api.gateway;
