@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BINARY = Path(os.environ.get("KEYROUTE_BIN", REPO_ROOT / "target" / "debug" / "keyroute"))
+BINARY = Path(os.environ.get("KEYROUTE_BIN", REPO_ROOT / "target" / "debug" / "keyroute")).absolute()
 CHROMIUM = os.environ.get("KEYROUTE_CHROMIUM", "/usr/bin/chromium")
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
@@ -72,6 +72,9 @@ def _stop(process: subprocess.Popen) -> int:
 
 def _parse(line: str, found: dict) -> None:
     """`KEY=value` lines, and `console: http://...` (the sign-in link)."""
+    if line.startswith("(also in") and {"KEYROUTE_URL", "KEYROUTE_TOKEN"} <= found.keys():
+        found["end"] = line
+        return
     if line.startswith("console:") or (" console: " in f" {line}" and "#code=" in line):
         found["console"] = line.split("console:", 1)[1].strip()
         return
@@ -101,7 +104,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     found: dict[str, str] = {}
     deadline = time.monotonic() + READY_TIMEOUT_S
     try:
-        while not set(WANTED) <= found.keys():
+        # Until every wanted line was printed, or the banner ended without one of them.
+        while not set(WANTED) <= found.keys() and "end" not in found:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 missing = sorted(set(WANTED) - found.keys())
@@ -117,11 +121,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         _stop(process)
         raise
 
+    missing = [k for k in ("KEYROUTE_URL", "KEYROUTE_TOKEN", "KEYROUTE_VAULT_ADDR", "KEYROUTE_CERTS_DIR") if k not in found]
+    if missing:
+        _stop(process)
+        pytest.fail(f"keyroute dev printed no {missing}; its log:\n{log()}")
     admin_env = {k: v for k, v in os.environ.items() if not k.startswith("KEYROUTE_")}
     admin_env["KEYROUTE_VAULT_ADDR"] = found["KEYROUTE_VAULT_ADDR"]
     admin_env["KEYROUTE_CERTS_DIR"] = found["KEYROUTE_CERTS_DIR"]
     yield Gateway(
-        url=found["KEYROUTE_URL"].rstrip("/"), token=found["KEYROUTE_TOKEN"], console_link=found["console"],
+        url=found["KEYROUTE_URL"].rstrip("/"), token=found["KEYROUTE_TOKEN"], console_link=found.get("console", ""),
         admin_env=admin_env, state_dir=state_dir, stderr_path=stderr_path,
     )
     code = _stop(process)

@@ -11,7 +11,7 @@ from support import http, open_page, screenshot, sign_in
 
 
 def test_the_printed_link_signs_in_once_and_leaves_the_address_bar(page, gateway, new_page):
-    assert "#code=" in gateway.console_link
+    assert "#code=" in gateway.console_link, "keyroute dev printed no `console: http://...#code=...` line"
     page.goto(gateway.console_link)
     expect(page.get_by_role("heading", name="Providers", level=1)).to_be_visible()
     assert "code=" not in page.url

@@ -3,8 +3,9 @@
 import { get, post, del } from "../api.js";
 import { h, fill, loading, empty, errorBox, toast, dialog, confirmDialog, copyButton, field, when, table } from "../dom.js";
 
+/** Lifetimes offered, in days (the API's `expires_in_days`); "" never expires. */
 const EXPIRIES = [
-  ["30d", "30 days"], ["7d", "7 days"], ["90d", "90 days"], ["365d", "1 year"], ["", "Never"],
+  ["30", "30 days"], ["7", "7 days"], ["90", "90 days"], ["365", "1 year"], ["", "Never"],
 ];
 
 function kindOf(t) {
@@ -26,9 +27,9 @@ function showOnce(created) {
 
 function createForm(reload) {
   const name = h("input", { type: "text", name: "name", autocomplete: "off", maxlength: "64", placeholder: "laptop, ci, …" });
-  const expiry = h("select", { name: "expires_in" }, EXPIRIES.map(([v, l]) => h("option", { value: v }, l)));
+  const expiry = h("select", { name: "expires_in_days" }, EXPIRIES.map(([v, l]) => h("option", { value: v }, l)));
   const nameField = field("Name", name, { name: "name", hint: "To tell your tokens apart." });
-  const expiryField = field("Expires after", expiry, { name: "expires_in" });
+  const expiryField = field("Expires after", expiry, { name: "expires_in_days" });
   const submit = h("button", { type: "submit", class: "primary" }, "Create token");
   const form = h("form", { class: "token-form card", novalidate: true }, h("h2", {}, "New token"), nameField, expiryField, h("div", { class: "actions" }, submit));
   form.addEventListener("submit", async (event) => {
@@ -38,14 +39,14 @@ function createForm(reload) {
     submit.disabled = true;
     try {
       const body = { name: name.value.trim() };
-      if (expiry.value) body.expires_in = expiry.value;
+      if (expiry.value) body.expires_in_days = Number(expiry.value);
       const created = await post("/api/v1/tokens", body);
       name.value = "";
       showOnce(created);
       reload();
     } catch (error) {
       if (error.status === 401) return;
-      const target = error.field === "expires_in" ? expiryField : nameField;
+      const target = error.field === "expires_in_days" ? expiryField : nameField;
       target.setError(`${error.message} ${error.hint}`.trim());
     } finally {
       submit.disabled = false;
