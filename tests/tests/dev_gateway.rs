@@ -20,6 +20,8 @@ struct Dev {
     child: Child,
     url: String,
     token: String,
+    /// The console's one-time sign-in link from the banner.
+    console: String,
 }
 
 async fn start(state: &Path) -> Dev {
@@ -51,20 +53,30 @@ async fn start(state: &Path) -> Dev {
             token = value.to_owned();
         }
     }
-    // The banner says that keys may point at loopback (a local model server) here.
+    // The banner prints the console's sign-in link, and says that keys may point at
+    // loopback (a local model server) here.
+    let mut console = String::new();
     let egress = loop {
         let line = lines
             .next_line()
             .await
             .unwrap()
             .expect("keyroute dev exited before its banner ended");
+        if let Some(link) = line.strip_prefix("console: ") {
+            console = link.split_whitespace().next().unwrap().to_owned();
+        }
         if line.starts_with("egress:") {
             break line;
         }
     };
     assert!(egress.contains("loopback"), "{egress}");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Dev { child, url, token }
+    Dev {
+        child,
+        url,
+        token,
+        console,
+    }
 }
 
 impl Dev {
@@ -108,6 +120,26 @@ async fn dev_mock_serves_both_dialects_and_reuses_its_state() {
         "{env}"
     );
     let http = reqwest::Client::new();
+    // The console link signs in once: its code (in the fragment) is exchanged for a session.
+    let code = dev
+        .console
+        .strip_prefix(&format!("{}/#code=", dev.url))
+        .unwrap_or_else(|| panic!("console link {:?}", dev.console));
+    assert!(
+        env.contains(&format!("KEYROUTE_CONSOLE_URL='{}'\n", dev.console)),
+        "{env}"
+    );
+    let page = http.get(&dev.url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    for expected in [200, 401] {
+        let exchanged = http
+            .post(format!("{}/api/v1/session", dev.url))
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(exchanged.status(), expected, "the code signs in once");
+    }
 
     let chat = json!({ "model": "gpt-4o-mini", "messages": [{ "role": "user", "content": "hi" }] });
     let response = http

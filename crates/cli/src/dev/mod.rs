@@ -14,7 +14,9 @@ use std::time::Duration;
 use keyroute_edge::state::{Edge, EdgeSettings};
 use keyroute_mock_providers::{Mock, MockServer};
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
-use keyroute_proto::vault::v1::{CreateCredentialRequest, GrantCreditsRequest};
+use keyroute_proto::vault::v1::{
+    CreateCredentialRequest, GrantCreditsRequest, IssueTokenRequest, TokenKind,
+};
 use keyroute_router::server::{PreparedRouter, RouterSettings};
 use keyroute_router::upstream::Timeouts;
 use keyroute_tls::{ClientTls, Identity};
@@ -30,6 +32,8 @@ const MOCK_KEY_PREFIX: &str = "sk-mock-";
 const MOCK_MANAGED: [&str; 4] = ["openai", "anthropic", "google", "mistral"];
 /// Credits granted to the dev user the first time `--mock` runs: $10.
 const MOCK_CREDITS_MICROS: i64 = 10_000_000;
+/// How long the printed console link signs in: once, within this many minutes.
+const SIGN_IN_MINUTES: i64 = 15;
 
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
@@ -86,16 +90,50 @@ fn shell_value(text: &str) -> String {
 /// The lines of dev.env, also printed: sourceable by a shell. `KEYROUTE_VAULT_ADDR` and
 /// `KEYROUTE_CERTS_DIR` are what `keyroute admin` reads, so its commands reach this vault
 /// with the dev admin certificate.
-fn env_lines(url: &str, identity: &DevIdentity, vault: &str, certs: &std::path::Path) -> String {
+fn env_lines(
+    url: &str,
+    identity: &DevIdentity,
+    console: &str,
+    vault: &str,
+    certs: &std::path::Path,
+) -> String {
     let token = &identity.token;
     let certs = shell_value(&certs.to_string_lossy());
+    let console = shell_value(console);
     format!(
-        "KEYROUTE_URL={url}\nKEYROUTE_TOKEN={token}\n\
+        "KEYROUTE_URL={url}\nKEYROUTE_TOKEN={token}\nKEYROUTE_CONSOLE_URL={console}\n\
          OPENAI_BASE_URL={url}/v1\nOPENAI_API_KEY={token}\n\
          ANTHROPIC_BASE_URL={url}\nANTHROPIC_API_KEY={token}\n\
          KEYROUTE_VAULT_ADDR={vault}\nKEYROUTE_CERTS_DIR={certs}\n\
          # curl -s {url}/v1/chat/completions -H \"authorization: Bearer $KEYROUTE_TOKEN\" -H 'content-type: application/json' -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'\n"
     )
+}
+
+/// The console's one-time sign-in link: the code rides in the fragment, which browsers never
+/// send, so it reaches no server log; the page exchanges it for a session and clears it.
+async fn console_link(
+    admin: &mut VaultServiceClient<tonic::transport::Channel>,
+    identity: &DevIdentity,
+    url: &str,
+) -> Result<String, CliError> {
+    let code = admin
+        .issue_token(IssueTokenRequest {
+            principal_id: identity.user_id.clone(),
+            name: "keyroute dev console sign-in".into(),
+            expires_in: Some(prost_types::Duration {
+                seconds: SIGN_IN_MINUTES * 60,
+                nanos: 0,
+            }),
+            kind: TokenKind::SignIn.into(),
+        })
+        .await
+        .map_err(|e| CliError::Vault {
+            code: format!("{:?}", e.code()),
+            message: format!("dev setup: {}", e.message()),
+        })?
+        .into_inner()
+        .token;
+    Ok(format!("{url}/#code={code}"))
 }
 
 /// Seeds managed keys and credits once per state directory.
@@ -242,10 +280,12 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
 
     let url = format!("http://{http_addr}");
     let certs = std::path::absolute(state.pki_dir()).map_err(|e| CliError::Io(e.to_string()))?;
-    let env = env_lines(&url, &identity, &vault_addr, &certs);
+    let console = console_link(&mut admin, &identity, &url).await?;
+    let env = env_lines(&url, &identity, &console, &vault_addr, &certs);
     write_private(&state.env_file(), env.as_bytes())?;
     println!(
         "keyroute dev is running{}; state in {}\n\n{env}\n(also in {}; Ctrl-C stops)\n\
+         console: {console} (signs in once, within {SIGN_IN_MINUTES} minutes)\n\
          egress: keys you add may point at loopback (a local Ollama works); other internal \
          addresses stay refused",
         if args.mock {
