@@ -71,16 +71,20 @@ def _stop(process: subprocess.Popen) -> int:
 
 
 def _parse(line: str, found: dict) -> None:
-    """`KEY=value` lines, and `console: http://...` (the sign-in link)."""
+    """`KEY=value` lines (`KEYROUTE_CONSOLE_URL` is the one-time sign-in link), and the
+    banner's `console: http://... (signs in once ...)` line."""
+    line = line.strip()
     if line.startswith("(also in") and {"KEYROUTE_URL", "KEYROUTE_TOKEN"} <= found.keys():
         found["end"] = line
         return
-    if line.startswith("console:") or (" console: " in f" {line}" and "#code=" in line):
-        found["console"] = line.split("console:", 1)[1].strip()
+    if line.startswith("console:") and "#code=" in line:
+        found.setdefault("console", line.split()[1])
         return
     key, sep, value = line.partition("=")
-    if sep and key in WANTED:
-        found[key] = value.strip()
+    if sep and key == "KEYROUTE_CONSOLE_URL":
+        found["console"] = value.strip().strip("'\"")
+    elif sep and key in WANTED:
+        found[key] = value.strip().strip("'\"")
 
 
 @pytest.fixture(scope="session")
