@@ -93,7 +93,12 @@ pub async fn delete(
 fn days_in(month: &str) -> u32 {
     let year: u32 = month.get(..4).and_then(|y| y.parse().ok()).unwrap_or(1970);
     match month.get(5..7).and_then(|m| m.parse::<u32>().ok()) {
-        Some(2) if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        Some(2)
+            if (year.is_multiple_of(4) && !year.is_multiple_of(100))
+                || year.is_multiple_of(400) =>
+        {
+            29
+        }
         Some(2) => 28,
         Some(4 | 6 | 9 | 11) => 30,
         _ => 31,
