@@ -465,3 +465,64 @@ async fn sign_out_revokes_the_session_and_an_expired_one_is_refused() {
         .await;
     assert_eq!(status, 401, "{body}");
 }
+
+#[tokio::test]
+async fn daily_usage_counts_byok_and_managed_calls_on_their_day() {
+    let gw = gateway().await;
+    gw.grant(5_000_000).await;
+    let calls = [
+        ("/v1/chat/completions", "gpt-4o-mini"),
+        ("/v1/chat/completions", "anthropic/claude-sonnet-4-5"),
+    ];
+    for (path, model) in calls {
+        let body = json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+        let (status, _, answer) = gw
+            .send(
+                Method::POST,
+                path,
+                Some(&gw.token),
+                &[],
+                Some(body.to_string()),
+            )
+            .await;
+        assert_eq!(status, 200, "{model}: {answer}");
+    }
+    let session = sign_in(&gw, json!({ "token": gw.token }), &[]).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let today = loop {
+        let (status, _, body) = gw
+            .send(
+                Method::GET,
+                "/api/v1/usage/daily",
+                None,
+                &[("cookie", &session.cookie())],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let days = body["days"].as_array().unwrap().clone();
+        let month = body["month"].as_str().unwrap();
+        assert!(
+            days.iter()
+                .all(|d| d["date"].as_str().unwrap().starts_with(month))
+        );
+        let busy: Vec<&Value> = days.iter().filter(|d| d["requests"] != 0).collect();
+        if busy
+            .iter()
+            .map(|d| d["requests"].as_u64().unwrap())
+            .sum::<u64>()
+            >= 2
+        {
+            assert_eq!(busy.len(), 1, "{body}");
+            break busy[0].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(today["byok_requests"], 1, "{today}");
+    assert_eq!(today["managed_requests"], 1, "{today}");
+    assert!(
+        today["managed_cost_micros"].as_i64().unwrap() > 0,
+        "{today}"
+    );
+}
