@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::HashMap;
 
 use keyroute_mock_providers::{Fault, Mock, MockServer, UNCATALOGED};
@@ -28,7 +30,7 @@ impl Lister {
         }
         Self {
             server: MockServer::start(mock).await.unwrap(),
-            http: reqwest::Client::new(),
+            http: common::http_client(),
         }
     }
 

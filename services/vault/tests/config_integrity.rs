@@ -403,6 +403,11 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
              ALTER TABLE tokens DROP COLUMN expires_at;
              ALTER TABLE principals DROP COLUMN disabled_at;
              DROP TABLE credit_holds;
+             ALTER TABLE usage_records DROP COLUMN cache_write_1h_tokens;
+             ALTER TABLE usage_records DROP COLUMN cache_write_tokens;
+             ALTER TABLE usage_records DROP COLUMN cache_read_tokens;
+             ALTER TABLE usage_records DROP COLUMN reasoning_tokens;
+             ALTER TABLE tokens DROP COLUMN kind;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

@@ -4,6 +4,13 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use keyroute_mock_providers::{Mock, MockServer};
+
+/// An HTTP client for talking to the mock. Built with the whole workspace, reqwest has the
+/// router's `rustls-no-provider` feature and needs a process-wide crypto provider first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
 use keyroute_wire::anthropic::{self, AnthropicStreamDecoder, Flavor as AnthropicFlavor};
 use keyroute_wire::bedrock::{self, Auth, BedrockStreamDecoder};
 use keyroute_wire::canonical::pb::{self, content_part::Part};
@@ -92,10 +99,7 @@ impl Harness {
         mock.add_aws_credentials(AKID, AWS_SECRET);
         mock.add_service_account("gw@p1.iam.gserviceaccount.com", &public_key());
         let server = MockServer::start(mock).await.unwrap();
-        // Built with the whole workspace, reqwest has the router's `rustls-no-provider`
-        // feature and needs a process-wide crypto provider.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::new();
+        let client = http_client();
         let mut harness = Self {
             server,
             client,
