@@ -567,10 +567,7 @@ async fn every_operation_answers_as_the_file_says() {
         .ok(201);
     let secret = made["token"].as_str().unwrap().to_owned();
     let mine = api.get("/api/v1/tokens").await.ok(200);
-    assert!(
-        !mine.to_string().contains(&secret),
-        "no secret in the list"
-    );
+    assert!(!mine.to_string().contains(&secret), "no secret in the list");
     assert!(
         mine["data"]
             .as_array()
