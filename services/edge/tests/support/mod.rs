@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod openapi;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
