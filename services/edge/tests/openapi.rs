@@ -73,8 +73,6 @@ fn described(spec: &Value) -> BTreeSet<Operation> {
     operations
 }
 
-// === A small JSON Schema check: the keywords the file uses, and no others ===
-
 #[test]
 fn the_file_describes_exactly_the_routed_operations() {
     let spec = spec();
