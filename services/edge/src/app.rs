@@ -10,6 +10,7 @@ use crate::console;
 use crate::csrf;
 use crate::fallback;
 use crate::guard;
+use crate::management_api::models as management_models;
 use crate::management_api::{account, billing, keys, providers, session, settings, tokens};
 use crate::model_api::{anthropic, embeddings, models, openai, responses};
 use crate::request_id;
@@ -38,6 +39,7 @@ pub fn routes(edge: Edge) -> axum::Router {
         )
         .route("/api/v1/orgs/{org}/audit", get(account::org_audit))
         .route("/api/v1/providers", get(providers::list))
+        .route("/api/v1/models", get(management_models::list))
         .route(
             "/api/v1/provider-settings",
             get(settings::list).put(settings::put),

@@ -23,7 +23,7 @@ const ROUTES: &str = include_str!("../src/app.rs");
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Every management operation: what this test calls, and what the file must describe.
-const OPERATIONS: [(&str, &str); 22] = [
+const OPERATIONS: [(&str, &str); 23] = [
     ("GET", "/api/v1/keys"),
     ("POST", "/api/v1/keys"),
     ("PATCH", "/api/v1/keys/{id}"),
@@ -33,6 +33,7 @@ const OPERATIONS: [(&str, &str); 22] = [
     ("POST", "/api/v1/orgs/{org}/keys"),
     ("GET", "/api/v1/orgs/{org}/audit"),
     ("GET", "/api/v1/providers"),
+    ("GET", "/api/v1/models"),
     ("GET", "/api/v1/provider-settings"),
     ("PUT", "/api/v1/provider-settings"),
     ("GET", "/api/v1/usage"),
@@ -103,6 +104,7 @@ fn the_file_describes_exactly_the_routed_operations() {
 
 const KEYS: &str = "/api/v1/keys";
 const PROVIDERS: &str = "/api/v1/providers";
+const MODELS: &str = "/api/v1/models";
 const SETTINGS: &str = "/api/v1/provider-settings";
 const USAGE: &str = "/api/v1/usage";
 const BALANCE: &str = "/api/v1/balance";
@@ -340,6 +342,21 @@ async fn every_operation_answers_as_the_file_says() {
         let schema = &api.spec["components"]["schemas"][schema];
         assert_eq!(schema["properties"]["provider"]["enum"], ids);
     }
+
+    // What the caller can route: the managed Anthropic key's models, and their own
+    // OpenAI key's, plain and pinned.
+    let models = api.get(MODELS).await.ok(200);
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"gpt-4o-mini"), "{ids:?}");
+    assert!(ids.contains(&"openai/gpt-4o-mini"), "{ids:?}");
+    api.send(M::GET, MODELS, &[("authorization", STRANGER)], None)
+        .await
+        .refused(401, "");
 
     // Provider settings.
     assert_eq!(api.get(SETTINGS).await.ok(200)["data"], json!([]));

@@ -14,6 +14,7 @@ pub mod caller;
 pub mod error;
 pub mod input;
 pub mod keys;
+pub mod models;
 pub mod output;
 pub mod providers;
 pub mod session;

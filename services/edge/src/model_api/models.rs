@@ -24,7 +24,8 @@ fn key_source(model: &ModelInfo) -> &'static str {
     }
 }
 
-fn openai_entry(m: &ModelInfo) -> Value {
+/// One model in OpenAI's list shape, with keyroute's additions (also the console's list).
+pub fn openai_entry(m: &ModelInfo) -> Value {
     json!({
         "id": m.id, "object": "model", "created": 0, "owned_by": m.provider,
         "provider": m.provider, "key_source": key_source(m),
