@@ -526,3 +526,60 @@ async fn daily_usage_counts_byok_and_managed_calls_on_their_day() {
         "{today}"
     );
 }
+
+#[tokio::test]
+async fn revoking_a_token_ends_the_sessions_started_from_it() {
+    let gw = gateway().await;
+    // A token of the user's own, and a session from it; a second session from that one.
+    let (status, _, made) = gw
+        .send(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&gw.token),
+            &[],
+            Some(json!({ "name": "laptop" }).to_string()),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let laptop = made["token"].as_str().unwrap().to_owned();
+    let first = sign_in(&gw, json!({ "token": laptop }), &[]).await;
+    let second = sign_in(&gw, json!({ "token": first.token }), &[]).await;
+    // An unrelated session, from the user's first token, lives on.
+    let other = sign_in(&gw, json!({ "token": gw.token }), &[]).await;
+    for session in [&first, &second, &other] {
+        let (status, _, _) = gw
+            .send(
+                Method::GET,
+                "/api/v1/session",
+                Some(&session.token),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    let id = made["id"].as_str().unwrap();
+    let (status, _, _) = gw
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            Some(&gw.token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    for (session, alive) in [(&first, false), (&second, false), (&other, true)] {
+        let (status, _, body) = gw
+            .send(
+                Method::GET,
+                "/api/v1/session",
+                None,
+                &[("cookie", &session.cookie())],
+                None,
+            )
+            .await;
+        assert_eq!(status, if alive { 200 } else { 401 }, "{body}");
+    }
+}

@@ -408,6 +408,8 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
              ALTER TABLE usage_records DROP COLUMN cache_read_tokens;
              ALTER TABLE usage_records DROP COLUMN reasoning_tokens;
              ALTER TABLE tokens DROP COLUMN kind;
+             DROP INDEX tokens_by_parent;
+             ALTER TABLE tokens DROP COLUMN parent_id;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

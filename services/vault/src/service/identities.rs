@@ -328,19 +328,21 @@ impl Vault {
             .ok_or_else(|| VaultError::NotFound(format!("token {} not found", request.token_id)))?;
         Self::own_token(call, &owner, &request.token_id)?;
         let audit = call.audit("token.revoke", &request.token_id, &owner, json!({}), now);
-        let record = self
+        let (record, sessions) = self
             .store()
             .revoke_token(&request.token_id, now, audit)
             .await?;
-        self.inner.revocations.publish(
-            RevocationKind::TokenRevoked,
-            Change {
-                token_id: &record.id,
-                principal_id: &record.principal_id,
-                ..Change::default()
-            },
-            now,
-        );
+        for token in std::iter::once(&record).chain(&sessions) {
+            self.inner.revocations.publish(
+                RevocationKind::TokenRevoked,
+                Change {
+                    token_id: &token.id,
+                    principal_id: &token.principal_id,
+                    ..Change::default()
+                },
+                now,
+            );
+        }
         Ok(pb::RevokeTokenResponse {
             info: Some(convert::token(record)),
         })

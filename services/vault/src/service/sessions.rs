@@ -125,9 +125,11 @@ impl Vault {
             now,
         );
         let spent = (presented.kind == TokenKind::SignIn).then(|| presented.id.clone());
+        // The session ends when the token it came from is revoked; a code is spent here.
+        let parent = (presented.kind != TokenKind::SignIn).then(|| presented.id.clone());
         match self
             .store()
-            .insert_session(record.clone(), token_hash(&secret), spent, audit)
+            .insert_session(record.clone(), token_hash(&secret), spent, parent, audit)
             .await
         {
             Ok(()) => {}

@@ -304,11 +304,15 @@ impl Store {
     /// Inserts a session token, spending the sign-in token `spent` in the same transaction
     /// when given: a sign-in token already spent (or revoked) is a conflict and nothing is
     /// inserted, so two exchanges of one code cannot both succeed.
+    ///
+    /// `parent` is the token the session was started from (none for a sign-in code): revoking
+    /// it revokes the session too.
     pub async fn insert_session(
         &self,
         record: TokenRecord,
         hash: [u8; 32],
         spent: Option<String>,
+        parent: Option<String>,
         audit: AuditRecord,
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
@@ -322,8 +326,8 @@ impl Store {
                 }
             }
             tx.execute(
-                "INSERT INTO tokens (id, principal_id, hash, name, last_four, created_at, expires_at, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![record.id, record.principal_id, hash.as_slice(), record.name, record.last_four, record.created_at, record.expires_at, record.kind.as_str()],
+                "INSERT INTO tokens (id, principal_id, hash, name, last_four, created_at, expires_at, kind, parent_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![record.id, record.principal_id, hash.as_slice(), record.name, record.last_four, record.created_at, record.expires_at, record.kind.as_str(), parent],
             )?;
             append(tx, &audit)
         })
@@ -343,13 +347,15 @@ impl Store {
         .await
     }
 
-    /// Marks a token revoked (idempotent: a second revoke keeps the first time).
+    /// Marks a token revoked (idempotent: a second revoke keeps the first time), and with it
+    /// every live session started from it, directly or through another session. Returns the
+    /// token and the sessions this call revoked.
     pub async fn revoke_token(
         &self,
         id: &str,
         now: Millis,
         audit: AuditRecord,
-    ) -> Result<TokenRecord, StoreError> {
+    ) -> Result<(TokenRecord, Vec<TokenRecord>), StoreError> {
         let id = id.to_owned();
         self.write(move |tx| {
             tx.execute(
@@ -364,8 +370,30 @@ impl Store {
                 )
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("token {id}")))?;
+            let descendants = "WITH RECURSIVE started(id) AS (
+                   SELECT id FROM tokens WHERE parent_id = ?1
+                   UNION SELECT tokens.id FROM tokens JOIN started ON tokens.parent_id = started.id
+                 )";
+            let mut sessions = {
+                let mut statement = tx.prepare_cached(&format!(
+                    "{descendants} SELECT {TOKEN_COLUMNS} FROM tokens
+                     WHERE id IN (SELECT id FROM started) AND revoked_at IS NULL ORDER BY id"
+                ))?;
+                let rows = statement.query_map([&id], token_from_row)?;
+                rows.collect::<Result<Vec<_>, _>>()?
+            };
+            tx.execute(
+                &format!(
+                    "{descendants} UPDATE tokens SET revoked_at = ?2
+                     WHERE id IN (SELECT id FROM started) AND revoked_at IS NULL"
+                ),
+                params![id, now],
+            )?;
+            for session in &mut sessions {
+                session.revoked_at = Some(now);
+            }
             append(tx, &audit)?;
-            Ok(record)
+            Ok((record, sessions))
         })
         .await
     }

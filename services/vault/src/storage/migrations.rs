@@ -47,6 +47,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "tokens have a kind: api, session or sign-in",
         include_str!("migrations/0009_token_kinds.sql"),
     ),
+    (
+        10,
+        "a session ends with the token it was started from",
+        include_str!("migrations/0010_session_parents.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
