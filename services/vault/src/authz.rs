@@ -49,6 +49,8 @@ const VAULT_RPCS: &[(&str, &[PeerRole])] = &[
     ("UpdateCredentialSecret", &[Admin, Edge]),
     ("SetCredentialEnabled", &[Admin, Edge]),
     ("DeleteCredential", &[Admin, Edge]),
+    ("RenameCredential", &[Admin, Edge]),
+    ("RecordCredentialTestResult", &[Admin, Edge]),
     ("GetCredential", &[Admin, Edge]),
     ("ListCredentials", &[Admin, Edge]),
     ("ListProviderSettings", &[Admin, Edge]),

@@ -144,6 +144,8 @@ pub fn credential(record: CredentialRecord) -> pb::Credential {
         fingerprint: record.fingerprint,
         created_at: Some(timestamp(record.created_at)),
         updated_at: Some(timestamp(record.updated_at)),
+        last_tested_at: record.last_tested_at.map(timestamp),
+        last_test_outcome: record.last_test_outcome.unwrap_or_default(),
     }
 }
 

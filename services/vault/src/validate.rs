@@ -96,6 +96,30 @@ pub fn validate_for(
     }
 }
 
+/// The label a key of `provider` with stored `config` gets when renamed to `label`: the rules
+/// of [`validate_for`] for labels alone (a custom endpoint needs one, an Azure key without
+/// one is named after its deployment), so a rename cannot make a label adding could not.
+pub fn label_for(
+    provider: &str,
+    label: &str,
+    config: &BTreeMap<String, String>,
+) -> Result<String, InvalidCredential> {
+    let shape =
+        shape_of(provider).ok_or_else(|| invalid(format!("unknown provider {provider:?}")))?;
+    let label = label.trim();
+    if !label.is_empty() {
+        check_name("label", label, MAX_LABEL_LEN)?;
+        return Ok(label.to_owned());
+    }
+    match shape {
+        Shape::Custom => Err(invalid(
+            "label is required for a custom endpoint: it is the endpoint's name",
+        )),
+        Shape::Azure => Ok(config.get("deployment").cloned().unwrap_or_default()),
+        _ => Ok(String::new()),
+    }
+}
+
 struct Config<'a>(&'a HashMap<String, String>);
 
 impl Config<'_> {

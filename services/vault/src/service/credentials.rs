@@ -12,7 +12,27 @@ use crate::error::VaultError;
 use crate::providers::shape_of;
 use crate::revocations::Change;
 use crate::storage::{CredentialRecord, ProviderSettingRecord, SecretUpdate, StoreError};
-use crate::validate::validate_for;
+use crate::validate::{label_for, validate_for};
+
+/// The outcomes a live key test can have (the router's TestOutcome names).
+const TEST_OUTCOMES: [&str; 5] = [
+    "ok",
+    "key_invalid",
+    "no_model_access",
+    "out_of_credit",
+    "unreachable",
+];
+
+fn check_outcome(outcome: &str) -> Result<(), VaultError> {
+    if TEST_OUTCOMES.contains(&outcome) {
+        Ok(())
+    } else {
+        Err(VaultError::InvalidArgument(format!(
+            "outcome must be one of {}",
+            TEST_OUTCOMES.join(", ")
+        )))
+    }
+}
 
 impl Vault {
     async fn require_credential(&self, id: &str) -> Result<CredentialRecord, VaultError> {
@@ -64,6 +84,8 @@ impl Vault {
             sealed,
             created_at: now,
             updated_at: now,
+            last_tested_at: None,
+            last_test_outcome: None,
         };
         let detail = json!({ "provider": record.provider, "label": record.label, "fingerprint": record.fingerprint });
         let audit = call.audit("credential.create", &id, owner_id, detail, now);
@@ -235,6 +257,84 @@ impl Vault {
         })
     }
 
+    pub(super) async fn rename_credential(
+        &self,
+        call: &Call,
+        request: pb::RenameCredentialRequest,
+    ) -> Result<pb::RenameCredentialResponse, VaultError> {
+        let existing = self.require_credential(&request.credential_id).await?;
+        self.authorize_credential(call, &existing, true).await?;
+        let label = label_for(&existing.provider, &request.label, &existing.config)?;
+        if label == existing.label {
+            return Ok(pb::RenameCredentialResponse {
+                credential: Some(convert::credential(existing)),
+            });
+        }
+        let now = now_ms();
+        let detail = json!({ "label": label, "previous_label": existing.label });
+        let audit = call.audit(
+            "credential.rename",
+            &existing.id,
+            &existing.owner_id,
+            detail,
+            now,
+        );
+        let record = match self
+            .store()
+            .rename_credential(&existing.id, &label, now, audit)
+            .await
+        {
+            Ok(record) => record,
+            Err(StoreError::AlreadyExists { existing_id }) => {
+                return Err(VaultError::AlreadyExists(format!(
+                    "{} already has a credential for {} with label {label:?}: {existing_id}",
+                    existing.owner_id, existing.provider
+                )));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        // Routes name keys by label: routers drop the old name with their lease.
+        self.inner.revocations.publish(
+            RevocationKind::CredentialUpdated,
+            Change {
+                credential_id: &record.id,
+                owner_id: &record.owner_id,
+                ..Change::default()
+            },
+            now,
+        );
+        Ok(pb::RenameCredentialResponse {
+            credential: Some(convert::credential(record)),
+        })
+    }
+
+    /// Remembers on the key how its last live test went, for a caller who may manage it.
+    pub(super) async fn record_credential_test_result(
+        &self,
+        call: &Call,
+        request: pb::RecordCredentialTestResultRequest,
+    ) -> Result<pb::RecordCredentialTestResultResponse, VaultError> {
+        check_outcome(&request.outcome)?;
+        let existing = self.require_credential(&request.credential_id).await?;
+        self.authorize_credential(call, &existing, true).await?;
+        let now = now_ms();
+        let detail = json!({ "outcome": request.outcome, "fingerprint": existing.fingerprint });
+        let audit = call.audit(
+            "credential.test_result",
+            &existing.id,
+            &existing.owner_id,
+            detail,
+            now,
+        );
+        let record = self
+            .store()
+            .record_credential_test_result(&existing.id, now, &request.outcome, audit)
+            .await?;
+        Ok(pb::RecordCredentialTestResultResponse {
+            credential: Some(convert::credential(record)),
+        })
+    }
+
     pub(super) async fn get_credential(
         &self,
         call: &Call,
@@ -333,19 +433,7 @@ impl Vault {
         call: &Call,
         request: pb::RecordCredentialTestRequest,
     ) -> Result<pb::RecordCredentialTestResponse, VaultError> {
-        const OUTCOMES: [&str; 5] = [
-            "ok",
-            "key_invalid",
-            "no_model_access",
-            "out_of_credit",
-            "unreachable",
-        ];
-        if !OUTCOMES.contains(&request.outcome.as_str()) {
-            return Err(VaultError::InvalidArgument(format!(
-                "outcome must be one of {}",
-                OUTCOMES.join(", ")
-            )));
-        }
+        check_outcome(&request.outcome)?;
         let principal_id = request.principal_id.trim();
         if principal_id.is_empty() {
             return Err(VaultError::InvalidArgument(

@@ -66,6 +66,8 @@ vault_service! {
         update_credential_secret(pb::UpdateCredentialSecretRequest) -> pb::UpdateCredentialSecretResponse;
         set_credential_enabled(pb::SetCredentialEnabledRequest) -> pb::SetCredentialEnabledResponse;
         delete_credential(pb::DeleteCredentialRequest) -> pb::DeleteCredentialResponse;
+        rename_credential(pb::RenameCredentialRequest) -> pb::RenameCredentialResponse;
+        record_credential_test_result(pb::RecordCredentialTestResultRequest) -> pb::RecordCredentialTestResultResponse;
         get_credential(pb::GetCredentialRequest) -> pb::GetCredentialResponse;
         list_credentials(pb::ListCredentialsRequest) -> pb::ListCredentialsResponse;
         list_provider_settings(pb::ListProviderSettingsRequest) -> pb::ListProviderSettingsResponse;

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::crypto::Sealed;
 
-const COLUMNS: &str = "id, owner_id, provider, label, enabled, config, fingerprint, ciphertext, nonce, wrapped_key, key_nonce, kek_version, created_at, updated_at, aad_version";
+const COLUMNS: &str = "id, owner_id, provider, label, enabled, config, fingerprint, ciphertext, nonce, wrapped_key, key_nonce, kek_version, created_at, updated_at, aad_version, last_tested_at, last_test_outcome";
 
 struct RawCredential {
     record: CredentialRecord,
@@ -41,6 +41,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
             },
             created_at: row.get(12)?,
             updated_at: row.get(13)?,
+            last_tested_at: row.get(15)?,
+            last_test_outcome: row.get(16)?,
         },
     })
 }
@@ -163,7 +165,7 @@ impl Store {
                 return Err(StoreError::AlreadyExists { existing_id });
             }
             tx.execute(
-                &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+                &format!("INSERT INTO credentials ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
                 params![
                     record.id,
                     record.owner_id,
@@ -179,7 +181,9 @@ impl Store {
                     record.sealed.kek_version,
                     record.created_at,
                     record.updated_at,
-                    record.sealed.aad_version
+                    record.sealed.aad_version,
+                    record.last_tested_at,
+                    record.last_test_outcome
                 ],
             )?;
             append(tx, &audit)
@@ -238,6 +242,64 @@ impl Store {
             if changed == 0 {
                 return Err(StoreError::NotFound(format!("credential {id}")));
             }
+            append(tx, &audit)?;
+            require(tx, &id)
+        })
+        .await
+    }
+
+    /// Remembers a live test's time and outcome on the key (not a change to the key itself:
+    /// `updated_at` stays).
+    pub async fn record_credential_test_result(
+        &self,
+        id: &str,
+        tested_at: i64,
+        outcome: &str,
+        audit: AuditRecord,
+    ) -> Result<CredentialRecord, StoreError> {
+        let id = id.to_owned();
+        let outcome = outcome.to_owned();
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE credentials SET last_tested_at = ?2, last_test_outcome = ?3 WHERE id = ?1",
+                params![id, tested_at, outcome],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("credential {id}")));
+            }
+            append(tx, &audit)?;
+            require(tx, &id)
+        })
+        .await
+    }
+
+    /// Gives a key a new label; another key of the same owner and provider with that label
+    /// fails with `AlreadyExists` naming it (labels name routes: `azure/<label>`).
+    pub async fn rename_credential(
+        &self,
+        id: &str,
+        label: &str,
+        now: i64,
+        audit: AuditRecord,
+    ) -> Result<CredentialRecord, StoreError> {
+        let id = id.to_owned();
+        let label = label.to_owned();
+        self.write(move |tx| {
+            let current = require(tx, &id)?;
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM credentials WHERE owner_id = ?1 AND provider = ?2 AND label = ?3 AND id <> ?4",
+                    params![current.owner_id, current.provider, label, id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(existing_id) = existing {
+                return Err(StoreError::AlreadyExists { existing_id });
+            }
+            tx.execute(
+                "UPDATE credentials SET label = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, label, now],
+            )?;
             append(tx, &audit)?;
             require(tx, &id)
         })

@@ -52,6 +52,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "a session ends with the token it was started from",
         include_str!("migrations/0010_session_parents.sql"),
     ),
+    (
+        11,
+        "credentials remember their last live test",
+        include_str!("migrations/0011_credential_tests.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

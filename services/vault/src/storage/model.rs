@@ -118,6 +118,10 @@ pub struct CredentialRecord {
     pub sealed: Sealed,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// When the key was last tested live, so its owner sees whether it still works.
+    pub last_tested_at: Option<Millis>,
+    /// How that test went: a TestOutcome name such as `ok` or `key_invalid`.
+    pub last_test_outcome: Option<String>,
 }
 
 /// A new sealed secret for an existing credential.
