@@ -1,5 +1,6 @@
-//! Provider keys: list, add, replace the secret, enable or disable, delete, test. A saved
-//! secret never comes back; every answer carries the key's fingerprint instead.
+//! Provider keys: list, add, rename, replace the secret, enable or disable, delete, test. A
+//! saved secret never comes back; every answer carries the key's fingerprint instead, and
+//! when and how the key was last tested.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -11,7 +12,8 @@ use http::{HeaderMap, StatusCode, header};
 use keyroute_proto::router::v1::{TestCredentialRequest, TestOutcome};
 use keyroute_proto::vault::v1::{
     CreateCredentialRequest, Credential, DeleteCredentialRequest, GetCredentialRequest,
-    ListCredentialsRequest, SetCredentialEnabledRequest, UpdateCredentialSecretRequest,
+    ListCredentialsRequest, RecordCredentialTestResultRequest, RenameCredentialRequest,
+    SetCredentialEnabledRequest, UpdateCredentialSecretRequest,
 };
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
@@ -39,7 +41,29 @@ pub fn key_json(key: &Credential) -> Value {
         "fingerprint": key.fingerprint,
         "created_at": time(key.created_at.as_ref()),
         "updated_at": time(key.updated_at.as_ref()),
+        "last_tested_at": time(key.last_tested_at.as_ref()),
+        "last_test_outcome": (!key.last_test_outcome.is_empty()).then_some(&key.last_test_outcome),
     })
+}
+
+/// A vault refusal of a key's label as the API answers it: a taken label is a 409 on
+/// `label` naming the key that has it, a bad one a 400 on the field the vault names.
+fn label_error(status: &tonic::Status) -> ApiError {
+    match status.code() {
+        tonic::Code::AlreadyExists => ApiError {
+            field: Some("label".into()),
+            message: format!(
+                "another key of this provider already has this label ({}); choose another",
+                status.message()
+            ),
+            ..ApiError::from_status(status)
+        },
+        tonic::Code::InvalidArgument => ApiError {
+            field: vault_field(status),
+            ..ApiError::from_status(status)
+        },
+        _ => ApiError::from_status(status),
+    }
 }
 
 fn config_field(object: &Map<String, Value>) -> Result<Option<HashMap<String, String>>, ApiError> {
@@ -203,7 +227,8 @@ async fn update_key(
 ) -> Result<Response, ApiError> {
     let caller = Caller::of(edge, headers).await?;
     let object = json_body(edge, headers, body).await?;
-    only_known(&object, &["secret", "config", "enabled"])?;
+    only_known(&object, &["secret", "config", "enabled", "label"])?;
+    let label = string_field(&object, "label")?.map(str::to_owned);
     let secret = string_field(&object, "secret")?.map(|s| Zeroizing::new(s.to_owned()));
     let config = config_field(&object)?;
     let enabled = bool_field(&object, "enabled")?;
@@ -213,14 +238,27 @@ async fn update_key(
             "config changes together with the secret: send both",
         ));
     }
-    if secret.is_none() && enabled.is_none() {
+    if secret.is_none() && enabled.is_none() && label.is_none() {
         return Err(ApiError::invalid(
             "",
-            "nothing to change: send `secret` (and `config`), or `enabled`",
+            "nothing to change: send `label`, `secret` (and `config`), or `enabled`",
         ));
     }
     let mut vault = edge.vault();
     let mut key = None;
+    // The label first: a taken or bad one refuses the call before anything else changes.
+    if let Some(label) = label {
+        let request = RenameCredentialRequest {
+            credential_id: id.clone(),
+            label,
+        };
+        key = vault
+            .rename_credential(caller.request(request, headers)?)
+            .await
+            .map_err(|status| label_error(&status))?
+            .into_inner()
+            .credential;
+    }
     if let Some(secret) = secret {
         // A new secret keeps the key's config unless a new one comes with it.
         let config = match config {
@@ -274,8 +312,8 @@ async fn update_key(
     Ok(reply(StatusCode::OK, &key_json(&key)))
 }
 
-/// `PATCH /api/v1/keys/{id}`: replaces the secret (`{"secret", "config"?}`) or enables or
-/// disables the key (`{"enabled": false}`).
+/// `PATCH /api/v1/keys/{id}`: renames the key (`{"label"}`), replaces the secret
+/// (`{"secret", "config"?}`) or enables or disables it (`{"enabled": false}`).
 pub async fn update(
     State(edge): State<Edge>,
     Path(id): Path<String>,
@@ -319,6 +357,37 @@ fn outcome_name(outcome: TestOutcome) -> &'static str {
     }
 }
 
+/// Remembers the outcome on the key, so its row shows it on the next visit. Only those who
+/// may manage the key may record; a member who tested an org key is answered all the same,
+/// and a vault that fails to record does not undo a test that ran (the router audited it).
+async fn record_result(
+    edge: &Edge,
+    caller: &Caller,
+    headers: &HeaderMap,
+    id: &str,
+    outcome: TestOutcome,
+) {
+    if outcome == TestOutcome::Unspecified {
+        return;
+    }
+    let message = RecordCredentialTestResultRequest {
+        credential_id: id.to_owned(),
+        outcome: outcome_name(outcome).to_owned(),
+    };
+    let Ok(request) = caller.request(message, headers) else {
+        return;
+    };
+    match edge.vault().record_credential_test_result(request).await {
+        Ok(_) => {}
+        Err(status) if status.code() == tonic::Code::PermissionDenied => {
+            tracing::debug!(credential = %id, "test result not recorded: the caller may not manage the key");
+        }
+        Err(status) => {
+            tracing::warn!(credential = %id, error = %status.message(), "test result not recorded");
+        }
+    }
+}
+
 async fn test_key(
     edge: &Edge,
     headers: &HeaderMap,
@@ -349,6 +418,7 @@ async fn test_key(
         })
         .await?
         .into_inner();
+    record_result(edge, &caller, headers, &id, result.outcome()).await;
     Ok(reply(
         StatusCode::OK,
         &json!({
