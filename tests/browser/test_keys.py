@@ -1,6 +1,7 @@
 """Keys: add an OpenAI key through the Add Key dialog, test it (a working key and a failing
-one, each with its toast), refused shapes (the client's check and the server's error on its
-field), replace, disable, delete; a canary secret never comes back to the page."""
+one, each with its toast, the outcome and time still shown after a reload), refused shapes
+(the client's check and the server's error on its field), rename (a taken label refused on
+its field), replace, disable, delete; a canary secret never comes back to the page."""
 
 from __future__ import annotations
 
@@ -51,6 +52,13 @@ def test_add_test_and_never_show_a_canary_secret_again(page, gateway, recorded):
     row.get_by_role("button", name=f"Test {fingerprint}").click()
     expect(page.get_by_role("status").filter(has_text="OpenAI answered in")).to_be_visible()
     expect(page.locator("tr", has_text=fingerprint).locator("td[data-label='Last outcome']")).to_have_text("ok")
+    # The API keeps the outcome and time: a reload still shows them.
+    page.reload()
+    open_page(page, "Keys")
+    row = page.locator("tr", has_text=fingerprint)
+    expect(row.locator("td[data-label='Last outcome']")).to_have_text("ok")
+    expect(row.locator("td[data-label='Last tested']")).not_to_have_text("Not yet")
+    expect(row.locator("td[data-label='Last tested']")).not_to_have_text("—")
 
     # The provider picker now marks OpenAI as configured.
     page.get_by_role("button", name="Add key", exact=True).click()
@@ -85,6 +93,9 @@ def test_a_failing_key_says_why_in_its_toast_and_can_be_deleted(page, gateway):
     row = page.locator("tr", has_text=fingerprint)
     row.get_by_role("button", name=f"Test {fingerprint}").click()
     expect(page.get_by_role("alert").filter(has_text="OpenAI refused the key")).to_be_visible()
+    expect(row.locator("td[data-label='Last outcome']")).to_have_text("key invalid")
+    page.reload()
+    open_page(page, "Keys")
     expect(row.locator("td[data-label='Last outcome']")).to_have_text("key invalid")
 
     # Disable, then delete with confirmation.
@@ -138,3 +149,37 @@ def test_replace_secret_keeps_the_row_and_changes_the_fingerprint(page, gateway)
     dialog.get_by_role("button", name="Replace secret").click()
     expect(page.locator("tr", has_text="mistral:…bbbb")).to_be_visible()
     expect(page.locator("tr", has_text="mistral:…aaaa")).to_have_count(0)
+
+
+def test_rename_a_key_and_a_taken_label_is_said_on_its_field(page, gateway):
+    delete_keys(gateway, "google")
+    sign_in(page, gateway.token)
+    open_page(page, "Keys")
+    add_key(page, "google", {"API key": "sk-mock-google-first-key-3333"}, label="first")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    add_key(page, "google", {"API key": "sk-mock-google-second-key-4444"}, label="second")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    row = page.locator("tr", has_text="google:…3333")
+    row.get_by_role("button", name="Rename google:…3333").click()
+    dialog = page.get_by_role("dialog", name="Rename key")
+    label = dialog.get_by_label("Label", exact=True)
+    expect(label).to_have_value("first")
+    # The client's check, mirroring the vault's.
+    label.fill("has a space")
+    dialog.get_by_role("button", name="Rename").click()
+    expect(dialog.locator(".field[data-field=label] .field-error")).to_contain_text("letters, digits")
+    # The server's 409 for a label the other key has, on the field.
+    label.fill("second")
+    with page.expect_response(re.compile(r"/api/v1/keys/cred_")) as answer:
+        dialog.get_by_role("button", name="Rename").click()
+    assert answer.value.status == 409
+    expect(dialog.locator(".field[data-field=label] .field-error")).to_contain_text("already has this label")
+    label.fill("primary")
+    dialog.get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="to primary")).to_be_visible()
+    expect(page.locator("tr", has_text="google:…3333").locator("td[data-label='Label']")).to_have_text("primary")
+    page.reload()
+    open_page(page, "Keys")
+    expect(page.locator("tr", has_text="google:…3333").locator("td[data-label='Label']")).to_have_text("primary")

@@ -1,13 +1,14 @@
 // Keys: the owner's provider keys, with the Add Key dialog, the enable toggle, the flask test
-// and its toast, replace secret, and delete with confirmation. A secret is sent once and its
+// and its toast (its time and outcome kept by the API), rename, replace secret, and delete
+// with confirmation. A secret is sent once and its
 // fields are cleared; the page never shows it again (the API returns only fingerprints).
 import { get, post, patch, del, providers } from "../api.js";
 import { h, fill, loading, empty, errorBox, toast, dialog, confirmDialog, field, when, table } from "../dom.js";
 import { credentialForm } from "./keyform.js";
 import { keysPath } from "./providers.js";
 
-/** The last test of each key in this page session (the API keeps no test history). */
-const lastTests = new Map();
+/** The vault's label rule (letters, digits, `.`, `_`, `-`; at most 64 bytes), checked here first. */
+const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
 
 const OUTCOMES = {
   ok: "works",
@@ -100,10 +101,54 @@ function keyDialog(ctx, list, keys, { key = null, onSaved }) {
   picker.focus();
 }
 
+/** Renames a key: its label names routes (`azure/<label>`, `custom/<label>/...`). */
+function renameDialog(key, name, onSaved) {
+  const input = h("input", { type: "text", name: "label", autocomplete: "off", spellcheck: "false", value: key.label });
+  const labelField = field("Label", input, {
+    name: "label",
+    hint: key.provider === "custom" ? "The endpoint's name: model ids are custom/<label>/<model>." : "Letters, digits, dot, underscore and dash. Routes that name the key by label follow the new one.",
+  });
+  const general = h("p", { class: "form-error", role: "alert", hidden: true });
+  const submit = h("button", { type: "submit", class: "primary" }, "Rename");
+  const body = h("form", { class: "key-form", novalidate: true },
+    h("p", {}, `A new label for ${name} key ${key.fingerprint}.`), labelField, general,
+    h("div", { class: "actions" }, submit));
+  const dlg = dialog("Rename key", body);
+  body.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    labelField.setError("");
+    general.hidden = true;
+    const label = input.value.trim();
+    if (label && !LABEL.test(label)) {
+      labelField.setError("label may hold only letters, digits, '.', '_' and '-', at most 64 of them");
+      return;
+    }
+    if (!label && key.provider === "custom") {
+      labelField.setError("label is required for a custom endpoint: it is the endpoint's name");
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const saved = await patch(`/api/v1/keys/${encodeURIComponent(key.id)}`, { label });
+      dlg.close();
+      toast(`Renamed ${saved.fingerprint}${saved.label ? ` to ${saved.label}` : ""}.`, "ok");
+      onSaved();
+    } catch (error) {
+      if (error.status === 401) return;
+      if (error.field === "label") labelField.setError(error.message);
+      else { general.textContent = `${error.message}${error.hint ? ` ${error.hint}` : ""}`; general.hidden = false; }
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  input.focus();
+  input.select();
+}
+
 function row(ctx, key, names, reload, list, keys) {
   const { owner } = ctx;
   const name = names.get(key.provider) || key.provider;
-  const test = lastTests.get(key.id);
+  const outcomeName = key.last_test_outcome;
   const toggleId = `enabled-${key.id}`;
   const toggle = h("input", { type: "checkbox", role: "switch", id: toggleId, checked: key.enabled, disabled: !owner.canManage });
   toggle.addEventListener("change", async () => {
@@ -125,7 +170,6 @@ function row(ctx, key, names, reload, list, keys) {
     flask.setAttribute("aria-busy", "true");
     try {
       const result = await post(`/api/v1/keys/${encodeURIComponent(key.id)}/test`, {});
-      lastTests.set(key.id, { at: new Date().toISOString(), outcome: result.outcome, ok: result.ok });
       toast(testMessage(result, name), result.ok ? "ok" : "error");
       reload();
     } catch (error) {
@@ -137,6 +181,7 @@ function row(ctx, key, names, reload, list, keys) {
   });
   const actions = [flask];
   if (owner.canManage) {
+    actions.push(h("button", { type: "button", "aria-label": `Rename ${key.fingerprint}`, onclick: () => renameDialog(key, name, reload) }, "Rename"));
     actions.push(h("button", { type: "button", "aria-label": `Replace secret of ${key.fingerprint}`, onclick: () => keyDialog(ctx, list, keys, { key, onSaved: reload }) }, "Replace secret"));
     actions.push(h("button", {
       type: "button", class: "danger", "aria-label": `Delete ${key.fingerprint}`,
@@ -153,14 +198,14 @@ function row(ctx, key, names, reload, list, keys) {
       },
     }, "Delete"));
   }
-  const outcome = test ? (test.ok ? "ok" : test.outcome.replace(/_/g, " ")) : "—";
+  const outcome = outcomeName ? outcomeName.replace(/_/g, " ") : "—";
   return h("tr", { dataset: { key: key.id, provider: key.provider } },
     h("td", { "data-label": "Provider" }, name),
     h("td", { "data-label": "Label" }, key.label || "—"),
     h("td", { "data-label": "Fingerprint" }, h("code", {}, key.fingerprint)),
     h("td", { "data-label": "Created" }, when(key.created_at)),
-    h("td", { "data-label": "Last tested" }, test ? when(test.at) : "Not yet"),
-    h("td", { "data-label": "Last outcome", class: test ? (test.ok ? "ok-text" : "bad-text") : "" }, outcome),
+    h("td", { "data-label": "Last tested" }, key.last_tested_at ? when(key.last_tested_at) : "Not yet"),
+    h("td", { "data-label": "Last outcome", class: outcomeName ? (outcomeName === "ok" ? "ok-text" : "bad-text") : "" }, outcome),
     h("td", { "data-label": "Enabled" }, h("label", { class: "switch", for: toggleId }, toggle, h("span", { class: "sr-only" }, `Enabled: ${key.fingerprint}`))),
     h("td", { "data-label": "Actions", class: "row-actions" }, actions));
 }
