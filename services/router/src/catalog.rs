@@ -50,14 +50,10 @@ pub enum LoadError {
     Invalid { path: String, error: CatalogError },
 }
 
-/// What identifies a version of the file without reading it.
-type Stamp = (Option<SystemTime>, u64);
-
 /// The file being watched and what was last seen of it.
 #[derive(Debug)]
 struct Watched {
     path: PathBuf,
-    stamp: Stamp,
     text: String,
 }
 
@@ -77,11 +73,6 @@ impl std::fmt::Debug for LiveCatalog {
             .field("reloads", &*self.reloads.borrow())
             .finish_non_exhaustive()
     }
-}
-
-fn stamp(path: &Path) -> std::io::Result<Stamp> {
-    let metadata = std::fs::metadata(path)?;
-    Ok((metadata.modified().ok(), metadata.len()))
 }
 
 /// The built-in catalog with the operator's file merged in, checked as a whole.
@@ -122,13 +113,11 @@ impl LiveCatalog {
             path: path.display().to_string(),
             error,
         };
-        let stamp = stamp(path).map_err(read)?;
         let text = std::fs::read_to_string(path).map_err(read)?;
         let catalog = build(path, &text)?;
         let mut live = Self::fixed(catalog);
         live.file = Some(Mutex::new(Watched {
             path: path.to_owned(),
-            stamp,
             text,
         }));
         Ok(live)
@@ -180,26 +169,17 @@ impl LiveCatalog {
         *self.reloads.borrow()
     }
 
-    /// Looks at the file once: if its size or modification time moved and its contents
-    /// differ, reads it, checks it, and swaps it in; a bad file is logged and counted and the
-    /// catalog in use stays. Returns whether a new catalog is in use.
+    /// Reads the file once: if its contents differ from the catalog in use, checks them and
+    /// swaps them in. The contents decide, not the size and time: a same-size file replaced
+    /// within one timestamp tick is still seen, and a few hundred kilobytes every few
+    /// seconds is cheap. A bad file is logged and counted and the catalog in use stays.
+    /// Returns whether a new catalog is in use.
     pub fn poll(&self) -> bool {
         let Some(file) = &self.file else {
             return false;
         };
         let mut watched = file.lock().unwrap_or_else(|p| p.into_inner());
         let path = watched.path.clone();
-        let seen = match stamp(&path) {
-            Ok(seen) => seen,
-            Err(error) => {
-                // Mid-replace (a rename, a ConfigMap symlink swap): look again next time.
-                tracing::debug!(path = %path.display(), %error, "catalog file not readable now");
-                return false;
-            }
-        };
-        if seen == watched.stamp {
-            return false;
-        }
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(error) => {
@@ -207,7 +187,6 @@ impl LiveCatalog {
                 return false;
             }
         };
-        watched.stamp = seen;
         if text == watched.text {
             return false;
         }
