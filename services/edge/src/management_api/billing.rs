@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use keyroute_proto::vault::v1::{GetUsageRequest, SetBudgetRequest, UsageDay};
+use keyroute_proto::vault::v1::{GetDailyUsageRequest, SetBudgetRequest, UsageDay};
 use keyroute_wire::catalog::dollars;
 use serde_json::{Value, json};
 
@@ -133,7 +133,7 @@ async fn get_daily(
     }
     let usage = edge
         .vault()
-        .get_daily_usage(caller.request(GetUsageRequest { owner_id, month }, headers)?)
+        .get_daily_usage(caller.request(GetDailyUsageRequest { owner_id, month }, headers)?)
         .await?
         .into_inner();
     let by_date: BTreeMap<&str, &UsageDay> =

@@ -37,7 +37,7 @@ macro_rules! vault_service {
                 Ok(Response::new(Vault::watch_revocations(self)))
             }
 
-            async fn start_session(&self, request: Request<pb::StartSessionRequest>) -> Result<Response<pb::IssueTokenResponse>, Status> {
+            async fn start_session(&self, request: Request<pb::StartSessionRequest>) -> Result<Response<pb::StartSessionResponse>, Status> {
                 let (call, token) = self.session_call(&request)?;
                 Ok(Response::new(Vault::start_session(self, &call, &token, request.into_inner()).await?))
             }
@@ -58,7 +58,7 @@ vault_service! {
         remove_member(pb::RemoveMemberRequest) -> pb::RemoveMemberResponse;
         issue_token(pb::IssueTokenRequest) -> pb::IssueTokenResponse;
         list_tokens(pb::ListTokensRequest) -> pb::ListTokensResponse;
-        get_daily_usage(pb::GetUsageRequest) -> pb::GetDailyUsageResponse;
+        get_daily_usage(pb::GetDailyUsageRequest) -> pb::GetDailyUsageResponse;
         revoke_token(pb::RevokeTokenRequest) -> pb::RevokeTokenResponse;
         revoke_principal_tokens(pb::RevokePrincipalTokensRequest) -> pb::RevokePrincipalTokensResponse;
         set_principal_disabled(pb::SetPrincipalDisabledRequest) -> pb::SetPrincipalDisabledResponse;

@@ -315,7 +315,7 @@ impl Vault {
     pub(super) async fn get_daily_usage(
         &self,
         call: &Call,
-        request: pb::GetUsageRequest,
+        request: pb::GetDailyUsageRequest,
     ) -> Result<pb::GetDailyUsageResponse, VaultError> {
         let owner_id = required("owner_id", &request.owner_id)?;
         let month = month_or_current(&request.month)?;

@@ -84,7 +84,7 @@ impl Vault {
         call: &Call,
         token: &str,
         request: pb::StartSessionRequest,
-    ) -> Result<pb::IssueTokenResponse, VaultError> {
+    ) -> Result<pb::StartSessionResponse, VaultError> {
         let (principal, presented) = self.token_record(token).await?;
         let lifetime = match &request.expires_in {
             Some(duration) => token_lifetime(duration)?,
@@ -140,7 +140,7 @@ impl Vault {
             }
             Err(error) => return Err(error.into()),
         }
-        Ok(pb::IssueTokenResponse {
+        Ok(pb::StartSessionResponse {
             info: Some(convert::token(record)),
             token: secret.to_string(),
         })
