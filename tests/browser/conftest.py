@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import queue
-import signal
-import subprocess
-import threading
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +21,12 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "lib"))
+import dev_process  # noqa: E402  (tests/lib, shared with the other Python suite)
+
 BINARY = Path(os.environ.get("KEYROUTE_BIN", REPO_ROOT / "target" / "debug" / "keyroute")).absolute()
 CHROMIUM = os.environ.get("KEYROUTE_CHROMIUM", "/usr/bin/chromium")
 READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0
 WANTED = ("KEYROUTE_URL", "KEYROUTE_TOKEN", "KEYROUTE_VAULT_ADDR", "KEYROUTE_CERTS_DIR", "console")
 
 
@@ -49,25 +49,6 @@ class Recorded:
 
     bodies: list = field(default_factory=list)
     errors: list = field(default_factory=list)
-
-
-def _read_lines(stream, sink: "queue.Queue[str | None]") -> None:
-    try:
-        for raw in iter(stream.readline, b""):
-            sink.put(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-    finally:
-        sink.put(None)
-
-
-def _stop(process: subprocess.Popen) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait()
-    return process.returncode
 
 
 def _parse(line: str, found: dict) -> None:
@@ -93,14 +74,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         pytest.fail(f"{BINARY} is missing: build it with `cargo build --locked --bin keyroute`")
     state_dir = tmp_path_factory.mktemp("keyroute-state")
     stderr_path = tmp_path_factory.mktemp("keyroute-log") / "keyroute-dev.stderr"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYROUTE_")}
-    with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(
-            [str(BINARY), "dev", "--mock", "--http-addr", "127.0.0.1:0", "--state-dir", str(state_dir)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=state_dir,
-        )
-    lines: "queue.Queue[str | None]" = queue.Queue()
-    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    process, lines = dev_process.start(BINARY, state_dir, stderr_path)
 
     def log() -> str:
         return stderr_path.read_text(errors="replace")[-6000:]
@@ -122,12 +96,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
                 pytest.fail(f"keyroute dev exited before it was ready; its stderr:\n{log()}")
             _parse(line, found)
     except BaseException:
-        _stop(process)
+        dev_process.stop(process)
         raise
 
     missing = [k for k in ("KEYROUTE_URL", "KEYROUTE_TOKEN", "KEYROUTE_VAULT_ADDR", "KEYROUTE_CERTS_DIR") if k not in found]
     if missing:
-        _stop(process)
+        dev_process.stop(process)
         pytest.fail(f"keyroute dev printed no {missing}; its log:\n{log()}")
     admin_env = {k: v for k, v in os.environ.items() if not k.startswith("KEYROUTE_")}
     admin_env["KEYROUTE_VAULT_ADDR"] = found["KEYROUTE_VAULT_ADDR"]
@@ -136,7 +110,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         url=found["KEYROUTE_URL"].rstrip("/"), token=found["KEYROUTE_TOKEN"], console_link=found.get("console", ""),
         admin_env=admin_env, state_dir=state_dir, stderr_path=stderr_path,
     )
-    code = _stop(process)
+    code = dev_process.stop(process)
     if code != 0:
         pytest.fail(f"keyroute dev exited {code} on SIGTERM instead of stopping cleanly; its log:\n{log()}")
 

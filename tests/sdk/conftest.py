@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 import queue
-import signal
 import subprocess
-import threading
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,11 @@ import pytest
 from support import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "lib"))
+import dev_process  # noqa: E402  (tests/lib, shared with the other Python suite)
+
 BINARY = Path(os.environ.get("KEYROUTE_BIN", REPO_ROOT / "target" / "debug" / "keyroute"))
 READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0
 REQUEST_TIMEOUT_S = 30.0
 
 # The SDKs read their base URLs, credentials and extra headers from the environment; the suite
@@ -48,45 +49,13 @@ class Gateway:
     stderr_path: Path
 
 
-def _read_lines(stream, sink: "queue.Queue[str | None]") -> None:
-    """Forwards every stdout line to `sink` (so the pipe never fills), then None at EOF."""
-    try:
-        for raw in iter(stream.readline, b""):
-            sink.put(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-    finally:
-        sink.put(None)
-
-
-def _stop(process: subprocess.Popen) -> int:
-    """SIGTERM, then wait; SIGKILL only if it will not stop."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            return process.wait()
-    return process.returncode
-
-
 @pytest.fixture(scope="session")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     if not BINARY.is_file():
         pytest.fail(f"{BINARY} is missing: build it with `cargo build --locked --bin keyroute`")
     state_dir = tmp_path_factory.mktemp("keyroute-state")
     stderr_path = tmp_path_factory.mktemp("keyroute-log") / "keyroute-dev.stderr"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYROUTE_")}
-    with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(
-            [str(BINARY), "dev", "--mock", "--http-addr", "127.0.0.1:0", "--state-dir", str(state_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=env,
-            cwd=state_dir,
-        )
-    lines: "queue.Queue[str | None]" = queue.Queue()
-    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    process, lines = dev_process.start(BINARY, state_dir, stderr_path)
 
     def log() -> str:
         return stderr_path.read_text(errors="replace")[-6000:]
@@ -112,13 +81,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             if sep and key in ("KEYROUTE_URL", "KEYROUTE_TOKEN"):
                 found[key] = value.strip()
     except BaseException:
-        _stop(process)
+        dev_process.stop(process)
         raise
 
     yield Gateway(url=found["KEYROUTE_URL"].rstrip("/"), token=found["KEYROUTE_TOKEN"], state_dir=state_dir, stderr_path=stderr_path)
 
     # SIGTERM is a graceful stop: vault, router and edge shut down and the process exits 0.
-    code = _stop(process)
+    code = dev_process.stop(process)
     if code != 0:
         pytest.fail(f"keyroute dev exited {code} on SIGTERM instead of stopping cleanly; its log:\n{log()}")
 
