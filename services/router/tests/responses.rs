@@ -8,7 +8,7 @@ mod support;
 
 use keyroute_proto::contract::header;
 use keyroute_proto::router::v1::*;
-use keyroute_test_support::with_token;
+use keyroute_test_support::{credential_request, with_token};
 use support::{ask, stack};
 use tonic::Code;
 
@@ -98,4 +98,68 @@ async fn previous_response_id_needs_a_key_whose_upstream_keeps_responses() {
         .response
         .unwrap();
     assert_eq!(next.served_by.unwrap().provider, "openai");
+}
+
+#[tokio::test]
+async fn an_answer_without_an_id_of_its_own_is_named_by_its_request_id() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    // Bedrock's Converse answers carry no id.
+    stack.mock.add_key("bedrock", "ABSK-router-bedrock-0123");
+    stack
+        .vault
+        .client("edge")
+        .create_credential(with_token(
+            credential_request(
+                &stack.user,
+                "bedrock",
+                "",
+                "ABSK-router-bedrock-0123",
+                &[("region", "us-east-1")],
+            ),
+            &stack.token,
+        ))
+        .await
+        .unwrap();
+    stack.leases.clear();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let response = edge
+            .complete(with_token(
+                CompleteRequest {
+                    request: Some(ask("bedrock/claude-haiku-4-5", "hello")),
+                },
+                &stack.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .response
+            .unwrap();
+        let served = response.served_by.unwrap();
+        assert_eq!(served.provider, "bedrock");
+        assert_eq!(response.id, served.request_id, "named by its request id");
+        ids.push(response.id);
+    }
+    assert!(!ids[0].is_empty() && ids[0] != ids[1], "{ids:?}");
+
+    let mut events = edge
+        .complete_stream(with_token(
+            CompleteStreamRequest {
+                request: Some(ask("bedrock/claude-haiku-4-5", "hello")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = events.message().await.unwrap().unwrap();
+    let Some(complete_stream_response::Event::Start(start)) = first.event else {
+        panic!("a stream starts with its start: {first:?}");
+    };
+    assert!(
+        !start.id.is_empty() && !ids.contains(&start.id),
+        "{}",
+        start.id
+    );
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use keyroute_proto::contract::header;
+use keyroute_proto::router::v1::complete_stream_response::Event;
 use keyroute_proto::router::v1::*;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
@@ -122,6 +123,11 @@ impl Router {
         if let Some(served) = &mut response.served_by {
             served.request_id.clone_from(&opening.request_id);
         }
+        // An answer without an id of its own (Bedrock's) is named by its request id, so
+        // clients that keep ids (Responses, chat completions) never see two answers share one.
+        if response.id.is_empty() {
+            response.id.clone_from(&opening.request_id);
+        }
         let reply = CompleteResponse {
             response: Some(response),
         };
@@ -150,7 +156,13 @@ impl Router {
         let first_event = opening.started.elapsed();
         let (mut meter, metadata) =
             self.served(&opening, &plan, &found[winner], reservation, first_event);
+        let request_id = opening.request_id.clone();
         let events = events.map(move |mut event| {
+            if let Some(Event::Start(start)) = &mut event.event
+                && start.id.is_empty()
+            {
+                start.id.clone_from(&request_id);
+            }
             meter.observe(&mut event);
             Ok(event)
         });

@@ -65,10 +65,11 @@ pub async fn stack() -> Stack {
         .create_credential(managed)
         .await
         .unwrap();
-    let base_urls: HashMap<String, String> = ["openai", "anthropic", "google", "mistral"]
-        .iter()
-        .map(|p| ((*p).to_owned(), mock.base_url(p)))
-        .collect();
+    let base_urls: HashMap<String, String> =
+        ["openai", "anthropic", "google", "mistral", "bedrock"]
+            .iter()
+            .map(|p| ((*p).to_owned(), mock.base_url(p)))
+            .collect();
     let router = TestRouter::start(&vault, base_urls).await;
     let (metrics, health, leases) = (router.metrics, router.health, router.leases.clone());
     grant(&vault, &user, 10_000_000).await;
