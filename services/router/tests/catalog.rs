@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyroute_proto::contract::header;
 use keyroute_proto::router::v1::CompleteRequest;
 use keyroute_router::catalog::{LiveCatalog, Reloads};
 use keyroute_test_support::with_token;
@@ -153,16 +154,16 @@ fn retirement_is_decided_by_the_clock_at_request_time() {
     let later = LiveCatalog::open(None)
         .unwrap()
         .with_clock(Arc::new(|| "2027-01-14".to_owned()));
-    let error = later.check_retired("gpt-4o").unwrap_err();
+    let error = later.check_retired("gpt-4.1").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "model \"gpt-4o\" was retired on 2027-01-14; use gpt-6-luna instead"
+        "model \"gpt-4.1\" was retired on 2027-01-14; use gpt-6-luna instead"
     );
     let earlier = LiveCatalog::open(None)
         .unwrap()
         .with_clock(Arc::new(|| "2027-01-13".to_owned()));
     assert!(
-        earlier.check_retired("gpt-4o").is_ok(),
+        earlier.check_retired("gpt-4.1").is_ok(),
         "deprecated, still served"
     );
 }
@@ -190,4 +191,46 @@ async fn a_retired_model_is_refused_through_the_router_naming_its_successor() {
         stack.mock.requests_for("anthropic").is_empty(),
         "no provider was asked"
     );
+}
+
+#[tokio::test]
+async fn a_deprecated_model_is_served_with_a_notice_naming_its_successor() {
+    let stack = stack().await;
+    let mut edge = stack.client("edge");
+    let notice = |metadata: &tonic::metadata::MetadataMap, name: &str| {
+        metadata
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+    // Deprecated on 2026-09-29 (still served on Bedrock until 2027-04-08).
+    let served = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(ask("claude-sonnet-4-5", "hello")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap();
+    let metadata = served.metadata();
+    assert_eq!(
+        notice(metadata, header::MODEL_DEPRECATED).as_deref(),
+        Some("2026-09-29")
+    );
+    assert_eq!(
+        notice(metadata, header::MODEL_SUCCESSOR).as_deref(),
+        Some("claude-sonnet-5-5")
+    );
+    // A current model carries no notice.
+    let served = edge
+        .complete(with_token(
+            CompleteRequest {
+                request: Some(ask("claude-haiku-4-5", "hello")),
+            },
+            &stack.token,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(notice(served.metadata(), header::MODEL_DEPRECATED), None);
+    assert_eq!(notice(served.metadata(), header::MODEL_SUCCESSOR), None);
 }

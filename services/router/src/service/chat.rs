@@ -8,6 +8,8 @@ use futures::{Stream, StreamExt};
 use keyroute_proto::contract::header;
 use keyroute_proto::router::v1::complete_stream_response::Event;
 use keyroute_proto::router::v1::*;
+use keyroute_wire::catalog::Resolution;
+use keyroute_wire::catalog::lifecycle::State;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -61,7 +63,38 @@ impl Router {
         self.metrics
             .latency(provider, upstream, opening.started.elapsed());
         let meter = self.meter(opening, winner, reservation);
-        (meter, served_by_metadata(winner, &opening.request_id))
+        let mut metadata = served_by_metadata(winner, &opening.request_id);
+        self.deprecation_notice(plan, &mut metadata);
+        (meter, metadata)
+    }
+
+    /// Says so in the answer's metadata when the model is deprecated (served, but its
+    /// provider announced its end), with the successor to move to. Only models with
+    /// lifecycle dates read the clock.
+    fn deprecation_notice(&self, plan: &Plan<'_>, metadata: &mut MetadataMap) {
+        let Resolution::Catalog { model, .. } = &plan.resolution else {
+            return;
+        };
+        let lifecycle = &model.lifecycle;
+        if lifecycle.deprecated_on.is_none() && lifecycle.retires_on.is_none() {
+            return;
+        }
+        if lifecycle.state(&self.catalog.today()) != State::Deprecated {
+            return;
+        }
+        let mut notice = lifecycle
+            .deprecated_on
+            .clone()
+            .unwrap_or_else(|| "yes".to_owned());
+        if let Some(retires) = &lifecycle.retires_on {
+            notice.push_str(&format!("; retires {retires}"));
+        }
+        if let Ok(value) = notice.parse() {
+            metadata.insert(header::MODEL_DEPRECATED, value);
+        }
+        if let Some(Ok(value)) = lifecycle.successor.as_deref().map(str::parse) {
+            metadata.insert(header::MODEL_SUCCESSOR, value);
+        }
     }
 
     /// The meter for one call of `opening` served (or attempted) by `candidate`.
