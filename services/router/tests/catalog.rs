@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyroute_proto::contract::header;
-use keyroute_proto::router::v1::CompleteRequest;
 use keyroute_router::catalog::{LiveCatalog, Reloads};
-use keyroute_test_support::with_token;
 use support::{ask, stack};
 use tokio::sync::watch;
 use tonic::Code;
@@ -171,15 +169,8 @@ fn retirement_is_decided_by_the_clock_at_request_time() {
 #[tokio::test]
 async fn a_retired_model_is_refused_through_the_router_naming_its_successor() {
     let stack = stack().await;
-    let mut edge = stack.client("edge");
     for model in ["claude-mythos-preview", "anthropic/claude-mythos-preview"] {
-        let request = CompleteRequest {
-            request: Some(ask(model, "hello")),
-        };
-        let error = edge
-            .complete(with_token(request, &stack.token))
-            .await
-            .unwrap_err();
+        let error = stack.complete(ask(model, "hello")).await.unwrap_err();
         assert_eq!(error.code(), Code::NotFound, "{model}");
         assert_eq!(
             error.message(),
@@ -196,20 +187,14 @@ async fn a_retired_model_is_refused_through_the_router_naming_its_successor() {
 #[tokio::test]
 async fn a_deprecated_model_is_served_with_a_notice_naming_its_successor() {
     let stack = stack().await;
-    let mut edge = stack.client("edge");
     let notice = |metadata: &tonic::metadata::MetadataMap, name: &str| {
         metadata
             .get(name)
             .map(|value| value.to_str().unwrap().to_owned())
     };
     // Deprecated on 2026-09-29 (still served on Bedrock until 2027-04-08).
-    let served = edge
-        .complete(with_token(
-            CompleteRequest {
-                request: Some(ask("claude-sonnet-4-5", "hello")),
-            },
-            &stack.token,
-        ))
+    let served = stack
+        .complete(ask("claude-sonnet-4-5", "hello"))
         .await
         .unwrap();
     let metadata = served.metadata();
@@ -222,13 +207,8 @@ async fn a_deprecated_model_is_served_with_a_notice_naming_its_successor() {
         Some("claude-sonnet-5-5")
     );
     // A current model carries no notice.
-    let served = edge
-        .complete(with_token(
-            CompleteRequest {
-                request: Some(ask("claude-haiku-4-5", "hello")),
-            },
-            &stack.token,
-        ))
+    let served = stack
+        .complete(ask("claude-haiku-4-5", "hello"))
         .await
         .unwrap();
     assert_eq!(notice(served.metadata(), header::MODEL_DEPRECATED), None);

@@ -25,16 +25,10 @@ fn continuing(model: &str, previous: &str) -> ChatRequest {
 #[tokio::test]
 async fn previous_response_id_needs_a_key_whose_upstream_keeps_responses() {
     let stack = stack().await;
-    let mut edge = stack.client("edge");
 
     // Only the platform's Anthropic key serves Claude: it keeps no responses.
-    let refused = edge
-        .complete(with_token(
-            CompleteRequest {
-                request: Some(continuing("claude-sonnet-4-6", "resp_abc")),
-            },
-            &stack.token,
-        ))
+    let refused = stack
+        .complete(continuing("claude-sonnet-4-6", "resp_abc"))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
@@ -56,13 +50,8 @@ async fn previous_response_id_needs_a_key_whose_upstream_keeps_responses() {
     // The same Responses request without a stored response is a chat Anthropic serves.
     let mut fresh = continuing("claude-sonnet-4-6", "");
     fresh.responses.as_mut().unwrap().hosted_tools_json = r#"[{"type":"web_search"}]"#.into();
-    let served = edge
-        .complete(with_token(
-            CompleteRequest {
-                request: Some(fresh),
-            },
-            &stack.token,
-        ))
+    let served = stack
+        .complete(fresh)
         .await
         .unwrap()
         .into_inner()
@@ -72,26 +61,16 @@ async fn previous_response_id_needs_a_key_whose_upstream_keeps_responses() {
 
     // The caller's OpenAI key serves through the Responses endpoint, which keeps the answer
     // for the next turn to continue.
-    let first = edge
-        .complete(with_token(
-            CompleteRequest {
-                request: Some(continuing("gpt-4o-mini", "")),
-            },
-            &stack.token,
-        ))
+    let first = stack
+        .complete(continuing("gpt-4o-mini", ""))
         .await
         .unwrap()
         .into_inner()
         .response
         .unwrap();
     assert!(first.id.starts_with("resp_"), "{}", first.id);
-    let next = edge
-        .complete(with_token(
-            CompleteRequest {
-                request: Some(continuing("gpt-4o-mini", &first.id)),
-            },
-            &stack.token,
-        ))
+    let next = stack
+        .complete(continuing("gpt-4o-mini", &first.id))
         .await
         .unwrap()
         .into_inner()
@@ -124,13 +103,8 @@ async fn an_answer_without_an_id_of_its_own_is_named_by_its_request_id() {
     stack.leases.clear();
     let mut ids = Vec::new();
     for _ in 0..2 {
-        let response = edge
-            .complete(with_token(
-                CompleteRequest {
-                    request: Some(ask("bedrock/claude-haiku-4-5", "hello")),
-                },
-                &stack.token,
-            ))
+        let response = stack
+            .complete(ask("bedrock/claude-haiku-4-5", "hello"))
             .await
             .unwrap()
             .into_inner()

@@ -116,6 +116,21 @@ impl Stack {
             .unwrap(),
         )
     }
+
+    /// One `Complete` call as the edge makes it, with the dev user's token.
+    pub async fn complete(
+        &self,
+        request: ChatRequest,
+    ) -> Result<tonic::Response<CompleteResponse>, tonic::Status> {
+        self.client("edge")
+            .complete(with_token(
+                CompleteRequest {
+                    request: Some(request),
+                },
+                &self.token,
+            ))
+            .await
+    }
 }
 
 pub fn ask(model: &str, text: &str) -> ChatRequest {
