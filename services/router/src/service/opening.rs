@@ -152,7 +152,11 @@ impl Router {
             .catalog
             .resolve(model)
             .map_err(|unknown| RouterError::NotFound(unknown.to_string()))?;
-        if let Resolution::Catalog { model, .. } = &resolution {
+        // Only a model with an announced retirement can be retired: the rest (nearly every
+        // request) skip reading the clock.
+        if let Resolution::Catalog { model, .. } = &resolution
+            && model.lifecycle.retires_on.is_some()
+        {
             self.catalog
                 .check_retired(&model.id)
                 .map_err(|retired| RouterError::NotFound(retired.to_string()))?;
