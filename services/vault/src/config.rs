@@ -83,6 +83,11 @@ pub struct VaultArgs {
     )]
     pub egress_allow: Vec<String>,
 
+    /// How long raw per-call usage rows are kept (at least 1 day); monthly and daily totals,
+    /// which budgets, balances and usage reports read, are kept whatever this is.
+    #[arg(long, env = "KEYROUTE_USAGE_RETENTION", default_value = "90d", value_parser = parse_retention)]
+    pub usage_retention: Duration,
+
     /// Log format: human or json.
     #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
@@ -130,6 +135,17 @@ impl VaultArgs {
             ));
         }
         Ok(())
+    }
+}
+
+/// A retention: `90d`, or any duration `parse_duration` reads (`48h`).
+fn parse_retention(text: &str) -> Result<Duration, String> {
+    match text.trim().strip_suffix('d') {
+        Some(days) => days
+            .parse::<u64>()
+            .map(|days| Duration::from_secs(days.saturating_mul(24 * 3600)))
+            .map_err(|_| format!("{text:?} is not a number of days such as 90d")),
+        None => parse_duration(text),
     }
 }
 

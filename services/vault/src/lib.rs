@@ -8,6 +8,7 @@ pub mod convert;
 pub mod crypto;
 pub mod error;
 pub mod providers;
+pub mod retention;
 pub mod revocations;
 pub mod server;
 pub mod service;

@@ -51,8 +51,17 @@ fn main() -> ExitCode {
             health_listen,
             metrics_listen,
         };
+        let retention = match keyroute_vault::retention::check_retention(args.usage_retention) {
+            Ok(retention) => retention,
+            Err(message) => return STARTUP.config_error(&message),
+        };
         let result = match PreparedVault::prepare(settings).await {
-            Ok(vault) => vault.serve(termination()).await,
+            Ok(vault) => {
+                vault
+                    .with_usage_retention(retention)
+                    .serve(termination())
+                    .await
+            }
             Err(error) => Err(error),
         };
         match result {

@@ -52,6 +52,7 @@ pub struct PreparedVault {
     vault: Vault,
     stopping: tokio::sync::watch::Sender<bool>,
     settings: VaultSettings,
+    usage_retention: Duration,
 }
 
 impl PreparedVault {
@@ -99,7 +100,16 @@ impl PreparedVault {
             vault,
             stopping,
             settings,
+            usage_retention: crate::retention::DEFAULT_USAGE_RETENTION,
         })
+    }
+
+    /// Keeps raw usage rows this long instead of the default (checked by
+    /// [`crate::retention::check_retention`]); totals are kept whatever it is.
+    #[must_use]
+    pub fn with_usage_retention(mut self, retention: Duration) -> Self {
+        self.usage_retention = retention;
+        self
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, StartError> {
@@ -133,8 +143,10 @@ impl PreparedVault {
             vault,
             stopping,
             settings,
+            usage_retention,
         } = self;
         let reloader = tls.spawn_reloader(settings.tls_reload_interval);
+        let pruner = crate::retention::spawn_pruner(vault.clone(), usage_retention);
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<keyroute_proto::vault::v1::vault_service_server::VaultServiceServer<Vault>>()
@@ -198,6 +210,7 @@ impl PreparedVault {
             }
         };
         reloader.abort();
+        pruner.abort();
         drop(side_tasks);
         result.map_err(|error| StartError::Runtime(format!("server failed: {error}")))
     }

@@ -412,6 +412,9 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
              ALTER TABLE tokens DROP COLUMN parent_id;
              ALTER TABLE credentials DROP COLUMN last_test_outcome;
              ALTER TABLE credentials DROP COLUMN last_tested_at;
+             DROP TABLE spend_by_month;
+             DROP TABLE usage_daily;
+             DROP INDEX usage_by_time;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .unwrap();

@@ -57,6 +57,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "credentials remember their last live test",
         include_str!("migrations/0011_credential_tests.sql"),
     ),
+    (
+        12,
+        "running totals per owner and month and per day, raw usage prunable",
+        include_str!("migrations/0012_usage_rollups.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -219,5 +224,74 @@ mod tests {
             );
             assert!(refused.is_err(), "{read} {write} {write_1h} {reasoning}");
         }
+    }
+
+    #[test]
+    fn running_totals_start_from_the_rows_already_recorded() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= 11) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![version, name],
+            )
+            .unwrap();
+        }
+        // usr_a: a managed call and a call with its own key on 1 January; usr_b: a call with
+        // org_x's key in February (31 days later).
+        conn.execute_batch(
+            "INSERT INTO usage_records (usage_id, request_id, time, month, principal_id,
+              credential_id, credential_owner, source, provider, model, input_tokens,
+              output_tokens, cost_micros, cache_read_tokens) VALUES
+             ('u1', 'r1', 1000, '1970-01', 'usr_a', 'c1', 'platform', 'managed', 'openai', 'gpt-4o', 10, 2, 7, 3),
+             ('u2', 'r2', 2000, '1970-01', 'usr_a', 'c2', 'usr_a', 'byok', 'openai', 'gpt-4o', 5, 1, 3, 0),
+             ('u3', 'r3', 2678400000, '1970-02', 'usr_b', 'c3', 'org_x', 'byok', 'anthropic', 'claude', 8, 8, 5, 0);",
+        )
+        .unwrap();
+
+        assert_eq!(migrate(&mut conn, 5).unwrap(), latest());
+        let spend = |owner: &str, month: &str| -> i64 {
+            conn.query_row(
+                "SELECT micros FROM spend_by_month WHERE owner_id = ?1 AND month = ?2",
+                [owner, month],
+                |row| row.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(spend("usr_a", "1970-01"), 10);
+        assert_eq!(spend("platform", "1970-01"), 7);
+        assert_eq!(spend("usr_b", "1970-02"), 5);
+        assert_eq!(spend("org_x", "1970-02"), 5);
+        let lines: Vec<(String, String, i64, i64, i64)> = conn
+            .prepare(
+                "SELECT day, source, requests, input_tokens, cache_read_tokens FROM usage_daily
+                 WHERE owner_id = 'usr_a' ORDER BY source",
+            )
+            .unwrap()
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            lines,
+            vec![
+                ("1970-01-01".to_owned(), "byok".to_owned(), 1, 5, 0),
+                ("1970-01-01".to_owned(), "managed".to_owned(), 1, 10, 3),
+            ]
+        );
     }
 }

@@ -9,6 +9,7 @@
 mod audit;
 mod credentials;
 mod identities;
+mod ledger;
 mod migrations;
 mod model;
 mod money;

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::audit::append;
 use super::identities::get_principal;
-use super::{AuditRecord, Millis, PrincipalKind, Store, StoreError, parse_enum};
+use super::{AuditRecord, Millis, PrincipalKind, Store, StoreError};
 
 /// Who paid for a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +97,7 @@ impl TokenCounts {
 }
 
 /// A count as the ledger's signed column holds it; counts are checked before they get here.
-fn column(count: u64) -> Result<i64, StoreError> {
+pub(super) fn column(count: u64) -> Result<i64, StoreError> {
     i64::try_from(count)
         .map_err(|_| StoreError::Conflict(format!("token count {count} is too large")))
 }
@@ -171,16 +171,6 @@ fn add_to_balance(
     Ok(())
 }
 
-/// Spend charged to `owner_id` in `month`: calls it made, and calls made with its keys.
-fn month_spend(tx: &Transaction<'_>, owner_id: &str, month: &str) -> Result<i64, StoreError> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT COALESCE(SUM(cost_micros), 0) FROM usage_records
-             WHERE month = ?2 AND (principal_id = ?1 OR credential_owner = ?1)",
-        )?
-        .query_row(params![owner_id, month], |row| row.get(0))?)
-}
-
 fn budget_in(
     tx: &Transaction<'_>,
     owner_id: &str,
@@ -192,7 +182,7 @@ fn budget_in(
         .optional()?;
     Ok(BudgetRecord {
         monthly_cap_micros: cap.unwrap_or(0),
-        month_spend_micros: month_spend(tx, owner_id, month)?,
+        month_spend_micros: super::ledger::month_spend(tx, owner_id, month)?,
     })
 }
 
@@ -261,6 +251,7 @@ impl Store {
                     continue;
                 }
                 recorded += 1;
+                super::ledger::add_to_totals(tx, &row)?;
                 if row.source == UsageSource::Managed {
                     add_to_balance(tx, &row.principal_id, -row.cost_micros, now)?;
                     if !row.hold_id.is_empty() {
@@ -419,96 +410,6 @@ impl Store {
                 .iter()
                 .map(|owner| budget_in(tx, owner, &month))
                 .collect()
-        })
-        .await
-    }
-
-    /// Usage charged to `owner_id` in `month`, grouped by provider, model and source.
-    pub async fn usage(
-        &self,
-        owner_id: &str,
-        month: &str,
-    ) -> Result<Vec<UsageLineRecord>, StoreError> {
-        let (owner_id, month) = (owner_id.to_owned(), month.to_owned());
-        self.read(move |tx| {
-            let mut statement = tx.prepare_cached(
-                "SELECT provider, model, source, COUNT(*), SUM(input_tokens), SUM(output_tokens),
-                        SUM(cost_micros), SUM(cache_read_tokens), SUM(cache_write_tokens),
-                        SUM(cache_write_1h_tokens), SUM(reasoning_tokens)
-                 FROM usage_records WHERE month = ?2 AND (principal_id = ?1 OR credential_owner = ?1)
-                 GROUP BY provider, model, source ORDER BY provider, model, source",
-            )?;
-            let rows = statement.query_map(params![owner_id, month], |row| {
-                let count = |index: usize| {
-                    let sum: i64 = row.get(index)?;
-                    u64::try_from(sum).map_err(|_| {
-                        rusqlite::Error::IntegralValueOutOfRange(index, sum)
-                    })
-                };
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    count(3)?,
-                    TokenCounts {
-                        input: count(4)?,
-                        output: count(5)?,
-                        cache_read: count(7)?,
-                        cache_write: count(8)?,
-                        cache_write_1h: count(9)?,
-                        reasoning: count(10)?,
-                    },
-                    row.get::<_, i64>(6)?,
-                ))
-            })?;
-            rows.map(|raw| {
-                let (provider, model, source, requests, tokens, cost_micros) = raw?;
-                Ok(UsageLineRecord {
-                    source: parse_enum(&source, UsageSource::parse, "usage source")?,
-                    provider,
-                    model,
-                    requests,
-                    tokens,
-                    cost_micros,
-                })
-            })
-            .collect()
-        })
-        .await
-    }
-
-    /// The month's usage of `owner_id` (as in [`Store::usage`]) by UTC day, oldest first;
-    /// days without calls are left out.
-    pub async fn daily_usage(
-        &self,
-        owner_id: &str,
-        month: &str,
-    ) -> Result<Vec<UsageDayRecord>, StoreError> {
-        let (owner_id, month) = (owner_id.to_owned(), month.to_owned());
-        self.read(move |tx| {
-            let mut statement = tx.prepare_cached(
-                "SELECT date(time / 1000, 'unixepoch') AS day,
-                        SUM(source = 'byok'), SUM(source = 'managed'),
-                        SUM(CASE WHEN source = 'byok' THEN cost_micros ELSE 0 END),
-                        SUM(CASE WHEN source = 'managed' THEN cost_micros ELSE 0 END)
-                 FROM usage_records WHERE month = ?2 AND (principal_id = ?1 OR credential_owner = ?1)
-                 GROUP BY day ORDER BY day",
-            )?;
-            let rows = statement.query_map(params![owner_id, month], |row| {
-                let count = |index: usize| {
-                    let sum: i64 = row.get(index)?;
-                    u64::try_from(sum)
-                        .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, sum))
-                };
-                Ok(UsageDayRecord {
-                    date: row.get(0)?,
-                    byok_requests: count(1)?,
-                    managed_requests: count(2)?,
-                    byok_cost_micros: row.get(3)?,
-                    managed_cost_micros: row.get(4)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

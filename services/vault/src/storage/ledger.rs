@@ -1,0 +1,215 @@
+//! The usage ledger's running totals and the retention of its raw rows. Each recorded call
+//! adds to its owners' monthly spend and daily lines in the transaction that records it, so
+//! budget checks read one row and usage reports a month's lines, however many calls there
+//! were; raw per-call rows only serve idempotency and audits and are pruned after a while.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::money::{TokenCounts, UsageDayRecord, UsageLineRecord, UsageRow, UsageSource, column};
+use super::{Millis, Store, StoreError, parse_enum};
+
+/// How many raw rows one pruning transaction deletes: small enough that the writers waiting
+/// behind it (usage batches, key changes) are held up for milliseconds, not seconds.
+const PRUNE_BATCH: u32 = 5_000;
+
+/// `YYYY-MM-DD` (UTC) of a time in milliseconds.
+pub fn day_of(ms: Millis) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// The owners a call is charged to: its caller, and the key's owner when that is another.
+fn owners(row: &UsageRow) -> impl Iterator<Item = &str> {
+    let key_owner = (!row.credential_owner.is_empty() && row.credential_owner != row.principal_id)
+        .then_some(row.credential_owner.as_str());
+    std::iter::once(row.principal_id.as_str()).chain(key_owner)
+}
+
+/// Adds a newly recorded call to its owners' totals; runs in the transaction that records it.
+pub(super) fn add_to_totals(tx: &Transaction<'_>, row: &UsageRow) -> Result<(), StoreError> {
+    let day = day_of(row.time);
+    let month = &day[..7];
+    let tokens = row.tokens;
+    for owner in owners(row) {
+        tx.prepare_cached(
+            "INSERT INTO spend_by_month (owner_id, month, micros) VALUES (?1, ?2, ?3)
+             ON CONFLICT (owner_id, month) DO UPDATE SET micros = micros + ?3",
+        )?
+        .execute(params![owner, month, row.cost_micros])?;
+        tx.prepare_cached(
+            "INSERT INTO usage_daily (owner_id, month, day, provider, model, source, requests,
+                input_tokens, output_tokens, cost_micros, cache_read_tokens, cache_write_tokens,
+                cache_write_1h_tokens, reasoning_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (owner_id, month, day, provider, model, source) DO UPDATE SET
+                requests = requests + 1,
+                input_tokens = input_tokens + ?7,
+                output_tokens = output_tokens + ?8,
+                cost_micros = cost_micros + ?9,
+                cache_read_tokens = cache_read_tokens + ?10,
+                cache_write_tokens = cache_write_tokens + ?11,
+                cache_write_1h_tokens = cache_write_1h_tokens + ?12,
+                reasoning_tokens = reasoning_tokens + ?13",
+        )?
+        .execute(params![
+            owner,
+            month,
+            day,
+            row.provider,
+            row.model,
+            row.source.as_str(),
+            column(tokens.input)?,
+            column(tokens.output)?,
+            row.cost_micros,
+            column(tokens.cache_read)?,
+            column(tokens.cache_write)?,
+            column(tokens.cache_write_1h)?,
+            column(tokens.reasoning)?,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Spend charged to `owner_id` in `month`: calls it made, and calls made with its keys.
+pub(super) fn month_spend(
+    tx: &Transaction<'_>,
+    owner_id: &str,
+    month: &str,
+) -> Result<i64, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT micros FROM spend_by_month WHERE owner_id = ?1 AND month = ?2")?
+        .query_row(params![owner_id, month], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A summed count read back as the unsigned number it is.
+fn count(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    let sum: i64 = row.get(index)?;
+    u64::try_from(sum).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, sum))
+}
+
+impl Store {
+    /// Usage charged to `owner_id` in `month`, grouped by provider, model and source.
+    pub async fn usage(
+        &self,
+        owner_id: &str,
+        month: &str,
+    ) -> Result<Vec<UsageLineRecord>, StoreError> {
+        let (owner_id, month) = (owner_id.to_owned(), month.to_owned());
+        self.read(move |tx| {
+            let mut statement = tx.prepare_cached(
+                "SELECT provider, model, source, SUM(requests), SUM(input_tokens),
+                        SUM(output_tokens), SUM(cost_micros), SUM(cache_read_tokens),
+                        SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens)
+                 FROM usage_daily WHERE owner_id = ?1 AND month = ?2
+                 GROUP BY provider, model, source ORDER BY provider, model, source",
+            )?;
+            let rows = statement.query_map(params![owner_id, month], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    count(row, 3)?,
+                    TokenCounts {
+                        input: count(row, 4)?,
+                        output: count(row, 5)?,
+                        cache_read: count(row, 7)?,
+                        cache_write: count(row, 8)?,
+                        cache_write_1h: count(row, 9)?,
+                        reasoning: count(row, 10)?,
+                    },
+                    row.get::<_, i64>(6)?,
+                ))
+            })?;
+            rows.map(|raw| {
+                let (provider, model, source, requests, tokens, cost_micros) = raw?;
+                Ok(UsageLineRecord {
+                    source: parse_enum(&source, UsageSource::parse, "usage source")?,
+                    provider,
+                    model,
+                    requests,
+                    tokens,
+                    cost_micros,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    /// The month's usage of `owner_id` (as in [`Store::usage`]) by UTC day, oldest first;
+    /// days without calls are left out.
+    pub async fn daily_usage(
+        &self,
+        owner_id: &str,
+        month: &str,
+    ) -> Result<Vec<UsageDayRecord>, StoreError> {
+        let (owner_id, month) = (owner_id.to_owned(), month.to_owned());
+        self.read(move |tx| {
+            let mut statement = tx.prepare_cached(
+                "SELECT day,
+                        SUM(CASE WHEN source = 'byok' THEN requests ELSE 0 END),
+                        SUM(CASE WHEN source = 'managed' THEN requests ELSE 0 END),
+                        SUM(CASE WHEN source = 'byok' THEN cost_micros ELSE 0 END),
+                        SUM(CASE WHEN source = 'managed' THEN cost_micros ELSE 0 END)
+                 FROM usage_daily WHERE owner_id = ?1 AND month = ?2
+                 GROUP BY day ORDER BY day",
+            )?;
+            let rows = statement.query_map(params![owner_id, month], |row| {
+                Ok(UsageDayRecord {
+                    date: row.get(0)?,
+                    byok_requests: count(row, 1)?,
+                    managed_requests: count(row, 2)?,
+                    byok_cost_micros: row.get(3)?,
+                    managed_cost_micros: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Deletes raw usage rows older than `before`, a batch per transaction so that writers
+    /// queue behind it for milliseconds only; totals are kept. Returns how many went.
+    /// A usage id pruned this way is no longer recognised as a duplicate, which is why the
+    /// retention is days while routers retry a batch for minutes.
+    pub async fn prune_usage(&self, before: Millis) -> Result<u64, StoreError> {
+        let mut pruned = 0_u64;
+        loop {
+            let deleted = self
+                .write(move |tx| {
+                    Ok(tx
+                        .prepare_cached(
+                            "DELETE FROM usage_records WHERE rowid IN (
+                                SELECT rowid FROM usage_records WHERE time < ?1 LIMIT ?2)",
+                        )?
+                        .execute(params![before, PRUNE_BATCH])?)
+                })
+                .await?;
+            pruned += deleted as u64;
+            if deleted < PRUNE_BATCH as usize {
+                return Ok(pruned);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::day_of;
+
+    #[test]
+    fn days_are_utc_calendar_days() {
+        assert_eq!(day_of(0), "1970-01-01");
+        // 2026-11-30T23:59:59.999Z and one millisecond later.
+        assert_eq!(day_of(1_796_083_199_999), "2026-11-30");
+        assert_eq!(day_of(1_796_083_200_000), "2026-12-01");
+    }
+}

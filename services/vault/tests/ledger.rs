@@ -1,0 +1,146 @@
+//! The ledger's running totals: budgets and usage reports read totals kept with each record,
+//! equal to what the raw rows sum to, and unchanged when raw rows are pruned.
+
+#![allow(clippy::unwrap_used)]
+
+use keyroute_vault::storage::{
+    AuditRecord, PrincipalKind, PrincipalRecord, Store, TokenCounts, UsageRow, UsageSource,
+};
+
+/// 2026-11-30T12:00:00Z and the next day at the same hour.
+const NOV_30: i64 = 1_796_040_000_000;
+const DEC_01: i64 = NOV_30 + 86_400_000;
+
+fn audit(target: &str) -> AuditRecord {
+    AuditRecord {
+        time: 0,
+        actor: String::new(),
+        peer: "admin".into(),
+        action: "create_principal".into(),
+        target: target.into(),
+        owner_id: target.into(),
+        request_id: "req".into(),
+        detail: "{}".into(),
+    }
+}
+
+async fn principal(store: &Store, id: &str, kind: PrincipalKind) {
+    let record = PrincipalRecord {
+        id: id.into(),
+        kind,
+        name: id.into(),
+        email: String::new(),
+        created_at: 0,
+        disabled_at: None,
+    };
+    store
+        .create_principal(record, None, audit(id))
+        .await
+        .unwrap();
+}
+
+fn row(
+    id: &str,
+    time: i64,
+    principal: &str,
+    key_owner: &str,
+    source: UsageSource,
+    cost: i64,
+) -> UsageRow {
+    UsageRow {
+        usage_id: id.into(),
+        request_id: format!("req-{id}"),
+        hold_id: String::new(),
+        time,
+        principal_id: principal.into(),
+        credential_id: format!("cred-{key_owner}"),
+        credential_owner: key_owner.into(),
+        source,
+        provider: "openai".into(),
+        model: "gpt-4o-mini".into(),
+        tokens: TokenCounts {
+            input: 10,
+            output: 4,
+            cache_read: 2,
+            ..TokenCounts::default()
+        },
+        cost_micros: cost,
+    }
+}
+
+fn raw_rows(path: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.query_row("SELECT COUNT(*) FROM usage_records", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn totals_match_the_rows_and_survive_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.db");
+    let store = Store::open(&path, 0).await.unwrap();
+    principal(&store, "usr_a", PrincipalKind::User).await;
+    principal(&store, "org_x", PrincipalKind::Org).await;
+    store
+        .grant_credits("usr_a", 1_000_000, audit("usr_a"))
+        .await
+        .unwrap();
+
+    let rows = vec![
+        row("u1", NOV_30, "usr_a", "usr_a", UsageSource::Byok, 30),
+        row("u2", NOV_30 + 1, "usr_a", "org_x", UsageSource::Byok, 50),
+        row("u3", DEC_01, "usr_a", "platform", UsageSource::Managed, 70),
+        row(
+            "u4",
+            DEC_01 + 1,
+            "usr_a",
+            "platform",
+            UsageSource::Managed,
+            11,
+        ),
+    ];
+    assert_eq!(
+        store.record_usage(rows.clone(), DEC_01).await.unwrap(),
+        (4, 0)
+    );
+    // A retried batch changes no total.
+    assert_eq!(store.record_usage(rows, DEC_01).await.unwrap(), (0, 4));
+
+    let check = |store: Store| async move {
+        let budgets = store
+            .budgets(vec!["usr_a".to_owned(), "org_x".to_owned()], "2026-11")
+            .await
+            .unwrap();
+        // usr_a made both November calls; org_x owns the key of one of them.
+        assert_eq!(budgets[0].month_spend_micros, 80);
+        assert_eq!(budgets[1].month_spend_micros, 50);
+        let december = store
+            .budgets(vec!["usr_a".to_owned()], "2026-12")
+            .await
+            .unwrap();
+        assert_eq!(december[0].month_spend_micros, 81);
+
+        let lines = store.usage("usr_a", "2026-12").await.unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0].requests, lines[0].cost_micros), (2, 81));
+        assert_eq!((lines[0].tokens.input, lines[0].tokens.cache_read), (20, 4));
+        let org = store.usage("org_x", "2026-11").await.unwrap();
+        assert_eq!((org[0].requests, org[0].cost_micros), (1, 50));
+
+        let days = store.daily_usage("usr_a", "2026-11").await.unwrap();
+        assert_eq!(days.len(), 1);
+        assert_eq!(
+            (days[0].date.as_str(), days[0].byok_requests),
+            ("2026-11-30", 2)
+        );
+        assert_eq!(days[0].byok_cost_micros, 80);
+    };
+    check(store.clone()).await;
+    assert_eq!(raw_rows(&path), 4);
+
+    // Pruning November's raw rows keeps every total.
+    assert_eq!(store.prune_usage(DEC_01 - 1).await.unwrap(), 2);
+    assert_eq!(raw_rows(&path), 2);
+    check(store.clone()).await;
+    assert_eq!(store.prune_usage(DEC_01 - 1).await.unwrap(), 0);
+}
