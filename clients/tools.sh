@@ -6,9 +6,10 @@
 #                        clients/python/requirements-dev.txt, remade when that file changes
 #   clients_go_plugins   Debian's protoc-gen-go and protoc-gen-go-grpc, at the versions the
 #                        committed Go code was generated with
-#   clients_go_env       Debian's Go and the Go sources of grpc and protobuf; sets GO_ENV, the
-#                        environment that builds clients/go offline (GOPATH mode: no module
-#                        proxy is reached, nothing is downloaded)
+#   clients_go_env       Debian's Go and the Go sources of grpc-go 1.33.3, protobuf 1.28.1 and
+#                        golang/protobuf 1.5.2; sets GO_ENV, the environment that builds
+#                        clients/go offline (GOPATH mode: no module proxy is reached, nothing
+#                        is downloaded)
 #
 # Debian packages are installed with apt-get when missing (as root, or through sudo).
 
@@ -88,7 +89,9 @@ clients_go_plugins() {
 
 clients_go_env() {
   local gopath="$ROOT/target/grpc-clients-gopath"
-  clients_apt golang-go golang-google-grpc-dev golang-google-protobuf-dev || return
+  # grpc-go 1.33's codec marshals through github.com/golang/protobuf: its 1.5 (APIv1 on top
+  # of google.golang.org/protobuf), not 1.3, which cannot read the generated APIv2 messages.
+  clients_apt golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev || return
   # clients/go as keyroute.dev/client in a GOPATH of its own, before Debian's sources.
   mkdir -p "$gopath/src/keyroute.dev"
   ln -sfn "$ROOT/clients/go" "$gopath/src/keyroute.dev/client"
