@@ -250,12 +250,15 @@ func (FinishReason) EnumDescriptor() ([]byte, []int) {
 	return file_keyroute_router_v1_router_proto_rawDescGZIP(), []int{3}
 }
 
+// Whose key serves a call, and so who pays.
 type KeySource int32
 
 const (
 	KeySource_KEY_SOURCE_UNSPECIFIED KeySource = 0
-	KeySource_KEY_SOURCE_BYOK        KeySource = 1
-	KeySource_KEY_SOURCE_MANAGED     KeySource = 2
+	// The caller's own key or their org's: the provider bills them.
+	KeySource_KEY_SOURCE_BYOK KeySource = 1
+	// A platform key: the caller's credit balance pays, at catalog prices.
+	KeySource_KEY_SOURCE_MANAGED KeySource = 2
 )
 
 // Enum value maps for KeySource.
@@ -299,15 +302,21 @@ func (KeySource) EnumDescriptor() ([]byte, []int) {
 	return file_keyroute_router_v1_router_proto_rawDescGZIP(), []int{4}
 }
 
+// How a key test went.
 type TestOutcome int32
 
 const (
-	TestOutcome_TEST_OUTCOME_UNSPECIFIED     TestOutcome = 0
-	TestOutcome_TEST_OUTCOME_OK              TestOutcome = 1
-	TestOutcome_TEST_OUTCOME_KEY_INVALID     TestOutcome = 2
+	TestOutcome_TEST_OUTCOME_UNSPECIFIED TestOutcome = 0
+	// The provider answered.
+	TestOutcome_TEST_OUTCOME_OK TestOutcome = 1
+	// The provider refused the key (an authentication error, 401 and the like).
+	TestOutcome_TEST_OUTCOME_KEY_INVALID TestOutcome = 2
+	// The key is accepted but may not use the model (403, or 404 for the model).
 	TestOutcome_TEST_OUTCOME_NO_MODEL_ACCESS TestOutcome = 3
-	TestOutcome_TEST_OUTCOME_OUT_OF_CREDIT   TestOutcome = 4
-	TestOutcome_TEST_OUTCOME_UNREACHABLE     TestOutcome = 5
+	// The provider account is out of credit (a billing error).
+	TestOutcome_TEST_OUTCOME_OUT_OF_CREDIT TestOutcome = 4
+	// The provider could not be reached, or failed otherwise.
+	TestOutcome_TEST_OUTCOME_UNREACHABLE TestOutcome = 5
 )
 
 // Enum value maps for TestOutcome.
@@ -362,6 +371,7 @@ type CompleteRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// The chat to answer. Required.
 	Request *ChatRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
 }
 
@@ -409,6 +419,7 @@ type CompleteStreamRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// The chat to answer. Required.
 	Request *ChatRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
 }
 
@@ -461,8 +472,10 @@ type ChatRequest struct {
 	// `azure/<label>`, `custom/<name>/<model>`).
 	Model string `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
 	// The conversation in order, system and developer instructions included.
-	Messages   []*Message  `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
-	Tools      []*Tool     `protobuf:"bytes,3,rep,name=tools,proto3" json:"tools,omitempty"`
+	Messages []*Message `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Functions the model may call.
+	Tools []*Tool `protobuf:"bytes,3,rep,name=tools,proto3" json:"tools,omitempty"`
+	// Whether and which tool to call; unset: the provider's default.
 	ToolChoice *ToolChoice `protobuf:"bytes,4,opt,name=tool_choice,json=toolChoice,proto3" json:"tool_choice,omitempty"`
 	// Unset: the provider's default (parallel calls allowed).
 	ParallelToolCalls *bool            `protobuf:"varint,5,opt,name=parallel_tool_calls,json=parallelToolCalls,proto3,oneof" json:"parallel_tool_calls,omitempty"`
@@ -1119,12 +1132,15 @@ func (*Image_Url) isImage_Source() {}
 
 func (*Image_Data) isImage_Source() {}
 
+// A function call the model made (in an assistant message).
 type ToolCall struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Id   string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The call's id, which its `ToolResult.tool_call_id` names.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The function's name.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The arguments as a JSON object, serialized.
 	ArgumentsJson string `protobuf:"bytes,3,opt,name=arguments_json,json=argumentsJson,proto3" json:"arguments_json,omitempty"`
@@ -1183,16 +1199,19 @@ func (x *ToolCall) GetArgumentsJson() string {
 	return ""
 }
 
+// What a tool call returned (in a `ROLE_TOOL` message).
 type ToolResult struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// The `ToolCall.id` this answers.
 	ToolCallId string `protobuf:"bytes,1,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
 	// The called tool's name, when known (Gemini matches results by name).
 	Name    string         `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Content []*ContentPart `protobuf:"bytes,3,rep,name=content,proto3" json:"content,omitempty"`
-	IsError bool           `protobuf:"varint,4,opt,name=is_error,json=isError,proto3" json:"is_error,omitempty"`
+	// The tool failed: `content` describes the error.
+	IsError bool `protobuf:"varint,4,opt,name=is_error,json=isError,proto3" json:"is_error,omitempty"`
 }
 
 func (x *ToolResult) Reset() {
@@ -1378,17 +1397,21 @@ func (x *CacheHint) GetTtl() string {
 	return ""
 }
 
+// A function the model may call.
 type Tool struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Name        string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What the function does, for the model.
 	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// JSON Schema of the arguments object, serialized.
-	ParametersJson string     `protobuf:"bytes,3,opt,name=parameters_json,json=parametersJson,proto3" json:"parameters_json,omitempty"`
-	Strict         bool       `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
-	Cache          *CacheHint `protobuf:"bytes,5,opt,name=cache,proto3" json:"cache,omitempty"`
+	ParametersJson string `protobuf:"bytes,3,opt,name=parameters_json,json=parametersJson,proto3" json:"parameters_json,omitempty"`
+	// The arguments must follow the schema exactly (OpenAI `strict`), where the provider offers it.
+	Strict bool `protobuf:"varint,4,opt,name=strict,proto3" json:"strict,omitempty"`
+	// A prompt-cache breakpoint after this tool's definition.
+	Cache *CacheHint `protobuf:"bytes,5,opt,name=cache,proto3" json:"cache,omitempty"`
 	// The Responses API `namespace` tool this function belongs to. `name` is then
 	// `<namespace>__<function>`: the name every upstream and every stream uses.
 	Namespace string `protobuf:"bytes,6,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -1474,7 +1497,8 @@ type ToolChoice struct {
 	unknownFields protoimpl.UnknownFields
 
 	Mode ToolChoiceMode `protobuf:"varint,1,opt,name=mode,proto3,enum=keyroute.router.v1.ToolChoiceMode" json:"mode,omitempty"`
-	Name string         `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The tool to call, with `TOOL_CHOICE_MODE_TOOL`.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 }
 
 func (x *ToolChoice) Reset() {
@@ -1523,16 +1547,21 @@ func (x *ToolChoice) GetName() string {
 	return ""
 }
 
+// The shape of the answer's text: plain, any JSON object, or JSON following a schema (OpenAI
+// `response_format`), mapped to each provider's nearest control.
 type ResponseFormat struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Type        ResponseFormatType `protobuf:"varint,1,opt,name=type,proto3,enum=keyroute.router.v1.ResponseFormatType" json:"type,omitempty"`
-	Name        string             `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Description string             `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	SchemaJson  string             `protobuf:"bytes,4,opt,name=schema_json,json=schemaJson,proto3" json:"schema_json,omitempty"`
-	Strict      bool               `protobuf:"varint,5,opt,name=strict,proto3" json:"strict,omitempty"`
+	Type ResponseFormatType `protobuf:"varint,1,opt,name=type,proto3,enum=keyroute.router.v1.ResponseFormatType" json:"type,omitempty"`
+	// The schema's name (OpenAI `json_schema.name`), with `RESPONSE_FORMAT_TYPE_JSON_SCHEMA`.
+	Name        string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// The JSON Schema, serialized, with `RESPONSE_FORMAT_TYPE_JSON_SCHEMA`.
+	SchemaJson string `protobuf:"bytes,4,opt,name=schema_json,json=schemaJson,proto3" json:"schema_json,omitempty"`
+	// The answer must follow the schema exactly (OpenAI `strict`), where the provider offers it.
+	Strict bool `protobuf:"varint,5,opt,name=strict,proto3" json:"strict,omitempty"`
 }
 
 func (x *ResponseFormat) Reset() {
@@ -1602,6 +1631,8 @@ func (x *ResponseFormat) GetStrict() bool {
 	return false
 }
 
+// Sampling controls; each unset one is the provider's default, and each reaches the providers
+// that take it.
 type Sampling struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -1609,10 +1640,13 @@ type Sampling struct {
 
 	Temperature *float64 `protobuf:"fixed64,1,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
 	TopP        *float64 `protobuf:"fixed64,2,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
-	TopK        *uint32  `protobuf:"varint,3,opt,name=top_k,json=topK,proto3,oneof" json:"top_k,omitempty"`
+	// Anthropic, Gemini and Bedrock `top_k`.
+	TopK *uint32 `protobuf:"varint,3,opt,name=top_k,json=topK,proto3,oneof" json:"top_k,omitempty"`
 	// Output token limit (OpenAI `max_completion_tokens`, Anthropic `max_tokens`).
-	MaxTokens        *uint32  `protobuf:"varint,4,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
-	Stop             []string `protobuf:"bytes,5,rep,name=stop,proto3" json:"stop,omitempty"`
+	MaxTokens *uint32 `protobuf:"varint,4,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
+	// Stop sequences.
+	Stop []string `protobuf:"bytes,5,rep,name=stop,proto3" json:"stop,omitempty"`
+	// OpenAI `seed`, for repeatable sampling where the provider offers it.
 	Seed             *int64   `protobuf:"varint,6,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	PresencePenalty  *float64 `protobuf:"fixed64,7,opt,name=presence_penalty,json=presencePenalty,proto3,oneof" json:"presence_penalty,omitempty"`
 	FrequencyPenalty *float64 `protobuf:"fixed64,8,opt,name=frequency_penalty,json=frequencyPenalty,proto3,oneof" json:"frequency_penalty,omitempty"`
@@ -1841,16 +1875,20 @@ func (x *CompleteResponse) GetResponse() *ChatResponse {
 	return nil
 }
 
+// A whole answer in the canonical form.
 type ChatResponse struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// The provider's id for the answer, or the request id when it gave none.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The model that answered, as the provider reported it.
-	Model    string    `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
-	Choices  []*Choice `protobuf:"bytes,3,rep,name=choices,proto3" json:"choices,omitempty"`
-	Usage    *Usage    `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// One per choice asked for (`ChatRequest.choice_count`).
+	Choices []*Choice `protobuf:"bytes,3,rep,name=choices,proto3" json:"choices,omitempty"`
+	Usage   *Usage    `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Which key served the answer.
 	ServedBy *ServedBy `protobuf:"bytes,5,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
 	// Provider fields keyroute does not model (citations, safety ratings...), as JSON.
 	ProviderExtrasJson string `protobuf:"bytes,6,opt,name=provider_extras_json,json=providerExtrasJson,proto3" json:"provider_extras_json,omitempty"`
@@ -1944,8 +1982,10 @@ type Choice struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Index        uint32       `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Message      *Message     `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The assistant's message: text, reasoning, refusals and tool calls, in order.
+	Message *Message `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// Why the model stopped.
 	FinishReason FinishReason `protobuf:"varint,3,opt,name=finish_reason,json=finishReason,proto3,enum=keyroute.router.v1.FinishReason" json:"finish_reason,omitempty"`
 	// The matched stop sequence, when the provider reports it.
 	StopSequence string `protobuf:"bytes,4,opt,name=stop_sequence,json=stopSequence,proto3" json:"stop_sequence,omitempty"`
@@ -2036,7 +2076,8 @@ type Usage struct {
 	CacheWriteTokens uint64 `protobuf:"varint,4,opt,name=cache_write_tokens,json=cacheWriteTokens,proto3" json:"cache_write_tokens,omitempty"`
 	// Output spent on reasoning (part of `output_tokens`).
 	ReasoningTokens uint64 `protobuf:"varint,5,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
-	TotalTokens     uint64 `protobuf:"varint,6,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
+	// `input_tokens` and `output_tokens` together.
+	TotalTokens uint64 `protobuf:"varint,6,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
 	// Of `cache_write_tokens`, those written with a 1-hour lifetime (Anthropic's
 	// `cache_creation.ephemeral_1h_input_tokens`); the rest lived 5 minutes.
 	CacheWrite_1HTokens uint64 `protobuf:"varint,7,opt,name=cache_write_1h_tokens,json=cacheWrite1hTokens,proto3" json:"cache_write_1h_tokens,omitempty"`
@@ -2129,11 +2170,16 @@ type ServedBy struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Provider              string    `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
-	KeySource             KeySource `protobuf:"varint,2,opt,name=key_source,json=keySource,proto3,enum=keyroute.router.v1.KeySource" json:"key_source,omitempty"`
-	CredentialFingerprint string    `protobuf:"bytes,3,opt,name=credential_fingerprint,json=credentialFingerprint,proto3" json:"credential_fingerprint,omitempty"`
-	Attempts              uint32    `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	RequestId             string    `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The provider that answered (`openai`, `anthropic`, `bedrock`...).
+	Provider  string    `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	KeySource KeySource `protobuf:"varint,2,opt,name=key_source,json=keySource,proto3,enum=keyroute.router.v1.KeySource" json:"key_source,omitempty"`
+	// The serving key's fingerprint, as in its `Credential` (`openai:…a1b2`).
+	CredentialFingerprint string `protobuf:"bytes,3,opt,name=credential_fingerprint,json=credentialFingerprint,proto3" json:"credential_fingerprint,omitempty"`
+	// Upstream attempts made, this one included: keys that failed retryably came before it.
+	Attempts uint32 `protobuf:"varint,4,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The request id the call was served under: the caller's `x-request-id`, or one keyroute
+	// made.
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 }
 
 func (x *ServedBy) Reset() {
@@ -2326,14 +2372,18 @@ func (*CompleteStreamResponse_Error) isCompleteStreamResponse_Event() {}
 
 func (*CompleteStreamResponse_End) isCompleteStreamResponse_Event() {}
 
+// The first event of a stream.
 type StreamStart struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Id      string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Model   string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
-	Created int64  `protobuf:"varint,3,opt,name=created,proto3" json:"created,omitempty"`
+	// As `ChatResponse.id`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The model that answers, as the provider reported it.
+	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	// Unix seconds.
+	Created int64 `protobuf:"varint,3,opt,name=created,proto3" json:"created,omitempty"`
 }
 
 func (x *StreamStart) Reset() {
@@ -2611,6 +2661,7 @@ func (x *ToolCallDelta) GetArgumentsFragment() string {
 	return ""
 }
 
+// A failure after the stream started; the stream ends after it.
 type StreamError struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -2619,9 +2670,10 @@ type StreamError struct {
 	// The HTTP status the error maps to (429, 500, 529...).
 	Status uint32 `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
 	// The provider's error type (`overloaded_error`, `throttlingException`...).
-	Type      string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	Message   string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	Retryable bool   `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	Type    string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The same request may succeed if sent again.
+	Retryable bool `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
 }
 
 func (x *StreamError) Reset() {
@@ -2684,11 +2736,13 @@ func (x *StreamError) GetRetryable() bool {
 	return false
 }
 
+// The last event of a served stream.
 type StreamEnd struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// Which key served the stream.
 	ServedBy *ServedBy `protobuf:"bytes,1,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
 }
 
@@ -2824,10 +2878,14 @@ type ModelInfo struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Id          string    `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Provider    string    `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
-	KeySource   KeySource `protobuf:"varint,3,opt,name=key_source,json=keySource,proto3,enum=keyroute.router.v1.KeySource" json:"key_source,omitempty"`
-	DisplayName string    `protobuf:"bytes,4,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// What to send as `ChatRequest.model`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The provider that would serve it.
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Whose key would serve it.
+	KeySource KeySource `protobuf:"varint,3,opt,name=key_source,json=keySource,proto3,enum=keyroute.router.v1.KeySource" json:"key_source,omitempty"`
+	// The catalog's name for the model; empty for an id the catalog lacks.
+	DisplayName string `protobuf:"bytes,4,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// The provider's own name for the model (a Bedrock model id, a deployment), where known.
 	Upstream string `protobuf:"bytes,5,opt,name=upstream,proto3" json:"upstream,omitempty"`
 	// The key's provider listed it (live discovery); false for catalog entries.
@@ -2913,6 +2971,7 @@ type CountTokensRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// The chat whose input to count. Required.
 	Request *ChatRequest `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
 }
 
@@ -3025,6 +3084,7 @@ type TestCredentialRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// One of the caller's enabled keys, their own or an org's (`Credential.id`, `cred_...`).
 	CredentialId string `protobuf:"bytes,1,opt,name=credential_id,json=credentialId,proto3" json:"credential_id,omitempty"`
 	// A model to try; empty picks the provider's cheapest catalog model.
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
@@ -3081,9 +3141,11 @@ type TestCredentialResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Outcome   TestOutcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=keyroute.router.v1.TestOutcome" json:"outcome,omitempty"`
-	Provider  string      `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
-	LatencyMs uint32      `protobuf:"varint,3,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	Outcome TestOutcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=keyroute.router.v1.TestOutcome" json:"outcome,omitempty"`
+	// The key's provider.
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// How long the provider took to answer the test.
+	LatencyMs uint32 `protobuf:"varint,3,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
 	// The provider's own message, when it refused.
 	ProviderMessage string `protobuf:"bytes,4,opt,name=provider_message,json=providerMessage,proto3" json:"provider_message,omitempty"`
 	// The models the provider says this key can use (live discovery), where it lists them.
@@ -3344,6 +3406,7 @@ type Embedding struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// The position of its text in `EmbedRequest.inputs`.
 	Index  uint32    `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	Values []float32 `protobuf:"fixed32,2,rep,packed,name=values,proto3" json:"values,omitempty"`
 }

@@ -17,15 +17,40 @@ const _ = grpc.SupportPackageIsVersion7
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type RouterServiceClient interface {
+	// One chat answer, whole. The router resolves `request.model`, then tries the caller's keys
+	// that can serve it: their own first, then their orgs', and the platform's managed keys as
+	// their provider settings and fallback policy allow (paid from their credit balance). A key
+	// that fails retryably (rate limit, 5xx, timeout) makes way for the next. Served, the answer
+	// carries `x-keyroute-provider`, `x-keyroute-key-source`, `x-keyroute-credential` and
+	// `x-request-id` metadata (and `x-keyroute-model-deprecated` / `-successor` for a model its
+	// provider deprecated). Failed, the status says why and trailers `x-keyroute-error-origin`
+	// and `x-keyroute-retryable` say whose fault and whether to retry: INVALID_ARGUMENT (the
+	// request), NOT_FOUND (unknown or retired model), FAILED_PRECONDITION (no key may serve, or
+	// the provider refused the key), RESOURCE_EXHAUSTED (rate limit, cooling keys, spent budget),
+	// UNAVAILABLE or DEADLINE_EXCEEDED (providers or vault); docs/grpc.md has the full table.
 	Complete(ctx context.Context, in *CompleteRequest, opts ...grpc.CallOption) (*CompleteResponse, error)
+	// The same routing as Complete, answered as events: `start`, then `delta`s, `usage` when the
+	// provider reports it, and `end` with `ServedBy`. The served-by metadata comes as response
+	// headers before the first event. A failure before the answer starts is a status, as for
+	// Complete (the next key is tried first); after it, an `error` event, and the stream ends
+	// with status OK. A stream cut short is still charged for what was used.
 	CompleteStream(ctx context.Context, in *CompleteStreamRequest, opts ...grpc.CallOption) (RouterService_CompleteStreamClient, error)
+	// Every model id the caller can route now, each checked as a request for it would be routed:
+	// the catalog ids their keys or the managed keys serve, the same pinned to each provider
+	// they have a key for (`anthropic/...`, `bedrock/...`), their Azure deployments
+	// (`azure/<label>`), and what their own keys' providers list that the catalog lacks
+	// (`openai/<id>`, `custom/<name>/<id>`). Errors: UNAUTHENTICATED, UNAVAILABLE (vault).
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
 	TestCredential(ctx context.Context, in *TestCredentialRequest, opts ...grpc.CallOption) (*TestCredentialResponse, error)
 	// How many input tokens a request would use: counted by the provider where the key that
-	// would serve it is Anthropic's, estimated otherwise.
+	// would serve it is Anthropic's, estimated otherwise (also when that count fails). Nothing
+	// is charged and no served-by metadata is sent; `exact` says how the count was made. Errors
+	// as Complete's before any provider is called (FAILED_PRECONDITION when no key may serve).
 	CountTokens(ctx context.Context, in *CountTokensRequest, opts ...grpc.CallOption) (*CountTokensResponse, error)
 	// Embedding vectors for texts, from a model with the `embeddings` capability; charged like
-	// chat for managed keys (input tokens at the model's input price).
+	// chat for managed keys (input tokens at the model's input price). Routed, answered with
+	// served-by metadata and failed as Complete is; INVALID_ARGUMENT also for empty inputs, too
+	// many, or a model that does not embed.
 	Embed(ctx context.Context, in *EmbedRequest, opts ...grpc.CallOption) (*EmbedResponse, error)
 }
 
@@ -118,15 +143,40 @@ func (c *routerServiceClient) Embed(ctx context.Context, in *EmbedRequest, opts 
 // All implementations must embed UnimplementedRouterServiceServer
 // for forward compatibility
 type RouterServiceServer interface {
+	// One chat answer, whole. The router resolves `request.model`, then tries the caller's keys
+	// that can serve it: their own first, then their orgs', and the platform's managed keys as
+	// their provider settings and fallback policy allow (paid from their credit balance). A key
+	// that fails retryably (rate limit, 5xx, timeout) makes way for the next. Served, the answer
+	// carries `x-keyroute-provider`, `x-keyroute-key-source`, `x-keyroute-credential` and
+	// `x-request-id` metadata (and `x-keyroute-model-deprecated` / `-successor` for a model its
+	// provider deprecated). Failed, the status says why and trailers `x-keyroute-error-origin`
+	// and `x-keyroute-retryable` say whose fault and whether to retry: INVALID_ARGUMENT (the
+	// request), NOT_FOUND (unknown or retired model), FAILED_PRECONDITION (no key may serve, or
+	// the provider refused the key), RESOURCE_EXHAUSTED (rate limit, cooling keys, spent budget),
+	// UNAVAILABLE or DEADLINE_EXCEEDED (providers or vault); docs/grpc.md has the full table.
 	Complete(context.Context, *CompleteRequest) (*CompleteResponse, error)
+	// The same routing as Complete, answered as events: `start`, then `delta`s, `usage` when the
+	// provider reports it, and `end` with `ServedBy`. The served-by metadata comes as response
+	// headers before the first event. A failure before the answer starts is a status, as for
+	// Complete (the next key is tried first); after it, an `error` event, and the stream ends
+	// with status OK. A stream cut short is still charged for what was used.
 	CompleteStream(*CompleteStreamRequest, RouterService_CompleteStreamServer) error
+	// Every model id the caller can route now, each checked as a request for it would be routed:
+	// the catalog ids their keys or the managed keys serve, the same pinned to each provider
+	// they have a key for (`anthropic/...`, `bedrock/...`), their Azure deployments
+	// (`azure/<label>`), and what their own keys' providers list that the catalog lacks
+	// (`openai/<id>`, `custom/<name>/<id>`). Errors: UNAUTHENTICATED, UNAVAILABLE (vault).
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
 	TestCredential(context.Context, *TestCredentialRequest) (*TestCredentialResponse, error)
 	// How many input tokens a request would use: counted by the provider where the key that
-	// would serve it is Anthropic's, estimated otherwise.
+	// would serve it is Anthropic's, estimated otherwise (also when that count fails). Nothing
+	// is charged and no served-by metadata is sent; `exact` says how the count was made. Errors
+	// as Complete's before any provider is called (FAILED_PRECONDITION when no key may serve).
 	CountTokens(context.Context, *CountTokensRequest) (*CountTokensResponse, error)
 	// Embedding vectors for texts, from a model with the `embeddings` capability; charged like
-	// chat for managed keys (input tokens at the model's input price).
+	// chat for managed keys (input tokens at the model's input price). Routed, answered with
+	// served-by metadata and failed as Complete is; INVALID_ARGUMENT also for empty inputs, too
+	// many, or a model that does not embed.
 	Embed(context.Context, *EmbedRequest) (*EmbedResponse, error)
 	mustEmbedUnimplementedRouterServiceServer()
 }

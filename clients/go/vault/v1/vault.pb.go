@@ -2100,11 +2100,16 @@ type Credential struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	Id       string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	OwnerId  string `protobuf:"bytes,2,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// `cred_...`.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The principal the key belongs to: a user, an org, or `platform` (managed keys).
+	OwnerId string `protobuf:"bytes,2,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// `openai`, `anthropic`, `bedrock`, `azure`, `vertex`, `custom`...
 	Provider string `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
-	Label    string `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"`
-	Enabled  bool   `protobuf:"varint,5,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Tells an owner's keys of one provider apart (unique per owner and provider).
+	Label string `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"`
+	// Disabled keys are kept but serve nothing.
+	Enabled bool `protobuf:"varint,5,opt,name=enabled,proto3" json:"enabled,omitempty"`
 	// Non-secret configuration (region, endpoint, deployment, base URL...).
 	Config map[string]string `protobuf:"bytes,6,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
 	// Provider prefix and last four characters of the secret.
@@ -2232,12 +2237,20 @@ type CreateCredentialRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	OwnerId  string            `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
-	Provider string            `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
-	Label    string            `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
-	Secret   string            `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`
-	Config   map[string]string `protobuf:"bytes,5,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
-	Disabled bool              `protobuf:"varint,6,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// Whose key it is: the principal the forwarded token names, or an org where their role is
+	// owner or billing_manager. Required.
+	OwnerId string `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// Required; the shapes of `secret` and `config` follow it (see `Credential`).
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Up to 64 letters, digits, `.`, `_` or `-`, unique per owner and provider. Required for
+	// `custom` (the endpoint's name); an Azure key without one is named after its deployment.
+	Label string `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	// The provider key; never returned.
+	Secret string `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`
+	// Non-secret settings the provider needs (region, endpoint, deployment, base URL...).
+	Config map[string]string `protobuf:"bytes,5,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
+	// Store the key disabled.
+	Disabled bool `protobuf:"varint,6,opt,name=disabled,proto3" json:"disabled,omitempty"`
 }
 
 func (x *CreateCredentialRequest) Reset() {
@@ -2472,6 +2485,8 @@ func (x *UpdateCredentialSecretResponse) GetCredential() *Credential {
 	return nil
 }
 
+// Routers stop using a disabled key once the vault's revocation reaches them
+// (REVOCATION_KIND_CREDENTIAL_DISABLED).
 type SetCredentialEnabledRequest struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -2626,6 +2641,7 @@ type DeleteCredentialResponse struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// The key as it was.
 	Credential *Credential `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
 }
 
@@ -2972,6 +2988,7 @@ type ListCredentialsRequest struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
+	// The principal whose keys to list: the caller, or an org they belong to. Required.
 	OwnerId string `protobuf:"bytes,1,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
 }
 
