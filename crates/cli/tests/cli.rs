@@ -104,6 +104,7 @@ async fn every_command_has_help() {
         &[],
         &["certs"],
         &["certs", "dev"],
+        &["certs", "issue"],
         &["kek"],
         &["kek", "generate"],
         &["kek", "add"],

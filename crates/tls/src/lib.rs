@@ -17,6 +17,8 @@ mod material;
 mod reload;
 mod server;
 #[cfg(feature = "test-pki")]
+mod stock_client;
+#[cfg(feature = "test-pki")]
 mod test_pki;
 mod verify;
 
@@ -25,5 +27,7 @@ pub use error::TlsError;
 pub use identity::{Identity, TRUST_DOMAIN_PREFIX, identity_of_der};
 pub use material::TlsPaths;
 pub use server::{PeerInfo, ServerTls, TlsConnection, incoming};
+#[cfg(feature = "test-pki")]
+pub use stock_client::stock_channel;
 #[cfg(feature = "test-pki")]
 pub use test_pki::TestPki;

@@ -52,6 +52,13 @@ pub struct DevArgs {
     /// and $10 of credits, so no provider key is needed.
     #[arg(long)]
     mock: bool,
+    /// Serves the router's Prometheus metrics at this address (`/metrics`, as the router's
+    /// admin port does in production); off unless given. The edge's are on its HTTP port.
+    #[arg(long, env = "KEYROUTE_DEV_ROUTER_METRICS_ADDR")]
+    router_metrics_addr: Option<SocketAddr>,
+    /// Serves the vault's Prometheus metrics at this address; off unless given.
+    #[arg(long, env = "KEYROUTE_DEV_VAULT_METRICS_ADDR")]
+    vault_metrics_addr: Option<SocketAddr>,
 }
 
 fn upstream_overrides(pairs: &[String]) -> Result<HashMap<String, String>, CliError> {
@@ -87,17 +94,41 @@ fn shell_value(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// Where the gateway's parts listen, for dev.env.
+struct Addresses<'a> {
+    /// The edge's HTTP base URL.
+    url: &'a str,
+    /// The vault's gRPC `host:port`.
+    vault: &'a str,
+    /// The router's gRPC `localhost:port`.
+    router: &'a str,
+}
+
+/// The router's address for platform clients: named `localhost`, which its dev certificate
+/// carries, so a stock gRPC client's hostname check passes (an IP address would need an IP
+/// SAN match, which some clients do not do).
+fn router_address(listening: SocketAddr) -> String {
+    if listening.ip().is_loopback() {
+        format!("localhost:{}", listening.port())
+    } else {
+        listening.to_string()
+    }
+}
+
 /// The lines of dev.env, also printed: sourceable by a shell. `KEYROUTE_VAULT_ADDR` and
 /// `KEYROUTE_CERTS_DIR` are what `keyroute admin` reads, so its commands reach this vault
-/// with the dev admin certificate.
+/// with the dev admin certificate; `KEYROUTE_ROUTER_ADDR` and `KEYROUTE_CA_CERT` are what an
+/// internal platform's gRPC client needs besides its own certificate, which the last line
+/// says how to issue.
 fn env_lines(
-    url: &str,
+    at: &Addresses<'_>,
     identity: &DevIdentity,
     console: &str,
-    vault: &str,
     certs: &std::path::Path,
 ) -> String {
+    let Addresses { url, vault, router } = at;
     let token = &identity.token;
+    let ca = shell_value(&certs.join("ca.crt").to_string_lossy());
     let certs = shell_value(&certs.to_string_lossy());
     let console = shell_value(console);
     format!(
@@ -105,6 +136,8 @@ fn env_lines(
          OPENAI_BASE_URL={url}/v1\nOPENAI_API_KEY={token}\n\
          ANTHROPIC_BASE_URL={url}\nANTHROPIC_API_KEY={token}\n\
          KEYROUTE_VAULT_ADDR={vault}\nKEYROUTE_CERTS_DIR={certs}\n\
+         KEYROUTE_ROUTER_ADDR={router}\nKEYROUTE_CA_CERT={ca}\n\
+         # a platform's gRPC certificate for KEYROUTE_ROUTER_ADDR: keyroute certs issue --ca-dir {certs} --identity platform/<name>\n\
          # curl -s {url}/v1/chat/completions -H \"authorization: Bearer $KEYROUTE_TOKEN\" -H 'content-type: application/json' -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'\n"
     )
 }
@@ -202,7 +235,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         tls_reload_interval: reload,
         shutdown_grace: grace,
         health_listen: None,
-        metrics_listen: None,
+        metrics_listen: args.vault_metrics_addr,
     })
     .await
     .map_err(cannot_start("vault"))?;
@@ -250,7 +283,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         timeouts: Timeouts::default(),
         tls_reload_interval: reload,
         shutdown_grace: grace,
-        metrics_listen: None,
+        metrics_listen: args.router_metrics_addr,
         health_listen: None,
     })
     .await
@@ -281,7 +314,13 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let url = format!("http://{http_addr}");
     let certs = std::path::absolute(state.pki_dir()).map_err(|e| CliError::Io(e.to_string()))?;
     let console = console_link(&mut admin, &identity, &url).await?;
-    let env = env_lines(&url, &identity, &console, &vault_addr, &certs);
+    let router = router_address(router_addr);
+    let at = Addresses {
+        url: &url,
+        vault: &vault_addr,
+        router: &router,
+    };
+    let env = env_lines(&at, &identity, &console, &certs);
     write_private(&state.env_file(), env.as_bytes())?;
     println!(
         "keyroute dev is running{}; state in {}\n\n{env}\n(also in {}; Ctrl-C stops)\n\
