@@ -1,13 +1,16 @@
 """Writes docs/grpc.md, the reference of keyroute's gRPC API, from the proto files' comments.
 
-    python3 scripts/grpc_reference.py --descriptors SET.binpb --intro docs/grpc/intro.md --out docs/grpc.md
+    python3 scripts/grpc_reference.py --descriptors SET.binpb --intro docs/grpc/intro.md \
+        --vault-authz services/vault/src/authz.rs --out docs/grpc.md
 
 SET.binpb is `buf build --as-file-descriptor-set -o SET.binpb` of proto/ (with source info,
 buf's default): every file of the keyroute.* packages becomes a section with its services
 (each RPC with its comment, request and response), messages (each field with its type and
 comment) and enums, in the order the file declares them. The hand-written part (connecting,
-metadata, errors) comes first, from --intro. clients/generate runs this, and with --check
-compares instead of writing, as CI does.
+metadata, errors) comes first, from --intro. VaultService's table of RPCs also says who may
+call each, read from the vault's authorization table (--vault-authz, `VAULT_RPCS` in
+services/vault/src/authz.rs), so the page cannot drift from it. clients/generate runs this,
+and with --check compares instead of writing, as CI does.
 
 Needs the `protobuf` package (clients/python/requirements-dev.txt pins it).
 """
@@ -81,13 +84,39 @@ def one_line(text: str) -> str:
     return re.sub(r"\s*\n\s*", " ", text).replace("|", "\\|")
 
 
+VAULT_SERVICE = "keyroute.vault.v1.VaultService"
+# The vault's peer roles, as the page names them.
+ROLES = {"Admin": "`admin`", "Edge": "`edge`", "Router": "`router`", "Platform": "`platform/*` (at the router)"}
+
+
+def vault_callers(path: Path) -> dict[str, str]:
+    """Who may call each VaultService RPC: `VAULT_RPCS` in the vault's authz.rs, whose lines
+    read `("CreateCredential", &[Admin, Edge, Platform]),`."""
+    text = path.read_text(encoding="utf-8")
+    table = re.search(r"const VAULT_RPCS: &\[\(&str, &\[PeerRole\]\)\] = &\[(.*?)\n\];", text, re.DOTALL)
+    if not table:
+        raise SystemExit(f"{path}: no `const VAULT_RPCS` table found; update scripts/grpc_reference.py")
+    callers = {}
+    for name, roles in re.findall(r'\(\s*"(\w+)",\s*&\[([^\]]*)\]\s*\)', table.group(1)):
+        words = [r.strip() for r in roles.split(",") if r.strip()]
+        unknown = [w for w in words if w not in ROLES]
+        if unknown:
+            raise SystemExit(f"{path}: VAULT_RPCS names unknown roles {unknown} for {name}")
+        callers[name] = ", ".join(ROLES[w] for w in words)
+    if not callers:
+        raise SystemExit(f"{path}: VAULT_RPCS has no entries that scripts/grpc_reference.py can read")
+    return callers
+
+
 def anchor(full_name: str) -> str:
     return full_name.lstrip(".")
 
 
 class Page:
-    def __init__(self, files: list[descriptor_pb2.FileDescriptorProto]) -> None:
+    def __init__(self, files: list[descriptor_pb2.FileDescriptorProto], callers: dict[str, dict[str, str]]) -> None:
         self.files = files
+        # Who may call each RPC, by service full name and method (where known).
+        self.callers = callers
         self.lines: list[str] = []
         # Every keyroute type's full name, so that field types link to their entry.
         self.known = set()
@@ -150,13 +179,24 @@ class Page:
         if text := comments.get(*path):
             self.out(text)
             self.out()
-        self.out("| RPC | Request | Response |")
-        self.out("| --- | --- | --- |")
+        callers = self.callers.get(full)
+        if callers is not None:
+            missing = [m.name for m in service.method if m.name not in callers]
+            if missing:
+                raise SystemExit(f"{full}: no authorization entry for {', '.join(missing)}")
+            self.out("| RPC | Request | Response | May call |")
+            self.out("| --- | --- | --- | --- |")
+        else:
+            self.out("| RPC | Request | Response |")
+            self.out("| --- | --- | --- |")
         for method in service.method:
-            self.out(
+            row = (
                 f"| [`{method.name}`](#{full}.{method.name}) | {self.rpc_type(method.input_type, method.client_streaming, package)} "
                 f"| {self.rpc_type(method.output_type, method.server_streaming, package)} |"
             )
+            if callers is not None:
+                row += f" {callers[method.name]} |"
+            self.out(row)
         self.out()
         for index, method in enumerate(service.method):
             self.out(f'<a id="{full}.{method.name}"></a>')
@@ -173,6 +213,9 @@ class Page:
             text = comments.get(*path, SERVICE_METHOD, index)
             self.out(text or "_No comment in the proto file._")
             self.out()
+            if callers is not None:
+                self.out(f"May call: {callers[method.name]}.")
+                self.out()
 
     def rpc_type(self, type_name: str, streaming: bool, package: str) -> str:
         return ("stream " if streaming else "") + self.link(type_name, package)
@@ -249,7 +292,7 @@ class Page:
         self.out()
 
 
-def render(descriptors: Path, intro: Path) -> str:
+def render(descriptors: Path, intro: Path, vault_authz: Path | None) -> str:
     files = descriptor_pb2.FileDescriptorSet.FromString(descriptors.read_bytes()).file
     ours = [f for f in files if f.package.startswith("keyroute.")]
     if not ours:
@@ -257,7 +300,8 @@ def render(descriptors: Path, intro: Path) -> str:
     if not any(f.source_code_info.location for f in ours):
         raise SystemExit(f"{descriptors}: no source info (build it without --exclude-source-info)")
     head = intro.read_text(encoding="utf-8").rstrip("\n")
-    return head + "\n\n" + Page(sorted(ours, key=lambda f: f.name)).render()
+    callers = {VAULT_SERVICE: vault_callers(vault_authz)} if vault_authz else {}
+    return head + "\n\n" + Page(sorted(ours, key=lambda f: f.name), callers).render()
 
 
 def main() -> int:
@@ -265,9 +309,10 @@ def main() -> int:
     parser.add_argument("--descriptors", type=Path, required=True, help="buf build --as-file-descriptor-set output")
     parser.add_argument("--intro", type=Path, required=True, help="the hand-written first part (docs/grpc/intro.md)")
     parser.add_argument("--out", type=Path, required=True, help="the page to write (docs/grpc.md)")
+    parser.add_argument("--vault-authz", type=Path, help="the vault's authz.rs, for who may call each VaultService RPC")
     parser.add_argument("--check", action="store_true", help="compare with --out instead of writing; exit 1 when it differs")
     args = parser.parse_args()
-    page = render(args.descriptors, args.intro)
+    page = render(args.descriptors, args.intro, args.vault_authz)
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         if current != page:

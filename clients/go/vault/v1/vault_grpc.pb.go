@@ -17,33 +17,50 @@ const _ = grpc.SupportPackageIsVersion7
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type VaultServiceClient interface {
-	// Identities.
+	// A new user (`usr_...`) with a display name and an email address.
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error)
+	// A new org (`org_...`); with `owner_user_id`, that user becomes its first owner.
 	CreateOrg(ctx context.Context, in *CreateOrgRequest, opts ...grpc.CallOption) (*CreateOrgResponse, error)
+	// Puts a user in an org with a role, or gives a member another role.
 	AddMember(ctx context.Context, in *AddMemberRequest, opts ...grpc.CallOption) (*AddMemberResponse, error)
+	// Takes a user out of an org: the org's keys no longer serve them.
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
+	// Principals, paged, of one kind or all.
 	ListPrincipals(ctx context.Context, in *ListPrincipalsRequest, opts ...grpc.CallOption) (*ListPrincipalsResponse, error)
+	// One principal, with a user's memberships.
 	GetPrincipal(ctx context.Context, in *GetPrincipalRequest, opts ...grpc.CallOption) (*GetPrincipalResponse, error)
 	// Disables or enables a user or org. A disabled principal's tokens are refused everywhere,
 	// and a disabled org's keys serve none of its members (routers drop both within about a
 	// second, REVOCATION_KIND_PRINCIPAL_DISABLED) until it is enabled again
 	// (REVOCATION_KIND_PRINCIPAL_ENABLED).
 	SetPrincipalDisabled(ctx context.Context, in *SetPrincipalDisabledRequest, opts ...grpc.CallOption) (*SetPrincipalDisabledResponse, error)
-	// Gateway API tokens.
+	// A new gateway token (`kr_...`), in the answer once and stored only as a hash. The edge
+	// issues API tokens only for the principal whose token it forwards.
 	IssueToken(ctx context.Context, in *IssueTokenRequest, opts ...grpc.CallOption) (*IssueTokenResponse, error)
+	// Revokes one token: refused everywhere from then on (routers drop their cached copy,
+	// REVOCATION_KIND_TOKEN_REVOKED), and the sessions started from it end with it.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
 	// Revokes every live token of a principal at once.
 	RevokePrincipalTokens(ctx context.Context, in *RevokePrincipalTokensRequest, opts ...grpc.CallOption) (*RevokePrincipalTokensResponse, error)
+	// A principal's tokens, without the tokens themselves; the edge sees only its caller's.
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
+	// The principal, memberships and token facts behind a gateway token; UNAUTHENTICATED for a
+	// token that is unknown, revoked, expired, a sign-in code, or a disabled principal's.
 	Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*AuthenticateResponse, error)
 	// Exchanges the token the edge forwards (`authorization: Bearer kr_...`) for a new session
 	// token of the same principal (the console's sign-in). A sign-in token is spent by it: it
 	// is revoked in the same transaction, so it signs in once.
 	StartSession(ctx context.Context, in *StartSessionRequest, opts ...grpc.CallOption) (*StartSessionResponse, error)
-	// Provider credentials. Secrets go in, never come out (except as leases to the router).
+	// Adds a provider key for an owner, checked against its provider's shape (see
+	// `Credential`) and stored encrypted. ALREADY_EXISTS when the owner has a key of that
+	// provider and label.
 	CreateCredential(ctx context.Context, in *CreateCredentialRequest, opts ...grpc.CallOption) (*CreateCredentialResponse, error)
+	// Replaces a key's secret and `config` (the provider stays); routers drop the old secret
+	// (REVOCATION_KIND_CREDENTIAL_UPDATED).
 	UpdateCredentialSecret(ctx context.Context, in *UpdateCredentialSecretRequest, opts ...grpc.CallOption) (*UpdateCredentialSecretResponse, error)
+	// Enables or disables a key; a disabled key is kept but serves nothing.
 	SetCredentialEnabled(ctx context.Context, in *SetCredentialEnabledRequest, opts ...grpc.CallOption) (*SetCredentialEnabledResponse, error)
+	// Deletes a key; routers drop it (REVOCATION_KIND_CREDENTIAL_DELETED).
 	DeleteCredential(ctx context.Context, in *DeleteCredentialRequest, opts ...grpc.CallOption) (*DeleteCredentialResponse, error)
 	// A new label for a key, under the same rules as when it was added (unique per owner and
 	// provider; a custom endpoint's label is its name): routes such as `azure/<label>` follow.
@@ -51,31 +68,43 @@ type VaultServiceClient interface {
 	// The edge, for a caller who may manage the key, remembers a live test's outcome on it
 	// (the router's answer to TestCredential), so the key's owner sees it later.
 	RecordCredentialTestResult(ctx context.Context, in *RecordCredentialTestResultRequest, opts ...grpc.CallOption) (*RecordCredentialTestResultResponse, error)
+	// One key, without its secret.
 	GetCredential(ctx context.Context, in *GetCredentialRequest, opts ...grpc.CallOption) (*GetCredentialResponse, error)
+	// An owner's keys, without their secrets.
 	ListCredentials(ctx context.Context, in *ListCredentialsRequest, opts ...grpc.CallOption) (*ListCredentialsResponse, error)
-	// Per-owner provider settings: managed, custom key, or disabled, and a fallback policy.
+	// An owner's provider settings: managed, custom key, or disabled, and a fallback policy. A
+	// provider without one is custom key, with managed keys when the owner has none.
 	ListProviderSettings(ctx context.Context, in *ListProviderSettingsRequest, opts ...grpc.CallOption) (*ListProviderSettingsResponse, error)
+	// Sets how one provider serves an owner; routers refresh the leases it touches
+	// (REVOCATION_KIND_PROVIDER_SETTING_CHANGED).
 	SetProviderSetting(ctx context.Context, in *SetProviderSettingRequest, opts ...grpc.CallOption) (*SetProviderSettingResponse, error)
-	// Audit log, newest first.
+	// An owner's audit log, newest first, paged.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
-	// Leases and revocations (router only).
+	// A principal's usable keys with their secrets, for the lease's lifetime: their own first,
+	// then each org's, with the provider settings that apply.
 	LeaseCredentials(ctx context.Context, in *LeaseCredentialsRequest, opts ...grpc.CallOption) (*LeaseCredentialsResponse, error)
+	// What makes cached leases and tokens stale, as it happens: REVOCATION_KIND_RESYNC first,
+	// and again whenever events may have been missed.
 	WatchRevocations(ctx context.Context, in *WatchRevocationsRequest, opts ...grpc.CallOption) (VaultService_WatchRevocationsClient, error)
 	// Key-encryption key rotation (admin only): reloads the keyring file, makes its active
 	// version current and rewraps every data key under it, online.
 	RotateKek(ctx context.Context, in *RotateKekRequest, opts ...grpc.CallOption) (*RotateKekResponse, error)
 	// A router tried a key live on its owner's request (TestCredential): audited on the key.
 	RecordCredentialTest(ctx context.Context, in *RecordCredentialTestRequest, opts ...grpc.CallOption) (*RecordCredentialTestResponse, error)
-	// Money. Balances and costs are integer micro-dollars.
 	// Usage from routers, idempotent by usage id; a managed call debits the caller's balance
 	// and shrinks the router's credit hold by its cost.
 	RecordUsage(ctx context.Context, in *RecordUsageRequest, opts ...grpc.CallOption) (*RecordUsageResponse, error)
 	// A router's hold on a principal's credit for managed calls in flight: every router's
 	// holds together never exceed the balance, so routers cannot overdraw it between them.
 	HoldCredits(ctx context.Context, in *HoldCreditsRequest, opts ...grpc.CallOption) (*HoldCreditsResponse, error)
+	// A principal's credit balance, and this month's budgets: their own and each org's.
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
+	// Adds credits to a principal's balance, or takes some back.
 	GrantCredits(ctx context.Context, in *GrantCreditsRequest, opts ...grpc.CallOption) (*GrantCreditsResponse, error)
+	// Sets or removes an owner's monthly cap; once the month's spend reaches it, the router
+	// refuses the calls it covers (RESOURCE_EXHAUSTED).
 	SetBudget(ctx context.Context, in *SetBudgetRequest, opts ...grpc.CallOption) (*SetBudgetResponse, error)
+	// An owner's usage in a month, by provider, model and key source, with totals.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 	// The month's usage by UTC day, for a chart.
 	GetDailyUsage(ctx context.Context, in *GetDailyUsageRequest, opts ...grpc.CallOption) (*GetDailyUsageResponse, error)
@@ -431,33 +460,50 @@ func (c *vaultServiceClient) GetDailyUsage(ctx context.Context, in *GetDailyUsag
 // All implementations must embed UnimplementedVaultServiceServer
 // for forward compatibility
 type VaultServiceServer interface {
-	// Identities.
+	// A new user (`usr_...`) with a display name and an email address.
 	CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error)
+	// A new org (`org_...`); with `owner_user_id`, that user becomes its first owner.
 	CreateOrg(context.Context, *CreateOrgRequest) (*CreateOrgResponse, error)
+	// Puts a user in an org with a role, or gives a member another role.
 	AddMember(context.Context, *AddMemberRequest) (*AddMemberResponse, error)
+	// Takes a user out of an org: the org's keys no longer serve them.
 	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
+	// Principals, paged, of one kind or all.
 	ListPrincipals(context.Context, *ListPrincipalsRequest) (*ListPrincipalsResponse, error)
+	// One principal, with a user's memberships.
 	GetPrincipal(context.Context, *GetPrincipalRequest) (*GetPrincipalResponse, error)
 	// Disables or enables a user or org. A disabled principal's tokens are refused everywhere,
 	// and a disabled org's keys serve none of its members (routers drop both within about a
 	// second, REVOCATION_KIND_PRINCIPAL_DISABLED) until it is enabled again
 	// (REVOCATION_KIND_PRINCIPAL_ENABLED).
 	SetPrincipalDisabled(context.Context, *SetPrincipalDisabledRequest) (*SetPrincipalDisabledResponse, error)
-	// Gateway API tokens.
+	// A new gateway token (`kr_...`), in the answer once and stored only as a hash. The edge
+	// issues API tokens only for the principal whose token it forwards.
 	IssueToken(context.Context, *IssueTokenRequest) (*IssueTokenResponse, error)
+	// Revokes one token: refused everywhere from then on (routers drop their cached copy,
+	// REVOCATION_KIND_TOKEN_REVOKED), and the sessions started from it end with it.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
 	// Revokes every live token of a principal at once.
 	RevokePrincipalTokens(context.Context, *RevokePrincipalTokensRequest) (*RevokePrincipalTokensResponse, error)
+	// A principal's tokens, without the tokens themselves; the edge sees only its caller's.
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
+	// The principal, memberships and token facts behind a gateway token; UNAUTHENTICATED for a
+	// token that is unknown, revoked, expired, a sign-in code, or a disabled principal's.
 	Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error)
 	// Exchanges the token the edge forwards (`authorization: Bearer kr_...`) for a new session
 	// token of the same principal (the console's sign-in). A sign-in token is spent by it: it
 	// is revoked in the same transaction, so it signs in once.
 	StartSession(context.Context, *StartSessionRequest) (*StartSessionResponse, error)
-	// Provider credentials. Secrets go in, never come out (except as leases to the router).
+	// Adds a provider key for an owner, checked against its provider's shape (see
+	// `Credential`) and stored encrypted. ALREADY_EXISTS when the owner has a key of that
+	// provider and label.
 	CreateCredential(context.Context, *CreateCredentialRequest) (*CreateCredentialResponse, error)
+	// Replaces a key's secret and `config` (the provider stays); routers drop the old secret
+	// (REVOCATION_KIND_CREDENTIAL_UPDATED).
 	UpdateCredentialSecret(context.Context, *UpdateCredentialSecretRequest) (*UpdateCredentialSecretResponse, error)
+	// Enables or disables a key; a disabled key is kept but serves nothing.
 	SetCredentialEnabled(context.Context, *SetCredentialEnabledRequest) (*SetCredentialEnabledResponse, error)
+	// Deletes a key; routers drop it (REVOCATION_KIND_CREDENTIAL_DELETED).
 	DeleteCredential(context.Context, *DeleteCredentialRequest) (*DeleteCredentialResponse, error)
 	// A new label for a key, under the same rules as when it was added (unique per owner and
 	// provider; a custom endpoint's label is its name): routes such as `azure/<label>` follow.
@@ -465,31 +511,43 @@ type VaultServiceServer interface {
 	// The edge, for a caller who may manage the key, remembers a live test's outcome on it
 	// (the router's answer to TestCredential), so the key's owner sees it later.
 	RecordCredentialTestResult(context.Context, *RecordCredentialTestResultRequest) (*RecordCredentialTestResultResponse, error)
+	// One key, without its secret.
 	GetCredential(context.Context, *GetCredentialRequest) (*GetCredentialResponse, error)
+	// An owner's keys, without their secrets.
 	ListCredentials(context.Context, *ListCredentialsRequest) (*ListCredentialsResponse, error)
-	// Per-owner provider settings: managed, custom key, or disabled, and a fallback policy.
+	// An owner's provider settings: managed, custom key, or disabled, and a fallback policy. A
+	// provider without one is custom key, with managed keys when the owner has none.
 	ListProviderSettings(context.Context, *ListProviderSettingsRequest) (*ListProviderSettingsResponse, error)
+	// Sets how one provider serves an owner; routers refresh the leases it touches
+	// (REVOCATION_KIND_PROVIDER_SETTING_CHANGED).
 	SetProviderSetting(context.Context, *SetProviderSettingRequest) (*SetProviderSettingResponse, error)
-	// Audit log, newest first.
+	// An owner's audit log, newest first, paged.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
-	// Leases and revocations (router only).
+	// A principal's usable keys with their secrets, for the lease's lifetime: their own first,
+	// then each org's, with the provider settings that apply.
 	LeaseCredentials(context.Context, *LeaseCredentialsRequest) (*LeaseCredentialsResponse, error)
+	// What makes cached leases and tokens stale, as it happens: REVOCATION_KIND_RESYNC first,
+	// and again whenever events may have been missed.
 	WatchRevocations(*WatchRevocationsRequest, VaultService_WatchRevocationsServer) error
 	// Key-encryption key rotation (admin only): reloads the keyring file, makes its active
 	// version current and rewraps every data key under it, online.
 	RotateKek(context.Context, *RotateKekRequest) (*RotateKekResponse, error)
 	// A router tried a key live on its owner's request (TestCredential): audited on the key.
 	RecordCredentialTest(context.Context, *RecordCredentialTestRequest) (*RecordCredentialTestResponse, error)
-	// Money. Balances and costs are integer micro-dollars.
 	// Usage from routers, idempotent by usage id; a managed call debits the caller's balance
 	// and shrinks the router's credit hold by its cost.
 	RecordUsage(context.Context, *RecordUsageRequest) (*RecordUsageResponse, error)
 	// A router's hold on a principal's credit for managed calls in flight: every router's
 	// holds together never exceed the balance, so routers cannot overdraw it between them.
 	HoldCredits(context.Context, *HoldCreditsRequest) (*HoldCreditsResponse, error)
+	// A principal's credit balance, and this month's budgets: their own and each org's.
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
+	// Adds credits to a principal's balance, or takes some back.
 	GrantCredits(context.Context, *GrantCreditsRequest) (*GrantCreditsResponse, error)
+	// Sets or removes an owner's monthly cap; once the month's spend reaches it, the router
+	// refuses the calls it covers (RESOURCE_EXHAUSTED).
 	SetBudget(context.Context, *SetBudgetRequest) (*SetBudgetResponse, error)
+	// An owner's usage in a month, by provider, model and key source, with totals.
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	// The month's usage by UTC day, for a chart.
 	GetDailyUsage(context.Context, *GetDailyUsageRequest) (*GetDailyUsageResponse, error)

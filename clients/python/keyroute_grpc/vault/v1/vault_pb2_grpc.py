@@ -37,6 +37,7 @@ class VaultServiceStub:
     (`Bearer kr_...`): the vault re-authenticates that token and checks the principal's role;
     - `router` may authenticate tokens, lease credentials and watch revocations.
     Every RPC accepts an `x-request-id` metadata entry, recorded in audit events.
+    === Identities ===
     """
 
     def __init__(self, channel):
@@ -234,41 +235,47 @@ class VaultServiceServicer:
     (`Bearer kr_...`): the vault re-authenticates that token and checks the principal's role;
     - `router` may authenticate tokens, lease credentials and watch revocations.
     Every RPC accepts an `x-request-id` metadata entry, recorded in audit events.
+    === Identities ===
     """
 
     def CreateUser(self, request, context):
-        """Identities.
+        """A new user (`usr_...`) with a display name and an email address.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateOrg(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A new org (`org_...`); with `owner_user_id`, that user becomes its first owner.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AddMember(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Puts a user in an org with a role, or gives a member another role.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveMember(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Takes a user out of an org: the org's keys no longer serve them.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListPrincipals(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Principals, paged, of one kind or all.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetPrincipal(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One principal, with a user's memberships.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -284,14 +291,19 @@ class VaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def IssueToken(self, request, context):
-        """Gateway API tokens.
+        """=== Gateway tokens ===
+
+        A new gateway token (`kr_...`), in the answer once and stored only as a hash. The edge
+        issues API tokens only for the principal whose token it forwards.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevokeToken(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Revokes one token: refused everywhere from then on (routers drop their cached copy,
+        REVOCATION_KIND_TOKEN_REVOKED), and the sessions started from it end with it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -304,13 +316,16 @@ class VaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTokens(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A principal's tokens, without the tokens themselves; the edge sees only its caller's.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def Authenticate(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The principal, memberships and token facts behind a gateway token; UNAUTHENTICATED for a
+        token that is unknown, revoked, expired, a sign-in code, or a disabled principal's.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -325,26 +340,36 @@ class VaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateCredential(self, request, context):
-        """Provider credentials. Secrets go in, never come out (except as leases to the router).
+        """=== Provider credentials ===
+        Secrets go in, never come out (except as leases to the router). A principal acts on their
+        own keys, and on an org's: any member reads them, owners and billing managers change them.
+
+        Adds a provider key for an owner, checked against its provider's shape (see
+        `Credential`) and stored encrypted. ALREADY_EXISTS when the owner has a key of that
+        provider and label.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateCredentialSecret(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Replaces a key's secret and `config` (the provider stays); routers drop the old secret
+        (REVOCATION_KIND_CREDENTIAL_UPDATED).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetCredentialEnabled(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Enables or disables a key; a disabled key is kept but serves nothing.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteCredential(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Deletes a key; routers drop it (REVOCATION_KIND_CREDENTIAL_DELETED).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -366,46 +391,60 @@ class VaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCredential(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One key, without its secret.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListCredentials(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """An owner's keys, without their secrets.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListProviderSettings(self, request, context):
-        """Per-owner provider settings: managed, custom key, or disabled, and a fallback policy.
+        """=== Provider settings ===
+
+        An owner's provider settings: managed, custom key, or disabled, and a fallback policy. A
+        provider without one is custom key, with managed keys when the owner has none.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetProviderSetting(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Sets how one provider serves an owner; routers refresh the leases it touches
+        (REVOCATION_KIND_PROVIDER_SETTING_CHANGED).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListAuditEvents(self, request, context):
-        """Audit log, newest first.
+        """=== Audit ===
+
+        An owner's audit log, newest first, paged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def LeaseCredentials(self, request, context):
-        """Leases and revocations (router only).
+        """=== Leases and revocations (router only) ===
+
+        A principal's usable keys with their secrets, for the lease's lifetime: their own first,
+        then each org's, with the provider settings that apply.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WatchRevocations(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """What makes cached leases and tokens stale, as it happens: REVOCATION_KIND_RESYNC first,
+        and again whenever events may have been missed.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -426,7 +465,9 @@ class VaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RecordUsage(self, request, context):
-        """Money. Balances and costs are integer micro-dollars.
+        """=== Money ===
+        Balances and costs are integer micro-dollars.
+
         Usage from routers, idempotent by usage id; a managed call debits the caller's balance
         and shrinks the router's credit hold by its cost.
         """
@@ -443,25 +484,30 @@ class VaultServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBalance(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A principal's credit balance, and this month's budgets: their own and each org's.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GrantCredits(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Adds credits to a principal's balance, or takes some back.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SetBudget(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Sets or removes an owner's monthly cap; once the month's spend reaches it, the router
+        refuses the calls it covers (RESOURCE_EXHAUSTED).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetUsage(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """An owner's usage in a month, by provider, model and key source, with totals.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -671,6 +717,7 @@ class VaultService:
     (`Bearer kr_...`): the vault re-authenticates that token and checks the principal's role;
     - `router` may authenticate tokens, lease credentials and watch revocations.
     Every RPC accepts an `x-request-id` metadata entry, recorded in audit events.
+    === Identities ===
     """
 
     @staticmethod
