@@ -225,7 +225,10 @@ class Page:
             entry = self.map_entry(field, message)
             if entry is not None:
                 key, value = entry.field
-                return f"map<{self.field_type(key, entry, package)}, {self.field_type(value, entry, package)}>"
+                if value.type in SCALARS:
+                    return f"`map<{SCALARS[key.type]}, {SCALARS[value.type]}>`"
+                short = value.type_name.rsplit(".", 1)[-1]
+                return f"`map<{SCALARS[key.type]}, {short}>` ({self.link(value.type_name, package)})"
             name = self.link(field.type_name, package)
         else:
             name = f"`{SCALARS[field.type]}`"
