@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sets variables for the scripts that source it
 # The pinned tools behind the client packages, installed when missing (sourced, not run, by
 # clients/generate and tests/grpc-clients/run; ROOT must be the repository root).
 #
