@@ -11,7 +11,11 @@ in for, and only that:
   - Service names resolve through /etc/hosts, bind-mounted in a private mount namespace (run
     this under `unshare --mount`): the headless Service names both router pods;
   - providers are the mock (`keyroute-mock`), set with the router's KEYROUTE_BASE_URLS.
-Then it routes chat requests through the edge under load, checks both routers served, deletes
+First an internal platform's client runs as a process of its own (platform_client.py: Python
+grpcio, stubs generated from proto/ by grpcio-tools into a temporary folder) with a
+`platform/smoke` certificate from `keyroute certs issue`: it reaches the router by its Service
+name, verifying the certificate the standard way (CA and host name), and calls ListModels and
+Complete. Then it routes chat requests through the edge under load, checks both routers served, deletes
 one router while the load goes on (endpoint removed and SIGTERM at once, before the edge
 re-resolves: the worst order Kubernetes allows), and checks that no request failed and the
 other router took over. A flag that a binary does
@@ -41,6 +45,9 @@ import yaml
 POD_IPS = {"vault": "127.0.10.1", "router-0": "127.0.10.2", "router-1": "127.0.10.3", "edge": "127.0.10.4"}
 MOCK_ADDR = "127.0.10.9:18080"
 MOCK_KEY = "sk-smoke-openai-0123456789"
+REPO = Path(__file__).resolve().parent.parent.parent
+# Resolves to a router too, but no certificate names it: a platform client must refuse it.
+UNNAMED = "keyroute-unnamed"
 
 
 def fail(message: str) -> None:
@@ -161,11 +168,16 @@ def served(ip: str) -> int:
     return total
 
 
+def dns(service: str, namespace: str = "keyroute") -> str:
+    """A Service's names as cluster DNS answers them: short, namespaced, .svc, .svc.cluster.local."""
+    return f"{service} {service}.{namespace} {service}.{namespace}.svc {service}.{namespace}.svc.cluster.local"
+
+
 def write_hosts(path: Path, routers: list[str]) -> None:
     """Service names as cluster DNS would answer them (written in place: it is bind-mounted)."""
-    lines = ["127.0.0.1 localhost", f"{POD_IPS['vault']} keyroute-vault keyroute-vault.keyroute.svc.cluster.local"]
-    lines += [f"{POD_IPS[r]} keyroute-router-headless keyroute-router-headless.keyroute.svc.cluster.local" for r in routers]
-    lines += [f"{POD_IPS[routers[0]]} keyroute-router keyroute-router.keyroute.svc.cluster.local"]
+    lines = ["127.0.0.1 localhost", f"{POD_IPS['vault']} {dns('keyroute-vault')}"]
+    lines += [f"{POD_IPS[r]} {dns('keyroute-router-headless')}" for r in routers]
+    lines += [f"{POD_IPS[routers[0]]} {dns('keyroute-router')} {dns(UNNAMED)}"]
     with path.open("r+") as hosts:
         hosts.seek(0)
         hosts.write("\n".join(lines) + "\n")
@@ -196,6 +208,33 @@ def volumes_for(workload: dict, root: Path, certs: Path, kek: Path, pod: str) ->
                 fail(f"{pod}: no stand-in for Secret {secret}")
         folders[volume["name"]] = folder
     return folders
+
+
+def platform_client(cluster: Cluster, keyroute: str, certs: Path, root: Path, token: str) -> None:
+    """A platform's gRPC client, as a separate process, against the router's ClusterIP Service."""
+    out = root / "platform"
+    run([keyroute, "certs", "issue", "--ca-dir", str(certs), "--identity", "platform/smoke", "--out", str(out)])
+    stubs = root / "stubs"
+    stubs.mkdir()
+    run([sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO / 'proto'}", f"--python_out={stubs}",
+         f"--grpc_python_out={stubs}", "keyroute/router/v1/router.proto"])
+    service = cluster.get("Service", "keyroute-router")
+    namespace = service["metadata"]["namespace"]
+    port = next(p["port"] for p in service["spec"]["ports"] if p.get("appProtocol") == "grpc")
+    address = f"{service['metadata']['name']}.{namespace}.svc:{port}"
+    # getaddrinfo reads /etc/hosts, this test's stand-in for cluster DNS.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KEYROUTE_TOKEN": token, "GRPC_DNS_RESOLVER": "native"}
+    try:
+        done = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("platform_client.py")), str(stubs), address,
+             str(out / "platform-smoke.crt"), str(out / "platform-smoke.key"), str(out / "ca.crt"),
+             f"{UNNAMED}.{namespace}.svc:{port}"],
+            env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        fail("the platform client did not finish within 60s")
+    if done.returncode != 0:
+        fail(f"the platform client failed: {done.stdout}{done.stderr}")
+    print(f"smoke: {done.stdout.strip()}")
 
 
 def main() -> int:
@@ -246,6 +285,7 @@ def main() -> int:
         user = json.loads(run(admin + ["users", "create", "--name", "smoke"]))["id"]
         token = json.loads(run(admin + ["tokens", "issue", "--principal", user]))["token"]
         run(admin + ["keys", "add", "--owner", user, "--provider", "openai", "--secret-file", "-"], MOCK_KEY)
+        platform_client(cluster, keyroute, certs, root, token)
         chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "smoke"}]}
 
         results: list[int] = []

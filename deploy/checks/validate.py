@@ -5,9 +5,13 @@ errors), cert-manager objects against cert-manager's own CRD schemas (through th
 @kubernetes-models/cert-manager, by validate-cert-manager.mjs), and the rules deploy/ promises
 for every pod: non-root, read-only root filesystem, no privilege escalation, every capability
 dropped, RuntimeDefault seccomp, requests and limits, Prometheus scrape annotations. Also
-that no secret (KEK, provider key, gateway token, private key) appears anywhere.
+that no secret (KEK, provider key, gateway token, private key) appears anywhere; that every
+server certificate names each Service in front of the pods that serve it (short, namespaced,
+.svc and .svc.cluster.local), so stock gRPC clients accept it; and that the platform
+onboarding examples (deploy/k8s/examples, not rendered by any overlay) give out only
+platform identities, from the CA the overlays use, in namespaces the routers admit.
 
-usage: validate.py KUBERNETES_VERSION NODE_MODULES_DIR RENDERED.yaml...
+usage: validate.py KUBERNETES_VERSION NODE_MODULES_DIR RENDERED.yaml... [--examples EXAMPLE.yaml...]
 """
 
 from __future__ import annotations
@@ -29,6 +33,117 @@ SECRET_PATTERNS = [
     (re.compile(r'"keys"\s*:\s*\['), "a KEK keyring"),
 ]
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
+PLATFORM_PREFIX = "spiffe://keyroute/platform/"
+
+
+def name_of(obj: dict) -> str:
+    return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+
+
+def pod_template(obj: dict) -> dict:
+    spec = obj["spec"]
+    return spec["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else spec["template"]
+
+
+def cluster_names(service: dict) -> set[str]:
+    """The names cluster DNS answers for a Service."""
+    name = service["metadata"]["name"]
+    namespace = service["metadata"].get("namespace", "default")
+    return {name, f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"}
+
+
+def certificate_rules(objects: list[dict]) -> list[str]:
+    """Server certificates against the Services in front of the pods that mount them.
+
+    A Certificate with the `server auth` usage must be mounted by some workload, some Service
+    must select that workload's pods, and its dnsNames must hold every cluster name of every
+    such Service (kustomize does not rewrite dnsNames when an overlay changes the namespace:
+    this is what notices). A certificate behind a gRPC Service (keyroute's gRPC is always
+    mTLS) must be a server certificate.
+    """
+    problems = []
+    services = [o for o in objects if o.get("kind") == "Service"]
+    workloads = [o for o in objects if o.get("kind") in WORKLOADS]
+    for cert in (o for o in objects if o.get("kind") == "Certificate"):
+        spec = cert.get("spec", {})
+        namespace = cert["metadata"].get("namespace")
+        pods = [
+            pod_template(w).get("metadata", {}).get("labels", {})
+            for w in workloads
+            if w["metadata"].get("namespace") == namespace
+            and any(v.get("secret", {}).get("secretName") == spec.get("secretName")
+                    for v in pod_template(w)["spec"].get("volumes", []))
+        ]
+        fronting = [
+            s for s in services
+            if s["metadata"].get("namespace") == namespace and s["spec"].get("selector")
+            and any(all(labels.get(k) == v for k, v in s["spec"]["selector"].items()) for labels in pods)
+        ]
+        serves = "server auth" in spec.get("usages", [])
+        grpc = [s["metadata"]["name"] for s in fronting
+                if any(p.get("appProtocol") == "grpc" for p in s["spec"].get("ports", []))]
+        if grpc and not serves:
+            problems.append(f"{name_of(cert)}: serves gRPC behind {', '.join(grpc)} without the `server auth` usage")
+        if not serves:
+            continue
+        if not fronting:
+            problems.append(f"{name_of(cert)}: a server certificate no Service serves (mounted by no selected pod)")
+            continue
+        wanted = set().union(*(cluster_names(s) for s in fronting))
+        missing = sorted(wanted - set(spec.get("dnsNames", [])))
+        if missing:
+            problems.append(f"{name_of(cert)}: dnsNames lack {', '.join(missing)}")
+    return problems
+
+
+def example_rules(examples: list[dict], rendered: list[dict]) -> list[str]:
+    """The platform onboarding examples against what the overlays render.
+
+    Each Certificate outside keyroute's namespace is a platform's: one URI SAN,
+    spiffe://keyroute/platform/<name>, client authentication only, no DNS names, issued by a
+    ClusterIssuer of the examples that signs with the CA Secret the overlays' CA Issuer uses,
+    in a Namespace of the examples that keyroute's router NetworkPolicy admits.
+    """
+    problems = []
+    keyroute = {o["metadata"].get("namespace") for o in rendered if o.get("kind") == "Service"}
+    ca_secrets = {o["spec"]["ca"]["secretName"] for o in rendered
+                  if o.get("kind") == "Issuer" and "ca" in o.get("spec", {})}
+    grpc_ports = {port["port"] for o in rendered
+                  if o.get("kind") == "Service" and o["metadata"]["name"] == "keyroute-router"
+                  for port in o["spec"].get("ports", []) if port.get("appProtocol") == "grpc"}
+    admitted = [
+        peer["namespaceSelector"].get("matchLabels", {})
+        for o in rendered
+        if o.get("kind") == "NetworkPolicy" and o["metadata"]["name"] == "keyroute-router"
+        for rule in o["spec"].get("ingress", [])
+        if grpc_ports & {port.get("port") for port in rule.get("ports", [])}
+        for peer in rule.get("from", [])
+        if "namespaceSelector" in peer and "podSelector" not in peer
+    ]
+    issuers = {o["metadata"]["name"]: o for o in examples if o.get("kind") == "ClusterIssuer"}
+    namespaces = {o["metadata"]["name"]: o for o in examples if o.get("kind") == "Namespace"}
+    for name, issuer in issuers.items():
+        secret = issuer.get("spec", {}).get("ca", {}).get("secretName")
+        if secret not in ca_secrets:
+            problems.append(f"ClusterIssuer/{name}: signs with {secret!r}, not the overlays' CA ({sorted(ca_secrets)})")
+    certs = [o for o in examples if o.get("kind") == "Certificate" and o["metadata"].get("namespace") not in keyroute]
+    if not certs:
+        problems.append("no platform Certificate among the examples")
+    for cert in certs:
+        spec, label = cert["spec"], name_of(cert)
+        uris = spec.get("uris", [])
+        if len(uris) != 1 or not uris[0].startswith(PLATFORM_PREFIX) or "/" in uris[0][len(PLATFORM_PREFIX):]:
+            problems.append(f"{label}: needs exactly one URI, {PLATFORM_PREFIX}<name>, not {uris}")
+        if spec.get("dnsNames") or sorted(spec.get("usages", [])) != ["client auth", "digital signature"]:
+            problems.append(f"{label}: a platform certificate is for client auth only, without dnsNames")
+        ref = spec.get("issuerRef", {})
+        if ref.get("kind") != "ClusterIssuer" or ref.get("name") not in issuers:
+            problems.append(f"{label}: issuerRef {ref} is not a ClusterIssuer of the examples")
+        namespace = namespaces.get(cert["metadata"].get("namespace"), {})
+        labels = namespace.get("metadata", {}).get("labels", {})
+        if not any(all(labels.get(k) == v for k, v in wanted.items()) for wanted in admitted):
+            problems.append(f"{label}: its Namespace (in the examples) lacks the labels the router admits: {admitted}")
+    return problems
 
 
 def pod_rules(obj: dict) -> list[str]:
@@ -69,22 +184,30 @@ def pod_rules(obj: dict) -> list[str]:
 
 def main() -> int:
     version, node_modules, *files = sys.argv[1:]
+    examples_at = files.index("--examples") if "--examples" in files else len(files)
+    rendered_files, example_files = files[:examples_at], files[examples_at + 1:]
     problems: list[str] = []
     cert_manager: list[dict] = []
+    rendered_objects: list[dict] = []
+    example_objects: list[dict] = []
     count = 0
-    for file in files:
+    for file in rendered_files + example_files:
         text = Path(file).read_text()
         for pattern, what in SECRET_PATTERNS:
             if pattern.search(text):
                 problems.append(f"{file}: contains what looks like {what}")
-        for obj in yaml.safe_load_all(text):
-            if not obj:
-                continue
+        objects = [obj for obj in yaml.safe_load_all(text) if obj]
+        if file in rendered_files:
+            rendered_objects.extend(objects)
+            problems.extend(f"{file}: {p}" for p in certificate_rules(objects))
+        else:
+            example_objects.extend(objects)
+        for obj in objects:
             count += 1
-            label = f"{file}: {obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+            label = f"{file}: {name_of(obj)}"
             if obj.get("kind") == "Secret":
                 problems.append(f"{label}: Secrets are created by the documented commands, never rendered")
-            if obj.get("apiVersion", "").startswith("cert-manager.io/"):
+            if obj.get("apiVersion", "").split("/")[0].endswith("cert-manager.io"):
                 cert_manager.append(obj)
                 continue
             try:
@@ -95,6 +218,8 @@ def main() -> int:
                 problems.append(f"{label}: {error.message} at {'/'.join(map(str, error.path))}")
             if obj.get("kind") in WORKLOADS:
                 problems.extend(f"{file}: {p}" for p in pod_rules(obj))
+    if example_files:
+        problems.extend(f"examples: {p}" for p in example_rules(example_objects, rendered_objects))
     checked = subprocess.run(
         ["node", str(HERE / "validate-cert-manager.mjs"), node_modules],
         input=json.dumps(cert_manager),
@@ -106,8 +231,9 @@ def main() -> int:
     for problem in problems:
         print(f"manifests: {problem}")
     print(
-        f"manifests: {count} objects in {len(files)} renderings checked against Kubernetes "
-        f"{version} and cert-manager schemas: {'ok' if not problems else f'{len(problems)} problems'}"
+        f"manifests: {count} objects in {len(rendered_files)} renderings and {len(example_files)} "
+        f"example files checked against Kubernetes {version} and cert-manager schemas: "
+        f"{'ok' if not problems else f'{len(problems)} problems'}"
     )
     return 1 if problems else 0
 
