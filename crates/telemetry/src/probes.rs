@@ -75,11 +75,12 @@ impl SidePorts {
         self.health.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves `/metrics` with `render`'s text and `health` on the probe port.
+    /// Serves `/metrics` with `render`'s text (in the format the scraper asked for) and
+    /// `health` on the probe port.
     pub fn spawn<H: Health>(
         self,
         health: HealthServer<H>,
-        render: impl Fn() -> String + Clone + Send + Sync + 'static,
+        render: impl Fn(crate::metrics::Format) -> String + Clone + Send + Sync + 'static,
     ) -> SidePortTasks {
         let mut tasks = Vec::new();
         if let Some(listener) = self.metrics {

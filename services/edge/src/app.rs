@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::routing::{delete, get, patch, post, put};
-use http::header;
+use http::HeaderMap;
 
 use crate::console;
 use crate::csrf;
@@ -67,11 +67,8 @@ pub fn routes(edge: Edge) -> axum::Router {
         )
         .route(
             "/metrics",
-            get(|State(edge): State<Edge>| async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    edge.metrics.render(),
-                )
+            get(|State(edge): State<Edge>, headers: HeaderMap| async move {
+                keyroute_telemetry::metrics::answer(&headers, |format| edge.metrics.render(format))
             }),
         )
         .layer(axum::middleware::from_fn_with_state(

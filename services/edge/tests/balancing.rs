@@ -98,7 +98,11 @@ async fn calls_spread_over_routers_and_survive_one_stopping() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("keyroute_edge_request_seconds_count{route=\"chat_completions\"} 21"),
+        metrics.contains("keyroute_edge_request_seconds_count{route=\"chat_completions\",status=\"200\",dialect=\"openai\"} 20"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("keyroute_edge_request_seconds_count{route=\"chat_completions\",status=\"503\",dialect=\"openai\"} 1"),
         "{metrics}"
     );
     assert!(metrics.contains("keyroute_edge_errors_total{route=\"chat_completions\",origin=\"keyroute\",provider=\"none\"} 1"), "{metrics}");

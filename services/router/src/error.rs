@@ -105,6 +105,8 @@ impl RouterError {
                 ErrorKind::Malformed => "malformed_response",
             },
             Self::NoRoute { .. } | Self::LimitReached(_) => "no_route",
+            Self::NotFound(_) => "not_found",
+            Self::VaultUnavailable(_) => "vault_unavailable",
             _ => "error",
         }
     }

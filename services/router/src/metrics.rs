@@ -1,42 +1,113 @@
-//! Prometheus metrics for the router, served as text on a separate admin port: requests by
-//! provider, model, key source and outcome; upstream and added latency; lease cache hits and
-//! vault calls; key cooldowns, on the shared registry in `keyroute_telemetry::metrics`.
+//! The router's Prometheus metrics, served on a separate admin port: requests by provider,
+//! model, key source and outcome; tokens and cost by the same; upstream latency, the latency
+//! keyroute adds and a stream's time to first byte, with exemplars naming the request's trace;
+//! upstream errors, key cooldowns, and the router's calls to the vault (latency, failures,
+//! reachability). Series read from the caches (lease hits, usage queue) are added by the
+//! server with [`Metrics::register`].
+//!
+//! Labels are `&'static str`: provider ids and outcomes are constants, and the model label is
+//! a catalog id interned once (anything else, a caller's own model name included, is
+//! `other`), so a caller can never mint a series and an observation allocates nothing.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use keyroute_telemetry::metrics::write_counter;
-use keyroute_telemetry::metrics::{CounterFamily, Histogram, HistogramFamily, escape};
+use keyroute_proto::router::v1::Usage;
+use keyroute_telemetry::metrics::{
+    Format, GrpcMetrics, Interner, LATENCY_BUCKETS, OVERHEAD_BUCKETS, TracedHistogram,
+    current_trace, sampled_counter, traced_histogram,
+};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
-/// The router's metrics.
+/// Distinct model labels kept: more than any catalog lists; past it, `other`.
+const MODEL_LABELS: usize = 2048;
+
+/// Who served a call: the label set of latency, token and cost series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct Served {
+    provider: &'static str,
+    model: &'static str,
+    key_source: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    provider: &'static str,
+    model: &'static str,
+    key_source: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TokenLabels {
+    provider: &'static str,
+    model: &'static str,
+    key_source: &'static str,
+    kind: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct UpstreamErrorLabels {
+    provider: &'static str,
+    status: u16,
+}
+
+type TracedFamily = Family<Served, TracedHistogram, fn() -> TracedHistogram>;
+
+fn latency_histogram() -> TracedHistogram {
+    traced_histogram(&LATENCY_BUCKETS)
+}
+
+/// The router's metrics and the registry they are written from.
 #[derive(Debug)]
 pub struct Metrics {
-    requests: CounterFamily,
-    upstream_errors: CounterFamily,
-    upstream_latency: HistogramFamily,
-    added_latency: Histogram,
-    pub cooldowns: AtomicU64,
+    registry: Mutex<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    upstream_latency: TracedFamily,
+    added_latency: TracedHistogram,
+    first_byte: TracedFamily,
+    tokens: Family<TokenLabels, Counter>,
+    cost: Family<Served, Counter>,
+    /// Keys benched after an auth failure or rate limit.
+    pub cooldowns: Arc<AtomicU64>,
+    /// The router's calls to the vault, counted by the vault client's channel.
+    pub vault: Arc<GrpcMetrics>,
+    models: Interner,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self {
-            requests: CounterFamily::new(
-                "keyroute_router_requests_total",
-                "Routed requests by provider, model, key source and outcome.",
+        let mut registry = Registry::default();
+        let metrics = Self {
+            requests: Family::default(),
+            upstream_errors: Family::default(),
+            upstream_latency: Family::new_with_constructor(latency_histogram as fn() -> _),
+            added_latency: traced_histogram(&OVERHEAD_BUCKETS),
+            first_byte: Family::new_with_constructor(latency_histogram as fn() -> _),
+            tokens: Family::default(),
+            cost: Family::default(),
+            cooldowns: Arc::new(AtomicU64::new(0)),
+            vault: GrpcMetrics::register(
+                &mut registry,
+                "keyroute_router_vault_calls",
+                "keyroute_router_vault_call_seconds",
             ),
-            upstream_errors: CounterFamily::new(
-                "keyroute_router_upstream_errors_total",
-                "Failed upstream calls by provider and status.",
-            ),
-            upstream_latency: HistogramFamily::new(
-                "keyroute_router_upstream_seconds",
-                "Time waiting on providers.",
-            ),
-            added_latency: Histogram::default(),
-            cooldowns: AtomicU64::new(0),
-        }
+            models: Interner::new(MODEL_LABELS),
+            registry: Mutex::new(Registry::default()),
+        };
+        metrics.vault.register_up(
+            &mut registry,
+            "keyroute_router_vault_up",
+            "1 while the vault answers the router's calls, 0 after a call could not reach it",
+        );
+        metrics.register_own(&mut registry);
+        *metrics.registry.lock().unwrap_or_else(|p| p.into_inner()) = registry;
+        metrics
     }
 }
 
@@ -45,60 +116,137 @@ impl Metrics {
         Arc::new(Self::default())
     }
 
-    /// One routed request and how it ended (`ok`, `client_error`, `upstream_error`, ...).
-    pub fn request(&self, provider: &str, model: &str, source: &str, outcome: &str) {
-        let labels = format!(
-            "provider=\"{}\",model=\"{}\",key_source=\"{source}\",outcome=\"{outcome}\"",
-            escape(provider),
-            escape(model)
+    fn register_own(&self, registry: &mut Registry) {
+        registry.register(
+            "keyroute_router_requests",
+            "Routed requests by provider, model (catalog id or other), key source and outcome",
+            self.requests.clone(),
         );
-        self.requests.add(labels, 1);
-    }
-
-    pub fn upstream_error(&self, provider: &str, status: u16) {
-        self.upstream_errors.add(
-            format!("provider=\"{}\",status=\"{status}\"", escape(provider)),
-            1,
+        registry.register(
+            "keyroute_router_upstream_errors",
+            "Failed upstream attempts by provider and HTTP status",
+            self.upstream_errors.clone(),
+        );
+        registry.register(
+            "keyroute_router_upstream_seconds",
+            "Time waiting on providers for a whole answer, failed attempts included",
+            self.upstream_latency.clone(),
+        );
+        registry.register(
+            "keyroute_router_added_seconds",
+            "Time keyroute added to a whole (non-streamed) answer beyond the provider's",
+            self.added_latency.clone(),
+        );
+        registry.register(
+            "keyroute_router_stream_first_byte_seconds",
+            "Time from a stream's request to its first event from the provider",
+            self.first_byte.clone(),
+        );
+        registry.register(
+            "keyroute_router_tokens",
+            "Tokens charged, by kind: input, output, cached_read, cache_write, reasoning",
+            self.tokens.clone(),
+        );
+        registry.register(
+            "keyroute_router_cost_micros",
+            "Estimated cost charged, in micro-dollars (catalog prices)",
+            self.cost.clone(),
+        );
+        let cooldowns = self.cooldowns.clone();
+        registry.register(
+            "keyroute_router_key_cooldowns",
+            "Keys benched after an auth failure or rate limit",
+            sampled_counter(move || cooldowns.load(Ordering::Relaxed)),
         );
     }
 
-    /// Time spent waiting on the provider, and the time keyroute added around it.
-    pub fn latency(&self, provider: &str, upstream: Duration, total: Duration) {
-        self.upstream_latency
-            .observe(format!("provider=\"{}\"", escape(provider)), upstream);
-        self.added_latency.observe(total.saturating_sub(upstream));
+    /// Adds series kept elsewhere (caches, the usage queue) to what `/metrics` writes.
+    pub fn register(&self, add: impl FnOnce(&mut Registry)) {
+        add(&mut self.registry.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    /// The exposition text; lease hits and vault calls come from the lease cache.
-    pub fn render_with(&self, lease_hits: u64, vault_calls: u64) -> String {
-        let mut out = String::with_capacity(4096);
-        self.requests.render(&mut out);
-        self.upstream_errors.render(&mut out);
-        self.upstream_latency.render(&mut out);
-        out.push_str("# HELP keyroute_router_added_seconds Time keyroute added to a request beyond the provider's.\n# TYPE keyroute_router_added_seconds histogram\n");
-        self.added_latency
-            .render("keyroute_router_added_seconds", "", &mut out);
-        let gauges = [
-            (
-                "keyroute_router_lease_cache_hits_total",
-                "Leases served from memory.",
-                lease_hits,
-            ),
-            (
-                "keyroute_router_vault_lease_calls_total",
-                "Leases fetched from the vault.",
-                vault_calls,
-            ),
-            (
-                "keyroute_router_key_cooldowns_total",
-                "Keys benched after an auth failure or rate limit.",
-                self.cooldowns.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, help, value) in gauges {
-            write_counter(&mut out, name, help, value);
+    /// The exposition text in `format`.
+    pub fn render(&self, format: Format) -> String {
+        format.encode(&self.registry.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The label set of a call `provider` served with a key from `key_source`; `model` is
+    /// the catalog id (`other` for anything else).
+    pub fn served(&self, provider: &'static str, model: &str, key_source: &'static str) -> Served {
+        Served {
+            provider,
+            model: self.models.intern(model),
+            key_source,
         }
-        out
+    }
+
+    /// One routed request and how it ended (`ok`, `no_route`, `unavailable`, ...); an empty
+    /// provider or key source (nothing served it) is `none`.
+    pub fn request(
+        &self,
+        provider: &'static str,
+        model: &str,
+        source: &'static str,
+        outcome: &'static str,
+    ) {
+        let none = |value: &'static str| if value.is_empty() { "none" } else { value };
+        self.requests
+            .get_or_create(&RequestLabels {
+                provider: none(provider),
+                model: self.models.intern(model),
+                key_source: none(source),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// A failed upstream attempt.
+    pub fn upstream_error(&self, provider: &'static str, status: u16) {
+        self.upstream_errors
+            .get_or_create(&UpstreamErrorLabels { provider, status })
+            .inc();
+    }
+
+    /// A whole answer: time spent waiting on the provider, and the time keyroute added
+    /// around it, each with the current trace as exemplar.
+    pub fn latency(&self, served: &Served, upstream: Duration, total: Duration) {
+        let trace = current_trace();
+        self.upstream_latency
+            .get_or_create(served)
+            .observe(upstream.as_secs_f64(), trace, None);
+        self.added_latency
+            .observe(total.saturating_sub(upstream).as_secs_f64(), trace, None);
+    }
+
+    /// A stream's time to its first event (routing, leasing and the provider's first byte).
+    pub fn first_byte(&self, served: &Served, took: Duration) {
+        self.first_byte
+            .get_or_create(served)
+            .observe(took.as_secs_f64(), current_trace(), None);
+    }
+
+    /// What one call was charged: its tokens by kind and its cost.
+    pub fn charged(&self, served: &Served, usage: &Usage, cost_micros: u64) {
+        let cache_write = usage.cache_write_tokens.max(usage.cache_write_1h_tokens);
+        for (kind, count) in [
+            ("input", usage.input_tokens),
+            ("output", usage.output_tokens),
+            ("cached_read", usage.cache_read_tokens),
+            ("cache_write", cache_write),
+            ("reasoning", usage.reasoning_tokens),
+        ] {
+            // Every kind is written once per served label set, zero included, so a query
+            // over kinds sees them all.
+            self.tokens
+                .get_or_create(&TokenLabels {
+                    provider: served.provider,
+                    model: served.model,
+                    key_source: served.key_source,
+                    kind,
+                })
+                .inc_by(count);
+        }
+        self.cost.get_or_create(served).inc_by(cost_micros);
     }
 }
 
@@ -111,25 +259,49 @@ mod tests {
         let metrics = Metrics::new();
         metrics.request("openai", "gpt-4o-mini", "byok", "ok");
         metrics.request("openai", "gpt-4o-mini", "byok", "ok");
+        metrics.request("", "other", "", "no_route");
         metrics.upstream_error("anthropic", 529);
+        let served = metrics.served("openai", "gpt-4o-mini", "byok");
         metrics.latency(
-            "openai",
+            &served,
             Duration::from_millis(20),
-            Duration::from_millis(21),
+            Duration::from_micros(20_400),
         );
-        let text = metrics.render_with(7, 3);
+        metrics.charged(
+            &served,
+            &Usage {
+                input_tokens: 10,
+                output_tokens: 5,
+                ..Usage::default()
+            },
+            42,
+        );
+        let text = metrics.render(Format::Prometheus);
         assert!(text.contains("keyroute_router_requests_total{provider=\"openai\",model=\"gpt-4o-mini\",key_source=\"byok\",outcome=\"ok\"} 2"), "{text}");
+        assert!(text.contains("keyroute_router_requests_total{provider=\"none\",model=\"other\",key_source=\"none\",outcome=\"no_route\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "keyroute_router_upstream_errors_total{provider=\"anthropic\",status=\"529\"} 1"
+            ),
+            "{text}"
+        );
         assert!(text.contains(
-            "keyroute_router_upstream_errors_total{provider=\"anthropic\",status=\"529\"} 1"
-        ));
-        assert!(text.contains(
-            "keyroute_router_upstream_seconds_bucket{provider=\"openai\",le=\"0.025\"} 1"
-        ));
-        assert!(text.contains(
-            "keyroute_router_upstream_seconds_bucket{provider=\"openai\",le=\"0.01\"} 0"
-        ));
-        assert!(text.contains("keyroute_router_added_seconds_bucket{le=\"0.001\"} 1"));
-        assert!(text.contains("keyroute_router_added_seconds_count 1"));
-        assert!(text.contains("keyroute_router_vault_lease_calls_total 3"));
+            "keyroute_router_upstream_seconds_bucket{provider=\"openai\",model=\"gpt-4o-mini\",key_source=\"byok\",le=\"0.025\"} 1"
+        ), "{text}");
+        assert!(
+            text.contains("keyroute_router_added_seconds_bucket{le=\"0.0005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("keyroute_router_added_seconds_bucket{le=\"0.00025\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("keyroute_router_tokens_total{provider=\"openai\",model=\"gpt-4o-mini\",key_source=\"byok\",kind=\"output\"} 5"), "{text}");
+        assert!(text.contains("keyroute_router_cost_micros_total{provider=\"openai\",model=\"gpt-4o-mini\",key_source=\"byok\"} 42"), "{text}");
+        assert!(text.contains("keyroute_router_vault_up 1\n"), "{text}");
+        assert!(
+            text.contains("keyroute_router_key_cooldowns_total 0\n"),
+            "{text}"
+        );
     }
 }

@@ -21,7 +21,7 @@ use crate::cache::revocations::watch;
 use crate::cache::tokens::TokenCache;
 use crate::cache::usage::{UsageReporter, UsageTask};
 use crate::catalog::LiveCatalog;
-use crate::metrics::{Metrics, write_counter};
+use crate::metrics::Metrics;
 use crate::policy::cooldowns::Cooldowns;
 use crate::service::Router;
 use crate::upstream::{Timeouts, Upstreams};
@@ -87,8 +87,13 @@ impl PreparedRouter {
             ClientTls::from_files(settings.tls.clone()).map_err(|e| config(format!("tls: {e}")))?;
         let catalog =
             LiveCatalog::open(settings.catalog.as_deref()).map_err(|e| config(e.to_string()))?;
-        let vault = crate::vault::connect(&settings.vault, client_tls.clone())
-            .map_err(|e| config(e.to_string()))?;
+        let metrics = Metrics::new();
+        let vault = crate::vault::connect_counted(
+            &settings.vault,
+            client_tls.clone(),
+            metrics.vault.clone(),
+        )
+        .map_err(|e| config(e.to_string()))?;
         let upstreams = Upstreams::with_egress(
             settings.base_urls.clone(),
             settings.timeouts,
@@ -106,7 +111,7 @@ impl PreparedRouter {
             catalog: Arc::new(catalog),
             upstreams: Arc::new(upstreams),
             cooldowns: Arc::new(Cooldowns::new()),
-            metrics: Metrics::new(),
+            metrics,
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
             StartError::Runtime(format!("cannot listen on {}: {e}", settings.listen))
@@ -164,8 +169,12 @@ impl PreparedRouter {
             client_tls.spawn_reloader(settings.tls_reload_interval),
         );
         let catalog_watcher = router.catalog.spawn_watcher(CATALOG_POLL_INTERVAL);
-        let vault = crate::vault::connect(&settings.vault, client_tls)
-            .map_err(|e| StartError::Runtime(e.to_string()))?;
+        let vault = crate::vault::connect_counted(
+            &settings.vault,
+            client_tls,
+            router.metrics.vault.clone(),
+        )
+        .map_err(|e| StartError::Runtime(e.to_string()))?;
         let revocations = watch(vault, router.leases.clone(), router.tokens.clone());
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RouterServiceServer<Router>>().await;
@@ -224,32 +233,50 @@ impl PreparedRouter {
     }
 }
 
-/// The router's `/metrics` text: its own series, the usage reporter's and the balance calls.
-fn metrics_text(router: Router) -> impl Fn() -> String + Clone + Send + Sync + 'static {
-    move || {
-        let mut text = router
-            .metrics
-            .render_with(router.leases.hits(), router.leases.vault_calls());
-        router.usage.counters.render(&mut text);
-        write_counter(
-            &mut text,
-            "keyroute_router_vault_balance_calls_total",
-            "Balances fetched from the vault.",
-            router.accounts.vault_calls(),
+/// The router's `/metrics` text: its own series, the caches' (leases, balances, catalog
+/// reloads) and the usage reporter's, read at each scrape.
+fn metrics_text(
+    router: Router,
+) -> impl Fn(keyroute_telemetry::metrics::Format) -> String + Clone + Send + Sync + 'static {
+    use keyroute_telemetry::metrics::sampled_counter;
+    router.metrics.register(|registry| {
+        router.usage.register(registry);
+        let leases = router.leases.clone();
+        registry.register(
+            "keyroute_router_lease_cache_hits",
+            "Leases served from memory",
+            sampled_counter(move || leases.hits()),
         );
-        let reloads = router.catalog.reloads();
-        write_counter(
-            &mut text,
-            "keyroute_router_catalog_reloads_total",
-            "Changed catalog files put in use.",
-            reloads.loaded,
+        let leases = router.leases.clone();
+        registry.register(
+            "keyroute_router_vault_lease_calls",
+            "Leases fetched from the vault",
+            sampled_counter(move || leases.vault_calls()),
         );
-        write_counter(
-            &mut text,
-            "keyroute_router_catalog_reload_failures_total",
-            "Changed catalog files refused (the catalog in use stayed).",
-            reloads.failed,
+        let leases = router.leases.clone();
+        registry.register(
+            "keyroute_router_lease_refresh_failures",
+            "Lease fetches the vault did not answer (the cached lease serves until it expires)",
+            sampled_counter(move || leases.refresh_failures()),
         );
-        text
-    }
+        let accounts = router.accounts.clone();
+        registry.register(
+            "keyroute_router_vault_balance_calls",
+            "Balances fetched from the vault",
+            sampled_counter(move || accounts.vault_calls()),
+        );
+        let catalog = router.catalog.clone();
+        registry.register(
+            "keyroute_router_catalog_reloads",
+            "Changed catalog files put in use",
+            sampled_counter(move || catalog.reloads().loaded),
+        );
+        let catalog = router.catalog.clone();
+        registry.register(
+            "keyroute_router_catalog_reload_failures",
+            "Changed catalog files refused (the catalog in use stayed)",
+            sampled_counter(move || catalog.reloads().failed),
+        );
+    });
+    move |format| router.metrics.render(format)
 }

@@ -4,21 +4,35 @@
 use std::sync::Arc;
 
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
+use keyroute_telemetry::metrics::{GrpcMetrics, GrpcMetricsService};
 use keyroute_tls::{ClientTls, Identity};
 use tonic::transport::Channel;
 
 use crate::error::RouterError;
 
-/// A cheap-to-clone vault client.
-pub type VaultClient = VaultServiceClient<Channel>;
+/// A cheap-to-clone vault client; every call is counted (method, code, latency), which also
+/// tells whether the vault is reachable.
+pub type VaultClient = VaultServiceClient<GrpcMetricsService<Channel>>;
 
-/// Connects (lazily) to the vault at `address` with the router's TLS material.
+/// Connects (lazily) to the vault at `address` with the router's TLS material; its calls are
+/// counted where no one scrapes them (the server uses [`connect_counted`]).
 pub fn connect(address: &str, tls: Arc<ClientTls>) -> Result<VaultClient, RouterError> {
+    connect_counted(address, tls, GrpcMetrics::unregistered())
+}
+
+/// [`connect`], counting the calls in `metrics` (`keyroute_router_vault_*`).
+pub fn connect_counted(
+    address: &str,
+    tls: Arc<ClientTls>,
+    metrics: Arc<GrpcMetrics>,
+) -> Result<VaultClient, RouterError> {
     let vault =
         Identity::parse("vault").map_err(|error| RouterError::Internal(error.to_string()))?;
     let channel = keyroute_tls::channel(address, tls, vault)
         .map_err(|error| RouterError::Internal(error.to_string()))?;
-    Ok(VaultServiceClient::new(channel))
+    Ok(VaultServiceClient::new(GrpcMetricsService::new(
+        channel, metrics,
+    )))
 }
 
 /// A vault status as a router error: unreachable means unavailable; anything else passes on.

@@ -156,19 +156,16 @@ impl PreparedVault {
             .await;
         let metrics_addr = side_ports.metrics_addr();
         let health_addr = side_ports.health_addr();
-        let metrics = keyroute_telemetry::metrics::GrpcMetrics::new(
-            "keyroute_vault_calls_total",
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = keyroute_telemetry::metrics::GrpcMetrics::register(
+            &mut registry,
+            "keyroute_vault_calls",
             "keyroute_vault_call_seconds",
         );
+        vault.register_metrics(&mut registry);
         let side_tasks = side_ports.spawn(health_service.clone(), {
-            let metrics = metrics.clone();
-            let vault = vault.clone();
-            move || {
-                let mut out = String::with_capacity(4096);
-                metrics.render(&mut out);
-                vault.render_metrics(&mut out);
-                out
-            }
+            let registry = Arc::new(registry);
+            move |format: keyroute_telemetry::metrics::Format| format.encode(&registry)
         });
         let addr = listener.local_addr().ok();
         if let Some(addr) = addr {

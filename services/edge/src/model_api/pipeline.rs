@@ -291,12 +291,12 @@ impl<'a> Call<'a> {
         let mut response_headers = HeaderMap::new();
         served_headers(reply.metadata(), &mut response_headers);
         // Counted when the stream ends (or the client leaves), with the whole duration.
-        let done = edge
+        let mut done = edge
             .metrics
             .stream_guard(self.route, &response_headers, started);
         let timeout = edge.request_timeout;
         let body = reply.into_inner().map(move |event| {
-            let _done = &done;
+            done.first_event();
             let event = event.unwrap_or_else(|status| {
                 let status = past_deadline(status, started, timeout);
                 keyroute_wire::canonical::event(Event::Error(pb::StreamError {

@@ -90,6 +90,9 @@ pub struct LeaseCache {
     fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     refreshing: Mutex<HashSet<String>>,
     vault_calls: AtomicU64,
+    /// Lease fetches the vault did not answer with a lease (refreshes in the background and
+    /// fetches a request waited on).
+    refresh_failures: AtomicU64,
     hits: AtomicU64,
     invalidations: tokio::sync::watch::Sender<u64>,
 }
@@ -131,6 +134,7 @@ impl LeaseCache {
             fetching: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(HashSet::new()),
             vault_calls: AtomicU64::new(0),
+            refresh_failures: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             invalidations: tokio::sync::watch::Sender::new(0),
         })
@@ -139,6 +143,12 @@ impl LeaseCache {
     /// How many leases were fetched from the vault (for metrics and tests).
     pub fn vault_calls(&self) -> u64 {
         self.vault_calls.load(Ordering::Relaxed)
+    }
+
+    /// How many lease fetches from the vault failed (for metrics: a vault that cannot renew
+    /// leases leaves routers serving until the cached ones expire).
+    pub fn refresh_failures(&self) -> u64 {
+        self.refresh_failures.load(Ordering::Relaxed)
     }
 
     /// How many requests were served from a cached lease.
@@ -214,7 +224,10 @@ impl LeaseCache {
                 principal_id: caller.principal_id.clone(),
             })
             .await
-            .map_err(vault_error)?
+            .map_err(|status| {
+                self.refresh_failures.fetch_add(1, Ordering::Relaxed);
+                vault_error(status)
+            })?
             .into_inner();
         for unreadable in &reply.unreadable {
             tracing::error!(credential = %unreadable.credential_id, reason = %unreadable.reason, "vault could not open a credential; it is not used");

@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::metrics::write_counter;
+use keyroute_telemetry::metrics::{sampled_counter, sampled_gauge};
+use prometheus_client::registry::Registry;
+
 use crate::vault::VaultClient;
 
 /// How many records may wait for the vault before new ones are dropped (and counted).
@@ -26,6 +28,8 @@ pub struct UsageCounters {
     pub sent: AtomicU64,
     pub dropped: AtomicU64,
     pub rejected: AtomicU64,
+    /// Batches the vault could not be reached for (they stay queued and are sent again).
+    pub failed_sends: AtomicU64,
 }
 
 /// The handle requests use; cheap to share.
@@ -42,28 +46,50 @@ pub struct UsageTask {
     task: JoinHandle<()>,
 }
 
-impl UsageCounters {
-    /// Appends these counters in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        for (name, help, value) in [
+impl UsageReporter {
+    /// Registers the reporter's series: records sent, dropped, refused, failed sends, and
+    /// how many records wait in the queue right now (read at each scrape).
+    pub fn register(&self, registry: &mut Registry) {
+        for (name, help, read) in [
             (
-                "keyroute_router_usage_records_sent_total",
-                "Usage records the vault accepted.",
-                &self.sent,
+                "keyroute_router_usage_records_sent",
+                "Usage records the vault accepted",
+                (|c: &UsageCounters| &c.sent) as fn(&UsageCounters) -> &AtomicU64,
             ),
             (
-                "keyroute_router_usage_records_dropped_total",
-                "Usage records lost to a full queue.",
-                &self.dropped,
+                "keyroute_router_usage_records_dropped",
+                "Usage records lost to a full queue",
+                |c| &c.dropped,
             ),
             (
-                "keyroute_router_usage_records_rejected_total",
-                "Usage records the vault refused.",
-                &self.rejected,
+                "keyroute_router_usage_records_rejected",
+                "Usage records the vault refused",
+                |c| &c.rejected,
+            ),
+            (
+                "keyroute_router_usage_send_failures",
+                "Usage batches not delivered because the vault was unreachable (retried)",
+                |c| &c.failed_sends,
             ),
         ] {
-            write_counter(out, name, help, value.load(Ordering::Relaxed));
+            let counters = self.counters.clone();
+            registry.register(
+                name,
+                help,
+                sampled_counter(move || read(&counters).load(Ordering::Relaxed)),
+            );
         }
+        // A weak sender: the registry must not keep the queue open after shutdown.
+        let queue = self.queue.downgrade();
+        registry.register(
+            "keyroute_router_usage_records_queued",
+            "Usage records waiting to be sent to the vault",
+            sampled_gauge(move || {
+                queue
+                    .upgrade()
+                    .map_or(0, |queue| (queue.max_capacity() - queue.capacity()) as u64)
+            }),
+        );
     }
 }
 
@@ -185,6 +211,7 @@ async fn send(
             Ok(())
         }
         Err(status) if transient(&status) => {
+            counters.failed_sends.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(code = ?status.code(), message = status.message(), records = batch.len(), "usage batch not delivered; will retry");
             Err(())
         }

@@ -15,6 +15,7 @@ use crate::cache::accounts::{Account, Accounts};
 use crate::cache::reservations::{Reservation, Shortfall};
 use crate::cache::usage::UsageReporter;
 use crate::error::RouterError;
+use crate::metrics::{Metrics, Served};
 use crate::policy::candidates::{Candidate, Source};
 
 /// The request id: the caller's `x-request-id` when sane, otherwise a new one. A correlation
@@ -148,6 +149,8 @@ pub struct Meter {
     /// The credit a managed call holds; released after the charge, when the meter drops.
     reservation: Option<Reservation>,
     source: Source,
+    /// Where the charge is counted in the token and cost metrics, if anywhere.
+    metered_in: Option<(Arc<Metrics>, Served)>,
 }
 
 impl Meter {
@@ -193,7 +196,14 @@ impl Meter {
             whole: false,
             reservation,
             source: candidate.source,
+            metered_in: None,
         }
+    }
+
+    /// Also counts the charge in `metrics`' token and cost series under `served`.
+    pub fn counted(mut self, metrics: Arc<Metrics>, served: Served) -> Self {
+        self.metered_in = Some((metrics, served));
+        self
     }
 
     /// Takes token counts from a usage report; streams may send several, each cumulative
@@ -308,6 +318,9 @@ impl Drop for Meter {
         );
         if let Some(reservation) = &self.reservation {
             reservation.charged(self.record.cost_micros);
+        }
+        if let Some((metrics, served)) = &self.metered_in {
+            metrics.charged(served, &usage, cost);
         }
         self.reporter.report(std::mem::take(&mut self.record));
     }

@@ -46,23 +46,29 @@ pub(super) fn served_by_metadata(candidate: &Candidate<'_>, request_id: &str) ->
 
 impl Router {
     /// A served call, counted: its meter (charging when dropped), the request metrics, and
-    /// who served it as response metadata. `upstream` is how long the providers took.
+    /// who served it as response metadata. `upstream` is how long the providers took for a
+    /// whole answer; `None` for a stream, whose first event just arrived.
     fn served(
         &self,
         opening: &Opening,
         plan: &Plan<'_>,
         winner: &Candidate<'_>,
         reservation: Option<Reservation>,
-        upstream: Duration,
+        upstream: Option<Duration>,
     ) -> (Meter, MetadataMap) {
         // The caller's own key won: nothing of the balance needs holding.
         let reservation = reservation.filter(|_| winner.source == Source::Managed);
-        let provider = winner.provider.id;
+        let (provider, source) = (winner.provider.id, winner.source.as_str());
         self.metrics
-            .request(provider, plan.model_label(), winner.source.as_str(), "ok");
-        self.metrics
-            .latency(provider, upstream, opening.started.elapsed());
-        let meter = self.meter(opening, winner, reservation);
+            .request(provider, plan.model_label(), source, "ok");
+        let served = self.metrics.served(provider, plan.model_label(), source);
+        match upstream {
+            Some(upstream) => self
+                .metrics
+                .latency(&served, upstream, opening.started.elapsed()),
+            None => self.metrics.first_byte(&served, opening.started.elapsed()),
+        }
+        let meter = self.meter(opening, plan, winner, reservation);
         let mut metadata = served_by_metadata(winner, &opening.request_id);
         self.deprecation_notice(plan, &mut metadata);
         (meter, metadata)
@@ -97,13 +103,20 @@ impl Router {
         }
     }
 
-    /// The meter for one call of `opening` served (or attempted) by `candidate`.
+    /// The meter for one call of `opening` served (or attempted) by `candidate`; what it
+    /// charges is counted in the token and cost metrics too.
     fn meter(
         &self,
         opening: &Opening,
+        plan: &Plan<'_>,
         candidate: &Candidate<'_>,
         reservation: Option<Reservation>,
     ) -> Meter {
+        let served = self.metrics.served(
+            candidate.provider.id,
+            plan.model_label(),
+            candidate.source.as_str(),
+        );
         Meter::new(
             opening.request_id.clone(),
             &opening.caller.principal_id,
@@ -114,20 +127,21 @@ impl Router {
             self.usage.clone(),
             self.accounts.clone(),
         )
+        .counted(self.metrics.clone(), served)
     }
 
     /// Charges an attempt that failed after the provider took the request (it may bill it):
     /// keyroute's input estimate, nothing streamed.
-    fn charge_failed_attempt(&self, opening: &Opening, candidate: &Candidate<'_>) {
-        drop(self.meter(opening, candidate, None));
+    fn charge_failed_attempt(&self, opening: &Opening, plan: &Plan<'_>, candidate: &Candidate<'_>) {
+        drop(self.meter(opening, plan, candidate, None));
     }
 
-    /// A call no candidate could serve, counted; `kind` labels streams apart.
-    fn failed(&self, plan: &Plan<'_>, failure: RouteFailure, kind: &str) -> RouterError {
+    /// A call no candidate could serve, counted (no key source: none served it).
+    fn failed(&self, plan: &Plan<'_>, failure: RouteFailure) -> RouterError {
         let provider = failure.error.provider;
         let error = RouterError::Upstream(failure);
         self.metrics
-            .request(provider, plan.model_label(), kind, error.outcome());
+            .request(provider, plan.model_label(), "", error.outcome());
         error
     }
 
@@ -145,12 +159,12 @@ impl Router {
             chat,
             &self.cooldowns,
             &self.metrics,
-            &|candidate| self.charge_failed_attempt(&opening, candidate),
+            &|candidate| self.charge_failed_attempt(&opening, &plan, candidate),
         )
         .await
-        .map_err(|failure| self.failed(&plan, failure, ""))?;
+        .map_err(|failure| self.failed(&plan, failure))?;
         let (mut meter, metadata) =
-            self.served(&opening, &plan, &found[winner], reservation, upstream);
+            self.served(&opening, &plan, &found[winner], reservation, Some(upstream));
         meter.response(&response);
         drop(meter);
         if let Some(served) = &mut response.served_by {
@@ -181,14 +195,12 @@ impl Router {
             chat,
             &self.cooldowns,
             &self.metrics,
-            &|candidate| self.charge_failed_attempt(&opening, candidate),
+            &|candidate| self.charge_failed_attempt(&opening, &plan, candidate),
         )
         .await
-        .map_err(|failure| self.failed(&plan, failure, "stream"))?;
+        .map_err(|failure| self.failed(&plan, failure))?;
         // A stream counts once its first event arrived: routing is over then.
-        let first_event = opening.started.elapsed();
-        let (mut meter, metadata) =
-            self.served(&opening, &plan, &found[winner], reservation, first_event);
+        let (mut meter, metadata) = self.served(&opening, &plan, &found[winner], reservation, None);
         let request_id = opening.request_id.clone();
         let events = events.map(move |mut event| {
             if let Some(Event::Start(start)) = &mut event.event

@@ -131,6 +131,11 @@ impl Router {
                 self.usage.clone(),
                 self.accounts.clone(),
             )
+            .counted(
+                self.metrics.clone(),
+                self.metrics
+                    .served(candidate.provider.id, label, candidate.source.as_str()),
+            )
         };
         let mut last = None;
         for (tried, candidate) in found.iter().enumerate() {
@@ -138,11 +143,13 @@ impl Router {
             let upstream_started = Instant::now();
             match self.upstreams.embed(candidate.target(), &embed).await {
                 Ok(answer) => {
-                    let provider = candidate.provider.id;
-                    self.metrics
-                        .request(provider, label, candidate.source.as_str(), "ok");
-                    self.metrics
-                        .latency(provider, upstream_started.elapsed(), started.elapsed());
+                    let (provider, source) = (candidate.provider.id, candidate.source.as_str());
+                    self.metrics.request(provider, label, source, "ok");
+                    self.metrics.latency(
+                        &self.metrics.served(provider, label, source),
+                        upstream_started.elapsed(),
+                        started.elapsed(),
+                    );
                     let held = reservation
                         .take()
                         .filter(|_| candidate.source == Source::Managed);

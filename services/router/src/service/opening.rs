@@ -165,9 +165,11 @@ impl Router {
     }
 
     pub(super) async fn plan(&self, opening: &Opening) -> Result<Plan<'_>, RouterError> {
+        // Counted here too: an unknown model or an unreachable vault is a failed request.
+        let count = |error: &RouterError| self.metrics.request("", "other", "", error.outcome());
         Ok(Plan {
-            resolution: self.resolve(&opening.chat.model)?,
-            lease: self.leases.get(&opening.caller).await?,
+            resolution: self.resolve(&opening.chat.model).inspect_err(count)?,
+            lease: self.leases.get(&opening.caller).await.inspect_err(count)?,
             managed: self.managed().await,
             account: self.accounts.get(&opening.caller.principal_id).await,
         })

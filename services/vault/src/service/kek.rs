@@ -48,28 +48,35 @@ impl KekMetrics {
             .fetch_add(skipped as u64, Ordering::Relaxed);
         self.last_skipped.store(skipped as u64, Ordering::Relaxed);
     }
+}
 
-    /// Appends the series in Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        use keyroute_telemetry::metrics::write_counter;
-        write_counter(
-            out,
-            "keyroute_vault_kek_rotations_total",
-            "KEK rotations finished.",
-            self.rotations.load(Ordering::Relaxed),
+impl Vault {
+    /// Registers the KEK rotation series, read at each scrape (each reader keeps a handle on
+    /// the vault's state).
+    pub(super) fn register_kek_metrics(
+        &self,
+        registry: &mut prometheus_client::registry::Registry,
+    ) {
+        use keyroute_telemetry::metrics::{sampled_counter, sampled_gauge};
+        let read = |pick: fn(&KekMetrics) -> &AtomicU64| {
+            let vault = self.clone();
+            move || pick(&vault.inner.kek_metrics).load(Ordering::Relaxed)
+        };
+        registry.register(
+            "keyroute_vault_kek_rotations",
+            "KEK rotations finished",
+            sampled_counter(read(|m| &m.rotations)),
         );
-        write_counter(
-            out,
-            "keyroute_vault_kek_rotation_skipped_total",
-            "Credentials KEK rotations could not open and left under their old KEK version.",
-            self.skipped_total.load(Ordering::Relaxed),
+        registry.register(
+            "keyroute_vault_kek_rotation_skipped",
+            "Credentials KEK rotations could not open and left under their old KEK version",
+            sampled_counter(read(|m| &m.skipped_total)),
         );
-        let last = self.last_skipped.load(Ordering::Relaxed);
-        out.push_str(&format!(
-            "# HELP keyroute_vault_kek_rotation_last_skipped Credentials the last KEK rotation could not open.\n\
-             # TYPE keyroute_vault_kek_rotation_last_skipped gauge\n\
-             keyroute_vault_kek_rotation_last_skipped {last}\n"
-        ));
+        registry.register(
+            "keyroute_vault_kek_rotation_last_skipped",
+            "Credentials the last KEK rotation could not open",
+            sampled_gauge(read(|m| &m.last_skipped)),
+        );
     }
 }
 

@@ -73,9 +73,9 @@ impl Vault {
         &self.inner.store
     }
 
-    /// Appends the vault's own series (KEK rotation) to a `/metrics` answer.
-    pub fn render_metrics(&self, out: &mut String) {
-        self.inner.kek_metrics.render(out);
+    /// Registers the vault's own series (KEK rotation) beside the per-RPC ones.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.register_kek_metrics(registry);
     }
 
     /// The tonic service for this vault.
