@@ -1,28 +1,43 @@
 //! Logging and tracing for every keyroute binary: human or JSON logs filtered by `RUST_LOG`,
-//! OpenTelemetry export over OTLP/gRPC when `KEYROUTE_OTLP_ENDPOINT` is set, and W3C
-//! trace-context propagation through tonic metadata so one trace follows a request from the
+//! OpenTelemetry export over OTLP/gRPC when `KEYROUTE_OTLP_ENDPOINT` is set (sampled per
+//! `KEYROUTE_TRACE_SAMPLE_RATIO`, callers' decisions honoured), and W3C trace-context
+//! propagation through HTTP headers and tonic metadata so one trace follows a request from the
 //! edge through the router to the vault.
 
+pub mod grpc;
+pub mod http;
 pub mod metrics;
 pub mod probes;
 mod propagation;
 pub mod startup;
 
+pub use grpc::{GrpcTraceLayer, GrpcTraceService};
+/// The OpenTelemetry API those attributes are made with.
+pub use opentelemetry;
 pub use propagation::{
-    GrpcTraceLayer, GrpcTraceService, inject_trace_context, new_request_id, propagate, request_id,
-    valid_request_id,
+    TraceContextService, TracedChannel, extract, inject_headers, inject_trace_context,
+    new_request_id, propagate, request_id, traced, valid_request_id,
 };
+/// For services that set OpenTelemetry attributes tracing fields cannot carry (arrays).
+pub use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The environment variable naming the OTLP/gRPC collector endpoint.
 pub const OTLP_ENDPOINT_ENV: &str = "KEYROUTE_OTLP_ENDPOINT";
+
+/// The environment variable with the share of new traces kept, 0 to 1 (default 1: every
+/// trace). It applies where a trace starts; a request that comes with a `traceparent` keeps
+/// its caller's decision, so a trace is never kept in one service and dropped in the next.
+pub const SAMPLE_RATIO_ENV: &str = "KEYROUTE_TRACE_SAMPLE_RATIO";
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,6 +72,24 @@ pub enum TelemetryError {
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("a global subscriber is already installed")]
     AlreadyInstalled,
+    #[error("{SAMPLE_RATIO_ENV} {0:?} is not a number from 0 to 1")]
+    SampleRatio(String),
+}
+
+/// The share of new traces kept, from [`SAMPLE_RATIO_ENV`] (1 when unset).
+fn sample_ratio() -> Result<f64, TelemetryError> {
+    match std::env::var(SAMPLE_RATIO_ENV) {
+        Ok(text) if !text.trim().is_empty() => parse_ratio(&text),
+        _ => Ok(1.0),
+    }
+}
+
+fn parse_ratio(text: &str) -> Result<f64, TelemetryError> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|ratio| (0.0..=1.0).contains(ratio))
+        .ok_or_else(|| TelemetryError::SampleRatio(text.to_owned()))
 }
 
 /// Flushes and stops trace export when dropped; keep it alive for the life of `main`.
@@ -99,36 +132,31 @@ pub fn init_with(
         _ => EnvFilter::new("info"),
     };
     let provider = otlp_endpoint
-        .map(|endpoint| build_provider(service, endpoint))
+        .map(|endpoint| build_provider(service, endpoint, sample_ratio()?))
         .transpose()?;
-    let otel = provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
-    let (human, json) = match format {
-        LogFormat::Human => (
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(std::io::stderr().is_terminal())
-                    .with_writer(std::io::stderr),
-            ),
-            None,
-        ),
-        LogFormat::Json => (
-            None,
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_writer(std::io::stderr),
-            ),
-        ),
+    // Spans reach the exporter whatever `RUST_LOG` says: it filters log lines only.
+    let otel = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service))
+            .with_filter(LevelFilter::INFO)
+    });
+    let logs = match format {
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
     };
     tracing_subscriber::registry()
-        .with(filter)
         .with(otel)
-        .with(human)
-        .with(json)
+        .with(logs)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     if let Some(endpoint) = otlp_endpoint {
@@ -140,13 +168,18 @@ pub fn init_with(
 fn build_provider(
     service: &'static str,
     endpoint: &str,
+    ratio: f64,
 ) -> Result<SdkTracerProvider, TelemetryError> {
     use opentelemetry_otlp::WithExportConfig;
+    use opentelemetry_sdk::trace::Sampler;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint)
         .build()?;
     Ok(SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio,
+        ))))
         .with_batch_exporter(exporter)
         .with_resource(
             opentelemetry_sdk::Resource::builder()
@@ -154,4 +187,20 @@ fn build_provider(
                 .build(),
         )
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_ratios_are_shares() {
+        assert_eq!(parse_ratio("0.25").unwrap(), 0.25);
+        assert_eq!(parse_ratio(" 1 ").unwrap(), 1.0);
+        assert_eq!(parse_ratio("0").unwrap(), 0.0);
+        assert!(parse_ratio("1.5").is_err());
+        assert!(parse_ratio("-0.1").is_err());
+        assert!(parse_ratio("half").is_err());
+        assert!(parse_ratio("NaN").is_err());
+    }
 }

@@ -1,12 +1,18 @@
-//! W3C trace context (`traceparent`, `tracestate`) carried in gRPC metadata: clients inject
-//! the current span's context, servers open each request's span as its child.
+//! W3C trace context (`traceparent`, `tracestate`) carried in HTTP headers and gRPC metadata:
+//! every gRPC client channel injects the current span's context ([`TracedChannel`]), so the
+//! server's span (see [`crate::grpc`]) continues the caller's trace instead of starting one.
 
 use std::task::{Context, Poll};
 
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
-use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// keyroute speaks W3C trace context, whatever global propagator a process set: the edge's
+/// callers, its routers and the vault agree on it without configuration.
+static PROPAGATOR: std::sync::LazyLock<TraceContextPropagator> =
+    std::sync::LazyLock::new(TraceContextPropagator::new);
 
 struct MetadataInjector<'a>(&'a mut MetadataMap);
 
@@ -17,6 +23,19 @@ impl Injector for MetadataInjector<'_> {
             MetadataValue::try_from(value.as_str()),
         ) {
             self.0.insert(key, value);
+        }
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::try_from(value),
+        ) {
+            self.0.insert(name, value);
         }
     }
 }
@@ -33,12 +52,34 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// The caller's trace context from request headers (`traceparent`, `tracestate`); an empty
+/// context when there is none or it is malformed.
+pub fn extract(headers: &http::HeaderMap) -> opentelemetry::Context {
+    PROPAGATOR.extract(&HeaderExtractor(headers))
+}
+
+/// The current span's context, or `None` when there is no span to continue (no subscriber,
+/// no OpenTelemetry layer, or outside any span): nothing is then sent.
+fn current_context() -> Option<opentelemetry::Context> {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return None;
+    }
+    Some(span.context())
+}
+
 /// Writes the current span's trace context into outgoing metadata.
 pub fn inject_trace_context(metadata: &mut MetadataMap) {
-    let context = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&context, &mut MetadataInjector(metadata));
-    });
+    if let Some(context) = current_context() {
+        PROPAGATOR.inject_context(&context, &mut MetadataInjector(metadata));
+    }
+}
+
+/// Writes the current span's trace context into outgoing HTTP headers.
+pub fn inject_headers(headers: &mut http::HeaderMap) {
+    if let Some(context) = current_context() {
+        PROPAGATOR.inject_context(&context, &mut HeaderInjector(headers));
+    }
 }
 
 /// A tonic client interceptor that propagates the current trace context.
@@ -47,43 +88,38 @@ pub fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, 
     Ok(request)
 }
 
-/// A server layer that opens a `grpc` span per request, parented by the caller's context.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GrpcTraceLayer;
-
-impl<S> tower::Layer<S> for GrpcTraceLayer {
-    type Service = GrpcTraceService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        GrpcTraceService { inner }
-    }
-}
-
-/// See [`GrpcTraceLayer`].
+/// A gRPC client service that sends the current span's trace context with every call, so
+/// that the service called continues the caller's trace. Wrapping the channel (rather than
+/// each call site) covers every RPC a client makes, present and future.
 #[derive(Debug, Clone)]
-pub struct GrpcTraceService<S> {
+pub struct TraceContextService<S> {
     inner: S,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for GrpcTraceService<S>
+/// A tonic channel that propagates trace context; what keyroute's clients are built on.
+pub type TracedChannel = TraceContextService<tonic::transport::Channel>;
+
+/// `channel`, propagating trace context on every call.
+pub fn traced(channel: tonic::transport::Channel) -> TracedChannel {
+    TraceContextService { inner: channel }
+}
+
+impl<S, B> tower::Service<http::Request<B>> for TraceContextService<S>
 where
     S: tower::Service<http::Request<B>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = tracing::instrument::Instrumented<S::Future>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&HeaderExtractor(request.headers()))
-        });
-        let span = tracing::info_span!("grpc", rpc = %request.uri().path());
-        let _ = span.set_parent(parent);
-        self.inner.call(request).instrument(span)
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // Runs inside the caller's poll, so the current span is the caller's.
+        inject_headers(request.headers_mut());
+        self.inner.call(request)
     }
 }
 
@@ -115,9 +151,6 @@ mod tests {
 
     #[test]
     fn trace_context_survives_a_round_trip_through_metadata() {
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
         let subscriber = tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
@@ -131,11 +164,15 @@ mod tests {
             let traceparent = metadata.get("traceparent").unwrap().to_str().unwrap();
             assert!(traceparent.contains(&sent.to_string()), "{traceparent}");
 
-            let headers = metadata.into_headers();
-            let received = opentelemetry::global::get_text_map_propagator(|propagator| {
-                propagator.extract(&HeaderExtractor(&headers))
-            });
+            let received = extract(&metadata.into_headers());
             assert_eq!(received.span().span_context().trace_id(), sent);
         });
+    }
+
+    #[test]
+    fn nothing_is_sent_outside_a_span() {
+        let mut headers = http::HeaderMap::new();
+        inject_headers(&mut headers);
+        assert!(headers.is_empty());
     }
 }
