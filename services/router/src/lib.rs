@@ -9,6 +9,7 @@
 //!   and the usage it reports back.
 //! - `catalog`: the model catalog in use, reloaded when the operator's file changes.
 //! - `upstream`: calling a provider (I/O only; the wire crate's contract says what to send).
+//! - `spans`: the OpenTelemetry GenAI span of each upstream attempt.
 
 pub mod cache;
 pub mod catalog;
@@ -18,5 +19,6 @@ pub mod metrics;
 pub mod policy;
 pub mod server;
 pub mod service;
+pub mod spans;
 pub mod upstream;
 pub mod vault;

@@ -10,11 +10,13 @@ use keyroute_proto::router::v1::ServedBy;
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamEvent, error_event, pb};
 use keyroute_wire::error::{ErrorKind, WireError};
+use tracing::Instrument;
 
 use crate::error::RouteFailure;
 use crate::metrics::Metrics;
 use crate::policy::candidates::Candidate;
 use crate::policy::cooldowns::{Cooldowns, bench_for};
+use crate::spans;
 use crate::upstream::Upstreams;
 
 pub(crate) fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
@@ -41,7 +43,8 @@ pub(crate) fn after_failure(
             .cooldowns
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    tracing::info!(provider = candidate.provider.id, credential = %candidate.key.fingerprint, status = error.status, retryable = error.retryable, "upstream call failed");
+    // Per request, so not at info: the attempt's span and the edge's access log say it.
+    tracing::debug!(provider = candidate.provider.id, credential = %candidate.key.fingerprint, status = error.status, retryable = error.retryable, "upstream call failed");
     error.retryable
 }
 
@@ -82,12 +85,19 @@ pub async fn complete(
     let started = Instant::now();
     for (tried, candidate) in candidates.iter().enumerate() {
         let attempts = tried as u32 + 1;
-        match upstreams.complete(candidate.target(), request).await {
+        let span = spans::attempt("chat", candidate, &request.model, attempts);
+        let answer = upstreams
+            .complete(candidate.target(), request)
+            .instrument(span.clone())
+            .await;
+        match answer {
             Ok(mut response) => {
+                spans::response(&span, &response);
                 response.served_by = Some(served_by(candidate, attempts));
                 return Ok((response, started.elapsed(), tried));
             }
             Err(error) => {
+                spans::failed(&span, &error);
                 if may_bill(&error) {
                     billable(candidate);
                 }
@@ -116,16 +126,24 @@ pub async fn stream(
     let mut last = None;
     for (tried, candidate) in candidates.iter().enumerate() {
         let attempts = tried as u32 + 1;
-        let error = match upstreams.stream(candidate.target(), request).await {
-            Ok(mut events) => match events.next().await {
+        let span = spans::attempt("chat", candidate, &request.model, attempts);
+        let opened = upstreams
+            .stream(candidate.target(), request)
+            .instrument(span.clone())
+            .await;
+        let error = match opened {
+            Ok(mut events) => match events.next().instrument(span.clone()).await {
                 Some(Ok(first)) => {
                     let served = served_by(candidate, attempts);
                     let rest = events.map(|item| item.unwrap_or_else(error_event));
+                    // The span lives with the stream: it ends when the stream does.
+                    let mut watch = spans::StreamWatch::default();
                     let stamped = futures::stream::once(async move { first }).chain(rest).map(
                         move |mut event| {
                             if let Some(Event::End(end)) = &mut event.event {
                                 end.served_by = Some(served.clone());
                             }
+                            watch.observe(&span, &event);
                             event
                         },
                     );
@@ -136,6 +154,7 @@ pub async fn stream(
             },
             Err(error) => error,
         };
+        spans::failed(&span, &error);
         if may_bill(&error) {
             billable(candidate);
         }

@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use keyroute_proto::router::v1::ChatRequest;
+use keyroute_telemetry::OpenTelemetrySpanExt;
 use keyroute_tls::PeerInfo;
 use keyroute_wire::catalog::Resolution;
 use tonic::Request;
@@ -97,7 +98,13 @@ impl Router {
     pub(super) async fn caller<T>(&self, request: &Request<T>) -> Result<Arc<Caller>, RouterError> {
         check_peer(request)?;
         let token = bearer(request)?;
-        self.tokens.authenticate(&token).await
+        let caller = self.tokens.authenticate(&token).await?;
+        // The call's server span names whom it serves (its upstream attempts sit under it).
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.set_attribute("keyroute.principal.id", caller.principal_id.clone());
+        }
+        Ok(caller)
     }
 
     /// The caller, the request id and the validated chat request of a chat-shaped call.
