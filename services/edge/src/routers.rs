@@ -12,6 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use keyroute_proto::contract::{header, size};
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
+use keyroute_telemetry::TracedChannel;
 use keyroute_tls::{ClientTls, Identity};
 use tonic::transport::Channel;
 
@@ -28,9 +29,10 @@ pub struct RouterConn {
 }
 
 impl RouterConn {
-    /// A client for one call (a channel handle and a thin wrapper: cheap).
-    pub fn client(&self) -> RouterServiceClient<Channel> {
-        RouterServiceClient::new(self.channel.clone())
+    /// A client for one call (a channel handle and a thin wrapper: cheap), sending the
+    /// current trace context.
+    pub fn client(&self) -> RouterServiceClient<TracedChannel> {
+        RouterServiceClient::new(keyroute_telemetry::traced(self.channel.clone()))
             .max_encoding_message_size(self.message_limit)
             .max_decoding_message_size(self.message_limit)
     }
@@ -250,7 +252,7 @@ impl RouterPool {
     pub async fn call<Q, T, Fut>(
         &self,
         mut next: impl FnMut() -> Option<tonic::Request<Q>>,
-        call: impl Fn(RouterServiceClient<Channel>, tonic::Request<Q>) -> Fut,
+        call: impl Fn(RouterServiceClient<TracedChannel>, tonic::Request<Q>) -> Fut,
     ) -> Result<tonic::Response<T>, tonic::Status>
     where
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,

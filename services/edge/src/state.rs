@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use keyroute_proto::contract::size;
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
+use keyroute_telemetry::TracedChannel;
 use keyroute_tls::{ClientTls, Identity};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -149,9 +150,10 @@ impl Edge {
         })
     }
 
-    /// A vault client (a channel handle and a thin wrapper: cheap).
-    pub fn vault(&self) -> VaultServiceClient<Channel> {
-        VaultServiceClient::new(self.vault_channel.clone())
+    /// A vault client (a channel handle and a thin wrapper: cheap), sending the current
+    /// trace context.
+    pub fn vault(&self) -> VaultServiceClient<TracedChannel> {
+        VaultServiceClient::new(keyroute_telemetry::traced(self.vault_channel.clone()))
     }
 
     /// Ready when the vault and at least one router answer their health checks; the body

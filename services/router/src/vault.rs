@@ -4,15 +4,17 @@
 use std::sync::Arc;
 
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
+use keyroute_telemetry::TracedChannel;
 use keyroute_telemetry::metrics::{GrpcMetrics, GrpcMetricsService};
 use keyroute_tls::{ClientTls, Identity};
-use tonic::transport::Channel;
 
 use crate::error::RouterError;
 
 /// A cheap-to-clone vault client; every call is counted (method, code, latency), which also
 /// tells whether the vault is reachable.
-pub type VaultClient = VaultServiceClient<GrpcMetricsService<Channel>>;
+/// Each call also carries the current trace context, so the vault's span joins the request's
+/// trace.
+pub type VaultClient = VaultServiceClient<GrpcMetricsService<TracedChannel>>;
 
 /// Connects (lazily) to the vault at `address` with the router's TLS material; its calls are
 /// counted where no one scrapes them (the server uses [`connect_counted`]).
@@ -31,7 +33,8 @@ pub fn connect_counted(
     let channel = keyroute_tls::channel(address, tls, vault)
         .map_err(|error| RouterError::Internal(error.to_string()))?;
     Ok(VaultServiceClient::new(GrpcMetricsService::new(
-        channel, metrics,
+        keyroute_telemetry::traced(channel),
+        metrics,
     )))
 }
 

@@ -17,10 +17,10 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use keyroute_proto::contract;
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::router::v1::{CompleteRequest, CompleteStreamRequest};
+use keyroute_telemetry::TracedChannel;
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamRenderer, pb};
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::Channel;
 
 use crate::auth::gateway_token;
 use crate::auth_failures::{TokenHash, token_hash};
@@ -189,7 +189,7 @@ impl<'a> Call<'a> {
         edge: &Edge,
         first: M,
         again: &(dyn Fn() -> Option<M> + Sync),
-        call: impl Fn(RouterServiceClient<Channel>, tonic::Request<M>) -> Fut,
+        call: impl Fn(RouterServiceClient<TracedChannel>, tonic::Request<M>) -> Fut,
         started: Instant,
     ) -> Result<tonic::Response<T>, Response>
     where
