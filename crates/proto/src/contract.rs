@@ -26,6 +26,11 @@ pub mod header {
     pub const UPSTREAM_STATUS: &str = "x-keyroute-upstream-status";
     /// `exact` or `estimate`: how a token count was made.
     pub const TOKEN_COUNT: &str = "x-keyroute-token-count";
+    /// The principal a router call was made for, on answers and on failures after the
+    /// caller's token was checked: for the edge's access log, never passed on to clients.
+    pub const PRINCIPAL: &str = "x-keyroute-principal";
+    /// On a failure from the providers: how many keys were tried.
+    pub const ATTEMPTS: &str = "x-keyroute-attempts";
     /// The request id, echoed on every answer and carried edge -> router.
     pub const REQUEST_ID: &str = "x-request-id";
     /// Anthropic's own name for the request id, set beside [`REQUEST_ID`].

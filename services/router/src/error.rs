@@ -185,6 +185,7 @@ impl From<RouterError> for tonic::Status {
                 &failure.error.status.to_string(),
             );
             insert(metadata, header::PROVIDER, failure.error.provider);
+            insert(metadata, header::ATTEMPTS, &failure.attempts.to_string());
         }
         if let Some(seconds) = retry_after {
             insert(metadata, header::RETRY_AFTER, &seconds.max(1).to_string());
@@ -220,6 +221,7 @@ mod tests {
         assert_eq!(metadata(&upstream, header::RETRYABLE), Some("true"));
         assert_eq!(metadata(&upstream, header::PROVIDER), Some("openai"));
         assert_eq!(metadata(&upstream, header::UPSTREAM_STATUS), Some("429"));
+        assert_eq!(metadata(&upstream, header::ATTEMPTS), Some("2"));
         assert_eq!(metadata(&upstream, header::RETRY_AFTER), Some("7"));
 
         let cooling: tonic::Status = RouterError::NoRoute {

@@ -44,6 +44,20 @@ pub(super) fn served_by_metadata(candidate: &Candidate<'_>, request_id: &str) ->
     metadata
 }
 
+/// Names the caller's principal in an answer's metadata, for the edge's access log.
+fn caller_metadata(metadata: &mut MetadataMap, opening: &Opening) {
+    if let Ok(value) = opening.caller.principal_id.parse() {
+        metadata.insert(header::PRINCIPAL, value);
+    }
+}
+
+/// A failure after the caller was authenticated, as a status naming the caller's principal.
+fn caller_status(error: RouterError, opening: &Opening) -> Status {
+    let mut status = Status::from(error);
+    caller_metadata(status.metadata_mut(), opening);
+    status
+}
+
 impl Router {
     /// A served call, counted: its meter (charging when dropped), the request metrics, and
     /// who served it as response metadata. `upstream` is how long the providers took for a
@@ -70,6 +84,7 @@ impl Router {
         }
         let meter = self.meter(opening, plan, winner, reservation);
         let mut metadata = served_by_metadata(winner, &opening.request_id);
+        caller_metadata(&mut metadata, opening);
         self.deprecation_notice(plan, &mut metadata);
         (meter, metadata)
     }
@@ -148,10 +163,19 @@ impl Router {
     pub(super) async fn complete_chat(
         &self,
         request: Request<CompleteRequest>,
-    ) -> Result<Response<CompleteResponse>, RouterError> {
+    ) -> Result<Response<CompleteResponse>, Status> {
         let opening = self.open(request, |r| r.request).await?;
-        let plan = self.plan(&opening).await?;
-        let (found, reservation) = self.choose_and_reserve(&plan, &opening).await?;
+        self.complete_opened(&opening)
+            .await
+            .map_err(|error| caller_status(error, &opening))
+    }
+
+    async fn complete_opened(
+        &self,
+        opening: &Opening,
+    ) -> Result<Response<CompleteResponse>, RouterError> {
+        let plan = self.plan(opening).await?;
+        let (found, reservation) = self.choose_and_reserve(&plan, opening).await?;
         let chat = &opening.chat;
         let (mut response, upstream, winner) = fallback::complete(
             &self.upstreams,
@@ -159,17 +183,17 @@ impl Router {
             chat,
             &self.cooldowns,
             &self.metrics,
-            &|candidate| self.charge_failed_attempt(&opening, &plan, candidate),
+            &|candidate| self.charge_failed_attempt(opening, &plan, candidate),
         )
         .await
         .map_err(|failure| self.failed(&plan, failure))?;
         let (mut meter, metadata) =
-            self.served(&opening, &plan, &found[winner], reservation, Some(upstream));
+            self.served(opening, &plan, &found[winner], reservation, Some(upstream));
         meter.response(&response);
-        drop(meter);
         if let Some(served) = &mut response.served_by {
             served.request_id.clone_from(&opening.request_id);
         }
+        drop(meter);
         // An answer without an id of its own (Bedrock's) is named by its request id, so
         // clients that keep ids (Responses, chat completions) never see two answers share one.
         if response.id.is_empty() {
@@ -184,10 +208,16 @@ impl Router {
     pub(super) async fn stream_chat(
         &self,
         request: Request<CompleteStreamRequest>,
-    ) -> Result<Response<EventStream>, RouterError> {
+    ) -> Result<Response<EventStream>, Status> {
         let opening = self.open(request, |r| r.request).await?;
-        let plan = self.plan(&opening).await?;
-        let (found, reservation) = self.choose_and_reserve(&plan, &opening).await?;
+        self.stream_opened(&opening)
+            .await
+            .map_err(|error| caller_status(error, &opening))
+    }
+
+    async fn stream_opened(&self, opening: &Opening) -> Result<Response<EventStream>, RouterError> {
+        let plan = self.plan(opening).await?;
+        let (found, reservation) = self.choose_and_reserve(&plan, opening).await?;
         let chat = &opening.chat;
         let (winner, events) = fallback::stream(
             &self.upstreams,
@@ -195,12 +225,12 @@ impl Router {
             chat,
             &self.cooldowns,
             &self.metrics,
-            &|candidate| self.charge_failed_attempt(&opening, &plan, candidate),
+            &|candidate| self.charge_failed_attempt(opening, &plan, candidate),
         )
         .await
         .map_err(|failure| self.failed(&plan, failure))?;
         // A stream counts once its first event arrived: routing is over then.
-        let (mut meter, metadata) = self.served(&opening, &plan, &found[winner], reservation, None);
+        let (mut meter, metadata) = self.served(opening, &plan, &found[winner], reservation, None);
         let request_id = opening.request_id.clone();
         let events = events.map(move |mut event| {
             if let Some(Event::Start(start)) = &mut event.event
