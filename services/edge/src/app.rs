@@ -1,11 +1,13 @@
 //! The edge's one route table: every HTTP route (model endpoints, management API, the
 //! console, health, readiness, metrics), the fallbacks, the limit on failed token checks, the
-//! session cookie with its CSRF check, and the request-id middleware.
+//! session cookie with its CSRF check, each request's span and access line, and the
+//! request-id middleware.
 
 use axum::extract::State;
 use axum::routing::{delete, get, patch, post, put};
 use http::HeaderMap;
 
+use crate::access;
 use crate::console;
 use crate::csrf;
 use crate::fallback;
@@ -76,6 +78,7 @@ pub fn routes(edge: Edge) -> axum::Router {
             guard::failed_tokens,
         ))
         .layer(axum::middleware::from_fn(csrf::session_cookie))
+        .layer(axum::middleware::from_fn(access::observe))
         .layer(axum::middleware::from_fn(request_id::stamp))
         .with_state(edge)
 }

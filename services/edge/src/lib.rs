@@ -7,9 +7,10 @@
 //! The modules, each importing only those listed before it (none imports one that imports
 //! it back):
 //!
-//! - [`metrics`], [`routers`], [`request_id`], [`auth`], [`cookies`], [`console`]: the
-//!   Prometheus metrics, the router pool, the request-id middleware, finding the gateway
-//!   token, the console's session cookies, and the console's files.
+//! - [`metrics`], [`routers`], [`request_id`], [`access`], [`auth`], [`cookies`],
+//!   [`console`]: the Prometheus metrics, the router pool, the request-id middleware, each
+//!   request's trace span and access-log line, finding the gateway token, the console's
+//!   session cookies, and the console's files.
 //! - [`limits`], [`auth_failures`]: the HTTP server's limits, and the memory of failed token
 //!   checks (negative cache, per-address limit).
 //! - [`state`]: [`state::Edge`], what every handler shares, and its readiness check.
@@ -21,6 +22,7 @@
 //! - [`app`]: the one route table.
 //! - [`serve`]: [`state::Edge::serve`], serving the route table until a graceful stop.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod auth_failures;

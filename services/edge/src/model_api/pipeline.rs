@@ -22,6 +22,7 @@ use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamRenderer, pb};
 use tonic::metadata::AsciiMetadataValue;
 
+use crate::access::{CallFacts, CallNote, origin};
 use crate::auth::gateway_token;
 use crate::auth_failures::{TokenHash, token_hash};
 use crate::model_api::dialect::{Dialect, http_status, served_headers};
@@ -37,6 +38,14 @@ fn past_deadline(status: tonic::Status, started: Instant, timeout: Duration) -> 
         ));
     }
     status
+}
+
+/// A refused call's response, its access note naming the model the caller asked for.
+fn asked_for(response: Response, model: String) -> Response {
+    if let Some(note) = CallNote::of(&response) {
+        note.facts().model = Some(model);
+    }
+    response
 }
 
 /// Whether a router's answer shows that it accepted the caller's token: it served the call,
@@ -173,11 +182,14 @@ impl<'a> Call<'a> {
         request
     }
 
-    /// A router error in this call's dialect, counted.
+    /// A router error in this call's dialect, counted, and noted for the access line.
     pub fn failed(&self, edge: &Edge, status: &tonic::Status, started: Instant) -> Response {
-        let response = self.dialect.status_error(status);
+        let mut response = self.dialect.status_error(status);
         edge.metrics
             .router_error(self.route, response.status(), status, started.elapsed());
+        let mut facts = CallFacts::default();
+        facts.failed(status);
+        CallNote::new(facts).attach(&mut response);
         response
     }
 
@@ -221,6 +233,7 @@ impl<'a> Call<'a> {
         render: impl FnOnce(&pb::ChatResponse) -> Vec<u8>,
     ) -> Response {
         let started = Instant::now();
+        let model = chat.model.clone();
         let wrap = |chat| CompleteRequest {
             request: Some(chat),
         };
@@ -236,7 +249,7 @@ impl<'a> Call<'a> {
             .await;
         let (metadata, reply, _) = match reply {
             Ok(reply) => reply.into_parts(),
-            Err(response) => return response,
+            Err(response) => return asked_for(response, model),
         };
         let Some(answer) = reply.response else {
             return self.dialect.error(
@@ -255,6 +268,19 @@ impl<'a> Call<'a> {
         served_headers(&metadata, response.headers_mut());
         edge.metrics
             .served(self.route, response.headers(), started.elapsed());
+        let mut facts = CallFacts {
+            model: Some(model),
+            served_model: Some(answer.model.clone()),
+            ..CallFacts::default()
+        };
+        facts.answered(&metadata);
+        if let Some(served) = &answer.served_by {
+            facts.served_by(served);
+        }
+        if let Some(usage) = &answer.usage {
+            facts.usage(usage);
+        }
+        CallNote::new(facts).attach(&mut response);
         response
     }
 
@@ -271,6 +297,7 @@ impl<'a> Call<'a> {
         R: StreamRenderer + Send + 'static,
     {
         let started = Instant::now();
+        let model = chat.model.clone();
         let wrap = |chat| CompleteStreamRequest {
             request: Some(chat),
         };
@@ -286,8 +313,16 @@ impl<'a> Call<'a> {
             .await;
         let reply = match reply {
             Ok(reply) => reply,
-            Err(response) => return response,
+            Err(response) => return asked_for(response, model),
         };
+        let mut facts = CallFacts {
+            model: Some(model),
+            stream: true,
+            ..CallFacts::default()
+        };
+        facts.answered(reply.metadata());
+        let note = CallNote::new(facts);
+        let watched = note.clone();
         let mut response_headers = HeaderMap::new();
         served_headers(reply.metadata(), &mut response_headers);
         // Counted when the stream ends (or the client leaves), with the whole duration.
@@ -298,6 +333,7 @@ impl<'a> Call<'a> {
         let body = reply.into_inner().map(move |event| {
             done.first_event();
             let event = event.unwrap_or_else(|status| {
+                watched.facts().error_origin = Some(origin(&status));
                 let status = past_deadline(status, started, timeout);
                 keyroute_wire::canonical::event(Event::Error(pb::StreamError {
                     status: u32::from(http_status(&status).as_u16()),
@@ -306,6 +342,7 @@ impl<'a> Call<'a> {
                     retryable: false,
                 }))
             });
+            watched.observe(&event);
             let mut out = Vec::with_capacity(256);
             renderer.render(&event, &mut out);
             Ok::<_, std::convert::Infallible>(Bytes::from(out))
@@ -318,6 +355,7 @@ impl<'a> Call<'a> {
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.extend(response_headers);
+        note.attach(&mut response);
         response
     }
 }
