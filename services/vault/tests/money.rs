@@ -254,7 +254,8 @@ async fn budgets_and_usage_follow_owner_roles() {
     assert_eq!(report.lines[0].requests, 2);
     assert_eq!(report.lines[0].input_tokens, 200);
 
-    // Another user's balance and usage are not the edge caller's to read.
+    // Another user's balance and usage are not the edge caller's to read: for them that user
+    // does not exist.
     let error = edge
         .get_balance(with_token(
             GetBalanceRequest {
@@ -264,7 +265,7 @@ async fn budgets_and_usage_follow_owner_roles() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(error.code(), Code::PermissionDenied);
+    assert_eq!(error.code(), Code::NotFound);
     let error = edge
         .get_usage(with_token(
             GetUsageRequest {

@@ -6,9 +6,7 @@ use keyroute_tls::{Identity, PeerInfo};
 use super::Vault;
 use crate::authz::PeerRole;
 use crate::error::VaultError;
-use crate::storage::{
-    AuditRecord, CredentialRecord, PLATFORM_PRINCIPAL_ID, PrincipalKind, PrincipalRecord, Role,
-};
+use crate::storage::{AuditRecord, CredentialRecord, PrincipalKind, PrincipalRecord, Role};
 
 /// On whose behalf a request acts.
 #[derive(Debug, Clone)]
@@ -185,6 +183,10 @@ impl Vault {
             .await
     }
 
+    /// A principal acts on their own keys and settings, and on an org's where their role
+    /// allows. Any other owner, known or not (another user, an org they are not in, the
+    /// platform's managed keys), does not exist for them: the same `NotFound` an unknown id
+    /// gets, as the edge answers, so owner ids cannot be probed through any channel.
     async fn authorize_owner(
         &self,
         call: &Call,
@@ -197,29 +199,21 @@ impl Vault {
         if actor.id == owner_id {
             return Ok(());
         }
+        let not_found = || VaultError::NotFound(format!("owner {owner_id} not found"));
         let owner = self
             .store()
             .get_principal(owner_id)
             .await?
-            .ok_or_else(|| VaultError::NotFound(format!("owner {owner_id} not found")))?;
-        match owner.kind {
-            PrincipalKind::Platform => Err(VaultError::PermissionDenied(format!(
-                "only the platform operator manages keys of {PLATFORM_PRINCIPAL_ID}"
+            .ok_or_else(not_found)?;
+        if owner.kind != PrincipalKind::Org {
+            return Err(not_found());
+        }
+        match self.store().role_in(owner_id, &actor.id).await? {
+            None => Err(not_found()),
+            Some(Role::Member) if write => Err(VaultError::PermissionDenied(format!(
+                "role member may not manage keys of org {owner_id}: owner or billing_manager is required"
             ))),
-            PrincipalKind::User => Err(VaultError::PermissionDenied(format!(
-                "{} may not act on keys of another user",
-                actor.id
-            ))),
-            PrincipalKind::Org => match self.store().role_in(owner_id, &actor.id).await? {
-                None => Err(VaultError::PermissionDenied(format!(
-                    "{} is not a member of org {owner_id}",
-                    actor.id
-                ))),
-                Some(Role::Member) if write => Err(VaultError::PermissionDenied(format!(
-                    "role member may not manage keys of org {owner_id}: owner or billing_manager is required"
-                ))),
-                Some(_) => Ok(()),
-            },
+            Some(_) => Ok(()),
         }
     }
 }
