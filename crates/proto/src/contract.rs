@@ -3,7 +3,8 @@
 //! router or vault status becomes an HTTP status. Both sides read these names from here, so
 //! they cannot drift apart.
 
-/// Metadata on router answers, copied by the edge into HTTP response headers.
+/// Metadata names: mostly on router answers, copied by the edge into HTTP response headers;
+/// [`header::PLATFORM`] on the router's requests to the vault.
 pub mod header {
     /// The provider that served the call (or failed it).
     pub const PROVIDER: &str = "x-keyroute-provider";
@@ -42,6 +43,10 @@ pub mod header {
     pub const MODEL_DEPRECATED: &str = "x-keyroute-model-deprecated";
     /// The catalog id to move to from a deprecated model.
     pub const MODEL_SUCCESSOR: &str = "x-keyroute-model-successor";
+    /// On router -> vault requests only: the internal platform (`platform/<name>`, from its
+    /// verified certificate) whose management call the router passes through. The router
+    /// drops any value a client sent; the vault believes it from the router alone.
+    pub const PLATFORM: &str = "x-keyroute-platform";
     /// What the router says about who served a call, all passed on as response headers.
     pub const SERVED_BY: [&str; 6] = [
         PROVIDER,

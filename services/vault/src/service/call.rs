@@ -1,10 +1,12 @@
 //! Who is calling: the peer service (from mTLS), the request id, and the actor on whose
-//! behalf a change is made. Role checks for owners live here.
+//! behalf a change is made. Role checks for owners live here, one set for every channel a
+//! principal comes through (the edge, or an internal platform through the router).
 
+use keyroute_proto::contract::header;
 use keyroute_tls::{Identity, PeerInfo};
 
 use super::Vault;
-use crate::authz::PeerRole;
+use crate::authz::{self, PeerRole};
 use crate::error::VaultError;
 use crate::storage::{AuditRecord, CredentialRecord, PrincipalKind, PrincipalRecord, Role};
 
@@ -13,7 +15,8 @@ use crate::storage::{AuditRecord, CredentialRecord, PrincipalKind, PrincipalReco
 pub enum Actor {
     /// The platform operator (the `admin` identity): may manage everything.
     Operator,
-    /// A principal authenticated by the gateway token the edge forwarded.
+    /// A principal authenticated by the gateway token the edge (or the router, for a
+    /// platform) forwarded.
     Principal(PrincipalRecord),
     /// A service acting for nobody in particular (the router).
     Service,
@@ -24,6 +27,8 @@ pub enum Actor {
 pub struct Call {
     pub peer: Identity,
     pub role: PeerRole,
+    /// For [`PeerRole::Platform`]: the platform the router speaks for.
+    pub platform: Option<Identity>,
     pub request_id: String,
     pub actor: Actor,
 }
@@ -44,7 +49,7 @@ impl Call {
                 Actor::Principal(principal) => principal.id.clone(),
                 Actor::Operator | Actor::Service => String::new(),
             },
-            peer: self.peer.to_string(),
+            peer: self.channel(),
             action: action.to_owned(),
             target: target.to_owned(),
             owner_id: owner_id.to_owned(),
@@ -52,6 +57,34 @@ impl Call {
             detail: detail.to_string(),
         }
     }
+}
+
+impl Call {
+    /// The channel a call came through, as audit records name it: the peer's identity, or
+    /// for a platform's call `spiffe://keyroute/platform/<name> via spiffe://keyroute/router`
+    /// (the platform first: it is who asked; the router only carried it).
+    pub fn channel(&self) -> String {
+        match &self.platform {
+            Some(platform) => format!("{platform} via {}", self.peer),
+            None => self.peer.to_string(),
+        }
+    }
+}
+
+/// The peer's identity and role, with the platform the router speaks for, if it does.
+fn peer_of<T>(request: &tonic::Request<T>) -> Result<(Identity, authz::Caller), VaultError> {
+    let peer = request
+        .extensions()
+        .get::<PeerInfo>()
+        .ok_or_else(|| VaultError::Unauthenticated("no verified client certificate".into()))?
+        .identity
+        .clone();
+    let platform = request
+        .metadata()
+        .get(header::PLATFORM)
+        .map(|value| value.to_str().unwrap_or_default());
+    let caller = authz::caller(&peer, platform).map_err(VaultError::PermissionDenied)?;
+    Ok((peer, caller))
 }
 
 /// A request id from `x-request-id` if it is sane, otherwise a new one.
@@ -66,29 +99,29 @@ fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
 
 impl Vault {
     /// Resolves the caller. The authorization layer already admitted the peer for this RPC;
-    /// an edge must also forward the gateway token of the principal it acts for.
+    /// an edge must also forward the gateway token of the principal it acts for, and a
+    /// platform's call through the router always does: it acts for nobody else.
     pub(super) async fn call<T>(&self, request: &tonic::Request<T>) -> Result<Call, VaultError> {
-        let peer = request
-            .extensions()
-            .get::<PeerInfo>()
-            .ok_or_else(|| VaultError::Unauthenticated("no verified client certificate".into()))?
-            .identity
-            .clone();
-        let role = PeerRole::of(&peer).ok_or_else(|| {
-            VaultError::PermissionDenied(format!("{peer} may not call the vault"))
-        })?;
+        let (peer, caller) = peer_of(request)?;
         let request_id = request_id(request.metadata());
-        let actor = match role {
-            PeerRole::Admin => Actor::Operator,
-            PeerRole::Router => Actor::Service,
-            PeerRole::Edge => match bearer(request.metadata()) {
-                Some(token) => Actor::Principal(self.authenticate_token(token).await?.0),
-                None => Actor::Service,
-            },
+        let token = bearer(request.metadata());
+        let actor = match (caller.role, token) {
+            (PeerRole::Admin, _) => Actor::Operator,
+            (PeerRole::Router, _) => Actor::Service,
+            (PeerRole::Edge | PeerRole::Platform, Some(token)) => {
+                Actor::Principal(self.authenticate_token(token).await?.0)
+            }
+            (PeerRole::Edge, None) => Actor::Service,
+            (PeerRole::Platform, None) => {
+                return Err(VaultError::Unauthenticated(
+                    "a platform acts for the principal whose gateway token it forwards: send `authorization: Bearer kr_...`".into(),
+                ));
+            }
         };
         Ok(Call {
             peer,
-            role,
+            role: caller.role,
+            platform: caller.platform,
             request_id,
             actor,
         })
@@ -100,15 +133,7 @@ impl Vault {
         &self,
         request: &tonic::Request<T>,
     ) -> Result<(Call, zeroize::Zeroizing<String>), VaultError> {
-        let peer = request
-            .extensions()
-            .get::<PeerInfo>()
-            .ok_or_else(|| VaultError::Unauthenticated("no verified client certificate".into()))?
-            .identity
-            .clone();
-        let role = PeerRole::of(&peer).ok_or_else(|| {
-            VaultError::PermissionDenied(format!("{peer} may not call the vault"))
-        })?;
+        let (peer, caller) = peer_of(request)?;
         let token = bearer(request.metadata()).ok_or_else(|| {
             VaultError::Unauthenticated(
                 "send the token to exchange as `authorization: Bearer kr_...`".into(),
@@ -116,7 +141,8 @@ impl Vault {
         })?;
         let call = Call {
             peer,
-            role,
+            role: caller.role,
+            platform: caller.platform,
             request_id: request_id(request.metadata()),
             actor: Actor::Service,
         };

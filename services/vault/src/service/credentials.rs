@@ -5,7 +5,7 @@ use keyroute_proto::vault::v1::RevocationKind;
 use serde_json::json;
 
 use super::call::credential_not_found;
-use super::{Call, Vault, new_id, page_size};
+use super::{Actor, Call, Vault, new_id, page_size};
 use crate::convert::{self, now_ms};
 use crate::crypto::{SealContext, open, seal};
 use crate::error::VaultError;
@@ -441,6 +441,16 @@ impl Vault {
             ));
         }
         let credential = self.require_credential(&request.credential_id).await?;
+        // A test the router ran for a platform carries the principal's token: it must be the
+        // principal named, and one who may see the key.
+        if let Actor::Principal(actor) = &call.actor {
+            if actor.id != principal_id {
+                return Err(VaultError::PermissionDenied(
+                    "principal_id is not the principal whose token was forwarded".into(),
+                ));
+            }
+            self.authorize_credential(call, &credential, false).await?;
+        }
         let detail = json!({
             "provider": credential.provider,
             "fingerprint": credential.fingerprint,
