@@ -10,12 +10,14 @@
 //! - `catalog`: the model catalog in use, reloaded when the operator's file changes.
 //! - `upstream`: calling a provider (I/O only; the wire crate's contract says what to send).
 //! - `spans`: the OpenTelemetry GenAI span of each upstream attempt.
+//! - `platform`: key management for internal platforms, passed through to the vault.
 
 pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod platform;
 pub mod policy;
 pub mod server;
 pub mod service;

@@ -22,6 +22,7 @@ use crate::cache::tokens::TokenCache;
 use crate::cache::usage::{UsageReporter, UsageTask};
 use crate::catalog::LiveCatalog;
 use crate::metrics::Metrics;
+use crate::platform::VaultPassThrough;
 use crate::policy::cooldowns::Cooldowns;
 use crate::service::Router;
 use crate::upstream::{Timeouts, Upstreams};
@@ -74,6 +75,8 @@ pub struct PreparedRouter {
     server_tls: Arc<ServerTls>,
     client_tls: Arc<ClientTls>,
     router: Router,
+    /// Platforms' key management calls, passed to the vault.
+    pass_through: VaultPassThrough,
     settings: RouterSettings,
     usage_task: UsageTask,
 }
@@ -87,13 +90,11 @@ impl PreparedRouter {
             ClientTls::from_files(settings.tls.clone()).map_err(|e| config(format!("tls: {e}")))?;
         let catalog =
             LiveCatalog::open(settings.catalog.as_deref()).map_err(|e| config(e.to_string()))?;
+        let vault_channel = crate::vault::channel(&settings.vault, client_tls.clone())
+            .map_err(|e| config(e.to_string()))?;
+        let pass_through = VaultPassThrough::new(vault_channel.clone());
         let metrics = Metrics::new();
-        let vault = crate::vault::connect_counted(
-            &settings.vault,
-            client_tls.clone(),
-            metrics.vault.clone(),
-        )
-        .map_err(|e| config(e.to_string()))?;
+        let vault = crate::vault::counted(vault_channel, metrics.vault.clone());
         let upstreams = Upstreams::with_egress(
             settings.base_urls.clone(),
             settings.timeouts,
@@ -125,6 +126,7 @@ impl PreparedRouter {
             server_tls,
             client_tls,
             router,
+            pass_through,
             settings,
             usage_task,
         })
@@ -161,6 +163,7 @@ impl PreparedRouter {
             server_tls,
             client_tls,
             router,
+            pass_through,
             settings,
             usage_task,
         } = self;
@@ -169,12 +172,9 @@ impl PreparedRouter {
             client_tls.spawn_reloader(settings.tls_reload_interval),
         );
         let catalog_watcher = router.catalog.spawn_watcher(CATALOG_POLL_INTERVAL);
-        let vault = crate::vault::connect_counted(
-            &settings.vault,
-            client_tls,
-            router.metrics.vault.clone(),
-        )
-        .map_err(|e| StartError::Runtime(e.to_string()))?;
+        let vault = crate::vault::channel(&settings.vault, client_tls)
+            .map(|channel| crate::vault::counted(channel, router.metrics.vault.clone()))
+            .map_err(|e| StartError::Runtime(e.to_string()))?;
         let revocations = watch(vault, router.leases.clone(), router.tokens.clone());
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<RouterServiceServer<Router>>().await;
@@ -207,6 +207,8 @@ impl PreparedRouter {
             .add_service(
                 RouterServiceServer::new(router).max_decoding_message_size(ROUTER_MESSAGE_LIMIT),
             )
+            // Platforms manage their principals' keys here, never at the vault itself.
+            .add_service(pass_through)
             .serve_with_incoming_shutdown(keyroute_tls::incoming(listener, server_tls), signal);
         tokio::pin!(server);
         let grace = settings.shutdown_grace;

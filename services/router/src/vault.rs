@@ -7,6 +7,7 @@ use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_telemetry::TracedChannel;
 use keyroute_telemetry::metrics::{GrpcMetrics, GrpcMetricsService};
 use keyroute_tls::{ClientTls, Identity};
+use tonic::transport::Channel;
 
 use crate::error::RouterError;
 
@@ -17,25 +18,26 @@ use crate::error::RouterError;
 pub type VaultClient = VaultServiceClient<GrpcMetricsService<TracedChannel>>;
 
 /// Connects (lazily) to the vault at `address` with the router's TLS material; its calls are
-/// counted where no one scrapes them (the server uses [`connect_counted`]).
+/// counted where no one scrapes them (the server uses [`counted`]).
 pub fn connect(address: &str, tls: Arc<ClientTls>) -> Result<VaultClient, RouterError> {
-    connect_counted(address, tls, GrpcMetrics::unregistered())
+    Ok(counted(channel(address, tls)?, GrpcMetrics::unregistered()))
 }
 
-/// [`connect`], counting the calls in `metrics` (`keyroute_router_vault_*`).
-pub fn connect_counted(
-    address: &str,
-    tls: Arc<ClientTls>,
-    metrics: Arc<GrpcMetrics>,
-) -> Result<VaultClient, RouterError> {
-    let vault =
-        Identity::parse("vault").map_err(|error| RouterError::Internal(error.to_string()))?;
-    let channel = keyroute_tls::channel(address, tls, vault)
-        .map_err(|error| RouterError::Internal(error.to_string()))?;
-    Ok(VaultServiceClient::new(GrpcMetricsService::new(
+/// A client on `channel` whose calls are counted in `metrics` (`keyroute_router_vault_*`).
+pub fn counted(channel: Channel, metrics: Arc<GrpcMetrics>) -> VaultClient {
+    VaultServiceClient::new(GrpcMetricsService::new(
         keyroute_telemetry::traced(channel),
         metrics,
-    )))
+    ))
+}
+
+/// The raw channel to the vault (lazy), for calls the router passes through without
+/// decoding them ([`crate::platform::VaultPassThrough`]).
+pub fn channel(address: &str, tls: Arc<ClientTls>) -> Result<Channel, RouterError> {
+    let vault =
+        Identity::parse("vault").map_err(|error| RouterError::Internal(error.to_string()))?;
+    keyroute_tls::channel(address, tls, vault)
+        .map_err(|error| RouterError::Internal(error.to_string()))
 }
 
 /// A vault status as a router error: unreachable means unavailable; anything else passes on.

@@ -49,7 +49,8 @@ fn check_peer<T>(request: &Request<T>) -> Result<(), RouterError> {
     )))
 }
 
-fn bearer<T>(request: &Request<T>) -> Result<String, RouterError> {
+/// The gateway token the caller presents (`authorization: Bearer kr_...`).
+pub(super) fn bearer<T>(request: &Request<T>) -> Result<String, RouterError> {
     let value = request
         .metadata()
         .get("authorization")

@@ -1,17 +1,24 @@
 //! `TestCredential`: one tiny call with one of the caller's keys (the model they name, or
 //! the provider's cheapest), its outcome in words a person can act on, and an audit record
-//! without which there is no answer.
+//! without which there is no answer. For an internal platform the router also does what the
+//! edge does after a test: it remembers the outcome on the key, for a principal who may
+//! manage it; both records name the platform as the channel.
 
 use std::time::{Duration, Instant};
 
 use keyroute_proto::router::v1::*;
+use keyroute_proto::vault::v1::{RecordCredentialTestRequest, RecordCredentialTestResultRequest};
+use keyroute_tls::{Identity, PeerInfo};
 use keyroute_wire::error::ErrorKind;
 use tonic::{Request, Response};
 
 use super::Router;
+use super::opening::bearer;
 use crate::cache::leases::Lease;
 use crate::error::RouterError;
+use crate::platform::{on_behalf, platform_of};
 use crate::policy::candidates::candidates;
+use crate::policy::charging::request_id;
 use crate::policy::cooldowns::Cooldowns;
 use crate::policy::fallback;
 use crate::upstream::{Discovery, MAX_MODELS};
@@ -47,12 +54,70 @@ fn listed(discovery: Option<&Discovery>) -> (Vec<String>, String) {
     }
 }
 
+/// The vault's word for an outcome (`TEST_OUTCOME_KEY_INVALID` is `key_invalid`).
+fn outcome_word(outcome: TestOutcome) -> String {
+    outcome
+        .as_str_name()
+        .strip_prefix("TEST_OUTCOME_")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// A platform's test: who asked, for whom, under which request id.
+struct Channel {
+    platform: Identity,
+    token: String,
+    request_id: String,
+}
+
+impl Channel {
+    fn request<T>(&self, message: T) -> Result<Request<T>, RouterError> {
+        on_behalf(message, &self.platform, &self.token, &self.request_id)
+    }
+}
+
 impl Router {
+    /// Remembers a platform's test outcome on the key, as the edge does after its tests:
+    /// only those who may manage the key may record (a member who tested an org key is
+    /// answered all the same), and a failure to record does not undo a test that ran.
+    async fn record_result(&self, channel: &Channel, id: &str, outcome: TestOutcome) {
+        let message = RecordCredentialTestResultRequest {
+            credential_id: id.to_owned(),
+            outcome: outcome_word(outcome),
+        };
+        let Ok(request) = channel.request(message) else {
+            return;
+        };
+        match self
+            .vault
+            .clone()
+            .record_credential_test_result(request)
+            .await
+        {
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::PermissionDenied => {
+                tracing::debug!(credential = %id, "test result not recorded: the caller may not manage the key");
+            }
+            Err(status) => {
+                tracing::warn!(credential = %id, error = %status.message(), "test result not recorded");
+            }
+        }
+    }
+
     pub(super) async fn test_key(
         &self,
         request: Request<TestCredentialRequest>,
     ) -> Result<Response<TestCredentialResponse>, RouterError> {
         let caller = self.caller(&request).await?;
+        // A platform's vault records carry the principal's token and the platform's name.
+        let platform = match request.extensions().get::<PeerInfo>().and_then(platform_of) {
+            Some(platform) => Some(Channel {
+                platform: platform.clone(),
+                token: bearer(&request)?,
+                request_id: request_id(request.metadata()),
+            }),
+            None => None,
+        };
         let test = request.into_inner();
         let lease = self.leases.get(&caller).await?;
         let key = lease
@@ -154,23 +219,26 @@ impl Router {
                 (kind, failure.error.message)
             }
         };
-        let audit = keyroute_proto::vault::v1::RecordCredentialTestRequest {
+        let audit = RecordCredentialTestRequest {
             credential_id: key.id.clone(),
             principal_id: caller.principal_id.clone(),
-            outcome: outcome
-                .as_str_name()
-                .strip_prefix("TEST_OUTCOME_")
-                .unwrap_or_default()
-                .to_ascii_lowercase(),
+            outcome: outcome_word(outcome),
             model: model.clone(),
             latency_ms,
         };
         // A test nobody can trace did not happen: without the audit record, no answer.
+        let audit = match &platform {
+            Some(channel) => channel.request(audit)?,
+            None => Request::new(audit),
+        };
         self.vault
             .clone()
             .record_credential_test(audit)
             .await
             .map_err(vault_error)?;
+        if let Some(channel) = &platform {
+            self.record_result(channel, &key.id, outcome).await;
+        }
         Ok(Response::new(TestCredentialResponse {
             outcome: outcome as i32,
             provider: key.provider.clone(),

@@ -5,6 +5,7 @@
 
 pub mod hostile;
 pub mod leased;
+pub mod platform;
 
 use std::collections::HashMap;
 
