@@ -44,6 +44,9 @@ pub struct DevArgs {
     /// dev.env).
     #[arg(long, env = "KEYROUTE_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
+    /// Log format: human or json (one object per line, each request's access line too).
+    #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
+    log_format: keyroute_telemetry::LogFormat,
     /// Sends a provider's calls to another base URL (repeatable), e.g.
     /// `--upstream openai=http://127.0.0.1:9000/v1`.
     #[arg(long = "upstream", value_name = "PROVIDER=URL")]
@@ -217,7 +220,7 @@ fn cannot_start<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> CliEr
 /// order, letting running streams finish.
 pub async fn run(args: DevArgs) -> Result<(), CliError> {
     let overrides = upstream_overrides(&args.upstreams)?;
-    let _telemetry = keyroute_telemetry::init("keyroute-dev", keyroute_telemetry::LogFormat::Human)
+    let _telemetry = keyroute_telemetry::init("keyroute-dev", args.log_format)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let state = StateDir::prepare(&args.state_dir)?;
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
