@@ -407,6 +407,7 @@ fn check_access_log(logs: &str, sent: &[&Sent]) {
         "{fallback}"
     );
     assert_eq!(fallback["cached_tokens"], 0);
+    assert!(fallback["cost_micros"].as_i64().unwrap() > 0, "{fallback}");
     assert!(fallback["principal_id"].as_str().is_some(), "{fallback}");
     assert_eq!(fallback["stream"], false);
     assert!(fallback.get("error_origin").is_none(), "{fallback}");
@@ -416,6 +417,7 @@ fn check_access_log(logs: &str, sent: &[&Sent]) {
     assert_eq!(stream["stream"], true);
     assert_eq!(stream["provider"], "anthropic");
     assert!(stream["output_tokens"].as_u64().unwrap() > 0, "{stream}");
+    assert!(stream["cost_micros"].as_i64().unwrap() > 0, "{stream}");
     let (ttfb, latency) = (stream["ttfb_ms"].as_f64(), stream["latency_ms"].as_f64());
     assert!(ttfb.unwrap() <= latency.unwrap(), "{stream}");
 

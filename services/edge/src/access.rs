@@ -114,6 +114,7 @@ impl CallFacts {
             _ => None,
         };
         self.attempts = Some(served.attempts);
+        self.cost_micros = Some(served.cost_micros);
     }
 
     /// Token counts, each the largest reported so far.

@@ -259,10 +259,20 @@ impl Meter {
                 self.whole = true;
                 if let Some(served) = &mut end.served_by {
                     served.request_id.clone_from(&self.record.request_id);
+                    served.cost_micros = self.cost_micros();
                 }
             }
             _ => {}
         }
+    }
+
+    /// What the call is charged so far, in micro-dollars: what [`Drop`] records, told to the
+    /// caller on the answer (`ServedBy.cost_micros`) so that the edge can log it.
+    pub fn cost_micros(&self) -> i64 {
+        let cost = self
+            .price
+            .map_or(0, |price| price.usage_cost(&self.charged_usage()));
+        i64::try_from(cost).unwrap_or(i64::MAX)
     }
 
     /// The counts to charge: the provider's where they came, else keyroute's estimates;

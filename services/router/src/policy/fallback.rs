@@ -26,6 +26,7 @@ pub(crate) fn served_by(candidate: &Candidate<'_>, attempts: u32) -> ServedBy {
         credential_fingerprint: candidate.key.fingerprint.clone(),
         attempts,
         request_id: String::new(),
+        cost_micros: 0,
     }
 }
 

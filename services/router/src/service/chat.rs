@@ -192,6 +192,7 @@ impl Router {
         meter.response(&response);
         if let Some(served) = &mut response.served_by {
             served.request_id.clone_from(&opening.request_id);
+            served.cost_micros = meter.cost_micros();
         }
         drop(meter);
         // An answer without an id of its own (Bedrock's) is named by its request id, so
