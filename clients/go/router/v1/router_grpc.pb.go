@@ -21,10 +21,11 @@ type RouterServiceClient interface {
 	// that can serve it: their own first, then their orgs', and the platform's managed keys as
 	// their provider settings and fallback policy allow (paid from their credit balance). A key
 	// that fails retryably (rate limit, 5xx, timeout) makes way for the next. Served, the answer
-	// carries `x-keyroute-provider`, `x-keyroute-key-source`, `x-keyroute-credential` and
-	// `x-request-id` metadata (and `x-keyroute-model-deprecated` / `-successor` for a model its
-	// provider deprecated). Failed, the status says why and trailers `x-keyroute-error-origin`
-	// and `x-keyroute-retryable` say whose fault and whether to retry: INVALID_ARGUMENT (the
+	// carries `x-keyroute-provider`, `x-keyroute-key-source`, `x-keyroute-credential`,
+	// `x-keyroute-principal` and `x-request-id` metadata (and `x-keyroute-model-deprecated` /
+	// `-successor` for a model its provider deprecated). Failed, the status says why and
+	// trailers `x-keyroute-error-origin` and `x-keyroute-retryable` say whose fault and whether
+	// to retry (`x-keyroute-attempts`: how many keys were tried): INVALID_ARGUMENT (the
 	// request), NOT_FOUND (unknown or retired model), FAILED_PRECONDITION (no key may serve, or
 	// the provider refused the key), RESOURCE_EXHAUSTED (rate limit, cooling keys, spent budget),
 	// UNAVAILABLE or DEADLINE_EXCEEDED (providers or vault); docs/grpc.md has the full table.
@@ -41,6 +42,9 @@ type RouterServiceClient interface {
 	// (`azure/<label>`), and what their own keys' providers list that the catalog lacks
 	// (`openai/<id>`, `custom/<name>/<id>`). Errors: UNAUTHENTICATED, UNAVAILABLE (vault).
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
+	// Tries one of the caller's enabled keys (their own or an org's they belong to) live, and
+	// audits the test. For an internal platform it also remembers the outcome on the key, as
+	// the edge does after its tests, when the principal may manage the key.
 	TestCredential(ctx context.Context, in *TestCredentialRequest, opts ...grpc.CallOption) (*TestCredentialResponse, error)
 	// How many input tokens a request would use: counted by the provider where the key that
 	// would serve it is Anthropic's, estimated otherwise (also when that count fails). Nothing
@@ -147,10 +151,11 @@ type RouterServiceServer interface {
 	// that can serve it: their own first, then their orgs', and the platform's managed keys as
 	// their provider settings and fallback policy allow (paid from their credit balance). A key
 	// that fails retryably (rate limit, 5xx, timeout) makes way for the next. Served, the answer
-	// carries `x-keyroute-provider`, `x-keyroute-key-source`, `x-keyroute-credential` and
-	// `x-request-id` metadata (and `x-keyroute-model-deprecated` / `-successor` for a model its
-	// provider deprecated). Failed, the status says why and trailers `x-keyroute-error-origin`
-	// and `x-keyroute-retryable` say whose fault and whether to retry: INVALID_ARGUMENT (the
+	// carries `x-keyroute-provider`, `x-keyroute-key-source`, `x-keyroute-credential`,
+	// `x-keyroute-principal` and `x-request-id` metadata (and `x-keyroute-model-deprecated` /
+	// `-successor` for a model its provider deprecated). Failed, the status says why and
+	// trailers `x-keyroute-error-origin` and `x-keyroute-retryable` say whose fault and whether
+	// to retry (`x-keyroute-attempts`: how many keys were tried): INVALID_ARGUMENT (the
 	// request), NOT_FOUND (unknown or retired model), FAILED_PRECONDITION (no key may serve, or
 	// the provider refused the key), RESOURCE_EXHAUSTED (rate limit, cooling keys, spent budget),
 	// UNAVAILABLE or DEADLINE_EXCEEDED (providers or vault); docs/grpc.md has the full table.
@@ -167,6 +172,9 @@ type RouterServiceServer interface {
 	// (`azure/<label>`), and what their own keys' providers list that the catalog lacks
 	// (`openai/<id>`, `custom/<name>/<id>`). Errors: UNAUTHENTICATED, UNAVAILABLE (vault).
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)
+	// Tries one of the caller's enabled keys (their own or an org's they belong to) live, and
+	// audits the test. For an internal platform it also remembers the outcome on the key, as
+	// the edge does after its tests, when the principal may manage the key.
 	TestCredential(context.Context, *TestCredentialRequest) (*TestCredentialResponse, error)
 	// How many input tokens a request would use: counted by the provider where the key that
 	// would serve it is Anthropic's, estimated otherwise (also when that count fails). Nothing

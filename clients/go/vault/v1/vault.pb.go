@@ -3378,7 +3378,9 @@ type AuditEvent struct {
 	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	// The principal that asked for the change (empty for the platform operator).
 	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	// The mTLS identity of the calling service.
+	// The channel the change came through: the mTLS identity of the calling service
+	// (`spiffe://keyroute/edge`, `spiffe://keyroute/admin`), or for an internal platform's call
+	// through the router `spiffe://keyroute/platform/<name> via spiffe://keyroute/router`.
 	Peer      string `protobuf:"bytes,4,opt,name=peer,proto3" json:"peer,omitempty"`
 	Action    string `protobuf:"bytes,5,opt,name=action,proto3" json:"action,omitempty"`
 	Target    string `protobuf:"bytes,6,opt,name=target,proto3" json:"target,omitempty"`

@@ -66,7 +66,8 @@ type VaultServiceClient interface {
 	// provider; a custom endpoint's label is its name): routes such as `azure/<label>` follow.
 	RenameCredential(ctx context.Context, in *RenameCredentialRequest, opts ...grpc.CallOption) (*RenameCredentialResponse, error)
 	// The edge, for a caller who may manage the key, remembers a live test's outcome on it
-	// (the router's answer to TestCredential), so the key's owner sees it later.
+	// (the router's answer to TestCredential), so the key's owner sees it later. For an
+	// internal platform's test the router records it itself (with `x-keyroute-platform`).
 	RecordCredentialTestResult(ctx context.Context, in *RecordCredentialTestResultRequest, opts ...grpc.CallOption) (*RecordCredentialTestResultResponse, error)
 	// One key, without its secret.
 	GetCredential(ctx context.Context, in *GetCredentialRequest, opts ...grpc.CallOption) (*GetCredentialResponse, error)
@@ -90,6 +91,8 @@ type VaultServiceClient interface {
 	// version current and rewraps every data key under it, online.
 	RotateKek(ctx context.Context, in *RotateKekRequest, opts ...grpc.CallOption) (*RotateKekResponse, error)
 	// A router tried a key live on its owner's request (TestCredential): audited on the key.
+	// For an internal platform's test it carries `x-keyroute-platform` and the principal's
+	// token, which must be `principal_id`'s and see the key.
 	RecordCredentialTest(ctx context.Context, in *RecordCredentialTestRequest, opts ...grpc.CallOption) (*RecordCredentialTestResponse, error)
 	// Usage from routers, idempotent by usage id; a managed call debits the caller's balance
 	// and shrinks the router's credit hold by its cost.
@@ -509,7 +512,8 @@ type VaultServiceServer interface {
 	// provider; a custom endpoint's label is its name): routes such as `azure/<label>` follow.
 	RenameCredential(context.Context, *RenameCredentialRequest) (*RenameCredentialResponse, error)
 	// The edge, for a caller who may manage the key, remembers a live test's outcome on it
-	// (the router's answer to TestCredential), so the key's owner sees it later.
+	// (the router's answer to TestCredential), so the key's owner sees it later. For an
+	// internal platform's test the router records it itself (with `x-keyroute-platform`).
 	RecordCredentialTestResult(context.Context, *RecordCredentialTestResultRequest) (*RecordCredentialTestResultResponse, error)
 	// One key, without its secret.
 	GetCredential(context.Context, *GetCredentialRequest) (*GetCredentialResponse, error)
@@ -533,6 +537,8 @@ type VaultServiceServer interface {
 	// version current and rewraps every data key under it, online.
 	RotateKek(context.Context, *RotateKekRequest) (*RotateKekResponse, error)
 	// A router tried a key live on its owner's request (TestCredential): audited on the key.
+	// For an internal platform's test it carries `x-keyroute-platform` and the principal's
+	// token, which must be `principal_id`'s and see the key.
 	RecordCredentialTest(context.Context, *RecordCredentialTestRequest) (*RecordCredentialTestResponse, error)
 	// Usage from routers, idempotent by usage id; a managed call debits the caller's balance
 	// and shrinks the router's credit hold by its cost.

@@ -379,18 +379,20 @@ class Usage(_message.Message):
     def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cache_write_1h_tokens: _Optional[int] = ...) -> None: ...
 
 class ServedBy(_message.Message):
-    __slots__ = ("provider", "key_source", "credential_fingerprint", "attempts", "request_id")
+    __slots__ = ("provider", "key_source", "credential_fingerprint", "attempts", "request_id", "cost_micros")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     KEY_SOURCE_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    COST_MICROS_FIELD_NUMBER: _ClassVar[int]
     provider: str
     key_source: KeySource
     credential_fingerprint: str
     attempts: int
     request_id: str
-    def __init__(self, provider: _Optional[str] = ..., key_source: _Optional[_Union[KeySource, str]] = ..., credential_fingerprint: _Optional[str] = ..., attempts: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    cost_micros: int
+    def __init__(self, provider: _Optional[str] = ..., key_source: _Optional[_Union[KeySource, str]] = ..., credential_fingerprint: _Optional[str] = ..., attempts: _Optional[int] = ..., request_id: _Optional[str] = ..., cost_micros: _Optional[int] = ...) -> None: ...
 
 class CompleteStreamResponse(_message.Message):
     __slots__ = ("start", "delta", "usage", "error", "end")

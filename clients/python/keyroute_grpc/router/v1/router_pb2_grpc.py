@@ -31,6 +31,19 @@ class RouterServiceStub:
     gateway token travels in the `authorization` metadata (`Bearer kr_...`); the router picks
     the caller's key for the model, speaks the provider's wire format, and answers in this
     canonical form.
+
+    Key management for internal platforms: on the same port the router also serves
+    `keyroute.vault.v1.VaultService`, for `spiffe://keyroute/platform/<name>` peers only, as a
+    pass-through to the vault of CreateCredential, UpdateCredentialSecret,
+    SetCredentialEnabled, DeleteCredential, RenameCredential, GetCredential, ListCredentials,
+    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage
+    and GetDailyUsage. A platform acts for the principal whose gateway token it forwards and
+    gets exactly the edge's authorization for that principal. The router forwards the request
+    undecoded (at most 1 MiB) with `authorization`, `x-request-id` and the trace context, drops
+    any `x-keyroute-platform` the client sent, and adds `x-keyroute-platform: platform/<name>`
+    from the verified certificate; other VaultService methods get PERMISSION_DENIED from the
+    router without reaching the vault. Audit events name such calls' channel
+    `spiffe://keyroute/platform/<name> via spiffe://keyroute/router`.
     """
 
     def __init__(self, channel):
@@ -77,6 +90,19 @@ class RouterServiceServicer:
     gateway token travels in the `authorization` metadata (`Bearer kr_...`); the router picks
     the caller's key for the model, speaks the provider's wire format, and answers in this
     canonical form.
+
+    Key management for internal platforms: on the same port the router also serves
+    `keyroute.vault.v1.VaultService`, for `spiffe://keyroute/platform/<name>` peers only, as a
+    pass-through to the vault of CreateCredential, UpdateCredentialSecret,
+    SetCredentialEnabled, DeleteCredential, RenameCredential, GetCredential, ListCredentials,
+    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage
+    and GetDailyUsage. A platform acts for the principal whose gateway token it forwards and
+    gets exactly the edge's authorization for that principal. The router forwards the request
+    undecoded (at most 1 MiB) with `authorization`, `x-request-id` and the trace context, drops
+    any `x-keyroute-platform` the client sent, and adds `x-keyroute-platform: platform/<name>`
+    from the verified certificate; other VaultService methods get PERMISSION_DENIED from the
+    router without reaching the vault. Audit events name such calls' channel
+    `spiffe://keyroute/platform/<name> via spiffe://keyroute/router`.
     """
 
     def Complete(self, request, context):
@@ -84,10 +110,11 @@ class RouterServiceServicer:
         that can serve it: their own first, then their orgs', and the platform's managed keys as
         their provider settings and fallback policy allow (paid from their credit balance). A key
         that fails retryably (rate limit, 5xx, timeout) makes way for the next. Served, the answer
-        carries `x-keyroute-provider`, `x-keyroute-key-source`, `x-keyroute-credential` and
-        `x-request-id` metadata (and `x-keyroute-model-deprecated` / `-successor` for a model its
-        provider deprecated). Failed, the status says why and trailers `x-keyroute-error-origin`
-        and `x-keyroute-retryable` say whose fault and whether to retry: INVALID_ARGUMENT (the
+        carries `x-keyroute-provider`, `x-keyroute-key-source`, `x-keyroute-credential`,
+        `x-keyroute-principal` and `x-request-id` metadata (and `x-keyroute-model-deprecated` /
+        `-successor` for a model its provider deprecated). Failed, the status says why and
+        trailers `x-keyroute-error-origin` and `x-keyroute-retryable` say whose fault and whether
+        to retry (`x-keyroute-attempts`: how many keys were tried): INVALID_ARGUMENT (the
         request), NOT_FOUND (unknown or retired model), FAILED_PRECONDITION (no key may serve, or
         the provider refused the key), RESOURCE_EXHAUSTED (rate limit, cooling keys, spent budget),
         UNAVAILABLE or DEADLINE_EXCEEDED (providers or vault); docs/grpc.md has the full table.
@@ -119,7 +146,10 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TestCredential(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Tries one of the caller's enabled keys (their own or an org's they belong to) live, and
+        audits the test. For an internal platform it also remembers the outcome on the key, as
+        the edge does after its tests, when the principal may manage the key.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -191,6 +221,19 @@ class RouterService:
     gateway token travels in the `authorization` metadata (`Bearer kr_...`); the router picks
     the caller's key for the model, speaks the provider's wire format, and answers in this
     canonical form.
+
+    Key management for internal platforms: on the same port the router also serves
+    `keyroute.vault.v1.VaultService`, for `spiffe://keyroute/platform/<name>` peers only, as a
+    pass-through to the vault of CreateCredential, UpdateCredentialSecret,
+    SetCredentialEnabled, DeleteCredential, RenameCredential, GetCredential, ListCredentials,
+    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage
+    and GetDailyUsage. A platform acts for the principal whose gateway token it forwards and
+    gets exactly the edge's authorization for that principal. The router forwards the request
+    undecoded (at most 1 MiB) with `authorization`, `x-request-id` and the trace context, drops
+    any `x-keyroute-platform` the client sent, and adds `x-keyroute-platform: platform/<name>`
+    from the verified certificate; other VaultService methods get PERMISSION_DENIED from the
+    router without reaching the vault. Audit events name such calls' channel
+    `spiffe://keyroute/platform/<name> via spiffe://keyroute/router`.
     """
 
     @staticmethod

@@ -35,7 +35,18 @@ class VaultServiceStub:
     - `edge` may authenticate tokens and manage credentials and provider settings on behalf of
     the principal whose gateway token it forwards in the `authorization` metadata
     (`Bearer kr_...`): the vault re-authenticates that token and checks the principal's role;
-    - `router` may authenticate tokens, lease credentials and watch revocations.
+    - `router` may authenticate tokens, lease credentials and watch revocations;
+    - internal platforms (`platform/<name>`) never call the vault. The router serves a
+    pass-through of this service on its own port for them (CreateCredential,
+    UpdateCredentialSecret, SetCredentialEnabled, DeleteCredential, RenameCredential,
+    GetCredential, ListCredentials, ListProviderSettings, SetProviderSetting,
+    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage) and forwards each call
+    with an `x-keyroute-platform: platform/<name>` metadata entry naming the platform from its
+    verified certificate. A `router` call carrying that entry acts like the edge's: it must
+    forward a gateway token (`UNAUTHENTICATED` without one) and gets that principal's
+    authorization, on those RPCs only (plus the records of a key test the router ran for the
+    platform: RecordCredentialTest and RecordCredentialTestResult). The entry is refused from
+    any peer but `router`, and when it does not name a `platform/<name>` identity.
     Every RPC accepts an `x-request-id` metadata entry, recorded in audit events.
     === Identities ===
     """
@@ -233,7 +244,18 @@ class VaultServiceServicer:
     - `edge` may authenticate tokens and manage credentials and provider settings on behalf of
     the principal whose gateway token it forwards in the `authorization` metadata
     (`Bearer kr_...`): the vault re-authenticates that token and checks the principal's role;
-    - `router` may authenticate tokens, lease credentials and watch revocations.
+    - `router` may authenticate tokens, lease credentials and watch revocations;
+    - internal platforms (`platform/<name>`) never call the vault. The router serves a
+    pass-through of this service on its own port for them (CreateCredential,
+    UpdateCredentialSecret, SetCredentialEnabled, DeleteCredential, RenameCredential,
+    GetCredential, ListCredentials, ListProviderSettings, SetProviderSetting,
+    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage) and forwards each call
+    with an `x-keyroute-platform: platform/<name>` metadata entry naming the platform from its
+    verified certificate. A `router` call carrying that entry acts like the edge's: it must
+    forward a gateway token (`UNAUTHENTICATED` without one) and gets that principal's
+    authorization, on those RPCs only (plus the records of a key test the router ran for the
+    platform: RecordCredentialTest and RecordCredentialTestResult). The entry is refused from
+    any peer but `router`, and when it does not name a `platform/<name>` identity.
     Every RPC accepts an `x-request-id` metadata entry, recorded in audit events.
     === Identities ===
     """
@@ -384,7 +406,8 @@ class VaultServiceServicer:
 
     def RecordCredentialTestResult(self, request, context):
         """The edge, for a caller who may manage the key, remembers a live test's outcome on it
-        (the router's answer to TestCredential), so the key's owner sees it later.
+        (the router's answer to TestCredential), so the key's owner sees it later. For an
+        internal platform's test the router records it itself (with `x-keyroute-platform`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -459,6 +482,8 @@ class VaultServiceServicer:
 
     def RecordCredentialTest(self, request, context):
         """A router tried a key live on its owner's request (TestCredential): audited on the key.
+        For an internal platform's test it carries `x-keyroute-platform` and the principal's
+        token, which must be `principal_id`'s and see the key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -715,7 +740,18 @@ class VaultService:
     - `edge` may authenticate tokens and manage credentials and provider settings on behalf of
     the principal whose gateway token it forwards in the `authorization` metadata
     (`Bearer kr_...`): the vault re-authenticates that token and checks the principal's role;
-    - `router` may authenticate tokens, lease credentials and watch revocations.
+    - `router` may authenticate tokens, lease credentials and watch revocations;
+    - internal platforms (`platform/<name>`) never call the vault. The router serves a
+    pass-through of this service on its own port for them (CreateCredential,
+    UpdateCredentialSecret, SetCredentialEnabled, DeleteCredential, RenameCredential,
+    GetCredential, ListCredentials, ListProviderSettings, SetProviderSetting,
+    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage) and forwards each call
+    with an `x-keyroute-platform: platform/<name>` metadata entry naming the platform from its
+    verified certificate. A `router` call carrying that entry acts like the edge's: it must
+    forward a gateway token (`UNAUTHENTICATED` without one) and gets that principal's
+    authorization, on those RPCs only (plus the records of a key test the router ran for the
+    platform: RecordCredentialTest and RecordCredentialTestResult). The entry is refused from
+    any peer but `router`, and when it does not name a `platform/<name>` identity.
     Every RPC accepts an `x-request-id` metadata entry, recorded in audit events.
     === Identities ===
     """
