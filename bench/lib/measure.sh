@@ -55,7 +55,7 @@ load() {
 json_num() { sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" <<<"$1"; }
 summary() {
     local k s=""
-    for k in rps p50_ms p99_ms p999_ms ttfb_p50_ms dispatch_p99_ms errors; do s+="$k $(json_num "$1" "$k"), "; done
+    for k in achieved_rps p50_ms p99_ms p999_ms ttfb_p50_ms dispatch_p99_ms errors; do s+="$k $(json_num "$1" "$k"), "; done
     echo "${s%, }"
 }
 

@@ -193,11 +193,19 @@ struct Recorder {
     measure_until: Instant,
     total: Samples,
     interval: Samples,
+    /// Successful answers that ended inside the measured window, whenever they were
+    /// scheduled: the throughput achieved, which falls below the rate when the target
+    /// cannot keep up (the rest arrive late, after the window).
+    completed_in_window: u64,
     first_error: Option<String>,
 }
 
 impl Recorder {
     fn record(&mut self, scheduled: Instant, outcome: Result<Timing, String>) {
+        let now = Instant::now();
+        if outcome.is_ok() && now >= self.measure_from && now < self.measure_until {
+            self.completed_in_window += 1;
+        }
         if scheduled < self.measure_from || scheduled >= self.measure_until {
             return;
         }
@@ -400,6 +408,7 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
         measure_until,
         total: Samples::default(),
         interval: Samples::default(),
+        completed_in_window: 0,
         first_error: None,
     }));
     let reporting = (args.report_every > 0).then(|| {
@@ -483,9 +492,13 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
             println!("{line}");
         }
     }
-    let (total, first_error) = {
+    let (total, first_error, completed) = {
         let mut r = recorder.borrow_mut();
-        (std::mem::take(&mut r.total), r.first_error.take())
+        (
+            std::mem::take(&mut r.total),
+            r.first_error.take(),
+            r.completed_in_window,
+        )
     };
     if let Some(error) = &first_error {
         eprintln!(
@@ -506,6 +519,7 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
     if args.mode == Mode::Rate {
         result["target_rps"] = json!(args.rate);
     }
+    result["achieved_rps"] = json!((completed as f64 / args.seconds as f64 * 10.0).round() / 10.0);
     result["drain_ms"] = json!(drained.as_millis());
     result["overloaded"] = json!(overloaded.load(Ordering::Relaxed));
     result["first_error"] = json!(first_error);
