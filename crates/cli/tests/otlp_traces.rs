@@ -247,6 +247,10 @@ async fn one_trace_per_request_through_a_real_receiver() {
     )
     .await;
     assert_eq!(status, 404, "{body}");
+    let embed = Sent::new(9);
+    let body = json!({ "model": "text-embedding-3-small", "input": [CANARY_PROMPT] });
+    let (status, body) = send(&embed, post("/v1/embeddings", body.to_string()), true).await;
+    assert_eq!(status, 200, "{body}");
     let unsampled = Sent::new(7);
     let (status, _) = send(
         &unsampled,
@@ -266,7 +270,7 @@ async fn one_trace_per_request_through_a_real_receiver() {
     let token = dev.token.clone();
     let (exit, logs) = dev.stop().await;
     assert!(exit.success(), "SIGTERM stops it cleanly: {exit:?}\n{logs}");
-    let expected: HashSet<String> = [&fallback, &plain, &stream, &error]
+    let expected: HashSet<String> = [&fallback, &plain, &stream, &error, &embed]
         .iter()
         .map(|s| s.trace_id.clone())
         .collect();
@@ -330,6 +334,16 @@ async fn one_trace_per_request_through_a_real_receiver() {
     assert_eq!(int(edge, "http.response.status_code"), 404);
     assert!(trace.attempts(router).is_empty());
 
+    // Embeddings: an attempt span of their own operation.
+    let trace = Trace::of(&spans, &embed.trace_id);
+    let (_, router) = trace.edge_and_router("POST /v1/embeddings", "Embed", 0);
+    let attempts = trace.attempts(router);
+    let served = attempts.last().unwrap();
+    assert_eq!(served.name, "embeddings text-embedding-3-small");
+    assert_eq!(text(served, "gen_ai.operation.name"), "embeddings");
+    assert!(int(served, "gen_ai.usage.input_tokens") > 0);
+    assert_eq!(text(served, "keyroute.key_source"), "managed");
+
     // Key management: the edge calls the vault directly, in the caller's trace.
     let trace = Trace::of(&spans, &key.trace_id);
     let edge = trace.one("POST /api/v1/keys");
@@ -363,6 +377,20 @@ async fn one_trace_per_request_through_a_real_receiver() {
         ),
         (Some(plain_tokens.0), Some(plain_tokens.1)),
         "the line and the span count alike: {plain_line}"
+    );
+    let embed_line = &lines[&embed.request_id][0];
+    assert_eq!(
+        embed_line["model"], "text-embedding-3-small",
+        "{embed_line}"
+    );
+    assert_eq!(embed_line["provider"], "openai", "{embed_line}");
+    assert!(
+        embed_line["input_tokens"].as_u64().unwrap() > 0,
+        "{embed_line}"
+    );
+    assert!(
+        embed_line["principal_id"].as_str().is_some(),
+        "{embed_line}"
     );
     let unsampled_line = &lines[&unsampled.request_id][0];
     assert_eq!(unsampled_line["trace_id"], unsampled.trace_id.as_str());

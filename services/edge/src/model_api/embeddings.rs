@@ -13,8 +13,9 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use keyroute_proto::contract;
 use keyroute_wire::embeddings::{parse_request, render_response};
 
+use crate::access::{CallFacts, CallNote};
 use crate::model_api::dialect::{Dialect, served_headers};
-use crate::model_api::pipeline::Call;
+use crate::model_api::pipeline::{Call, asked_for};
 use crate::state::Edge;
 
 /// Handles one embeddings call.
@@ -34,6 +35,7 @@ pub async fn embeddings(State(edge): State<Edge>, headers: HeaderMap, body: Body
     };
     // Parsed again only if the first router could not be reached.
     let again = || parse_request(&bytes).ok().map(|client| client.request);
+    let model = client.request.model.clone();
     let reply = call
         .route(
             &edge,
@@ -45,7 +47,7 @@ pub async fn embeddings(State(edge): State<Edge>, headers: HeaderMap, body: Body
         .await;
     let (metadata, answer, _) = match reply {
         Ok(reply) => reply.into_parts(),
-        Err(response) => return response,
+        Err(response) => return asked_for(response, model),
     };
     let mut response = (
         StatusCode::OK,
@@ -62,5 +64,17 @@ pub async fn embeddings(State(edge): State<Edge>, headers: HeaderMap, body: Body
     }
     edge.metrics
         .served(call.route, response.headers(), started.elapsed());
+    let mut facts = CallFacts {
+        model: Some(model),
+        ..CallFacts::default()
+    };
+    facts.answered(&metadata);
+    if let Some(served) = &answer.served_by {
+        facts.served_by(served);
+    }
+    if let Some(usage) = &answer.usage {
+        facts.usage(usage);
+    }
+    CallNote::new(facts).attach(&mut response);
     response
 }

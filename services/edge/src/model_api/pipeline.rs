@@ -41,7 +41,7 @@ fn past_deadline(status: tonic::Status, started: Instant, timeout: Duration) -> 
 }
 
 /// A refused call's response, its access note naming the model the caller asked for.
-fn asked_for(response: Response, model: String) -> Response {
+pub(crate) fn asked_for(response: Response, model: String) -> Response {
     if let Some(note) = CallNote::of(&response) {
         note.facts().model = Some(model);
     }

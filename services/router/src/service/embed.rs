@@ -5,11 +5,13 @@
 
 use std::time::Instant;
 
+use keyroute_proto::contract::header;
 use keyroute_proto::router::v1::{EmbedRequest, EmbedResponse, Embedding, Usage};
 use keyroute_wire::catalog::Resolution;
 use keyroute_wire::contract::Operation;
 use keyroute_wire::embeddings::{MAX_INPUTS, estimate_tokens};
 use tonic::{Request, Response};
+use tracing::Instrument;
 
 use super::Router;
 use super::chat::served_by_metadata;
@@ -21,6 +23,7 @@ use crate::policy::charging::{
     Meter, affordable, request_id, reservation_estimate, shortfall_error,
 };
 use crate::policy::fallback::{after_failure, may_bill, served_by};
+use crate::spans;
 use crate::upstream::{EmbedFailure, Embeddings};
 
 /// The capability a catalog model must list to be embedded with.
@@ -141,7 +144,13 @@ impl Router {
         for (tried, candidate) in found.iter().enumerate() {
             let attempts = tried as u32 + 1;
             let upstream_started = Instant::now();
-            match self.upstreams.embed(candidate.target(), &embed).await {
+            let span = spans::attempt("embeddings", candidate, model, attempts);
+            let answered = self
+                .upstreams
+                .embed(candidate.target(), &embed)
+                .instrument(span.clone())
+                .await;
+            match answered {
                 Ok(answer) => {
                     let (provider, source) = (candidate.provider.id, candidate.source.as_str());
                     self.metrics.request(provider, label, source, "ok");
@@ -158,19 +167,25 @@ impl Router {
                         total_tokens: answer.input_tokens,
                         ..Default::default()
                     };
+                    spans::usage(&span, &usage);
                     let mut charged = meter(candidate, held);
                     charged.usage(&usage);
-                    drop(charged);
                     let mut served = served_by(candidate, attempts);
+                    served.cost_micros = charged.cost_micros();
+                    drop(charged);
                     served.request_id.clone_from(&request_id);
                     let reply = answer_of(model, answer, usage, served);
-                    let metadata = served_by_metadata(candidate, &request_id);
+                    let mut metadata = served_by_metadata(candidate, &request_id);
+                    if let Ok(principal) = caller.principal_id.parse() {
+                        metadata.insert(header::PRINCIPAL, principal);
+                    }
                     return Ok(Response::from_parts(metadata, reply, Default::default()));
                 }
                 Err(EmbedFailure {
                     error,
                     served_tokens,
                 }) => {
+                    spans::failed(&span, &error);
                     if served_tokens > 0 {
                         // Earlier batches were answered, and billed: charge what they used.
                         let mut charged = meter(candidate, None);
