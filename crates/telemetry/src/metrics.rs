@@ -20,7 +20,7 @@ use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEn
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-pub use sampled::{Sampled, sampled_counter, sampled_gauge};
+pub use sampled::{Listed, Sampled, sampled_counter, sampled_gauge};
 
 /// Latency bounds in seconds for whole calls (upstream, edge requests, RPCs): 1 ms to 60 s.
 pub const LATENCY_BUCKETS: [f64; 14] = [

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, StatusCode};
 use keyroute_proto::contract;
 use keyroute_telemetry::metrics::{
-    Format, Interner, LATENCY_BUCKETS, TraceExemplar, TracedHistogram, current_trace,
+    Format, Interner, LATENCY_BUCKETS, Listed, TraceExemplar, TracedHistogram, current_trace,
     traced_histogram,
 };
 use prometheus_client::encoding::EncodeLabelSet;
@@ -100,27 +100,27 @@ impl EdgeMetrics {
             registry.register(
                 "keyroute_edge_requests",
                 "HTTP requests by route, status, provider and key source",
-                metrics.requests.clone(),
+                Listed(metrics.requests.clone()),
             );
             registry.register(
                 "keyroute_edge_request_seconds",
                 "Time to answer, by route, status and dialect; for streams, until the last byte",
-                metrics.latency.clone(),
+                Listed(metrics.latency.clone()),
             );
             registry.register(
                 "keyroute_edge_stream_first_byte_seconds",
                 "Time from a streamed request's arrival to its first event sent, by route and provider",
-                metrics.first_byte.clone(),
+                Listed(metrics.first_byte.clone()),
             );
             registry.register(
                 "keyroute_edge_errors",
                 "Failed model calls by origin (client, upstream, keyroute) and provider",
-                metrics.errors.clone(),
+                Listed(metrics.errors.clone()),
             );
             registry.register(
                 "keyroute_edge_token_refusals",
                 "Gateway tokens refused, by reason: checked (the router or vault refused it), cached (refused again from the edge's memory, without asking), limited (the address failed too often)",
-                metrics.token_refusals.clone(),
+                Listed(metrics.token_refusals.clone()),
             );
         }
         Arc::new(metrics)

@@ -1,8 +1,8 @@
 //! The edge's `/metrics` as Prometheus scrapes it, over HTTP after real calls: requests by
 //! route, status, provider and key source; latency by route, status and dialect; a stream's
-//! time to first byte; errors by origin; and the OpenMetrics format for scrapers that ask for
-//! it. Its own test binary: it installs a global subscriber with an OpenTelemetry layer (an
-//! in-process tracer provider, nothing exported).
+//! time to first byte; errors by origin; and, in OpenMetrics, exemplars carrying the trace id
+//! of the caller's `traceparent`. Its own test binary: it installs a global subscriber with
+//! an OpenTelemetry layer (an in-process tracer provider, nothing exported).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,7 +14,7 @@ use serde_json::json;
 use support::gateway;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// The trace the caller continues (its id is 0af7651916cd43dd8448eb211c80319c).
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 fn tracing_on() {
@@ -119,4 +119,15 @@ async fn calls_show_up_in_metrics_with_their_trace_as_exemplar() {
     );
     let open = open.as_str().unwrap().to_owned();
     assert!(open.ends_with("# EOF\n"), "{open}");
+    let exemplar = format!("# {{trace_id=\"{TRACE_ID}\"}}");
+    for series in [
+        "keyroute_edge_request_seconds_bucket",
+        "keyroute_edge_stream_first_byte_seconds_bucket",
+    ] {
+        assert!(
+            open.lines()
+                .any(|line| line.starts_with(series) && line.contains(&exemplar)),
+            "{series} has no exemplar of trace {TRACE_ID}:\n{open}"
+        );
+    }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use keyroute_proto::router::v1::Usage;
 use keyroute_telemetry::metrics::{
-    Format, GrpcMetrics, Interner, LATENCY_BUCKETS, OVERHEAD_BUCKETS, TracedHistogram,
+    Format, GrpcMetrics, Interner, LATENCY_BUCKETS, Listed, OVERHEAD_BUCKETS, TracedHistogram,
     current_trace, sampled_counter, traced_histogram,
 };
 use prometheus_client::encoding::EncodeLabelSet;
@@ -120,17 +120,17 @@ impl Metrics {
         registry.register(
             "keyroute_router_requests",
             "Routed requests by provider, model (catalog id or other), key source and outcome",
-            self.requests.clone(),
+            Listed(self.requests.clone()),
         );
         registry.register(
             "keyroute_router_upstream_errors",
             "Failed upstream attempts by provider and HTTP status",
-            self.upstream_errors.clone(),
+            Listed(self.upstream_errors.clone()),
         );
         registry.register(
             "keyroute_router_upstream_seconds",
             "Time waiting on providers for a whole answer, failed attempts included",
-            self.upstream_latency.clone(),
+            Listed(self.upstream_latency.clone()),
         );
         registry.register(
             "keyroute_router_added_seconds",
@@ -140,17 +140,17 @@ impl Metrics {
         registry.register(
             "keyroute_router_stream_first_byte_seconds",
             "Time from a stream's request to its first event from the provider",
-            self.first_byte.clone(),
+            Listed(self.first_byte.clone()),
         );
         registry.register(
             "keyroute_router_tokens",
             "Tokens charged, by kind: input, output, cached_read, cache_write, reasoning",
-            self.tokens.clone(),
+            Listed(self.tokens.clone()),
         );
         registry.register(
             "keyroute_router_cost_micros",
             "Estimated cost charged, in micro-dollars (catalog prices)",
-            self.cost.clone(),
+            Listed(self.cost.clone()),
         );
         let cooldowns = self.cooldowns.clone();
         registry.register(

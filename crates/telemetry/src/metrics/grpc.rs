@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::{Interner, LATENCY_BUCKETS, histogram};
+use super::{Interner, LATENCY_BUCKETS, Listed, histogram};
 
 /// gRPC status codes as label values, by number; anything else is `unknown`.
 const CODES: [&str; 17] = [
@@ -58,12 +58,12 @@ impl GrpcMetrics {
         registry.register(
             calls,
             "gRPC calls by method and status code (transport: the peer was not reached)",
-            metrics.calls.clone(),
+            Listed(metrics.calls.clone()),
         );
         registry.register(
             latency,
             "gRPC call latency by method, in seconds",
-            metrics.latency.clone(),
+            Listed(metrics.latency.clone()),
         );
         metrics
     }

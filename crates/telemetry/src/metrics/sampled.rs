@@ -47,6 +47,26 @@ impl<F: Fn() -> u64> EncodeMetric for Sampled<F> {
     }
 }
 
+/// A metric written even before it has a series: its `HELP` and `TYPE` lines always appear
+/// (a label family with no series is otherwise left out), so a scrape of a fresh process
+/// lists every metric it has, and dashboards and alert rules can be checked against it.
+#[derive(Debug, Clone)]
+pub struct Listed<M>(pub M);
+
+impl<M: EncodeMetric> EncodeMetric for Listed<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +85,11 @@ mod tests {
             sampled_counter(move || read.load(Ordering::Relaxed)),
         );
         registry.register("x_queued", "Queued.", sampled_gauge(|| 3));
+        let family = prometheus_client::metrics::family::Family::<
+            Vec<(String, String)>,
+            prometheus_client::metrics::counter::Counter,
+        >::default();
+        registry.register("x_empty", "Nothing yet.", Listed(family));
         hits.store(7, Ordering::Relaxed);
         let text = crate::metrics::Format::Prometheus.encode(&registry);
         assert!(
