@@ -350,6 +350,12 @@ async fn a_platform_certificate_from_keyroute_dev_calls_its_router() {
         ..platform_paths(&out, "examples")
     };
     let token = &env["KEYROUTE_TOKEN"];
+    // The owner id a platform's key management calls name for the dev user.
+    assert!(
+        env["KEYROUTE_USER_ID"].starts_with("usr_"),
+        "{:?}",
+        env.get("KEYROUTE_USER_ID")
+    );
     let models = list_models(stock_channel(router, &paths), token)
         .await
         .unwrap();

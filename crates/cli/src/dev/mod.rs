@@ -122,7 +122,8 @@ fn router_address(listening: SocketAddr) -> String {
 /// `KEYROUTE_CERTS_DIR` are what `keyroute admin` reads, so its commands reach this vault
 /// with the dev admin certificate; `KEYROUTE_ROUTER_ADDR` and `KEYROUTE_CA_CERT` are what an
 /// internal platform's gRPC client needs besides its own certificate, which the last line
-/// says how to issue.
+/// says how to issue; `KEYROUTE_USER_ID` is the dev user's principal id, the `owner_id` its
+/// key management calls name.
 fn env_lines(
     at: &Addresses<'_>,
     identity: &DevIdentity,
@@ -130,12 +131,13 @@ fn env_lines(
     certs: &std::path::Path,
 ) -> String {
     let Addresses { url, vault, router } = at;
-    let token = &identity.token;
+    let DevIdentity { user_id, token, .. } = identity;
     let ca = shell_value(&certs.join("ca.crt").to_string_lossy());
     let certs = shell_value(&certs.to_string_lossy());
     let console = shell_value(console);
     format!(
-        "KEYROUTE_URL={url}\nKEYROUTE_TOKEN={token}\nKEYROUTE_CONSOLE_URL={console}\n\
+        "KEYROUTE_URL={url}\nKEYROUTE_TOKEN={token}\nKEYROUTE_USER_ID={user_id}\n\
+         KEYROUTE_CONSOLE_URL={console}\n\
          OPENAI_BASE_URL={url}/v1\nOPENAI_API_KEY={token}\n\
          ANTHROPIC_BASE_URL={url}\nANTHROPIC_API_KEY={token}\n\
          KEYROUTE_VAULT_ADDR={vault}\nKEYROUTE_CERTS_DIR={certs}\n\
