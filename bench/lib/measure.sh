@@ -33,7 +33,10 @@ explain_errors() {
     grep -aiE 'warn|error|exception|traceback' "$SERVER_LOG" 2>/dev/null | tail -10 >&2 || true
 }
 
-emit() { printf '{"path":"%s","kind":"%s",%s}\n' "$1" "$2" "$3" >>"$RESULTS"; }
+# One JSON line, with the 1-minute load average as the measurement ends.
+emit() {
+    printf '{"path":"%s","kind":"%s","load1":%s,%s}\n' "$1" "$2" "$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo null)" "$3" >>"$RESULTS"
+}
 
 # load PATH KIND ARGS...: keyroute-load at a fixed rate (ARGS: --rate, --connections, ...).
 load() {

@@ -224,8 +224,11 @@ def main_table(args: argparse.Namespace, results: dict) -> None:
         elif args.oha:
             print(f"- oha {args.oha}: no figures (see the run's log)")
         print()
+    loads = [e["load1"] for kinds in results.values() for entries in kinds.values() for e in entries
+             if isinstance(e.get("load1"), (int, float))]
+    during = f"; 1-minute load average {min(loads):g} to {max(loads):g} as the measurements ended" if loads else ""
     print(f"Machine: {args.cores} cores shared by load generator, mock and gateway; load average "
-          f"(1/5/15 min) {args.load} at the start, {args.load_after} at the end. Mock: {args.mock}. "
+          f"(1/5/15 min) {args.load} at the start, {args.load_after} at the end{during}. Mock: {args.mock}. "
           f"{args.seconds} s per measurement after 1 s of warm-up, one path at a time"
           + (f"; LiteLLM {args.litellm} with 1 worker" if "litellm" in paths else "; LiteLLM skipped")
           + ("" if "production" in paths else "; production processes skipped") + ".")
