@@ -97,23 +97,35 @@ record_rss() {
     log "$path: resident memory (MB): ${fields%,}"
 }
 
-# The harness check: oha at the same rate and connections as a keyroute-load run.
-oha_check() {
-    local path="$1" rate="$2" connections="$3" out
-    log "$path: oha $OHA_VERSION at $rate req/s, $connections connections (harness check) ..."
+# oha at RATE with CONNECTIONS to the target, as result kind KIND.
+oha_run() {
+    local path="$1" kind="$2" rate="$3" connections="$4" out
+    log "$path: $kind: oha $OHA_VERSION at $rate req/s, $connections connections ..."
     if ! out=$(timeout $((DURATION + 60)) "$OHA" --no-tui --output-format json -z "${DURATION}s" \
         -q "$rate" -c "$connections" -m POST -H 'content-type: application/json' \
         -H "authorization: Bearer $TOKEN" \
         -d "{\"model\":\"$MODEL\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello in one short sentence.\"}]}" \
-        "$URL" 2>"$WORK/oha-$path.err"); then
-        cat "$WORK/oha-$path.err" >&2
-        log "$path: oha failed"
+        "$URL" 2>"$WORK/oha-$path-$kind.err"); then
+        cat "$WORK/oha-$path-$kind.err" >&2
+        log "$path: $kind: oha failed"
         FAILED_RUNS=$((FAILED_RUNS + 1))
         return 0
     fi
-    echo "$out" >"$WORK/oha-$path.json"
-    emit "$path" oha "\"rate\":$rate,\"connections\":$connections,\"result\":$(tr -d '\n' <<<"$out")"
+    emit "$path" "$kind" "\"rate\":$rate,\"connections\":$connections,\"result\":$(tr -d '\n' <<<"$out")"
     sleep 1
+}
+
+# The harness check on direct at 200 req/s, 8 connections: oha beside keyroute-load's own
+# figures, and both again with the CPUs kept awake (see awake_on), which shows what part of
+# the floor is the machine waking up rather than either generator.
+harness_check() {
+    oha_run direct oha 200 8
+    if [[ "$KEEP_AWAKE" = 0 ]]; then
+        awake_on
+        load direct rate200_awake --rate 200 --connections 8
+        oha_run direct oha_awake 200 8
+        awake_off
+    fi
 }
 
 # Everything for one path, in this order: 200 req/s, its stream, 2,000 req/s, saturation,

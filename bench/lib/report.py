@@ -208,21 +208,28 @@ def main_table(args: argparse.Namespace, results: dict) -> None:
           "scheduled start (an open loop on a precise schedule: queueing behind a slow answer counts); "
           "\"added\" is the gateway's figure minus direct's at the same percentile, in the same run.")
     print()
-    direct = table.load("direct", "rate200")
-    oha = oha_figures(table.one("direct", "oha"))
-    if direct and direct.get("requests"):
+    awake_note = " (CPUs kept awake)" if args.keep_awake == "1" else ""
+    checks = [("rate200", "oha", awake_note)]
+    if args.keep_awake != "1":
+        checks.append(("rate200_awake", "oha_awake", " with the CPUs kept awake by lowest-priority spinners"))
+    lines = []
+    for load_kind, oha_kind, note in checks:
+        direct = table.load("direct", load_kind)
+        if direct and direct.get("requests"):
+            lines.append(f"- keyroute-load{note}, from the scheduled start: {ms(direct['p50_ms'])} / "
+                         f"{ms(direct['p99_ms'])} / {ms(direct['p999_ms'])}; from the request's write: "
+                         f"{ms(direct['service_p50_ms'])} / {ms(direct['service_p99_ms'])} / "
+                         f"{ms(direct['service_p999_ms'])}; its own dispatch delay (schedule to write): "
+                         f"{ms(direct['dispatch_p50_ms'])} / {ms(direct['dispatch_p99_ms'])} / "
+                         f"{ms(direct['dispatch_p999_ms'])}")
+        oha = oha_figures(table.one("direct", oha_kind))
+        if oha:
+            lines.append(f"- oha {args.oha}{note} (-q 200 -c 8, from the request's start): "
+                         + " / ".join(ms(v) for v in oha))
+    if lines:
         print("Harness check, direct to the mock at 200 req/s over 8 connections (p50 / p99 / p99.9, ms):")
         print()
-        print(f"- keyroute-load from the scheduled start: {ms(direct['p50_ms'])} / {ms(direct['p99_ms'])} / "
-              f"{ms(direct['p999_ms'])}; from the request's write: {ms(direct['service_p50_ms'])} / "
-              f"{ms(direct['service_p99_ms'])} / {ms(direct['service_p999_ms'])}; its own dispatch delay "
-              f"(schedule to write): {ms(direct['dispatch_p50_ms'])} / {ms(direct['dispatch_p99_ms'])} / "
-              f"{ms(direct['dispatch_p999_ms'])}")
-        if oha:
-            print(f"- oha {args.oha} (-q 200 -c 8, latency from the request's start): "
-                  + " / ".join(ms(v) for v in oha))
-        elif args.oha:
-            print(f"- oha {args.oha}: no figures (see the run's log)")
+        print("\n".join(lines))
         print()
     loads = [e["load1"] for kinds in results.values() for entries in kinds.values() for e in entries
              if isinstance(e.get("load1"), (int, float))]
@@ -231,7 +238,9 @@ def main_table(args: argparse.Namespace, results: dict) -> None:
           f"(1/5/15 min) {args.load} at the start, {args.load_after} at the end{during}. Mock: {args.mock}. "
           f"{args.seconds} s per measurement after 1 s of warm-up, one path at a time"
           + (f"; LiteLLM {args.litellm} with 1 worker" if "litellm" in paths else "; LiteLLM skipped")
-          + ("" if "production" in paths else "; production processes skipped") + ".")
+          + ("" if "production" in paths else "; production processes skipped")
+          + ("; every CPU kept awake by lowest-priority spinners (--keep-awake)" if args.keep_awake == "1" else "")
+          + ".")
     if args.errors or args.failed_runs:
         print()
         print(f"**{args.errors} failed requests and {args.failed_runs} failed measurements in this run.**")
@@ -312,6 +321,7 @@ def main() -> int:
     parser.add_argument("--mock", default="?")
     parser.add_argument("--litellm", default="")
     parser.add_argument("--oha", default="")
+    parser.add_argument("--keep-awake", default="0")
     parser.add_argument("--errors", type=int, default=0)
     parser.add_argument("--failed-runs", type=int, default=0)
     args = parser.parse_args()
