@@ -319,6 +319,9 @@ impl Drop for Meter {
         self.record.reasoning_tokens = usage.reasoning_tokens;
         let cost = self.price.map_or(0, |price| price.usage_cost(&usage));
         self.record.cost_micros = i64::try_from(cost).unwrap_or(i64::MAX);
+        if let Some((metrics, served)) = &self.metered_in {
+            metrics.charged(served, &usage, cost);
+        }
         self.record.time = Some(prost_types::Timestamp::from(std::time::SystemTime::now()));
         self.accounts.charge(
             &self.record.principal_id,
@@ -328,9 +331,6 @@ impl Drop for Meter {
         );
         if let Some(reservation) = &self.reservation {
             reservation.charged(self.record.cost_micros);
-        }
-        if let Some((metrics, served)) = &self.metered_in {
-            metrics.charged(served, &usage, cost);
         }
         self.reporter.report(std::mem::take(&mut self.record));
     }
