@@ -204,12 +204,18 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::day_of;
+    use crate::storage::month_of;
 
     #[test]
-    fn days_are_utc_calendar_days() {
-        assert_eq!(day_of(0), "1970-01-01");
+    fn days_and_months_are_utc_calendar_ones() {
+        assert_eq!(
+            (day_of(0).as_str(), month_of(0).as_str()),
+            ("1970-01-01", "1970-01")
+        );
         // 2026-11-30T23:59:59.999Z and one millisecond later.
         assert_eq!(day_of(1_796_083_199_999), "2026-11-30");
+        assert_eq!(month_of(1_796_083_199_999), "2026-11");
         assert_eq!(day_of(1_796_083_200_000), "2026-12-01");
+        assert_eq!(month_of(1_796_083_200_000), "2026-12");
     }
 }

@@ -113,24 +113,29 @@ mod tests {
 
     use super::{MIGRATIONS, latest, migrate};
 
-    #[test]
-    fn usage_rows_keep_their_request_id_as_usage_id_and_ids_may_repeat_after() {
-        let mut conn = Connection::open_in_memory().unwrap();
+    /// A database as migration `version` left it, foreign keys off so rows can stand alone.
+    fn database_at(version: u32) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
-        // A database as version 2 left it, with one usage row.
         conn.execute_batch(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
              applied_at INTEGER NOT NULL)",
         )
         .unwrap();
-        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= 2) {
+        for (applied, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= version) {
             conn.execute_batch(sql).unwrap();
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![version, name],
+                rusqlite::params![applied, name],
             )
             .unwrap();
         }
+        conn
+    }
+
+    #[test]
+    fn usage_rows_keep_their_request_id_as_usage_id_and_ids_may_repeat_after() {
+        let mut conn = database_at(2);
         conn.execute(
             "INSERT INTO usage_records VALUES ('req-old', 1, '1970-01', 'usr_a', 'cred_a',
              'platform', 'managed', 'openai', 'gpt-4o', 10, 2, 7)",
@@ -171,21 +176,7 @@ mod tests {
 
     #[test]
     fn usage_rows_from_before_token_parts_read_as_zero_and_parts_stay_within_wholes() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
-        conn.execute_batch(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-             applied_at INTEGER NOT NULL)",
-        )
-        .unwrap();
-        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= 7) {
-            conn.execute_batch(sql).unwrap();
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![version, name],
-            )
-            .unwrap();
-        }
+        let mut conn = database_at(7);
         conn.execute(
             "INSERT INTO usage_records VALUES ('use-old', 'req-old', 1, '1970-01', 'usr_a',
              'cred_a', 'platform', 'managed', 'openai', 'gpt-4o', 10, 2, 7)",
@@ -228,21 +219,7 @@ mod tests {
 
     #[test]
     fn running_totals_start_from_the_rows_already_recorded() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
-        conn.execute_batch(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-             applied_at INTEGER NOT NULL)",
-        )
-        .unwrap();
-        for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v <= 11) {
-            conn.execute_batch(sql).unwrap();
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![version, name],
-            )
-            .unwrap();
-        }
+        let mut conn = database_at(11);
         // usr_a: a managed call and a call with its own key on 1 January; usr_b: a call with
         // org_x's key in February (31 days later).
         conn.execute_batch(

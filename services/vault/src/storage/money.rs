@@ -144,9 +144,9 @@ pub struct UsageDayRecord {
 
 /// `YYYY-MM` (UTC) of a time in milliseconds: the key budgets and usage reports group by.
 pub fn month_of(ms: Millis) -> String {
-    let date = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!("{:04}-{:02}", date.year(), u8::from(date.month()))
+    let mut day = super::ledger::day_of(ms);
+    day.truncate("YYYY-MM".len());
+    day
 }
 
 fn balance_in(tx: &Transaction<'_>, principal_id: &str) -> Result<i64, StoreError> {
@@ -412,18 +412,5 @@ impl Store {
                 .collect()
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::month_of;
-
-    #[test]
-    fn months_are_utc_calendar_months() {
-        assert_eq!(month_of(0), "1970-01");
-        // 2026-11-30T23:59:59.999Z and one millisecond later.
-        assert_eq!(month_of(1_796_083_199_999), "2026-11");
-        assert_eq!(month_of(1_796_083_200_000), "2026-12");
     }
 }
