@@ -6,9 +6,11 @@
 
 mod logs;
 mod router;
+mod scrape;
 mod vault;
 
 pub use keyroute_tls::TestPki;
 pub use logs::{CapturedLogs, capture_logs};
 pub use router::TestRouter;
+pub use scrape::{metric_value, tracing_on};
 pub use vault::{TestVault, VaultClient, credential_request, with_token};

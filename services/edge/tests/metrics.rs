@@ -8,35 +8,17 @@
 
 mod support;
 
-use opentelemetry::trace::TracerProvider as _;
+use keyroute_test_support::{metric_value, tracing_on};
 use reqwest::Method;
 use serde_json::json;
 use support::gateway;
-use tracing_subscriber::layer::SubscriberExt;
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-fn tracing_on() {
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("edge-test")));
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-}
-
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(series)?.strip_prefix(' ')?;
-        rest.split(' ').next()?.parse().ok()
-    })
-}
-
 #[tokio::test]
 async fn calls_show_up_in_metrics_with_their_trace_as_exemplar() {
-    tracing_on();
+    tracing_on("edge-test");
     let gateway = gateway().await;
     let traced = [("traceparent", TRACEPARENT)];
     let chat = |model: &str, stream: bool| {
@@ -97,7 +79,11 @@ async fn calls_show_up_in_metrics_with_their_trace_as_exemplar() {
             1.0,
         ),
     ] {
-        assert_eq!(value(&text, series), Some(expected), "{series} in\n{text}");
+        assert_eq!(
+            metric_value(&text, series),
+            Some(expected),
+            "{series} in\n{text}"
+        );
     }
     assert!(!text.contains("no-such-model"), "{text}");
     assert!(!text.contains("trace_id"), "{text}");

@@ -10,24 +10,12 @@ mod support;
 
 use futures::StreamExt;
 use keyroute_proto::router::v1::*;
-use keyroute_test_support::with_token;
-use opentelemetry::trace::TracerProvider as _;
+use keyroute_test_support::{metric_value, tracing_on, with_token};
 use support::{ask, stack};
-use tracing_subscriber::layer::SubscriberExt;
 
 /// The trace the "caller" continues: its W3C `traceparent`, sampled.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-
-fn tracing_on() {
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("router-test")));
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-}
 
 fn traced<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = with_token(message, token);
@@ -52,16 +40,9 @@ async fn scrape(addr: std::net::SocketAddr, accept: Option<&str>) -> (String, St
 }
 
 /// The value of the series that is exactly `series` (name and labels as written).
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(series)?.strip_prefix(' ')?;
-        rest.split(' ').next()?.parse().ok()
-    })
-}
-
 #[tokio::test]
 async fn calls_show_up_in_metrics_with_their_trace_as_exemplar() {
-    tracing_on();
+    tracing_on("router-test");
     let stack = stack().await;
     let mut edge = stack.client("edge");
     for _ in 0..3 {
@@ -109,14 +90,18 @@ async fn calls_show_up_in_metrics_with_their_trace_as_exemplar() {
         } else {
             format!("{name}{{{served},{extra}}}")
         };
-        value(&text, &series).unwrap_or_else(|| panic!("{series} missing in\n{text}"))
+        metric_value(&text, &series).unwrap_or_else(|| panic!("{series} missing in\n{text}"))
     };
     assert_eq!(at("keyroute_router_requests_total", r#"outcome="ok""#), 4.0);
     for series in [
         r#"keyroute_router_requests_total{provider="none",model="other",key_source="none",outcome="not_found"}"#,
         r#"keyroute_router_requests_total{provider="none",model="gemini-2.5-flash",key_source="none",outcome="no_route"}"#,
     ] {
-        assert_eq!(value(&text, series), Some(1.0), "{series} in\n{text}");
+        assert_eq!(
+            metric_value(&text, series),
+            Some(1.0),
+            "{series} in\n{text}"
+        );
     }
     assert!(!text.contains("no-such-model"), "{text}");
     assert!(at("keyroute_router_tokens_total", r#"kind="input""#) > 0.0);
@@ -132,23 +117,23 @@ async fn calls_show_up_in_metrics_with_their_trace_as_exemplar() {
         1.0
     );
     assert_eq!(
-        value(&text, "keyroute_router_added_seconds_count"),
+        metric_value(&text, "keyroute_router_added_seconds_count"),
         Some(3.0)
     );
-    assert_eq!(value(&text, "keyroute_router_vault_up"), Some(1.0));
+    assert_eq!(metric_value(&text, "keyroute_router_vault_up"), Some(1.0));
     assert_eq!(
-        value(&text, "keyroute_router_lease_refresh_failures_total"),
+        metric_value(&text, "keyroute_router_lease_refresh_failures_total"),
         Some(0.0)
     );
     assert!(
-        value(
+        metric_value(
             &text,
             r#"keyroute_router_vault_calls_total{method="LeaseCredentials",code="0"}"#
         )
         .is_some_and(|calls| calls >= 1.0),
         "{text}"
     );
-    assert!(value(&text, "keyroute_router_usage_records_queued").is_some());
+    assert!(metric_value(&text, "keyroute_router_usage_records_queued").is_some());
     assert!(
         !text.contains("trace_id"),
         "no exemplars in the text format:\n{text}"
