@@ -24,7 +24,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use hyper::body::{Body as _, Frame, SizeHint};
 use keyroute_proto::contract::header;
 use keyroute_proto::router::v1::complete_stream_response::Event;
-use keyroute_proto::router::v1::{CompleteStreamResponse, ServedBy, Usage};
+use keyroute_proto::router::v1::{CompleteStreamResponse, KeySource, ServedBy, Usage};
 use keyroute_telemetry::http::{TraceParent, record_status, server_span};
 use tracing::{Instrument, Span};
 
@@ -108,13 +108,29 @@ impl CallFacts {
     /// Who served the call, how many keys were tried, and its cost.
     pub fn served_by(&mut self, served: &ServedBy) {
         self.provider = Some(served.provider.clone());
-        self.key_source = match served.key_source {
-            1 => Some("byok"),
-            2 => Some("managed"),
-            _ => None,
+        self.key_source = match served.key_source() {
+            KeySource::Byok => Some("byok"),
+            KeySource::Managed => Some("managed"),
+            KeySource::Unspecified => None,
         };
         self.attempts = Some(served.attempts);
         self.cost_micros = Some(served.cost_micros);
+    }
+
+    /// What a whole answer says: its metadata, who served it, and its usage.
+    pub fn whole_answer(
+        &mut self,
+        metadata: &tonic::metadata::MetadataMap,
+        served: Option<&ServedBy>,
+        usage: Option<&Usage>,
+    ) {
+        self.answered(metadata);
+        if let Some(served) = served {
+            self.served_by(served);
+        }
+        if let Some(usage) = usage {
+            self.usage(usage);
+        }
     }
 
     /// Token counts, each the largest reported so far.

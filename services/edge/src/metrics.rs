@@ -12,16 +12,13 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, StatusCode};
 use keyroute_proto::contract;
 use keyroute_telemetry::metrics::{
-    Format, Interner, LATENCY_BUCKETS, Listed, TraceExemplar, TracedHistogram, current_trace,
+    Format, LATENCY_BUCKETS, Listed, TraceExemplar, TracedHistogram, current_trace,
     traced_histogram,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-
-/// Distinct provider labels kept (the router's providers are fewer).
-const PROVIDER_LABELS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -81,7 +78,6 @@ pub struct EdgeMetrics {
     first_byte: TracedFamily<FirstByteLabels>,
     errors: Family<ErrorLabels, Counter>,
     token_refusals: Family<ReasonLabel, Counter>,
-    providers: Interner,
 }
 
 impl EdgeMetrics {
@@ -93,7 +89,6 @@ impl EdgeMetrics {
             first_byte: Family::new_with_constructor(latency_histogram as fn() -> _),
             errors: Family::default(),
             token_refusals: Family::default(),
-            providers: Interner::new(PROVIDER_LABELS),
         };
         {
             let mut registry = metrics.registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -126,9 +121,12 @@ impl EdgeMetrics {
         Arc::new(metrics)
     }
 
-    /// A provider id from the router's metadata as a label (`none` when absent).
-    fn provider(&self, value: Option<&str>) -> &'static str {
-        value.map_or("none", |v| self.providers.intern(v))
+    /// A provider id from the router's metadata as a label: the registry's own `'static` id
+    /// (`none` when absent, `other` for an id the registry does not know).
+    fn provider(value: Option<&str>) -> &'static str {
+        value.map_or("none", |v| {
+            keyroute_wire::registry::provider(v).map_or("other", |provider| provider.id)
+        })
     }
 
     fn served_by(&self, headers: &HeaderMap) -> (&'static str, &'static str) {
@@ -138,7 +136,7 @@ impl EdgeMetrics {
             Some("managed") => "managed",
             _ => "none",
         };
-        (self.provider(value(contract::header::PROVIDER)), source)
+        (Self::provider(value(contract::header::PROVIDER)), source)
     }
 
     fn request(
@@ -193,7 +191,7 @@ impl EdgeMetrics {
             None if http.is_client_error() => "client",
             None => "keyroute",
         };
-        let provider = self.provider(
+        let provider = Self::provider(
             metadata
                 .get(contract::header::PROVIDER)
                 .and_then(|v| v.to_str().ok()),

@@ -68,13 +68,7 @@ pub async fn embeddings(State(edge): State<Edge>, headers: HeaderMap, body: Body
         model: Some(model),
         ..CallFacts::default()
     };
-    facts.answered(&metadata);
-    if let Some(served) = &answer.served_by {
-        facts.served_by(served);
-    }
-    if let Some(usage) = &answer.usage {
-        facts.usage(usage);
-    }
+    facts.whole_answer(&metadata, answer.served_by.as_ref(), answer.usage.as_ref());
     CallNote::new(facts).attach(&mut response);
     response
 }

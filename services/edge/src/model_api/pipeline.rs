@@ -273,13 +273,7 @@ impl<'a> Call<'a> {
             served_model: Some(answer.model.clone()),
             ..CallFacts::default()
         };
-        facts.answered(&metadata);
-        if let Some(served) = &answer.served_by {
-            facts.served_by(served);
-        }
-        if let Some(usage) = &answer.usage {
-            facts.usage(usage);
-        }
+        facts.whole_answer(&metadata, answer.served_by.as_ref(), answer.usage.as_ref());
         CallNote::new(facts).attach(&mut response);
         response
     }
