@@ -156,4 +156,18 @@ mod clap_tests {
         use clap::CommandFactory;
         super::VaultArgs::command().debug_assert();
     }
+
+    #[test]
+    fn retentions_read_days_or_durations_and_must_be_a_day_at_least() {
+        use std::time::Duration;
+
+        use crate::retention::check_retention;
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(super::parse_retention("90d"), Ok(day * 90));
+        assert_eq!(super::parse_retention("48h"), Ok(day * 2));
+        assert!(super::parse_retention("ninety days").is_err());
+        assert!(super::parse_retention("d").is_err());
+        assert_eq!(check_retention(day), Ok(day));
+        assert!(check_retention(Duration::from_secs(3600)).is_err());
+    }
 }
