@@ -13,6 +13,11 @@ fn config_error(message: &str) -> ExitCode {
     STARTUP.config_error(message)
 }
 
+/// The allocator: glibc's malloc takes an arena lock that the request threads contend for
+/// (a tenth of the CPU under load in `bench/run`'s profile); mimalloc keeps per-thread heaps.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: RouterArgs = match STARTUP.args() {
         Ok(args) => args,
