@@ -36,6 +36,14 @@ pub struct GrpcTraceService<S> {
     inner: S,
 }
 
+impl<S> GrpcTraceService<S> {
+    /// `inner` with a span per call, as [`GrpcTraceLayer`] wraps it; for services called
+    /// without a tonic server (the router an edge calls in-process).
+    pub fn new(inner: S) -> Self {
+        Self { inner }
+    }
+}
+
 /// The span for a call to `path` (`/package.Service/Method`), or a disabled one for probes.
 fn server_span(path: &str, headers: &http::HeaderMap) -> Span {
     let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
@@ -44,8 +52,12 @@ fn server_span(path: &str, headers: &http::HeaderMap) -> Span {
     if service.starts_with("grpc.") {
         return Span::none();
     }
+    // A root span, its parent only the caller's propagated context: a call served in the
+    // caller's own process (the edge's in-process router) nests in the trace exactly as
+    // one that came over the network, not under whatever span the caller has entered.
     let span = tracing::info_span!(
         target: "keyroute::grpc",
+        parent: None,
         "grpc.server",
         otel.name = &path[1..],
         otel.kind = "server",

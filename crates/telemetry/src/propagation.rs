@@ -99,8 +99,9 @@ pub struct TraceContextService<S> {
 /// A tonic channel that propagates trace context; what keyroute's clients are built on.
 pub type TracedChannel = TraceContextService<tonic::transport::Channel>;
 
-/// `channel`, propagating trace context on every call.
-pub fn traced(channel: tonic::transport::Channel) -> TracedChannel {
+/// `channel` (a tonic channel, or any other gRPC client service: the edge's in-process
+/// router), propagating trace context on every call.
+pub fn traced<S>(channel: S) -> TraceContextService<S> {
     TraceContextService { inner: channel }
 }
 
