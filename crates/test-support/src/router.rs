@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyroute_router::cache::leases::LeaseCache;
+use keyroute_router::in_process::InProcessRouter;
 use keyroute_router::server::{PreparedRouter, RouterSettings};
 use keyroute_router::upstream::Timeouts;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +18,8 @@ pub struct TestRouter {
     pub metrics: SocketAddr,
     pub health: SocketAddr,
     pub leases: Arc<LeaseCache>,
+    /// Its services as an edge in this process calls them (no port, no TLS).
+    pub in_process: InProcessRouter,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Where a test's catalog file is, kept until the router is dropped.
@@ -94,6 +97,7 @@ impl TestRouter {
         let metrics = prepared.metrics_addr().unwrap();
         let health = prepared.health_addr().unwrap();
         let leases = prepared.router().leases.clone();
+        let in_process = prepared.in_process().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             prepared
@@ -108,6 +112,7 @@ impl TestRouter {
             metrics,
             health,
             leases,
+            in_process,
             stop: Some(stop),
             task: Some(task),
             _catalog_dir: None,

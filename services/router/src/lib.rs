@@ -11,11 +11,13 @@
 //! - `upstream`: calling a provider (I/O only; the wire crate's contract says what to send).
 //! - `spans`: the OpenTelemetry GenAI span of each upstream attempt.
 //! - `platform`: key management for internal platforms, passed through to the vault.
+//! - `in_process`: the router's services for an edge in the same process (`keyroute dev`).
 
 pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod in_process;
 pub mod metrics;
 pub mod platform;
 pub mod policy;

@@ -75,6 +75,8 @@ pub struct Metrics {
     cost: Family<Served, Counter>,
     /// Keys benched after an auth failure or rate limit.
     pub cooldowns: Arc<AtomicU64>,
+    /// mTLS connections accepted on the gRPC port (an in-process edge makes none).
+    pub connections: Arc<AtomicU64>,
     /// The router's calls to the vault, counted by the vault client's channel.
     pub vault: Arc<GrpcMetrics>,
     models: Interner,
@@ -92,6 +94,7 @@ impl Default for Metrics {
             tokens: Family::default(),
             cost: Family::default(),
             cooldowns: Arc::new(AtomicU64::new(0)),
+            connections: Arc::new(AtomicU64::new(0)),
             vault: GrpcMetrics::register(
                 &mut registry,
                 "keyroute_router_vault_calls",
@@ -157,6 +160,12 @@ impl Metrics {
             "keyroute_router_key_cooldowns",
             "Keys benched after an auth failure or rate limit",
             sampled_counter(move || cooldowns.load(Ordering::Relaxed)),
+        );
+        let connections = self.connections.clone();
+        registry.register(
+            "keyroute_router_connections",
+            "mTLS connections accepted on the gRPC port (edges keep theirs open; platforms too)",
+            sampled_counter(move || connections.load(Ordering::Relaxed)),
         );
     }
 

@@ -1,18 +1,24 @@
 //! Starting and stopping the router: configuration checked before a port is bound; then
 //! mTLS gRPC with health, reflection and tracing; streams get a bounded grace on shutdown.
+//! An edge in the same process may call it without the port ([`PreparedRouter::in_process`]).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
 use keyroute_proto::contract::size::ROUTER_MESSAGE_LIMIT;
 use keyroute_proto::router::v1::router_service_server::RouterServiceServer;
 use keyroute_telemetry::probes::SidePorts;
-use keyroute_tls::{ClientTls, ServerTls, TlsPaths};
+use keyroute_tls::{ClientTls, Identity, ServerTls, TlsPaths};
 use tokio::net::TcpListener;
+use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::cache::accounts::Accounts;
 use crate::cache::leases::LeaseCache;
@@ -21,6 +27,7 @@ use crate::cache::revocations::watch;
 use crate::cache::tokens::TokenCache;
 use crate::cache::usage::{UsageReporter, UsageTask};
 use crate::catalog::LiveCatalog;
+use crate::in_process::InProcessRouter;
 use crate::metrics::Metrics;
 use crate::platform::VaultPassThrough;
 use crate::policy::cooldowns::Cooldowns;
@@ -79,6 +86,10 @@ pub struct PreparedRouter {
     pass_through: VaultPassThrough,
     settings: RouterSettings,
     usage_task: UsageTask,
+    /// The health statuses the port, the probe port and in-process callers read.
+    health: HealthReporter,
+    /// Set when shutdown begins: in-process callers are refused from then on.
+    stopping: Arc<AtomicBool>,
 }
 
 impl PreparedRouter {
@@ -120,6 +131,11 @@ impl PreparedRouter {
         let side_ports = SidePorts::bind(settings.metrics_listen, settings.health_listen)
             .await
             .map_err(StartError::Runtime)?;
+        let health = HealthReporter::new();
+        // Serving once `serve` runs (an in-process caller may ask before).
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
         Ok(Self {
             listener,
             side_ports,
@@ -129,7 +145,23 @@ impl PreparedRouter {
             pass_through,
             settings,
             usage_task,
+            health,
+            stopping: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// This router's services for the edge in this process, called without TCP, TLS or
+    /// HTTP/2 (`keyroute dev`): each call is the edge's, as if it came with the edge's
+    /// certificate. Its health check reports this router's status; once shutdown begins,
+    /// calls are refused. The port keeps serving everyone else.
+    pub fn in_process(&self) -> Result<InProcessRouter, StartError> {
+        let edge = Identity::parse("edge").map_err(|e| StartError::Runtime(e.to_string()))?;
+        Ok(InProcessRouter::new(
+            self.router.clone(),
+            self.health.clone(),
+            edge,
+            self.stopping.clone(),
+        ))
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, StartError> {
@@ -166,6 +198,8 @@ impl PreparedRouter {
             pass_through,
             settings,
             usage_task,
+            health,
+            stopping,
         } = self;
         let reloaders = (
             server_tls.spawn_reloader(settings.tls_reload_interval),
@@ -176,8 +210,9 @@ impl PreparedRouter {
             .map(|channel| crate::vault::counted(channel, router.metrics.vault.clone()))
             .map_err(|e| StartError::Runtime(e.to_string()))?;
         let revocations = watch(vault, router.leases.clone(), router.tokens.clone());
-        let (health, health_service) = tonic_health::server::health_reporter();
+        let health_service = HealthServer::new(HealthService::from_health_reporter(health.clone()));
         health.set_serving::<RouterServiceServer<Router>>().await;
+        health.set_service_status("", ServingStatus::Serving).await;
         let side_tasks = side_ports.spawn(health_service.clone(), metrics_text(router.clone()));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(keyroute_proto::FILE_DESCRIPTOR_SET)
@@ -190,6 +225,7 @@ impl PreparedRouter {
         let signal = async move {
             shutdown.await;
             tracing::info!("router shutting down");
+            stopping.store(true, Ordering::Relaxed);
             health
                 .set_not_serving::<RouterServiceServer<Router>>()
                 .await;
@@ -199,6 +235,12 @@ impl PreparedRouter {
                 .await;
             let _ = drained_tx.send(());
         };
+        let connections = router.metrics.connections.clone();
+        let incoming = keyroute_tls::incoming(listener, server_tls).inspect(move |accepted| {
+            if accepted.is_ok() {
+                connections.fetch_add(1, Ordering::Relaxed);
+            }
+        });
         let server = tonic::transport::Server::builder()
             .layer(keyroute_telemetry::GrpcTraceLayer)
             .add_service(health_service)
@@ -209,7 +251,7 @@ impl PreparedRouter {
             )
             // Platforms manage their principals' keys here, never at the vault itself.
             .add_service(pass_through)
-            .serve_with_incoming_shutdown(keyroute_tls::incoming(listener, server_tls), signal);
+            .serve_with_incoming_shutdown(incoming, signal);
         tokio::pin!(server);
         let grace = settings.shutdown_grace;
         let result = tokio::select! {
