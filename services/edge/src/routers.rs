@@ -2,25 +2,118 @@
 //! calls spread round-robin over the routers that are up, and the set kept current by
 //! re-resolving the configured names, so that routers scale out and in (a Kubernetes
 //! headless Service lists every router pod) without an edge restart.
+//!
+//! Or, when edge and router share a process (`keyroute dev`), the one router there, called
+//! directly: no TCP, TLS or HTTP/2 on a hop that never leaves the process.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use futures::future::BoxFuture;
 use keyroute_proto::contract::{header, size};
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
-use keyroute_telemetry::TracedChannel;
+use keyroute_telemetry::TraceContextService;
 use keyroute_tls::{ClientTls, Identity};
+use tonic::body::Body;
 use tonic::transport::Channel;
+use tower::util::BoxCloneSyncService;
 
-/// One router address and its channel.
+/// A router's gRPC services called in this process (what the router's
+/// `PreparedRouter::in_process` returns, boxed).
+pub type InProcessService =
+    BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Infallible>;
+
+/// How calls reach one router.
+#[derive(Debug, Clone)]
+pub enum RouterTransport {
+    /// An mTLS HTTP/2 channel to its address.
+    Network(Channel),
+    /// Its services, called directly: it runs in this process.
+    InProcess(InProcessService),
+}
+
+/// A router transport that sends the current trace context: what router clients use.
+pub type RouterChannel = TraceContextService<RouterTransport>;
+
+impl tower::Service<http::Request<Body>> for RouterTransport {
+    type Response = http::Response<Body>;
+    // The channel's own error: failed calls read the same whichever transport, and
+    // `never_reached` finds what it looks for in it.
+    type Error = tonic::transport::Error;
+    type Future = RouterFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self {
+            Self::Network(channel) => channel.poll_ready(cx),
+            Self::InProcess(service) => service.poll_ready(cx).map_err(|never| match never {}),
+        }
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        match self {
+            Self::Network(channel) => RouterFuture::Network(channel.call(request)),
+            Self::InProcess(service) => RouterFuture::InProcess(service.call(request)),
+        }
+    }
+}
+
+/// A router's answer, from either transport.
+pub enum RouterFuture {
+    Network(tonic::transport::channel::ResponseFuture),
+    InProcess(BoxFuture<'static, Result<http::Response<Body>, Infallible>>),
+}
+
+impl fmt::Debug for RouterFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Network(_) => f.write_str("RouterFuture::Network"),
+            Self::InProcess(_) => f.write_str("RouterFuture::InProcess"),
+        }
+    }
+}
+
+impl Future for RouterFuture {
+    type Output = Result<http::Response<Body>, tonic::transport::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Both futures are `Unpin` (the channel's holds a boxed future, as the other is).
+        match self.get_mut() {
+            Self::Network(answer) => Pin::new(answer).poll(cx),
+            Self::InProcess(answer) => Pin::new(answer).poll(cx).map_err(|never| match never {}),
+        }
+    }
+}
+
+/// Where a router is: an address, or this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouterAddr {
+    Network(SocketAddr),
+    InProcess,
+}
+
+impl fmt::Display for RouterAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Network(addr) => addr.fmt(f),
+            Self::InProcess => f.write_str("in-process"),
+        }
+    }
+}
+
+/// One router and how to reach it.
 #[derive(Debug)]
 pub struct RouterConn {
-    pub addr: SocketAddr,
-    channel: Channel,
+    pub addr: RouterAddr,
+    transport: RouterTransport,
     /// The largest message sent or received on it.
     message_limit: usize,
     /// Set when a call could not reach it; cleared by the next successful call or health
@@ -29,17 +122,17 @@ pub struct RouterConn {
 }
 
 impl RouterConn {
-    /// A client for one call (a channel handle and a thin wrapper: cheap), sending the
-    /// current trace context.
-    pub fn client(&self) -> RouterServiceClient<TracedChannel> {
-        RouterServiceClient::new(keyroute_telemetry::traced(self.channel.clone()))
+    /// A client for one call (a channel or service handle and a thin wrapper: cheap),
+    /// sending the current trace context.
+    pub fn client(&self) -> RouterServiceClient<RouterChannel> {
+        RouterServiceClient::new(keyroute_telemetry::traced(self.transport.clone()))
             .max_encoding_message_size(self.message_limit)
             .max_decoding_message_size(self.message_limit)
     }
 
-    /// The channel itself, for health checks.
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
+    /// The transport itself, for health checks.
+    pub fn transport(&self) -> RouterTransport {
+        self.transport.clone()
     }
 
     /// Records whether the last call reached this router.
@@ -61,12 +154,23 @@ pub enum PoolError {
     Channel(String),
 }
 
+/// Where a pool's routers come from.
+#[derive(Debug)]
+enum Source {
+    /// `host:port` names as configured, each of which may resolve to several addresses,
+    /// reached with the edge's certificate.
+    Names {
+        targets: Vec<String>,
+        tls: Arc<ClientTls>,
+    },
+    /// The one router in this process; never re-resolved.
+    InProcess,
+}
+
 /// The routers this edge spreads calls over.
 #[derive(Debug)]
 pub struct RouterPool {
-    /// `host:port` names as configured; each may resolve to several addresses.
-    targets: Vec<String>,
-    tls: Arc<ClientTls>,
+    source: Source,
     /// The largest gRPC message to or from a router.
     message_limit: usize,
     conns: ArcSwap<Vec<Arc<RouterConn>>>,
@@ -145,8 +249,10 @@ impl RouterPool {
             }
         }
         let pool = Arc::new(Self {
-            targets: targets.to_vec(),
-            tls,
+            source: Source::Names {
+                targets: targets.to_vec(),
+                tls,
+            },
             message_limit,
             conns: ArcSwap::from_pointee(Vec::new()),
             next: AtomicUsize::new(0),
@@ -155,11 +261,32 @@ impl RouterPool {
         Ok(pool)
     }
 
+    /// A pool of the one router in this process, `service`, sending and receiving messages
+    /// up to `message_limit` bytes (as a network pool does: the router answers the same).
+    pub fn in_process(service: InProcessService, message_limit: usize) -> Arc<Self> {
+        let conn = RouterConn {
+            addr: RouterAddr::InProcess,
+            transport: RouterTransport::InProcess(service),
+            message_limit,
+            down: AtomicBool::new(false),
+        };
+        Arc::new(Self {
+            source: Source::InProcess,
+            message_limit,
+            conns: ArcSwap::from_pointee(vec![Arc::new(conn)]),
+            next: AtomicUsize::new(0),
+        })
+    }
+
     /// Resolves every target again and swaps in the new set, keeping the channels of
-    /// addresses still present (and their connections).
+    /// addresses still present (and their connections). Nothing to do for the router in
+    /// this process.
     pub async fn refresh(&self) -> Result<(), PoolError> {
+        let Source::Names { targets, tls } = &self.source else {
+            return Ok(());
+        };
         let mut addrs = Vec::new();
-        for target in &self.targets {
+        for target in targets {
             match tokio::net::lookup_host(target.as_str()).await {
                 Ok(found) => addrs.extend(found),
                 Err(error) => {
@@ -170,10 +297,11 @@ impl RouterPool {
         addrs.sort_unstable();
         addrs.dedup();
         let current = self.conns.load();
+        let addrs: Vec<RouterAddr> = addrs.into_iter().map(RouterAddr::Network).collect();
         if current.iter().map(|c| c.addr).eq(addrs.iter().copied()) {
             return Ok(());
         }
-        let known: HashMap<SocketAddr, &Arc<RouterConn>> =
+        let known: HashMap<RouterAddr, &Arc<RouterConn>> =
             current.iter().map(|c| (c.addr, c)).collect();
         let mut conns = Vec::with_capacity(addrs.len());
         for addr in addrs {
@@ -183,11 +311,11 @@ impl RouterPool {
             }
             let identity =
                 Identity::parse("router").map_err(|e| PoolError::Channel(e.to_string()))?;
-            let channel = keyroute_tls::channel(&addr.to_string(), self.tls.clone(), identity)
+            let channel = keyroute_tls::channel(&addr.to_string(), tls.clone(), identity)
                 .map_err(|e| PoolError::Channel(e.to_string()))?;
             conns.push(Arc::new(RouterConn {
                 addr,
-                channel,
+                transport: RouterTransport::Network(channel),
                 message_limit: self.message_limit,
                 down: AtomicBool::new(false),
             }));
@@ -240,9 +368,16 @@ impl RouterPool {
         self.len() == 0
     }
 
-    /// Every router address now in the set.
+    /// Every router address now in the set (none for the router in this process).
     pub fn addrs(&self) -> Vec<SocketAddr> {
-        self.conns.load().iter().map(|c| c.addr).collect()
+        self.conns
+            .load()
+            .iter()
+            .filter_map(|c| match c.addr {
+                RouterAddr::Network(addr) => Some(addr),
+                RouterAddr::InProcess => None,
+            })
+            .collect()
     }
 
     /// Calls routers in turn, each with the next request `next` makes, while calls never
@@ -252,7 +387,7 @@ impl RouterPool {
     pub async fn call<Q, T, Fut>(
         &self,
         mut next: impl FnMut() -> Option<tonic::Request<Q>>,
-        call: impl Fn(RouterServiceClient<TracedChannel>, tonic::Request<Q>) -> Fut,
+        call: impl Fn(RouterServiceClient<RouterChannel>, tonic::Request<Q>) -> Fut,
     ) -> Result<tonic::Response<T>, tonic::Status>
     where
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,

@@ -11,6 +11,9 @@ use keyroute_proto::contract::size;
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_telemetry::TracedChannel;
 use keyroute_tls::{ClientTls, Identity};
+use tonic::body::Body;
+use tonic::client::GrpcService;
+use tonic::codegen::{Body as HttpBody, Bytes, StdError};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -106,9 +109,15 @@ pub enum EdgeError {
     Serve(String),
 }
 
-/// Whether the service on `channel` answers its gRPC health check as serving, within a
-/// second.
-async fn serving(channel: Channel) -> bool {
+/// Whether the service on `channel` (a channel, or a router in this process) answers its
+/// gRPC health check as serving, within a second.
+async fn serving<T>(channel: T) -> bool
+where
+    T: GrpcService<Body>,
+    T::Error: Into<StdError>,
+    T::ResponseBody: HttpBody<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as HttpBody>::Error: Into<StdError> + Send,
+{
     let mut client = HealthClient::new(channel);
     let check = client.check(HealthCheckRequest {
         service: String::new(),
@@ -119,22 +128,62 @@ async fn serving(channel: Channel) -> bool {
     )
 }
 
+/// The largest gRPC message to or from a router for `settings`, once the settings check out.
+fn message_limit(settings: &EdgeSettings) -> Result<usize, EdgeError> {
+    if settings.body_limit > size::MAX_BODY_LIMIT {
+        return Err(EdgeError::Config(format!(
+            "--body-limit may be at most {} bytes (what routers accept)",
+            size::MAX_BODY_LIMIT
+        )));
+    }
+    settings.limits.check().map_err(EdgeError::Config)?;
+    Ok(size::grpc_message_limit(settings.body_limit))
+}
+
 impl Edge {
     /// An edge whose router and vault calls present `tls` (the edge's certificate). Router
     /// names are resolved now and then every `router_refresh` (the returned edge keeps that
     /// task); channels connect lazily.
     pub async fn connect(settings: &EdgeSettings, tls: Arc<ClientTls>) -> Result<Self, EdgeError> {
-        if settings.body_limit > size::MAX_BODY_LIMIT {
-            return Err(EdgeError::Config(format!(
-                "--body-limit may be at most {} bytes (what routers accept)",
-                size::MAX_BODY_LIMIT
-            )));
-        }
-        settings.limits.check().map_err(EdgeError::Config)?;
-        let message_limit = size::grpc_message_limit(settings.body_limit);
+        let message_limit = message_limit(settings)?;
         let routers =
             RouterPool::with_message_limit(&settings.routers, tls.clone(), message_limit).await?;
         routers.spawn_refresh(settings.router_refresh);
+        Self::with_routers(settings, tls, routers)
+    }
+
+    /// An edge whose one router runs in this process (`keyroute dev`): its calls go to
+    /// `router` (the router's `PreparedRouter::in_process`) directly, not over the network,
+    /// so `settings.routers` and `router_refresh` are not read. The vault is still called
+    /// over mTLS with `tls`.
+    pub fn connect_in_process<S>(
+        settings: &EdgeSettings,
+        tls: Arc<ClientTls>,
+        router: S,
+    ) -> Result<Self, EdgeError>
+    where
+        S: tower::Service<
+                http::Request<Body>,
+                Response = http::Response<Body>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let message_limit = message_limit(settings)?;
+        let service = tower::util::BoxCloneSyncService::new(router);
+        let routers = RouterPool::in_process(service, message_limit);
+        Self::with_routers(settings, tls, routers)
+    }
+
+    /// The rest of an edge, around its `routers`.
+    fn with_routers(
+        settings: &EdgeSettings,
+        tls: Arc<ClientTls>,
+        routers: Arc<RouterPool>,
+    ) -> Result<Self, EdgeError> {
         let identity = Identity::parse("vault").map_err(|e| EdgeError::Vault(e.to_string()))?;
         let vault_channel = keyroute_tls::channel(&settings.vault, tls, identity)
             .map_err(|e| EdgeError::Vault(e.to_string()))?;
@@ -161,7 +210,7 @@ impl Edge {
     pub async fn ready(&self) -> Response {
         let vault = serving(self.vault_channel.clone());
         let conns = self.routers.conns();
-        let routers = futures::future::join_all(conns.iter().map(|c| serving(c.channel())));
+        let routers = futures::future::join_all(conns.iter().map(|c| serving(c.transport())));
         let (vault, routers) = tokio::join!(vault, routers);
         for (conn, up) in conns.iter().zip(&routers) {
             conn.reached(*up);

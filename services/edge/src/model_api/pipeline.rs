@@ -17,7 +17,6 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use keyroute_proto::contract;
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::router::v1::{CompleteRequest, CompleteStreamRequest};
-use keyroute_telemetry::TracedChannel;
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamRenderer, pb};
 use tonic::metadata::AsciiMetadataValue;
@@ -26,6 +25,7 @@ use crate::access::{CallFacts, CallNote, origin};
 use crate::auth::gateway_token;
 use crate::auth_failures::{TokenHash, token_hash};
 use crate::model_api::dialect::{Dialect, http_status, served_headers};
+use crate::routers::RouterChannel;
 use crate::state::Edge;
 
 /// tonic reports a passed deadline as CANCELLED ("Timeout expired"). When the edge's own
@@ -201,7 +201,7 @@ impl<'a> Call<'a> {
         edge: &Edge,
         first: M,
         again: &(dyn Fn() -> Option<M> + Sync),
-        call: impl Fn(RouterServiceClient<TracedChannel>, tonic::Request<M>) -> Fut,
+        call: impl Fn(RouterServiceClient<RouterChannel>, tonic::Request<M>) -> Fut,
         started: Instant,
     ) -> Result<tonic::Response<T>, Response>
     where

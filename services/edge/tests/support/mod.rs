@@ -64,6 +64,20 @@ pub async fn gateway_configured(
     routers: usize,
     configure: impl FnOnce(&mut EdgeSettings),
 ) -> Gateway {
+    gateway_built(routers, false, configure).await
+}
+
+/// A gateway whose edge calls its one router in-process, as `keyroute dev`'s does (the
+/// router's port still listens), with its settings changed by `configure`.
+pub async fn gateway_in_process(configure: impl FnOnce(&mut EdgeSettings)) -> Gateway {
+    gateway_built(1, true, configure).await
+}
+
+async fn gateway_built(
+    routers: usize,
+    in_process: bool,
+    configure: impl FnOnce(&mut EdgeSettings),
+) -> Gateway {
     let vault = TestVault::start().await;
     let (user, token) = vault.user_with_token("edge-user").await;
     let keys = Mock::new();
@@ -107,7 +121,11 @@ pub async fn gateway_configured(
     };
     configure(&mut settings);
     let tls = ClientTls::from_files(vault.pki.paths("edge")).unwrap();
-    let edge = Edge::connect(&settings, tls).await.unwrap();
+    let edge = if in_process {
+        Edge::connect_in_process(&settings, tls, running[0].in_process.clone()).unwrap()
+    } else {
+        Edge::connect(&settings, tls).await.unwrap()
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { edge.serve(listener, std::future::pending()).await.unwrap() });
