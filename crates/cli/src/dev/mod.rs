@@ -1,8 +1,11 @@
 //! `keyroute dev`: a working gateway with one command. Vault, router and edge run in this
-//! process and still talk mTLS gRPC over loopback, as in production; the state directory
-//! keeps the dev CA, KEK, database and token between runs. `--mock` adds the mock providers
-//! with a managed key for each of several providers and some credits, so a newcomer without
-//! any provider key sees a full round trip.
+//! process. The router and the vault talk mTLS gRPC over loopback, as in production; the edge
+//! calls the router in-process (the router's own services, each call authorized as one with
+//! the edge's certificate, without TCP, TLS or HTTP/2: under load that hop cost more than the
+//! routing), while the router's port still serves platforms' gRPC clients. The state
+//! directory keeps the dev CA, KEK, database and token between runs. `--mock` adds the mock
+//! providers with a managed key for each of several providers and some credits, so a
+//! newcomer without any provider key sees a full round trip.
 
 mod state;
 
@@ -294,6 +297,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
     .await
     .map_err(cannot_start("router"))?;
     let router_addr = router.local_addr().map_err(cannot_start("router"))?;
+    let in_process = router.in_process().map_err(cannot_start("router"))?;
     let (stop_router, router_stopped) = oneshot::channel::<()>();
     let router_task = tokio::spawn(router.serve(async move {
         let _ = router_stopped.await;
@@ -301,14 +305,13 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
 
     let edge_tls = ClientTls::from_files(state.tls("edge")).map_err(cannot_start("edge"))?;
     let settings = EdgeSettings {
-        routers: vec![router_addr.to_string()],
-        router_refresh: Duration::from_secs(3600),
+        // The router is called in-process: no router address.
+        routers: Vec::new(),
         vault: vault_addr.clone(),
         ..EdgeSettings::default()
     };
-    let edge = Edge::connect(&settings, edge_tls)
-        .await
-        .map_err(cannot_start("edge"))?;
+    let edge =
+        Edge::connect_in_process(&settings, edge_tls, in_process).map_err(cannot_start("edge"))?;
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .map_err(|e| CliError::Io(format!("cannot listen on {}: {e}", args.http_addr)))?;
