@@ -18,6 +18,7 @@ pub mod gemini;
 pub mod http;
 pub mod ingress;
 mod json;
+mod lenient;
 pub mod mistral;
 pub mod openai;
 pub mod registry;

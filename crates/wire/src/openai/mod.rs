@@ -1,23 +1,31 @@
 //! OpenAI Chat Completions, which every OpenAI-compatible host also speaks: streams in both
 //! directions (decode from the provider, render to OpenAI-dialect clients).
 
+mod answer;
 mod ingress;
 mod messages;
 mod render;
 mod request;
 mod response;
+mod shapes;
 mod stream;
 
+pub use answer::render_response;
 pub use ingress::{ClientRequest, parse_request};
 pub use messages::MessageStyle;
 pub(crate) use messages::provider_options as provider_options_of;
 pub use render::OpenAiStreamRenderer;
 pub use request::{AZURE_API_VERSION, Endpoint, Quirks, build_request, mistral_tool_id};
 pub(crate) use request::{merge_options, reasoning_effort, reasoning_model};
-pub use response::{parse_error, parse_response, render_error, render_response};
+pub use response::{parse_error, parse_response, render_error};
 pub use stream::OpenAiStreamDecoder;
 
 use crate::canonical::pb::FinishReason;
+
+#[cfg(test)]
+mod equivalence_tests;
+#[cfg(test)]
+mod legacy;
 
 pub(crate) const PROVIDER: &str = "openai";
 

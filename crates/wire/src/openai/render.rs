@@ -163,7 +163,7 @@ impl OpenAiStreamRenderer {
                 completion_tokens: usage.output_tokens,
                 total_tokens: usage
                     .total_tokens
-                    .max(usage.input_tokens + usage.output_tokens),
+                    .max(usage.input_tokens.saturating_add(usage.output_tokens)),
                 prompt_tokens_details: PromptDetails {
                     cached_tokens: usage.cache_read_tokens,
                     cache_write_tokens: usage.cache_write_tokens,

@@ -1,32 +1,34 @@
-//! Chat Completions responses and errors: parsing a provider's (egress) and rendering one
-//! for a client (ingress).
+//! Chat Completions responses and errors: parsing a provider's (egress), and the error body
+//! for a client (ingress; the answer for a client is written in `answer.rs`).
 
 use serde_json::{Value, json};
 
-use super::messages::{MessageStyle, write_messages};
-use super::stream::usage_of;
-use super::{PROVIDER, error_type, finish_reason, finish_reason_name};
+use super::shapes::{Answer, Usage};
+use super::{PROVIDER, error_type, finish_reason};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::{ErrorKind, WireError};
 use crate::json::str_of;
+use crate::lenient;
 
 /// Parses a provider's non-streaming response (any status).
 pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, WireError> {
     if !(200..300).contains(&status) {
         return Err(parse_error(status, body));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|error| {
+    let answer = lenient::parse::<Answer<'_>>(body).map_err(|error| {
         WireError::malformed(PROVIDER, format!("response is not JSON: {error}"))
     })?;
-    let choices = value
-        .get("choices")
-        .and_then(Value::as_array)
+    let choices = answer
+        .choices
+        .0
+        .as_deref()
         .ok_or_else(|| WireError::malformed(PROVIDER, "response has no choices"))?;
     let mut out = Vec::with_capacity(choices.len());
     for choice in choices {
-        let message = choice.get("message").unwrap_or(&Value::Null);
-        let mut content = Vec::new();
-        let reasoning = str_of(message, "reasoning_content");
+        let message = &choice.message;
+        let calls = message.tool_calls.items();
+        let mut content = Vec::with_capacity(3 + calls.len());
+        let reasoning = message.reasoning_content.as_str();
         if !reasoning.is_empty() {
             content.push(pb::ContentPart {
                 part: Some(Part::Reasoning(pb::Reasoning {
@@ -36,14 +38,14 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
                 ..Default::default()
             });
         }
-        let text = str_of(message, "content");
+        let text = message.content.as_str();
         if !text.is_empty() {
             content.push(pb::ContentPart {
                 part: Some(Part::Text(text.to_owned())),
                 ..Default::default()
             });
         }
-        let refusal = str_of(message, "refusal");
+        let refusal = message.refusal.as_str();
         if !refusal.is_empty() {
             content.push(pb::ContentPart {
                 part: Some(Part::Text(refusal.to_owned())),
@@ -51,25 +53,19 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
                 ..Default::default()
             });
         }
-        for call in message
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let function = call.get("function").unwrap_or(&Value::Null);
+        for call in calls {
             content.push(pb::ContentPart {
                 part: Some(Part::ToolCall(pb::ToolCall {
-                    id: str_of(call, "id").to_owned(),
-                    name: str_of(function, "name").to_owned(),
-                    arguments_json: str_of(function, "arguments").to_owned(),
+                    id: call.id.as_str().to_owned(),
+                    name: call.function.name.as_str().to_owned(),
+                    arguments_json: call.function.arguments.as_str().to_owned(),
                 })),
                 ..Default::default()
             });
         }
-        let native = str_of(choice, "finish_reason");
+        let native = choice.finish_reason.as_str();
         out.push(pb::Choice {
-            index: choice.get("index").and_then(Value::as_u64).unwrap_or(0) as u32,
+            index: choice.index.value() as u32,
             message: Some(pb::Message {
                 role: pb::Role::Assistant as i32,
                 content,
@@ -85,16 +81,13 @@ pub fn parse_response(status: u16, body: &[u8]) -> Result<pb::ChatResponse, Wire
         });
     }
     Ok(pb::ChatResponse {
-        id: str_of(&value, "id").to_owned(),
-        model: str_of(&value, "model").to_owned(),
+        id: answer.id.as_str().to_owned(),
+        model: answer.model.as_str().to_owned(),
         choices: out,
-        usage: value.get("usage").filter(|u| u.is_object()).map(usage_of),
+        usage: answer.usage.object().map(Usage::canonical),
         served_by: None,
         provider_extras_json: String::new(),
-        created: value
-            .get("created")
-            .and_then(Value::as_i64)
-            .unwrap_or_default(),
+        created: answer.created.value(),
     })
 }
 
@@ -138,66 +131,6 @@ pub fn parse_error(status: u16, body: &[u8]) -> WireError {
         classified.retryable = false;
     }
     classified
-}
-
-/// Renders a canonical response as a Chat Completions body for a client.
-pub fn render_response(response: &pb::ChatResponse) -> Vec<u8> {
-    let style = MessageStyle {
-        developer_role: true,
-        reasoning_content: true,
-    };
-    let choices: Vec<Value> = response
-        .choices
-        .iter()
-        .map(|choice| {
-            // A refusal goes in `refusal`, apart from the content.
-            let (refused, answer) = match &choice.message {
-                Some(m) => {
-                    let mut answer = m.clone();
-                    let (refused, kept): (Vec<_>, Vec<_>) =
-                        answer.content.drain(..).partition(|p| p.refusal);
-                    answer.content = kept;
-                    (refused, Some(answer))
-                }
-                None => (Vec::new(), None),
-            };
-            let mut message = answer
-                .as_ref()
-                .map(|m| write_messages(std::slice::from_ref(m), style).pop().unwrap_or(Value::Null))
-                .unwrap_or(json!({ "role": "assistant", "content": null }));
-            let refusal: String = refused
-                .iter()
-                .filter_map(|p| match &p.part {
-                    Some(Part::Text(text)) => Some(text.as_str()),
-                    _ => None,
-                })
-                .collect();
-            message["refusal"] = if refusal.is_empty() { Value::Null } else { Value::String(refusal) };
-            let reason = pb::FinishReason::try_from(choice.finish_reason).unwrap_or(pb::FinishReason::Stop);
-            json!({ "index": choice.index, "message": message, "logprobs": null, "finish_reason": finish_reason_name(reason) })
-        })
-        .collect();
-    let usage = response.usage.unwrap_or_default();
-    let mut prompt_details = json!({ "cached_tokens": usage.cache_read_tokens });
-    if usage.cache_write_tokens > 0 {
-        // Not every OpenAI answer has it; hosts that report cache writes put them here.
-        prompt_details["cache_write_tokens"] = json!(usage.cache_write_tokens);
-    }
-    let body = json!({
-        "id": if response.id.is_empty() { "chatcmpl-keyroute" } else { response.id.as_str() },
-        "object": "chat.completion",
-        "created": response.created,
-        "model": response.model,
-        "choices": choices,
-        "usage": {
-            "prompt_tokens": usage.input_tokens,
-            "completion_tokens": usage.output_tokens,
-            "total_tokens": usage.total_tokens.max(usage.input_tokens + usage.output_tokens),
-            "prompt_tokens_details": prompt_details,
-            "completion_tokens_details": { "reasoning_tokens": usage.reasoning_tokens },
-        },
-    });
-    body.to_string().into_bytes()
 }
 
 /// The error body OpenAI clients expect: `{"error":{"message","type","param","code"}}`.

@@ -4,13 +4,12 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
-
+use super::shapes::Chunk;
 use super::{PROVIDER, finish_reason};
 use crate::canonical::pb::{self, complete_stream_response::Event};
 use crate::canonical::{StreamEvent, delta, error_event, event};
 use crate::error::WireError;
-use crate::json::{str_of, u64_of};
+use crate::lenient::Obj;
 use crate::sse::{SseEvent, SseEvents, SseStream};
 
 /// Decodes OpenAI-format streaming chunks into canonical deltas.
@@ -35,20 +34,21 @@ impl OpenAiEvents {
         if data.is_empty() {
             return Ok(());
         }
-        let chunk: Value = serde_json::from_str(data).map_err(|error| {
+        let chunk: Obj<Chunk<'_>> = serde_json::from_str(data).map_err(|error| {
             WireError::malformed(PROVIDER, format!("chunk is not JSON: {error}"))
         })?;
-        if let Some(error) = chunk.get("error") {
+        if chunk.error.is_present() {
+            let error = &chunk.error;
             let status = error
-                .get("code")
-                .and_then(Value::as_u64)
+                .code
+                .0
                 .filter(|c| (400..600).contains(c))
                 .unwrap_or(500) as u16;
             let classified = WireError::from_status(
                 PROVIDER,
                 status,
-                str_of(error, "type"),
-                str_of(error, "message"),
+                error.kind.as_str(),
+                error.message.as_str(),
             );
             out.push(error_event(classified));
             self.done = true;
@@ -57,66 +57,53 @@ impl OpenAiEvents {
         if !self.started {
             self.started = true;
             out.push(event(Event::Start(pb::StreamStart {
-                id: str_of(&chunk, "id").to_owned(),
-                model: str_of(&chunk, "model").to_owned(),
-                created: chunk
-                    .get("created")
-                    .and_then(Value::as_i64)
-                    .unwrap_or_default(),
+                id: chunk.id.as_str().to_owned(),
+                model: chunk.model.as_str().to_owned(),
+                created: chunk.created.value(),
             })));
         }
-        for choice in chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let index = u64_of(choice, "index");
+        for choice in chunk.choices.items() {
+            let index = choice.index.value();
             let choice_index = u32::try_from(index)
                 .map_err(|_| WireError::malformed(PROVIDER, "choice index out of range"))?;
-            let inner = choice.get("delta").unwrap_or(&Value::Null);
-            let role = match str_of(inner, "role") {
+            let inner = &choice.delta;
+            let role = match inner.role.as_str() {
                 "" => 0,
                 _ => pb::Role::Assistant as i32,
             };
-            let text = str_of(inner, "content").to_owned();
+            let text = inner.content.as_str();
             // A refusal stays a refusal: OpenAI clients read it apart from the content.
-            let refusal = str_of(inner, "refusal").to_owned();
-            let reasoning = match str_of(inner, "reasoning_content") {
-                "" => str_of(inner, "reasoning").to_owned(),
-                value => value.to_owned(),
+            let refusal = inner.refusal.as_str();
+            let reasoning = match inner.reasoning_content.as_str() {
+                "" => inner.reasoning.as_str(),
+                value => value,
             };
             if role != 0 || !text.is_empty() || !reasoning.is_empty() || !refusal.is_empty() {
                 out.push(delta(pb::ChatDelta {
                     choice_index,
                     role,
-                    text,
-                    reasoning,
-                    refusal,
+                    text: text.to_owned(),
+                    reasoning: reasoning.to_owned(),
+                    refusal: refusal.to_owned(),
                     ..Default::default()
                 }));
             }
-            for call in inner
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                let function = call.get("function").unwrap_or(&Value::Null);
-                let tool_index = u32::try_from(u64_of(call, "index"))
+            for call in inner.tool_calls.items() {
+                let function = &call.function;
+                let tool_index = u32::try_from(call.index.value())
                     .map_err(|_| WireError::malformed(PROVIDER, "tool call index out of range"))?;
                 out.push(delta(pb::ChatDelta {
                     choice_index,
                     tool_call: Some(pb::ToolCallDelta {
                         index: tool_index,
-                        id: str_of(call, "id").to_owned(),
-                        name: str_of(function, "name").to_owned(),
-                        arguments_fragment: str_of(function, "arguments").to_owned(),
+                        id: call.id.as_str().to_owned(),
+                        name: function.name.as_str().to_owned(),
+                        arguments_fragment: function.arguments.as_str().to_owned(),
                     }),
                     ..Default::default()
                 }));
             }
-            let reason = str_of(choice, "finish_reason");
+            let reason = choice.finish_reason.as_str();
             if !reason.is_empty() {
                 self.finished_choices.insert(index);
                 out.push(delta(pb::ChatDelta {
@@ -127,8 +114,8 @@ impl OpenAiEvents {
                 }));
             }
         }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(usage_of(usage));
+        if let Some(usage) = chunk.usage.object() {
+            self.usage = Some(usage.canonical());
         }
         Ok(())
     }
@@ -142,29 +129,6 @@ impl OpenAiEvents {
             out.push(event(Event::Usage(usage)));
         }
         out.push(event(Event::End(pb::StreamEnd::default())));
-    }
-}
-
-/// OpenAI-format usage to canonical (`prompt_tokens` already includes cached tokens). Cache
-/// reads come as OpenAI's `prompt_tokens_details.cached_tokens`, or where compatible hosts
-/// put them: DeepSeek's `prompt_cache_hit_tokens` (part of `prompt_tokens`, beside
-/// `prompt_cache_miss_tokens`), Moonshot's top-level `cached_tokens`. Cache writes come as
-/// `prompt_tokens_details.cache_write_tokens` where a host reports them.
-pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
-    let input = u64_of(usage, "prompt_tokens");
-    let output = u64_of(usage, "completion_tokens");
-    let at = |pointer: &str| usage.pointer(pointer).and_then(Value::as_u64);
-    pb::Usage {
-        input_tokens: input,
-        output_tokens: output,
-        cache_read_tokens: at("/prompt_tokens_details/cached_tokens")
-            .or_else(|| at("/prompt_cache_hit_tokens"))
-            .or_else(|| at("/cached_tokens"))
-            .unwrap_or_default(),
-        cache_write_tokens: at("/prompt_tokens_details/cache_write_tokens").unwrap_or_default(),
-        reasoning_tokens: at("/completion_tokens_details/reasoning_tokens").unwrap_or_default(),
-        total_tokens: at("/total_tokens").unwrap_or(input + output),
-        cache_write_1h_tokens: 0,
     }
 }
 
