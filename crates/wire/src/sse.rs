@@ -21,6 +21,10 @@ pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 /// An incremental parser: feed it bytes as they arrive, collect events as they complete.
 /// Lines and events are bounded ([`MAX_LINE_BYTES`], [`MAX_EVENT_BYTES`]): past a bound the
 /// parser keeps nothing more and reports [`SseDecoder::oversized`].
+///
+/// The event being gathered lives in the parser and is lent to a callback when it completes
+/// ([`SseDecoder::feed_with`]), so its buffers serve every event of the stream instead of
+/// being allocated anew for each chunk.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     line: Vec<u8>,
@@ -28,11 +32,14 @@ pub struct SseDecoder {
     oversized: bool,
     /// The previous chunk ended with CR, so a leading LF belongs to that line ending.
     after_cr: bool,
-    event: String,
-    data: String,
+    /// The event so far; its `id` is the last one seen, which carries over (WHATWG).
+    current: SseEvent,
     has_data: bool,
-    id: Option<String>,
 }
+
+/// Buffers kept between events up to this capacity; a larger one (a rare huge event) is
+/// given back rather than held for the rest of the stream.
+const KEPT_CAPACITY: usize = 64 * 1024;
 
 impl SseDecoder {
     pub fn new() -> Self {
@@ -56,6 +63,11 @@ impl SseDecoder {
 
     /// Parses `bytes` and appends every event they complete to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        self.feed_with(bytes, &mut |event| out.push(event.clone()));
+    }
+
+    /// Parses `bytes` and lends every event they complete to `sink`, in order.
+    pub fn feed_with(&mut self, bytes: &[u8], sink: &mut impl FnMut(&SseEvent)) {
         if self.oversized {
             return;
         }
@@ -81,7 +93,7 @@ impl SseDecoder {
                 }
             }
             let line = std::mem::take(&mut self.line);
-            self.process_line(&line, out);
+            self.process_line(&line, sink);
             if self.oversized {
                 return;
             }
@@ -95,19 +107,24 @@ impl SseDecoder {
     /// blank line, are still delivered, so that a truncated stream surfaces as a parse error
     /// downstream rather than vanishing.
     pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        self.finish_with(&mut |event| out.push(event.clone()));
+    }
+
+    /// [`SseDecoder::finish`], lending the last event to `sink`.
+    pub fn finish_with(&mut self, sink: &mut impl FnMut(&SseEvent)) {
         if self.oversized {
             return;
         }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            self.process_line(&line, out);
+            self.process_line(&line, sink);
         }
-        self.dispatch(out);
+        self.dispatch(sink);
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+    fn process_line(&mut self, line: &[u8], sink: &mut impl FnMut(&SseEvent)) {
         if line.is_empty() {
-            self.dispatch(out);
+            self.dispatch(sink);
             return;
         }
         if line[0] == b':' {
@@ -121,37 +138,41 @@ impl SseDecoder {
             None => (line, &b""[..]),
         };
         let value = String::from_utf8_lossy(value);
+        let current = &mut self.current;
         match field {
-            b"event" => self.event = value.into_owned(),
+            b"event" => {
+                current.event.clear();
+                current.event.push_str(&value);
+            }
             b"data" => {
-                if self.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
+                if current.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
                     self.oversized = true;
-                    self.data = String::new();
+                    current.data = String::new();
                     return;
                 }
                 if self.has_data {
-                    self.data.push('\n');
+                    current.data.push('\n');
                 }
-                self.data.push_str(&value);
+                current.data.push_str(&value);
                 self.has_data = true;
             }
-            b"id" if !value.contains('\0') => self.id = Some(value.into_owned()),
+            b"id" if !value.contains('\0') => current.id = Some(value.into_owned()),
             _ => {}
         }
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
-        if !self.has_data {
-            // WHATWG: an event without data is not dispatched; its type resets.
-            self.event.clear();
-            return;
+    fn dispatch(&mut self, sink: &mut impl FnMut(&SseEvent)) {
+        // WHATWG: an event without data is not dispatched; either way its type resets.
+        if self.has_data {
+            self.has_data = false;
+            sink(&self.current);
         }
-        self.has_data = false;
-        out.push(SseEvent {
-            event: std::mem::take(&mut self.event),
-            data: std::mem::take(&mut self.data),
-            id: self.id.clone(),
-        });
+        let current = &mut self.current;
+        current.event.clear();
+        current.data.clear();
+        if current.data.capacity() > KEPT_CAPACITY {
+            current.data = String::new();
+        }
     }
 }
 
@@ -177,7 +198,6 @@ pub trait SseEvents {
 #[derive(Debug, Default)]
 pub struct SseStream<H> {
     sse: SseDecoder,
-    pending: Vec<SseEvent>,
     handler: H,
 }
 
@@ -185,7 +205,6 @@ impl<H: Default> SseStream<H> {
     pub fn new() -> Self {
         Self {
             sse: SseDecoder::new(),
-            pending: Vec::new(),
             handler: H::default(),
         }
     }
@@ -205,17 +224,18 @@ impl<H: SseEvents> SseStream<H> {
         }
         Ok(())
     }
+}
 
-    fn drain(
-        &mut self,
-        out: &mut Vec<crate::canonical::StreamEvent>,
-    ) -> Result<(), crate::error::WireError> {
-        for event in self.pending.drain(..) {
-            if !self.handler.closed() {
-                self.handler.on_event(&event, out)?;
-            }
+/// Hands each event to the handler until it fails or closes; later events are dropped.
+fn handle<'a, H: SseEvents>(
+    handler: &'a mut H,
+    out: &'a mut Vec<crate::canonical::StreamEvent>,
+    result: &'a mut Result<(), crate::error::WireError>,
+) -> impl FnMut(&SseEvent) + 'a {
+    move |event| {
+        if result.is_ok() && !handler.closed() {
+            *result = handler.on_event(event, out);
         }
-        Ok(())
     }
 }
 
@@ -225,8 +245,10 @@ impl<H: SseEvents> crate::canonical::StreamDecoder for SseStream<H> {
         bytes: &[u8],
         out: &mut Vec<crate::canonical::StreamEvent>,
     ) -> Result<(), crate::error::WireError> {
-        self.sse.feed(bytes, &mut self.pending);
-        self.drain(out)?;
+        let mut result = Ok(());
+        self.sse
+            .feed_with(bytes, &mut handle(&mut self.handler, out, &mut result));
+        result?;
         self.bounded()
     }
 
@@ -234,8 +256,10 @@ impl<H: SseEvents> crate::canonical::StreamDecoder for SseStream<H> {
         &mut self,
         out: &mut Vec<crate::canonical::StreamEvent>,
     ) -> Result<(), crate::error::WireError> {
-        self.sse.finish(&mut self.pending);
-        self.drain(out)?;
+        let mut result = Ok(());
+        self.sse
+            .finish_with(&mut handle(&mut self.handler, out, &mut result));
+        result?;
         self.bounded()?;
         self.handler.on_end(out)
     }
