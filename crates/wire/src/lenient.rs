@@ -374,6 +374,17 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
     }
 }
 
+/// A whole JSON value kept as a tree, where the exact value matters (tool arguments
+/// re-serialized the way `Value` writes them); `None` when the field is absent.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Tree(pub Option<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for Tree {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(deserializer).map(|value| Tree(Some(value)))
+    }
+}
+
 /// An object key: borrowed unless it holds escapes.
 struct Key<'a>(Cow<'a, str>);
 
@@ -405,7 +416,8 @@ pub(crate) fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> 
 }
 
 /// Declares structs read leniently from JSON objects: each field has a lenient type
-/// ([`Text`], [`Uint`], [`Int`], [`Obj`], [`List`]) and the key it is read from
+/// ([`Text`], [`Uint`], [`Int`], [`Obj`], [`List`], [`Tree`], or an `Option` of one,
+/// which is `None` for null) and the key it is read from
 /// (its name, or the string after `=`). Unknown keys are skipped; a repeated key keeps its
 /// last value.
 macro_rules! lenient {
@@ -416,7 +428,7 @@ macro_rules! lenient {
         }
     )*) => {$(
         $(#[$meta])*
-        #[derive(Debug, Default)]
+        #[derive(Debug, Default, Clone)]
         pub(crate) struct $name $(<$lt>)? {
             $(pub $field: $ty,)*
         }

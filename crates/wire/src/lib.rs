@@ -15,6 +15,8 @@ pub mod error;
 pub mod estimate;
 pub mod eventstream;
 pub mod gemini;
+#[cfg(test)]
+mod generated;
 pub mod http;
 pub mod ingress;
 mod json;

@@ -1,22 +1,30 @@
 //! The Anthropic Messages API: streams in both directions (decode from the provider,
 //! render to Anthropic-dialect clients), with the Bedrock and Vertex flavours to follow.
 
+mod answer;
 mod count;
 mod ingress;
 mod render;
 mod request;
 mod response;
+mod shapes;
 mod stream;
 
+pub use answer::render_response;
 pub use count::{build_count_tokens_request, parse_count_tokens};
 pub use ingress::{ClientRequest, MID_CONVERSATION_SYSTEM_BETA, parse_request};
 pub use render::AnthropicStreamRenderer;
 pub(crate) use request::thinking_of;
 pub use request::{ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS, Flavor, build_request};
-pub use response::{parse_error, parse_response, render_error, render_response};
+pub use response::{parse_error, parse_response, render_error};
 pub use stream::{AnthropicStreamDecoder, BedrockInvokeStreamDecoder};
 
 use crate::canonical::pb::FinishReason;
+
+#[cfg(test)]
+mod equivalence_tests;
+#[cfg(test)]
+mod legacy;
 
 pub(crate) const PROVIDER: &str = "anthropic";
 

@@ -140,24 +140,24 @@ struct StopOut<'a> {
 /// which come apart, and the writes split by lifetime in `cache_creation`.
 #[derive(Serialize, Default)]
 pub(super) struct UsageOut {
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_input_tokens: u64,
-    cache_creation_input_tokens: u64,
-    cache_creation: CacheCreation,
+    pub(super) input_tokens: u64,
+    pub(super) output_tokens: u64,
+    pub(super) cache_read_input_tokens: u64,
+    pub(super) cache_creation_input_tokens: u64,
+    pub(super) cache_creation: CacheCreation,
     #[serde(skip_serializing_if = "Option::is_none")]
-    output_tokens_details: Option<ThinkingTokens>,
+    pub(super) output_tokens_details: Option<ThinkingTokens>,
 }
 
 #[derive(Serialize, Default)]
-struct CacheCreation {
-    ephemeral_5m_input_tokens: u64,
-    ephemeral_1h_input_tokens: u64,
+pub(super) struct CacheCreation {
+    pub(super) ephemeral_5m_input_tokens: u64,
+    pub(super) ephemeral_1h_input_tokens: u64,
 }
 
 #[derive(Serialize)]
-struct ThinkingTokens {
-    thinking_tokens: u64,
+pub(super) struct ThinkingTokens {
+    pub(super) thinking_tokens: u64,
 }
 
 impl UsageOut {
@@ -165,9 +165,11 @@ impl UsageOut {
     pub(super) fn of(usage: &pb::Usage) -> Self {
         let one_hour = usage.cache_write_1h_tokens.min(usage.cache_write_tokens);
         Self {
-            input_tokens: usage
-                .input_tokens
-                .saturating_sub(usage.cache_read_tokens + usage.cache_write_tokens),
+            input_tokens: usage.input_tokens.saturating_sub(
+                usage
+                    .cache_read_tokens
+                    .saturating_add(usage.cache_write_tokens),
+            ),
             output_tokens: usage.output_tokens,
             cache_read_input_tokens: usage.cache_read_tokens,
             cache_creation_input_tokens: usage.cache_write_tokens,

@@ -3,14 +3,12 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
-use super::response::usage_of;
+use super::shapes::{self, InvokeChunk, Usage};
 use super::{PROVIDER, finish_reason, status_of};
 use crate::canonical::pb::{self, complete_stream_response::Event};
 use crate::canonical::{StreamDecoder, StreamEvent, delta, error_event, event};
 use crate::error::WireError;
-use crate::json::{str_of, u64_of};
+use crate::lenient::{self, Obj};
 use crate::sse::{SseEvent, SseEvents, SseStream};
 
 /// Decodes Anthropic's streaming events into canonical deltas.
@@ -24,36 +22,37 @@ pub struct AnthropicEvents {
     next_tool: u32,
     usage: pb::Usage,
     /// Every usage field seen so far, latest value kept.
-    raw_usage: serde_json::Map<String, Value>,
+    raw_usage: Usage,
     stopped: bool,
 }
 
 impl AnthropicEvents {
     /// Usage counts are cumulative: each field a later event repeats overwrites the earlier.
-    fn update_usage(&mut self, usage: &Value) {
-        if let Some(fields) = usage.as_object() {
-            for (key, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
-                self.raw_usage.insert(key.clone(), value.clone());
-            }
+    fn update_usage(&mut self, usage: &Obj<Usage>) {
+        if let Some(fields) = usage.object() {
+            self.raw_usage.merge(fields);
         }
-        self.usage = usage_of(&Value::Object(self.raw_usage.clone()));
+        self.usage = self.raw_usage.canonical();
     }
 
-    fn handle(&mut self, data: &Value, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let kind = str_of(data, "type");
-        match kind {
+    fn handle(
+        &mut self,
+        data: &shapes::Event<'_>,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), WireError> {
+        match data.kind.as_str() {
             "message_start" => {
-                let message = data.get("message").unwrap_or(&Value::Null);
+                let message = &data.message;
                 out.push(event(Event::Start(pb::StreamStart {
-                    id: str_of(message, "id").to_owned(),
-                    model: str_of(message, "model").to_owned(),
+                    id: message.id.as_str().to_owned(),
+                    model: message.model.as_str().to_owned(),
                     created: 0,
                 })));
                 // The input side is known from the start: a first snapshot goes out now (the
                 // final one at `message_stop` supersedes it), so a renderer can put it in its
                 // own opening event.
-                if let Some(usage) = message.get("usage").filter(|u| u.is_object()) {
-                    self.update_usage(usage);
+                if message.usage.object().is_some() {
+                    self.update_usage(&message.usage);
                     out.push(event(Event::Usage(self.usage)));
                 }
                 out.push(delta(pb::ChatDelta {
@@ -62,12 +61,12 @@ impl AnthropicEvents {
                 }));
             }
             "content_block_start" => {
-                let index = u64_of(data, "index");
-                let block = data.get("content_block").unwrap_or(&Value::Null);
-                match str_of(block, "type") {
-                    "text" => push_text(out, str_of(block, "text")),
+                let index = data.index.value();
+                let block = &data.content_block;
+                match block.kind.as_str() {
+                    "text" => push_text(out, block.text.as_str()),
                     "thinking" => {
-                        let thinking = str_of(block, "thinking");
+                        let thinking = block.thinking.as_str();
                         if !thinking.is_empty() {
                             out.push(delta(pb::ChatDelta {
                                 reasoning: thinking.to_owned(),
@@ -76,7 +75,7 @@ impl AnthropicEvents {
                         }
                     }
                     "redacted_thinking" => out.push(delta(pb::ChatDelta {
-                        redacted_reasoning: str_of(block, "data").to_owned(),
+                        redacted_reasoning: block.data.as_str().to_owned(),
                         ..Default::default()
                     })),
                     "tool_use" => {
@@ -86,8 +85,8 @@ impl AnthropicEvents {
                         out.push(delta(pb::ChatDelta {
                             tool_call: Some(pb::ToolCallDelta {
                                 index: tool,
-                                id: str_of(block, "id").to_owned(),
-                                name: str_of(block, "name").to_owned(),
+                                id: block.id.as_str().to_owned(),
+                                name: block.name.as_str().to_owned(),
                                 arguments_fragment: String::new(),
                             }),
                             ..Default::default()
@@ -98,20 +97,20 @@ impl AnthropicEvents {
                 }
             }
             "content_block_delta" => {
-                let index = u64_of(data, "index");
-                let inner = data.get("delta").unwrap_or(&Value::Null);
-                match str_of(inner, "type") {
-                    "text_delta" => push_text(out, str_of(inner, "text")),
+                let index = data.index.value();
+                let inner = &data.delta;
+                match inner.kind.as_str() {
+                    "text_delta" => push_text(out, inner.text.as_str()),
                     "thinking_delta" => out.push(delta(pb::ChatDelta {
-                        reasoning: str_of(inner, "thinking").to_owned(),
+                        reasoning: inner.thinking.as_str().to_owned(),
                         ..Default::default()
                     })),
                     "signature_delta" => out.push(delta(pb::ChatDelta {
-                        reasoning_signature: str_of(inner, "signature").to_owned(),
+                        reasoning_signature: inner.signature.as_str().to_owned(),
                         ..Default::default()
                     })),
                     "input_json_delta" => {
-                        let fragment = str_of(inner, "partial_json");
+                        let fragment = inner.partial_json.as_str();
                         let Some(&tool) = self.tools.get(&index) else {
                             return Err(WireError::malformed(
                                 PROVIDER,
@@ -135,16 +134,16 @@ impl AnthropicEvents {
                 }
             }
             "message_delta" => {
-                if let Some(usage) = data.get("usage") {
-                    self.update_usage(usage);
+                if data.usage.is_present() {
+                    self.update_usage(&data.usage);
                 }
-                let inner = data.get("delta").unwrap_or(&Value::Null);
-                let reason = str_of(inner, "stop_reason");
+                let inner = &data.delta;
+                let reason = inner.stop_reason.as_str();
                 if !reason.is_empty() {
                     out.push(delta(pb::ChatDelta {
                         finish_reason: finish_reason(reason) as i32,
                         native_finish_reason: reason.to_owned(),
-                        stop_sequence: str_of(inner, "stop_sequence").to_owned(),
+                        stop_sequence: inner.stop_sequence.as_str().to_owned(),
                         ..Default::default()
                     }));
                 }
@@ -155,11 +154,11 @@ impl AnthropicEvents {
                 out.push(event(Event::End(pb::StreamEnd::default())));
             }
             "error" => {
-                let error = data.get("error").unwrap_or(&Value::Null);
-                let error_type = str_of(error, "type");
+                let error = &data.error;
+                let error_type = error.kind.as_str();
                 let status = status_of(error_type);
                 let classified =
-                    WireError::from_status(PROVIDER, status, error_type, str_of(error, "message"));
+                    WireError::from_status(PROVIDER, status, error_type, error.message.as_str());
                 out.push(error_event(classified));
                 self.stopped = true;
             }
@@ -183,7 +182,7 @@ impl SseEvents for AnthropicEvents {
     const PROVIDER: &'static str = PROVIDER;
 
     fn on_event(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let data: Value = serde_json::from_str(&sse.data).map_err(|error| {
+        let data: Obj<shapes::Event<'_>> = serde_json::from_str(&sse.data).map_err(|error| {
             WireError::malformed(
                 PROVIDER,
                 format!("event {:?} is not JSON: {error}", sse.event),
@@ -241,17 +240,13 @@ impl StreamDecoder for BedrockInvokeStreamDecoder {
             if frame.header_str(":event-type") != Some("chunk") {
                 continue;
             }
-            let payload: Value = serde_json::from_slice(&frame.payload).map_err(|error| {
+            let payload = lenient::parse::<InvokeChunk<'_>>(&frame.payload).map_err(|error| {
                 WireError::malformed("bedrock", format!("chunk is not JSON: {error}"))
             })?;
-            let encoded = payload
-                .get("bytes")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
             let event = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
+                .decode(payload.bytes.as_str())
                 .map_err(|_| WireError::malformed("bedrock", "chunk bytes are not base64"))?;
-            let data: Value = serde_json::from_slice(&event).map_err(|error| {
+            let data = lenient::parse::<shapes::Event<'_>>(&event).map_err(|error| {
                 WireError::malformed(
                     "bedrock",
                     format!("chunk is not an Anthropic event: {error}"),
