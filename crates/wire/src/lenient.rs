@@ -5,7 +5,7 @@
 //!
 //! The rules, which the `Value` readers they replace followed:
 //!
-//! - a field of the wrong type reads as absent ([`Text`], [`Uint`], [`Int`]), an object that
+//! - a field of the wrong type reads as absent ([`Text`], [`Uint`], [`Int`], [`Flag`]), an object that
 //!   is not one reads as empty ([`Obj`]), and a list that is not one as missing ([`List`]);
 //! - unknown fields are skipped, and a repeated field keeps its last value;
 //! - every value is still parsed in full ([`Skip`] reads what nobody asked for with
@@ -106,6 +106,11 @@ impl Text<'_> {
     /// The string, or empty.
     pub fn as_str(&self) -> &str {
         self.0.as_deref().unwrap_or_default()
+    }
+
+    /// The string if the field is one (`Value::as_str`).
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 }
 
@@ -210,6 +215,59 @@ impl<'de> Deserialize<'de> for Int {
                 Ok(Int(None))
             }
             other_types_are!(Int(None));
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A boolean, or absent (`Value::as_bool`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Flag(pub Option<bool>);
+
+impl Flag {
+    /// Whether the field is `true`.
+    pub fn is_true(self) -> bool {
+        self.0 == Some(true)
+    }
+}
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(Some(v)))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_unit<E>(self) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_none<E>(self) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Flag, A::Error> {
+                Skipper.visit_seq(seq)?;
+                Ok(Flag(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Flag, A::Error> {
+                Skipper.visit_map(map)?;
+                Ok(Flag(None))
+            }
         }
         deserializer.deserialize_any(V)
     }
@@ -416,7 +474,7 @@ pub(crate) fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> 
 }
 
 /// Declares structs read leniently from JSON objects: each field has a lenient type
-/// ([`Text`], [`Uint`], [`Int`], [`Obj`], [`List`], [`Tree`], or an `Option` of one,
+/// ([`Text`], [`Uint`], [`Int`], [`Flag`], [`Obj`], [`List`], [`Tree`], or an `Option` of one,
 /// which is `None` for null) and the key it is read from
 /// (its name, or the string after `=`). Unknown keys are skipped; a repeated key keeps its
 /// last value.

@@ -2,9 +2,12 @@
 //! Vertex AI.
 
 mod request;
+mod response;
+mod shapes;
 mod stream;
 
-pub use request::{Flavor, SKIP_THOUGHT_SIGNATURE, build_request, parse_error, parse_response};
+pub use request::{Flavor, SKIP_THOUGHT_SIGNATURE, build_request};
+pub use response::{parse_error, parse_response};
 pub use stream::GeminiStreamDecoder;
 
 use crate::canonical::pb::FinishReason;

@@ -13,11 +13,13 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
+use super::shapes::Answer;
 use super::{PROVIDER, finish_reason, status_of};
 use crate::canonical::pb::{self, complete_stream_response::Event};
 use crate::canonical::{StreamEvent, delta, error_event, event};
 use crate::error::WireError;
-use crate::json::{str_of, u64_of};
+use crate::json::str_of;
+use crate::lenient::Obj;
 use crate::sse::{SseEvent, SseEvents, SseStream};
 
 /// Decodes Gemini streaming chunks into canonical deltas.
@@ -56,16 +58,17 @@ impl GeminiEvents {
     }
 
     fn handle(&mut self, sse: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let chunk: Value = serde_json::from_str(&sse.data).map_err(|error| {
+        let chunk: Obj<Answer<'_>> = serde_json::from_str(&sse.data).map_err(|error| {
             WireError::malformed(PROVIDER, format!("chunk is not JSON: {error}"))
         })?;
-        if let Some(error) = chunk.get("error") {
-            let status = status_of(str_of(error, "status"), u64_of(error, "code"));
+        if chunk.error.is_present() {
+            let error = &chunk.error;
+            let status = status_of(error.status.as_str(), error.code.value());
             let classified = WireError::from_status(
                 PROVIDER,
                 status,
-                str_of(error, "status"),
-                str_of(error, "message"),
+                error.status.as_str(),
+                error.message.as_str(),
             );
             out.push(error_event(classified));
             self.failed = true;
@@ -74,23 +77,17 @@ impl GeminiEvents {
         if !self.started {
             self.started = true;
             out.push(event(Event::Start(pb::StreamStart {
-                id: str_of(&chunk, "responseId").to_owned(),
-                model: str_of(&chunk, "modelVersion").to_owned(),
+                id: chunk.response_id.as_str().to_owned(),
+                model: chunk.model_version.as_str().to_owned(),
                 created: 0,
             })));
         }
-        if let Some(usage) = chunk.get("usageMetadata") {
-            self.usage = Some(usage_of(usage));
+        if chunk.usage.is_present() {
+            self.usage = Some(chunk.usage.canonical());
         }
-        let candidates = chunk
-            .get("candidates")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let candidates = chunk.candidates.items();
         if candidates.is_empty()
-            && let Some(reason) = chunk
-                .pointer("/promptFeedback/blockReason")
-                .and_then(Value::as_str)
+            && let Some(reason) = chunk.prompt_feedback.block_reason.get()
         {
             self.finished = true;
             out.push(delta(pb::ChatDelta {
@@ -101,7 +98,7 @@ impl GeminiEvents {
             }));
         }
         for candidate in candidates {
-            let choice_index = u32::try_from(u64_of(candidate, "index"))
+            let choice_index = u32::try_from(candidate.index.value())
                 .map_err(|_| WireError::malformed(PROVIDER, "candidate index out of range"))?;
             if self.opened.insert(choice_index) {
                 out.push(delta(pb::ChatDelta {
@@ -110,19 +107,14 @@ impl GeminiEvents {
                     ..Default::default()
                 }));
             }
-            let parts = candidate
-                .pointer("/content/parts")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            for part in parts {
-                let signature = str_of(part, "thoughtSignature").to_owned();
+            for part in candidate.content.parts.items() {
+                let signature = part.thought_signature.as_str().to_owned();
                 let mut delta_out = pb::ChatDelta {
                     choice_index,
                     thought_signature: signature,
                     ..Default::default()
                 };
-                if let Some(call) = part.get("functionCall") {
+                if let Some(call) = &part.function_call.0 {
                     let name = str_of(call, "name");
                     let more = call
                         .get("willContinue")
@@ -197,14 +189,10 @@ impl GeminiEvents {
                         name: name.to_owned(),
                         arguments_fragment,
                     });
-                } else if part
-                    .get("thought")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-                {
-                    delta_out.reasoning = str_of(part, "text").to_owned();
+                } else if part.thought.is_true() {
+                    delta_out.reasoning = part.text.as_str().to_owned();
                 } else {
-                    delta_out.text = str_of(part, "text").to_owned();
+                    delta_out.text = part.text.as_str().to_owned();
                 }
                 let empty = delta_out.tool_call.is_none()
                     && delta_out.text.is_empty()
@@ -214,7 +202,7 @@ impl GeminiEvents {
                     out.push(delta(delta_out));
                 }
             }
-            let reason = str_of(candidate, "finishReason");
+            let reason = candidate.finish_reason.as_str();
             if !reason.is_empty() {
                 self.close_call(choice_index, out);
                 self.finished = true;
@@ -233,29 +221,6 @@ impl GeminiEvents {
             }
         }
         Ok(())
-    }
-}
-
-/// Gemini usage to canonical. `promptTokenCount` already includes `cachedContentTokenCount`;
-/// the prompt a tool use added (`toolUsePromptTokenCount`) is input too. Thinking
-/// (`thoughtsTokenCount`, reported apart from `candidatesTokenCount`) is billed as output,
-/// so it is added to output and also counted as reasoning. Gemini reports no cache writes.
-pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
-    let input = u64_of(usage, "promptTokenCount") + u64_of(usage, "toolUsePromptTokenCount");
-    let thoughts = u64_of(usage, "thoughtsTokenCount");
-    let output = u64_of(usage, "candidatesTokenCount") + thoughts;
-    pb::Usage {
-        input_tokens: input,
-        output_tokens: output,
-        cache_read_tokens: u64_of(usage, "cachedContentTokenCount"),
-        cache_write_tokens: 0,
-        reasoning_tokens: thoughts,
-        total_tokens: usage
-            .get("totalTokenCount")
-            .and_then(Value::as_u64)
-            .unwrap_or(input + output)
-            .max(input + output),
-        cache_write_1h_tokens: 0,
     }
 }
 
@@ -508,3 +473,11 @@ fn number_text(number: f64) -> String {
             .unwrap_or_else(|| "null".to_owned())
     }
 }
+
+#[cfg(test)]
+#[path = "legacy.rs"]
+mod legacy;
+
+#[cfg(test)]
+#[path = "equivalence_tests.rs"]
+mod equivalence_tests;
