@@ -4,12 +4,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use super::stream::usage_of;
+use super::shapes::Answer;
 use super::{PROVIDER, encode_model_id, finish_reason, status_of};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::{ErrorKind, WireError};
 use crate::http::HttpRequest;
 use crate::json::{push_turn, str_of};
+use crate::lenient;
 use crate::openai::merge_options;
 use crate::sigv4::{self, Credentials, SigningParams, SigningRequest, SigningTime};
 
@@ -259,39 +260,38 @@ pub fn parse_response(
     if !(200..300).contains(&status) {
         return Err(parse_error(status, error_type, body));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|error| {
+    let answer = lenient::parse::<Answer<'_>>(body).map_err(|error| {
         WireError::malformed(PROVIDER, format!("response is not JSON: {error}"))
     })?;
-    let blocks = value
-        .pointer("/output/message/content")
-        .and_then(Value::as_array)
+    let blocks = answer
+        .output
+        .message
+        .content
+        .0
+        .as_deref()
         .ok_or_else(|| WireError::malformed(PROVIDER, "response has no output message"))?;
     let mut content = Vec::with_capacity(blocks.len());
     for block in blocks {
-        let part = if let Some(text) = block.get("text").and_then(Value::as_str) {
+        let part = if let Some(text) = block.text.get() {
             Part::Text(text.to_owned())
-        } else if let Some(tool) = block.get("toolUse") {
+        } else if block.tool_use.is_present() {
+            let tool = &block.tool_use;
             Part::ToolCall(pb::ToolCall {
-                id: str_of(tool, "toolUseId").to_owned(),
-                name: str_of(tool, "name").to_owned(),
+                id: tool.tool_use_id.as_str().to_owned(),
+                name: tool.name.as_str().to_owned(),
                 arguments_json: tool
-                    .get("input")
+                    .input
+                    .0
+                    .as_ref()
                     .map(Value::to_string)
                     .unwrap_or_else(|| "{}".into()),
             })
-        } else if let Some(reasoning) = block.get("reasoningContent") {
+        } else if block.reasoning_content.is_present() {
+            let reasoning = &block.reasoning_content;
             Part::Reasoning(pb::Reasoning {
-                text: reasoning
-                    .pointer("/reasoningText/text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                signature: reasoning
-                    .pointer("/reasoningText/signature")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                redacted: str_of(reasoning, "redactedContent").to_owned(),
+                text: reasoning.reasoning_text.text.as_str().to_owned(),
+                signature: reasoning.reasoning_text.signature.as_str().to_owned(),
+                redacted: reasoning.redacted_content.as_str().to_owned(),
                 ..Default::default()
             })
         } else {
@@ -302,7 +302,7 @@ pub fn parse_response(
             ..Default::default()
         });
     }
-    let native = str_of(&value, "stopReason");
+    let native = answer.stop_reason.as_str();
     Ok(pb::ChatResponse {
         id: String::new(),
         model: String::new(),
@@ -317,7 +317,7 @@ pub fn parse_response(
             stop_sequence: String::new(),
             native_finish_reason: native.to_owned(),
         }],
-        usage: value.get("usage").map(usage_of),
+        usage: answer.usage.is_present().then(|| answer.usage.canonical()),
         served_by: None,
         provider_extras_json: String::new(),
         created: 0,

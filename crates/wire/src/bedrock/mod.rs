@@ -2,6 +2,7 @@
 //! SigV4 for service `bedrock` or sent with a Bedrock API key as a bearer token.
 
 mod converse;
+mod shapes;
 mod stream;
 
 pub use converse::{Auth, authorize, build_request, parse_error, parse_response};

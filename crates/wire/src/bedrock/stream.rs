@@ -4,14 +4,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
+use super::shapes;
 use super::{PROVIDER, finish_reason, status_of};
 use crate::canonical::pb::{self, complete_stream_response::Event};
 use crate::canonical::{StreamDecoder, StreamEvent, delta, error_event, event};
 use crate::error::WireError;
 use crate::eventstream::{Frame, FrameDecoder};
-use crate::json::{str_of, u64_of};
+use crate::lenient;
 
 /// Decodes Bedrock ConverseStream frames into canonical deltas.
 #[derive(Debug, Default)]
@@ -30,7 +29,7 @@ impl BedrockStreamDecoder {
     }
 
     fn handle(&mut self, frame: &Frame, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        let payload: Value = serde_json::from_slice(&frame.payload).map_err(|error| {
+        let payload = lenient::parse::<shapes::Event<'_>>(&frame.payload).map_err(|error| {
             WireError::malformed(PROVIDER, format!("event payload is not JSON: {error}"))
         })?;
         match frame.header_str(":message-type").unwrap_or("event") {
@@ -41,8 +40,8 @@ impl BedrockStreamDecoder {
                     .or_else(|| frame.header_str(":error-code"))
                     .unwrap_or("internalServerException");
                 let status = status_of(kind);
-                let message = match str_of(&payload, "message") {
-                    "" => str_of(&payload, "Message"),
+                let message = match payload.message.as_str() {
+                    "" => payload.message_upper.as_str(),
                     message => message,
                 };
                 let classified = WireError::from_status(PROVIDER, status, kind, message);
@@ -66,16 +65,17 @@ impl BedrockStreamDecoder {
                 }));
             }
             "contentBlockStart" => {
-                if let Some(tool) = payload.pointer("/start/toolUse") {
+                let tool = &payload.start.tool_use;
+                if tool.is_present() {
                     let index = self.next_tool;
                     self.next_tool += 1;
                     self.tools
-                        .insert(u64_of(&payload, "contentBlockIndex"), index);
+                        .insert(payload.content_block_index.value(), index);
                     out.push(delta(pb::ChatDelta {
                         tool_call: Some(pb::ToolCallDelta {
                             index,
-                            id: str_of(tool, "toolUseId").to_owned(),
-                            name: str_of(tool, "name").to_owned(),
+                            id: tool.tool_use_id.as_str().to_owned(),
+                            name: tool.name.as_str().to_owned(),
                             arguments_fragment: String::new(),
                         }),
                         ..Default::default()
@@ -83,13 +83,13 @@ impl BedrockStreamDecoder {
                 }
             }
             "contentBlockDelta" => {
-                let block = u64_of(&payload, "contentBlockIndex");
-                let inner = payload.get("delta").unwrap_or(&Value::Null);
+                let block = payload.content_block_index.value();
+                let inner = &payload.delta;
                 let mut out_delta = pb::ChatDelta::default();
-                if let Some(text) = inner.get("text").and_then(Value::as_str) {
+                if let Some(text) = inner.text.get() {
                     out_delta.text = text.to_owned();
                 }
-                if let Some(input) = inner.pointer("/toolUse/input").and_then(Value::as_str) {
+                if let Some(input) = inner.tool_use.input.get() {
                     let Some(&index) = self.tools.get(&block) else {
                         return Err(WireError::malformed(
                             PROVIDER,
@@ -102,59 +102,30 @@ impl BedrockStreamDecoder {
                         ..Default::default()
                     });
                 }
-                if let Some(reasoning) = inner.get("reasoningContent") {
-                    out_delta.reasoning = str_of(reasoning, "text").to_owned();
-                    out_delta.reasoning_signature = str_of(reasoning, "signature").to_owned();
-                    out_delta.redacted_reasoning = str_of(reasoning, "redactedContent").to_owned();
+                let reasoning = &inner.reasoning_content;
+                if reasoning.is_present() {
+                    out_delta.reasoning = reasoning.text.as_str().to_owned();
+                    out_delta.reasoning_signature = reasoning.signature.as_str().to_owned();
+                    out_delta.redacted_reasoning = reasoning.redacted_content.as_str().to_owned();
                 }
                 out.push(delta(out_delta));
             }
             "messageStop" => {
                 self.stopped = true;
-                let reason = str_of(&payload, "stopReason");
+                let reason = payload.stop_reason.as_str();
                 out.push(delta(pb::ChatDelta {
                     finish_reason: finish_reason(reason) as i32,
                     native_finish_reason: reason.to_owned(),
                     ..Default::default()
                 }));
             }
-            "metadata" => {
-                if let Some(usage) = payload.get("usage") {
-                    out.push(event(Event::Usage(usage_of(usage))));
-                }
+            "metadata" if payload.usage.is_present() => {
+                out.push(event(Event::Usage(payload.usage.canonical())));
             }
             // contentBlockStop, and event types added later.
             _ => {}
         }
         Ok(())
-    }
-}
-
-/// Bedrock usage to canonical. Bedrock's `inputTokens` counts only the input that was neither
-/// read from nor written to the cache (so `totalTokens` = input + output + cache reads and
-/// writes); canonical input includes both. `cacheDetails` splits the writes by TTL.
-pub(crate) fn usage_of(usage: &Value) -> pb::Usage {
-    let read = u64_of(usage, "cacheReadInputTokens");
-    let write = u64_of(usage, "cacheWriteInputTokens");
-    let input = u64_of(usage, "inputTokens") + read + write;
-    let output = u64_of(usage, "outputTokens");
-    let one_hour: u64 = usage
-        .get("cacheDetails")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter(|detail| detail.get("ttl").and_then(Value::as_str) == Some("1h"))
-        .map(|detail| u64_of(detail, "inputTokens"))
-        .sum();
-    pb::Usage {
-        input_tokens: input,
-        output_tokens: output,
-        cache_read_tokens: read,
-        cache_write_tokens: write,
-        reasoning_tokens: 0,
-        total_tokens: input + output,
-        cache_write_1h_tokens: one_hour.min(write),
     }
 }
 
@@ -185,3 +156,11 @@ impl StreamDecoder for BedrockStreamDecoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "legacy.rs"]
+mod legacy;
+
+#[cfg(test)]
+#[path = "equivalence_tests.rs"]
+mod equivalence_tests;
