@@ -103,7 +103,7 @@ fn parse_ratio(text: &str) -> Result<f64, TelemetryError> {
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
     /// Dropped after the provider: the export's last words are logged too.
-    _logs: log_writer::LogFlush,
+    _logs: log_writer::LogFlush<std::io::Stderr>,
 }
 
 impl Drop for TelemetryGuard {
@@ -150,7 +150,8 @@ pub fn init_with(
     // Log lines carry their own fields; spans are for the trace exporter. Formatting every
     // request's spans for a line that seldom comes was a tenth of the CPU under load.
     let filter = filter.and(filter_fn(|meta| meta.is_event()));
-    let (writer, flush) = LogWriter::spawn(std::io::stderr()).map_err(TelemetryError::Writer)?;
+    let (writer, flush) = LogWriter::spawn(std::io::stderr(), log_writer::Limits::default())
+        .map_err(TelemetryError::Writer)?;
     let logs = match format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stderr().is_terminal())
