@@ -86,7 +86,7 @@ pub(super) fn usage_json(usage: &pb::Usage) -> Value {
     })
 }
 
-/// A Responses `usage` object to canonical.
+/// A Responses `usage` object to canonical (the sum saturates: counts are the upstream's).
 pub(super) fn usage_of(usage: &Value) -> pb::Usage {
     let input = u64_of(usage, "input_tokens");
     let output = u64_of(usage, "output_tokens");
@@ -105,7 +105,7 @@ pub(super) fn usage_of(usage: &Value) -> pb::Usage {
         total_tokens: usage
             .get("total_tokens")
             .and_then(Value::as_u64)
-            .unwrap_or(input + output),
+            .unwrap_or(input.saturating_add(output)),
         cache_write_1h_tokens: 0,
     }
 }

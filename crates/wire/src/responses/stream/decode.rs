@@ -16,7 +16,8 @@ use super::super::response::{
 use crate::canonical::pb::{self, complete_stream_response::Event};
 use crate::canonical::{StreamEvent, delta, error_event, event};
 use crate::error::WireError;
-use crate::json::{str_of, u64_of};
+use crate::json::str_of;
+use crate::lenient::{Obj, Text, Tree, Uint, lenient};
 use crate::sse::{SseEvent, SseEvents, SseStream};
 
 /// Decodes a Responses API stream into canonical events.
@@ -62,25 +63,24 @@ impl ResponsesEvents {
         if data.is_empty() || data == "[DONE]" {
             return Ok(());
         }
-        let value: Value = serde_json::from_str(data).map_err(|error| {
-            WireError::malformed(PROVIDER, format!("event is not JSON: {error}"))
-        })?;
-        let kind = match str_of(&value, "type") {
+        let value: Obj<Sent<'_>> = serde_json::from_str(data).map_err(not_json)?;
+        let kind = match value.kind.as_str() {
             "" => sse.event.as_str(),
             kind => kind,
         };
         if kind == "error" {
-            let error = value
-                .get("error")
-                .filter(|e| e.is_object())
-                .unwrap_or(&value);
             self.done = true;
-            out.push(error_event(error_of(error)));
+            let error = match value.error.0.as_ref().filter(|e| e.is_object()) {
+                Some(error) => error_of(error),
+                // The event itself is the error: read whole (only here).
+                None => error_of(&serde_json::from_str::<Value>(data).map_err(not_json)?),
+            };
+            out.push(error_event(error));
             return Ok(());
         }
+        let response = value.response.0.as_ref().unwrap_or(&Value::Null);
         if !self.started {
             self.started = true;
-            let response = value.get("response").unwrap_or(&Value::Null);
             out.push(event(Event::Start(pb::StreamStart {
                 id: str_of(response, "id").to_owned(),
                 model: str_of(response, "model").to_owned(),
@@ -91,18 +91,13 @@ impl ResponsesEvents {
                 ..Default::default()
             }));
         }
-        let output_index = u64_of(&value, "output_index");
+        let output_index = value.output_index.value();
+        let item = value.item.0.as_ref().unwrap_or(&Value::Null);
         match kind {
-            "response.output_item.added" => {
-                let item = value.get("item").unwrap_or(&Value::Null);
-                self.added(output_index, item, out)?;
-            }
-            "response.output_item.done" => {
-                let item = value.get("item").unwrap_or(&Value::Null);
-                self.done_item(output_index, item, out);
-            }
+            "response.output_item.added" => self.added(output_index, item, out)?,
+            "response.output_item.done" => self.done_item(output_index, item, out),
             "response.output_text.delta" | "response.refusal.delta" => {
-                let piece = str_of(&value, "delta");
+                let piece = value.delta.as_str();
                 if let Some(Item::Message { streamed }) = self.items.get_mut(&output_index) {
                     *streamed = true;
                 }
@@ -117,7 +112,7 @@ impl ResponsesEvents {
                 }
             }
             "response.reasoning_summary_part.added" => {
-                let summary = u64_of(&value, "summary_index");
+                let summary = value.summary_index.value();
                 if let Some(Item::Reasoning { streamed, part }) = self.items.get_mut(&output_index)
                 {
                     // Summary parts join with a blank line, as in a whole response.
@@ -128,7 +123,7 @@ impl ResponsesEvents {
                 }
             }
             "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" => {
-                let piece = str_of(&value, "delta");
+                let piece = value.delta.as_str();
                 if let Some(Item::Reasoning { streamed, .. }) = self.items.get_mut(&output_index) {
                     *streamed |= !piece.is_empty();
                 }
@@ -137,7 +132,7 @@ impl ResponsesEvents {
                 }
             }
             "response.function_call_arguments.delta" => {
-                let piece = str_of(&value, "delta");
+                let piece = value.delta.as_str();
                 if let Some(Item::Call { index, streamed }) = self.items.get_mut(&output_index)
                     && !piece.is_empty()
                 {
@@ -145,13 +140,9 @@ impl ResponsesEvents {
                     out.push(arguments(*index, piece));
                 }
             }
-            "response.completed" | "response.incomplete" => {
-                let response = value.get("response").unwrap_or(&Value::Null);
-                self.finish(response, out);
-            }
+            "response.completed" | "response.incomplete" => self.finish(response, out),
             "response.failed" => {
                 self.done = true;
-                let response = value.get("response").unwrap_or(&Value::Null);
                 let error = match response.get("error").filter(|e| e.is_object()) {
                     Some(error) => error_of(error),
                     None => {
@@ -283,6 +274,24 @@ impl ResponsesEvents {
     }
 }
 
+lenient! {
+    /// One event, read as far as the deltas need; the item and response objects, which
+    /// existing readers take whole and which come a few times a stream, stay trees.
+    struct Sent<'a> {
+        kind = "type": Text<'a>,
+        delta: Text<'a>,
+        output_index: Uint,
+        summary_index: Uint,
+        item: Tree,
+        response: Tree,
+        error: Tree,
+    }
+}
+
+fn not_json(error: serde_json::Error) -> WireError {
+    WireError::malformed(PROVIDER, format!("event is not JSON: {error}"))
+}
+
 fn reasoning(piece: &str) -> StreamEvent {
     delta(pb::ChatDelta {
         reasoning: piece.to_owned(),
@@ -319,3 +328,7 @@ impl SseEvents for ResponsesEvents {
         Err(WireError::truncated(PROVIDER, "response.completed"))
     }
 }
+
+#[cfg(test)]
+#[path = "legacy.rs"]
+mod legacy;
