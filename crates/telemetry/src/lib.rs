@@ -167,11 +167,14 @@ pub fn init_with(
             .with_filter(filter)
             .boxed(),
     };
-    tracing_subscriber::registry()
-        .with(otel)
-        .with(logs)
-        .try_init()
-        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    // Without an exporter no layer is added for it: an absent (`None`) layer still counts as
+    // interested in every span, and the registry would make and drop each one for nobody.
+    let registry = tracing_subscriber::registry().with(logs);
+    match otel {
+        Some(otel) => registry.with(otel).try_init(),
+        None => registry.try_init(),
+    }
+    .map_err(|_| TelemetryError::AlreadyInstalled)?;
     if let Some(endpoint) = otlp_endpoint {
         tracing::info!(endpoint, service, "exporting traces over otlp");
     }

@@ -144,3 +144,47 @@ async fn totals_match_the_rows_and_survive_pruning() {
     check(store.clone()).await;
     assert_eq!(store.prune_usage(DEC_01 - 1).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_batch_adds_its_new_calls_once_whatever_it_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("vault.db"), 0).await.unwrap();
+    principal(&store, "usr_b", PrincipalKind::User).await;
+    let call = |id: &str, cost| row(id, NOV_30, "usr_b", "usr_b", UsageSource::Byok, cost);
+    assert_eq!(
+        store
+            .record_usage(vec![call("b1", 5), call("b2", 7)], NOV_30)
+            .await
+            .unwrap(),
+        (2, 0)
+    );
+    // One batch: a repeat of b2, two new calls on the same day line, and b3 twice.
+    let batch = vec![
+        call("b2", 7),
+        call("b3", 11),
+        call("b4", 13),
+        call("b3", 11),
+    ];
+    assert_eq!(store.record_usage(batch, NOV_30).await.unwrap(), (2, 2));
+    let lines = store.usage("usr_b", "2026-11").await.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!((lines[0].requests, lines[0].cost_micros), (4, 36));
+    assert_eq!(lines[0].tokens.input, 40);
+    let budgets = store
+        .budgets(vec!["usr_b".to_owned()], "2026-11")
+        .await
+        .unwrap();
+    assert_eq!(budgets[0].month_spend_micros, 36);
+
+    // An unknown caller anywhere in a batch keeps nothing of it.
+    let mut stranger = call("b5", 17);
+    stranger.principal_id = "usr_nobody".into();
+    assert!(
+        store
+            .record_usage(vec![call("b6", 19), stranger], NOV_30)
+            .await
+            .is_err()
+    );
+    let lines = store.usage("usr_b", "2026-11").await.unwrap();
+    assert_eq!((lines[0].requests, lines[0].cost_micros), (4, 36));
+}

@@ -3,6 +3,8 @@
 //! budget checks read one row and usage reports a month's lines, however many calls there
 //! were; raw per-call rows only serve idempotency and audits and are pruned after a while.
 
+use std::collections::BTreeMap;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::money::{TokenCounts, UsageDayRecord, UsageLineRecord, UsageRow, UsageSource, column};
@@ -31,49 +33,116 @@ fn owners(row: &UsageRow) -> impl Iterator<Item = &str> {
     std::iter::once(row.principal_id.as_str()).chain(key_owner)
 }
 
-/// Adds a newly recorded call to its owners' totals; runs in the transaction that records it.
-pub(super) fn add_to_totals(tx: &Transaction<'_>, row: &UsageRow) -> Result<(), StoreError> {
-    let day = day_of(row.time);
-    let month = &day[..7];
-    let tokens = row.tokens;
-    for owner in owners(row) {
-        tx.prepare_cached(
-            "INSERT INTO spend_by_month (owner_id, month, micros) VALUES (?1, ?2, ?3)
-             ON CONFLICT (owner_id, month) DO UPDATE SET micros = micros + ?3",
-        )?
-        .execute(params![owner, month, row.cost_micros])?;
-        tx.prepare_cached(
-            "INSERT INTO usage_daily (owner_id, month, day, provider, model, source, requests,
-                input_tokens, output_tokens, cost_micros, cache_read_tokens, cache_write_tokens,
-                cache_write_1h_tokens, reasoning_tokens)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT (owner_id, month, day, provider, model, source) DO UPDATE SET
-                requests = requests + 1,
-                input_tokens = input_tokens + ?7,
-                output_tokens = output_tokens + ?8,
-                cost_micros = cost_micros + ?9,
-                cache_read_tokens = cache_read_tokens + ?10,
-                cache_write_tokens = cache_write_tokens + ?11,
-                cache_write_1h_tokens = cache_write_1h_tokens + ?12,
-                reasoning_tokens = reasoning_tokens + ?13",
-        )?
-        .execute(params![
-            owner,
-            month,
-            day,
-            row.provider,
-            row.model,
-            row.source.as_str(),
-            column(tokens.input)?,
-            column(tokens.output)?,
-            row.cost_micros,
-            column(tokens.cache_read)?,
-            column(tokens.cache_write)?,
-            column(tokens.cache_write_1h)?,
-            column(tokens.reasoning)?,
-        ])?;
+/// A day line's sums: one call or many of a batch.
+#[derive(Debug, Default, Clone, Copy)]
+struct DaySums {
+    requests: i64,
+    input: i64,
+    output: i64,
+    cost_micros: i64,
+    cache_read: i64,
+    cache_write: i64,
+    cache_write_1h: i64,
+    reasoning: i64,
+}
+
+impl DaySums {
+    fn add(&mut self, row: &UsageRow) -> Result<(), StoreError> {
+        let tokens = row.tokens;
+        let add = |sum: &mut i64, count: u64| -> Result<(), StoreError> {
+            *sum = sum.saturating_add(column(count)?);
+            Ok(())
+        };
+        self.requests = self.requests.saturating_add(1);
+        self.cost_micros = self.cost_micros.saturating_add(row.cost_micros);
+        add(&mut self.input, tokens.input)?;
+        add(&mut self.output, tokens.output)?;
+        add(&mut self.cache_read, tokens.cache_read)?;
+        add(&mut self.cache_write, tokens.cache_write)?;
+        add(&mut self.cache_write_1h, tokens.cache_write_1h)?;
+        add(&mut self.reasoning, tokens.reasoning)
     }
-    Ok(())
+}
+
+/// (owner, day, provider, model, source).
+type DayKey = (String, String, String, String, &'static str);
+
+/// The totals a batch of newly recorded calls adds, gathered in memory and written once per
+/// owner and month and once per day line (a batch of 500 calls by one caller is two
+/// statements, not a thousand), in the transaction that records the calls.
+#[derive(Debug, Default)]
+pub(super) struct BatchTotals {
+    spend: BTreeMap<(String, String), i64>,
+    days: BTreeMap<DayKey, DaySums>,
+}
+
+impl BatchTotals {
+    /// Counts a newly recorded call for its owners.
+    pub(super) fn add(&mut self, row: &UsageRow) -> Result<(), StoreError> {
+        let day = day_of(row.time);
+        let month = day[..7].to_owned();
+        for owner in owners(row) {
+            let spend = self
+                .spend
+                .entry((owner.to_owned(), month.clone()))
+                .or_default();
+            *spend = spend.saturating_add(row.cost_micros);
+            let key = (
+                owner.to_owned(),
+                day.clone(),
+                row.provider.clone(),
+                row.model.clone(),
+                row.source.as_str(),
+            );
+            self.days.entry(key).or_default().add(row)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the gathered totals to the stored ones.
+    pub(super) fn write(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        for ((owner, month), micros) in &self.spend {
+            tx.prepare_cached(
+                "INSERT INTO spend_by_month (owner_id, month, micros) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (owner_id, month) DO UPDATE SET micros = micros + ?3",
+            )?
+            .execute(params![owner, month, micros])?;
+        }
+        for ((owner, day, provider, model, source), sums) in &self.days {
+            tx.prepare_cached(
+                "INSERT INTO usage_daily (owner_id, month, day, provider, model, source, requests,
+                    input_tokens, output_tokens, cost_micros, cache_read_tokens, cache_write_tokens,
+                    cache_write_1h_tokens, reasoning_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT (owner_id, month, day, provider, model, source) DO UPDATE SET
+                    requests = requests + ?7,
+                    input_tokens = input_tokens + ?8,
+                    output_tokens = output_tokens + ?9,
+                    cost_micros = cost_micros + ?10,
+                    cache_read_tokens = cache_read_tokens + ?11,
+                    cache_write_tokens = cache_write_tokens + ?12,
+                    cache_write_1h_tokens = cache_write_1h_tokens + ?13,
+                    reasoning_tokens = reasoning_tokens + ?14",
+            )?
+            .execute(params![
+                owner,
+                &day[..7],
+                day,
+                provider,
+                model,
+                source,
+                sums.requests,
+                sums.input,
+                sums.output,
+                sums.cost_micros,
+                sums.cache_read,
+                sums.cache_write,
+                sums.cache_write_1h,
+                sums.reasoning,
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// Spend charged to `owner_id` in `month`: calls it made, and calls made with its keys.

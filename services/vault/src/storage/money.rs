@@ -208,8 +208,13 @@ impl Store {
     ) -> Result<(u32, u32), StoreError> {
         self.write(move |tx| {
             let (mut recorded, mut duplicates) = (0, 0);
+            let mut totals = super::ledger::BatchTotals::default();
+            let mut known = std::collections::HashSet::new();
             for row in rows {
-                require_account(tx, &row.principal_id)?;
+                if !known.contains(&row.principal_id) {
+                    require_account(tx, &row.principal_id)?;
+                    known.insert(row.principal_id.clone());
+                }
                 if let Some(reason) = row.tokens.inconsistency() {
                     return Err(StoreError::Conflict(format!(
                         "usage {}: {reason}",
@@ -251,7 +256,7 @@ impl Store {
                     continue;
                 }
                 recorded += 1;
-                super::ledger::add_to_totals(tx, &row)?;
+                totals.add(&row)?;
                 if row.source == UsageSource::Managed {
                     add_to_balance(tx, &row.principal_id, -row.cost_micros, now)?;
                     if !row.hold_id.is_empty() {
@@ -269,6 +274,7 @@ impl Store {
                     }
                 }
             }
+            totals.write(tx)?;
             Ok((recorded, duplicates))
         })
         .await
