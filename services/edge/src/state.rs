@@ -29,8 +29,9 @@ use crate::routers::{PoolError, RouterPool};
 pub struct Edge {
     pub routers: Arc<RouterPool>,
     /// The vault, for the management API (the caller's token travels with each call) and
-    /// readiness.
-    vault_channel: Channel,
+    /// readiness. Behind an `Arc`: the edge is cloned several times per request (each layer's
+    /// and handler's state), and a channel's clone is a queue sender's.
+    vault_channel: Arc<Channel>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
     /// The longest a model call may take, streams included (sent as the gRPC deadline).
@@ -189,7 +190,7 @@ impl Edge {
             .map_err(|e| EdgeError::Vault(e.to_string()))?;
         Ok(Self {
             routers,
-            vault_channel,
+            vault_channel: Arc::new(vault_channel),
             body_limit: settings.body_limit,
             request_timeout: settings.request_timeout,
             limits: settings.limits,
@@ -202,13 +203,15 @@ impl Edge {
     /// A vault client (a channel handle and a thin wrapper: cheap), sending the current
     /// trace context.
     pub fn vault(&self) -> VaultServiceClient<TracedChannel> {
-        VaultServiceClient::new(keyroute_telemetry::traced(self.vault_channel.clone()))
+        VaultServiceClient::new(keyroute_telemetry::traced(Channel::clone(
+            &self.vault_channel,
+        )))
     }
 
     /// Ready when the vault and at least one router answer their health checks; the body
     /// says which is missing.
     pub async fn ready(&self) -> Response {
-        let vault = serving(self.vault_channel.clone());
+        let vault = serving(Channel::clone(&self.vault_channel));
         let conns = self.routers.conns();
         let routers = futures::future::join_all(conns.iter().map(|c| serving(c.transport())));
         let (vault, routers) = tokio::join!(vault, routers);
