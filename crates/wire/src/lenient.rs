@@ -5,15 +5,16 @@
 //!
 //! The rules, which the `Value` readers they replace followed:
 //!
-//! - a field of the wrong type reads as absent ([`Text`], [`Uint`], [`Int`], [`Flag`]), an object that
-//!   is not one reads as empty ([`Obj`]), and a list that is not one as missing ([`List`]);
+//! - a field of the wrong type reads as absent ([`Text`], [`Uint`], [`Int`], [`Flag`]), an
+//!   object that is not one reads as empty ([`Obj`]), and a list that is not one as missing
+//!   ([`List`]);
 //! - unknown fields are skipped, and a repeated field keeps its last value;
 //! - every value is still parsed in full ([`Skip`] reads what nobody asked for with
 //!   `deserialize_any`, as `Value` does): a document a `Value` would refuse (bad UTF-8 or an
 //!   out-of-range number in a field nobody reads) is refused here too, with the same error.
 //!
-//! Structs are declared with [`lenient!`], which writes the field-by-field
-//! map reader.
+//! Structs are declared with [`lenient!`], which writes the field-by-field map reader. Where
+//! a part must stay a tree (tool arguments written back out), a [`Tree`] field keeps it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -474,10 +475,9 @@ pub(crate) fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> 
 }
 
 /// Declares structs read leniently from JSON objects: each field has a lenient type
-/// ([`Text`], [`Uint`], [`Int`], [`Flag`], [`Obj`], [`List`], [`Tree`], or an `Option` of one,
-/// which is `None` for null) and the key it is read from
-/// (its name, or the string after `=`). Unknown keys are skipped; a repeated key keeps its
-/// last value.
+/// ([`Text`], [`Uint`], [`Int`], [`Flag`], [`Obj`], [`List`], [`Tree`], or an `Option` of
+/// one, which is `None` for null) and the key it is read from (its name, or the string after
+/// `=`). Unknown keys are skipped; a repeated key keeps its last value.
 macro_rules! lenient {
     ($(
         $(#[$meta:meta])*

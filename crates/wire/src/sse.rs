@@ -79,7 +79,16 @@ impl SseDecoder {
             }
         }
         while let Some(end) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            self.extend_line(&rest[..end]);
+            let line = &rest[..end];
+            // A line begun in an earlier chunk is gathered in the buffer; one that is whole
+            // in this chunk (most) is read where it is, without a copy.
+            let buffered = !self.line.is_empty();
+            if buffered {
+                self.extend_line(line);
+            } else if line.len() > MAX_LINE_BYTES {
+                self.oversized = true;
+                self.line = Vec::new();
+            }
             if self.oversized {
                 return;
             }
@@ -92,13 +101,17 @@ impl SseDecoder {
                     Some(_) => {}
                 }
             }
-            let line = std::mem::take(&mut self.line);
-            self.process_line(&line, sink);
+            if buffered {
+                let gathered = std::mem::take(&mut self.line);
+                self.process_line(&gathered, sink);
+                self.line = gathered;
+                self.line.clear();
+            } else {
+                self.process_line(line, sink);
+            }
             if self.oversized {
                 return;
             }
-            self.line = line;
-            self.line.clear();
         }
         self.extend_line(rest);
     }
@@ -137,7 +150,11 @@ impl SseDecoder {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Checked the fast way first: nearly every line is valid UTF-8.
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         let current = &mut self.current;
         match field {
             b"event" => {
