@@ -65,6 +65,15 @@ pub(crate) fn either(proper: BoxedStrategy<String>) -> BoxedStrategy<String> {
     prop_oneof![3 => proper, 1 => leaf()].boxed()
 }
 
+/// One of `names` as a JSON string, most of the time.
+pub(crate) fn name(names: &'static [&'static str]) -> BoxedStrategy<String> {
+    either(
+        proptest::sample::select(names)
+            .prop_map(|n| format!("\"{n}\""))
+            .boxed(),
+    )
+}
+
 pub(crate) fn array(item: BoxedStrategy<String>) -> BoxedStrategy<String> {
     vec(item, 0..3)
         .prop_map(|items| format!("[{}]", items.join(",")))

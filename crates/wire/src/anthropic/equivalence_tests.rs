@@ -15,17 +15,8 @@ use super::stream::AnthropicEvents;
 use super::{PROVIDER, parse_response, render_response};
 use crate::canonical::StreamEvent;
 use crate::error::WireError;
-use crate::generated::{array, count, either, leading, leaf, object, response, text};
+use crate::generated::{array, count, either, leading, leaf, name, object, response, text};
 use crate::sse::{SseEvent, SseEvents};
-
-/// One of `names` as a JSON string, most of the time.
-fn name(names: &'static [&'static str]) -> BoxedStrategy<String> {
-    either(
-        proptest::sample::select(names)
-            .prop_map(|n| format!("\"{n}\""))
-            .boxed(),
-    )
-}
 
 fn usage() -> BoxedStrategy<String> {
     either(object(vec![

@@ -13,16 +13,8 @@ use super::GeminiEvents;
 use super::legacy::{LegacyEvents, legacy_parse_response};
 use crate::canonical::StreamEvent;
 use crate::error::WireError;
-use crate::generated::{array, count, either, leading, leaf, object, text};
+use crate::generated::{array, count, either, leading, leaf, name, object, text};
 use crate::sse::{SseEvent, SseEvents};
-
-fn name(names: &'static [&'static str]) -> BoxedStrategy<String> {
-    either(
-        proptest::sample::select(names)
-            .prop_map(|n| format!("\"{n}\""))
-            .boxed(),
-    )
-}
 
 fn flag() -> BoxedStrategy<String> {
     either(prop_oneof![Just("true".to_owned()), Just("false".to_owned())].boxed())
