@@ -13,4 +13,4 @@ pub use keyroute_tls::TestPki;
 pub use logs::{CapturedLogs, capture_logs};
 pub use router::TestRouter;
 pub use scrape::{metric_value, tracing_on};
-pub use vault::{TestVault, VaultClient, credential_request, with_token};
+pub use vault::{TestVault, VaultClient, credential_request, test_database, with_token};

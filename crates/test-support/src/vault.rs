@@ -7,18 +7,22 @@ use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_tls::{ClientTls, Identity};
 use keyroute_vault::crypto::Keyring;
 use keyroute_vault::server::{PreparedVault, VaultSettings};
+use keyroute_vault::storage::{Database, PostgresSettings, Store};
 use tonic::transport::Channel;
 
 /// A vault gRPC client.
 pub type VaultClient = VaultServiceClient<Channel>;
 
 /// A real vault on a loopback port, with its PKI, database and keyring in a temporary
-/// directory that outlives restarts.
+/// directory that outlives restarts. The database is SQLite in that directory, or, when
+/// `KEYROUTE_TEST_VAULT_DB=postgres`, a fresh database on the test process's PostgreSQL
+/// server (`scripts/test` runs the vault's tests both ways).
 #[derive(Debug)]
 pub struct TestVault {
     pub pki: Arc<TestPki>,
     pub addr: SocketAddr,
     lease_ttl: Duration,
+    database: Database,
     state: Arc<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -39,12 +43,53 @@ impl TestVault {
         Keyring::generate()
             .save(&state.path().join("kek.json"))
             .unwrap();
-        Self::start_on(pki, state, "127.0.0.1:0".parse().unwrap(), lease_ttl).await
+        let database = test_database(state.path());
+        Self::start_on(
+            pki,
+            state,
+            database,
+            "127.0.0.1:0".parse().unwrap(),
+            lease_ttl,
+        )
+        .await
+    }
+
+    /// A fresh vault on PostgreSQL whatever `KEYROUTE_TEST_VAULT_DB` says: for what only a
+    /// shared database can do (replicas).
+    pub async fn start_on_postgres() -> Self {
+        let pki = Arc::new(TestPki::new());
+        let state = Arc::new(tempfile::tempdir().unwrap());
+        Keyring::generate()
+            .save(&state.path().join("kek.json"))
+            .unwrap();
+        Self::start_on(
+            pki,
+            state,
+            postgres_database(),
+            "127.0.0.1:0".parse().unwrap(),
+            Duration::from_secs(300),
+        )
+        .await
+    }
+
+    /// Another vault replica: the same PKI, keyring and database as `self` (PostgreSQL), on
+    /// a port of its own.
+    pub async fn replica(&self) -> Self {
+        assert!(self.is_postgres(), "replicas share a PostgreSQL database");
+        Self::start_on(
+            self.pki.clone(),
+            self.state.clone(),
+            self.database.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            self.lease_ttl,
+        )
+        .await
     }
 
     async fn start_on(
         pki: Arc<TestPki>,
         state: Arc<tempfile::TempDir>,
+        database: Database,
         listen: SocketAddr,
         lease_ttl: Duration,
     ) -> Self {
@@ -52,7 +97,7 @@ impl TestVault {
             listen,
             // Keys may point at loopback (a local model server), as in `keyroute dev`.
             egress: keyroute_egress::EgressPolicy::allowing_loopback(),
-            db: state.path().join("vault.sqlite"),
+            db: database.clone(),
             kek_file: state.path().join("kek.json"),
             tls: pki.paths("vault"),
             lease_ttl,
@@ -76,6 +121,7 @@ impl TestVault {
             pki,
             addr,
             lease_ttl,
+            database,
             state,
             shutdown: Some(shutdown),
             task: Some(task),
@@ -98,6 +144,7 @@ impl TestVault {
         Self::start_on(
             self.pki.clone(),
             self.state.clone(),
+            self.database.clone(),
             self.addr,
             self.lease_ttl,
         )
@@ -110,6 +157,7 @@ impl TestVault {
         let restarted = Self::start_on(
             self.pki.clone(),
             self.state.clone(),
+            self.database.clone(),
             self.addr,
             self.lease_ttl,
         )
@@ -117,8 +165,24 @@ impl TestVault {
         *self = restarted;
     }
 
+    /// The SQLite file (meaningful only when the vault is not on PostgreSQL).
     pub fn db_path(&self) -> PathBuf {
         self.state.path().join("vault.sqlite")
+    }
+
+    /// The vault's database.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.database, Database::Postgres(_))
+    }
+
+    /// A second handle on the vault's database, for reaching under the vault (counting
+    /// rows, tampering with a sealed value) the same way on either backend.
+    pub async fn store(&self) -> Store {
+        Store::open(&self.database, 0).await.unwrap()
     }
 
     pub fn kek_path(&self) -> PathBuf {
@@ -179,9 +243,7 @@ impl TestVault {
 
     /// How many audit events name `target`, read straight from the vault's database.
     pub async fn store_audit_count(&self, target: &str) -> u64 {
-        let store = keyroute_vault::storage::Store::open(&self.db_path(), 0)
-            .await
-            .unwrap();
+        let store = Store::open(&self.database, 0).await.unwrap();
         store.count_audit_for_target(target).await.unwrap()
     }
 
@@ -254,4 +316,19 @@ pub fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
         .metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
+}
+
+/// The database a new test vault gets: see [`TestVault`].
+pub fn test_database(state: &Path) -> Database {
+    if std::env::var("KEYROUTE_TEST_VAULT_DB").as_deref() == Ok("postgres") {
+        return postgres_database();
+    }
+    Database::Sqlite(state.join("vault.sqlite"))
+}
+
+/// A fresh database on the test process's PostgreSQL server.
+fn postgres_database() -> Database {
+    let db = keyroute_test_servers::postgres::database();
+    let password = Some(db.password().to_owned().into());
+    Database::Postgres(PostgresSettings::new(&db.url(), password).unwrap())
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 use keyroute_telemetry::LogFormat;
 pub use keyroute_telemetry::startup::parse_duration;
 use keyroute_tls::TlsPaths;
+use secrecy::SecretString;
+
+use crate::storage::Database;
 
 /// `keyroute-vault`: the credential vault.
 #[derive(Debug, Clone, clap::Parser)]
@@ -21,13 +24,21 @@ pub struct VaultArgs {
     #[arg(long, env = "KEYROUTE_VAULT_LISTEN", default_value = "127.0.0.1:7443")]
     pub listen: SocketAddr,
 
-    /// SQLite database file (created if missing; its directory must exist).
+    /// The database: a SQLite file (created if missing; its directory must exist) for one
+    /// replica, or a `postgres://user@host:port/dbname` URL shared by several replicas. The
+    /// URL must not carry the password: see --db-password-file.
     #[arg(
         long,
         env = "KEYROUTE_VAULT_DB",
         default_value = "keyroute-vault.sqlite"
     )]
-    pub db: PathBuf,
+    pub db: String,
+
+    /// A file holding the PostgreSQL password (a mounted Secret). The environment variable
+    /// KEYROUTE_VAULT_DB_PASSWORD may hold it instead; never a flag, which the process list
+    /// would show.
+    #[arg(long, env = "KEYROUTE_VAULT_DB_PASSWORD_FILE")]
+    pub db_password_file: Option<PathBuf>,
 
     /// Keyring file with the key-encryption keys (`keyroute kek generate`).
     #[arg(long, env = "KEYROUTE_KEK_FILE")]
@@ -113,6 +124,29 @@ impl VaultArgs {
         Ok(policy)
     }
 
+    /// The database `--db` names, with its password read from the file or the environment.
+    pub fn database(&self) -> Result<Database, String> {
+        let from_env = std::env::var("KEYROUTE_VAULT_DB_PASSWORD")
+            .ok()
+            .filter(|password| !password.is_empty());
+        let password = match (&self.db_password_file, from_env) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "give the database password in --db-password-file or KEYROUTE_VAULT_DB_PASSWORD, not both"
+                        .into(),
+                );
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|error| format!("--db-password-file {}: {error}", path.display()))?;
+                Some(text.trim_end_matches(['\r', '\n']).to_owned())
+            }
+            (None, from_env) => from_env,
+        };
+        Database::parse(&self.db, password.map(SecretString::from))
+            .map_err(|error| format!("--db: {error}"))
+    }
+
     /// Checks what flags alone can tell; file contents are checked when loaded.
     pub fn check(&self) -> Result<(), String> {
         if self.lease_ttl < Duration::from_secs(10)
@@ -123,8 +157,10 @@ impl VaultArgs {
         if self.tls_reload_interval < Duration::from_millis(100) {
             return Err("--tls-reload-interval must be at least 100ms".into());
         }
-        if let Some(parent) = self
-            .db
+        let Database::Sqlite(path) = self.database()? else {
+            return Ok(());
+        };
+        if let Some(parent) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
             && !parent.is_dir()

@@ -21,6 +21,9 @@ pub enum VaultError {
     FailedPrecondition(String),
     #[error("{0}")]
     DataLoss(String),
+    /// Worth retrying: the database is busy with other replicas' transactions.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -41,6 +44,9 @@ impl From<StoreError> for VaultError {
             StoreError::Conflict(message) => Self::FailedPrecondition(message),
             StoreError::Corrupt(message) => {
                 Self::DataLoss(format!("stored data is corrupt: {message}"))
+            }
+            StoreError::Contention(message) => {
+                Self::Unavailable(format!("storage busy, try again: {message}"))
             }
             StoreError::Backend(message) | StoreError::Task(message) => {
                 Self::Internal(format!("storage failure: {message}"))
@@ -78,6 +84,7 @@ impl From<VaultError> for tonic::Status {
             VaultError::AlreadyExists(_) => Code::AlreadyExists,
             VaultError::FailedPrecondition(_) => Code::FailedPrecondition,
             VaultError::DataLoss(_) => Code::DataLoss,
+            VaultError::Unavailable(_) => Code::Unavailable,
             VaultError::Internal(_) => Code::Internal,
         };
         if code == Code::Internal || code == Code::DataLoss {

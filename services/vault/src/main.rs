@@ -44,10 +44,14 @@ fn main() -> ExitCode {
             Ok(policy) => policy,
             Err(message) => return STARTUP.config_error(&message),
         };
+        let database = match args.database() {
+            Ok(database) => database,
+            Err(message) => return STARTUP.config_error(&message),
+        };
         let settings = VaultSettings {
             listen: args.listen,
             egress,
-            db: args.db.clone(),
+            db: database,
             kek_file: args.kek_file.clone(),
             tls: args.tls_paths(),
             lease_ttl: args.lease_ttl,

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use crate::convert::now_ms;
 use crate::crypto::Keyring;
 use crate::service::Vault;
-use crate::storage::Store;
+use crate::storage::{Database, Store};
 
 /// Why the vault could not start. `Config` problems exit with code 64.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub struct VaultSettings {
     pub listen: SocketAddr,
     /// Where the destinations keys carry may lead; others are refused when a key is added.
     pub egress: keyroute_egress::EgressPolicy,
-    pub db: PathBuf,
+    pub db: Database,
     pub kek_file: PathBuf,
     pub tls: TlsPaths,
     pub lease_ttl: Duration,
@@ -65,7 +65,7 @@ impl PreparedVault {
             .map_err(|error| StartError::Config(error.to_string()))?;
         warn_if_readable_by_others(&settings.kek_file);
         let store = Store::open(&settings.db, now_ms()).await.map_err(|error| {
-            StartError::Runtime(format!("database {}: {error}", settings.db.display()))
+            StartError::Runtime(format!("database {}: {error}", settings.db.describe()))
         })?;
         let (stopping, stop_signal) = tokio::sync::watch::channel(false);
         let vault = Vault::new(
@@ -75,7 +75,9 @@ impl PreparedVault {
             settings.lease_ttl,
             settings.egress.clone(),
             stop_signal,
-        );
+        )
+        .await
+        .map_err(|error| StartError::Runtime(format!("listening for changes: {error}")))?;
         // Fails closed when the keyring lacks a version that stored credentials use.
         vault
             .reload_keyring()

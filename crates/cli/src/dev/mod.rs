@@ -236,7 +236,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         listen: loopback,
         // Keys may point at loopback (a local model server), as in `keyroute dev`.
         egress: keyroute_egress::EgressPolicy::allowing_loopback(),
-        db: state.database(),
+        db: keyroute_vault::storage::Database::Sqlite(state.database()),
         kek_file: state.kek_file(),
         tls: state.tls("vault"),
         lease_ttl: Duration::from_secs(300),

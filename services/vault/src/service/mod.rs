@@ -46,27 +46,28 @@ struct VaultState {
 
 impl Vault {
     /// `shutdown` turning true ends every revocation stream, so graceful shutdown can finish.
-    pub fn new(
+    pub async fn new(
         store: Store,
         keyring: Keyring,
         keyring_path: PathBuf,
         lease_ttl: Duration,
         egress: keyroute_egress::EgressPolicy,
         shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, crate::storage::StoreError> {
+        let revocations = Revocations::for_store(&store).await?;
+        Ok(Self {
             inner: Arc::new(VaultState {
                 store,
                 keyring: ArcSwap::from_pointee(keyring),
                 keyring_path,
                 lease_ttl,
-                revocations: Revocations::default(),
+                revocations,
                 rotation: tokio::sync::Mutex::new(()),
                 kek_metrics: KekMetrics::default(),
                 egress,
                 shutdown,
             }),
-        }
+        })
     }
 
     pub fn store(&self) -> &Store {

@@ -1,11 +1,11 @@
 //! The audit log: appended in the same transaction as the change it records.
 
-use rusqlite::{Transaction, params};
+use super::sql::{Tx, params};
 
 use super::{AuditEventRecord, AuditRecord, Store, StoreError};
 
 /// Appends `record` inside `tx`: if this fails, the caller's change fails with it.
-pub(super) fn append(tx: &Transaction<'_>, record: &AuditRecord) -> Result<(), StoreError> {
+pub(super) fn append(tx: &Tx<'_>, record: &AuditRecord) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO audit_events (time, actor, peer, action, target, owner_id, request_id, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -38,12 +38,10 @@ impl Store {
     ) -> Result<Vec<AuditEventRecord>, StoreError> {
         let owner_id = owner_id.to_owned();
         self.read(move |tx| {
-            let mut statement = tx.prepare_cached(
+            tx.query_map(
                 "SELECT id, time, actor, peer, action, target, owner_id, request_id, detail
                  FROM audit_events WHERE owner_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-            )?;
-            let rows = statement.query_map(
-                params![owner_id, before.unwrap_or(i64::MAX), limit as i64],
+                params![owner_id, before.unwrap_or(i64::MAX), limit],
                 |row| {
                     Ok(AuditEventRecord {
                         id: row.get(0)?,
@@ -59,8 +57,7 @@ impl Store {
                         },
                     })
                 },
-            )?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            )
         })
         .await
     }
@@ -69,11 +66,11 @@ impl Store {
     pub async fn count_audit_for_target(&self, target: &str) -> Result<u64, StoreError> {
         let target = target.to_owned();
         self.read(move |tx| {
-            Ok(tx.query_row(
+            tx.query_row(
                 "SELECT COUNT(*) FROM audit_events WHERE target = ?1",
-                [target],
-                |row| row.get::<_, i64>(0),
-            )? as u64)
+                params![target],
+                |row| row.get::<u64>(0),
+            )
         })
         .await
     }

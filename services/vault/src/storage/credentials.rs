@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use super::sql::{Row, Tx, params};
 
 use super::audit::append;
 use super::identities::{get_principal, memberships_of};
@@ -20,7 +20,7 @@ struct RawCredential {
     config: String,
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<RawCredential> {
+fn from_row(row: &Row<'_>) -> Result<RawCredential, StoreError> {
     Ok(RawCredential {
         config: row.get(5)?,
         record: CredentialRecord {
@@ -59,46 +59,55 @@ fn config_json(config: &BTreeMap<String, String>) -> Result<String, StoreError> 
     serde_json::to_string(config).map_err(|error| StoreError::Backend(error.to_string()))
 }
 
-fn get(tx: &Transaction<'_>, id: &str) -> Result<Option<CredentialRecord>, StoreError> {
-    tx.prepare_cached(&format!("SELECT {COLUMNS} FROM credentials WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?
-        .map(finish)
-        .transpose()
+fn get(tx: &Tx<'_>, id: &str) -> Result<Option<CredentialRecord>, StoreError> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM credentials WHERE id = ?1"),
+        params![id],
+        from_row,
+    )?
+    .map(finish)
+    .transpose()
 }
 
-fn require(tx: &Transaction<'_>, id: &str) -> Result<CredentialRecord, StoreError> {
+fn require(tx: &Tx<'_>, id: &str) -> Result<CredentialRecord, StoreError> {
     get(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("credential {id}")))
 }
 
 fn list(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     owner_id: &str,
     enabled_only: bool,
 ) -> Result<Vec<CredentialRecord>, StoreError> {
-    let mut statement = tx.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM credentials WHERE owner_id = ?1 AND (enabled = 1 OR ?2 = 0)
-         ORDER BY created_at, id"
-    ))?;
-    let rows = statement.query_map(params![owner_id, enabled_only], from_row)?;
-    rows.map(|raw| finish(raw?)).collect()
+    tx.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM credentials WHERE owner_id = ?1 AND (enabled = 1 OR ?2 = 0)
+             ORDER BY created_at, id"
+        ),
+        params![owner_id, enabled_only],
+        from_row,
+    )?
+    .into_iter()
+    .map(finish)
+    .collect()
 }
 
 /// An owner's enabled credentials for a lease, in order; a row whose config cannot be read is
 /// reported instead of failing the whole lease.
 fn leasable(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     owner_id: &str,
     unreadable: &mut Vec<UnreadableRow>,
 ) -> Result<Vec<CredentialRecord>, StoreError> {
-    let mut statement = tx.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM credentials WHERE owner_id = ?1 AND enabled = 1
-         ORDER BY created_at, id"
-    ))?;
-    let rows = statement.query_map([owner_id], from_row)?;
+    let rows = tx.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM credentials WHERE owner_id = ?1 AND enabled = 1
+             ORDER BY created_at, id"
+        ),
+        params![owner_id],
+        from_row,
+    )?;
     let mut credentials = Vec::new();
     for raw in rows {
-        let raw = raw?;
         let (id, owner) = (raw.record.id.clone(), raw.record.owner_id.clone());
         match finish(raw) {
             Ok(record) => credentials.push(record),
@@ -112,7 +121,7 @@ fn leasable(
     Ok(credentials)
 }
 
-fn setting_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, i64)> {
+fn setting_from_row(row: &Row<'_>) -> Result<(String, String, String, String, i64), StoreError> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -122,26 +131,25 @@ fn setting_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, 
     ))
 }
 
-fn settings(
-    tx: &Transaction<'_>,
-    owner_id: &str,
-) -> Result<Vec<ProviderSettingRecord>, StoreError> {
-    let mut statement = tx.prepare_cached(
+fn settings(tx: &Tx<'_>, owner_id: &str) -> Result<Vec<ProviderSettingRecord>, StoreError> {
+    let rows = tx.query_map(
         "SELECT owner_id, provider, mode, fallback, updated_at FROM provider_settings
          WHERE owner_id = ?1 ORDER BY provider",
+        params![owner_id],
+        setting_from_row,
     )?;
-    let rows = statement.query_map([owner_id], setting_from_row)?;
-    rows.map(|raw| {
-        let (owner_id, provider, mode, fallback, updated_at) = raw?;
-        Ok(ProviderSettingRecord {
-            mode: parse_enum(&mode, ProviderMode::parse, "provider mode")?,
-            fallback: parse_enum(&fallback, FallbackPolicy::parse, "fallback policy")?,
-            owner_id,
-            provider,
-            updated_at,
+    rows.into_iter()
+        .map(|raw| {
+            let (owner_id, provider, mode, fallback, updated_at) = raw;
+            Ok(ProviderSettingRecord {
+                mode: parse_enum(&mode, ProviderMode::parse, "provider mode")?,
+                fallback: parse_enum(&fallback, FallbackPolicy::parse, "fallback policy")?,
+                owner_id,
+                provider,
+                updated_at,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 impl Store {
@@ -154,13 +162,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(move |tx| {
             get_principal(tx, &record.owner_id)?.ok_or_else(|| StoreError::NotFound(format!("owner {}", record.owner_id)))?;
-            let existing: Option<String> = tx
-                .query_row(
-                    "SELECT id FROM credentials WHERE owner_id = ?1 AND provider = ?2 AND label = ?3",
-                    params![record.owner_id, record.provider, record.label],
-                    |row| row.get(0),
-                )
-                .optional()?;
+            let existing: Option<String> = tx.query_opt(
+                "SELECT id FROM credentials WHERE owner_id = ?1 AND provider = ?2 AND label = ?3",
+                params![record.owner_id, record.provider, record.label],
+                |row| row.get(0),
+            )?;
             if let Some(existing_id) = existing {
                 return Err(StoreError::AlreadyExists { existing_id });
             }
@@ -286,13 +292,11 @@ impl Store {
         let label = label.to_owned();
         self.write(move |tx| {
             let current = require(tx, &id)?;
-            let existing: Option<String> = tx
-                .query_row(
-                    "SELECT id FROM credentials WHERE owner_id = ?1 AND provider = ?2 AND label = ?3 AND id <> ?4",
-                    params![current.owner_id, current.provider, label, id],
-                    |row| row.get(0),
-                )
-                .optional()?;
+            let existing: Option<String> = tx.query_opt(
+                "SELECT id FROM credentials WHERE owner_id = ?1 AND provider = ?2 AND label = ?3 AND id <> ?4",
+                params![current.owner_id, current.provider, label, id],
+                |row| row.get(0),
+            )?;
             if let Some(existing_id) = existing {
                 return Err(StoreError::AlreadyExists { existing_id });
             }
@@ -315,7 +319,7 @@ impl Store {
         let id = id.to_owned();
         self.write(move |tx| {
             let record = require(tx, &id)?;
-            tx.execute("DELETE FROM credentials WHERE id = ?1", [&id])?;
+            tx.execute("DELETE FROM credentials WHERE id = ?1", params![id])?;
             append(tx, &audit)?;
             Ok(record)
         })
@@ -405,11 +409,11 @@ impl Store {
     /// KEK versions referenced by stored data keys.
     pub async fn kek_versions_in_use(&self) -> Result<Vec<u32>, StoreError> {
         self.read(|tx| {
-            let mut statement = tx.prepare_cached(
+            tx.query_map(
                 "SELECT DISTINCT kek_version FROM credentials ORDER BY kek_version",
-            )?;
-            let rows = statement.query_map([], |row| row.get(0))?;
-            Ok(rows.collect::<Result<Vec<u32>, _>>()?)
+                params![],
+                |row| row.get::<u32>(0),
+            )
         })
         .await
     }
@@ -433,18 +437,15 @@ impl Store {
         A: Fn(&CredentialRecord, &str) -> Option<AuditRecord> + Send + 'static,
     {
         self.write(move |tx| {
-            let raws: Vec<RawCredential> = {
-                let mut statement = tx.prepare_cached(&format!(
+            let raws: Vec<RawCredential> = tx.query_map(
+                &format!(
                     "SELECT {COLUMNS} FROM credentials
                      WHERE (kek_version != ?1 OR aad_version < ?2) AND id > ?3
                      ORDER BY id LIMIT ?4"
-                ))?;
-                let rows = statement.query_map(
-                    params![stale.not_under_kek, stale.aad_below, after, limit as i64],
-                    from_row,
-                )?;
-                rows.collect::<Result<_, _>>()?
-            };
+                ),
+                params![stale.not_under_kek, stale.aad_below, after, limit],
+                from_row,
+            )?;
             let mut batch = RefreshBatch {
                 visited: raws.len(),
                 last_id: raws.last().map(|raw| raw.record.id.clone()),

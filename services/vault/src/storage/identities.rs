@@ -1,6 +1,6 @@
 //! Principals, memberships and gateway tokens.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use super::sql::{Row, Tx, params};
 
 use super::audit::append;
 use super::{
@@ -13,7 +13,7 @@ type RawPrincipal = (String, String, String, String, Millis, Option<Millis>);
 
 const PRINCIPAL_COLUMNS: &str = "id, kind, name, email, created_at, disabled_at";
 
-fn principal_from_row(row: &Row<'_>) -> rusqlite::Result<RawPrincipal> {
+fn principal_from_row(row: &Row<'_>) -> Result<RawPrincipal, StoreError> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -36,24 +36,17 @@ fn principal(raw: RawPrincipal) -> Result<PrincipalRecord, StoreError> {
     })
 }
 
-pub(super) fn get_principal(
-    tx: &Transaction<'_>,
-    id: &str,
-) -> Result<Option<PrincipalRecord>, StoreError> {
-    tx.prepare_cached(&format!(
-        "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1"
-    ))?
-    .query_row([id], principal_from_row)
-    .optional()?
+pub(super) fn get_principal(tx: &Tx<'_>, id: &str) -> Result<Option<PrincipalRecord>, StoreError> {
+    tx.query_opt(
+        &format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE id = ?1"),
+        params![id],
+        principal_from_row,
+    )?
     .map(principal)
     .transpose()
 }
 
-fn require_kind(
-    tx: &Transaction<'_>,
-    id: &str,
-    kind: PrincipalKind,
-) -> Result<PrincipalRecord, StoreError> {
+fn require_kind(tx: &Tx<'_>, id: &str, kind: PrincipalKind) -> Result<PrincipalRecord, StoreError> {
     let found = get_principal(tx, id)?
         .ok_or_else(|| StoreError::NotFound(format!("{} {id}", kind.as_str())))?;
     if found.kind != kind {
@@ -68,7 +61,7 @@ fn require_kind(
 
 fn membership_from_row(
     row: &Row<'_>,
-) -> rusqlite::Result<(String, String, String, String, Millis)> {
+) -> Result<(String, String, String, String, Millis), StoreError> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -92,19 +85,22 @@ fn membership(
 }
 
 pub(super) fn memberships_of(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     user_id: &str,
 ) -> Result<Vec<MembershipRecord>, StoreError> {
-    let mut statement = tx.prepare_cached(
+    tx.query_map(
         "SELECT m.org_id, p.name, m.user_id, m.role, m.created_at
          FROM memberships m JOIN principals p ON p.id = m.org_id
          WHERE m.user_id = ?1 ORDER BY m.created_at, m.org_id",
-    )?;
-    let rows = statement.query_map([user_id], membership_from_row)?;
-    rows.map(|raw| membership(raw?)).collect()
+        params![user_id],
+        membership_from_row,
+    )?
+    .into_iter()
+    .map(membership)
+    .collect()
 }
 
-fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+fn token_from_row(row: &Row<'_>) -> Result<TokenRecord, StoreError> {
     Ok(TokenRecord {
         id: row.get(0)?,
         principal_id: row.get(1)?,
@@ -115,13 +111,7 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         expires_at: row.get(6)?,
         kind: {
             let text: String = row.get(7)?;
-            TokenKind::parse(&text).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    7,
-                    rusqlite::types::Type::Text,
-                    Box::new(StoreError::Corrupt(format!("unknown token kind {text:?}"))),
-                )
-            })?
+            parse_enum(&text, TokenKind::parse, "token kind")?
         },
     })
 }
@@ -170,19 +160,21 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<PrincipalRecord>, StoreError> {
         self.read(move |tx| {
-            let mut statement = tx.prepare_cached(&format!(
-                "SELECT {PRINCIPAL_COLUMNS} FROM principals
-                 WHERE (?1 IS NULL OR kind = ?1) AND id > ?2 ORDER BY id LIMIT ?3"
-            ))?;
-            let rows = statement.query_map(
+            tx.query_map(
+                &format!(
+                    "SELECT {PRINCIPAL_COLUMNS} FROM principals
+                     WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1) AND id > ?2 ORDER BY id LIMIT ?3"
+                ),
                 params![
                     kind.map(PrincipalKind::as_str),
-                    after.unwrap_or_default(),
-                    limit as i64
+                    after.clone().unwrap_or_default(),
+                    limit
                 ],
                 principal_from_row,
-            )?;
-            rows.map(|raw| principal(raw?)).collect()
+            )?
+            .into_iter()
+            .map(principal)
+            .collect()
         })
         .await
     }
@@ -212,9 +204,9 @@ impl Store {
                 |row| row.get(0),
             )?;
             Ok(MembershipRecord {
-                org_id,
+                org_id: org_id.clone(),
                 org_name: org.name,
-                user_id,
+                user_id: user_id.clone(),
                 role,
                 created_at,
             })
@@ -231,13 +223,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (org_id, user_id) = (org_id.to_owned(), user_id.to_owned());
         self.write(move |tx| {
-            let role: Option<String> = tx
-                .query_row(
-                    "SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2",
-                    params![org_id, user_id],
-                    |row| row.get(0),
-                )
-                .optional()?;
+            let role: Option<String> = tx.query_opt(
+                "SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2",
+                params![org_id, user_id],
+                |row| row.get(0),
+            )?;
             let Some(role) = role else {
                 return Err(StoreError::NotFound(format!(
                     "membership of {user_id} in {org_id}"
@@ -246,7 +236,7 @@ impl Store {
             if role == Role::Owner.as_str() {
                 let owners: i64 = tx.query_row(
                     "SELECT COUNT(*) FROM memberships WHERE org_id = ?1 AND role = 'owner'",
-                    [&org_id],
+                    params![org_id],
                     |row| row.get(0),
                 )?;
                 if owners <= 1 {
@@ -273,10 +263,11 @@ impl Store {
     pub async fn role_in(&self, org_id: &str, user_id: &str) -> Result<Option<Role>, StoreError> {
         let (org_id, user_id) = (org_id.to_owned(), user_id.to_owned());
         self.read(move |tx| {
-            let role: Option<String> = tx
-                .prepare_cached("SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2")?
-                .query_row(params![org_id, user_id], |row| row.get(0))
-                .optional()?;
+            let role: Option<String> = tx.query_opt(
+                "SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2",
+                params![org_id, user_id],
+                |row| row.get(0),
+            )?;
             role.map(|role| parse_enum(&role, Role::parse, "role"))
                 .transpose()
         })
@@ -337,12 +328,11 @@ impl Store {
     /// The token with this hash, revoked or not.
     pub async fn token_by_hash(&self, hash: [u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
         self.read(move |tx| {
-            Ok(tx
-                .prepare_cached(&format!(
-                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"
-                ))?
-                .query_row([hash.as_slice()], token_from_row)
-                .optional()?)
+            tx.query_opt(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1"),
+                params![hash.as_slice()],
+                token_from_row,
+            )
         })
         .await
     }
@@ -363,25 +353,24 @@ impl Store {
                 params![id, now],
             )?;
             let record = tx
-                .query_row(
+                .query_opt(
                     &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
-                    [&id],
+                    params![id],
                     token_from_row,
-                )
-                .optional()?
+                )?
                 .ok_or_else(|| StoreError::NotFound(format!("token {id}")))?;
             let descendants = "WITH RECURSIVE started(id) AS (
                    SELECT id FROM tokens WHERE parent_id = ?1
                    UNION SELECT tokens.id FROM tokens JOIN started ON tokens.parent_id = started.id
                  )";
-            let mut sessions = {
-                let mut statement = tx.prepare_cached(&format!(
+            let mut sessions = tx.query_map(
+                &format!(
                     "{descendants} SELECT {TOKEN_COLUMNS} FROM tokens
                      WHERE id IN (SELECT id FROM started) AND revoked_at IS NULL ORDER BY id"
-                ))?;
-                let rows = statement.query_map([&id], token_from_row)?;
-                rows.collect::<Result<Vec<_>, _>>()?
-            };
+                ),
+                params![id],
+                token_from_row,
+            )?;
             tx.execute(
                 &format!(
                     "{descendants} UPDATE tokens SET revoked_at = ?2
@@ -409,14 +398,14 @@ impl Store {
         self.write(move |tx| {
             get_principal(tx, &principal_id)?
                 .ok_or_else(|| StoreError::NotFound(format!("principal {principal_id}")))?;
-            let mut revoked = {
-                let mut statement = tx.prepare_cached(&format!(
+            let mut revoked = tx.query_map(
+                &format!(
                     "SELECT {TOKEN_COLUMNS} FROM tokens
                      WHERE principal_id = ?1 AND revoked_at IS NULL ORDER BY created_at, id"
-                ))?;
-                let rows = statement.query_map([&principal_id], token_from_row)?;
-                rows.collect::<Result<Vec<_>, _>>()?
-            };
+                ),
+                params![principal_id],
+                token_from_row,
+            )?;
             tx.execute(
                 "UPDATE tokens SET revoked_at = ?2 WHERE principal_id = ?1 AND revoked_at IS NULL",
                 params![principal_id, now],
@@ -462,10 +451,11 @@ impl Store {
     pub async fn token_owner(&self, token_id: &str) -> Result<Option<String>, StoreError> {
         let token_id = token_id.to_owned();
         self.read(move |tx| {
-            Ok(tx
-                .prepare_cached("SELECT principal_id FROM tokens WHERE id = ?1")?
-                .query_row([token_id], |row| row.get(0))
-                .optional()?)
+            tx.query_opt(
+                "SELECT principal_id FROM tokens WHERE id = ?1",
+                params![token_id],
+                |row| row.get(0),
+            )
         })
         .await
     }
@@ -473,11 +463,13 @@ impl Store {
     pub async fn list_tokens(&self, principal_id: &str) -> Result<Vec<TokenRecord>, StoreError> {
         let principal_id = principal_id.to_owned();
         self.read(move |tx| {
-            let mut statement = tx.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE principal_id = ?1 ORDER BY created_at, id"
-            ))?;
-            let rows = statement.query_map([principal_id], token_from_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            tx.query_map(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE principal_id = ?1 ORDER BY created_at, id"
+                ),
+                params![principal_id],
+                token_from_row,
+            )
         })
         .await
     }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use super::sql::{Row, Tx, params};
 
 use super::money::{TokenCounts, UsageDayRecord, UsageLineRecord, UsageRow, UsageSource, column};
 use super::{Millis, Store, StoreError, parse_enum};
@@ -100,68 +100,65 @@ impl BatchTotals {
     }
 
     /// Adds the gathered totals to the stored ones.
-    pub(super) fn write(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+    pub(super) fn write(self, tx: &Tx<'_>) -> Result<(), StoreError> {
         for ((owner, month), micros) in &self.spend {
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO spend_by_month (owner_id, month, micros) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (owner_id, month) DO UPDATE SET micros = micros + ?3",
-            )?
-            .execute(params![owner, month, micros])?;
+                 ON CONFLICT (owner_id, month) DO UPDATE SET micros = spend_by_month.micros + ?3",
+                params![owner, month, micros],
+            )?;
         }
         for ((owner, day, provider, model, source), sums) in &self.days {
-            tx.prepare_cached(
+            tx.execute(
                 "INSERT INTO usage_daily (owner_id, month, day, provider, model, source, requests,
                     input_tokens, output_tokens, cost_micros, cache_read_tokens, cache_write_tokens,
                     cache_write_1h_tokens, reasoning_tokens)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT (owner_id, month, day, provider, model, source) DO UPDATE SET
-                    requests = requests + ?7,
-                    input_tokens = input_tokens + ?8,
-                    output_tokens = output_tokens + ?9,
-                    cost_micros = cost_micros + ?10,
-                    cache_read_tokens = cache_read_tokens + ?11,
-                    cache_write_tokens = cache_write_tokens + ?12,
-                    cache_write_1h_tokens = cache_write_1h_tokens + ?13,
-                    reasoning_tokens = reasoning_tokens + ?14",
-            )?
-            .execute(params![
-                owner,
-                &day[..7],
-                day,
-                provider,
-                model,
-                source,
-                sums.requests,
-                sums.input,
-                sums.output,
-                sums.cost_micros,
-                sums.cache_read,
-                sums.cache_write,
-                sums.cache_write_1h,
-                sums.reasoning,
-            ])?;
+                    requests = usage_daily.requests + ?7,
+                    input_tokens = usage_daily.input_tokens + ?8,
+                    output_tokens = usage_daily.output_tokens + ?9,
+                    cost_micros = usage_daily.cost_micros + ?10,
+                    cache_read_tokens = usage_daily.cache_read_tokens + ?11,
+                    cache_write_tokens = usage_daily.cache_write_tokens + ?12,
+                    cache_write_1h_tokens = usage_daily.cache_write_1h_tokens + ?13,
+                    reasoning_tokens = usage_daily.reasoning_tokens + ?14",
+                params![
+                    owner,
+                    &day[..7],
+                    day,
+                    provider,
+                    model,
+                    source,
+                    sums.requests,
+                    sums.input,
+                    sums.output,
+                    sums.cost_micros,
+                    sums.cache_read,
+                    sums.cache_write,
+                    sums.cache_write_1h,
+                    sums.reasoning,
+                ],
+            )?;
         }
         Ok(())
     }
 }
 
 /// Spend charged to `owner_id` in `month`: calls it made, and calls made with its keys.
-pub(super) fn month_spend(
-    tx: &Transaction<'_>,
-    owner_id: &str,
-    month: &str,
-) -> Result<i64, StoreError> {
+pub(super) fn month_spend(tx: &Tx<'_>, owner_id: &str, month: &str) -> Result<i64, StoreError> {
     Ok(tx
-        .prepare_cached("SELECT micros FROM spend_by_month WHERE owner_id = ?1 AND month = ?2")?
-        .query_row(params![owner_id, month], |row| row.get(0))
-        .optional()?
+        .query_opt(
+            "SELECT micros FROM spend_by_month WHERE owner_id = ?1 AND month = ?2",
+            params![owner_id, month],
+            |row| row.get(0),
+        )?
         .unwrap_or(0))
 }
 
 /// A summed count read back as the unsigned number it is.
-fn count(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
-    let sum: i64 = row.get(index)?;
-    u64::try_from(sum).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, sum))
+fn count(row: &Row<'_>, index: usize) -> Result<u64, StoreError> {
+    row.get(index)
 }
 
 impl Store {
@@ -173,42 +170,47 @@ impl Store {
     ) -> Result<Vec<UsageLineRecord>, StoreError> {
         let (owner_id, month) = (owner_id.to_owned(), month.to_owned());
         self.read(move |tx| {
-            let mut statement = tx.prepare_cached(
-                "SELECT provider, model, source, SUM(requests), SUM(input_tokens),
-                        SUM(output_tokens), SUM(cost_micros), SUM(cache_read_tokens),
-                        SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens)
+            let rows = tx.query_map(
+                "SELECT provider, model, source, CAST(SUM(requests) AS BIGINT),
+                        CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT),
+                        CAST(SUM(cost_micros) AS BIGINT), CAST(SUM(cache_read_tokens) AS BIGINT),
+                        CAST(SUM(cache_write_tokens) AS BIGINT),
+                        CAST(SUM(cache_write_1h_tokens) AS BIGINT),
+                        CAST(SUM(reasoning_tokens) AS BIGINT)
                  FROM usage_daily WHERE owner_id = ?1 AND month = ?2
                  GROUP BY provider, model, source ORDER BY provider, model, source",
+                params![owner_id, month],
+                |row| {
+                    Ok((
+                        row.get::<String>(0)?,
+                        row.get::<String>(1)?,
+                        row.get::<String>(2)?,
+                        count(row, 3)?,
+                        TokenCounts {
+                            input: count(row, 4)?,
+                            output: count(row, 5)?,
+                            cache_read: count(row, 7)?,
+                            cache_write: count(row, 8)?,
+                            cache_write_1h: count(row, 9)?,
+                            reasoning: count(row, 10)?,
+                        },
+                        row.get::<i64>(6)?,
+                    ))
+                },
             )?;
-            let rows = statement.query_map(params![owner_id, month], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    count(row, 3)?,
-                    TokenCounts {
-                        input: count(row, 4)?,
-                        output: count(row, 5)?,
-                        cache_read: count(row, 7)?,
-                        cache_write: count(row, 8)?,
-                        cache_write_1h: count(row, 9)?,
-                        reasoning: count(row, 10)?,
-                    },
-                    row.get::<_, i64>(6)?,
-                ))
-            })?;
-            rows.map(|raw| {
-                let (provider, model, source, requests, tokens, cost_micros) = raw?;
-                Ok(UsageLineRecord {
-                    source: parse_enum(&source, UsageSource::parse, "usage source")?,
-                    provider,
-                    model,
-                    requests,
-                    tokens,
-                    cost_micros,
+            rows.into_iter()
+                .map(|raw| {
+                    let (provider, model, source, requests, tokens, cost_micros) = raw;
+                    Ok(UsageLineRecord {
+                        source: parse_enum(&source, UsageSource::parse, "usage source")?,
+                        provider,
+                        model,
+                        requests,
+                        tokens,
+                        cost_micros,
+                    })
                 })
-            })
-            .collect()
+                .collect()
         })
         .await
     }
@@ -222,16 +224,16 @@ impl Store {
     ) -> Result<Vec<UsageDayRecord>, StoreError> {
         let (owner_id, month) = (owner_id.to_owned(), month.to_owned());
         self.read(move |tx| {
-            let mut statement = tx.prepare_cached(
+            tx.query_map(
                 "SELECT day,
-                        SUM(CASE WHEN source = 'byok' THEN requests ELSE 0 END),
-                        SUM(CASE WHEN source = 'managed' THEN requests ELSE 0 END),
-                        SUM(CASE WHEN source = 'byok' THEN cost_micros ELSE 0 END),
-                        SUM(CASE WHEN source = 'managed' THEN cost_micros ELSE 0 END)
+                        CAST(SUM(CASE WHEN source = 'byok' THEN requests ELSE 0 END) AS BIGINT),
+                        CAST(SUM(CASE WHEN source = 'managed' THEN requests ELSE 0 END) AS BIGINT),
+                        CAST(SUM(CASE WHEN source = 'byok' THEN cost_micros ELSE 0 END) AS BIGINT),
+                        CAST(SUM(CASE WHEN source = 'managed' THEN cost_micros ELSE 0 END) AS BIGINT)
                  FROM usage_daily WHERE owner_id = ?1 AND month = ?2
                  GROUP BY day ORDER BY day",
-            )?;
-            let rows = statement.query_map(params![owner_id, month], |row| {
+                params![owner_id, month],
+                |row| {
                 Ok(UsageDayRecord {
                     date: row.get(0)?,
                     byok_requests: count(row, 1)?,
@@ -239,8 +241,7 @@ impl Store {
                     byok_cost_micros: row.get(3)?,
                     managed_cost_micros: row.get(4)?,
                 })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
         })
         .await
     }
@@ -254,12 +255,11 @@ impl Store {
         loop {
             let deleted = self
                 .write(move |tx| {
-                    Ok(tx
-                        .prepare_cached(
-                            "DELETE FROM usage_records WHERE rowid IN (
-                                SELECT rowid FROM usage_records WHERE time < ?1 LIMIT ?2)",
-                        )?
-                        .execute(params![before, PRUNE_BATCH])?)
+                    tx.execute(
+                        "DELETE FROM usage_records WHERE usage_id IN (
+                            SELECT usage_id FROM usage_records WHERE time < ?1 LIMIT ?2)",
+                        params![before, PRUNE_BATCH],
+                    )
                 })
                 .await?;
             pruned += deleted as u64;

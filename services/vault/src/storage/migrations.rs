@@ -1,4 +1,6 @@
-//! Versioned schema migrations, applied in order at start, each in its own transaction.
+//! Versioned schema migrations, applied in order at start. SQLite applies each in its own
+//! transaction; PostgreSQL applies all pending ones in one, under an advisory lock, so that
+//! replicas starting together migrate once.
 
 use rusqlite::Connection;
 
@@ -64,13 +66,69 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
     ),
 ];
 
+/// PostgreSQL's migrations: a baseline at 12 (the schema SQLite's 1 to 12 build), then the
+/// same versions as SQLite's, each in PostgreSQL's dialect.
+const POSTGRES_MIGRATIONS: &[(u32, &str, &str)] = &[(
+    12,
+    "the schema of SQLite's migrations 1 to 12",
+    include_str!("migrations/postgres/0012_baseline.sql"),
+)];
+
+/// Any constant, the same in every replica: the advisory lock migrations take.
+const MIGRATION_LOCK: i64 = 0x6b65_7972_6f75_7465;
+
 /// The newest schema version this build knows.
 pub(crate) fn latest() -> u32 {
     MIGRATIONS.last().map_or(0, |(version, _, _)| *version)
 }
 
-/// Brings the database to the newest schema; refuses a database from a newer build.
-pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<u32, StoreError> {
+fn refuse_newer(current: u32) -> Result<(), StoreError> {
+    if current > latest() {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this vault supports ({})",
+            latest()
+        )));
+    }
+    Ok(())
+}
+
+/// Brings a PostgreSQL database to the newest schema; refuses one from a newer build.
+pub(crate) fn migrate_postgres(client: &mut postgres::Client, now: i64) -> Result<u32, StoreError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .try_get(0)?;
+    let current = u32::try_from(current)
+        .map_err(|_| StoreError::Corrupt(format!("schema version {current}")))?;
+    refuse_newer(current)?;
+    for (version, name, sql) in POSTGRES_MIGRATIONS
+        .iter()
+        .filter(|(version, _, _)| *version > current)
+    {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&i64::from(*version), name, &now],
+        )?;
+        tracing::info!(version, name, "applied schema migration");
+    }
+    tx.commit()?;
+    Ok(latest())
+}
+
+/// Brings a SQLite database to the newest schema; refuses one from a newer build.
+pub(crate) fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<u32, StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY,
@@ -83,12 +141,7 @@ pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<u32, StoreError
         [],
         |row| row.get(0),
     )?;
-    if current > latest() {
-        return Err(StoreError::Corrupt(format!(
-            "database schema version {current} is newer than this vault supports ({})",
-            latest()
-        )));
-    }
+    refuse_newer(current)?;
     for (version, name, sql) in MIGRATIONS
         .iter()
         .filter(|(version, _, _)| *version > current)
@@ -111,7 +164,12 @@ mod tests {
 
     use rusqlite::Connection;
 
-    use super::{MIGRATIONS, latest, migrate};
+    use super::{MIGRATIONS, POSTGRES_MIGRATIONS, latest, migrate_sqlite as migrate};
+
+    #[test]
+    fn both_dialects_end_at_the_same_version() {
+        assert_eq!(POSTGRES_MIGRATIONS.last().map(|m| m.0), Some(latest()));
+    }
 
     /// A database as migration `version` left it, foreign keys off so rows can stand alone.
     fn database_at(version: u32) -> Connection {

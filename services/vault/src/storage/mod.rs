@@ -1,10 +1,7 @@
 //! The vault's storage: every SQL statement lives below this module, behind domain methods,
-//! so that a PostgreSQL backend can stand beside SQLite without changes elsewhere.
-//!
-//! SQLite runs in WAL mode with `synchronous=FULL`: a write is acknowledged only after its
-//! commit reached the disk, so it survives `kill -9` and power loss. One writer connection
-//! serializes writes; a small pool of readers serves reads concurrently. All database work
-//! runs on tokio's blocking pool, never on the async workers.
+//! written once for both databases ([`sql`]): SQLite, embedded, for `keyroute dev` and one
+//! replica ([`sqlite`]); PostgreSQL for several replicas on one database ([`postgres`]).
+//! All database work runs on tokio's blocking pool, never on the async workers.
 
 mod audit;
 mod credentials;
@@ -13,6 +10,10 @@ mod ledger;
 mod migrations;
 mod model;
 mod money;
+mod postgres;
+mod raw;
+mod sql;
+mod sqlite;
 
 pub use money::{
     BudgetRecord, HoldOutcome, TokenCounts, UsageDayRecord, UsageLineRecord, UsageRow, UsageSource,
@@ -20,14 +21,13 @@ pub use money::{
 };
 
 pub use model::*;
+pub use postgres::PostgresSettings;
+pub use raw::SqlValue;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
-
-/// How many idle read connections are kept.
-const READER_POOL: usize = 4;
+use sql::Tx;
 
 /// Why a storage operation failed. Messages never carry secret material: secrets reach the
 /// store only sealed, and statements bind values instead of formatting them.
@@ -43,76 +43,97 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Backend(String),
+    /// A transaction kept losing conflicts with concurrent ones (other replicas): retrying
+    /// later may succeed.
+    #[error("database contention: {0}")]
+    Contention(String),
     #[error("storage task failed: {0}")]
     Task(String),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Backend(error.to_string())
+/// Which database the vault keeps its state in.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A SQLite file (created if missing): one replica.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database shared by every replica.
+    Postgres(PostgresSettings),
+}
+
+impl Database {
+    /// `--db`: a `postgres://` (or `postgresql://`) URL, or else a SQLite file path.
+    pub fn parse(db: &str, password: Option<secrecy::SecretString>) -> Result<Self, String> {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            return PostgresSettings::new(db, password).map(Self::Postgres);
+        }
+        if password.is_some() {
+            return Err("a database password is only used with a postgres:// --db".to_owned());
+        }
+        Ok(Self::Sqlite(PathBuf::from(db)))
+    }
+
+    /// A name for logs and errors (the URL carries no password).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(settings) => settings.url.clone(),
+        }
     }
 }
 
 /// The vault's database.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    inner: Arc<Backend>,
 }
 
-struct Inner {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, place) = match &*self.inner {
+            Backend::Sqlite(db) => ("sqlite", db.path.display().to_string()),
+            Backend::Postgres(db) => ("postgres", db.url().to_owned()),
+        };
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("backend", &kind)
+            .field("at", &place)
             .finish()
     }
 }
 
-fn connect(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;",
-    )?;
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Backend(format!(
-            "cannot enable WAL journaling (got {mode})"
-        )));
-    }
-    Ok(conn)
-}
+/// Called with each change another replica announced, or `None` when some may have been
+/// missed.
+pub type ChangeListener = Box<dyn Fn(Option<&str>) + Send>;
+
+/// The notification channel changes are fanned out on between replicas.
+const CHANGES_CHANNEL: &str = "keyroute_vault_changes";
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
-    pub async fn open(path: &Path, now: Millis) -> Result<Self, StoreError> {
-        let path = path.to_owned();
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub async fn open(database: &Database, now: Millis) -> Result<Self, StoreError> {
+        let database = database.clone();
         tokio::task::spawn_blocking(move || {
-            let mut writer = connect(&path)?;
-            migrations::migrate(&mut writer, now)?;
-            restrict_permissions(&path);
+            let backend = match &database {
+                Database::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path, now)?),
+                Database::Postgres(settings) => {
+                    Backend::Postgres(postgres::Postgres::open(settings, now)?)
+                }
+            };
             Ok(Self {
-                inner: Arc::new(Inner {
-                    path,
-                    writer: Mutex::new(writer),
-                    readers: Mutex::new(Vec::new()),
-                }),
+                inner: Arc::new(backend),
             })
         })
         .await
         .map_err(|error| StoreError::Task(error.to_string()))?
+    }
+
+    /// Opens a SQLite file: tests and tools that read a vault's file.
+    pub async fn open_file(path: &std::path::Path, now: Millis) -> Result<Self, StoreError> {
+        Self::open(&Database::Sqlite(path.to_owned()), now).await
     }
 
     /// The newest schema version, for health and diagnostics.
@@ -120,83 +141,67 @@ impl Store {
         migrations::latest()
     }
 
-    /// Runs `work` in one immediate write transaction, committed only if it returns `Ok`.
+    /// Whether other replicas may share this database, so changes must be fanned out.
+    pub fn is_shared(&self) -> bool {
+        matches!(&*self.inner, Backend::Postgres(_))
+    }
+
+    /// Tells every replica's [`Store::listen_changes`] about a committed change. A no-op on
+    /// SQLite, where this replica is the only one.
+    pub async fn announce_change(&self, payload: String) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || match &*inner {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(db) => db.notify(CHANGES_CHANNEL, &payload),
+        })
+        .await
+        .map_err(|error| StoreError::Task(error.to_string()))?
+    }
+
+    /// Calls `on_change` with every change any replica announces after this returns (this
+    /// one's included), and with `None` whenever changes may have been missed (the listener
+    /// reconnected). Runs until the store is dropped. Nothing is started on SQLite.
+    pub async fn listen_changes(&self, on_change: ChangeListener) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || match &*inner {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(db) => db.listen(CHANGES_CHANNEL, on_change),
+        })
+        .await
+        .map_err(|error| StoreError::Task(error.to_string()))?
+    }
+
+    /// Runs `work` in one write transaction, committed only if it returns `Ok`. On
+    /// PostgreSQL it may run more than once (a conflict with another replica), so it must
+    /// only read what it captured.
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = work(&tx)?;
-            tx.commit()?;
-            Ok(value)
+        tokio::task::spawn_blocking(move || match &*inner {
+            Backend::Sqlite(db) => db.write(&work),
+            Backend::Postgres(db) => db.write(&work),
         })
         .await
         .map_err(|error| StoreError::Task(error.to_string()))?
     }
 
-    /// Runs `work` on a pooled read connection, inside one read transaction so that it sees
-    /// a consistent snapshot.
+    /// Runs `work` in one read transaction, so that it sees a consistent snapshot.
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .pop();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => connect(&inner.path)?,
-            };
-            let value = {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-                let value = work(&tx);
-                tx.finish()?;
-                value
-            };
-            let mut readers = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
-            if readers.len() < READER_POOL {
-                readers.push(conn);
-            }
-            value
+        tokio::task::spawn_blocking(move || match &*inner {
+            Backend::Sqlite(db) => db.read(&work),
+            Backend::Postgres(db) => db.read(&work),
         })
         .await
         .map_err(|error| StoreError::Task(error.to_string()))?
     }
-}
-
-/// The database holds sealed secrets and token hashes: keep it from other local users.
-fn restrict_permissions(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for file in [
-        path.to_owned(),
-        wal_path(path, "-wal"),
-        wal_path(path, "-shm"),
-    ] {
-        if file.exists() {
-            let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
-        }
-    }
-}
-
-fn wal_path(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// Maps a row's text column to an enum, treating unknown text as corruption.

@@ -1,7 +1,7 @@
 //! Credit balances, the usage ledger and monthly budgets. Amounts are integer micro-dollars,
 //! so sums never drift. A usage row and the balance debit it causes commit together.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use super::sql::{Tx, params};
 
 use super::audit::append;
 use super::identities::get_principal;
@@ -149,44 +149,43 @@ pub fn month_of(ms: Millis) -> String {
     day
 }
 
-fn balance_in(tx: &Transaction<'_>, principal_id: &str) -> Result<i64, StoreError> {
+fn balance_in(tx: &Tx<'_>, principal_id: &str) -> Result<i64, StoreError> {
     Ok(tx
-        .prepare_cached("SELECT micros FROM balances WHERE principal_id = ?1")?
-        .query_row([principal_id], |row| row.get(0))
-        .optional()?
+        .query_opt(
+            "SELECT micros FROM balances WHERE principal_id = ?1",
+            params![principal_id],
+            |row| row.get(0),
+        )?
         .unwrap_or(0))
 }
 
 fn add_to_balance(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     principal_id: &str,
     micros: i64,
     now: Millis,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO balances (principal_id, micros, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (principal_id) DO UPDATE SET micros = micros + ?2, updated_at = ?3",
-    )?
-    .execute(params![principal_id, micros, now])?;
+         ON CONFLICT (principal_id) DO UPDATE SET micros = balances.micros + ?2, updated_at = ?3",
+        params![principal_id, micros, now],
+    )?;
     Ok(())
 }
 
-fn budget_in(
-    tx: &Transaction<'_>,
-    owner_id: &str,
-    month: &str,
-) -> Result<BudgetRecord, StoreError> {
-    let cap: Option<i64> = tx
-        .prepare_cached("SELECT monthly_cap_micros FROM budgets WHERE owner_id = ?1")?
-        .query_row([owner_id], |row| row.get(0))
-        .optional()?;
+fn budget_in(tx: &Tx<'_>, owner_id: &str, month: &str) -> Result<BudgetRecord, StoreError> {
+    let cap: Option<i64> = tx.query_opt(
+        "SELECT monthly_cap_micros FROM budgets WHERE owner_id = ?1",
+        params![owner_id],
+        |row| row.get(0),
+    )?;
     Ok(BudgetRecord {
         monthly_cap_micros: cap.unwrap_or(0),
         month_spend_micros: super::ledger::month_spend(tx, owner_id, month)?,
     })
 }
 
-fn require_account(tx: &Transaction<'_>, id: &str) -> Result<(), StoreError> {
+fn require_account(tx: &Tx<'_>, id: &str) -> Result<(), StoreError> {
     let principal =
         get_principal(tx, id)?.ok_or_else(|| StoreError::NotFound(format!("principal {id}")))?;
     if principal.kind == PrincipalKind::Platform {
@@ -210,7 +209,7 @@ impl Store {
             let (mut recorded, mut duplicates) = (0, 0);
             let mut totals = super::ledger::BatchTotals::default();
             let mut known = std::collections::HashSet::new();
-            for row in rows {
+            for row in &rows {
                 if !known.contains(&row.principal_id) {
                     require_account(tx, &row.principal_id)?;
                     known.insert(row.principal_id.clone());
@@ -222,17 +221,15 @@ impl Store {
                     )));
                 }
                 let tokens = row.tokens;
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO usage_records (usage_id, request_id, time, month,
+                let inserted = tx.execute(
+                    "INSERT INTO usage_records (usage_id, request_id, time, month,
                             principal_id, credential_id, credential_owner, source, provider,
                             model, input_tokens, output_tokens, cost_micros, cache_read_tokens,
                             cache_write_tokens, cache_write_1h_tokens, reasoning_tokens)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
                             ?15, ?16, ?17)
                          ON CONFLICT (usage_id) DO NOTHING",
-                    )?
-                    .execute(params![
+                    params![
                         row.usage_id,
                         row.request_id,
                         row.time,
@@ -250,27 +247,25 @@ impl Store {
                         column(tokens.cache_write)?,
                         column(tokens.cache_write_1h)?,
                         column(tokens.reasoning)?,
-                    ])?;
+                    ],
+                )?;
                 if inserted == 0 {
                     duplicates += 1;
                     continue;
                 }
                 recorded += 1;
-                totals.add(&row)?;
+                totals.add(row)?;
                 if row.source == UsageSource::Managed {
                     add_to_balance(tx, &row.principal_id, -row.cost_micros, now)?;
                     if !row.hold_id.is_empty() {
                         // The cost leaves the hold as it leaves the balance: held and spent
                         // are never counted twice.
-                        tx.prepare_cached(
-                            "UPDATE credit_holds SET micros = MAX(0, micros - ?2)
+                        tx.execute(
+                            "UPDATE credit_holds
+                             SET micros = CASE WHEN micros > ?2 THEN micros - ?2 ELSE 0 END
                              WHERE id = ?1 AND principal_id = ?3",
-                        )?
-                        .execute(params![
-                            row.hold_id,
-                            row.cost_micros,
-                            row.principal_id
-                        ])?;
+                            params![row.hold_id, row.cost_micros, row.principal_id],
+                        )?;
                     }
                 }
             }
@@ -294,12 +289,15 @@ impl Store {
         let (hold_id, principal_id) = (hold_id.to_owned(), principal_id.to_owned());
         self.write(move |tx| {
             require_account(tx, &principal_id)?;
-            tx.prepare_cached("DELETE FROM credit_holds WHERE expires_at <= ?1")?
-                .execute([now])?;
-            let current: Option<(String, i64)> = tx
-                .prepare_cached("SELECT principal_id, micros FROM credit_holds WHERE id = ?1")?
-                .query_row([&hold_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
+            tx.execute(
+                "DELETE FROM credit_holds WHERE expires_at <= ?1",
+                params![now],
+            )?;
+            let current: Option<(String, i64)> = tx.query_opt(
+                "SELECT principal_id, micros FROM credit_holds WHERE id = ?1",
+                params![hold_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
             if let Some((owner, _)) = &current
                 && *owner != principal_id
             {
@@ -309,12 +307,12 @@ impl Store {
             }
             let held = current.map_or(0, |(_, micros)| micros);
             let balance = balance_in(tx, &principal_id)?;
-            let held_by_others: i64 = tx
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(micros), 0) FROM credit_holds
-                     WHERE principal_id = ?1 AND id != ?2",
-                )?
-                .query_row(params![principal_id, hold_id], |row| row.get(0))?;
+            let held_by_others: i64 = tx.query_row(
+                "SELECT CAST(COALESCE(SUM(micros), 0) AS BIGINT) FROM credit_holds
+                 WHERE principal_id = ?1 AND id != ?2",
+                params![principal_id, hold_id],
+                |row| row.get(0),
+            )?;
             let granted = micros <= held || micros <= balance - held_by_others;
             if !granted {
                 return Ok(HoldOutcome {
@@ -325,15 +323,14 @@ impl Store {
                 });
             }
             if micros == 0 {
-                tx.prepare_cached("DELETE FROM credit_holds WHERE id = ?1")?
-                    .execute([&hold_id])?;
+                tx.execute("DELETE FROM credit_holds WHERE id = ?1", params![hold_id])?;
             } else {
-                tx.prepare_cached(
+                tx.execute(
                     "INSERT INTO credit_holds (id, principal_id, micros, expires_at)
                      VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (id) DO UPDATE SET micros = ?3, expires_at = ?4",
-                )?
-                .execute(params![hold_id, principal_id, micros, expires_at])?;
+                    params![hold_id, principal_id, micros, expires_at],
+                )?;
             }
             Ok(HoldOutcome {
                 granted,
@@ -389,7 +386,7 @@ impl Store {
         self.write(move |tx| {
             require_account(tx, &owner_id)?;
             if monthly_cap_micros == 0 {
-                tx.execute("DELETE FROM budgets WHERE owner_id = ?1", [&owner_id])?;
+                tx.execute("DELETE FROM budgets WHERE owner_id = ?1", params![owner_id])?;
             } else {
                 tx.execute(
                     "INSERT INTO budgets (owner_id, monthly_cap_micros, updated_at)
