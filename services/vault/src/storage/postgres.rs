@@ -60,6 +60,13 @@ impl PostgresSettings {
         if config.get_dbname().is_none() {
             return Err("the PostgreSQL URL names no database".to_owned());
         }
+        if config.get_ssl_mode() == ::postgres::config::SslMode::Require {
+            return Err(
+                "sslmode=require: TLS to PostgreSQL is not built in yet; connect over a private \
+                 network or a TLS sidecar"
+                    .to_owned(),
+            );
+        }
         Ok(Self {
             url: url.to_owned(),
             password,
@@ -462,5 +469,35 @@ fn listen_loop(
             }
         }
         failures += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::PostgresSettings;
+
+    #[test]
+    fn urls_with_a_password_without_a_database_or_asking_for_tls_are_refused() {
+        let refused = |url: &str| PostgresSettings::new(url, None).unwrap_err();
+        let with_password = refused("postgres://vault:hunter2@db:5432/keyroute");
+        assert!(with_password.contains("password"), "{with_password}");
+        assert!(!with_password.contains("hunter2"));
+        assert!(refused("postgres://vault@db:5432").contains("no database"));
+        assert!(refused("postgres://vault@db/keyroute?sslmode=require").contains("TLS"));
+        assert!(refused("mysql://vault@db/keyroute").contains("not a PostgreSQL URL"));
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let settings = PostgresSettings::new(
+            "postgresql://vault@db:5432/keyroute",
+            Some("canary-db-password".to_owned().into()),
+        )
+        .unwrap();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("canary-db-password"), "{shown}");
+        assert!(shown.contains("<redacted>"));
     }
 }
