@@ -9,7 +9,11 @@ that no secret (KEK, provider key, gateway token, private key) appears anywhere;
 server certificate names each Service in front of the pods that serve it (short, namespaced,
 .svc and .svc.cluster.local), so stock gRPC clients accept it; and that the platform
 onboarding examples (deploy/k8s/examples, not rendered by any overlay) give out only
-platform identities, from the CA the overlays use, in namespaces the routers admit.
+platform identities, from the CA the overlays use, in namespaces the routers admit. In a
+rendering, every namespaced object has its namespace (an overlay's own resources do not
+inherit base's), and a vault of more than one replica runs on PostgreSQL as the postgres
+overlay does: no volume, the URL and password from a Secret, a PodDisruptionBudget, one replica
+per node; and no PostgreSQL URL anywhere carries a password.
 
 usage: validate.py KUBERNETES_VERSION NODE_MODULES_DIR RENDERED.yaml... [--examples EXAMPLE.yaml...]
 """
@@ -31,7 +35,10 @@ SECRET_PATTERNS = [
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "a provider key"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
     (re.compile(r'"keys"\s*:\s*\['), "a KEK keyring"),
+    (re.compile(r"postgres(?:ql)?://[^/@\s:]+:[^/@\s]*@"), "a PostgreSQL URL with a password"),
 ]
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "CustomResourceDefinition",
+                  "CertificateRequestPolicy", "Bundle", "PriorityClass", "StorageClass"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 PLATFORM_PREFIX = "spiffe://keyroute/platform/"
 
@@ -146,6 +153,45 @@ def example_rules(examples: list[dict], rendered: list[dict]) -> list[str]:
     return problems
 
 
+def vault_rules(objects: list[dict]) -> list[str]:
+    """A vault of several replicas: PostgreSQL (never SQLite on a volume), its URL and password
+    from a Secret (the URL in KEYROUTE_VAULT_DB, the password as a mounted file), replicas on
+    different nodes and a PodDisruptionBudget keeping one."""
+    problems = []
+    for vault in (o for o in objects if o.get("kind") in WORKLOADS and o["metadata"]["name"] == "keyroute-vault"):
+        label, spec = name_of(vault), vault["spec"]
+        if spec.get("replicas", 1) <= 1:
+            continue
+        pod = pod_template(vault)
+        container = next(c for c in pod["spec"]["containers"] if c["name"] == "vault")
+        args = container.get("command", []) + container.get("args", [])
+        env = {e["name"]: e for e in container.get("env", [])}
+        if spec.get("volumeClaimTemplates"):
+            problems.append(f"{label}: {spec['replicas']} replicas with volumes: several replicas share PostgreSQL")
+        if any(a.startswith("--db=") for a in args) or "valueFrom" not in env.get("KEYROUTE_VAULT_DB", {}):
+            problems.append(f"{label}: the database URL must come from KEYROUTE_VAULT_DB valueFrom a Secret or ConfigMap")
+        if "KEYROUTE_VAULT_DB_PASSWORD" in env and "valueFrom" not in env["KEYROUTE_VAULT_DB_PASSWORD"]:
+            problems.append(f"{label}: KEYROUTE_VAULT_DB_PASSWORD as a literal value")
+        password_file = [a.split("=", 1)[1] for a in args if a.startswith("--db-password-file=")]
+        mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+        if "KEYROUTE_VAULT_DB_PASSWORD" not in env and not (
+                password_file and any(password_file[0].startswith(m + "/") for m in mounts)):
+            problems.append(f"{label}: no database password: --db-password-file in a mounted Secret")
+        if not any(m == "/etc/keyroute/kek" for m in mounts):
+            problems.append(f"{label}: every replica needs the KEK keyring mounted")
+        spread = pod["spec"].get("affinity", {}).get("podAntiAffinity", {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution", [])
+        if not any(term.get("topologyKey") == "kubernetes.io/hostname" for term in spread):
+            problems.append(f"{label}: replicas need required anti-affinity on kubernetes.io/hostname")
+        labels = pod.get("metadata", {}).get("labels", {})
+        budgets = [o for o in objects if o.get("kind") == "PodDisruptionBudget"
+                   and o["metadata"].get("namespace") == vault["metadata"].get("namespace")
+                   and all(labels.get(k) == v for k, v in o["spec"].get("selector", {}).get("matchLabels", {}).items())]
+        if not any(b["spec"].get("minAvailable") == 1 for b in budgets):
+            problems.append(f"{label}: no PodDisruptionBudget with minAvailable: 1 selects its pods")
+    return problems
+
+
 def pod_rules(obj: dict) -> list[str]:
     """What a workload's pod template breaks of the rules, as messages."""
     name = f"{obj['kind']}/{obj['metadata']['name']}"
@@ -200,6 +246,9 @@ def main() -> int:
         if file in rendered_files:
             rendered_objects.extend(objects)
             problems.extend(f"{file}: {p}" for p in certificate_rules(objects))
+            problems.extend(f"{file}: {p}" for p in vault_rules(objects))
+            problems.extend(f"{file}: {name_of(o)}: no namespace" for o in objects
+                            if o.get("kind") not in CLUSTER_SCOPED and not o["metadata"].get("namespace"))
         else:
             example_objects.extend(objects)
         for obj in objects:
