@@ -62,8 +62,8 @@ async fn admin_kek_rotate_lists_the_keys_it_skipped_and_exits_1() {
     }
     // One key's ciphertext gets a flipped bit in the database, behind the vault's back.
     {
-        use keyroute_vault::storage::{AuditRecord, SecretUpdate, Store};
-        let store = Store::open(&vault.db_path(), 0).await.unwrap();
+        use keyroute_vault::storage::{AuditRecord, SecretUpdate};
+        let store = vault.store().await;
         let mut record = store.get_credential(&ids[0]).await.unwrap().unwrap();
         record.sealed.ciphertext[2] ^= 1;
         let update = SecretUpdate {

@@ -12,6 +12,7 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use keyroute_proto::vault::v1::*;
 use keyroute_test_support::{TestVault, capture_logs, credential_request, with_token};
+use keyroute_vault::storage::{SqlValue, Store};
 use tonic::Code;
 
 const CANARY: &str = "sk-CANARY-c0nf1g-9d8e7f6a5b4c";
@@ -58,30 +59,59 @@ fn unreadable_ids(lease: &LeaseCredentialsResponse) -> Vec<String> {
     ids
 }
 
-fn db(vault: &TestVault) -> rusqlite::Connection {
-    let db = rusqlite::Connection::open(vault.db_path()).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    db
+fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.to_owned())
 }
 
-fn set_config(vault: &TestVault, id: &str, config: &str) {
-    let changed = db(vault)
-        .execute(
-            "UPDATE credentials SET config = ?1 WHERE id = ?2",
-            [config, id],
-        )
+/// The one value a query for one row and one column reads, straight from the database.
+async fn single(store: &Store, sql: &str, values: Vec<SqlValue>) -> SqlValue {
+    let mut rows = store.query_sql(sql, values, 1).await.unwrap();
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.remove(0).remove(0)
+}
+
+/// Writes `config` into the row behind the vault's back. The value is bound as bytes and
+/// made text in SQL: PostgreSQL's client logs a statement's text parameters at debug level,
+/// and the logs this test searches must show what the vault wrote, not the test's own
+/// tampering.
+async fn set_config(store: &Store, id: &str, config: &str) {
+    let sql = if store.is_postgres() {
+        "UPDATE credentials SET config = convert_from(?1, 'UTF8') WHERE id = ?2"
+    } else {
+        "UPDATE credentials SET config = CAST(?1 AS TEXT) WHERE id = ?2"
+    };
+    let config = SqlValue::Blob(config.as_bytes().to_vec());
+    let changed = store
+        .execute_sql(sql, vec![config, text(id)])
+        .await
         .unwrap();
     assert_eq!(changed, 1);
 }
 
-fn config_of(vault: &TestVault, id: &str) -> String {
-    db(vault)
-        .query_row(
-            "SELECT config FROM credentials WHERE id = ?1",
-            [id],
-            |row| row.get(0),
-        )
-        .unwrap()
+async fn config_of(store: &Store, id: &str) -> String {
+    match single(
+        store,
+        "SELECT config FROM credentials WHERE id = ?1",
+        vec![text(id)],
+    )
+    .await
+    {
+        SqlValue::Text(config) => config,
+        other => panic!("config read back as {other:?}"),
+    }
+}
+
+async fn ciphertext_of(store: &Store, id: &str) -> Vec<u8> {
+    match single(
+        store,
+        "SELECT ciphertext FROM credentials WHERE id = ?1",
+        vec![text(id)],
+    )
+    .await
+    {
+        SqlValue::Blob(bytes) => bytes,
+        other => panic!("ciphertext read back as {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -137,28 +167,31 @@ async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_stil
     .await;
     let all = [&custom, &azure, &bedrock, &openai];
     assert_eq!(lease(&vault, &user).await.credentials.len(), 4);
+    let store = vault.store().await;
 
     // Without the KEK, someone points the custom key at their own host, moves the Bedrock
     // key to another region, gives the OpenAI key a base URL it never had, and lists the
     // Azure key's config in another order (the same config: that one still opens).
-    let original_custom = config_of(&vault, &custom);
-    let original_bedrock = config_of(&vault, &bedrock);
+    let original_custom = config_of(&store, &custom).await;
+    let original_bedrock = config_of(&store, &bedrock).await;
     assert!(
         original_custom.contains("llm.example.com"),
         "{original_custom}"
     );
-    set_config(&vault, &custom, &format!(r#"{{"base_url":"{ATTACKER}"}}"#));
+    set_config(&store, &custom, &format!(r#"{{"base_url":"{ATTACKER}"}}"#)).await;
     set_config(
-        &vault,
+        &store,
         &bedrock,
         r#"{"auth":"api_key","region":"us-east-1"}"#,
-    );
-    set_config(&vault, &openai, &format!(r#"{{"base_url":"{ATTACKER}"}}"#));
+    )
+    .await;
+    set_config(&store, &openai, &format!(r#"{{"base_url":"{ATTACKER}"}}"#)).await;
     set_config(
-        &vault,
+        &store,
         &azure,
         r#"{"endpoint":"https://myres.openai.azure.com","deployment":"gpt-4o"}"#,
-    );
+    )
+    .await;
 
     let leased = lease(&vault, &user).await;
     assert_eq!(
@@ -204,11 +237,14 @@ async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_stil
         assert!(!error.message().contains(CANARY));
         assert!(!error.message().contains(ATTACKER));
     }
-    assert!(config_of(&vault, &custom).contains(ATTACKER), "unchanged");
+    assert!(
+        config_of(&store, &custom).await.contains(ATTACKER),
+        "unchanged"
+    );
 
     // Put back, the configs open again: it is the config that was checked, not the row's age.
-    set_config(&vault, &custom, &original_custom);
-    set_config(&vault, &bedrock, &original_bedrock);
+    set_config(&store, &custom, &original_custom).await;
+    set_config(&store, &bedrock, &original_bedrock).await;
     let leased = lease(&vault, &user).await;
     assert_eq!(leased.credentials.len(), 3);
     assert_eq!(unreadable_ids(&leased), [openai.as_str()]);
@@ -237,7 +273,7 @@ async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_stil
         .unwrap();
     let leased = lease(&vault, &user).await;
     assert_eq!(leased.credentials.len(), 3);
-    set_config(&vault, &custom, &original_custom);
+    set_config(&store, &custom, &original_custom).await;
     assert_eq!(
         unreadable_ids(&lease(&vault, &user).await),
         {
@@ -249,7 +285,7 @@ async fn a_routing_config_edited_in_the_database_fails_to_open_and_the_rest_stil
     );
 
     // A config the vault cannot even parse costs that key, not the whole lease.
-    set_config(&vault, &bedrock, "{not json");
+    set_config(&store, &bedrock, "{not json").await;
     let leased = lease(&vault, &user).await;
     assert_eq!(leased_ids(&leased), [azure.as_str()]);
     assert_eq!(leased.unreadable.len(), 3);
@@ -373,11 +409,13 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
     }
     vault.stop().await;
 
-    // Turn the database into what the previous release left: schema 3, every secret sealed
-    // the v1 way. One of them (the Mistral key) was already corrupt before the upgrade.
+    // Turn the database into what the previous release left: every secret sealed the v1
+    // way, and on SQLite schema 3 as well (PostgreSQL's schema starts at 12, where rows may
+    // still say aad version 1). One of them (the Mistral key) was already corrupt before the
+    // upgrade.
     let kek = kek_v1(&vault);
-    {
-        let db = db(&vault);
+    let v1_ciphertext = {
+        let store = vault.store().await;
         for (id, (provider, _, secret, _)) in ids.iter().zip(&keys) {
             // The custom key's secret is stored as the JSON the validator makes of it.
             let stored = if *provider == "custom" {
@@ -390,67 +428,70 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
             if *provider == "mistral" {
                 ciphertext[2] ^= 0x40;
             }
-            db.execute(
-                "UPDATE credentials SET ciphertext = ?1, nonce = ?2, wrapped_key = ?3,
-                 key_nonce = ?4, kek_version = 1 WHERE id = ?5",
-                rusqlite::params![ciphertext, nonce, wrapped, key_nonce, id],
-            )
-            .unwrap();
+            let changed = store
+                .execute_sql(
+                    "UPDATE credentials SET ciphertext = ?1, nonce = ?2, wrapped_key = ?3,
+                     key_nonce = ?4, kek_version = 1, aad_version = 1 WHERE id = ?5",
+                    vec![
+                        SqlValue::Blob(ciphertext),
+                        SqlValue::Blob(nonce),
+                        SqlValue::Blob(wrapped),
+                        SqlValue::Blob(key_nonce),
+                        text(id),
+                    ],
+                )
+                .await
+                .unwrap();
+            assert_eq!(changed, 1);
         }
-        // Back to schema 3: migration 4's column goes, and so do the later migrations'.
-        db.execute_batch(
-            "ALTER TABLE credentials DROP COLUMN aad_version;
-             ALTER TABLE tokens DROP COLUMN expires_at;
-             ALTER TABLE principals DROP COLUMN disabled_at;
-             DROP TABLE credit_holds;
-             ALTER TABLE usage_records DROP COLUMN cache_write_1h_tokens;
-             ALTER TABLE usage_records DROP COLUMN cache_write_tokens;
-             ALTER TABLE usage_records DROP COLUMN cache_read_tokens;
-             ALTER TABLE usage_records DROP COLUMN reasoning_tokens;
-             ALTER TABLE tokens DROP COLUMN kind;
-             DROP INDEX tokens_by_parent;
-             ALTER TABLE tokens DROP COLUMN parent_id;
-             ALTER TABLE credentials DROP COLUMN last_test_outcome;
-             ALTER TABLE credentials DROP COLUMN last_tested_at;
-             DROP TABLE spend_by_month;
-             DROP TABLE usage_daily;
-             DROP INDEX usage_by_time;
-             DELETE FROM schema_migrations WHERE version >= 4;",
-        )
-        .unwrap();
-    }
-    let v1_ciphertext: Vec<u8> = db(&vault)
-        .query_row(
-            "SELECT ciphertext FROM credentials WHERE id = ?1",
-            [&ids[0]],
-            |row| row.get(0),
-        )
-        .unwrap();
+        if !vault.is_postgres() {
+            // Back to schema 3: migration 4's column goes, and so do the later migrations'.
+            store
+                .execute_sql_batch(
+                    "ALTER TABLE credentials DROP COLUMN aad_version;
+                     ALTER TABLE tokens DROP COLUMN expires_at;
+                     ALTER TABLE principals DROP COLUMN disabled_at;
+                     DROP TABLE credit_holds;
+                     ALTER TABLE usage_records DROP COLUMN cache_write_1h_tokens;
+                     ALTER TABLE usage_records DROP COLUMN cache_write_tokens;
+                     ALTER TABLE usage_records DROP COLUMN cache_read_tokens;
+                     ALTER TABLE usage_records DROP COLUMN reasoning_tokens;
+                     ALTER TABLE tokens DROP COLUMN kind;
+                     DROP INDEX tokens_by_parent;
+                     ALTER TABLE tokens DROP COLUMN parent_id;
+                     ALTER TABLE credentials DROP COLUMN last_test_outcome;
+                     ALTER TABLE credentials DROP COLUMN last_tested_at;
+                     DROP TABLE spend_by_month;
+                     DROP TABLE usage_daily;
+                     DROP INDEX usage_by_time;
+                     DELETE FROM schema_migrations WHERE version >= 4;",
+                )
+                .await
+                .unwrap();
+        }
+        ciphertext_of(&store, &ids[0]).await
+    };
 
     // The upgraded vault migrates, re-seals what opens, and still starts with a bad row.
     vault.start_again().await;
-    let versions: Vec<(String, u32)> = {
-        let db = db(&vault);
-        let mut statement = db
-            .prepare("SELECT id, aad_version FROM credentials ORDER BY id")
-            .unwrap();
-        statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
-    for (id, version) in &versions {
+    let store = vault.store().await;
+    let versions = store
+        .query_sql(
+            "SELECT id, aad_version FROM credentials ORDER BY id",
+            Vec::new(),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), ids.len());
+    for row in &versions {
+        let [SqlValue::Text(id), SqlValue::Int(version)] = row.as_slice() else {
+            panic!("(id, aad_version) read back as {row:?}");
+        };
         let expected = if *id == ids[3] { 1 } else { 2 };
         assert_eq!(*version, expected, "{id}");
     }
-    let resealed_ciphertext: Vec<u8> = db(&vault)
-        .query_row(
-            "SELECT ciphertext FROM credentials WHERE id = ?1",
-            [&ids[0]],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let resealed_ciphertext = ciphertext_of(&store, &ids[0]).await;
     assert_ne!(
         resealed_ciphertext, v1_ciphertext,
         "re-sealed, not only relabelled"
@@ -465,10 +506,11 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
 
     // From now on their configs are bound too.
     set_config(
-        &vault,
+        &store,
         &ids[1],
         r#"{"endpoint":"https://attacker.example.net","deployment":"gpt-4o"}"#,
-    );
+    )
+    .await;
     let leased = lease(&vault, &user).await;
     assert_eq!(leased_ids(&leased), [ids[0].as_str(), ids[2].as_str()]);
 

@@ -1,10 +1,12 @@
 //! The ledger's running totals: budgets and usage reports read totals kept with each record,
 //! equal to what the raw rows sum to, and unchanged when raw rows are pruned.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
+use keyroute_test_support::test_database;
 use keyroute_vault::storage::{
-    AuditRecord, PrincipalKind, PrincipalRecord, Store, TokenCounts, UsageRow, UsageSource,
+    AuditRecord, PrincipalKind, PrincipalRecord, SqlValue, Store, TokenCounts, UsageRow,
+    UsageSource,
 };
 
 /// 2026-11-30T12:00:00Z and the next day at the same hour.
@@ -68,17 +70,31 @@ fn row(
     }
 }
 
-fn raw_rows(path: &std::path::Path) -> i64 {
-    let db = rusqlite::Connection::open(path).unwrap();
-    db.query_row("SELECT COUNT(*) FROM usage_records", [], |r| r.get(0))
-        .unwrap()
+/// A store on the database the tests run against (`KEYROUTE_TEST_VAULT_DB`): SQLite in
+/// `dir`, or a fresh PostgreSQL database.
+async fn open_store(dir: &tempfile::TempDir) -> Store {
+    Store::open(&test_database(dir.path()), 0).await.unwrap()
+}
+
+/// The raw usage rows, counted under the ledger's totals.
+async fn raw_rows(store: &Store) -> i64 {
+    let rows = store
+        .query_sql("SELECT COUNT(*) FROM usage_records", Vec::new(), 1)
+        .await
+        .unwrap();
+    match rows.as_slice() {
+        [row] => match row.as_slice() {
+            [SqlValue::Int(count)] => *count,
+            other => panic!("COUNT(*) read back as {other:?}"),
+        },
+        other => panic!("COUNT(*) gave {} rows", other.len()),
+    }
 }
 
 #[tokio::test]
 async fn totals_match_the_rows_and_survive_pruning() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("vault.db");
-    let store = Store::open(&path, 0).await.unwrap();
+    let store = open_store(&dir).await;
     principal(&store, "usr_a", PrincipalKind::User).await;
     principal(&store, "org_x", PrincipalKind::Org).await;
     store
@@ -136,11 +152,11 @@ async fn totals_match_the_rows_and_survive_pruning() {
         assert_eq!(days[0].byok_cost_micros, 80);
     };
     check(store.clone()).await;
-    assert_eq!(raw_rows(&path), 4);
+    assert_eq!(raw_rows(&store).await, 4);
 
     // Pruning November's raw rows keeps every total.
     assert_eq!(store.prune_usage(DEC_01 - 1).await.unwrap(), 2);
-    assert_eq!(raw_rows(&path), 2);
+    assert_eq!(raw_rows(&store).await, 2);
     check(store.clone()).await;
     assert_eq!(store.prune_usage(DEC_01 - 1).await.unwrap(), 0);
 }
@@ -148,7 +164,7 @@ async fn totals_match_the_rows_and_survive_pruning() {
 #[tokio::test]
 async fn a_batch_adds_its_new_calls_once_whatever_it_repeats() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("vault.db"), 0).await.unwrap();
+    let store = open_store(&dir).await;
     principal(&store, "usr_b", PrincipalKind::User).await;
     let call = |id: &str, cost| row(id, NOV_30, "usr_b", "usr_b", UsageSource::Byok, cost);
     assert_eq!(

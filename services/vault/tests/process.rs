@@ -1,32 +1,82 @@
 //! The `keyroute-vault` binary as a child process: configuration errors exit 64 with one
-//! line, SIGTERM stops it cleanly, and every acknowledged write survives `kill -9`.
+//! line, SIGTERM stops it cleanly, and every acknowledged write survives `kill -9`. The
+//! binary runs on SQLite, or on PostgreSQL when `KEYROUTE_TEST_VAULT_DB=postgres`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_proto::vault::v1::*;
+use keyroute_test_servers::postgres::TestDatabase;
 use keyroute_test_support::TestPki;
 use keyroute_tls::{ClientTls, Identity};
 use keyroute_vault::crypto::Keyring;
+use keyroute_vault::storage::{Database, PostgresSettings, SqlValue, Store};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_keyroute-vault");
 
+/// The database the binary runs against, as `TestVault` chooses it: a SQLite file in the
+/// test's directory, or a fresh database on the test process's PostgreSQL server.
+enum Backend {
+    Sqlite(PathBuf),
+    Postgres(TestDatabase),
+}
+
+impl Backend {
+    fn chosen(dir: &std::path::Path) -> Self {
+        if std::env::var("KEYROUTE_TEST_VAULT_DB").as_deref() == Ok("postgres") {
+            Self::Postgres(keyroute_test_servers::postgres::database())
+        } else {
+            Self::Sqlite(dir.join("vault.sqlite"))
+        }
+    }
+
+    /// `--db` for the binary, and the password (PostgreSQL's) in the environment, which is
+    /// where production gives it: never in the URL, which the vault refuses.
+    fn apply(&self, command: &mut Command) {
+        match self {
+            Self::Sqlite(path) => {
+                command.arg("--db").arg(path);
+            }
+            Self::Postgres(db) => {
+                command
+                    .arg("--db")
+                    .arg(db.url())
+                    .env("KEYROUTE_VAULT_DB_PASSWORD", db.password());
+            }
+        }
+    }
+
+    /// The same database, for a store of the test's own.
+    fn database(&self) -> Database {
+        match self {
+            Self::Sqlite(path) => Database::Sqlite(path.clone()),
+            Self::Postgres(db) => Database::Postgres(
+                PostgresSettings::new(&db.url(), Some(db.password().to_owned().into())).unwrap(),
+            ),
+        }
+    }
+}
+
 struct Files {
     pki: TestPki,
     dir: tempfile::TempDir,
+    backend: Backend,
 }
 
 impl Files {
     fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let files = Self {
             pki: TestPki::new(),
-            dir: tempfile::tempdir().unwrap(),
+            backend: Backend::chosen(dir.path()),
+            dir,
         };
         Keyring::generate().save(&files.kek()).unwrap();
         files
@@ -36,7 +86,15 @@ impl Files {
         self.dir.path().join("kek.json")
     }
 
+    /// The binary's command line on the test's database.
     fn command(&self) -> Command {
+        let mut command = self.command_without_db();
+        self.backend.apply(&mut command);
+        command
+    }
+
+    /// The binary's command line without `--db`, for tests that give their own.
+    fn command_without_db(&self) -> Command {
         let tls = self.pki.paths("vault");
         let mut command = Command::new(BINARY);
         command
@@ -49,7 +107,6 @@ impl Files {
                 "--health-listen",
                 "127.0.0.1:0",
             ])
-            .env("KEYROUTE_VAULT_DB", self.dir.path().join("vault.sqlite"))
             .env("KEYROUTE_KEK_FILE", self.kek())
             .env("KEYROUTE_TLS_CERT", &tls.cert)
             .env("KEYROUTE_TLS_KEY", &tls.key)
@@ -59,6 +116,11 @@ impl Files {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         command
+    }
+
+    /// A store on the binary's database, under the running vault.
+    async fn store(&self) -> Store {
+        Store::open(&self.backend.database(), 0).await.unwrap()
     }
 
     fn client(
@@ -158,7 +220,7 @@ async fn invalid_configuration_exits_64_with_one_line() {
     short_ttl.env("KEYROUTE_LEASE_TTL", "1s");
     assert_config_error(run_to_exit(short_ttl).await, "--lease-ttl must be between");
 
-    let mut db_dir = files.command();
+    let mut db_dir = files.command_without_db();
     db_dir
         .arg("--db")
         .arg(files.dir.path().join("no/such/dir/vault.sqlite"));
@@ -178,6 +240,44 @@ async fn invalid_configuration_exits_64_with_one_line() {
     help.arg("--help");
     let (code, _) = run_to_exit(help).await;
     assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn a_database_password_is_refused_in_the_url_and_from_two_places() {
+    let files = Files::new();
+    for url in [
+        "postgres://user:secret@127.0.0.1:1/x",
+        "postgresql://user:secret@127.0.0.1:1/x",
+    ] {
+        let mut in_url = files.command_without_db();
+        in_url.args(["--db", url]);
+        let (code, stderr) = run_to_exit(in_url).await;
+        assert!(!stderr.contains("secret"), "the password in: {stderr}");
+        assert_config_error((code, stderr), "the PostgreSQL URL carries a password");
+    }
+    // The same from the environment, password given apart as well.
+    let mut in_env = files.command_without_db();
+    in_env
+        .env("KEYROUTE_VAULT_DB", "postgres://user:secret@127.0.0.1:1/x")
+        .env("KEYROUTE_VAULT_DB_PASSWORD", "other");
+    let (code, stderr) = run_to_exit(in_env).await;
+    assert!(!stderr.contains("secret"), "the password in: {stderr}");
+    assert_config_error((code, stderr), "the PostgreSQL URL carries a password");
+
+    // A password in a file and another in the environment: which one is meant?
+    let password_file = files.dir.path().join("db-password");
+    std::fs::write(&password_file, "pw-from-file\n").unwrap();
+    let mut both = files.command_without_db();
+    both.args(["--db", "postgres://user@127.0.0.1:1/x"])
+        .arg("--db-password-file")
+        .arg(&password_file)
+        .env("KEYROUTE_VAULT_DB_PASSWORD", "pw-from-env");
+    let (code, stderr) = run_to_exit(both).await;
+    assert!(!stderr.contains("pw-from"), "a password in: {stderr}");
+    assert_config_error(
+        (code, stderr),
+        "give the database password in --db-password-file or KEYROUTE_VAULT_DB_PASSWORD, not both",
+    );
 }
 
 #[tokio::test]
@@ -339,6 +439,22 @@ async fn every_acknowledged_write_survives_kill_9() {
         "{} acknowledged writes lost: {lost:?}",
         lost.len()
     );
+    // They are in the database the test chose (PostgreSQL's, when it is the one), row for
+    // row.
+    let rows = files
+        .store()
+        .await
+        .query_sql(
+            "SELECT COUNT(*) FROM credentials WHERE owner_id = ?1",
+            vec![SqlValue::Text(user.clone())],
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        [[SqlValue::Int(i64::try_from(stored.len()).unwrap())]]
+    );
     // Every stored secret still opens.
     let lease = files
         .client(addr, "router")
@@ -398,22 +514,31 @@ async fn rows_a_kek_rotation_skips_are_counted_on_metrics() {
         ids.push(created.credential.unwrap().id);
     }
     {
-        // One secret's ciphertext gets a flipped byte, in SQLite, under the running vault.
-        let db = rusqlite::Connection::open(files.dir.path().join("vault.sqlite")).unwrap();
-        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-        let mut bytes: Vec<u8> = db
-            .query_row(
+        // One secret's ciphertext gets a flipped byte, in the database, under the running
+        // vault.
+        let store = files.store().await;
+        let id = SqlValue::Text(ids[1].clone());
+        let rows = store
+            .query_sql(
                 "SELECT ciphertext FROM credentials WHERE id = ?1",
-                [&ids[1]],
-                |row| row.get(0),
+                vec![id.clone()],
+                1,
             )
+            .await
             .unwrap();
+        let mut bytes = match rows.concat().as_slice() {
+            [SqlValue::Blob(bytes)] => bytes.clone(),
+            other => panic!("ciphertext read back as {other:?}"),
+        };
         bytes[2] ^= 1;
-        db.execute(
-            "UPDATE credentials SET ciphertext = ?1 WHERE id = ?2",
-            rusqlite::params![bytes, ids[1]],
-        )
-        .unwrap();
+        let changed = store
+            .execute_sql(
+                "UPDATE credentials SET ciphertext = ?1 WHERE id = ?2",
+                vec![SqlValue::Blob(bytes), id],
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
     }
     let mut keyring = Keyring::load(&files.kek()).unwrap();
     keyring.add_version();

@@ -7,52 +7,57 @@
 use keyroute_proto::vault::v1::*;
 use keyroute_test_support::{TestVault, with_token};
 use keyroute_vault::crypto::Keyring;
+use keyroute_vault::storage::{SqlValue, Store};
 
 const CANARY: &str = "sk-CANARY-r0tate";
 const INTEGRITY: &str =
     "integrity check failed: the sealed secret, its routing config or its row was altered";
 
-fn db(vault: &TestVault) -> rusqlite::Connection {
-    let db = rusqlite::Connection::open(vault.db_path()).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    db
+fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.to_owned())
 }
 
-/// Flips one bit of `column` in the row `id`, straight in SQLite.
-fn flip(vault: &TestVault, id: &str, column: &str) {
-    let db = db(vault);
-    let mut bytes: Vec<u8> = db
-        .query_row(
-            &format!("SELECT {column} FROM credentials WHERE id = ?1"),
-            [id],
-            |row| row.get(0),
-        )
-        .unwrap();
+/// The one value a query for one row and one column reads, straight from the database.
+async fn single(store: &Store, sql: &str, values: Vec<SqlValue>) -> SqlValue {
+    let mut rows = store.query_sql(sql, values, 1).await.unwrap();
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.remove(0).remove(0)
+}
+
+/// Flips one bit of `column` in the row `id`, straight in the database.
+async fn flip(store: &Store, id: &str, column: &str) {
+    let select = format!("SELECT {column} FROM credentials WHERE id = ?1");
+    let SqlValue::Blob(mut bytes) = single(store, &select, vec![text(id)]).await else {
+        panic!("{column} is not a blob");
+    };
     bytes[5] ^= 0x01;
-    db.execute(
-        &format!("UPDATE credentials SET {column} = ?1 WHERE id = ?2"),
-        rusqlite::params![bytes, id],
-    )
-    .unwrap();
-}
-
-fn set_config(vault: &TestVault, id: &str, config: &str) {
-    db(vault)
-        .execute(
-            "UPDATE credentials SET config = ?1 WHERE id = ?2",
-            [config, id],
+    let changed = store
+        .execute_sql(
+            &format!("UPDATE credentials SET {column} = ?1 WHERE id = ?2"),
+            vec![SqlValue::Blob(bytes), text(id)],
         )
+        .await
         .unwrap();
+    assert_eq!(changed, 1);
 }
 
-fn kek_version_of(vault: &TestVault, id: &str) -> u32 {
-    db(vault)
-        .query_row(
-            "SELECT kek_version FROM credentials WHERE id = ?1",
-            [id],
-            |row| row.get(0),
+async fn set_config(store: &Store, id: &str, config: &str) {
+    let changed = store
+        .execute_sql(
+            "UPDATE credentials SET config = ?1 WHERE id = ?2",
+            vec![text(config), text(id)],
         )
-        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+async fn kek_version_of(store: &Store, id: &str) -> i64 {
+    let select = "SELECT kek_version FROM credentials WHERE id = ?1";
+    match single(store, select, vec![text(id)]).await {
+        SqlValue::Int(version) => version,
+        other => panic!("kek_version read back as {other:?}"),
+    }
 }
 
 async fn lease(vault: &TestVault, principal: &str) -> LeaseCredentialsResponse {
@@ -126,14 +131,16 @@ async fn rotation_skips_rows_it_cannot_open_reports_them_and_rewraps_the_rest() 
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(sorted, ids);
-    flip(&vault, &ids[0], "ciphertext");
-    flip(&vault, &ids[9], "wrapped_key");
+    let store = vault.store().await;
+    flip(&store, &ids[0], "ciphertext").await;
+    flip(&store, &ids[9], "wrapped_key").await;
     set_config(
-        &vault,
+        &store,
         &ids[64],
         r#"{"base_url":"https://attacker.example.net/v1"}"#,
-    );
-    set_config(&vault, &ids[69], "{not json");
+    )
+    .await;
+    set_config(&store, &ids[69], "{not json").await;
     let broken = [&ids[0], &ids[9], &ids[64], &ids[69]];
 
     let mut keyring = Keyring::load(&vault.kek_path()).unwrap();
@@ -177,7 +184,7 @@ async fn rotation_skips_rows_it_cannot_open_reports_them_and_rewraps_the_rest() 
     );
     for (i, id) in ids.iter().enumerate() {
         let expected = if broken.contains(&id) { 1 } else { 2 };
-        assert_eq!(kek_version_of(&vault, id), expected, "row {i}");
+        assert_eq!(kek_version_of(&store, id).await, expected, "row {i}");
     }
 
     // Every other key still leases, with its own secret, under the new version.
@@ -247,10 +254,11 @@ async fn rotation_skips_rows_it_cannot_open_reports_them_and_rewraps_the_rest() 
         .unwrap();
     }
     set_config(
-        &vault,
+        &store,
         &ids[69],
         r#"{"base_url":"https://llm69.example.com/v1"}"#,
-    );
+    )
+    .await;
     let again = rotate(&vault).await;
     assert_eq!((again.rewrapped, again.skipped.len()), (1, 0));
     assert_eq!(again.versions_in_use, [2]);

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use keyroute_proto::vault::v1::*;
 use keyroute_test_support::{TestVault, capture_logs, with_token};
+use keyroute_vault::storage::{SqlValue, Store};
 use prost::Message;
 use tonic::Code;
 
@@ -16,6 +17,43 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle.as_bytes())
+}
+
+/// Every row of every table in the current schema of a PostgreSQL database, one per line as
+/// `table: (values...)`.
+async fn postgres_rows(store: &Store) -> String {
+    let tables = store
+        .query_sql(
+            "SELECT table_name FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+             ORDER BY table_name",
+            Vec::new(),
+            1,
+        )
+        .await
+        .unwrap();
+    let mut dump = String::new();
+    for table in &tables {
+        let [SqlValue::Text(table)] = table.as_slice() else {
+            panic!("table name read back as {table:?}");
+        };
+        let rows = store
+            .query_sql(
+                &format!(r#"SELECT CAST(t AS TEXT) FROM "{table}" t"#),
+                Vec::new(),
+                1,
+            )
+            .await
+            .unwrap();
+        for row in rows {
+            let [SqlValue::Text(row)] = row.as_slice() else {
+                panic!("a row of {table} read back as {row:?}");
+            };
+            dump.push_str(&format!("{table}: {row}\n"));
+        }
+    }
+    assert!(dump.contains("credentials: "), "tables: {tables:?}");
+    dump
 }
 
 #[tokio::test]
@@ -124,11 +162,28 @@ async fn a_canary_secret_never_leaks() {
             String::from_utf8_lossy(bytes)
         );
     }
-    for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", vault.db_path().display());
-        if let Ok(bytes) = std::fs::read(&path) {
-            assert!(!contains(&bytes, CANARY), "canary in {path}");
+    if vault.is_postgres() {
+        // The server's files are its own: every row of every table, as PostgreSQL prints
+        // it (bytea in hex), holds neither the canary nor its bytes.
+        let rows = postgres_rows(&vault.store().await).await;
+        assert!(rows.contains(&id), "the dump has the credential's row");
+        let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(!rows.contains(CANARY), "canary in a row");
+        assert!(!rows.contains(&hex), "canary's bytes in a row");
+    } else {
+        let mut read = 0;
+        for suffix in ["", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", vault.db_path().display());
+            if let Ok(bytes) = std::fs::read(&path) {
+                assert!(!contains(&bytes, CANARY), "canary in {path}");
+                read += 1;
+            }
         }
+        assert!(
+            read > 0,
+            "no database file at {}",
+            vault.db_path().display()
+        );
     }
     let text = logs.text();
     assert!(
@@ -166,27 +221,39 @@ async fn tampered_ciphertexts_fail_to_open_with_a_clear_reason() {
         );
     }
     {
-        let db = rusqlite::Connection::open(vault.db_path()).unwrap();
+        let store = vault.store().await;
+        let text = |id: &String| SqlValue::Text(id.clone());
         // Row 2 gets row 1's complete sealed value; row 3 gets one flipped bit.
-        db.execute(
-            "UPDATE credentials SET (ciphertext, nonce, wrapped_key, key_nonce) =
-               (SELECT ciphertext, nonce, wrapped_key, key_nonce FROM credentials WHERE id = ?1) WHERE id = ?2",
-            [&ids[0], &ids[1]],
-        )
-        .unwrap();
-        let mut ciphertext: Vec<u8> = db
-            .query_row(
-                "SELECT ciphertext FROM credentials WHERE id = ?1",
-                [&ids[2]],
-                |row| row.get(0),
+        let changed = store
+            .execute_sql(
+                "UPDATE credentials SET (ciphertext, nonce, wrapped_key, key_nonce) =
+                   (SELECT ciphertext, nonce, wrapped_key, key_nonce FROM credentials WHERE id = ?1) WHERE id = ?2",
+                vec![text(&ids[0]), text(&ids[1])],
             )
+            .await
             .unwrap();
+        assert_eq!(changed, 1);
+        let rows = store
+            .query_sql(
+                "SELECT ciphertext FROM credentials WHERE id = ?1",
+                vec![text(&ids[2])],
+                1,
+            )
+            .await
+            .unwrap();
+        let mut ciphertext = match rows.concat().as_slice() {
+            [SqlValue::Blob(bytes)] => bytes.clone(),
+            other => panic!("ciphertext read back as {other:?}"),
+        };
         ciphertext[3] ^= 0x10;
-        db.execute(
-            "UPDATE credentials SET ciphertext = ?1 WHERE id = ?2",
-            rusqlite::params![ciphertext, ids[2]],
-        )
-        .unwrap();
+        let changed = store
+            .execute_sql(
+                "UPDATE credentials SET ciphertext = ?1 WHERE id = ?2",
+                vec![SqlValue::Blob(ciphertext), text(&ids[2])],
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
     }
     let lease = vault
         .client("router")

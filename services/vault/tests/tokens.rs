@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keyroute_proto::vault::v1::*;
 use keyroute_test_support::{TestVault, VaultClient, with_token};
+use keyroute_vault::storage::SqlValue;
 use tonic::Code;
 
 fn now_s() -> i64 {
@@ -114,12 +115,19 @@ async fn a_token_issued_to_expire_is_refused_once_it_has() {
     }
 
     // Its time comes (the row says so; the vault reads the clock at each check).
-    let db = rusqlite::Connection::open(vault.db_path()).unwrap();
-    db.execute(
-        "UPDATE tokens SET expires_at = ?1 WHERE id = ?2",
-        rusqlite::params![(now_s() - 1) * 1000, info.id],
-    )
-    .unwrap();
+    let changed = vault
+        .store()
+        .await
+        .execute_sql(
+            "UPDATE tokens SET expires_at = ?1 WHERE id = ?2",
+            vec![
+                SqlValue::Int((now_s() - 1) * 1000),
+                SqlValue::Text(info.id.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
     let refused = authenticate(&vault, &token).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
     assert!(refused.message().contains("expired"), "{refused:?}");

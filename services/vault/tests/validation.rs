@@ -5,6 +5,7 @@
 
 use keyroute_proto::vault::v1::*;
 use keyroute_test_support::{TestVault, credential_request, with_token};
+use keyroute_vault::storage::SqlValue;
 use tonic::Code;
 
 const TEST_RSA_KEY: &str = include_str!("../testdata/vertex-test-key.pem");
@@ -21,12 +22,33 @@ fn service_account(private_key: &str) -> String {
     .to_string()
 }
 
-fn row_count(vault: &TestVault, table: &str) -> i64 {
-    let db = rusqlite::Connection::open(vault.db_path()).unwrap();
-    db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
-        row.get(0)
-    })
-    .unwrap()
+/// How many rows `table` holds, read straight from the vault's database.
+async fn row_count(vault: &TestVault, table: &str) -> i64 {
+    let rows = vault
+        .store()
+        .await
+        .query_sql(&format!("SELECT COUNT(*) FROM {table}"), Vec::new(), 1)
+        .await
+        .unwrap();
+    match rows.concat().as_slice() {
+        [SqlValue::Int(count)] => *count,
+        other => panic!("COUNT(*) read back as {other:?}"),
+    }
+}
+
+/// Makes every insert into `audit_events` fail, as a full disk or a broken audit table
+/// would: the vault cannot record a change, so the change must not happen either.
+async fn break_audit_log(vault: &TestVault) {
+    let sql = if vault.is_postgres() {
+        "CREATE FUNCTION audit_fails() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$;
+         CREATE TRIGGER audit_fails BEFORE INSERT ON audit_events
+         FOR EACH ROW EXECUTE FUNCTION audit_fails();"
+    } else {
+        "CREATE TRIGGER audit_fails BEFORE INSERT ON audit_events
+         BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END;"
+    };
+    vault.store().await.execute_sql_batch(sql).await.unwrap();
 }
 
 #[tokio::test]
@@ -34,7 +56,7 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
     let vault = TestVault::start().await;
     let (user, token) = vault.user_with_token("val").await;
     let mut edge = vault.client("edge");
-    let audit_before = row_count(&vault, "audit_events");
+    let audit_before = row_count(&vault, "audit_events").await;
     let oversized = "k".repeat(5000);
     let broken_pem = TEST_RSA_KEY.replacen("MII", "QQQ", 1);
     let cases = [
@@ -105,8 +127,8 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
             error.message()
         );
     }
-    assert_eq!(row_count(&vault, "credentials"), 0);
-    assert_eq!(row_count(&vault, "audit_events"), audit_before);
+    assert_eq!(row_count(&vault, "credentials").await, 0);
+    assert_eq!(row_count(&vault, "audit_events").await, audit_before);
 
     // The good versions of the same shapes are accepted.
     let good = [
@@ -147,7 +169,7 @@ async fn bad_credentials_are_refused_and_leave_no_row() {
             .await
             .unwrap();
     }
-    assert_eq!(row_count(&vault, "credentials"), 4);
+    assert_eq!(row_count(&vault, "credentials").await, 4);
 }
 
 #[tokio::test]
@@ -207,7 +229,7 @@ async fn duplicates_name_the_existing_credential_and_labels_tell_apart() {
             .code(),
         Code::AlreadyExists
     );
-    assert_eq!(row_count(&vault, "credentials"), 3);
+    assert_eq!(row_count(&vault, "credentials").await, 3);
 }
 
 #[tokio::test]
@@ -289,7 +311,7 @@ async fn bad_identity_and_setting_requests_are_refused() {
         .unwrap_err();
     assert_eq!(error.code(), Code::NotFound);
     assert_eq!(
-        row_count(&vault, "principals"),
+        row_count(&vault, "principals").await,
         1,
         "only the built-in platform principal"
     );
@@ -352,11 +374,7 @@ async fn a_failed_audit_write_fails_the_change_it_records() {
         .credential
         .unwrap()
         .id;
-    {
-        let db = rusqlite::Connection::open(vault.db_path()).unwrap();
-        db.execute_batch("CREATE TRIGGER audit_fails BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END;")
-            .unwrap();
-    }
+    break_audit_log(&vault).await;
     let error = edge
         .create_credential(with_token(
             credential_request(&user, "mistral", "", "mistral-0123456789abcdef", &[]),
@@ -397,7 +415,7 @@ async fn a_failed_audit_write_fails_the_change_it_records() {
         .into_inner();
     assert_eq!(listed.credentials.len(), 1);
     assert!(listed.credentials[0].enabled);
-    assert_eq!(row_count(&vault, "credentials"), 1);
+    assert_eq!(row_count(&vault, "credentials").await, 1);
 }
 
 #[tokio::test]
