@@ -125,6 +125,22 @@ pub fn init(service: &'static str, format: LogFormat) -> Result<TelemetryGuard, 
     init_with(service, format, endpoint.as_deref())
 }
 
+/// Targets whose debug output quotes the values bound to database statements (token hashes,
+/// sealed secrets, emails): never below info, whatever `RUST_LOG` asks.
+const QUOTING_TARGETS: &[&str] = &["tokio_postgres", "postgres"];
+
+/// The log filter: `RUST_LOG` (default `info`), with [`QUOTING_TARGETS`] held at info.
+fn log_filter(rust_log: Option<&str>) -> Result<EnvFilter, TelemetryError> {
+    let mut filter = match rust_log {
+        Some(value) if !value.is_empty() => EnvFilter::try_new(value)?,
+        _ => EnvFilter::new("info"),
+    };
+    for target in QUOTING_TARGETS {
+        filter = filter.add_directive(format!("{target}=info").parse()?);
+    }
+    Ok(filter)
+}
+
 /// [`init`] with an explicit endpoint.
 pub fn init_with(
     service: &'static str,
@@ -134,10 +150,7 @@ pub fn init_with(
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.is_empty() => EnvFilter::try_new(value)?,
-        _ => EnvFilter::new("info"),
-    };
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref())?;
     let provider = otlp_endpoint
         .map(|endpoint| build_provider(service, endpoint, sample_ratio()?))
         .transpose()?;
@@ -221,5 +234,43 @@ mod tests {
         assert!(parse_ratio("-0.1").is_err());
         assert!(parse_ratio("half").is_err());
         assert!(parse_ratio("NaN").is_err());
+    }
+
+    #[test]
+    fn database_clients_never_log_bound_values_whatever_rust_log_says() {
+        use tracing_subscriber::layer::SubscriberExt;
+
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = lines.clone();
+        for rust_log in [None, Some("debug"), Some("trace,tokio_postgres=trace")] {
+            let sink = sink.clone();
+            let subscriber = tracing_subscriber::registry().with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || WriteTo(sink.clone()))
+                    .with_filter(log_filter(rust_log).unwrap()),
+            );
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::debug!(target: "tokio_postgres::query", "parameters: canary-bound-value");
+                tracing::info!(target: "tokio_postgres::connection", "connected");
+                tracing::debug!(target: "keyroute_vault::storage", "kept");
+            });
+        }
+        let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("canary-bound-value"), "{text}");
+        assert_eq!(text.matches("connected").count(), 3, "{text}");
+        assert_eq!(text.matches("kept").count(), 2, "{text}");
+    }
+
+    struct WriteTo(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for WriteTo {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }
