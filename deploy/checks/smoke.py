@@ -21,6 +21,13 @@ re-resolves: the worst order Kubernetes allows), and checks that no request fail
 other router took over. A flag that a binary does
 not know makes it exit 64 at start, which fails the test.
 
+A rendering whose vault has several replicas (the postgres overlay) runs two vault pods on a
+PostgreSQL started here (initdb into a temporary folder, SCRAM password over TCP, as the
+`postgres` account when root): the Secret `keyroute-vault-db` is stood in for with its URL and
+password, the `keyroute-vault` Service names both vault pods, and the admin calls alternate
+between them (the user made through one, its token and key through the other), so the chat
+requests only succeed if both share the database.
+
 usage: smoke.py RENDERED.yaml BIN_DIR
 """
 
@@ -42,7 +49,9 @@ from pathlib import Path
 
 import yaml
 
-POD_IPS = {"vault": "127.0.10.1", "router-0": "127.0.10.2", "router-1": "127.0.10.3", "edge": "127.0.10.4"}
+POD_IPS = {"vault": "127.0.10.1", "router-0": "127.0.10.2", "router-1": "127.0.10.3", "edge": "127.0.10.4",
+           "vault-1": "127.0.10.5"}
+PG_ADDR = ("127.0.10.20", 5432)
 MOCK_ADDR = "127.0.10.9:18080"
 MOCK_KEY = "sk-smoke-openai-0123456789"
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -75,7 +84,8 @@ class Cluster:
 class Pod:
     """One pod's single container, as a process."""
 
-    def __init__(self, name: str, workload: dict, cluster: Cluster, bin_dir: Path, root: Path, volumes: dict[str, Path]) -> None:
+    def __init__(self, name: str, workload: dict, cluster: Cluster, bin_dir: Path, root: Path, volumes: dict[str, Path],
+                 secrets: dict[str, dict[str, str]]) -> None:
         self.name = name
         self.ip = POD_IPS[name]
         spec = workload["spec"]["template"]["spec"]
@@ -101,6 +111,13 @@ class Pod:
         for item in container.get("env", []):
             if "value" in item:
                 env[item["name"]] = local(item["value"])
+            elif "secretKeyRef" in item.get("valueFrom", {}):
+                ref = item["valueFrom"]["secretKeyRef"]
+                if ref["name"] not in secrets:
+                    fail(f"{name}: no stand-in for Secret {ref['name']}")
+                env[item["name"]] = secrets[ref["name"]][ref["key"]]
+            else:
+                fail(f"{name}: no stand-in for env {item['name']}")
         self.env = env
         self.log = root / f"{name}.log"
         self.process: subprocess.Popen | None = None
@@ -173,9 +190,9 @@ def dns(service: str, namespace: str = "keyroute") -> str:
     return f"{service} {service}.{namespace} {service}.{namespace}.svc {service}.{namespace}.svc.cluster.local"
 
 
-def write_hosts(path: Path, routers: list[str]) -> None:
+def write_hosts(path: Path, routers: list[str], vaults: list[str]) -> None:
     """Service names as cluster DNS would answer them (written in place: it is bind-mounted)."""
-    lines = ["127.0.0.1 localhost", f"{POD_IPS['vault']} {dns('keyroute-vault')}"]
+    lines = ["127.0.0.1 localhost"] + [f"{POD_IPS[v]} {dns('keyroute-vault')}" for v in vaults]
     lines += [f"{POD_IPS[r]} {dns('keyroute-router-headless')}" for r in routers]
     lines += [f"{POD_IPS[routers[0]]} {dns('keyroute-router')} {dns(UNNAMED)}"]
     with path.open("r+") as hosts:
@@ -184,7 +201,8 @@ def write_hosts(path: Path, routers: list[str]) -> None:
         hosts.truncate()
 
 
-def volumes_for(workload: dict, root: Path, certs: Path, kek: Path, pod: str) -> dict[str, Path]:
+def volumes_for(workload: dict, root: Path, certs: Path, kek: Path, pod: str,
+                secrets: dict[str, dict[str, str]]) -> dict[str, Path]:
     """A folder for every volume the pod template names."""
     folders: dict[str, Path] = {}
     spec = workload["spec"]
@@ -197,7 +215,11 @@ def volumes_for(workload: dict, root: Path, certs: Path, kek: Path, pod: str) ->
         folder.mkdir(parents=True)
         if "secret" in volume:
             secret = volume["secret"]["secretName"]
-            if secret == "keyroute-kek":
+            if secret in secrets:
+                items = volume["secret"].get("items") or [{"key": k, "path": k} for k in secrets[secret]]
+                for item in items:
+                    (folder / item["path"]).write_text(secrets[secret][item["key"]])
+            elif secret == "keyroute-kek":
                 shutil.copy(kek, folder / "kek.json")
             elif secret.endswith("-tls"):
                 component = secret.removeprefix("keyroute-").removesuffix("-tls")
@@ -237,6 +259,37 @@ def platform_client(cluster: Cluster, keyroute: str, certs: Path, root: Path, to
     print(f"smoke: {done.stdout.strip()}")
 
 
+def start_postgres(pg: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """A PostgreSQL for the vault replicas in `pg` (apart from the test's folder, which stays
+    private to root: certificates and KEK), and the stand-in for Secret keyroute-vault-db."""
+    bin_dir = os.environ.get("KEYROUTE_PG_BIN") or next(
+        (str(d) for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if (d / "postgres").exists()),
+        str(Path(shutil.which("postgres") or "postgres").parent))
+    user = "postgres" if os.geteuid() == 0 else None
+    password = os.urandom(12).hex()
+    (pg / "password").write_text(password)
+    if user:
+        shutil.chown(pg, user)
+        shutil.chown(pg / "password", user)
+    done = subprocess.run([f"{bin_dir}/initdb", "-D", str(pg / "data"), "-U", "keyroute", "--auth=scram-sha-256",
+                           f"--pwfile={pg / 'password'}", "--encoding=UTF8", "--locale=C", "--no-sync"],
+                          user=user, capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(f"initdb: {done.stdout}{done.stderr}")
+    server = subprocess.Popen([f"{bin_dir}/postgres", "-D", str(pg / "data"), "-k", str(pg), "-c", "fsync=off",
+                               "-c", f"listen_addresses={PG_ADDR[0]}", "-p", str(PG_ADDR[1])],
+                              user=user, stdout=(pg / "log").open("wb"), stderr=subprocess.STDOUT)
+    env = dict(os.environ, PGPASSWORD=password)
+    deadline = time.monotonic() + 30
+    while subprocess.run([f"{bin_dir}/createdb", "-h", PG_ADDR[0], "-p", str(PG_ADDR[1]), "-U", "keyroute", "keyroute"],
+                         env=env, capture_output=True).returncode != 0:
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            fail(f"PostgreSQL did not start: {(pg / 'log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    return server, {"url": f"postgres://keyroute@{PG_ADDR[0]}:{PG_ADDR[1]}/keyroute", "password": password}
+
+
 def main() -> int:
     rendered, bin_dir = Path(sys.argv[1]), Path(sys.argv[2]).resolve()
     cluster = Cluster(rendered)
@@ -246,25 +299,52 @@ def main() -> int:
     run([keyroute, "certs", "dev", "--out", str(certs)])
     run([keyroute, "kek", "generate", "--out", str(kek)])
 
-    hosts = root / "hosts"
-    hosts.write_text("")
-    write_hosts(hosts, ["router-0", "router-1"])
-    if subprocess.run(["mount", "--bind", str(hosts), "/etc/hosts"]).returncode != 0:
-        fail("cannot bind-mount /etc/hosts: run this under `unshare --mount` as root")
-
     vault_set = cluster.get("StatefulSet", "keyroute-vault")
     routers_set = cluster.get("Deployment", "keyroute-router")
     edge_set = cluster.get("Deployment", "keyroute-edge")
-    pods = {
-        "vault": Pod("vault", vault_set, cluster, bin_dir, root, volumes_for(vault_set, root, certs, kek, "vault")),
-        "router-0": Pod("router-0", routers_set, cluster, bin_dir, root, volumes_for(routers_set, root, certs, kek, "router-0")),
-        "router-1": Pod("router-1", routers_set, cluster, bin_dir, root, volumes_for(routers_set, root, certs, kek, "router-1")),
-        "edge": Pod("edge", edge_set, cluster, bin_dir, root, volumes_for(edge_set, root, certs, kek, "edge")),
-    }
+    vaults = ["vault", "vault-1"] if vault_set["spec"].get("replicas", 1) > 1 else ["vault"]
+    secrets: dict[str, dict[str, str]] = {}
+    postgres, pg_dir = None, None
+    hosts = root / "hosts"
+    hosts.write_text("")
+    write_hosts(hosts, ["router-0", "router-1"], vaults)
+    if subprocess.run(["mount", "--bind", str(hosts), "/etc/hosts"]).returncode != 0:
+        fail("cannot bind-mount /etc/hosts: run this under `unshare --mount` as root")
+
+    def pod(name: str, workload: dict) -> Pod:
+        return Pod(name, workload, cluster, bin_dir, root, volumes_for(workload, root, certs, kek, name, secrets), secrets)
+
+    pods: dict[str, Pod] = {}
+    try:
+        if len(vaults) > 1:
+            pg_dir = Path(tempfile.mkdtemp(prefix="keyroute-smoke-postgres-"))
+            postgres, secrets["keyroute-vault-db"] = start_postgres(pg_dir)
+        pods = {name: pod(name, vault_set) for name in vaults}
+        pods.update({name: pod(name, routers_set) for name in ("router-0", "router-1")})
+        pods["edge"] = pod("edge", edge_set)
+        return scenario(cluster, pods, vaults, bin_dir, keyroute, certs, root, hosts)
+    finally:
+        for each in pods.values():
+            each.kill()
+        if postgres:
+            postgres.send_signal(signal.SIGQUIT)  # immediate shutdown, children included
+            try:
+                postgres.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                postgres.kill()
+        if pg_dir:
+            shutil.rmtree(pg_dir, ignore_errors=True)
+        subprocess.run(["umount", "/etc/hosts"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def scenario(cluster: Cluster, pods: dict[str, Pod], vaults: list[str], bin_dir: Path, keyroute: str, certs: Path,
+             root: Path, hosts: Path) -> int:
     mock = subprocess.Popen([str(bin_dir / "keyroute-mock"), "--listen", MOCK_ADDR, "--key", f"openai={MOCK_KEY}"],
                             stdout=(root / "mock.log").open("wb"), stderr=subprocess.STDOUT)
     try:
-        pods["vault"].start()
+        for name in vaults:
+            pods[name].start()
         for name in ("router-0", "router-1"):
             pods[name].start({"KEYROUTE_BASE_URLS": f"openai=http://{MOCK_ADDR}/openai/v1"})
         pods["edge"].start()
@@ -279,12 +359,15 @@ def main() -> int:
             if time.monotonic() > deadline:
                 fail(f"the edge never became ready with both routers: {status} {body!r}")
             time.sleep(0.2)
-        print("smoke: vault, 2 routers and the edge are up from the rendered manifests")
+        print(f"smoke: {len(vaults)} vault{'s on PostgreSQL' if len(vaults) > 1 else ''}, 2 routers and the edge "
+              "are up from the rendered manifests")
 
-        admin = [keyroute, "admin", "--vault", f"{pods['vault'].ip}:7443", "--certs-dir", str(certs), "-o", "json"]
-        user = json.loads(run(admin + ["users", "create", "--name", "smoke"]))["id"]
-        token = json.loads(run(admin + ["tokens", "issue", "--principal", user]))["token"]
-        run(admin + ["keys", "add", "--owner", user, "--provider", "openai", "--secret-file", "-"], MOCK_KEY)
+        # With two vaults, the user is made through one and its token and key through the other.
+        admins = [[keyroute, "admin", "--vault", f"{pods[v].ip}:7443", "--certs-dir", str(certs), "-o", "json"]
+                  for v in vaults]
+        user = json.loads(run(admins[0] + ["users", "create", "--name", "smoke"]))["id"]
+        token = json.loads(run(admins[-1] + ["tokens", "issue", "--principal", user]))["token"]
+        run(admins[-1] + ["keys", "add", "--owner", user, "--provider", "openai", "--secret-file", "-"], MOCK_KEY)
         platform_client(cluster, keyroute, certs, root, token)
         chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "smoke"}]}
 
@@ -309,14 +392,14 @@ def main() -> int:
         # Delete router-0 as Kubernetes does, in the worst order: its endpoint leaves the
         # headless Service and SIGTERM comes at once, with no preStop pause, before the edge
         # has resolved the name again. Calls already on their way to it must not be lost.
-        write_hosts(hosts, ["router-1"])
+        write_hosts(hosts, ["router-1"], vaults)
         took = pods["router-0"].delete()
         after_delete = len(results)
         time.sleep(3)
         stop.set()
         for worker in workers:
             worker.join()
-        for pod in ("vault", "router-1", "edge"):
+        for pod in (*vaults, "router-1", "edge"):
             pods[pod].check_alive()
         later = served(pods["router-1"].ip)
         if errors:
@@ -329,11 +412,8 @@ def main() -> int:
         print("smoke: ok")
         return 0
     finally:
-        for pod in pods.values():
-            pod.kill()
         mock.kill()
-        subprocess.run(["umount", "/etc/hosts"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        mock.wait()
 
 
 if __name__ == "__main__":
