@@ -228,3 +228,48 @@ async fn kek_rotation_run_by_both_replicas_at_once_rewraps_each_key_once() {
         assert_eq!(lease.credentials.len(), 70);
     }
 }
+
+#[tokio::test]
+async fn a_replica_that_did_not_rotate_still_leases_keys_another_rewrapped() {
+    let a = TestVault::start_on_postgres().await;
+    let b = a.replica().await;
+    let (user, token) = a.user_with_token("lag").await;
+    for i in 0..3 {
+        let secret = format!("sk-lagging-{i:04}-0123456789");
+        a.client("edge")
+            .create_credential(with_token(key(&user, &format!("k{i}"), &secret), &token))
+            .await
+            .unwrap();
+    }
+    let mut keyring = Keyring::load(&a.kek_path()).unwrap();
+    keyring.add_version();
+    keyring.save(&a.kek_path()).unwrap();
+    let rotated = a
+        .client("admin")
+        .rotate_kek(RotateKekRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((rotated.active_version, rotated.rewrapped), (2, 3));
+
+    // B still holds version 1 only; the keys are under version 2 now.
+    let lease = b
+        .client("router")
+        .lease_credentials(LeaseCredentialsRequest {
+            principal_id: user.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(lease.credentials.len(), 3, "{:?}", lease.unreadable);
+    assert!(lease.unreadable.is_empty());
+    let secrets: Vec<&str> = lease
+        .credentials
+        .iter()
+        .map(|c| c.secret.as_str())
+        .collect();
+    assert!(
+        secrets.iter().all(|s| s.contains("sk-lagging-")),
+        "{secrets:?}"
+    );
+}

@@ -42,7 +42,19 @@ impl Vault {
             now,
         );
         let data = self.store().lease(principal_id, audit).await?;
-        let keyring = self.inner.keyring.load();
+        let mut keyring = self.inner.keyring.load_full();
+        let unknown_version = data
+            .credentials
+            .iter()
+            .any(|leasable| keyring.get(leasable.credential.sealed.kek_version).is_err());
+        if unknown_version {
+            // Another replica rotated to a KEK version this one has not loaded: the keyring
+            // file (one Secret, mounted in every replica) has it by now.
+            match self.reload_keyring().await {
+                Ok(fresh) => keyring = fresh,
+                Err(error) => tracing::warn!(%error, "cannot reload the keyring for a lease"),
+            }
+        }
         let mut credentials = Vec::with_capacity(data.credentials.len());
         let mut unreadable = Vec::new();
         for row in data.unreadable {
