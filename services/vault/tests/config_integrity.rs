@@ -75,7 +75,7 @@ async fn single(store: &Store, sql: &str, values: Vec<SqlValue>) -> SqlValue {
 /// and the logs this test searches must show what the vault wrote, not the test's own
 /// tampering.
 async fn set_config(store: &Store, id: &str, config: &str) {
-    let sql = if store.is_postgres() {
+    let sql = if store.is_shared() {
         "UPDATE credentials SET config = convert_from(?1, 'UTF8') WHERE id = ?2"
     } else {
         "UPDATE credentials SET config = CAST(?1 AS TEXT) WHERE id = ?2"

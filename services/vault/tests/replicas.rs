@@ -26,6 +26,18 @@ fn key(owner: &str, label: &str, secret: &str) -> CreateCredentialRequest {
     }
 }
 
+/// What a router attached to `vault` is leased for `principal`.
+async fn lease(vault: &TestVault, principal: &str) -> LeaseCredentialsResponse {
+    vault
+        .client("router")
+        .lease_credentials(LeaseCredentialsRequest {
+            principal_id: principal.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 #[tokio::test]
 async fn a_key_disabled_through_one_replica_reaches_the_other_replicas_routers_within_a_second() {
     let a = TestVault::start_on_postgres().await;
@@ -41,14 +53,7 @@ async fn a_key_disabled_through_one_replica_reaches_the_other_replicas_routers_w
         .unwrap()
         .id;
     // The key is leasable through the other replica at once: one database.
-    let lease = b
-        .client("router")
-        .lease_credentials(LeaseCredentialsRequest {
-            principal_id: user.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let lease = lease(&b, &user).await;
     assert_eq!(lease.credentials.len(), 1);
 
     let mut stream = b
@@ -217,14 +222,7 @@ async fn kek_rotation_run_by_both_replicas_at_once_rewraps_each_key_once() {
     assert_eq!((from_a.active_version, from_b.active_version), (2, 2));
     assert_eq!(from_a.rewrapped + from_b.rewrapped, 70);
     for vault in [&a, &b] {
-        let lease = vault
-            .client("router")
-            .lease_credentials(LeaseCredentialsRequest {
-                principal_id: user.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let lease = lease(vault, &user).await;
         assert_eq!(lease.credentials.len(), 70);
     }
 }
@@ -253,14 +251,7 @@ async fn a_replica_that_did_not_rotate_still_leases_keys_another_rewrapped() {
     assert_eq!((rotated.active_version, rotated.rewrapped), (2, 3));
 
     // B still holds version 1 only; the keys are under version 2 now.
-    let lease = b
-        .client("router")
-        .lease_credentials(LeaseCredentialsRequest {
-            principal_id: user.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let lease = lease(&b, &user).await;
     assert_eq!(lease.credentials.len(), 3, "{:?}", lease.unreadable);
     assert!(lease.unreadable.is_empty());
     let secrets: Vec<&str> = lease

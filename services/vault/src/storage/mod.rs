@@ -131,11 +131,6 @@ impl Store {
         .map_err(|error| StoreError::Task(error.to_string()))?
     }
 
-    /// Opens a SQLite file: tests and tools that read a vault's file.
-    pub async fn open_file(path: &std::path::Path, now: Millis) -> Result<Self, StoreError> {
-        Self::open(&Database::Sqlite(path.to_owned()), now).await
-    }
-
     /// The newest schema version, for health and diagnostics.
     pub fn schema_version() -> u32 {
         migrations::latest()

@@ -143,10 +143,8 @@ impl PgTx<'_> {
         params: &[&dyn Param],
     ) -> Result<usize, StoreError> {
         let statement = self.statement(sql)?;
-        let bound: Vec<Bound<'_>> = params.iter().map(|param| Bound(param.value())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            bound.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        let changed = self.tx.execute(&statement, &refs)?;
+        let bound = bind(params);
+        let changed = self.tx.execute(&statement, &refs(&bound))?;
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
@@ -157,16 +155,22 @@ impl PgTx<'_> {
         each: &mut dyn FnMut(&Row<'_>) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         let statement = self.statement(sql)?;
-        let bound: Vec<Bound<'_>> = params.iter().map(|param| Bound(param.value())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            bound.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        for row in self.tx.query(&statement, &refs)? {
+        let bound = bind(params);
+        for row in self.tx.query(&statement, &refs(&bound))? {
             if !each(&Row::Postgres(&row))? {
                 break;
             }
         }
         Ok(())
     }
+}
+
+fn bind<'a>(params: &'a [&'a dyn Param]) -> Vec<Bound<'a>> {
+    params.iter().map(|param| Bound(param.value())).collect()
+}
+
+fn refs<'a>(bound: &'a [Bound<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    bound.iter().map(|b| b as &(dyn ToSql + Sync)).collect()
 }
 
 /// A parameter as PostgreSQL binds it: integers take the width the statement asks for.

@@ -69,9 +69,4 @@ impl Store {
         self.read(move |tx| tx.query_map(&sql, &bind(&values), |row| read_row(row, columns)))
             .await
     }
-
-    /// Whether this store is PostgreSQL (statements that must differ, such as triggers).
-    pub fn is_postgres(&self) -> bool {
-        self.is_shared()
-    }
 }
