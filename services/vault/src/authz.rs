@@ -120,6 +120,8 @@ const VAULT_RPCS: &[(&str, &[PeerRole])] = &[
     ("SetBudget", &[Admin, Edge, Platform]),
     ("GetUsage", &[Admin, Edge, Platform]),
     ("GetDailyUsage", &[Admin, Edge, Platform]),
+    ("SetRateLimit", &[Admin, Edge, Platform]),
+    ("ListRateLimits", &[Admin, Edge, Platform]),
 ];
 
 const VAULT_SERVICE: &str = "/keyroute.vault.v1.VaultService/";

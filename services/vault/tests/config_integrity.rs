@@ -464,6 +464,7 @@ async fn rows_sealed_before_the_config_was_bound_still_open_and_are_resealed_at_
                      DROP TABLE spend_by_month;
                      DROP TABLE usage_daily;
                      DROP INDEX usage_by_time;
+                     DROP TABLE rate_limits;
                      DELETE FROM schema_migrations WHERE version >= 4;",
                 )
                 .await

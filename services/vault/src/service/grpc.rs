@@ -81,6 +81,8 @@ vault_service! {
         grant_credits(pb::GrantCreditsRequest) -> pb::GrantCreditsResponse;
         set_budget(pb::SetBudgetRequest) -> pb::SetBudgetResponse;
         get_usage(pb::GetUsageRequest) -> pb::GetUsageResponse;
+        set_rate_limit(pb::SetRateLimitRequest) -> pb::SetRateLimitResponse;
+        list_rate_limits(pb::ListRateLimitsRequest) -> pb::ListRateLimitsResponse;
     }
     plain {
         list_principals(pb::ListPrincipalsRequest) -> pb::ListPrincipalsResponse;

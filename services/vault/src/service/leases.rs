@@ -14,6 +14,7 @@ use crate::convert::{self, now_ms, timestamp};
 use crate::crypto::{SealContext, open};
 use crate::error::VaultError;
 use crate::revocations::resync;
+use crate::storage::PLATFORM_PRINCIPAL_ID;
 
 /// The stream type of `WatchRevocations`.
 pub type RevocationStream =
@@ -95,6 +96,18 @@ impl Vault {
                 }
             }
         }
+        // The limits on the keys leased, and the managed models' in the platform's own lease.
+        let leased_ids = credentials
+            .iter()
+            .filter_map(|leased| leased.credential.as_ref().map(|c| c.id.clone()))
+            .collect();
+        let rate_limits = self
+            .store()
+            .lease_rate_limits(leased_ids, principal_id == PLATFORM_PRINCIPAL_ID)
+            .await?
+            .into_iter()
+            .map(super::rate_limits::rate_limit)
+            .collect();
         tracing::debug!(principal = principal_id, lease = %lease_id, credentials = credentials.len(), "leased credentials");
         Ok(pb::LeaseCredentialsResponse {
             lease_id,
@@ -102,6 +115,7 @@ impl Vault {
             credentials,
             provider_settings: data.settings.into_iter().map(convert::setting).collect(),
             unreadable,
+            rate_limits,
         })
     }
 

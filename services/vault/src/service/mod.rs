@@ -8,6 +8,7 @@ mod identities;
 mod kek;
 mod leases;
 mod money;
+mod rate_limits;
 mod sessions;
 
 pub use call::{Actor, Call};

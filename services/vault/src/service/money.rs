@@ -221,6 +221,13 @@ impl Vault {
                 .map(|membership| membership.org_id),
         );
         let balance_micros = self.store().balance(principal_id).await?;
+        let rate_limits = self
+            .store()
+            .owner_rate_limits(owners.clone())
+            .await?
+            .into_iter()
+            .map(super::rate_limits::rate_limit)
+            .collect();
         let mut budgets = self.store().budgets(owners.clone(), &month).await?;
         let org_budgets = budgets
             .split_off(1)
@@ -234,6 +241,7 @@ impl Vault {
             month,
             budget: budgets.pop().map(|record| budget(principal_id, record)),
             org_budgets,
+            rate_limits,
         })
     }
 

@@ -64,15 +64,27 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "running totals per owner and month and per day, raw usage prunable",
         include_str!("migrations/0012_usage_rollups.sql"),
     ),
+    (
+        13,
+        "rate limits per user, org, key and managed model",
+        include_str!("migrations/0013_rate_limits.sql"),
+    ),
 ];
 
 /// PostgreSQL's migrations: a baseline at 12 (the schema SQLite's 1 to 12 build), then the
 /// same versions as SQLite's, each in PostgreSQL's dialect.
-const POSTGRES_MIGRATIONS: &[(u32, &str, &str)] = &[(
-    12,
-    "the schema of SQLite's migrations 1 to 12",
-    include_str!("migrations/postgres/0012_baseline.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        12,
+        "the schema of SQLite's migrations 1 to 12",
+        include_str!("migrations/postgres/0012_baseline.sql"),
+    ),
+    (
+        13,
+        "rate limits per user, org, key and managed model",
+        include_str!("migrations/postgres/0013_rate_limits.sql"),
+    ),
+];
 
 /// Any constant, the same in every replica: the advisory lock migrations take.
 const MIGRATION_LOCK: i64 = 0x6b65_7972_6f75_7465;

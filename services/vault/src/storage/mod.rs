@@ -11,6 +11,7 @@ mod migrations;
 mod model;
 mod money;
 mod postgres;
+mod rate_limits;
 mod raw;
 mod sql;
 mod sqlite;
@@ -22,6 +23,7 @@ pub use money::{
 
 pub use model::*;
 pub use postgres::PostgresSettings;
+pub use rate_limits::{RateLimitChange, RateLimitRecord, RateLimitScope};
 pub use raw::SqlValue;
 
 use std::path::PathBuf;
