@@ -273,7 +273,30 @@ async fn principals_limit_themselves_but_not_others_managed_models_or_the_operat
         .await
         .unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated);
-    // The router has no business here.
+    // An internal platform, through the router, acts for the principal whose token it sends.
+    let mut through_router = with_token(limit(RateLimitScope::Principal, &bob, 1, 0), &ada_token);
+    through_router
+        .metadata_mut()
+        .insert("x-keyroute-platform", "platform/acme".parse().unwrap());
+    let platform = vault
+        .client("router")
+        .set_rate_limit(through_router)
+        .await
+        .unwrap_err();
+    assert_eq!(platform.code(), Code::NotFound, "{platform:?}");
+    let mut listed = with_token(ListRateLimitsRequest::default(), &ada_token);
+    listed
+        .metadata_mut()
+        .insert("x-keyroute-platform", "platform/acme".parse().unwrap());
+    let seen = vault
+        .client("router")
+        .list_rate_limits(listed)
+        .await
+        .unwrap()
+        .into_inner()
+        .rate_limits;
+    assert_eq!(targets(&seen), [(RateLimitScope::Principal, ada.as_str())]);
+    // The router has no business here on its own.
     let router = vault
         .client("router")
         .set_rate_limit(limit(RateLimitScope::Principal, &ada, 1, 0))
@@ -639,4 +662,53 @@ async fn balances_carry_the_limits_on_the_principal_and_its_orgs_and_lists_filte
             RateLimitScope::ManagedModel,
         ]
     );
+}
+
+#[tokio::test]
+async fn a_deleted_keys_limit_leaves_every_lease_and_only_the_operator_removes_it() {
+    let vault = TestVault::start().await;
+    let (ada, ada_token) = vault.user_with_token("ada").await;
+    let mut edge = vault.client("edge");
+    let ada_key = create_key(
+        &mut edge,
+        with_token(key(&ada, "sk-ada-0123456789abcdef"), &ada_token),
+    )
+    .await;
+    principal_sets(
+        &vault,
+        &ada_token,
+        limit(RateLimitScope::Credential, &ada_key, 10, 0),
+    )
+    .await
+    .unwrap();
+    edge.delete_credential(with_token(
+        DeleteCredentialRequest {
+            credential_id: ada_key.clone(),
+        },
+        &ada_token,
+    ))
+    .await
+    .unwrap();
+
+    assert!(lease(&vault, &ada).await.rate_limits.is_empty());
+    assert!(visible(&vault, &ada_token).await.is_empty());
+    let gone = principal_sets(
+        &vault,
+        &ada_token,
+        limit(RateLimitScope::Credential, &ada_key, 0, 0),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    // The operator still sees the row, may not set a limit on a key that is gone, and may
+    // remove what is left.
+    assert_eq!(all_limits(&vault).await.len(), 1);
+    let refused = operator_sets(&vault, limit(RateLimitScope::Credential, &ada_key, 5, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound);
+    operator_sets(&vault, limit(RateLimitScope::Credential, &ada_key, 0, 0))
+        .await
+        .unwrap();
+    assert!(all_limits(&vault).await.is_empty());
 }

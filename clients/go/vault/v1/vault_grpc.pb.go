@@ -111,6 +111,21 @@ type VaultServiceClient interface {
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 	// The month's usage by UTC day, for a chart.
 	GetDailyUsage(ctx context.Context, in *GetDailyUsageRequest, opts ...grpc.CallOption) (*GetDailyUsageResponse, error)
+	// Sets, changes or (both figures 0) removes one limit. A principal sets limits on
+	// themselves, on an org where their role is owner or billing_manager, and on keys they may
+	// manage; managed models, and any limit the operator set, are the operator's alone
+	// (PERMISSION_DENIED). The target must exist as the scope names it: a user, an org or a
+	// key the caller may see, else NOT_FOUND, the same as for an id that does not exist
+	// (a deleted key's limit stays until the operator removes it). Routers apply a change
+	// within seconds: a key's limit travels in the leases that hold the key
+	// (REVOCATION_KIND_CREDENTIAL_UPDATED), a managed model's in the platform's lease
+	// (REVOCATION_KIND_PROVIDER_SETTING_CHANGED, owner `platform`), a user's or an org's with
+	// GetBalance.
+	SetRateLimit(ctx context.Context, in *SetRateLimitRequest, opts ...grpc.CallOption) (*SetRateLimitResponse, error)
+	// The limits the caller may see, by scope then target: their own, their orgs' (any role),
+	// their own and their orgs' keys', and (for the operator) every one; optionally of one
+	// scope or one target.
+	ListRateLimits(ctx context.Context, in *ListRateLimitsRequest, opts ...grpc.CallOption) (*ListRateLimitsResponse, error)
 }
 
 type vaultServiceClient struct {
@@ -459,6 +474,24 @@ func (c *vaultServiceClient) GetDailyUsage(ctx context.Context, in *GetDailyUsag
 	return out, nil
 }
 
+func (c *vaultServiceClient) SetRateLimit(ctx context.Context, in *SetRateLimitRequest, opts ...grpc.CallOption) (*SetRateLimitResponse, error) {
+	out := new(SetRateLimitResponse)
+	err := c.cc.Invoke(ctx, "/keyroute.vault.v1.VaultService/SetRateLimit", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vaultServiceClient) ListRateLimits(ctx context.Context, in *ListRateLimitsRequest, opts ...grpc.CallOption) (*ListRateLimitsResponse, error) {
+	out := new(ListRateLimitsResponse)
+	err := c.cc.Invoke(ctx, "/keyroute.vault.v1.VaultService/ListRateLimits", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VaultServiceServer is the server API for VaultService service.
 // All implementations must embed UnimplementedVaultServiceServer
 // for forward compatibility
@@ -557,6 +590,21 @@ type VaultServiceServer interface {
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	// The month's usage by UTC day, for a chart.
 	GetDailyUsage(context.Context, *GetDailyUsageRequest) (*GetDailyUsageResponse, error)
+	// Sets, changes or (both figures 0) removes one limit. A principal sets limits on
+	// themselves, on an org where their role is owner or billing_manager, and on keys they may
+	// manage; managed models, and any limit the operator set, are the operator's alone
+	// (PERMISSION_DENIED). The target must exist as the scope names it: a user, an org or a
+	// key the caller may see, else NOT_FOUND, the same as for an id that does not exist
+	// (a deleted key's limit stays until the operator removes it). Routers apply a change
+	// within seconds: a key's limit travels in the leases that hold the key
+	// (REVOCATION_KIND_CREDENTIAL_UPDATED), a managed model's in the platform's lease
+	// (REVOCATION_KIND_PROVIDER_SETTING_CHANGED, owner `platform`), a user's or an org's with
+	// GetBalance.
+	SetRateLimit(context.Context, *SetRateLimitRequest) (*SetRateLimitResponse, error)
+	// The limits the caller may see, by scope then target: their own, their orgs' (any role),
+	// their own and their orgs' keys', and (for the operator) every one; optionally of one
+	// scope or one target.
+	ListRateLimits(context.Context, *ListRateLimitsRequest) (*ListRateLimitsResponse, error)
 	mustEmbedUnimplementedVaultServiceServer()
 }
 
@@ -668,6 +716,12 @@ func (UnimplementedVaultServiceServer) GetUsage(context.Context, *GetUsageReques
 }
 func (UnimplementedVaultServiceServer) GetDailyUsage(context.Context, *GetDailyUsageRequest) (*GetDailyUsageResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetDailyUsage not implemented")
+}
+func (UnimplementedVaultServiceServer) SetRateLimit(context.Context, *SetRateLimitRequest) (*SetRateLimitResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetRateLimit not implemented")
+}
+func (UnimplementedVaultServiceServer) ListRateLimits(context.Context, *ListRateLimitsRequest) (*ListRateLimitsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListRateLimits not implemented")
 }
 func (UnimplementedVaultServiceServer) mustEmbedUnimplementedVaultServiceServer() {}
 
@@ -1315,6 +1369,42 @@ func _VaultService_GetDailyUsage_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VaultService_SetRateLimit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRateLimitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).SetRateLimit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyroute.vault.v1.VaultService/SetRateLimit",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).SetRateLimit(ctx, req.(*SetRateLimitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VaultService_ListRateLimits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRateLimitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VaultServiceServer).ListRateLimits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/keyroute.vault.v1.VaultService/ListRateLimits",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VaultServiceServer).ListRateLimits(ctx, req.(*ListRateLimitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _VaultService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "keyroute.vault.v1.VaultService",
 	HandlerType: (*VaultServiceServer)(nil),
@@ -1454,6 +1544,14 @@ var _VaultService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDailyUsage",
 			Handler:    _VaultService_GetDailyUsage_Handler,
+		},
+		{
+			MethodName: "SetRateLimit",
+			Handler:    _VaultService_SetRateLimit_Handler,
+		},
+		{
+			MethodName: "ListRateLimits",
+			Handler:    _VaultService_ListRateLimits_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

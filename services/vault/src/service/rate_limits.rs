@@ -103,6 +103,7 @@ impl Vault {
         call: &Call,
         scope: RateLimitScope,
         target_id: &str,
+        removal: bool,
     ) -> Result<String, VaultError> {
         let actor = actor_of(call)?;
         match scope {
@@ -126,11 +127,14 @@ impl Vault {
                 Ok(target.id)
             }
             RateLimitScope::Credential => {
-                let credential = self
-                    .store()
-                    .get_credential(target_id)
-                    .await?
-                    .ok_or_else(|| credential_not_found(target_id))?;
+                let Some(credential) = self.store().get_credential(target_id).await? else {
+                    // Deleting a key leaves its limit behind (no foreign key across scopes):
+                    // the operator may still remove it, filed under no owner.
+                    if actor.is_none() && removal {
+                        return Ok(String::new());
+                    }
+                    return Err(credential_not_found(target_id));
+                };
                 self.authorize_credential(call, &credential, true).await?;
                 Ok(credential.owner_id)
             }
@@ -156,7 +160,10 @@ impl Vault {
         let target_id = target_of(&request.target_id)?;
         let requests_per_minute = figure_of("requests_per_minute", request.requests_per_minute)?;
         let tokens_per_minute = figure_of("tokens_per_minute", request.tokens_per_minute)?;
-        let owner_id = self.authorize_rate_limit(call, scope, target_id).await?;
+        let removal = requests_per_minute == 0 && tokens_per_minute == 0;
+        let owner_id = self
+            .authorize_rate_limit(call, scope, target_id, removal)
+            .await?;
         let by_operator = matches!(call.actor, Actor::Operator);
         let now = now_ms();
         let limit = RateLimitRecord {
@@ -167,7 +174,7 @@ impl Vault {
             set_by_operator: by_operator,
             updated_at: now,
         };
-        let action = if limit.is_removal() {
+        let action = if removal {
             "rate_limit.removed"
         } else {
             "rate_limit.set"

@@ -66,6 +66,14 @@ class UsageSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     USAGE_SOURCE_UNSPECIFIED: _ClassVar[UsageSource]
     USAGE_SOURCE_BYOK: _ClassVar[UsageSource]
     USAGE_SOURCE_MANAGED: _ClassVar[UsageSource]
+
+class RateLimitScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RATE_LIMIT_SCOPE_UNSPECIFIED: _ClassVar[RateLimitScope]
+    RATE_LIMIT_SCOPE_PRINCIPAL: _ClassVar[RateLimitScope]
+    RATE_LIMIT_SCOPE_ORG: _ClassVar[RateLimitScope]
+    RATE_LIMIT_SCOPE_CREDENTIAL: _ClassVar[RateLimitScope]
+    RATE_LIMIT_SCOPE_MANAGED_MODEL: _ClassVar[RateLimitScope]
 PRINCIPAL_KIND_UNSPECIFIED: PrincipalKind
 PRINCIPAL_KIND_USER: PrincipalKind
 PRINCIPAL_KIND_ORG: PrincipalKind
@@ -101,6 +109,11 @@ REVOCATION_KIND_PRINCIPAL_ENABLED: RevocationKind
 USAGE_SOURCE_UNSPECIFIED: UsageSource
 USAGE_SOURCE_BYOK: UsageSource
 USAGE_SOURCE_MANAGED: UsageSource
+RATE_LIMIT_SCOPE_UNSPECIFIED: RateLimitScope
+RATE_LIMIT_SCOPE_PRINCIPAL: RateLimitScope
+RATE_LIMIT_SCOPE_ORG: RateLimitScope
+RATE_LIMIT_SCOPE_CREDENTIAL: RateLimitScope
+RATE_LIMIT_SCOPE_MANAGED_MODEL: RateLimitScope
 
 class Principal(_message.Message):
     __slots__ = ("id", "kind", "name", "email", "created_at", "disabled_at")
@@ -610,18 +623,20 @@ class LeasedCredential(_message.Message):
     def __init__(self, credential: _Optional[_Union[Credential, _Mapping]] = ..., secret: _Optional[str] = ..., owner_kind: _Optional[_Union[PrincipalKind, str]] = ...) -> None: ...
 
 class LeaseCredentialsResponse(_message.Message):
-    __slots__ = ("lease_id", "expires_at", "credentials", "provider_settings", "unreadable")
+    __slots__ = ("lease_id", "expires_at", "credentials", "provider_settings", "unreadable", "rate_limits")
     LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_SETTINGS_FIELD_NUMBER: _ClassVar[int]
     UNREADABLE_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMITS_FIELD_NUMBER: _ClassVar[int]
     lease_id: str
     expires_at: _timestamp_pb2.Timestamp
     credentials: _containers.RepeatedCompositeFieldContainer[LeasedCredential]
     provider_settings: _containers.RepeatedCompositeFieldContainer[ProviderSetting]
     unreadable: _containers.RepeatedCompositeFieldContainer[UnreadableCredential]
-    def __init__(self, lease_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., credentials: _Optional[_Iterable[_Union[LeasedCredential, _Mapping]]] = ..., provider_settings: _Optional[_Iterable[_Union[ProviderSetting, _Mapping]]] = ..., unreadable: _Optional[_Iterable[_Union[UnreadableCredential, _Mapping]]] = ...) -> None: ...
+    rate_limits: _containers.RepeatedCompositeFieldContainer[RateLimit]
+    def __init__(self, lease_id: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., credentials: _Optional[_Iterable[_Union[LeasedCredential, _Mapping]]] = ..., provider_settings: _Optional[_Iterable[_Union[ProviderSetting, _Mapping]]] = ..., unreadable: _Optional[_Iterable[_Union[UnreadableCredential, _Mapping]]] = ..., rate_limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ...) -> None: ...
 
 class UnreadableCredential(_message.Message):
     __slots__ = ("credential_id", "owner_id", "reason")
@@ -780,18 +795,20 @@ class GetBalanceRequest(_message.Message):
     def __init__(self, principal_id: _Optional[str] = ...) -> None: ...
 
 class GetBalanceResponse(_message.Message):
-    __slots__ = ("principal_id", "balance_micros", "month", "budget", "org_budgets")
+    __slots__ = ("principal_id", "balance_micros", "month", "budget", "org_budgets", "rate_limits")
     PRINCIPAL_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_MICROS_FIELD_NUMBER: _ClassVar[int]
     MONTH_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     ORG_BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMITS_FIELD_NUMBER: _ClassVar[int]
     principal_id: str
     balance_micros: int
     month: str
     budget: Budget
     org_budgets: _containers.RepeatedCompositeFieldContainer[Budget]
-    def __init__(self, principal_id: _Optional[str] = ..., balance_micros: _Optional[int] = ..., month: _Optional[str] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., org_budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ...) -> None: ...
+    rate_limits: _containers.RepeatedCompositeFieldContainer[RateLimit]
+    def __init__(self, principal_id: _Optional[str] = ..., balance_micros: _Optional[int] = ..., month: _Optional[str] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., org_budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ..., rate_limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ...) -> None: ...
 
 class GrantCreditsRequest(_message.Message):
     __slots__ = ("principal_id", "micros", "reason")
@@ -902,3 +919,51 @@ class GetDailyUsageResponse(_message.Message):
     month: str
     days: _containers.RepeatedCompositeFieldContainer[UsageDay]
     def __init__(self, month: _Optional[str] = ..., days: _Optional[_Iterable[_Union[UsageDay, _Mapping]]] = ...) -> None: ...
+
+class RateLimit(_message.Message):
+    __slots__ = ("scope", "target_id", "requests_per_minute", "tokens_per_minute", "set_by_operator", "updated_at")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    SET_BY_OPERATOR_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    scope: RateLimitScope
+    target_id: str
+    requests_per_minute: int
+    tokens_per_minute: int
+    set_by_operator: bool
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, scope: _Optional[_Union[RateLimitScope, str]] = ..., target_id: _Optional[str] = ..., requests_per_minute: _Optional[int] = ..., tokens_per_minute: _Optional[int] = ..., set_by_operator: _Optional[bool] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SetRateLimitRequest(_message.Message):
+    __slots__ = ("scope", "target_id", "requests_per_minute", "tokens_per_minute")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    scope: RateLimitScope
+    target_id: str
+    requests_per_minute: int
+    tokens_per_minute: int
+    def __init__(self, scope: _Optional[_Union[RateLimitScope, str]] = ..., target_id: _Optional[str] = ..., requests_per_minute: _Optional[int] = ..., tokens_per_minute: _Optional[int] = ...) -> None: ...
+
+class SetRateLimitResponse(_message.Message):
+    __slots__ = ("rate_limit",)
+    RATE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    rate_limit: RateLimit
+    def __init__(self, rate_limit: _Optional[_Union[RateLimit, _Mapping]] = ...) -> None: ...
+
+class ListRateLimitsRequest(_message.Message):
+    __slots__ = ("scope", "target_id")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_ID_FIELD_NUMBER: _ClassVar[int]
+    scope: RateLimitScope
+    target_id: str
+    def __init__(self, scope: _Optional[_Union[RateLimitScope, str]] = ..., target_id: _Optional[str] = ...) -> None: ...
+
+class ListRateLimitsResponse(_message.Message):
+    __slots__ = ("rate_limits",)
+    RATE_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    rate_limits: _containers.RepeatedCompositeFieldContainer[RateLimit]
+    def __init__(self, rate_limits: _Optional[_Iterable[_Union[RateLimit, _Mapping]]] = ...) -> None: ...

@@ -232,6 +232,16 @@ class VaultServiceStub:
                 request_serializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.GetDailyUsageRequest.SerializeToString,
                 response_deserializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.GetDailyUsageResponse.FromString,
                 _registered_method=True)
+        self.SetRateLimit = channel.unary_unary(
+                '/keyroute.vault.v1.VaultService/SetRateLimit',
+                request_serializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.SetRateLimitRequest.SerializeToString,
+                response_deserializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.SetRateLimitResponse.FromString,
+                _registered_method=True)
+        self.ListRateLimits = channel.unary_unary(
+                '/keyroute.vault.v1.VaultService/ListRateLimits',
+                request_serializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.ListRateLimitsRequest.SerializeToString,
+                response_deserializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.ListRateLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class VaultServiceServicer:
@@ -544,6 +554,35 @@ class VaultServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRateLimit(self, request, context):
+        """=== Rate limits ===
+        Requests and tokens per minute, enforced by every router together through a shared store
+        (see `RateLimit`). A refused call is RESOURCE_EXHAUSTED, 429 at the edge.
+
+        Sets, changes or (both figures 0) removes one limit. A principal sets limits on
+        themselves, on an org where their role is owner or billing_manager, and on keys they may
+        manage; managed models, and any limit the operator set, are the operator's alone
+        (PERMISSION_DENIED). The target must exist as the scope names it: a user, an org or a
+        key the caller may see, else NOT_FOUND, the same as for an id that does not exist
+        (a deleted key's limit stays until the operator removes it). Routers apply a change
+        within seconds: a key's limit travels in the leases that hold the key
+        (REVOCATION_KIND_CREDENTIAL_UPDATED), a managed model's in the platform's lease
+        (REVOCATION_KIND_PROVIDER_SETTING_CHANGED, owner `platform`), a user's or an org's with
+        GetBalance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRateLimits(self, request, context):
+        """The limits the caller may see, by scope then target: their own, their orgs' (any role),
+        their own and their orgs' keys', and (for the operator) every one; optionally of one
+        scope or one target.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VaultServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -721,6 +760,16 @@ def add_VaultServiceServicer_to_server(servicer, server):
                     servicer.GetDailyUsage,
                     request_deserializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.GetDailyUsageRequest.FromString,
                     response_serializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.GetDailyUsageResponse.SerializeToString,
+            ),
+            'SetRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRateLimit,
+                    request_deserializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.SetRateLimitRequest.FromString,
+                    response_serializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.SetRateLimitResponse.SerializeToString,
+            ),
+            'ListRateLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRateLimits,
+                    request_deserializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.ListRateLimitsRequest.FromString,
+                    response_serializer=keyroute_dot_vault_dot_v1_dot_vault__pb2.ListRateLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1691,6 +1740,60 @@ class VaultService:
             '/keyroute.vault.v1.VaultService/GetDailyUsage',
             keyroute_dot_vault_dot_v1_dot_vault__pb2.GetDailyUsageRequest.SerializeToString,
             keyroute_dot_vault_dot_v1_dot_vault__pb2.GetDailyUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyroute.vault.v1.VaultService/SetRateLimit',
+            keyroute_dot_vault_dot_v1_dot_vault__pb2.SetRateLimitRequest.SerializeToString,
+            keyroute_dot_vault_dot_v1_dot_vault__pb2.SetRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRateLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/keyroute.vault.v1.VaultService/ListRateLimits',
+            keyroute_dot_vault_dot_v1_dot_vault__pb2.ListRateLimitsRequest.SerializeToString,
+            keyroute_dot_vault_dot_v1_dot_vault__pb2.ListRateLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,
