@@ -147,6 +147,7 @@ impl Vault {
         }
     }
 
+    /// `SetRateLimit`: validates, authorizes, writes with its audit event, then tells routers.
     pub(super) async fn set_rate_limit(
         &self,
         call: &Call,
@@ -246,6 +247,7 @@ impl Vault {
         self.inner.revocations.publish(kind, change, now);
     }
 
+    /// `ListRateLimits`: every limit for the operator, the visible ones for a principal.
     pub(super) async fn list_rate_limits(
         &self,
         call: &Call,
