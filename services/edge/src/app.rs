@@ -13,7 +13,9 @@ use crate::csrf;
 use crate::fallback;
 use crate::guard;
 use crate::management_api::models as management_models;
-use crate::management_api::{account, billing, keys, providers, session, settings, tokens};
+use crate::management_api::{
+    account, billing, keys, providers, rate_limits, session, settings, tokens,
+};
 use crate::model_api::{anthropic, embeddings, models, openai, responses};
 use crate::request_id;
 use crate::state::Edge;
@@ -50,6 +52,12 @@ pub fn routes(edge: Edge) -> axum::Router {
         .route("/api/v1/balance", get(account::balance))
         .route("/api/v1/usage/daily", get(billing::daily))
         .route("/api/v1/budget", put(billing::put).delete(billing::delete))
+        .route(
+            "/api/v1/rate-limits",
+            get(rate_limits::list)
+                .put(rate_limits::put)
+                .delete(rate_limits::delete),
+        )
         .route(
             "/api/v1/session",
             post(session::create)

@@ -23,7 +23,7 @@ const ROUTES: &str = include_str!("../src/app.rs");
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Every management operation: what this test calls, and what the file must describe.
-const OPERATIONS: [(&str, &str); 23] = [
+const OPERATIONS: [(&str, &str); 26] = [
     ("GET", "/api/v1/keys"),
     ("POST", "/api/v1/keys"),
     ("PATCH", "/api/v1/keys/{id}"),
@@ -41,6 +41,9 @@ const OPERATIONS: [(&str, &str); 23] = [
     ("GET", "/api/v1/usage/daily"),
     ("PUT", "/api/v1/budget"),
     ("DELETE", "/api/v1/budget"),
+    ("GET", "/api/v1/rate-limits"),
+    ("PUT", "/api/v1/rate-limits"),
+    ("DELETE", "/api/v1/rate-limits"),
     ("POST", "/api/v1/session"),
     ("GET", "/api/v1/session"),
     ("DELETE", "/api/v1/session"),
@@ -474,6 +477,29 @@ async fn every_operation_answers_as_the_file_says() {
     let path = format!("/api/v1/budget?owner_id={member}");
     api.call(M::DELETE, &path, None).await.refused(403, "");
     api.call(M::DELETE, "/api/v1/budget", None).await.ok(204);
+
+    // Rate limits: the user's own and an owned org's; a member's org is 403, a foreign 404.
+    const LIMITS: &str = "/api/v1/rate-limits";
+    let own = json!({ "scope": "principal", "requests_per_minute": 60 });
+    let mine = api.put(LIMITS, &own).await.ok(200);
+    assert_eq!(mine["target_id"], user.as_str());
+    let org_limit = |org: &str| json!({ "scope": "org", "target_id": org, "tokens_per_minute": 9 });
+    api.put(LIMITS, &org_limit(&owned)).await.ok(200);
+    api.put(LIMITS, &org_limit(&member)).await.refused(403, "");
+    api.put(LIMITS, &org_limit(&foreign)).await.refused(404, "");
+    let nothing = json!({ "scope": "principal", "requests_per_minute": 0 });
+    api.put(LIMITS, &nothing).await.refused(400, "");
+    api.schema_refuses("RateLimitUpdate", &nothing);
+    let orgs = api.get(&format!("{LIMITS}?scope=org")).await.ok(200);
+    assert_eq!(orgs["data"][0]["target_id"], owned.as_str(), "{orgs}");
+    let team = format!("{LIMITS}?scope=team");
+    api.get(&team).await.refused(400, "scope");
+    let path = format!("{LIMITS}?scope=principal");
+    api.call(M::DELETE, &path, None).await.ok(204);
+    let path = format!("{LIMITS}?scope=org&target_id={member}");
+    api.call(M::DELETE, &path, None).await.refused(403, "");
+    let unscoped = api.call(M::DELETE, LIMITS, None).await;
+    unscoped.refused(400, "scope");
 
     // Gateway tokens: made (shown once), listed without secrets, revoked; another's is a 404.
     let made = api

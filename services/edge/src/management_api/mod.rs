@@ -1,6 +1,6 @@
 //! The management REST API under `/api/v1`: the caller's keys and their orgs' keys, provider
-//! settings, audit, usage and balance, budgets, the caller's gateway tokens, and the
-//! console's session. The edge holds no state: each call goes to the vault
+//! settings, audit, usage and balance, budgets, rate limits, the caller's gateway tokens, and
+//! the console's session. The edge holds no state: each call goes to the vault
 //! with the caller's gateway token, and the vault checks roles. Errors have one shape:
 //! `{"error":{"code","message","field"}}` (`field` names the input at fault, or is null).
 //!
@@ -17,6 +17,7 @@ pub mod keys;
 pub mod models;
 pub mod output;
 pub mod providers;
+pub mod rate_limits;
 pub mod session;
 pub mod settings;
 pub mod tokens;
