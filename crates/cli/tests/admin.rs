@@ -1,5 +1,5 @@
 //! `keyroute admin` against a real vault over mTLS: users, orgs, tokens, keys, audit,
-//! credits and budgets, and clear errors.
+//! credits, budgets and rate limits, and clear errors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -7,6 +7,7 @@ mod common;
 
 use common::{admin, admin_json, keyroute};
 use keyroute_test_support::TestVault;
+use serde_json::json;
 
 #[tokio::test]
 async fn admin_manages_users_orgs_tokens_keys_and_audit() {
@@ -303,6 +304,109 @@ async fn admin_grants_credits_and_sets_budgets_in_dollars() {
         "{}",
         overdraw.stderr
     );
+}
+
+#[tokio::test]
+async fn admin_sets_lists_and_removes_rate_limits() {
+    let vault = TestVault::start().await;
+    let (user, _) = vault.user_with_token("limited").await;
+    let set = [
+        "limits",
+        "set",
+        "--scope",
+        "principal",
+        "--target",
+        &user,
+        "--rpm",
+        "60",
+        "--tpm",
+        "10000",
+    ];
+    let stored = admin_json(&vault, &set, None).await;
+    assert_eq!(stored["scope"], "principal");
+    assert_eq!(stored["target_id"], user.as_str());
+    assert_eq!(
+        (&stored["requests_per_minute"], &stored["tokens_per_minute"]),
+        (&60.into(), &10_000.into())
+    );
+    assert_eq!(stored["set_by_operator"], true);
+    let model = [
+        "limits",
+        "set",
+        "--scope",
+        "managed-model",
+        "--target",
+        "gpt-4o-mini",
+        "--tpm",
+        "500",
+    ];
+    let model = admin_json(&vault, &model, None).await;
+    assert_eq!(
+        (&model["scope"], &model["requests_per_minute"]),
+        (&"managed_model".into(), &0.into())
+    );
+    let table = admin(&vault, &["limits", "list"], None).await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.starts_with("SCOPE "), "{}", table.stdout);
+    for cell in [
+        user.as_str(),
+        "60",
+        "10000",
+        "operator",
+        "gpt-4o-mini",
+        "none",
+    ] {
+        assert!(table.stdout.contains(cell), "{cell}: {}", table.stdout);
+    }
+    let mine = ["limits", "list", "--scope", "principal", "--target", &user];
+    assert_eq!(admin_json(&vault, &mine, None).await, json!([stored]));
+    let remove = [
+        "limits",
+        "remove",
+        "--scope",
+        "principal",
+        "--target",
+        &user,
+    ];
+    let removed = admin(&vault, &remove, None).await;
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(removed.stdout.contains("removed the principal limit"));
+    assert_eq!(admin_json(&vault, &mine, None).await, json!([]));
+    let left = admin_json(&vault, &["limits", "list"], None).await;
+    assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+
+    // Refused before the vault: an unknown scope, and a limit of nothing.
+    let bad = [
+        "limits", "set", "--scope", "team", "--target", &user, "--rpm", "1",
+    ];
+    let bad = admin(&vault, &bad, None).await;
+    assert_eq!(bad.code, 64, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("invalid value 'team' for '--scope"),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("managed-model"), "{}", bad.stderr);
+    let nothing = ["limits", "set", "--scope", "org", "--target", "org_x"];
+    let nothing = admin(&vault, &nothing, None).await;
+    assert_eq!(nothing.code, 64, "{}", nothing.stderr);
+    assert!(
+        nothing.stderr.contains("--rpm or --tpm"),
+        "{}",
+        nothing.stderr
+    );
+    let negative = [
+        "limits", "set", "--scope", "org", "--target", "org_x", "--rpm", "-1",
+    ];
+    assert_eq!(admin(&vault, &negative, None).await.code, 64);
+    // An unknown target is the vault's to refuse.
+    let unknown = [
+        "limits", "set", "--scope", "org", "--target", "org_nope", "--rpm", "1",
+    ];
+    let unknown = admin(&vault, &unknown, None).await;
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("not_found"), "{}", unknown.stderr);
+    assert_eq!(admin_json(&vault, &mine, None).await, json!([]));
 }
 
 #[tokio::test]

@@ -37,6 +37,9 @@ pub enum Resource {
     /// Credit balances, monthly budgets and usage.
     #[command(subcommand)]
     Billing(super::billing::BillingCommand),
+    /// Rate limits: requests and tokens per minute.
+    #[command(subcommand)]
+    Limits(super::limits::LimitsCommand),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -71,6 +74,7 @@ pub(super) async fn run(admin: &mut Admin, resource: Resource) -> Result<(), Cli
         Resource::Keys(command) => keys::keys(admin, command).await?,
         Resource::Settings(command) => keys::settings(admin, command).await?,
         Resource::Billing(command) => super::billing::run(admin, command).await?,
+        Resource::Limits(command) => super::limits::run(admin, command).await?,
         Resource::Audit(AuditCommand::List {
             owner,
             limit,

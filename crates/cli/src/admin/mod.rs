@@ -5,6 +5,7 @@ mod billing;
 mod commands;
 mod identities;
 mod keys;
+mod limits;
 mod render;
 
 use std::path::PathBuf;
