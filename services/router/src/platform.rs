@@ -26,10 +26,10 @@ use tonic::transport::Channel;
 use crate::error::RouterError;
 
 /// The vault calls a platform may make through the router: what the edge's management API
-/// offers a principal (keys, provider settings, an org's audit, balance, budget, usage).
-/// Not tokens or sessions (a platform signs its users in itself), not identities (admin),
-/// not the router's own calls (leases, usage, holds); key tests are `TestCredential`.
-pub const OFFERED: [&str; 14] = [
+/// offers a principal (keys, provider settings, an org's audit, balance, budget, usage, rate
+/// limits). Not tokens or sessions (a platform signs its users in itself), not identities
+/// (admin), not the router's own calls (leases, usage, holds); key tests are `TestCredential`.
+pub const OFFERED: [&str; 16] = [
     "CreateCredential",
     "UpdateCredentialSecret",
     "SetCredentialEnabled",
@@ -44,6 +44,8 @@ pub const OFFERED: [&str; 14] = [
     "SetBudget",
     "GetUsage",
     "GetDailyUsage",
+    "SetRateLimit",
+    "ListRateLimits",
 ];
 
 /// The largest request a platform may pass through, as the edge bounds its management

@@ -3,7 +3,7 @@
 //! tokens, and gets exactly the edge's authorization for them (own keys; org keys read by
 //! members and changed by owners and billing managers; everything else not found), with the
 //! platform named as the channel in the audit log. Key tests go through `TestCredential` and
-//! are recorded as the edge's are.
+//! are recorded as the edge's are. Rate limits pass through as the rest does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -126,6 +126,28 @@ async fn a_principal_manages_their_own_keys_settings_and_money() {
         month: String::new(),
     };
     acme.get_daily_usage(with_token(daily, own)).await.unwrap();
+    // Rate limits: the user's own, set and listed through the router.
+    let limit = SetRateLimitRequest {
+        scope: RateLimitScope::Principal.into(),
+        target_id: stack.user.clone(),
+        requests_per_minute: 60,
+        tokens_per_minute: 0,
+    };
+    let set = acme.set_rate_limit(with_token(limit, own)).await.unwrap();
+    let stored = set.into_inner().rate_limit.unwrap();
+    assert_eq!(
+        (stored.requests_per_minute, stored.set_by_operator),
+        (60, false)
+    );
+    let own_limits = ListRateLimitsRequest {
+        scope: RateLimitScope::Principal.into(),
+        target_id: stack.user.clone(),
+    };
+    let listed = acme
+        .list_rate_limits(with_token(own_limits, own))
+        .await
+        .unwrap();
+    assert_eq!(listed.into_inner().rate_limits, [stored]);
     acme.delete_credential(with_token(
         DeleteCredentialRequest {
             credential_id: mine.id.clone(),
