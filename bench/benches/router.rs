@@ -87,6 +87,7 @@ async fn run() {
         shutdown_grace: Duration::from_secs(5),
         metrics_listen: None,
         health_listen: None,
+        rate_limits: keyroute_ratelimit::Settings::default(),
     };
     let prepared = PreparedRouter::prepare(settings).await.unwrap();
     let router_addr = prepared.local_addr().unwrap();

@@ -47,6 +47,22 @@ pub mod header {
     /// verified certificate) whose management call the router passes through. The router
     /// drops any value a client sent; the vault believes it from the router alone.
     pub const PLATFORM: &str = "x-keyroute-platform";
+    /// Milliseconds until a retry may succeed, beside [`RETRY_AFTER`]'s whole seconds, on a
+    /// call refused by a rate limit.
+    pub const RETRY_AFTER_MS: &str = "x-keyroute-retry-after-ms";
+    /// On answers and rate-limit refusals of calls that rate limits apply to: the tightest
+    /// request limit, what is left of it, and milliseconds until it is whole again. The edge
+    /// renders these in the caller's dialect (`x-ratelimit-*`, `anthropic-ratelimit-*`).
+    pub const RATELIMIT_LIMIT_REQUESTS: &str = "x-keyroute-ratelimit-limit-requests";
+    pub const RATELIMIT_REMAINING_REQUESTS: &str = "x-keyroute-ratelimit-remaining-requests";
+    pub const RATELIMIT_RESET_REQUESTS_MS: &str = "x-keyroute-ratelimit-reset-requests-ms";
+    /// The same for the tightest token limit.
+    pub const RATELIMIT_LIMIT_TOKENS: &str = "x-keyroute-ratelimit-limit-tokens";
+    pub const RATELIMIT_REMAINING_TOKENS: &str = "x-keyroute-ratelimit-remaining-tokens";
+    pub const RATELIMIT_RESET_TOKENS_MS: &str = "x-keyroute-ratelimit-reset-tokens-ms";
+    /// On a rate-limit refusal: which kind of limit refused (`principal`, `org`,
+    /// `credential`, `managed_model`) and in what (`requests`, `tokens`): `org/tokens`.
+    pub const RATELIMIT_REFUSED_BY: &str = "x-keyroute-ratelimit-refused-by";
     /// What the router says about who served a call, all passed on as response headers.
     pub const SERVED_BY: [&str; 6] = [
         PROVIDER,

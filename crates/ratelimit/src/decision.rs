@@ -105,6 +105,12 @@ impl Admission {
     pub fn estimated_tokens(&self) -> u64 {
         self.settlement.estimated
     }
+
+    /// Whether settling can change anything (a token limit counted the estimate), so that a
+    /// caller need not keep the admission, or spawn a settlement, when it cannot.
+    pub fn needs_settling(&self) -> bool {
+        !self.settlement.scopes.is_empty()
+    }
 }
 
 /// What settling needs: which token counters were charged, in which window, by how much.

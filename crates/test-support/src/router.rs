@@ -49,7 +49,26 @@ impl TestRouter {
         egress: keyroute_egress::EgressPolicy,
         timeouts: Timeouts,
     ) -> Self {
-        Self::start_full(vault, base_urls, egress, timeouts, None).await
+        Self::start_full(vault, base_urls, egress, timeouts, None, Default::default()).await
+    }
+
+    /// Starts a router (as [`TestRouter::start`]) counting rate limits as `rate_limits` says:
+    /// in a Redis the test started, shared with other routers, over a short window.
+    pub async fn start_with_rate_limits(
+        vault: &TestVault,
+        base_urls: HashMap<String, String>,
+        rate_limits: keyroute_ratelimit::Settings,
+    ) -> Self {
+        let loopback = keyroute_egress::EgressPolicy::allowing_loopback();
+        Self::start_full(
+            vault,
+            base_urls,
+            loopback,
+            Timeouts::default(),
+            None,
+            rate_limits,
+        )
+        .await
     }
 
     /// Starts a router (as [`TestRouter::start`]) with `catalog_json` as its catalog file,
@@ -64,8 +83,15 @@ impl TestRouter {
         let path = dir.path().join("catalog.json");
         std::fs::write(&path, catalog_json).unwrap();
         let loopback = keyroute_egress::EgressPolicy::allowing_loopback();
-        let mut router =
-            Self::start_full(vault, base_urls, loopback, Timeouts::default(), Some(path)).await;
+        let mut router = Self::start_full(
+            vault,
+            base_urls,
+            loopback,
+            Timeouts::default(),
+            Some(path),
+            Default::default(),
+        )
+        .await;
         router._catalog_dir = Some(dir);
         router
     }
@@ -76,6 +102,7 @@ impl TestRouter {
         egress: keyroute_egress::EgressPolicy,
         timeouts: Timeouts,
         catalog: Option<std::path::PathBuf>,
+        rate_limits: keyroute_ratelimit::Settings,
     ) -> Self {
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let settings = RouterSettings {
@@ -91,6 +118,7 @@ impl TestRouter {
             shutdown_grace: Duration::from_secs(5),
             metrics_listen: Some(loopback),
             health_listen: Some(loopback),
+            rate_limits,
         };
         let prepared = PreparedRouter::prepare(settings).await.unwrap();
         let addr = prepared.local_addr().unwrap();

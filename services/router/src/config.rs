@@ -109,6 +109,39 @@ pub struct RouterArgs {
     /// Log format: human or json.
     #[arg(long, env = "KEYROUTE_LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
+
+    /// The Redis (or Valkey) every router shares rate-limit counters in:
+    /// `redis://[user@]host:port[/db]`, without a password (see
+    /// --rate-limit-redis-password-file). Unset: each router counts its own calls alone.
+    #[arg(long, env = "KEYROUTE_RATE_LIMIT_REDIS", value_name = "URL")]
+    pub rate_limit_redis: Option<String>,
+
+    /// A file holding Redis's password (a mounted Secret). The environment variable
+    /// KEYROUTE_RATE_LIMIT_REDIS_PASSWORD may hold it instead; never a flag, which the
+    /// process list would show.
+    #[arg(long, env = "KEYROUTE_RATE_LIMIT_REDIS_PASSWORD_FILE")]
+    pub rate_limit_redis_password_file: Option<PathBuf>,
+
+    /// The window rate limits are counted over: a minute, so that "per minute" means it.
+    #[arg(long, env = "KEYROUTE_RATE_LIMIT_WINDOW", default_value = "60s", value_parser = parse_duration)]
+    pub rate_limit_window: Duration,
+
+    /// How long a call waits for Redis before this router decides alone (and stops asking
+    /// Redis until a background probe reconnects). Redis answers in well under a
+    /// millisecond; this is for a hung one, and generous enough that a router briefly short
+    /// of CPU does not leave the shared count for nothing.
+    #[arg(long, env = "KEYROUTE_RATE_LIMIT_TIMEOUT", default_value = "100ms", value_parser = parse_duration)]
+    pub rate_limit_timeout: Duration,
+
+    /// The share of each limit this router enforces alone while Redis is unreachable, in
+    /// (0, 1]: 1 (every router the whole limit) by default; `1/routers` keeps the total near
+    /// the limit when the number of routers is known.
+    #[arg(
+        long,
+        env = "KEYROUTE_RATE_LIMIT_FALLBACK_SHARE",
+        default_value_t = 1.0
+    )]
+    pub rate_limit_fallback_share: f64,
 }
 
 impl RouterArgs {
@@ -141,6 +174,44 @@ impl RouterArgs {
         Ok(policy)
     }
 
+    /// The rate limiter's settings, with Redis's password read from the file or the
+    /// environment and put into the URL, which is kept secret from then on.
+    pub fn rate_limit_settings(&self) -> Result<keyroute_ratelimit::Settings, String> {
+        let from_env = std::env::var("KEYROUTE_RATE_LIMIT_REDIS_PASSWORD")
+            .ok()
+            .filter(|password| !password.is_empty());
+        let password = match (&self.rate_limit_redis_password_file, from_env) {
+            (Some(_), Some(_)) => {
+                return Err("give the Redis password in --rate-limit-redis-password-file or KEYROUTE_RATE_LIMIT_REDIS_PASSWORD, not both".into());
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    format!(
+                        "--rate-limit-redis-password-file {}: {error}",
+                        path.display()
+                    )
+                })?;
+                Some(text.trim_end_matches(['\r', '\n']).to_owned())
+            }
+            (None, from_env) => from_env,
+        };
+        let redis_url = match (&self.rate_limit_redis, password) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err("a Redis password is given but --rate-limit-redis is not".into());
+            }
+            (Some(url), password) => Some(redis_url(url, password.as_deref())?),
+        };
+        let settings = keyroute_ratelimit::Settings {
+            redis_url: redis_url.map(secrecy::SecretString::from),
+            window: self.rate_limit_window,
+            call_timeout: self.rate_limit_timeout,
+            fallback_share: self.rate_limit_fallback_share,
+            ..keyroute_ratelimit::Settings::default()
+        };
+        Ok(settings)
+    }
+
     /// The base-URL overrides, checked: known providers, http(s) URLs.
     pub fn base_url_overrides(&self) -> Result<HashMap<String, String>, String> {
         let mut overrides = HashMap::new();
@@ -165,6 +236,47 @@ impl RouterArgs {
         }
         Ok(overrides)
     }
+}
+
+/// `url` with `password` put in, percent-encoded. A URL that carries a password already is
+/// refused without repeating it.
+fn redis_url(url: &str, password: Option<&str>) -> Result<String, String> {
+    let url = url.trim();
+    let Some(rest) = url.strip_prefix("redis://") else {
+        return Err(
+            "--rate-limit-redis must be a redis:// URL (TLS to Redis is not built in)".into(),
+        );
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (user, host) = match rest[..authority_end].rsplit_once('@') {
+        Some((user, _)) if user.contains(':') => {
+            return Err("--rate-limit-redis must not carry a password: give it in --rate-limit-redis-password-file or KEYROUTE_RATE_LIMIT_REDIS_PASSWORD".into());
+        }
+        Some((user, host)) => (user, host),
+        None => ("", &rest[..authority_end]),
+    };
+    if host.is_empty() {
+        return Err("--rate-limit-redis names no host".into());
+    }
+    let path = &rest[authority_end..];
+    Ok(match password {
+        Some(password) => format!("redis://{user}:{}@{host}{path}", percent_encode(password)),
+        None if user.is_empty() => format!("redis://{host}{path}"),
+        None => format!("redis://{user}@{host}{path}"),
+    })
+}
+
+/// Every byte but RFC 3986's unreserved characters as `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 #[cfg(test)]
@@ -228,6 +340,53 @@ mod tests {
             allowing("10.0.0.0/99")
                 .unwrap_err()
                 .contains("--egress-allow")
+        );
+    }
+    #[test]
+    fn redis_passwords_come_from_a_file_or_the_environment_never_the_url() {
+        assert_eq!(
+            redis_url("redis://10.0.0.5:6379/2", Some("p@ss word")).unwrap(),
+            "redis://:p%40ss%20word@10.0.0.5:6379/2"
+        );
+        assert_eq!(
+            redis_url("redis://limits@redis:6379", Some("x")).unwrap(),
+            "redis://limits:x@redis:6379"
+        );
+        assert_eq!(
+            redis_url("redis://redis:6379", None).unwrap(),
+            "redis://redis:6379"
+        );
+        let refused = redis_url("redis://:hunter2@redis:6379", None).unwrap_err();
+        assert!(refused.contains("must not carry a password"), "{refused}");
+        assert!(!refused.contains("hunter2"));
+        assert!(redis_url("rediss://redis:6379", None).is_err());
+        assert!(redis_url("redis:///0", None).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let args = RouterArgs::parse_from([
+            "keyroute-router",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--tls-ca",
+            "a",
+            "--rate-limit-redis",
+            "redis://127.0.0.1:6379",
+            "--rate-limit-redis-password-file",
+            file.to_str().unwrap(),
+            "--rate-limit-window",
+            "2s",
+        ]);
+        let settings = args.rate_limit_settings().unwrap();
+        assert_eq!(settings.window, Duration::from_secs(2));
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            settings.redis_url.unwrap().expose_secret(),
+            "redis://:s3cret@127.0.0.1:6379"
         );
     }
 }

@@ -2,11 +2,14 @@
 //! mapped once to `tonic::Status` at the gRPC boundary (with the origin, retryability,
 //! provider, upstream status and `retry-after` in its metadata).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use keyroute_proto::contract::header;
+use keyroute_ratelimit::Quotas;
 use keyroute_wire::error::{ErrorKind, WireError};
 use tonic::metadata::{MetadataMap, MetadataValue};
+
+use crate::policy::rate_limits;
 
 /// Where a failure sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +41,17 @@ pub struct RouteFailure {
     pub attempts: u32,
 }
 
+/// A call a rate limit refused: retryable after `retry_after`, never when it is `None` (the
+/// call alone is larger than the limit). `quotas` and `refused_by` (`org/tokens`) become the
+/// caller's rate-limit headers.
+#[derive(Debug, Clone)]
+pub struct RateLimited {
+    pub message: String,
+    pub retry_after: Option<Duration>,
+    pub quotas: Quotas,
+    pub refused_by: String,
+}
+
 /// Everything a router call can fail with. Messages hold no secret.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RouterError {
@@ -59,6 +73,9 @@ pub enum RouterError {
     /// A spending limit (a monthly budget) is used up.
     #[error("{0}")]
     LimitReached(String),
+    /// A rate limit refused the call (boxed: it carries the figures for the headers).
+    #[error("{}", .0.message)]
+    RateLimited(Box<RateLimited>),
     /// Every candidate failed at its provider, or one failed in a way no key can fix.
     #[error("{}", .0.error.message)]
     Upstream(RouteFailure),
@@ -77,7 +94,8 @@ impl RouterError {
             | Self::InvalidArgument(_)
             | Self::NotFound(_)
             | Self::NoRoute { .. }
-            | Self::LimitReached(_) => Origin::Client,
+            | Self::LimitReached(_)
+            | Self::RateLimited(_) => Origin::Client,
             Self::Upstream(_) => Origin::Upstream,
             Self::VaultUnavailable(_) | Self::Internal(_) => Origin::Internal,
         }
@@ -88,6 +106,7 @@ impl RouterError {
         match self {
             Self::VaultUnavailable(_) => true,
             Self::NoRoute { retry_at, .. } => retry_at.is_some(),
+            Self::RateLimited(limited) => limited.retry_after.is_some(),
             Self::Upstream(failure) => failure.error.retryable,
             _ => false,
         }
@@ -105,6 +124,7 @@ impl RouterError {
                 ErrorKind::Malformed => "malformed_response",
             },
             Self::NoRoute { .. } | Self::LimitReached(_) => "no_route",
+            Self::RateLimited(_) => "rate_limit_refused",
             Self::NotFound(_) => "not_found",
             Self::VaultUnavailable(_) => "vault_unavailable",
             _ => "error",
@@ -162,6 +182,7 @@ impl From<RouterError> for tonic::Status {
             }
             RouterError::NoRoute { .. } => Self::failed_precondition(message),
             RouterError::LimitReached(_) => Self::resource_exhausted(message),
+            RouterError::RateLimited(_) => Self::resource_exhausted(message),
             RouterError::Upstream(failure) => {
                 retry_after = failure.error.retry_after.map(|d| d.as_secs());
                 upstream_status(failure)
@@ -189,6 +210,13 @@ impl From<RouterError> for tonic::Status {
         }
         if let Some(seconds) = retry_after {
             insert(metadata, header::RETRY_AFTER, &seconds.max(1).to_string());
+        }
+        if let RouterError::RateLimited(limited) = &error {
+            rate_limits::quota_metadata(metadata, &limited.quotas);
+            if let Some(wait) = limited.retry_after {
+                rate_limits::retry_metadata(metadata, wait);
+            }
+            insert(metadata, header::RATELIMIT_REFUSED_BY, &limited.refused_by);
         }
         status
     }

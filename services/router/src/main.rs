@@ -39,6 +39,10 @@ fn main() -> ExitCode {
         Ok(addr) => addr,
         Err(message) => return config_error(&message),
     };
+    let rate_limits = match args.rate_limit_settings() {
+        Ok(settings) => settings,
+        Err(message) => return config_error(&message),
+    };
     let runtime = match STARTUP.runtime() {
         Ok(runtime) => runtime,
         Err(exit) => return exit,
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
             shutdown_grace: args.shutdown_grace,
             metrics_listen,
             health_listen,
+            rate_limits,
         };
         let result = match PreparedRouter::prepare(settings).await {
             Ok(router) => router.serve(termination()).await,

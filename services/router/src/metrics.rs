@@ -259,6 +259,61 @@ impl Metrics {
     }
 }
 
+/// The rate limiter's counts as series, read at each scrape: where decisions were made,
+/// refusals, Redis failures and fallbacks, settlements lost, and whether Redis is in use.
+pub fn register_rate_limits(registry: &mut Registry, limiter: &keyroute_ratelimit::Limiter) {
+    use keyroute_ratelimit::{Stats, Store};
+    use keyroute_telemetry::metrics::sampled_gauge;
+    type Series = (&'static str, &'static str, fn(&Stats) -> u64);
+    let counters: [Series; 7] = [
+        (
+            "keyroute_router_rate_limit_redis_decisions",
+            "Calls admitted or refused in Redis, shared with every router",
+            |s| s.redis_decisions,
+        ),
+        (
+            "keyroute_router_rate_limit_fallback_decisions",
+            "Calls decided in this router alone because Redis was unreachable or slow",
+            |s| s.fallback_decisions,
+        ),
+        (
+            "keyroute_router_rate_limit_local_decisions",
+            "Calls decided in this router because no Redis is configured",
+            |s| s.local_decisions,
+        ),
+        (
+            "keyroute_router_rate_limit_refusals",
+            "Calls refused by a rate limit",
+            |s| s.refusals,
+        ),
+        (
+            "keyroute_router_rate_limit_redis_errors",
+            "Redis calls that failed or timed out",
+            |s| s.redis_errors,
+        ),
+        (
+            "keyroute_router_rate_limit_fallback_entries",
+            "Times this router stopped asking Redis and decided alone",
+            |s| s.fallback_entries,
+        ),
+        (
+            "keyroute_router_rate_limit_settlements_lost",
+            "Token settlements Redis did not take (the estimate stood)",
+            |s| s.settlements_lost,
+        ),
+    ];
+    for (name, help, read) in counters {
+        let limiter = limiter.clone();
+        registry.register(name, help, sampled_counter(move || read(&limiter.stats())));
+    }
+    let limiter = limiter.clone();
+    registry.register(
+        "keyroute_router_rate_limit_redis_up",
+        "1 while calls are counted in Redis; 0 when deciding alone (no Redis, or it is down)",
+        sampled_gauge(move || u64::from(limiter.store() == Store::Redis)),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

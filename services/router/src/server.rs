@@ -72,6 +72,8 @@ pub struct RouterSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// A plaintext `grpc.health.v1` port for Kubernetes probes; `None` for none.
     pub health_listen: Option<SocketAddr>,
+    /// Where rate limits are counted (a shared Redis, or this process alone) and how.
+    pub rate_limits: keyroute_ratelimit::Settings,
 }
 
 /// A router whose configuration checked out and whose port is bound.
@@ -112,6 +114,8 @@ impl PreparedRouter {
             settings.egress.clone(),
         )
         .map_err(config)?;
+        let limiter = keyroute_ratelimit::Limiter::new(settings.rate_limits.clone())
+            .map_err(|e| config(format!("rate limits: {e}")))?;
         let (usage, usage_task) = UsageReporter::start(vault.clone(), USAGE_FLUSH_INTERVAL);
         let router = Router {
             accounts: Arc::new(Accounts::new(vault.clone(), ACCOUNT_CACHE_TTL)),
@@ -123,6 +127,7 @@ impl PreparedRouter {
             catalog: Arc::new(catalog),
             upstreams: Arc::new(upstreams),
             cooldowns: Arc::new(Cooldowns::new()),
+            limiter,
             metrics,
         };
         let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
@@ -309,6 +314,7 @@ fn metrics_text(
             "Balances fetched from the vault",
             sampled_counter(move || accounts.vault_calls()),
         );
+        crate::metrics::register_rate_limits(registry, &router.limiter);
         let catalog = router.catalog.clone();
         registry.register(
             "keyroute_router_catalog_reloads",

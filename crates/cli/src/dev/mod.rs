@@ -293,6 +293,8 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         shutdown_grace: grace,
         metrics_listen: args.router_metrics_addr,
         health_listen: None,
+        // One router: counted in this process.
+        rate_limits: keyroute_ratelimit::Settings::default(),
     })
     .await
     .map_err(cannot_start("router"))?;

@@ -14,7 +14,7 @@ use keyroute_proto::contract;
 use keyroute_wire::embeddings::{parse_request, render_response};
 
 use crate::access::{CallFacts, CallNote};
-use crate::model_api::dialect::{Dialect, served_headers};
+use crate::model_api::dialect::Dialect;
 use crate::model_api::pipeline::{Call, asked_for};
 use crate::state::Edge;
 
@@ -55,7 +55,7 @@ pub async fn embeddings(State(edge): State<Edge>, headers: HeaderMap, body: Body
         render_response(&answer, client.encoding),
     )
         .into_response();
-    served_headers(&metadata, response.headers_mut());
+    Dialect::OpenAi.served_headers(&metadata, response.headers_mut());
     if answer.usage_estimated {
         response.headers_mut().insert(
             contract::header::TOKEN_COUNT,

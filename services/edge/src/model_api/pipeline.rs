@@ -24,7 +24,7 @@ use tonic::metadata::AsciiMetadataValue;
 use crate::access::{CallFacts, CallNote, origin};
 use crate::auth::gateway_token;
 use crate::auth_failures::{TokenHash, token_hash};
-use crate::model_api::dialect::{Dialect, http_status, served_headers};
+use crate::model_api::dialect::{Dialect, http_status};
 use crate::routers::RouterChannel;
 use crate::state::Edge;
 
@@ -265,7 +265,8 @@ impl<'a> Call<'a> {
             render(&answer),
         )
             .into_response();
-        served_headers(&metadata, response.headers_mut());
+        self.dialect
+            .served_headers(&metadata, response.headers_mut());
         edge.metrics
             .served(self.route, response.headers(), started.elapsed());
         let mut facts = CallFacts {
@@ -318,7 +319,8 @@ impl<'a> Call<'a> {
         let note = CallNote::new(facts);
         let watched = note.clone();
         let mut response_headers = HeaderMap::new();
-        served_headers(reply.metadata(), &mut response_headers);
+        self.dialect
+            .served_headers(reply.metadata(), &mut response_headers);
         // Counted when the stream ends (or the client leaves), with the whole duration.
         let mut done = edge
             .metrics

@@ -1,7 +1,8 @@
 //! Balances and budgets on the hot path: each principal's credit balance and monthly budgets
 //! (its own and its orgs'), fetched from the vault at most once per TTL (one fetch at a time
 //! per principal) and adjusted locally by every call this router serves, so a cap stops
-//! calls here at once rather than when the ledger catches up.
+//! calls here at once rather than when the ledger catches up. The rate limits on the
+//! principal and its orgs come with it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use keyroute_proto::router::v1::KeySource;
 use keyroute_proto::vault::v1::{Budget, GetBalanceRequest};
 use keyroute_wire::catalog::dollars;
 
+use crate::policy::rate_limits::LimitTable;
 use crate::vault::VaultClient;
 
 /// Who pays for a call.
@@ -48,6 +50,8 @@ pub struct Account {
     month: String,
     /// (owner, monthly cap (0: none), spent this month): the principal's own first.
     budgets: Vec<(String, i64, AtomicI64)>,
+    /// The rate limits on the principal and its orgs.
+    limits: LimitTable,
 }
 
 impl Account {
@@ -59,7 +63,20 @@ impl Account {
                 .into_iter()
                 .map(|(owner, cap, spent)| (owner, cap, AtomicI64::new(spent)))
                 .collect(),
+            limits: LimitTable::default(),
         }
+    }
+
+    /// The account with the rate limits that came with it.
+    #[must_use]
+    pub fn with_limits(mut self, limits: LimitTable) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The rate limits on the principal and its orgs.
+    pub fn limits(&self) -> &LimitTable {
+        &self.limits
     }
 
     pub fn balance_micros(&self) -> i64 {
@@ -178,7 +195,10 @@ impl Accounts {
                 let reply = reply.into_inner();
                 let mut budgets: Vec<_> = reply.budget.into_iter().map(budget).collect();
                 budgets.extend(reply.org_budgets.into_iter().map(budget));
-                let account = Arc::new(Account::new(reply.balance_micros, reply.month, budgets));
+                let limits = LimitTable::new(reply.rate_limits);
+                let account = Arc::new(
+                    Account::new(reply.balance_micros, reply.month, budgets).with_limits(limits),
+                );
                 *slot
                     .known
                     .lock()

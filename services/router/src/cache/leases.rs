@@ -17,6 +17,7 @@ use secrecy::SecretString;
 
 use crate::cache::tokens::Caller;
 use crate::error::RouterError;
+use crate::policy::rate_limits::LimitTable;
 use crate::vault::{VaultClient, vault_error};
 
 /// One usable credential. `Debug` never shows the secret.
@@ -41,6 +42,8 @@ pub struct Lease {
     /// Personal keys first, then each org's, in membership order.
     pub keys: Vec<LeasedKey>,
     pub settings: Vec<pb::ProviderSetting>,
+    /// The rate limits on these keys; in the platform's lease, on managed models too.
+    pub limits: LimitTable,
     fetched_at: Instant,
     expires_at: Instant,
 }
@@ -61,9 +64,17 @@ impl Lease {
             owners,
             keys,
             settings,
+            limits: LimitTable::default(),
             fetched_at: now,
             expires_at: now + ttl,
         }
+    }
+
+    /// The lease with rate limits on its keys (or, the platform's, on managed models).
+    #[must_use]
+    pub fn with_limits(mut self, limits: LimitTable) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn expired(&self) -> bool {
@@ -257,6 +268,7 @@ impl LeaseCache {
             owners,
             keys,
             settings: reply.provider_settings,
+            limits: LimitTable::new(reply.rate_limits),
             fetched_at: Instant::now(),
             expires_at: deadline(reply.expires_at.as_ref()),
         }))

@@ -1,7 +1,7 @@
 //! Money around a routed call: before it, which candidates the caller can afford (a positive
 //! balance for managed keys, budgets not used up) and what a managed call may cost; after it,
 //! one usage record per billable call under its own usage id, priced from the catalog, and the
-//! local balance, budgets and credit hold adjusted.
+//! local balance, budgets, credit hold and rate-limit token count adjusted.
 
 use std::sync::Arc;
 
@@ -17,6 +17,7 @@ use crate::cache::usage::UsageReporter;
 use crate::error::RouterError;
 use crate::metrics::{Metrics, Served};
 use crate::policy::candidates::{Candidate, Source};
+use crate::policy::rate_limits::Settlement;
 
 /// The request id: the caller's `x-request-id` when sane, otherwise a new one. A correlation
 /// id only: every call is charged under a usage id of its own, whatever request id it carries.
@@ -151,6 +152,8 @@ pub struct Meter {
     source: Source,
     /// Where the charge is counted in the token and cost metrics, if anywhere.
     metered_in: Option<(Arc<Metrics>, Served)>,
+    /// The rate limits' token estimate, settled to what is charged when the meter drops.
+    settlement: Option<Settlement>,
 }
 
 impl Meter {
@@ -197,7 +200,14 @@ impl Meter {
             reservation,
             source: candidate.source,
             metered_in: None,
+            settlement: None,
         }
+    }
+
+    /// Also settles the call's rate-limit token estimate to the tokens charged.
+    pub fn settling(mut self, settlement: Option<Settlement>) -> Self {
+        self.settlement = settlement;
+        self
     }
 
     /// Also counts the charge in `metrics`' token and cost series under `served`.
@@ -331,6 +341,9 @@ impl Drop for Meter {
         );
         if let Some(reservation) = &self.reservation {
             reservation.charged(self.record.cost_micros);
+        }
+        if let Some(settlement) = self.settlement.take() {
+            settlement.settle(usage.total_tokens);
         }
         self.reporter.report(std::mem::take(&mut self.record));
     }

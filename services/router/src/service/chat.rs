@@ -8,6 +8,7 @@ use futures::{Stream, StreamExt};
 use keyroute_proto::contract::header;
 use keyroute_proto::router::v1::complete_stream_response::Event;
 use keyroute_proto::router::v1::*;
+use keyroute_ratelimit::Admission;
 use keyroute_wire::catalog::Resolution;
 use keyroute_wire::catalog::lifecycle::State;
 use tonic::metadata::MetadataMap;
@@ -21,6 +22,7 @@ use crate::error::{RouteFailure, RouterError};
 use crate::policy::candidates::Candidate;
 use crate::policy::charging::Meter;
 use crate::policy::fallback;
+use crate::policy::rate_limits::{self, Settlement};
 
 /// The canonical events of a served stream, as the gRPC response body.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<CompleteStreamResponse, Status>> + Send>>;
@@ -67,7 +69,7 @@ impl Router {
         opening: &Opening,
         plan: &Plan<'_>,
         winner: &Candidate<'_>,
-        reservation: Option<Reservation>,
+        (reservation, admission): (Option<Reservation>, Admission),
         upstream: Option<Duration>,
     ) -> (Meter, MetadataMap) {
         // The caller's own key won: nothing of the balance needs holding.
@@ -82,8 +84,11 @@ impl Router {
                 .latency(&served, upstream, opening.started.elapsed()),
             None => self.metrics.first_byte(&served, opening.started.elapsed()),
         }
-        let meter = self.meter(opening, plan, winner, reservation);
         let mut metadata = served_by_metadata(winner, &opening.request_id);
+        rate_limits::quota_metadata(&mut metadata, &admission.quotas);
+        let meter = self
+            .meter(opening, plan, winner, reservation)
+            .settling(Settlement::of(&self.limiter, admission));
         caller_metadata(&mut metadata, opening);
         self.deprecation_notice(plan, &mut metadata);
         (meter, metadata)
@@ -151,8 +156,12 @@ impl Router {
         drop(self.meter(opening, plan, candidate, None));
     }
 
-    /// A call no candidate could serve, counted (no key source: none served it).
-    fn failed(&self, plan: &Plan<'_>, failure: RouteFailure) -> RouterError {
+    /// A call no candidate could serve, counted (no key source: none served it). The
+    /// request stays counted against its rate limits; its token estimate is taken back.
+    fn failed(&self, plan: &Plan<'_>, admission: Admission, failure: RouteFailure) -> RouterError {
+        if let Some(settlement) = Settlement::of(&self.limiter, admission) {
+            settlement.settle(0);
+        }
         let provider = failure.error.provider;
         let error = RouterError::Upstream(failure);
         self.metrics
@@ -176,8 +185,9 @@ impl Router {
     ) -> Result<Response<CompleteResponse>, RouterError> {
         let plan = self.plan(opening).await?;
         let (found, reservation) = self.choose_and_reserve(&plan, opening).await?;
+        let (found, admission) = self.admit_chat(&plan, opening, found).await?;
         let chat = &opening.chat;
-        let (mut response, upstream, winner) = fallback::complete(
+        let answer = fallback::complete(
             &self.upstreams,
             &found,
             chat,
@@ -185,10 +195,18 @@ impl Router {
             &self.metrics,
             &|candidate| self.charge_failed_attempt(opening, &plan, candidate),
         )
-        .await
-        .map_err(|failure| self.failed(&plan, failure))?;
-        let (mut meter, metadata) =
-            self.served(opening, &plan, &found[winner], reservation, Some(upstream));
+        .await;
+        let (mut response, upstream, winner) = match answer {
+            Ok(answer) => answer,
+            Err(failure) => return Err(self.failed(&plan, admission, failure)),
+        };
+        let (mut meter, metadata) = self.served(
+            opening,
+            &plan,
+            &found[winner],
+            (reservation, admission),
+            Some(upstream),
+        );
         meter.response(&response);
         if let Some(served) = &mut response.served_by {
             served.request_id.clone_from(&opening.request_id);
@@ -219,8 +237,9 @@ impl Router {
     async fn stream_opened(&self, opening: &Opening) -> Result<Response<EventStream>, RouterError> {
         let plan = self.plan(opening).await?;
         let (found, reservation) = self.choose_and_reserve(&plan, opening).await?;
+        let (found, admission) = self.admit_chat(&plan, opening, found).await?;
         let chat = &opening.chat;
-        let (winner, events) = fallback::stream(
+        let opened = fallback::stream(
             &self.upstreams,
             &found,
             chat,
@@ -228,10 +247,19 @@ impl Router {
             &self.metrics,
             &|candidate| self.charge_failed_attempt(opening, &plan, candidate),
         )
-        .await
-        .map_err(|failure| self.failed(&plan, failure))?;
+        .await;
+        let (winner, events) = match opened {
+            Ok(opened) => opened,
+            Err(failure) => return Err(self.failed(&plan, admission, failure)),
+        };
         // A stream counts once its first event arrived: routing is over then.
-        let (mut meter, metadata) = self.served(opening, &plan, &found[winner], reservation, None);
+        let (mut meter, metadata) = self.served(
+            opening,
+            &plan,
+            &found[winner],
+            (reservation, admission),
+            None,
+        );
         let request_id = opening.request_id.clone();
         let events = events.map(move |mut event| {
             if let Some(Event::Start(start)) = &mut event.event

@@ -1,7 +1,8 @@
 //! `Embed`: vectors for texts. The model must be an embedding model (catalog capability
 //! `embeddings`, or a pinned id the caller vouches for); keys whose provider has no
 //! embeddings endpoint (Anthropic) are skipped; the rest are tried in order as for chat,
-//! managed keys holding and then charging the input tokens at the catalog input price.
+//! managed keys holding and then charging the input tokens at the catalog input price. Rate
+//! limits count it as a chat call of its input tokens.
 
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use tracing::Instrument;
 
 use super::Router;
 use super::chat::served_by_metadata;
+use super::opening::Plan;
 use crate::cache::accounts::Source;
 use crate::cache::reservations::Reservation;
 use crate::error::{RouteFailure, RouterError};
@@ -23,6 +25,7 @@ use crate::policy::charging::{
     Meter, affordable, request_id, reservation_estimate, shortfall_error,
 };
 use crate::policy::fallback::{after_failure, may_bill, served_by};
+use crate::policy::rate_limits::{self, Settlement};
 use crate::spans;
 use crate::upstream::{EmbedFailure, Embeddings};
 
@@ -93,20 +96,29 @@ impl Router {
             }
             _ => "other",
         };
-        let lease = self.leases.get(&caller).await?;
-        let managed = self.managed().await;
-        let account = self.accounts.get(&caller.principal_id).await;
-        let mut found = candidates(&resolution, &lease, managed.as_deref(), &self.cooldowns)
-            .map_err(|no_route| no_route.for_model(model))
-            .and_then(|found| embedding_keys(found, model))
-            .and_then(|found| affordable(model, &caller.principal_id, found, account.as_deref()))
-            .inspect_err(|_| self.metrics.request("", label, "", "no_route"))?;
+        let plan = Plan {
+            resolution,
+            lease: self.leases.get(&caller).await?,
+            managed: self.managed().await,
+            account: self.accounts.get(&caller.principal_id).await,
+        };
+        let account = plan.account.as_deref();
+        let mut found = candidates(
+            &plan.resolution,
+            &plan.lease,
+            plan.managed.as_deref(),
+            &self.cooldowns,
+        )
+        .map_err(|no_route| no_route.for_model(model))
+        .and_then(|found| embedding_keys(found, model))
+        .and_then(|found| affordable(model, &caller.principal_id, found, account))
+        .inspect_err(|_| self.metrics.request("", label, "", "no_route"))?;
         let input_estimate = estimate_tokens(&embed.inputs);
         // A managed call holds its input at the dearest managed price; no output is made.
         let mut reservation: Option<Reservation> = None;
         if let (Some(micros), Some(account)) = (
             reservation_estimate(&found, input_estimate, Some(0)),
-            account.as_deref(),
+            account,
         ) {
             match self
                 .reservations
@@ -123,6 +135,10 @@ impl Router {
                 }
             }
         }
+        let (found, admission) = self
+            .admit(&plan, &caller.principal_id, model, input_estimate, found)
+            .await?;
+        let mut admission = Some(admission);
         let meter = |candidate: &Candidate<'_>, reservation: Option<Reservation>| {
             Meter::new(
                 request_id.clone(),
@@ -168,7 +184,11 @@ impl Router {
                         ..Default::default()
                     };
                     spans::usage(&span, &usage);
-                    let mut charged = meter(candidate, held);
+                    let quotas = admission.as_ref().map(|a| a.quotas).unwrap_or_default();
+                    let settlement = admission
+                        .take()
+                        .and_then(|admission| Settlement::of(&self.limiter, admission));
+                    let mut charged = meter(candidate, held).settling(settlement);
                     charged.usage(&usage);
                     let mut served = served_by(candidate, attempts);
                     served.cost_micros = charged.cost_micros();
@@ -176,6 +196,7 @@ impl Router {
                     served.request_id.clone_from(&request_id);
                     let reply = answer_of(model, answer, usage, served);
                     let mut metadata = served_by_metadata(candidate, &request_id);
+                    rate_limits::quota_metadata(&mut metadata, &quotas);
                     if let Ok(principal) = caller.principal_id.parse() {
                         metadata.insert(header::PRINCIPAL, principal);
                     }
@@ -204,6 +225,10 @@ impl Router {
                     }
                 }
             }
+        }
+        // Nothing was embedded: the request stays counted, its token estimate is taken back.
+        if let Some(settlement) = admission.and_then(|a| Settlement::of(&self.limiter, a)) {
+            settlement.settle(0);
         }
         let Some(failure) = last else {
             return Err(RouterError::NoRoute {

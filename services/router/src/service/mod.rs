@@ -2,6 +2,7 @@
 //! identity; the principal by gateway token), which model, which keys, and the answer. One
 //! module per call; each works in `RouterError` and this boundary maps it to a `Status` once.
 
+mod admission;
 mod chat;
 mod count;
 mod embed;
@@ -40,6 +41,8 @@ pub struct Router {
     /// Credit held for managed calls in flight, here and at the vault.
     pub reservations: Arc<Reservations>,
     pub usage: Arc<UsageReporter>,
+    /// Rate limits, counted with every other router's in Redis (or here alone).
+    pub limiter: keyroute_ratelimit::Limiter,
     /// For audit records; leases, tokens and balances have their own caches.
     pub vault: VaultClient,
 }

@@ -1,0 +1,206 @@
+//! Rate limits as callers meet them: a call within its limits carries the provider's
+//! rate-limit headers in the caller's dialect (OpenAI's `x-ratelimit-*`, Anthropic's
+//! `anthropic-ratelimit-*`); a call beyond them is 429 in that dialect's error shape with
+//! `retry-after`, and reaches no provider. Limits on the caller, on one key and on a managed
+//! model; a call larger than a token limit is refused without a retry that could help.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use keyroute_proto::vault::v1::{ListCredentialsRequest, RateLimitScope, SetRateLimitRequest};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use support::{Gateway, gateway};
+
+async fn limit(gateway: &Gateway, scope: RateLimitScope, target: &str, rpm: u64, tpm: u64) {
+    gateway
+        .vault
+        .client("admin")
+        .set_rate_limit(SetRateLimitRequest {
+            scope: scope as i32,
+            target_id: target.to_owned(),
+            requests_per_minute: rpm,
+            tokens_per_minute: tpm,
+        })
+        .await
+        .unwrap();
+}
+
+async fn openai_chat(gateway: &Gateway, max_tokens: u32) -> (u16, HeaderMap, Value) {
+    let body = json!({
+        "model": "gpt-4o-mini",
+        "max_tokens": max_tokens,
+        "messages": [{ "role": "user", "content": "hello" }],
+    });
+    gateway
+        .send(
+            Method::POST,
+            "/v1/chat/completions",
+            Some(&gateway.token),
+            &[],
+            Some(body.to_string()),
+        )
+        .await
+}
+
+async fn anthropic_message(gateway: &Gateway) -> (u16, HeaderMap, Value) {
+    let body = json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "messages": [{ "role": "user", "content": "hello" }],
+    });
+    gateway
+        .send(
+            Method::POST,
+            "/v1/messages",
+            None,
+            &[
+                ("anthropic-version", "2023-06-01"),
+                ("x-api-key", &gateway.token),
+            ],
+            Some(body.to_string()),
+        )
+        .await
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn a_principal_limit_counts_every_call_and_refuses_beyond_it_in_openai_terms() {
+    let gateway = gateway().await;
+    limit(&gateway, RateLimitScope::Principal, &gateway.user, 2, 0).await;
+
+    let (status, headers, body) = openai_chat(&gateway, 16).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "x-ratelimit-limit-requests"), Some("2"));
+    assert_eq!(
+        header(&headers, "x-ratelimit-remaining-requests"),
+        Some("1")
+    );
+    assert!(header(&headers, "x-ratelimit-reset-requests").is_some());
+    assert!(header(&headers, "x-ratelimit-limit-tokens").is_none());
+    assert!(header(&headers, "retry-after").is_none());
+
+    let (status, headers, _) = openai_chat(&gateway, 16).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "x-ratelimit-remaining-requests"),
+        Some("0")
+    );
+
+    let served = gateway.mock.requests().len();
+    let (status, headers, body) = openai_chat(&gateway, 16).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("requests per minute"), "{message}");
+    let retry: u64 = header(&headers, "retry-after").unwrap().parse().unwrap();
+    // At most two windows: into the next one until this one has faded enough.
+    assert!((1..=120).contains(&retry), "{retry}");
+    let retry_ms: u64 = header(&headers, "retry-after-ms").unwrap().parse().unwrap();
+    assert!(
+        retry_ms <= retry * 1000 && retry_ms > (retry - 1) * 1000,
+        "{retry_ms} {retry} {headers:?}"
+    );
+    assert_eq!(header(&headers, "x-ratelimit-limit-requests"), Some("2"));
+    assert_eq!(
+        header(&headers, "x-ratelimit-remaining-requests"),
+        Some("0")
+    );
+    assert_eq!(
+        gateway.mock.requests().len(),
+        served,
+        "a refused call reached the provider"
+    );
+}
+
+#[tokio::test]
+async fn a_managed_model_limit_answers_in_anthropic_terms() {
+    let gateway = gateway().await;
+    gateway.grant(5_000_000).await;
+    limit(
+        &gateway,
+        RateLimitScope::ManagedModel,
+        "claude-sonnet-4-5",
+        1,
+        100_000,
+    )
+    .await;
+
+    let (status, headers, body) = anthropic_message(&gateway).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        header(&headers, "anthropic-ratelimit-requests-limit"),
+        Some("1")
+    );
+    assert_eq!(
+        header(&headers, "anthropic-ratelimit-requests-remaining"),
+        Some("0")
+    );
+    assert_eq!(
+        header(&headers, "anthropic-ratelimit-tokens-limit"),
+        Some("100000")
+    );
+    let reset = header(&headers, "anthropic-ratelimit-requests-reset").unwrap();
+    assert!(reset.ends_with('Z') && reset.contains('T'), "{reset}");
+    assert!(header(&headers, "x-ratelimit-limit-requests").is_none());
+
+    let (status, headers, body) = anthropic_message(&gateway).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    assert!(header(&headers, "retry-after").is_some());
+    assert_eq!(
+        header(&headers, "anthropic-ratelimit-requests-remaining"),
+        Some("0")
+    );
+}
+
+#[tokio::test]
+async fn a_key_limit_holds_that_key_back() {
+    let gateway = gateway().await;
+    let keys = gateway
+        .vault
+        .client("admin")
+        .list_credentials(ListCredentialsRequest {
+            owner_id: gateway.user.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials;
+    let key = &keys[0].id;
+    limit(&gateway, RateLimitScope::Credential, key, 1, 0).await;
+
+    let (status, _, body) = openai_chat(&gateway, 16).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, headers, body) = openai_chat(&gateway, 16).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(header(&headers, "retry-after").is_some());
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(key), "{message}");
+}
+
+#[tokio::test]
+async fn a_call_larger_than_the_token_limit_is_refused_for_good() {
+    let gateway = gateway().await;
+    limit(&gateway, RateLimitScope::Principal, &gateway.user, 0, 1_000).await;
+
+    let (status, headers, body) = openai_chat(&gateway, 100).await;
+    assert_eq!(status, 200, "{body}");
+    let remaining: u64 = header(&headers, "x-ratelimit-remaining-tokens")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(remaining < 1_000 - 100, "{remaining}");
+
+    let (status, headers, body) = openai_chat(&gateway, 5_000).await;
+    assert_eq!(status, 429, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("however long you wait"), "{message}");
+    assert!(header(&headers, "retry-after").is_none());
+}
