@@ -402,13 +402,14 @@ async fn org_keys_are_limited_by_their_managers_and_seen_by_every_member() {
 }
 
 #[tokio::test]
-async fn a_deleted_keys_limit_leaves_every_lease_and_only_the_operator_removes_it() {
+async fn a_deleted_keys_limit_goes_with_it() {
     let vault = TestVault::start().await;
     let (ada, ada_token) = vault.user_with_token("ada").await;
     let by_ada = By::Edge(&ada_token);
     let ada_key = add_key(&vault, by_ada, &ada, "sk-ada-0123456789abcdef").await;
     let on_key = (S::Credential, ada_key.as_str());
     set(&vault, by_ada, on_key, 10, 0).await.unwrap();
+    assert_eq!(all_limits(&vault).await.len(), 1);
     let request = DeleteCredentialRequest {
         credential_id: ada_key.clone(),
     };
@@ -420,15 +421,12 @@ async fn a_deleted_keys_limit_leaves_every_lease_and_only_the_operator_removes_i
 
     assert!(lease(&vault, &ada).await.rate_limits.is_empty());
     assert!(list(&vault, by_ada).await.is_empty());
-    let gone = set(&vault, by_ada, on_key, 0, 0).await.unwrap_err();
-    assert_eq!(gone.code(), Code::NotFound);
-    // The operator still sees the row, may not set a limit on a key that is gone, and may
-    // remove what is left.
-    assert_eq!(all_limits(&vault).await.len(), 1);
-    let refused = set(&vault, By::Operator, on_key, 5, 0).await.unwrap_err();
-    assert_eq!(refused.code(), Code::NotFound);
-    set(&vault, By::Operator, on_key, 0, 0).await.unwrap();
     assert!(all_limits(&vault).await.is_empty());
+    // A key that is gone takes no limit, from anyone.
+    for by in [by_ada, By::Operator] {
+        let gone = set(&vault, by, on_key, 5, 0).await.unwrap_err();
+        assert_eq!(gone.code(), Code::NotFound);
+    }
 }
 
 #[tokio::test]

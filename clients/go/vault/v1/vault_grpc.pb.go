@@ -116,7 +116,7 @@ type VaultServiceClient interface {
 	// manage; managed models, and any limit the operator set, are the operator's alone
 	// (PERMISSION_DENIED). The target must exist as the scope names it: a user, an org or a
 	// key the caller may see, else NOT_FOUND, the same as for an id that does not exist
-	// (a deleted key's limit stays until the operator removes it). Routers apply a change
+	// (a key's limit is deleted with the key). Routers apply a change
 	// within seconds: a key's limit travels in the leases that hold the key
 	// (REVOCATION_KIND_CREDENTIAL_UPDATED), a managed model's in the platform's lease
 	// (REVOCATION_KIND_PROVIDER_SETTING_CHANGED, owner `platform`), a user's or an org's with
@@ -595,7 +595,7 @@ type VaultServiceServer interface {
 	// manage; managed models, and any limit the operator set, are the operator's alone
 	// (PERMISSION_DENIED). The target must exist as the scope names it: a user, an org or a
 	// key the caller may see, else NOT_FOUND, the same as for an id that does not exist
-	// (a deleted key's limit stays until the operator removes it). Routers apply a change
+	// (a key's limit is deleted with the key). Routers apply a change
 	// within seconds: a key's limit travels in the leases that hold the key
 	// (REVOCATION_KIND_CREDENTIAL_UPDATED), a managed model's in the platform's lease
 	// (REVOCATION_KIND_PROVIDER_SETTING_CHANGED, owner `platform`), a user's or an org's with

@@ -150,7 +150,7 @@ impl Vault {
     }
 
     /// Requires an actor that may act on owners' keys (operator or principal).
-    fn acting_principal(call: &Call) -> Result<Option<&PrincipalRecord>, VaultError> {
+    pub(super) fn acting_principal(call: &Call) -> Result<Option<&PrincipalRecord>, VaultError> {
         match &call.actor {
             Actor::Operator => Ok(None),
             Actor::Principal(principal) => Ok(Some(principal)),

@@ -13,8 +13,7 @@ use crate::convert::{now_ms, timestamp};
 use crate::error::VaultError;
 use crate::revocations::Change;
 use crate::storage::{
-    PLATFORM_PRINCIPAL_ID, PrincipalKind, PrincipalRecord, RateLimitChange, RateLimitRecord,
-    RateLimitScope,
+    PLATFORM_PRINCIPAL_ID, PrincipalKind, RateLimitChange, RateLimitRecord, RateLimitScope,
 };
 
 /// The longest target id accepted: ids and catalog model names are far shorter.
@@ -80,32 +79,19 @@ fn figure_of(field: &str, value: u64) -> Result<u64, VaultError> {
     Ok(value)
 }
 
-/// The operator (`None`) or the principal a call acts for. The edge must forward the
-/// caller's token, as for every owner's change (see `Vault::acting_principal`).
-fn actor_of(call: &Call) -> Result<Option<&PrincipalRecord>, VaultError> {
-    match &call.actor {
-        Actor::Operator => Ok(None),
-        Actor::Principal(principal) => Ok(Some(principal)),
-        Actor::Service => Err(VaultError::Unauthenticated(
-            "the edge must forward the caller's gateway token as `authorization: Bearer kr_...`"
-                .into(),
-        )),
-    }
-}
-
 impl Vault {
     /// Checks that `target_id` exists as `scope` names it and that `call` may set its limit;
     /// returns who the target belongs to (audit events are filed under it, and routers drop
-    /// the leases holding a key of it). Unknown targets and those a principal may not see answer the same `NotFound` (as
-    /// `authorize_manage` and `authorize_credential` do), so ids cannot be probed.
+    /// the leases holding a key of it). Unknown targets and those a principal may not see
+    /// answer the same `NotFound` (as `authorize_manage` and `authorize_credential` do), so
+    /// ids cannot be probed.
     async fn authorize_rate_limit(
         &self,
         call: &Call,
         scope: RateLimitScope,
         target_id: &str,
-        removal: bool,
     ) -> Result<String, VaultError> {
-        let actor = actor_of(call)?;
+        let actor = Self::acting_principal(call)?;
         match scope {
             RateLimitScope::Principal | RateLimitScope::Org => {
                 let kind = if scope == RateLimitScope::Principal {
@@ -127,12 +113,8 @@ impl Vault {
                 Ok(target.id)
             }
             RateLimitScope::Credential => {
+                // A deleted key's limit went with it.
                 let Some(credential) = self.store().get_credential(target_id).await? else {
-                    // Deleting a key leaves its limit behind (no foreign key across scopes):
-                    // the operator may still remove it, filed under no owner.
-                    if actor.is_none() && removal {
-                        return Ok(String::new());
-                    }
                     return Err(credential_not_found(target_id));
                 };
                 self.authorize_credential(call, &credential, true).await?;
@@ -162,9 +144,7 @@ impl Vault {
         let requests_per_minute = figure_of("requests_per_minute", request.requests_per_minute)?;
         let tokens_per_minute = figure_of("tokens_per_minute", request.tokens_per_minute)?;
         let removal = requests_per_minute == 0 && tokens_per_minute == 0;
-        let owner_id = self
-            .authorize_rate_limit(call, scope, target_id, removal)
-            .await?;
+        let owner_id = self.authorize_rate_limit(call, scope, target_id).await?;
         let by_operator = matches!(call.actor, Actor::Operator);
         let now = now_ms();
         let limit = RateLimitRecord {
@@ -258,7 +238,7 @@ impl Vault {
             "" => None,
             target => Some(target_of(target)?),
         };
-        let records = match actor_of(call)? {
+        let records = match Self::acting_principal(call)? {
             None => self.store().list_rate_limits(scope, target_id).await?,
             Some(principal) => {
                 self.store()

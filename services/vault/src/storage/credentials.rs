@@ -320,6 +320,11 @@ impl Store {
         self.write(move |tx| {
             let record = require(tx, &id)?;
             tx.execute("DELETE FROM credentials WHERE id = ?1", params![id])?;
+            // The key's rate limit goes with it (no foreign key: targets span tables).
+            tx.execute(
+                "DELETE FROM rate_limits WHERE scope = 'credential' AND target_id = ?1",
+                params![id],
+            )?;
             append(tx, &audit)?;
             Ok(record)
         })

@@ -36,8 +36,8 @@ class RouterServiceStub:
     `keyroute.vault.v1.VaultService`, for `spiffe://keyroute/platform/<name>` peers only, as a
     pass-through to the vault of CreateCredential, UpdateCredentialSecret,
     SetCredentialEnabled, DeleteCredential, RenameCredential, GetCredential, ListCredentials,
-    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage
-    and GetDailyUsage. A platform acts for the principal whose gateway token it forwards and
+    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage,
+    GetDailyUsage, SetRateLimit and ListRateLimits. A platform acts for the principal whose gateway token it forwards and
     gets exactly the edge's authorization for that principal. The router forwards the request
     undecoded (at most 1 MiB) with `authorization`, `x-request-id` and the trace context, drops
     any `x-keyroute-platform` the client sent, and adds `x-keyroute-platform: platform/<name>`
@@ -95,8 +95,8 @@ class RouterServiceServicer:
     `keyroute.vault.v1.VaultService`, for `spiffe://keyroute/platform/<name>` peers only, as a
     pass-through to the vault of CreateCredential, UpdateCredentialSecret,
     SetCredentialEnabled, DeleteCredential, RenameCredential, GetCredential, ListCredentials,
-    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage
-    and GetDailyUsage. A platform acts for the principal whose gateway token it forwards and
+    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage,
+    GetDailyUsage, SetRateLimit and ListRateLimits. A platform acts for the principal whose gateway token it forwards and
     gets exactly the edge's authorization for that principal. The router forwards the request
     undecoded (at most 1 MiB) with `authorization`, `x-request-id` and the trace context, drops
     any `x-keyroute-platform` the client sent, and adds `x-keyroute-platform: platform/<name>`
@@ -226,8 +226,8 @@ class RouterService:
     `keyroute.vault.v1.VaultService`, for `spiffe://keyroute/platform/<name>` peers only, as a
     pass-through to the vault of CreateCredential, UpdateCredentialSecret,
     SetCredentialEnabled, DeleteCredential, RenameCredential, GetCredential, ListCredentials,
-    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage
-    and GetDailyUsage. A platform acts for the principal whose gateway token it forwards and
+    ListProviderSettings, SetProviderSetting, ListAuditEvents, GetBalance, SetBudget, GetUsage,
+    GetDailyUsage, SetRateLimit and ListRateLimits. A platform acts for the principal whose gateway token it forwards and
     gets exactly the edge's authorization for that principal. The router forwards the request
     undecoded (at most 1 MiB) with `authorization`, `x-request-id` and the trace context, drops
     any `x-keyroute-platform` the client sent, and adds `x-keyroute-platform: platform/<name>`

@@ -40,7 +40,8 @@ class VaultServiceStub:
     pass-through of this service on its own port for them (CreateCredential,
     UpdateCredentialSecret, SetCredentialEnabled, DeleteCredential, RenameCredential,
     GetCredential, ListCredentials, ListProviderSettings, SetProviderSetting,
-    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage) and forwards each call
+    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage, SetRateLimit,
+    ListRateLimits) and forwards each call
     with an `x-keyroute-platform: platform/<name>` metadata entry naming the platform from its
     verified certificate. A `router` call carrying that entry acts like the edge's: it must
     forward a gateway token (`UNAUTHENTICATED` without one) and gets that principal's
@@ -259,7 +260,8 @@ class VaultServiceServicer:
     pass-through of this service on its own port for them (CreateCredential,
     UpdateCredentialSecret, SetCredentialEnabled, DeleteCredential, RenameCredential,
     GetCredential, ListCredentials, ListProviderSettings, SetProviderSetting,
-    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage) and forwards each call
+    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage, SetRateLimit,
+    ListRateLimits) and forwards each call
     with an `x-keyroute-platform: platform/<name>` metadata entry naming the platform from its
     verified certificate. A `router` call carrying that entry acts like the edge's: it must
     forward a gateway token (`UNAUTHENTICATED` without one) and gets that principal's
@@ -564,7 +566,7 @@ class VaultServiceServicer:
         manage; managed models, and any limit the operator set, are the operator's alone
         (PERMISSION_DENIED). The target must exist as the scope names it: a user, an org or a
         key the caller may see, else NOT_FOUND, the same as for an id that does not exist
-        (a deleted key's limit stays until the operator removes it). Routers apply a change
+        (a key's limit is deleted with the key). Routers apply a change
         within seconds: a key's limit travels in the leases that hold the key
         (REVOCATION_KIND_CREDENTIAL_UPDATED), a managed model's in the platform's lease
         (REVOCATION_KIND_PROVIDER_SETTING_CHANGED, owner `platform`), a user's or an org's with
@@ -794,7 +796,8 @@ class VaultService:
     pass-through of this service on its own port for them (CreateCredential,
     UpdateCredentialSecret, SetCredentialEnabled, DeleteCredential, RenameCredential,
     GetCredential, ListCredentials, ListProviderSettings, SetProviderSetting,
-    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage) and forwards each call
+    ListAuditEvents, GetBalance, SetBudget, GetUsage, GetDailyUsage, SetRateLimit,
+    ListRateLimits) and forwards each call
     with an `x-keyroute-platform: platform/<name>` metadata entry naming the platform from its
     verified certificate. A `router` call carrying that entry acts like the edge's: it must
     forward a gateway token (`UNAUTHENTICATED` without one) and gets that principal's
