@@ -204,3 +204,74 @@ async fn a_call_larger_than_the_token_limit_is_refused_for_good() {
     assert!(message.contains("however long you wait"), "{message}");
     assert!(header(&headers, "retry-after").is_none());
 }
+
+/// Sends `call` until it is answered 200 (a refused call counts nowhere, so asking again is
+/// free), for as long as the settlement of an earlier call may take to land.
+async fn until_admitted<F, Fut>(call: F) -> HeaderMap
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (u16, HeaderMap, Value)>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (status, headers, body) = call().await;
+        if status == 200 {
+            return headers;
+        }
+        assert_eq!(status, 429, "{body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never admitted: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn token_estimates_settle_to_the_tokens_charged_streamed_or_not() {
+    let gateway = gateway().await;
+    limit(&gateway, RateLimitScope::Principal, &gateway.user, 0, 1_000).await;
+    // Admitted at its estimate: the input and max_tokens 600.
+    let (status, headers, body) = openai_chat(&gateway, 600).await;
+    assert_eq!(status, 200, "{body}");
+    let left: u64 = header(&headers, "x-ratelimit-remaining-tokens")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(left < 400, "{left}");
+    let used = body["usage"]["total_tokens"].as_u64().unwrap();
+    assert!(used < 100, "{body}");
+    // Another 600 fits only once the first call gave back what it did not use.
+    let headers = until_admitted(|| openai_chat(&gateway, 600)).await;
+    let left: u64 = header(&headers, "x-ratelimit-remaining-tokens")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(left < 400, "{left}");
+
+    // A stream settles when it ends.
+    let streamed = || async {
+        let body = json!({
+            "model": "gpt-4o-mini",
+            "max_tokens": 600,
+            "stream": true,
+            "messages": [{ "role": "user", "content": "hello" }],
+        });
+        let response = gateway
+            .http
+            .post(format!("{}/v1/chat/completions", gateway.url))
+            .bearer_auth(&gateway.token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        (status, headers, Value::String(text))
+    };
+    let headers = until_admitted(streamed).await;
+    assert!(header(&headers, "x-ratelimit-limit-tokens").is_some());
+    until_admitted(streamed).await;
+}
