@@ -8,7 +8,9 @@
 
 mod support;
 
-use keyroute_proto::vault::v1::{ListCredentialsRequest, RateLimitScope, SetRateLimitRequest};
+use keyroute_proto::vault::v1::{
+    CreateCredentialRequest, ListCredentialsRequest, RateLimitScope, SetRateLimitRequest,
+};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -183,6 +185,55 @@ async fn a_key_limit_holds_that_key_back() {
     assert!(header(&headers, "retry-after").is_some());
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains(key), "{message}");
+}
+
+#[tokio::test]
+async fn a_key_at_its_limit_gives_way_to_the_callers_next_key() {
+    let gateway = gateway().await;
+    let second = "sk-edge-openai-second-0123456789";
+    gateway.mock.add_key("openai", second);
+    gateway
+        .vault
+        .client("admin")
+        .create_credential(CreateCredentialRequest {
+            owner_id: gateway.user.clone(),
+            provider: "openai".into(),
+            label: "second".into(),
+            secret: second.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let keys = gateway
+        .vault
+        .client("admin")
+        .list_credentials(ListCredentialsRequest {
+            owner_id: gateway.user.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .credentials;
+    let (first, other) = (&keys[0], &keys[1]);
+    assert_eq!(other.label, "second");
+    limit(&gateway, RateLimitScope::Credential, &first.id, 1, 0).await;
+
+    let served_by =
+        |headers: &HeaderMap| header(headers, "x-keyroute-credential").unwrap().to_owned();
+    let (status, headers, body) = openai_chat(&gateway, 16).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(served_by(&headers), first.fingerprint.replace('…', "..."));
+    assert_eq!(
+        header(&headers, "x-ratelimit-remaining-requests"),
+        Some("0")
+    );
+    for _ in 0..2 {
+        let (status, headers, body) = openai_chat(&gateway, 16).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(served_by(&headers), other.fingerprint.replace('…', "..."));
+        // The second key has no limit of its own: nothing to report.
+        assert!(header(&headers, "x-ratelimit-limit-requests").is_none());
+    }
 }
 
 #[tokio::test]
