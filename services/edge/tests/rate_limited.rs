@@ -75,6 +75,22 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 async fn a_principal_limit_counts_every_call_and_refuses_beyond_it_in_openai_terms() {
     let gateway = gateway().await;
     limit(&gateway, RateLimitScope::Principal, &gateway.user, 2, 0).await;
+    // The caller sees it with their balance.
+    let (status, _, balance) = gateway
+        .send(
+            Method::GET,
+            "/api/v1/balance",
+            Some(&gateway.token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{balance}");
+    assert_eq!(balance["rate_limits"][0]["scope"], "principal", "{balance}");
+    assert_eq!(
+        balance["rate_limits"][0]["requests_per_minute"], 2,
+        "{balance}"
+    );
 
     let (status, headers, body) = openai_chat(&gateway, 16).await;
     assert_eq!(status, 200, "{body}");

@@ -1,4 +1,4 @@
-//! Money and history: `GET /api/v1/balance` (credits and budgets), `GET /api/v1/usage`
+//! Money and history: `GET /api/v1/balance` (credits, budgets, rate limits), `GET /api/v1/usage`
 //! (`?month=YYYY-MM&org=<id>`), `GET /api/v1/orgs/{org}/audit` (`?page_size&page_token`).
 
 use std::collections::HashMap;
@@ -17,6 +17,7 @@ use crate::management_api::caller::Caller;
 use crate::management_api::error::ApiError;
 use crate::management_api::input::only_known_query;
 use crate::management_api::output::{finish, reply, time};
+use crate::management_api::rate_limits::rate_limit_json;
 use crate::state::Edge;
 
 /// A budget as the API shows it.
@@ -41,6 +42,7 @@ async fn get_balance(edge: &Edge, headers: &HeaderMap) -> Result<Response, ApiEr
         .await?
         .into_inner();
     let orgs: Vec<Value> = balance.org_budgets.iter().map(budget_json).collect();
+    let limits: Vec<Value> = balance.rate_limits.iter().map(rate_limit_json).collect();
     Ok(reply(
         StatusCode::OK,
         &json!({
@@ -50,11 +52,12 @@ async fn get_balance(edge: &Edge, headers: &HeaderMap) -> Result<Response, ApiEr
             "month": balance.month,
             "budget": balance.budget.as_ref().map(budget_json),
             "org_budgets": orgs,
+            "rate_limits": limits,
         }),
     ))
 }
 
-/// The caller's credit balance and budgets.
+/// The caller's credit balance, budgets and the rate limits on them and their orgs.
 pub async fn balance(State(edge): State<Edge>, headers: HeaderMap) -> Response {
     let started = Instant::now();
     let result = get_balance(&edge, &headers).await;
