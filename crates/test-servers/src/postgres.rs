@@ -6,8 +6,14 @@
 //! Starting takes a fraction of a second: the cluster `initdb` makes (the slow part, about a
 //! second) is kept in the temp directory as a template for the next test process, and the
 //! server runs without fsync, its data being thrown away with it.
+//!
+//! [`tls_database`] gives a database on a second server that takes TCP clients only over TLS,
+//! with a certificate for `localhost` and 127.0.0.1 from a test CA ([`TestDatabase::ca_file`]).
 
 mod cluster;
+mod tls;
+
+pub use tls::unrelated_ca_pem;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -40,13 +46,26 @@ const SETTINGS: &[&str] = &[
 ];
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+static TLS_SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
 
 /// A new, empty database on this test process's server, which the first call starts.
 ///
 /// Panics when PostgreSQL is not installed or does not start, with the server's log.
 pub fn database() -> TestDatabase {
-    let server = match SERVER.get_or_init(Server::start) {
+    create(SERVER.get_or_init(|| Server::start(false)))
+}
+
+/// A new, empty database on this test process's TLS-only server (`ssl = on`, pg_hba.conf
+/// with `hostssl` lines only), which the first call starts: plaintext clients are refused.
+///
+/// Panics like [`database`].
+pub fn tls_database() -> TestDatabase {
+    create(TLS_SERVER.get_or_init(|| Server::start(true)))
+}
+
+fn create(server: &Result<Server, String>) -> TestDatabase {
+    let server = match server {
         Ok(server) => server,
         Err(error) => panic!("{error}"),
     };
@@ -57,6 +76,7 @@ pub fn database() -> TestDatabase {
         name,
         password: server.password.clone(),
         psql: server.psql.clone(),
+        ca: server.ca.clone(),
     };
     let output = database
         .psql_on("postgres")
@@ -82,6 +102,8 @@ pub struct TestDatabase {
     name: String,
     password: String,
     psql: PathBuf,
+    /// The CA of a TLS-only server's certificate.
+    ca: Option<PathBuf>,
 }
 
 impl TestDatabase {
@@ -108,6 +130,12 @@ impl TestDatabase {
         self.port
     }
 
+    /// The PEM file of the test CA that signed the server's certificate, on a TLS-only
+    /// server ([`tls_database`]); `None` on the plaintext one.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_deref()
+    }
+
     /// `psql` connected to this database with the password (`PGPASSWORD`), never prompting,
     /// printing bare rows and stopping at the first error: add `-c <sql>` and run it.
     pub fn psql(&self) -> Command {
@@ -115,12 +143,15 @@ impl TestDatabase {
     }
 
     fn psql_on(&self, database: &str) -> Command {
+        let tls = match &self.ca {
+            Some(ca) => format!("sslmode=verify-full sslrootcert='{}'", ca.display()),
+            None => "sslmode=disable".to_owned(),
+        };
         let mut command = Command::new(&self.psql);
         command
             .args(["-X", "-w", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
             .arg(format!(
-                "host=127.0.0.1 port={} user={USER} dbname={database} sslmode=disable \
-                 connect_timeout=10",
+                "host=127.0.0.1 port={} user={USER} dbname={database} {tls} connect_timeout=10",
                 self.port
             ))
             .env("PGPASSWORD", &self.password)
@@ -146,11 +177,13 @@ struct Server {
     password: String,
     psql: PathBuf,
     log: PathBuf,
+    ca: Option<PathBuf>,
     _watchdog: Child,
 }
 
 impl Server {
-    fn start() -> Result<Server, String> {
+    /// `tls`: the TLS-only kind, see [`tls_database`].
+    fn start(tls: bool) -> Result<Server, String> {
         let bin = cluster::bin_dir()?;
         let owner = cluster::server_owner()?;
         let psql = match bin.join("psql") {
@@ -166,14 +199,20 @@ impl Server {
                 .tempdir()
                 .map_err(|error| format!("cannot make PostgreSQL's directory: {error}"))?
                 .keep();
-            let failure = match attempt(&bin, owner, &dir) {
-                Ok((password, port, watchdog)) => {
+            let failure = match attempt(&bin, owner, &dir, tls) {
+                Ok(Started {
+                    password,
+                    port,
+                    ca,
+                    watchdog,
+                }) => {
                     let log = dir.join("postgres.log");
                     return Ok(Server {
                         port,
                         password,
                         psql,
                         log,
+                        ca,
                         _watchdog: watchdog,
                     });
                 }
@@ -210,22 +249,42 @@ enum Failure {
     },
 }
 
-/// One try at a server in `dir`: its password, port and watchdog.
+/// A server that started.
+struct Started {
+    password: String,
+    port: u16,
+    ca: Option<PathBuf>,
+    watchdog: Child,
+}
+
+/// One try at a server in `dir`, TLS-only when `tls`.
 fn attempt(
     bin: &Path,
     owner: Option<watchdog::Owner>,
     dir: &Path,
-) -> Result<(String, u16, Child), Failure> {
+    tls: bool,
+) -> Result<Started, Failure> {
     let failed = |error| Failure::Failed {
         error,
         cached: false,
     };
     let (password, cached) = cluster::prepare(bin, owner, dir).map_err(failed)?;
+    let (ca, settings) = if tls {
+        let files = tls::write(dir, owner).map_err(failed)?;
+        (Some(files.ca), files.settings)
+    } else {
+        (None, Vec::new())
+    };
     let port = watchdog::free_port()
         .map_err(|error| failed(format!("cannot find a free port: {error}")))?;
-    let (child, startup) = launch(bin, owner, dir, port).map_err(failed)?;
+    let (watchdog, startup) = launch(bin, owner, dir, port, &settings).map_err(failed)?;
     match startup {
-        Startup::Ready => Ok((password, port, child)),
+        Startup::Ready => Ok(Started {
+            password,
+            port,
+            ca,
+            watchdog,
+        }),
         Startup::PortInUse => Err(Failure::PortInUse(port)),
         Startup::Failed(error) => Err(Failure::Failed { error, cached }),
     }
@@ -237,6 +296,7 @@ fn launch(
     owner: Option<watchdog::Owner>,
     dir: &Path,
     port: u16,
+    extra: &[String],
 ) -> Result<(Child, Startup), String> {
     let log = dir.join("postgres.log");
     let mut args: Vec<OsString> = vec![
@@ -245,7 +305,11 @@ fn launch(
         "-p".into(),
         port.to_string().into(),
     ];
-    for setting in SETTINGS {
+    for setting in SETTINGS
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+    {
         args.extend(["-c".into(), setting.into()]);
     }
     let mut child = watchdog::spawn("QUIT", dir, &log, &bin.join("postgres"), args, owner)

@@ -92,6 +92,52 @@ fn concurrent_tests_share_the_server() {
     assert!(databases.iter().all(|db| db.port() == databases[0].port()));
 }
 
+#[test]
+fn the_tls_server_takes_tls_only_with_a_certificate_from_its_ca() {
+    let database = postgres::tls_database();
+    let ca = database.ca_file().unwrap().to_owned();
+    assert!(postgres::database().ca_file().is_none());
+    let query = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    assert_eq!(stdout(&sql(&database, query)), "t");
+
+    let with = |tls: &str| {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user={} dbname={} {tls}",
+            database.port(),
+            database.user(),
+            database.name()
+        );
+        // The last -d wins over the one psql() gave.
+        let output = database
+            .psql()
+            .args(["-d", &conninfo, "-c", "SELECT 1"])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{tls} was let in");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let plain = with("sslmode=disable");
+    assert!(plain.contains("no encryption"), "{plain}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.crt");
+    std::fs::write(&other, postgres::unrelated_ca_pem()).unwrap();
+    let unverified = with(&format!(
+        "sslmode=verify-full sslrootcert='{}'",
+        other.display()
+    ));
+    // OpenSSL finds the issuer by name, then fails on its key ("EVP lib"), or finds none.
+    assert!(
+        unverified.contains("SSL error") || unverified.contains("certificate verify failed"),
+        "{unverified}"
+    );
+    assert!(
+        std::fs::read_to_string(ca)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+}
+
 /// Sends RESP commands and reads one simple reply line per command.
 fn exchange(addr: SocketAddr, commands: &[&[&str]]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
