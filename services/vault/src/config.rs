@@ -10,7 +10,7 @@ pub use keyroute_telemetry::startup::parse_duration;
 use keyroute_tls::TlsPaths;
 use secrecy::SecretString;
 
-use crate::storage::Database;
+use crate::storage::{Database, DbCa};
 
 /// `keyroute-vault`: the credential vault.
 #[derive(Debug, Clone, clap::Parser)]
@@ -26,7 +26,11 @@ pub struct VaultArgs {
 
     /// The database: a SQLite file (created if missing; its directory must exist) for one
     /// replica, or a `postgres://user@host:port/dbname` URL shared by several replicas. The
-    /// URL must not carry the password: see --db-password-file.
+    /// URL must not carry the password: see --db-password-file. `?sslmode=verify-full`
+    /// connects over TLS, verifying the server's certificate against --db-ca-file and the
+    /// URL's host name; without sslmode (or `sslmode=disable`) connections are plaintext.
+    /// `require`, `prefer`, `allow` and `verify-ca` are refused: they let whoever is in the
+    /// path pose as the database and be handed its password.
     #[arg(
         long,
         env = "KEYROUTE_VAULT_DB",
@@ -39,6 +43,11 @@ pub struct VaultArgs {
     /// would show.
     #[arg(long, env = "KEYROUTE_VAULT_DB_PASSWORD_FILE")]
     pub db_password_file: Option<PathBuf>,
+
+    /// The CA (PEM; a mounted Secret or ConfigMap) that signed the PostgreSQL server's
+    /// certificate, for `sslmode=verify-full`, which requires it. Read once at start.
+    #[arg(long, env = "KEYROUTE_VAULT_DB_CA_FILE")]
+    pub db_ca_file: Option<PathBuf>,
 
     /// Keyring file with the key-encryption keys (`keyroute kek generate`).
     #[arg(long, env = "KEYROUTE_KEK_FILE")]
@@ -124,7 +133,8 @@ impl VaultArgs {
         Ok(policy)
     }
 
-    /// The database `--db` names, with its password read from the file or the environment.
+    /// The database `--db` names, with its password read from the file or the environment
+    /// and its CA from `--db-ca-file`.
     pub fn database(&self) -> Result<Database, String> {
         let from_env = std::env::var("KEYROUTE_VAULT_DB_PASSWORD")
             .ok()
@@ -143,7 +153,13 @@ impl VaultArgs {
             }
             (None, from_env) => from_env,
         };
-        Database::parse(&self.db, password.map(SecretString::from))
+        let ca = match &self.db_ca_file {
+            Some(path) => {
+                Some(DbCa::from_file(path).map_err(|error| format!("--db-ca-file: {error}"))?)
+            }
+            None => None,
+        };
+        Database::parse(&self.db, password.map(SecretString::from), ca.as_ref())
             .map_err(|error| format!("--db: {error}"))
     }
 

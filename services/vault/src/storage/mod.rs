@@ -11,6 +11,7 @@ mod migrations;
 mod model;
 mod money;
 mod postgres;
+mod postgres_tls;
 mod rate_limits;
 mod raw;
 mod sql;
@@ -23,6 +24,7 @@ pub use money::{
 
 pub use model::*;
 pub use postgres::PostgresSettings;
+pub use postgres_tls::{DbCa, DbTlsError};
 pub use rate_limits::{RateLimitChange, RateLimitRecord, RateLimitScope};
 pub use raw::SqlValue;
 
@@ -63,13 +65,23 @@ pub enum Database {
 }
 
 impl Database {
-    /// `--db`: a `postgres://` (or `postgresql://`) URL, or else a SQLite file path.
-    pub fn parse(db: &str, password: Option<secrecy::SecretString>) -> Result<Self, String> {
+    /// `--db`: a `postgres://` (or `postgresql://`) URL, or else a SQLite file path. `ca`
+    /// is what `sslmode=verify-full` trusts (`--db-ca-file`).
+    pub fn parse(
+        db: &str,
+        password: Option<secrecy::SecretString>,
+        ca: Option<&DbCa>,
+    ) -> Result<Self, String> {
         if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-            return PostgresSettings::new(db, password).map(Self::Postgres);
+            return PostgresSettings::with_ca(db, password, ca).map(Self::Postgres);
         }
         if password.is_some() {
             return Err("a database password is only used with a postgres:// --db".to_owned());
+        }
+        if ca.is_some() {
+            return Err(
+                "a database CA (--db-ca-file) is only used with a postgres:// --db".to_owned(),
+            );
         }
         Ok(Self::Sqlite(PathBuf::from(db)))
     }

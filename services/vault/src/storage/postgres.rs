@@ -4,6 +4,7 @@
 //! transaction that loses a conflict (serialization failure, deadlock, a unique key taken by
 //! a concurrent insert) is run again from the start, a few times, with a short backoff.
 //! Reads run in `REPEATABLE READ READ ONLY` transactions: one consistent snapshot each.
+//! Connections are plaintext or, with `sslmode=verify-full`, TLS ([`super::postgres_tls`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,11 +15,12 @@ use std::time::Duration;
 use ::postgres::error::SqlState;
 use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use ::postgres::{Client, Config, IsolationLevel, NoTls, Statement};
+use ::postgres::{Client, Config, IsolationLevel, Statement};
 use bytes::BytesMut;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::StoreError;
+use super::postgres_tls::{self, DbCa, MakeRustls, Mode};
 use super::sql::{Param, Row, Tx, Value, numbered_for_postgres};
 
 /// How many idle connections each replica keeps.
@@ -30,9 +32,13 @@ const RETRIES: u32 = 12;
 /// the process list and in logs): it comes from a file or the environment.
 #[derive(Clone)]
 pub struct PostgresSettings {
-    /// `postgres://user@host:port/dbname?...` without a password.
+    /// `postgres://user@host:port/dbname?...` without a password, as given.
     pub url: String,
     pub password: Option<SecretString>,
+    /// The URL without `sslmode`, which the vault handles itself.
+    connect_url: String,
+    /// verify-full's TLS; `None`: plaintext.
+    tls: Option<MakeRustls>,
 }
 
 impl std::fmt::Debug for PostgresSettings {
@@ -40,14 +46,30 @@ impl std::fmt::Debug for PostgresSettings {
         f.debug_struct("PostgresSettings")
             .field("url", &self.url)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls.as_ref().map(|_| "verify-full"))
             .finish()
     }
 }
 
 impl PostgresSettings {
-    /// Checks the URL; refuses one that carries a password.
+    /// Checks the URL; refuses one that carries a password, or asks for TLS (which needs a
+    /// CA: see [`Self::with_ca`]).
     pub fn new(url: &str, password: Option<SecretString>) -> Result<Self, String> {
-        let config: Config = url
+        Self::with_ca(url, password, None)
+    }
+
+    /// Checks the URL; refuses one that carries a password. `sslmode=verify-full` needs `ca`
+    /// and verifies the server against it; `ca` without verify-full is refused too, so that
+    /// a forgotten `sslmode` does not pass for TLS.
+    pub fn with_ca(
+        url: &str,
+        password: Option<SecretString>,
+        ca: Option<&DbCa>,
+    ) -> Result<Self, String> {
+        // sslmode first: the client library cannot parse verify-full.
+        let (connect_url, mode) =
+            postgres_tls::split_sslmode(url).map_err(|error| error.to_string())?;
+        let config: Config = connect_url
             .parse()
             .map_err(|error| format!("not a PostgreSQL URL: {error}"))?;
         if config.get_password().is_some() {
@@ -60,24 +82,34 @@ impl PostgresSettings {
         if config.get_dbname().is_none() {
             return Err("the PostgreSQL URL names no database".to_owned());
         }
-        if config.get_ssl_mode() == ::postgres::config::SslMode::Require {
-            return Err(
-                "sslmode=require: TLS to PostgreSQL is not built in yet; connect over a private \
-                 network or a TLS sidecar"
-                    .to_owned(),
-            );
-        }
+        let tls = match (mode, ca) {
+            (Mode::Disable, None) => None,
+            (Mode::Disable, Some(_)) => {
+                return Err(postgres_tls::DbTlsError::CaWithoutVerifyFull.to_string());
+            }
+            (Mode::VerifyFull, None) => return Err(postgres_tls::DbTlsError::NoCa.to_string()),
+            (Mode::VerifyFull, Some(ca)) => {
+                Some(postgres_tls::verify_full(&config, ca).map_err(|error| error.to_string())?)
+            }
+        };
         Ok(Self {
             url: url.to_owned(),
             password,
+            connect_url,
+            tls,
         })
     }
 
-    fn config(&self) -> Result<Config, StoreError> {
+    pub(super) fn config(&self) -> Result<Config, StoreError> {
         let mut config: Config = self
-            .url
+            .connect_url
             .parse()
             .map_err(|error| StoreError::Backend(format!("PostgreSQL URL: {error}")))?;
+        // Never libpq's default, prefer: TLS exactly when verify-full set it up.
+        config.ssl_mode(match self.tls {
+            Some(_) => ::postgres::config::SslMode::Require,
+            None => ::postgres::config::SslMode::Disable,
+        });
         if let Some(password) = &self.password {
             config.password(password.expose_secret());
         }
@@ -239,7 +271,10 @@ pub(super) fn column<T>(
 
 /// The shared database and this replica's connections to it.
 pub(super) struct Postgres {
-    settings: PostgresSettings,
+    /// As given, for logs (no password).
+    url: String,
+    /// verify-full's TLS; `None`: plaintext.
+    tls: Option<MakeRustls>,
     config: Config,
     idle: Mutex<Vec<Connection>>,
     /// Set when the store is dropped: the change listener stops.
@@ -269,7 +304,8 @@ impl Postgres {
     pub(super) fn open(settings: &PostgresSettings, now: i64) -> Result<Self, StoreError> {
         let config = settings.config()?;
         let store = Self {
-            settings: settings.clone(),
+            url: settings.url.clone(),
+            tls: settings.tls.clone(),
             config,
             idle: Mutex::new(Vec::new()),
             closed: Arc::new(AtomicBool::new(false)),
@@ -281,12 +317,12 @@ impl Postgres {
     }
 
     pub(super) fn url(&self) -> &str {
-        &self.settings.url
+        &self.url
     }
 
     fn connect(&self) -> Result<Connection, StoreError> {
         Ok(Connection {
-            client: self.config.connect(NoTls)?,
+            client: postgres_tls::connect(&self.config, self.tls.as_ref())?,
             statements: HashMap::new(),
         })
     }
@@ -371,13 +407,22 @@ impl Postgres {
         channel: &'static str,
         on_event: super::ChangeListener,
     ) -> Result<(), StoreError> {
-        let mut client = self.config.connect(NoTls)?;
+        let tls = self.tls.clone();
+        let mut client = postgres_tls::connect(&self.config, tls.as_ref())?;
         client.batch_execute(&format!("LISTEN {channel}"))?;
         let config = self.config.clone();
         let closed = self.closed.clone();
         std::thread::Builder::new()
             .name("vault-listen".into())
-            .spawn(move || listen_loop(client, &config, channel, &closed, &*on_event))
+            .spawn(move || {
+                listen_loop(
+                    client,
+                    (&config, tls.as_ref()),
+                    channel,
+                    &closed,
+                    &*on_event,
+                );
+            })
             .map(|_| ())
             .map_err(|error| StoreError::Task(error.to_string()))
     }
@@ -421,15 +466,18 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + spread)
 }
 
-fn relisten(config: &Config, channel: &str) -> Result<Client, StoreError> {
-    let mut client = config.connect(NoTls)?;
+/// Where the listener connects: the config, and TLS when verify-full.
+type Target<'a> = (&'a Config, Option<&'a MakeRustls>);
+
+fn relisten((config, tls): Target<'_>, channel: &str) -> Result<Client, StoreError> {
+    let mut client = postgres_tls::connect(config, tls)?;
     client.batch_execute(&format!("LISTEN {channel}"))?;
     Ok(client)
 }
 
 fn listen_loop(
     first: Client,
-    config: &Config,
+    target: Target<'_>,
     channel: &str,
     closed: &AtomicBool,
     on_event: &dyn Fn(Option<&str>),
@@ -439,7 +487,7 @@ fn listen_loop(
     while !closed.load(Ordering::Relaxed) {
         let mut client = match connected.take() {
             Some(client) => client,
-            None => match relisten(config, channel) {
+            None => match relisten(target, channel) {
                 Ok(client) => {
                     tracing::info!(failures, "listening for changes again");
                     failures = 0;
@@ -483,13 +531,14 @@ mod tests {
     use super::PostgresSettings;
 
     #[test]
-    fn urls_with_a_password_without_a_database_or_asking_for_tls_are_refused() {
+    fn urls_with_a_password_without_a_database_or_with_a_weak_sslmode_are_refused() {
         let refused = |url: &str| PostgresSettings::new(url, None).unwrap_err();
         let with_password = refused("postgres://vault:hunter2@db:5432/keyroute");
         assert!(with_password.contains("password"), "{with_password}");
         assert!(!with_password.contains("hunter2"));
         assert!(refused("postgres://vault@db:5432").contains("no database"));
-        assert!(refused("postgres://vault@db/keyroute?sslmode=require").contains("TLS"));
+        let require = refused("postgres://vault@db/keyroute?sslmode=require");
+        assert!(require.contains("use sslmode=verify-full"), "{require}");
         assert!(refused("mysql://vault@db/keyroute").contains("not a PostgreSQL URL"));
     }
 
