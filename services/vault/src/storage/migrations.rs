@@ -178,6 +178,30 @@ mod tests {
 
     use super::{MIGRATIONS, POSTGRES_MIGRATIONS, latest, migrate_sqlite as migrate};
 
+    /// The rolling-upgrade rule (README, "Several replicas on PostgreSQL"): from schema 13 on
+    /// a migration only adds, so the previous release keeps working on the new schema.
+    #[test]
+    fn migrations_after_the_postgres_baseline_only_add() {
+        let later = MIGRATIONS
+            .iter()
+            .chain(POSTGRES_MIGRATIONS)
+            .filter(|(version, _, _)| *version > 12);
+        for (version, name, sql) in later {
+            let code: String = sql
+                .lines()
+                .map(|line| line.split("--").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_uppercase();
+            for word in ["DROP ", "RENAME ", "ALTER COLUMN"] {
+                assert!(
+                    !code.contains(word),
+                    "migration {version} ({name}) has {word:?}: split the change over two releases"
+                );
+            }
+        }
+    }
+
     #[test]
     fn both_dialects_end_at_the_same_version() {
         assert_eq!(POSTGRES_MIGRATIONS.last().map(|m| m.0), Some(latest()));
