@@ -13,7 +13,13 @@ platform identities, from the CA the overlays use, in namespaces the routers adm
 rendering, every namespaced object has its namespace (an overlay's own resources do not
 inherit base's), and a vault of more than one replica runs on PostgreSQL as the postgres
 overlay does: no volume, the URL and password from a Secret, a PodDisruptionBudget, one replica
-per node; and no PostgreSQL URL anywhere carries a password.
+per node; and no PostgreSQL URL anywhere carries a password. Routers of more than one replica
+that count rate limits in Redis (KEYROUTE_RATE_LIMIT_REDIS) get its URL without a password,
+the password from a Secret (a mounted file or a secretKeyRef, never an env value), and a
+NetworkPolicy letting them out to Redis's port; no Redis URL anywhere carries a password. A
+Secret these rules name must be made by a Certificate of the rendering or be created by a
+documented command (`kubectl create secret generic NAME`, with each key used, in a README
+under deploy/): no Secret is ever rendered.
 
 usage: validate.py KUBERNETES_VERSION NODE_MODULES_DIR RENDERED.yaml... [--examples EXAMPLE.yaml...]
 """
@@ -36,11 +42,15 @@ SECRET_PATTERNS = [
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
     (re.compile(r'"keys"\s*:\s*\['), "a KEK keyring"),
     (re.compile(r"postgres(?:ql)?://[^/@\s:]+:[^/@\s]*@"), "a PostgreSQL URL with a password"),
+    (re.compile(r"rediss?://[^/@\s:]*:[^/@\s]*@"), "a Redis URL with a password"),
 ]
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "CustomResourceDefinition",
                   "CertificateRequestPolicy", "Bundle", "PriorityClass", "StorageClass"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 PLATFORM_PREFIX = "spiffe://keyroute/platform/"
+# Where Secrets that are never rendered are documented: every README under deploy/.
+DOCS = sorted(HERE.parent.rglob("README.md"))
+REDIS_PORT = 6379
 
 
 def name_of(obj: dict) -> str:
@@ -177,6 +187,17 @@ def vault_rules(objects: list[dict]) -> list[str]:
         if "KEYROUTE_VAULT_DB_PASSWORD" not in env and not (
                 password_file and any(password_file[0].startswith(m + "/") for m in mounts)):
             problems.append(f"{label}: no database password: --db-password-file in a mounted Secret")
+        secrets: dict[str, set[str]] = {}
+        for item in env.values():
+            ref = item.get("valueFrom", {}).get("secretKeyRef")
+            if ref and item["name"].startswith("KEYROUTE_VAULT_DB"):
+                secrets.setdefault(ref["name"], set()).add(ref["key"])
+        if password_file and (source := secret_file(password_file[0], container, pod)):
+            secrets.setdefault(source[0], set()).add(source[1])
+        for name, keys in sorted(secrets.items()):
+            why = documented_secret(name, keys, objects)
+            if why:
+                problems.append(f"{label}: {why}")
         if not any(m == "/etc/keyroute/kek" for m in mounts):
             problems.append(f"{label}: every replica needs the KEK keyring mounted")
         spread = pod["spec"].get("affinity", {}).get("podAntiAffinity", {}).get(
@@ -189,6 +210,111 @@ def vault_rules(objects: list[dict]) -> list[str]:
                    and all(labels.get(k) == v for k, v in o["spec"].get("selector", {}).get("matchLabels", {}).items())]
         if not any(b["spec"].get("minAvailable") == 1 for b in budgets):
             problems.append(f"{label}: no PodDisruptionBudget with minAvailable: 1 selects its pods")
+    return problems
+
+
+def documented_secret(name: str, keys: set[str], objects: list[dict]) -> str | None:
+    """Why Secret `name` (with `keys`) is not accounted for, or None: a Certificate of the
+    rendering writes it (tls.crt, tls.key, ca.crt), or a README under deploy/ creates it with
+    `kubectl ... create secret generic NAME` giving every key in `keys` (`--from-...=KEY=`)."""
+    if any(o.get("kind") == "Certificate" and o.get("spec", {}).get("secretName") == name for o in objects):
+        return None
+    if any(o.get("kind") == "Secret" and o["metadata"].get("name") == name for o in objects):
+        return None  # rendered: refused on its own (Secrets are never rendered)
+    command = re.compile(r"create secret generic " + re.escape(name) + r"(?=\s)((?:[^\n]*\\\n)*[^\n]*)")
+    documented = [m.group(1) for doc in DOCS for m in command.finditer(doc.read_text())]
+    if not documented:
+        return f"Secret {name} is neither rendered nor created by a documented command (a README under deploy/)"
+    if not any(all(re.search(r"=" + re.escape(key) + r"=", text) for key in keys) for text in documented):
+        return f"no documented `create secret generic {name}` gives every key used ({', '.join(sorted(keys))})"
+    return None
+
+
+def secret_file(path: str, container: dict, pod: dict) -> tuple[str, str] | None:
+    """The Secret and key behind a file in a mounted Secret volume, or None."""
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        secret = volumes.get(mount["name"], {}).get("secret")
+        if not path.startswith(prefix) or not secret:
+            continue
+        relative = path[len(prefix):]
+        items = secret.get("items")
+        if items is None:
+            return secret["secretName"], relative
+        key = next((i["key"] for i in items if i["path"] == relative), None)
+        return (secret["secretName"], key) if key else None
+    return None
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """A label selector's matchLabels against a pod's labels (matchExpressions are not used here)."""
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def rate_limit_redis_rules(objects: list[dict]) -> list[str]:
+    """Routers of several replicas counting rate limits in Redis: the URL (KEYROUTE_RATE_LIMIT_REDIS
+    or --rate-limit-redis) without a password, the password from a Secret (a file in a mounted
+    Secret volume, or a secretKeyRef), never a literal; each Secret made by the rendering or
+    documented; and a NetworkPolicy selecting the routers that lets them out to Redis's port."""
+    problems = []
+    for router in (o for o in objects if o.get("kind") in WORKLOADS and o["metadata"]["name"] == "keyroute-router"):
+        label, spec = name_of(router), router["spec"]
+        pod = pod_template(router)
+        container = next(c for c in pod["spec"]["containers"] if c["name"] == "router")
+        args = container.get("command", []) + container.get("args", [])
+        env = {e["name"]: e for e in container.get("env", [])}
+        flag = [a.split("=", 1)[1] for a in args if a.startswith("--rate-limit-redis=")]
+        if spec.get("replicas", 1) <= 1 or not ("KEYROUTE_RATE_LIMIT_REDIS" in env or flag):
+            continue
+        secrets: dict[str, set[str]] = {}
+
+        def from_secret(item: dict, what: str) -> None:
+            ref = item.get("valueFrom", {}).get("secretKeyRef")
+            if ref:
+                secrets.setdefault(ref["name"], set()).add(ref["key"])
+            elif "valueFrom" not in item:
+                problems.append(f"{label}: {what} as a literal value")
+
+        url = env.get("KEYROUTE_RATE_LIMIT_REDIS", {})
+        literal = flag[0] if flag else url.get("value")
+        if literal is not None and re.match(r"rediss?://[^/@]*:[^/@]*@", literal):
+            problems.append(f"{label}: the Redis URL carries a password (the router refuses it)")
+        if "valueFrom" in url:
+            ref = url["valueFrom"].get("secretKeyRef")
+            if ref:
+                secrets.setdefault(ref["name"], set()).add(ref["key"])
+        if "KEYROUTE_RATE_LIMIT_REDIS_PASSWORD" in env:
+            from_secret(env["KEYROUTE_RATE_LIMIT_REDIS_PASSWORD"], "KEYROUTE_RATE_LIMIT_REDIS_PASSWORD")
+        files = [a.split("=", 1)[1] for a in args if a.startswith("--rate-limit-redis-password-file=")]
+        if "value" in env.get("KEYROUTE_RATE_LIMIT_REDIS_PASSWORD_FILE", {}):
+            files.append(env["KEYROUTE_RATE_LIMIT_REDIS_PASSWORD_FILE"]["value"])
+        for file in files:
+            source = secret_file(file, container, pod)
+            if source is None:
+                problems.append(f"{label}: the Redis password file {file} is not a key of a mounted Secret volume")
+            else:
+                secrets.setdefault(source[0], set()).add(source[1])
+        if "KEYROUTE_RATE_LIMIT_REDIS_PASSWORD" not in env and not files:
+            problems.append(f"{label}: no Redis password: KEYROUTE_RATE_LIMIT_REDIS_PASSWORD_FILE in a mounted Secret")
+        for name, keys in sorted(secrets.items()):
+            why = documented_secret(name, keys, objects)
+            if why:
+                problems.append(f"{label}: {why}")
+        port = REDIS_PORT
+        if literal and (found := re.match(r"rediss?://(?:[^@/]*@)?[^/:]+:(\d+)", literal)):
+            port = int(found.group(1))
+        labels = pod.get("metadata", {}).get("labels", {})
+        namespace = router["metadata"].get("namespace")
+        egress = [
+            rule for o in objects
+            if o.get("kind") == "NetworkPolicy" and o["metadata"].get("namespace") == namespace
+            and selects(o["spec"].get("podSelector", {}), labels) and "Egress" in o["spec"].get("policyTypes", [])
+            for rule in o["spec"].get("egress", [])
+        ]
+        if not any(not rule.get("ports") or any(p.get("port") == port and p.get("protocol", "TCP") == "TCP"
+                                                for p in rule["ports"]) for rule in egress):
+            problems.append(f"{label}: no NetworkPolicy lets the routers out to Redis on TCP {port}")
     return problems
 
 
@@ -223,7 +349,7 @@ def pod_rules(obj: dict) -> list[str]:
                 if resource not in resources.get(kind, {}):
                     problems.append(f"{where}: resources.{kind}.{resource} missing")
         for env in container.get("env", []):
-            if "value" in env and env["name"].endswith(("KEY", "TOKEN", "SECRET", "KEK")):
+            if "value" in env and env["name"].endswith(("KEY", "TOKEN", "SECRET", "KEK", "PASSWORD")):
                 problems.append(f"{where}: {env['name']} looks like a secret in an env value")
     return problems
 
@@ -247,6 +373,7 @@ def main() -> int:
             rendered_objects.extend(objects)
             problems.extend(f"{file}: {p}" for p in certificate_rules(objects))
             problems.extend(f"{file}: {p}" for p in vault_rules(objects))
+            problems.extend(f"{file}: {p}" for p in rate_limit_redis_rules(objects))
             problems.extend(f"{file}: {name_of(o)}: no namespace" for o in objects
                             if o.get("kind") not in CLUSTER_SCOPED and not o["metadata"].get("namespace"))
         else:
