@@ -9,7 +9,8 @@ in for, and only that:
     TLS Secrets hold certificates from `keyroute certs dev`, the KEK Secret a keyring from
     `keyroute kek generate`, volume claims and emptyDirs are empty;
   - Service names resolve through /etc/hosts, bind-mounted in a private mount namespace (run
-    this under `unshare --mount`): the headless Service names both router pods;
+    this under `unshare --mount`): the headless Service names both router pods, the vault's
+    Service every vault pod;
   - providers are the mock (`keyroute-mock`), set with the router's KEYROUTE_BASE_URLS.
 First an internal platform's client runs as a process of its own (platform_client.py: Python
 grpcio, stubs generated from proto/ by grpcio-tools into a temporary folder) with a
@@ -26,7 +27,30 @@ PostgreSQL started here (initdb into a temporary folder, SCRAM password over TCP
 `postgres` account when root): the Secret `keyroute-vault-db` is stood in for with its URL and
 password, the `keyroute-vault` Service names both vault pods, and the admin calls alternate
 between them (the user made through one, its token and key through the other), so the chat
-requests only succeed if both share the database.
+requests only succeed if both share the database. When the routers are given a Redis
+(KEYROUTE_RATE_LIMIT_REDIS, the postgres overlay), a redis-server is started too (Debian's,
+from scripts/ensure-servers, or KEYROUTE_REDIS_SERVER) on a loopback address of its own with
+`--requirepass` and no persistence, in the temporary folder, under a name of its own in
+/etc/hosts; the Secret `keyroute-ratelimit-redis` is stood in for with its URL and password
+(mounted as the file the manifests name). The user gets a rate limit far above the load
+(`keyroute admin limits set`), so every call is counted in Redis and none refused: under load
+both routers' `keyroute_router_rate_limit_redis_decisions_total` must rise, with
+`keyroute_router_rate_limit_redis_up` 1 on both and the counters in Redis.
+
+With two vaults, under the same load and before the router's deletion, the vault replica the
+routers are connected to is killed with SIGKILL while its address stays first in the
+`keyroute-vault` Service for a few seconds (the worst order Kubernetes allows for a crash:
+the endpoint goes only after the kubelet has seen the container die), then leaves it. No
+request may fail and no router may refuse one; the other replica, both routers and the edge
+must be alive; each router must have reached the vault again (its revocation watch
+resubscribed, its calls answered) while the dead address was still listed first, which
+proves the routers' connector moves on to the next address of the name rather than assuming
+it; the edge's management API (GET /api/v1/keys) must answer while the dead address is
+listed, and `keyroute admin users list` and `keys list` through the survivor afterwards. For
+every rendering, the vault must finally have recorded exactly one usage record per answered
+request (records are idempotent by request id; a usage batch cut by the kill is sent again).
+
+Set KEYROUTE_SMOKE_KEEP=1 to keep the temporary folder (the processes' logs).
 
 usage: smoke.py RENDERED.yaml BIN_DIR
 """
@@ -38,6 +62,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +77,9 @@ import yaml
 POD_IPS = {"vault": "127.0.10.1", "router-0": "127.0.10.2", "router-1": "127.0.10.3", "edge": "127.0.10.4",
            "vault-1": "127.0.10.5"}
 PG_ADDR = ("127.0.10.20", 5432)
+REDIS_ADDR = ("127.0.10.21", 6379)
+# The name the Redis URL gives, as a Redis of its own namespace would be reached.
+REDIS_NAME = "keyroute-ratelimit-redis.keyroute-redis.svc"
 MOCK_ADDR = "127.0.10.9:18080"
 MOCK_KEY = "sk-smoke-openai-0123456789"
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -173,16 +201,36 @@ def http(method: str, url: str, body: dict | None = None, token: str | None = No
         return 0, str(error).encode()
 
 
+def scrape(ip: str, port: int = 9464) -> str:
+    """A metrics port's exposition."""
+    status, body = http("GET", f"http://{ip}:{port}/metrics")
+    if status != 200:
+        fail(f"metrics at {ip}:{port}: {status} {body[:200]!r}")
+    return body.decode()
+
+
+def sample(text: str, name: str, having: str = "") -> float:
+    """The sum of a series' samples in an exposition (those whose labels contain `having`)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if (line.startswith(name + " ") or line.startswith(name + "{")) and having in line)
+
+
+def metric(ip: str, name: str, port: int = 9464, having: str = "") -> float:
+    """One series' sum, scraped now."""
+    return sample(scrape(ip, port), name, having)
+
+
 def served(ip: str) -> int:
     """Successful requests a router counted, from its metrics port."""
-    status, body = http("GET", f"http://{ip}:9464/metrics")
-    if status != 200:
-        fail(f"router metrics at {ip}: {status} {body[:200]!r}")
-    total = 0
-    for line in body.decode().splitlines():
-        if line.startswith("keyroute_router_requests_total{") and 'outcome="ok"' in line:
-            total += int(line.rsplit(" ", 1)[1])
-    return total
+    return int(metric(ip, "keyroute_router_requests_total", having='outcome="ok"'))
+
+
+def listening(ip: str, port: int) -> bool:
+    try:
+        socket.create_connection((ip, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def dns(service: str, namespace: str = "keyroute") -> str:
@@ -191,8 +239,11 @@ def dns(service: str, namespace: str = "keyroute") -> str:
 
 
 def write_hosts(path: Path, routers: list[str], vaults: list[str]) -> None:
-    """Service names as cluster DNS would answer them (written in place: it is bind-mounted)."""
-    lines = ["127.0.0.1 localhost"] + [f"{POD_IPS[v]} {dns('keyroute-vault')}" for v in vaults]
+    """Service names as cluster DNS would answer them (written in place: it is bind-mounted).
+    The vault's Service names every vault pod, in the order given (a client tries them in
+    that order), as the router's headless Service does; Redis has a name of its own."""
+    lines = ["127.0.0.1 localhost", f"{REDIS_ADDR[0]} {REDIS_NAME}"]
+    lines += [f"{POD_IPS[v]} {dns('keyroute-vault')}" for v in vaults]
     lines += [f"{POD_IPS[r]} {dns('keyroute-router-headless')}" for r in routers]
     lines += [f"{POD_IPS[routers[0]]} {dns('keyroute-router')} {dns(UNNAMED)}"]
     with path.open("r+") as hosts:
@@ -290,6 +341,68 @@ def start_postgres(pg: Path) -> tuple[subprocess.Popen, dict[str, str]]:
     return server, {"url": f"postgres://keyroute@{PG_ADDR[0]}:{PG_ADDR[1]}/keyroute", "password": password}
 
 
+def redis_call(password: str, *command: str) -> bytes:
+    """One command to the test's Redis after AUTH, over RESP; its one-line reply."""
+    payload = b""
+    for words in (("AUTH", password), command):
+        payload += f"*{len(words)}\r\n".encode() + b"".join(f"${len(w)}\r\n{w}\r\n".encode() for w in words)
+    with socket.create_connection(REDIS_ADDR, timeout=2) as conn:
+        conn.sendall(payload)
+        reply = b""
+        while reply.count(b"\r\n") < 2:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    auth, _, answer = reply.partition(b"\r\n")
+    if auth != b"+OK":
+        raise OSError(f"AUTH: {auth!r}")
+    return answer.split(b"\r\n", 1)[0]
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    """A Redis for the routers' rate limits (Debian's redis-server, scripts/ensure-servers, or
+    KEYROUTE_REDIS_SERVER) on a loopback address of its own, with a password and no
+    persistence, working in `folder`; and the stand-in for Secret keyroute-ratelimit-redis."""
+    binary = os.environ.get("KEYROUTE_REDIS_SERVER") or shutil.which("redis-server")
+    if not binary:
+        fail("redis-server is missing (bash scripts/ensure-servers installs it)")
+    password = os.urandom(12).hex()
+    server = subprocess.Popen([binary, "--bind", REDIS_ADDR[0], "--port", str(REDIS_ADDR[1]), "--requirepass", password,
+                               "--save", "", "--appendonly", "no", "--dir", str(folder), "--daemonize", "no"],
+                              stdout=(folder / "redis.log").open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if redis_call(password, "PING") == b"+PONG":
+                break
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            fail(f"Redis did not start: {(folder / 'redis.log').read_text()[-2000:]}")
+        time.sleep(0.1)
+    return server, {"url": f"redis://{REDIS_NAME}:{REDIS_ADDR[1]}", "password": password}
+
+
+def uses_redis(workload: dict) -> bool:
+    """Whether the workload's containers are given a Redis for rate limits."""
+    container = workload["spec"]["template"]["spec"]["containers"][0]
+    return any(e["name"] == "KEYROUTE_RATE_LIMIT_REDIS" for e in container.get("env", [])) or any(
+        a.startswith("--rate-limit-redis=") for a in container.get("args", []))
+
+
+def stop(server: subprocess.Popen | None, sig: signal.Signals) -> None:
+    if server is None:
+        return
+    server.send_signal(sig)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def main() -> int:
     rendered, bin_dir = Path(sys.argv[1]), Path(sys.argv[2]).resolve()
     cluster = Cluster(rendered)
@@ -304,7 +417,7 @@ def main() -> int:
     edge_set = cluster.get("Deployment", "keyroute-edge")
     vaults = ["vault", "vault-1"] if vault_set["spec"].get("replicas", 1) > 1 else ["vault"]
     secrets: dict[str, dict[str, str]] = {}
-    postgres, pg_dir = None, None
+    postgres, pg_dir, redis = None, None, None
     hosts = root / "hosts"
     hosts.write_text("")
     write_hosts(hosts, ["router-0", "router-1"], vaults)
@@ -319,33 +432,215 @@ def main() -> int:
         if len(vaults) > 1:
             pg_dir = Path(tempfile.mkdtemp(prefix="keyroute-smoke-postgres-"))
             postgres, secrets["keyroute-vault-db"] = start_postgres(pg_dir)
+        redis_password = None
+        if uses_redis(routers_set):
+            (root / "redis").mkdir()
+            redis, secrets["keyroute-ratelimit-redis"] = start_redis(root / "redis")
+            redis_password = secrets["keyroute-ratelimit-redis"]["password"]
         pods = {name: pod(name, vault_set) for name in vaults}
         pods.update({name: pod(name, routers_set) for name in ("router-0", "router-1")})
         pods["edge"] = pod("edge", edge_set)
-        return scenario(cluster, pods, vaults, bin_dir, keyroute, certs, root, hosts)
+        return scenario(cluster, pods, vaults, bin_dir, keyroute, certs, root, hosts, redis_password)
     finally:
         for each in pods.values():
             each.kill()
-        if postgres:
-            postgres.send_signal(signal.SIGQUIT)  # immediate shutdown, children included
-            try:
-                postgres.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                postgres.kill()
+        stop(redis, signal.SIGTERM)
+        stop(postgres, signal.SIGQUIT)  # PostgreSQL's immediate shutdown, children included
         if pg_dir:
             shutil.rmtree(pg_dir, ignore_errors=True)
         subprocess.run(["umount", "/etc/hosts"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("KEYROUTE_SMOKE_KEEP"):
+            print(f"smoke: kept {root} (logs, certificates, KEK)")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+ROUTERS = ("router-0", "router-1")
+# The principal's rate limit when Redis counts them: every call is then counted in Redis, and
+# none is refused (the load stays far below it).
+RPM = 10_000_000
+# How long a killed vault pod's address stays in its Service after the process died.
+STALE_ENDPOINT = 3.0
+
+
+class Load:
+    """Chat requests through the edge, `workers` at a time, until stopped: every answer's
+    start (monotonic), duration and status, and the failures' bodies."""
+
+    def __init__(self, edge: str, token: str, workers: int = 8) -> None:
+        self.results: list[tuple[float, float, int]] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "smoke"}]}
+
+        def client() -> None:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                status, body = http("POST", f"{edge}/v1/chat/completions", chat, token)
+                self.results.append((started, time.monotonic() - started, status))
+                if status != 200:
+                    self.errors.append(f"{status} {body[:300]!r}")
+
+        self._workers = [threading.Thread(target=client) for _ in range(workers)]
+        for worker in self._workers:
+            worker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join()
+
+    def since(self, moment: float) -> list[tuple[float, float, int]]:
+        """The requests started at or after `moment`."""
+        return [r for r in list(self.results) if r[0] >= moment]
+
+    def check(self, what: str) -> None:
+        if self.errors:
+            fail(f"{what}: {len(self.errors)} of {len(self.results)} requests failed, first: {self.errors[0]}")
+
+
+def rate_limit_counts(ip: str) -> dict[str, float]:
+    """A router's rate limiter, from its metrics: decisions in Redis and alone, Redis's errors,
+    refusals, and whether it counts in Redis now."""
+    text = scrape(ip)
+    names = {"redis": "keyroute_router_rate_limit_redis_decisions_total",
+             "fallback": "keyroute_router_rate_limit_fallback_decisions_total",
+             "local": "keyroute_router_rate_limit_local_decisions_total",
+             "errors": "keyroute_router_rate_limit_redis_errors_total",
+             "refusals": "keyroute_router_rate_limit_refusals_total",
+             "up": "keyroute_router_rate_limit_redis_up"}
+    return {key: sample(text, name) for key, name in names.items()}
+
+
+def recorded_requests(admin: list[str], owner: str) -> int:
+    """This month's requests the vault recorded for `owner`."""
+    return int(json.loads(run(admin + ["billing", "usage", owner]))["total"]["requests"])
+
+
+def usage_settled(pods: dict[str, Pod], admin: list[str], owner: str) -> int:
+    """The requests recorded for `owner` once they are all the routers answered (the platform
+    client's), so that the load's are counted from there."""
+    deadline = time.monotonic() + 20
+    while (recorded := recorded_requests(admin, owner)) != (answered := sum(served(pods[r].ip) for r in ROUTERS)):
+        if time.monotonic() > deadline:
+            fail(f"the routers answered {answered} requests but the vault recorded {recorded}")
+        time.sleep(0.2)
+    return recorded
+
+
+def vault_calls(ip: str) -> dict[str, float]:
+    """A router's calls to the vault (all, answered, revocation watches answered) and its
+    requests (all, served), from one scrape."""
+    text = scrape(ip)
+    return {"calls": sample(text, "keyroute_router_vault_calls_total"),
+            "ok": sample(text, "keyroute_router_vault_calls_total", 'code="0"'),
+            "watches": sample(text, "keyroute_router_vault_calls_total", 'method="WatchRevocations",code="0"'),
+            "requests": sample(text, "keyroute_router_requests_total"),
+            "served": sample(text, "keyroute_router_requests_total", 'outcome="ok"')}
+
+
+def kill_a_vault(pods: dict[str, Pod], vaults: list[str], hosts: Path, load: Load, admins: dict[str, list[str]],
+                 user: str, edge: str, token: str) -> str:
+    """kill -9 of the vault replica the routers use, under load; returns the survivor."""
+    # The victim: the replica at the other end of the routers' vault connections (each router
+    # has two, its calls' and its revocation watch's, to the first address of keyroute-vault
+    # that accepted them), which their usage reports and watches reach.
+    text = {v: scrape(pods[v].ip, 9465) for v in vaults}
+    reports = {v: sample(text[v], "keyroute_vault_calls_total", 'method="RecordUsage"') for v in vaults}
+    watches = {v: sample(text[v], "keyroute_vault_calls_total", 'method="WatchRevocations",code="0"') for v in vaults}
+    victim = max(vaults, key=lambda v: reports[v])
+    survivor = next(v for v in vaults if v != victim)
+    if reports[survivor] or watches[victim] != len(ROUTERS):
+        fail(f"the routers should all be connected to one vault: usage reports {reports}, watches {watches}")
+    before = {r: vault_calls(pods[r].ip) for r in ROUTERS}
+    # The worst order Kubernetes allows for a crash (OOM kill, kill -9, a panic): the process
+    # dies unannounced (no SIGTERM, no NOT_SERVING, no preStop; its connections reset) while
+    # the Service still lists its address, first here: the endpoint goes only after the
+    # kubelet has seen the container exit and reported the pod unready, and EndpointSlices,
+    # DNS and kube-proxy have followed. Until then a new connection may be sent to the dead
+    # address, and is refused (the pod's network namespace outlives its container). The
+    # routers' connection breaks under calls in flight (the revocation watch, a balance, a
+    # usage batch); they reconnect through the name, whose first address now refuses (their
+    # connector tries the next: crates/tls, TcpStream::connect over every resolved address),
+    # and the resubscribed watch empties their token and lease caches, so the next calls need
+    # the vault again, through the survivor. Only then does the address leave the hosts file.
+    # (Kubernetes would restart the container; here it stays dead. A lost node, where connects
+    # time out instead of being refused, is not played.)
+    killed_at = time.monotonic()
+    pods[victim].kill()
+    write_hosts(hosts, list(ROUTERS), [victim, survivor])
+    time.sleep(STALE_ENDPOINT / 2)
+    # The edge's management API needs the vault too, through the same Service name.
+    status, body = http("GET", f"{edge}/api/v1/keys", token=token)
+    keys_by_edge = json.loads(body).get("data", []) if status == 200 else None
+    if keys_by_edge is None or len(keys_by_edge) != 1:
+        fail(f"the edge's management API, {victim} dead but listed: {status} {body[:300]!r}")
+    time.sleep(STALE_ENDPOINT / 2)
+    stale = {r: vault_calls(pods[r].ip) for r in ROUTERS}
+    write_hosts(hosts, list(ROUTERS), [survivor])
+    removed_at = time.monotonic()
+    time.sleep(3)
+    for name in (survivor, *ROUTERS, "edge"):
+        pods[name].check_alive()
+    load.check(f"after {victim} was killed")
+    after = {r: vault_calls(pods[r].ip) for r in ROUTERS}
+    requests = load.since(killed_at)
+    listed = sum(1 for r in requests if r[0] < removed_at)
+    diff = {r: {k: after[r][k] - before[r][k] for k in before[r]} for r in ROUTERS}
+    for r in ROUTERS:
+        # Every request a router took was served: none refused for want of the vault (one the
+        # edge then retried on the other router would not show in the load's failures).
+        if diff[r]["requests"] != diff[r]["served"] or diff[r]["served"] < 20:
+            fail(f"{r} around the kill: {diff[r]['served']:.0f} of {diff[r]['requests']:.0f} requests served")
+        # While the dead address was still listed first, the router reached the vault again
+        # (the watch resubscribed, tokens and keys fetched again), through the survivor.
+        if stale[r]["watches"] <= before[r]["watches"] or stale[r]["ok"] <= before[r]["ok"]:
+            fail(f"{r} did not reach the vault again while {victim}'s address was listed: {before[r]} then {stale[r]}")
+        if metric(pods[r].ip, "keyroute_router_vault_up") != 1:
+            fail(f"{r} reports the vault unreachable after the kill")
+    status, body = http("GET", f"{edge}/readyz", timeout=2)
+    if status != 200 or json.loads(body).get("vault") != "serving":
+        fail(f"the edge is not ready after the kill: {status} {body!r}")
+    # Management through the survivor: the user and its key are there. (-o json prints a list
+    # of one as that one object.)
+    users = json.loads(run(admins[survivor] + ["users", "list"]))
+    keys = json.loads(run(admins[survivor] + ["keys", "list", "--owner", user]))
+    users, keys = (v if isinstance(v, list) else [v] for v in (users, keys))
+    if user not in [u["id"] for u in users] or [k["owner_id"] for k in keys] != [user]:
+        fail(f"{survivor} lists users {users} and keys {keys}")
+    slowest = max(r[1] for r in requests)
+    failed = {r: diff[r]["calls"] - diff[r]["ok"] for r in ROUTERS}
+    print(f"smoke: killed {victim} ({pods[victim].ip}, kill -9; the routers' revocation watches and "
+          f"{reports[victim]:.0f} usage batches had reached it, none {survivor}) under load; its address stayed "
+          f"first in the keyroute-vault Service for {removed_at - killed_at:.1f}s: {listed} requests meanwhile and {len(requests) - listed} in the 3s "
+          f"after, none failed (slowest {slowest * 1000:.0f}ms)")
+    print(f"smoke: router-0 and router-1 served {diff['router-0']['served']:.0f} and {diff['router-1']['served']:.0f} "
+          f"of them and refused none; their vault calls that failed (in flight at the kill): {failed['router-0']:.0f} "
+          f"and {failed['router-1']:.0f}; then {diff['router-0']['ok']:.0f} and {diff['router-1']['ok']:.0f} answered "
+          f"by {survivor} (the revocation watch resubscribed while {victim} was still listed); the edge's "
+          f"management API and readiness reach {survivor}; {survivor} manages: users list, keys list")
+    return survivor
 
 
 def scenario(cluster: Cluster, pods: dict[str, Pod], vaults: list[str], bin_dir: Path, keyroute: str, certs: Path,
-             root: Path, hosts: Path) -> int:
+             root: Path, hosts: Path, redis_password: str | None) -> int:
     mock = subprocess.Popen([str(bin_dir / "keyroute-mock"), "--listen", MOCK_ADDR, "--key", f"openai={MOCK_KEY}"],
                             stdout=(root / "mock.log").open("wb"), stderr=subprocess.STDOUT)
+    load = None
     try:
         for name in vaults:
             pods[name].start()
-        for name in ("router-0", "router-1"):
+        # The vault pods listen before the routers start, as when the routers roll out onto a
+        # running vault: each router's connections (its calls', its revocation watch's) then
+        # go to the first address of keyroute-vault, all to the same replica.
+        deadline = time.monotonic() + 60
+        while not all(listening(pods[v].ip, 7443) for v in vaults):
+            for name in vaults:
+                pods[name].check_alive()
+            if time.monotonic() > deadline:
+                fail(f"the vault pods {vaults} never listened")
+            time.sleep(0.2)
+        for name in ROUTERS:
             pods[name].start({"KEYROUTE_BASE_URLS": f"openai=http://{MOCK_ADDR}/openai/v1"})
         pods["edge"].start()
         edge = f"http://{pods['edge'].ip}:8080"
@@ -359,59 +654,81 @@ def scenario(cluster: Cluster, pods: dict[str, Pod], vaults: list[str], bin_dir:
             if time.monotonic() > deadline:
                 fail(f"the edge never became ready with both routers: {status} {body!r}")
             time.sleep(0.2)
-        print(f"smoke: {len(vaults)} vault{'s on PostgreSQL' if len(vaults) > 1 else ''}, 2 routers and the edge "
-              "are up from the rendered manifests")
+        print(f"smoke: {len(vaults)} vault{'s on PostgreSQL' if len(vaults) > 1 else ''}, 2 routers"
+              f"{' on Redis' if redis_password else ''} and the edge are up from the rendered manifests")
 
         # With two vaults, the user is made through one and its token and key through the other.
-        admins = [[keyroute, "admin", "--vault", f"{pods[v].ip}:7443", "--certs-dir", str(certs), "-o", "json"]
-                  for v in vaults]
-        user = json.loads(run(admins[0] + ["users", "create", "--name", "smoke"]))["id"]
-        token = json.loads(run(admins[-1] + ["tokens", "issue", "--principal", user]))["token"]
-        run(admins[-1] + ["keys", "add", "--owner", user, "--provider", "openai", "--secret-file", "-"], MOCK_KEY)
+        admins = {v: [keyroute, "admin", "--vault", f"{pods[v].ip}:7443", "--certs-dir", str(certs), "-o", "json"]
+                  for v in vaults}
+        first, last = admins[vaults[0]], admins[vaults[-1]]
+        user = json.loads(run(first + ["users", "create", "--name", "smoke"]))["id"]
+        token = json.loads(run(last + ["tokens", "issue", "--principal", user]))["token"]
+        run(last + ["keys", "add", "--owner", user, "--provider", "openai", "--secret-file", "-"], MOCK_KEY)
+        if redis_password:
+            run(first + ["limits", "set", "--scope", "principal", "--target", user, "--rpm", str(RPM)])
         platform_client(cluster, keyroute, certs, root, token)
-        chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "smoke"}]}
+        recorded_before = usage_settled(pods, last, user)
 
-        results: list[int] = []
-        errors: list[str] = []
-        stop = threading.Event()
-
-        def client() -> None:
-            while not stop.is_set():
-                status, body = http("POST", f"{edge}/v1/chat/completions", chat, token)
-                results.append(status)
-                if status != 200:
-                    errors.append(f"{status} {body[:300]!r}")
-
-        workers = [threading.Thread(target=client) for _ in range(8)]
-        for worker in workers:
-            worker.start()
+        load = Load(edge, token)
         time.sleep(2)
-        before = {name: served(pods[name].ip) for name in ("router-0", "router-1")}
+        before = {name: served(pods[name].ip) for name in ROUTERS}
         if min(before.values()) == 0:
             fail(f"both routers should serve under load: {before}")
+        limits_before = {r: rate_limit_counts(pods[r].ip) for r in ROUTERS} if redis_password else {}
+        live_vaults = list(vaults)
+        if len(vaults) > 1:
+            survivor = kill_a_vault(pods, vaults, hosts, load, admins, user, edge, token)
+            live_vaults = [survivor]
+        if redis_password:
+            # Shared counting: both routers decided in Redis (the principal is limited, so every
+            # call is counted there), nothing was refused, and both count in Redis still.
+            limits = {r: rate_limit_counts(pods[r].ip) for r in ROUTERS}
+            keys = int(redis_call(redis_password, "DBSIZE").lstrip(b":"))
+            for r in ROUTERS:
+                if limits[r]["redis"] <= limits_before[r]["redis"] or limits[r]["up"] != 1 or limits[r]["refusals"]:
+                    fail(f"{r} should count every call in Redis, refusing none: {limits_before[r]} then {limits[r]}")
+            if keys == 0:
+                fail("Redis holds no rate-limit counter")
+            print(f"smoke: rate limits counted in one Redis: router-0 decided {limits['router-0']['redis']:.0f} "
+                  f"calls there and router-1 {limits['router-1']['redis']:.0f} (alone: "
+                  f"{limits['router-0']['fallback']:.0f} and {limits['router-1']['fallback']:.0f}; Redis errors: "
+                  f"{limits['router-0']['errors']:.0f} and {limits['router-1']['errors']:.0f}), none refused, "
+                  f"keyroute_router_rate_limit_redis_up 1 on both, {keys} keys in Redis")
+
         # Delete router-0 as Kubernetes does, in the worst order: its endpoint leaves the
         # headless Service and SIGTERM comes at once, with no preStop pause, before the edge
         # has resolved the name again. Calls already on their way to it must not be lost.
-        write_hosts(hosts, ["router-1"], vaults)
+        router_1_before = served(pods["router-1"].ip)
+        write_hosts(hosts, ["router-1"], live_vaults)
         took = pods["router-0"].delete()
-        after_delete = len(results)
+        after_delete = len(load.results)
         time.sleep(3)
-        stop.set()
-        for worker in workers:
-            worker.join()
-        for pod in (*vaults, "router-1", "edge"):
+        load.stop()
+        for pod in (*live_vaults, "router-1", "edge"):
             pods[pod].check_alive()
         later = served(pods["router-1"].ip)
-        if errors:
-            fail(f"{len(errors)} of {len(results)} requests failed, first: {errors[0]}")
-        if later <= before["router-1"] or len(results) <= after_delete:
-            fail(f"router-1 should carry the load after router-0 left: {before} then {later}")
-        print(f"smoke: {len(results)} requests, none failed; before the deletion router-0 served "
-              f"{before['router-0']} and router-1 {before['router-1']}; router-0 stopped in {took:.1f}s "
-              f"after SIGTERM; router-1 then served {later - before['router-1']} more")
+        load.check("the load")
+        if later <= router_1_before or len(load.results) <= after_delete:
+            fail(f"router-1 should carry the load after router-0 left: {router_1_before} then {later}")
+        print(f"smoke: before any deletion router-0 served {before['router-0']} and router-1 {before['router-1']}; "
+              f"router-0 stopped in {took:.1f}s after SIGTERM; router-1 then served {later - router_1_before} more")
+
+        # Every answered request is recorded once, across the kill and the deletion (router-0
+        # sent its last records when it stopped; router-1's last batch may still be on its way).
+        answered = sum(1 for r in load.results if r[2] == 200)
+        deadline = time.monotonic() + 20
+        while (recorded := recorded_requests(admins[live_vaults[0]], user) - recorded_before) < answered:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if recorded != answered:
+            fail(f"{answered} requests were answered but the vault recorded {recorded}")
+        print(f"smoke: {len(load.results)} requests, none failed; the vault recorded each of them once")
         print("smoke: ok")
         return 0
     finally:
+        if load:
+            load.stop()
         mock.kill()
         mock.wait()
 
