@@ -306,6 +306,12 @@ pub fn register_rate_limits(registry: &mut Registry, limiter: &keyroute_ratelimi
         let limiter = limiter.clone();
         registry.register(name, help, sampled_counter(move || read(&limiter.stats())));
     }
+    let configured = limiter.clone();
+    registry.register(
+        "keyroute_router_rate_limit_redis_configured",
+        "1 when this router is given a Redis to count rate limits in (alert on redis_up only then)",
+        sampled_gauge(move || u64::from(configured.store() != Store::Local)),
+    );
     let limiter = limiter.clone();
     registry.register(
         "keyroute_router_rate_limit_redis_up",
@@ -317,6 +323,41 @@ pub fn register_rate_limits(registry: &mut Registry, limiter: &keyroute_ratelimi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_rate_limit_gauges_tell_no_redis_from_redis_down() {
+        let render = |limiter: &keyroute_ratelimit::Limiter| {
+            let mut registry = Registry::default();
+            register_rate_limits(&mut registry, limiter);
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            text
+        };
+        let alone = keyroute_ratelimit::Limiter::new(Default::default()).unwrap();
+        let text = render(&alone);
+        assert!(
+            text.contains("keyroute_router_rate_limit_redis_configured 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("keyroute_router_rate_limit_redis_up 0"),
+            "{text}"
+        );
+        // A Redis nobody listens on: configured, and down.
+        let unreachable = keyroute_ratelimit::Limiter::new(
+            keyroute_ratelimit::Settings::with_redis("redis://127.0.0.1:9"),
+        )
+        .unwrap();
+        let text = render(&unreachable);
+        assert!(
+            text.contains("keyroute_router_rate_limit_redis_configured 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("keyroute_router_rate_limit_redis_up 0"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn exposition_follows_the_text_format() {
