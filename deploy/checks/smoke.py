@@ -23,11 +23,22 @@ other router took over. A flag that a binary does
 not know makes it exit 64 at start, which fails the test.
 
 A rendering whose vault has several replicas (the postgres overlay) runs two vault pods on a
-PostgreSQL started here (initdb into a temporary folder, SCRAM password over TCP, as the
-`postgres` account when root): the Secret `keyroute-vault-db` is stood in for with its URL and
-password, the `keyroute-vault` Service names both vault pods, and the admin calls alternate
-between them (the user made through one, its token and key through the other), so the chat
-requests only succeed if both share the database. When the routers are given a Redis
+PostgreSQL started here (initdb into a temporary folder, as the `postgres` account when root)
+that accepts TLS alone: `ssl = on` with a server certificate for the name the URL gives
+(`keyroute-db-rw.keyroute-db.svc`, in /etc/hosts; the certificate carries that name and no
+address) from a CA the test makes with openssl, and pg_hba.conf's only TCP line `hostssl`
+(SCRAM), so the server itself refuses a plaintext login. The vault's user owns its database and
+is no superuser. The Secret `keyroute-vault-db` is stood in for with its URL
+(`?sslmode=verify-full`) and password, `keyroute-vault-db-ca` with the test's CA, the
+`keyroute-vault` Service names both vault pods, and the admin calls alternate between them (the
+user made through one, its token and key through the other), so the chat requests only succeed
+if both share the database. Before the vaults start, the vault pod's own command and
+environment with the URL naming the database by its address must stop at start, the
+certificate refused (verify-full checks the name); once they are up, every connection of the
+vault's user must be TLS as the server sees it (pg_stat_activity joined with pg_stat_ssl, read
+by the test's superuser through the Unix socket), each vault process holding some (matched by
+client port through /proc), and a plaintext login by psql must be refused; after the kill
+below, the survivor's connections are checked again. When the routers are given a Redis
 (KEYROUTE_RATE_LIMIT_REDIS, the postgres overlay), a redis-server is started too (Debian's,
 from scripts/ensure-servers, or KEYROUTE_REDIS_SERVER) on a loopback address of its own with
 `--requirepass` and no persistence, in the temporary folder, under a name of its own in
@@ -63,6 +74,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -77,6 +89,9 @@ import yaml
 POD_IPS = {"vault": "127.0.10.1", "router-0": "127.0.10.2", "router-1": "127.0.10.3", "edge": "127.0.10.4",
            "vault-1": "127.0.10.5"}
 PG_ADDR = ("127.0.10.20", 5432)
+# The name the database URL gives, CloudNativePG's read-write Service in a namespace of its own:
+# the test database's certificate carries this name alone.
+PG_NAME = "keyroute-db-rw.keyroute-db.svc"
 REDIS_ADDR = ("127.0.10.21", 6379)
 # The name the Redis URL gives, as a Redis of its own namespace would be reached.
 REDIS_NAME = "keyroute-ratelimit-redis.keyroute-redis.svc"
@@ -241,8 +256,9 @@ def dns(service: str, namespace: str = "keyroute") -> str:
 def write_hosts(path: Path, routers: list[str], vaults: list[str]) -> None:
     """Service names as cluster DNS would answer them (written in place: it is bind-mounted).
     The vault's Service names every vault pod, in the order given (a client tries them in
-    that order), as the router's headless Service does; Redis has a name of its own."""
-    lines = ["127.0.0.1 localhost", f"{REDIS_ADDR[0]} {REDIS_NAME}"]
+    that order), as the router's headless Service does; Redis and PostgreSQL have names of
+    their own."""
+    lines = ["127.0.0.1 localhost", f"{REDIS_ADDR[0]} {REDIS_NAME}", f"{PG_ADDR[0]} {PG_NAME}"]
     lines += [f"{POD_IPS[v]} {dns('keyroute-vault')}" for v in vaults]
     lines += [f"{POD_IPS[r]} {dns('keyroute-router-headless')}" for r in routers]
     lines += [f"{POD_IPS[routers[0]]} {dns('keyroute-router')} {dns(UNNAMED)}"]
@@ -310,35 +326,180 @@ def platform_client(cluster: Cluster, keyroute: str, certs: Path, root: Path, to
     print(f"smoke: {done.stdout.strip()}")
 
 
-def start_postgres(pg: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    """A PostgreSQL for the vault replicas in `pg` (apart from the test's folder, which stays
-    private to root: certificates and KEK), and the stand-in for Secret keyroute-vault-db."""
-    bin_dir = os.environ.get("KEYROUTE_PG_BIN") or next(
-        (str(d) for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if (d / "postgres").exists()),
-        str(Path(shutil.which("postgres") or "postgres").parent))
-    user = "postgres" if os.geteuid() == 0 else None
-    password = os.urandom(12).hex()
-    (pg / "password").write_text(password)
-    if user:
-        shutil.chown(pg, user)
-        shutil.chown(pg / "password", user)
-    done = subprocess.run([f"{bin_dir}/initdb", "-D", str(pg / "data"), "-U", "keyroute", "--auth=scram-sha-256",
-                           f"--pwfile={pg / 'password'}", "--encoding=UTF8", "--locale=C", "--no-sync"],
-                          user=user, capture_output=True, text=True)
-    if done.returncode != 0:
-        fail(f"initdb: {done.stdout}{done.stderr}")
-    server = subprocess.Popen([f"{bin_dir}/postgres", "-D", str(pg / "data"), "-k", str(pg), "-c", "fsync=off",
-                               "-c", f"listen_addresses={PG_ADDR[0]}", "-p", str(PG_ADDR[1])],
-                              user=user, stdout=(pg / "log").open("wb"), stderr=subprocess.STDOUT)
-    env = dict(os.environ, PGPASSWORD=password)
-    deadline = time.monotonic() + 30
-    while subprocess.run([f"{bin_dir}/createdb", "-h", PG_ADDR[0], "-p", str(PG_ADDR[1]), "-U", "keyroute", "keyroute"],
-                         env=env, capture_output=True).returncode != 0:
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            fail(f"PostgreSQL did not start: {(pg / 'log').read_text()[-2000:]}")
+def database_certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A CA of the test's own and a server certificate it signs for PG_NAME alone (no address:
+    the vault can verify the database only by that name), with openssl; EC P-256 signed with
+    SHA-256, so that SCRAM binds the login to the TLS session. The CA's key stays in `folder`.
+    Returns the CA's certificate, the server's certificate and its key."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        fail("openssl is missing (it makes the test database's certificates)")
+    folder.mkdir(mode=0o700)
+    ca_key, ca_crt, key, crt = (folder / n for n in ("ca.key", "ca.crt", "server.key", "server.crt"))
+    (folder / "ca.ext").write_text("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n"
+                                   "subjectKeyIdentifier=hash\n")
+    (folder / "server.ext").write_text(f"subjectAltName=DNS:{PG_NAME}\nbasicConstraints=critical,CA:FALSE\n"
+                                       "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                                       "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
+    for private in (ca_key, key):
+        run([openssl, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(private)])
+    run([openssl, "req", "-new", "-key", str(ca_key), "-subj", "/CN=keyroute smoke database CA", "-out",
+         str(folder / "ca.csr")])
+    run([openssl, "x509", "-req", "-in", str(folder / "ca.csr"), "-signkey", str(ca_key), "-sha256", "-days", "2",
+         "-set_serial", f"0x{os.urandom(8).hex()}", "-extfile", str(folder / "ca.ext"), "-out", str(ca_crt)])
+    run([openssl, "req", "-new", "-key", str(key), "-subj", f"/CN={PG_NAME}", "-out", str(folder / "server.csr")])
+    run([openssl, "x509", "-req", "-in", str(folder / "server.csr"), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+         "-sha256", "-days", "2", "-set_serial", f"0x{os.urandom(8).hex()}", "-extfile", str(folder / "server.ext"),
+         "-out", str(crt)])
+    return ca_crt, crt, key
+
+
+class Database:
+    """A PostgreSQL for the vault replicas that accepts TLS alone, in `pg` (apart from the
+    test's folder, which stays private to root: certificates and KEK), as the `postgres`
+    account when root: `ssl = on` with a server certificate for PG_NAME from the test's CA
+    (database_certificates, made in `ca_dir`), and pg_hba.conf's only TCP line `hostssl`, so
+    the server itself refuses a plaintext login. The vault's user `keyroute` owns database
+    `keyroute` and is no superuser; the test's superuser `postgres` comes in through the Unix
+    socket in `pg`. `secrets` stands in for the Secrets keyroute-vault-db (the URL with
+    ?sslmode=verify-full, the password) and keyroute-vault-db-ca (the test's CA)."""
+
+    def __init__(self, pg: Path, ca_dir: Path) -> None:
+        self.pg = pg
+        self.bin_dir = os.environ.get("KEYROUTE_PG_BIN") or next(
+            (str(d) for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+             if (d / "postgres").exists()),
+            str(Path(shutil.which("postgres") or "postgres").parent))
+        self.user = "postgres" if os.geteuid() == 0 else None
+        ca, cert, key = database_certificates(ca_dir)
+        shutil.copy(cert, pg / "server.crt")
+        shutil.copy(key, pg / "server.key")
+        (pg / "server.key").chmod(0o600)
+        if self.user:
+            for path in (pg, pg / "server.crt", pg / "server.key"):
+                shutil.chown(path, self.user)
+        done = subprocess.run([f"{self.bin_dir}/initdb", "-D", str(pg / "data"), "-U", "postgres",
+                               "--auth-local=trust", "--auth-host=reject", "--encoding=UTF8", "--locale=C",
+                               "--no-sync"], user=self.user, capture_output=True, text=True)
+        if done.returncode != 0:
+            fail(f"initdb: {done.stdout}{done.stderr}")
+        # TCP: TLS only (no `host` line). A plaintext connection matches no line: refused.
+        (pg / "data" / "pg_hba.conf").write_text(
+            "# the test's superuser, through the Unix socket in its private folder\n"
+            "local all postgres trust\n"
+            "# the vault: TLS only, SCRAM\n"
+            "hostssl keyroute keyroute 127.0.0.0/8 scram-sha-256\n")
+        self.server = subprocess.Popen(
+            [f"{self.bin_dir}/postgres", "-D", str(pg / "data"), "-k", str(pg), "-c", "fsync=off",
+             "-c", f"listen_addresses={PG_ADDR[0]}", "-p", str(PG_ADDR[1]), "-c", "ssl=on",
+             "-c", f"ssl_cert_file={pg / 'server.crt'}", "-c", f"ssl_key_file={pg / 'server.key'}",
+             "-c", "password_encryption=scram-sha-256"],
+            user=self.user, stdout=(pg / "log").open("wb"), stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while self.psql("SELECT 1", check=False) is None:
+                if self.server.poll() is not None or time.monotonic() > deadline:
+                    fail(f"PostgreSQL did not start: {(pg / 'log').read_text()[-2000:]}")
+                time.sleep(0.2)
+            self.password = os.urandom(12).hex()
+            self.psql(f"CREATE ROLE keyroute LOGIN PASSWORD '{self.password}'", stdin=True)
+            self.psql("CREATE DATABASE keyroute OWNER keyroute")
+        except BaseException:
+            self.stop()
+            raise
+        self.secrets = {
+            "keyroute-vault-db": {"url": f"postgres://keyroute@{PG_NAME}:{PG_ADDR[1]}/keyroute?sslmode=verify-full",
+                                  "password": self.password},
+            "keyroute-vault-db-ca": {"ca.crt": ca.read_text()},
+        }
+
+    def psql(self, sql: str, check: bool = True, stdin: bool = False) -> list[list[str]] | None:
+        """`sql` as the superuser (through the Unix socket); its rows, fields split. With
+        `stdin`, the statement goes in on psql's standard input (a password stays out of the
+        process list). None when it failed and `check` is off."""
+        argv = [f"{self.bin_dir}/psql", "-X", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-h", str(self.pg),
+                "-p", str(PG_ADDR[1]), "-U", "postgres", "-d", "postgres"]
+        done = subprocess.run(argv + ([] if stdin else ["-c", sql]), input=sql if stdin else None, user=self.user,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            if check:
+                fail(f"psql: {done.stderr}")
+            return None
+        return [line.split("|") for line in done.stdout.splitlines() if line]
+
+    def plaintext_refusal(self) -> str:
+        """What the server answers a plaintext login by the vault's user and password (with
+        libpq's psql, sslmode=disable): it must refuse it."""
+        env = dict(os.environ, PGPASSWORD=self.password, PGCONNECT_TIMEOUT="5")
+        done = subprocess.run([f"{self.bin_dir}/psql", "-X", "-At", "-c", "SELECT 1",
+                               f"host={PG_NAME} port={PG_ADDR[1]} user=keyroute dbname=keyroute sslmode=disable"],
+                              env=env, capture_output=True, text=True)
+        said = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+        if done.returncode == 0 or "no pg_hba.conf entry" not in said or "no encryption" not in said:
+            fail(f"PostgreSQL should refuse a plaintext login: exit {done.returncode}, {done.stdout}{done.stderr}")
+        return said.split("FATAL:", 1)[-1].strip()
+
+    def stop(self) -> None:
+        stop(self.server, signal.SIGQUIT)  # PostgreSQL's immediate shutdown, children included
+
+
+def tcp_ports(pid: int, peer: tuple[str, int]) -> set[int]:
+    """The local ports of process `pid`'s established TCP connections to `peer`, from /proc (its
+    sockets' inodes against the connection table)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    # The table prints an IPv4 address as the 32-bit word it is in memory, in hex.
+    remote = "%08X:%04X" % (struct.unpack("=I", socket.inet_aton(peer[0]))[0], peer[1])
+    ports = set()
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[2] == remote and fields[3] == "01" and fields[9] in inodes:
+            ports.add(int(fields[1].split(":")[1], 16))
+    return ports
+
+
+def database_tls(database: Database, pods: dict[str, Pod], vaults: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Every connection of the vault's user, as the server sees it (pg_stat_activity joined with
+    pg_stat_ssl, read by the superuser), must be TLS, and each vault process must hold at least
+    one, matched by its client port; returns each vault's connections' (TLS version, cipher)."""
+    deadline = time.monotonic() + 10
+    while True:
+        ports = {v: tcp_ports(pods[v].process.pid, PG_ADDR) for v in vaults}  # type: ignore[union-attr]
+        rows = database.psql("SELECT a.client_port, s.ssl, coalesce(s.version, ''), coalesce(s.cipher, '') "
+                             "FROM pg_stat_activity a JOIN pg_stat_ssl s ON s.pid = a.pid "
+                             "WHERE a.usename = 'keyroute' AND a.application_name = 'keyroute-vault'") or []
+        seen = {int(port): (ssl, version, cipher) for port, ssl, version, cipher in rows}
+        plain = [port for port, (ssl, _, _) in seen.items() if ssl != "t"]
+        if plain:
+            fail(f"vault connections to PostgreSQL without TLS (client ports {plain}): {seen}")
+        if all(ports[v] and ports[v] <= seen.keys() for v in vaults):
+            return {v: [seen[port][1:] for port in sorted(ports[v])] for v in vaults}
+        if time.monotonic() > deadline:
+            fail(f"each vault should hold TLS connections to PostgreSQL: theirs {ports}, the server's {seen}")
         time.sleep(0.2)
-    return server, {"url": f"postgres://keyroute@{PG_ADDR[0]}:{PG_ADDR[1]}/keyroute", "password": password}
+
+
+def impostor_refused(pod: Pod) -> str:
+    """The vault pod's command and environment, its URL naming the database by its address,
+    which the server's certificate does not carry: verify-full must refuse it at start. Returns
+    its exit code and why."""
+    url = pod.env["KEYROUTE_VAULT_DB"].replace(f"@{PG_NAME}:", f"@{PG_ADDR[0]}:")
+    try:
+        done = subprocess.run(pod.argv, env=dict(pod.env, KEYROUTE_VAULT_DB=url), capture_output=True, text=True,
+                              timeout=30)
+    except subprocess.TimeoutExpired:
+        fail(f"a vault given {url} should refuse the database's certificate, and kept running")
+    said = done.stdout + done.stderr
+    if done.returncode == 0 or "did not verify" not in said:
+        fail(f"a vault given {url} should refuse the database's certificate: exit {done.returncode}, {said[-1500:]}")
+    line = next(line for line in said.splitlines() if "did not verify" in line)
+    return f"exit {done.returncode}, {line[line.find('the PostgreSQL server'):].strip()[:300]}"
 
 
 def redis_call(password: str, *command: str) -> bytes:
@@ -417,7 +578,7 @@ def main() -> int:
     edge_set = cluster.get("Deployment", "keyroute-edge")
     vaults = ["vault", "vault-1"] if vault_set["spec"].get("replicas", 1) > 1 else ["vault"]
     secrets: dict[str, dict[str, str]] = {}
-    postgres, pg_dir, redis = None, None, None
+    database, pg_dir, redis = None, None, None
     hosts = root / "hosts"
     hosts.write_text("")
     write_hosts(hosts, ["router-0", "router-1"], vaults)
@@ -431,7 +592,8 @@ def main() -> int:
     try:
         if len(vaults) > 1:
             pg_dir = Path(tempfile.mkdtemp(prefix="keyroute-smoke-postgres-"))
-            postgres, secrets["keyroute-vault-db"] = start_postgres(pg_dir)
+            database = Database(pg_dir, root / "database-ca")
+            secrets.update(database.secrets)
         redis_password = None
         if uses_redis(routers_set):
             (root / "redis").mkdir()
@@ -440,12 +602,13 @@ def main() -> int:
         pods = {name: pod(name, vault_set) for name in vaults}
         pods.update({name: pod(name, routers_set) for name in ("router-0", "router-1")})
         pods["edge"] = pod("edge", edge_set)
-        return scenario(cluster, pods, vaults, bin_dir, keyroute, certs, root, hosts, redis_password)
+        return scenario(cluster, pods, vaults, bin_dir, keyroute, certs, root, hosts, redis_password, database)
     finally:
         for each in pods.values():
             each.kill()
         stop(redis, signal.SIGTERM)
-        stop(postgres, signal.SIGQUIT)  # PostgreSQL's immediate shutdown, children included
+        if database:
+            database.stop()
         if pg_dir:
             shutil.rmtree(pg_dir, ignore_errors=True)
         subprocess.run(["umount", "/etc/hosts"], capture_output=True)
@@ -623,11 +786,15 @@ def kill_a_vault(pods: dict[str, Pod], vaults: list[str], hosts: Path, load: Loa
 
 
 def scenario(cluster: Cluster, pods: dict[str, Pod], vaults: list[str], bin_dir: Path, keyroute: str, certs: Path,
-             root: Path, hosts: Path, redis_password: str | None) -> int:
+             root: Path, hosts: Path, redis_password: str | None, database: Database | None) -> int:
     mock = subprocess.Popen([str(bin_dir / "keyroute-mock"), "--listen", MOCK_ADDR, "--key", f"openai={MOCK_KEY}"],
                             stdout=(root / "mock.log").open("wb"), stderr=subprocess.STDOUT)
     load = None
     try:
+        if database:
+            # verify-full checks the name: the vault's own command and environment, the URL
+            # naming the database by its address (which its certificate does not carry), stop.
+            refused = impostor_refused(pods[vaults[0]])
         for name in vaults:
             pods[name].start()
         # The vault pods listen before the routers start, as when the routers roll out onto a
@@ -656,6 +823,16 @@ def scenario(cluster: Cluster, pods: dict[str, Pod], vaults: list[str], bin_dir:
             time.sleep(0.2)
         print(f"smoke: {len(vaults)} vault{'s on PostgreSQL' if len(vaults) > 1 else ''}, 2 routers"
               f"{' on Redis' if redis_password else ''} and the edge are up from the rendered manifests")
+        if database:
+            tls = database_tls(database, pods, vaults)
+            versions = sorted({f"{version} {cipher}" for held in tls.values() for version, cipher in held})
+            print(f"smoke: the vaults reach PostgreSQL over TLS (sslmode=verify-full, the test's CA as "
+                  f"keyroute-vault-db-ca, {PG_NAME} the name its certificate carries): "
+                  f"{' and '.join(f'{v} holds {len(held)} connections' for v, held in tls.items())}, every one "
+                  f"ssl in pg_stat_ssl ({', '.join(versions)})")
+            print(f"smoke: PostgreSQL (hostssl only) refuses a plaintext login: {database.plaintext_refusal()}; "
+                  f"a vault given its address ({PG_ADDR[0]}) instead of its name refuses the certificate: "
+                  f"{refused}")
 
         # With two vaults, the user is made through one and its token and key through the other.
         admins = {v: [keyroute, "admin", "--vault", f"{pods[v].ip}:7443", "--certs-dir", str(certs), "-o", "json"]
@@ -724,6 +901,10 @@ def scenario(cluster: Cluster, pods: dict[str, Pod], vaults: list[str], bin_dir:
         if recorded != answered:
             fail(f"{answered} requests were answered but the vault recorded {recorded}")
         print(f"smoke: {len(load.results)} requests, none failed; the vault recorded each of them once")
+        if database:
+            tls = database_tls(database, pods, live_vaults)
+            print(f"smoke: at the end {' and '.join(f'{v} holds {len(held)}' for v, held in tls.items())} "
+                  f"connections to PostgreSQL, every one TLS")
         print("smoke: ok")
         return 0
     finally:

@@ -13,7 +13,9 @@ platform identities, from the CA the overlays use, in namespaces the routers adm
 rendering, every namespaced object has its namespace (an overlay's own resources do not
 inherit base's), and a vault of more than one replica runs on PostgreSQL as the postgres
 overlay does: no volume, the URL and password from a Secret, a PodDisruptionBudget, one replica
-per node; and no PostgreSQL URL anywhere carries a password. Routers of more than one replica
+per node, and TLS to PostgreSQL: the CA (KEYROUTE_VAULT_DB_CA_FILE) a file in a mounted Secret or
+ConfigMap, and every documented URL asking for `sslmode=verify-full` (a CA without it is
+refused); and no PostgreSQL URL anywhere carries a password. Routers of more than one replica
 that count rate limits in Redis (KEYROUTE_RATE_LIMIT_REDIS) get its URL without a password,
 the password from a Secret (a mounted file or a secretKeyRef, never an env value), and a
 NetworkPolicy letting them out to Redis's port; no Redis URL anywhere carries a password. A
@@ -165,8 +167,11 @@ def example_rules(examples: list[dict], rendered: list[dict]) -> list[str]:
 
 def vault_rules(objects: list[dict]) -> list[str]:
     """A vault of several replicas: PostgreSQL (never SQLite on a volume), its URL and password
-    from a Secret (the URL in KEYROUTE_VAULT_DB, the password as a mounted file), replicas on
-    different nodes and a PodDisruptionBudget keeping one."""
+    from a Secret (the URL in KEYROUTE_VAULT_DB, the password as a mounted file), TLS to it
+    (the CA in KEYROUTE_VAULT_DB_CA_FILE or --db-ca-file, a file of a mounted Secret or
+    ConfigMap; every URL documented for the URL's Secret with `sslmode=verify-full`, which the
+    CA requires),
+    replicas on different nodes and a PodDisruptionBudget keeping one."""
     problems = []
     for vault in (o for o in objects if o.get("kind") in WORKLOADS and o["metadata"]["name"] == "keyroute-vault"):
         label, spec = name_of(vault), vault["spec"]
@@ -194,10 +199,41 @@ def vault_rules(objects: list[dict]) -> list[str]:
                 secrets.setdefault(ref["name"], set()).add(ref["key"])
         if password_file and (source := secret_file(password_file[0], container, pod)):
             secrets.setdefault(source[0], set()).add(source[1])
+        # TLS to PostgreSQL: the CA a file the pod mounts from a Secret or ConfigMap (the vault
+        # refuses a CA without sslmode=verify-full in the URL, and verify-full without a CA).
+        ca_flag = [a.split("=", 1)[1] for a in args if a.startswith("--db-ca-file=")]
+        ca_file = ca_flag[0] if ca_flag else env.get("KEYROUTE_VAULT_DB_CA_FILE", {}).get("value")
+        config_maps: dict[str, set[str]] = {}
+        if not ca_file:
+            problems.append(f"{label}: no database CA: KEYROUTE_VAULT_DB_CA_FILE naming a file of a mounted "
+                            "Secret or ConfigMap (TLS to PostgreSQL, sslmode=verify-full)")
+        elif (ca_item := mounted_item(ca_file, container, pod)) is None:
+            problems.append(f"{label}: the database CA {ca_file} is not an item of a mounted Secret or ConfigMap volume")
+        else:
+            kind, name, key = ca_item
+            (secrets if kind == "Secret" else config_maps).setdefault(name, set()).add(key)
         for name, keys in sorted(secrets.items()):
             why = documented_secret(name, keys, objects)
             if why:
                 problems.append(f"{label}: {why}")
+        for name, keys in sorted(config_maps.items()):
+            why = documented_config_map(name, keys, objects)
+            if why:
+                problems.append(f"{label}: {why}")
+        url_ref = env.get("KEYROUTE_VAULT_DB", {}).get("valueFrom", {}).get("secretKeyRef")
+        if ca_file and url_ref:
+            name, key = url_ref["name"], url_ref["key"]
+            urls = [url for text in documented("secret generic", name)
+                    for url in re.findall(r"=" + re.escape(key) + r"""=['"]?(postgres(?:ql)?://[^'"\s]+)""", text)]
+            # The vault refuses a CA without verify-full: every URL documented for this
+            # rendering asks for it (a plaintext database drops the CA with its own patch).
+            for url in urls:
+                if not re.search(r"[?&]sslmode=verify-full(?:&|$)", url):
+                    problems.append(f"{label}: a documented {name} {key} lacks ?sslmode=verify-full, "
+                                    f"refused at start with a database CA: {url}")
+            if not urls:
+                problems.append(f"{label}: no documented `create secret generic {name}` gives a {key} "
+                                "(postgres://...?sslmode=verify-full)")
         if not any(m == "/etc/keyroute/kek" for m in mounts):
             problems.append(f"{label}: every replica needs the KEK keyring mounted")
         spread = pod["spec"].get("affinity", {}).get("podAntiAffinity", {}).get(
@@ -221,29 +257,62 @@ def documented_secret(name: str, keys: set[str], objects: list[dict]) -> str | N
         return None
     if any(o.get("kind") == "Secret" and o["metadata"].get("name") == name for o in objects):
         return None  # rendered: refused on its own (Secrets are never rendered)
-    command = re.compile(r"create secret generic " + re.escape(name) + r"(?=\s)((?:[^\n]*\\\n)*[^\n]*)")
-    documented = [m.group(1) for doc in DOCS for m in command.finditer(doc.read_text())]
-    if not documented:
+    commands = documented("secret generic", name)
+    if not commands:
         return f"Secret {name} is neither rendered nor created by a documented command (a README under deploy/)"
-    if not any(all(re.search(r"=" + re.escape(key) + r"=", text) for key in keys) for text in documented):
+    if not any(all(re.search(r"=" + re.escape(key) + r"=", text) for key in keys) for text in commands):
         return f"no documented `create secret generic {name}` gives every key used ({', '.join(sorted(keys))})"
     return None
 
 
+def documented_config_map(name: str, keys: set[str], objects: list[dict]) -> str | None:
+    """Why ConfigMap `name` (with `keys`) is not accounted for, or None: the rendering holds it
+    with every key, or a README under deploy/ creates it (`kubectl ... create configmap NAME`)
+    giving every key."""
+    rendered = [o for o in objects if o.get("kind") == "ConfigMap" and o["metadata"].get("name") == name]
+    if rendered:
+        held = set(rendered[0].get("data", {})) | set(rendered[0].get("binaryData", {}))
+        return None if keys <= held else f"ConfigMap {name} lacks {', '.join(sorted(keys - held))}"
+    commands = documented("configmap", name)
+    if not any(all(re.search(r"=" + re.escape(key) + r"=", text) for key in keys) for text in commands):
+        return f"ConfigMap {name} is neither rendered nor created by a documented `create configmap {name}` with {', '.join(sorted(keys))}"
+    return None
+
+
+def documented(what: str, name: str) -> list[str]:
+    """The arguments of every `create WHAT NAME` command in a README under deploy/, a command's
+    continuation lines (ending in a backslash) included."""
+    command = re.compile(r"create " + re.escape(what) + " " + re.escape(name) + r"(?=\s)((?:[^\n]*\\\n)*[^\n]*)")
+    return [m.group(1) for doc in DOCS for m in command.finditer(doc.read_text())]
+
+
 def secret_file(path: str, container: dict, pod: dict) -> tuple[str, str] | None:
     """The Secret and key behind a file in a mounted Secret volume, or None."""
+    item = mounted_item(path, container, pod)
+    return (item[1], item[2]) if item and item[0] == "Secret" else None
+
+
+def mounted_item(path: str, container: dict, pod: dict) -> tuple[str, str, str] | None:
+    """The kind (Secret or ConfigMap), name and key behind a file in a mounted Secret or
+    ConfigMap volume, or None (another volume, no such item, or no mount)."""
     volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
     for mount in container.get("volumeMounts", []):
         prefix = mount["mountPath"].rstrip("/") + "/"
-        secret = volumes.get(mount["name"], {}).get("secret")
-        if not path.startswith(prefix) or not secret:
+        volume = volumes.get(mount["name"], {})
+        if not path.startswith(prefix) or mount.get("subPath"):
             continue
+        if "secret" in volume:
+            kind, name, source = "Secret", volume["secret"]["secretName"], volume["secret"]
+        elif "configMap" in volume:
+            kind, name, source = "ConfigMap", volume["configMap"]["name"], volume["configMap"]
+        else:
+            return None
         relative = path[len(prefix):]
-        items = secret.get("items")
+        items = source.get("items")
         if items is None:
-            return secret["secretName"], relative
+            return kind, name, relative
         key = next((i["key"] for i in items if i["path"] == relative), None)
-        return (secret["secretName"], key) if key else None
+        return (kind, name, key) if key else None
     return None
 
 
