@@ -117,11 +117,9 @@ def kill_a_vault(pods: dict[str, Pod], vaults: list[str], hosts: Path, load: Loa
     status, body = http("GET", f"{edge}/readyz", timeout=2)
     if status != 200 or json.loads(body).get("vault") != "serving":
         fail(f"the edge is not ready after the kill: {status} {body!r}")
-    # Management through the survivor: the user and its key are there. (-o json prints a list
-    # of one as that one object.)
+    # Management through the survivor: the user and its key are there (lists are arrays).
     users = json.loads(run(admins[survivor] + ["users", "list"]))
     keys = json.loads(run(admins[survivor] + ["keys", "list", "--owner", user]))
-    users, keys = (v if isinstance(v, list) else [v] for v in (users, keys))
     if user not in [u["id"] for u in users] or [k["owner_id"] for k in keys] != [user]:
         fail(f"{survivor} lists users {users} and keys {keys}")
     slowest = max(r[1] for r in requests)

@@ -19,6 +19,19 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// For a command about one thing (created, changed, fetched): that thing's object rather
+    /// than a list of one, so a script reads `.id` at once. Listing commands keep their
+    /// array, even of one item, so a script never has to tell the two shapes apart.
+    #[must_use]
+    pub fn one(mut self) -> Self {
+        if let Value::Array(items) = &mut self.json
+            && items.len() == 1
+        {
+            self.json = items.remove(0);
+        }
+        self
+    }
+
     pub fn print(&self, format: Format) {
         match format {
             Format::Json => println!(

@@ -101,6 +101,10 @@ async fn admin_manages_users_orgs_tokens_keys_and_audit() {
     let table = admin(&vault, &["keys", "list", "--owner", &org_id], None).await;
     assert!(table.stdout.starts_with("ID "), "{}", table.stdout);
     assert!(table.stdout.contains(&key_id) && !table.stdout.contains(secret));
+    // A list is an array even of one (`keys add` above printed the one key's object).
+    let listed = admin_json(&vault, &["keys", "list", "--owner", &org_id], None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["id"], key_id.as_str());
     let azure = admin_json(
         &vault,
         &[

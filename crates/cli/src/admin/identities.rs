@@ -145,7 +145,7 @@ pub(super) async fn users(
                 .create_user(CreateUserRequest { name, email })
                 .await
                 .map_err(|s| admin.status(s))?;
-            render::principals(&reply.into_inner().user.into_iter().collect::<Vec<_>>())
+            render::principals(&reply.into_inner().user.into_iter().collect::<Vec<_>>()).one()
         }
         UsersCommand::List => render::principals(&list_all(admin, PrincipalKind::User).await?),
         UsersCommand::Get { id } => {
@@ -177,9 +177,7 @@ async fn set_disabled(
         .await
         .map_err(|s| admin.status(s))?
         .into_inner();
-    Ok(render::principals(
-        &reply.principal.into_iter().collect::<Vec<_>>(),
-    ))
+    Ok(render::principals(&reply.principal.into_iter().collect::<Vec<_>>()).one())
 }
 
 async fn list_all(admin: &mut Admin, kind: PrincipalKind) -> Result<Vec<Principal>, CliError> {
@@ -220,7 +218,7 @@ pub(super) async fn orgs(
                 .create_org(request)
                 .await
                 .map_err(|s| admin.status(s))?;
-            render::principals(&reply.into_inner().org.into_iter().collect::<Vec<_>>())
+            render::principals(&reply.into_inner().org.into_iter().collect::<Vec<_>>()).one()
         }
         OrgsCommand::List => render::principals(&list_all(admin, PrincipalKind::Org).await?),
         OrgsCommand::Disable { id } => set_disabled(admin, id, true).await?,
@@ -245,7 +243,7 @@ pub(super) async fn members(
                 .await
                 .map_err(|s| admin.status(s))?
                 .into_inner();
-            render::memberships(&reply.membership.into_iter().collect::<Vec<_>>())
+            render::memberships(&reply.membership.into_iter().collect::<Vec<_>>()).one()
         }
         MembersCommand::Remove { org, user } => {
             admin
@@ -291,7 +289,7 @@ pub(super) async fn tokens(
                 .await
                 .map_err(|s| admin.status(s))?
                 .into_inner();
-            render::tokens(&reply.info.into_iter().collect::<Vec<_>>())
+            render::tokens(&reply.info.into_iter().collect::<Vec<_>>()).one()
         }
         TokensCommand::RevokeAll { principal } => {
             let reply = admin

@@ -130,7 +130,7 @@ pub(super) async fn keys(
     command: KeysCommand,
 ) -> Result<crate::output::Listing, CliError> {
     let one = |credential: Option<Credential>| {
-        render::credentials(&credential.into_iter().collect::<Vec<_>>())
+        render::credentials(&credential.into_iter().collect::<Vec<_>>()).one()
     };
     Ok(match command {
         KeysCommand::Add {
@@ -221,7 +221,8 @@ async fn set_enabled(
             .credential
             .into_iter()
             .collect::<Vec<_>>(),
-    ))
+    )
+    .one())
 }
 
 pub(super) async fn settings(

@@ -41,11 +41,7 @@ fn optional_time(timestamp: Option<&prost_types::Timestamp>) -> String {
 
 pub fn principals(list: &[Principal]) -> Listing {
     Listing {
-        json: if list.len() == 1 {
-            principal_json(&list[0])
-        } else {
-            Value::Array(list.iter().map(principal_json).collect())
-        },
+        json: Value::Array(list.iter().map(principal_json).collect()),
         headers: &["ID", "KIND", "NAME", "EMAIL", "CREATED", "DISABLED"],
         rows: list
             .iter()
@@ -69,11 +65,7 @@ fn membership_json(m: &Membership) -> Value {
 
 pub fn memberships(list: &[Membership]) -> Listing {
     Listing {
-        json: if list.len() == 1 {
-            membership_json(&list[0])
-        } else {
-            Value::Array(list.iter().map(membership_json).collect())
-        },
+        json: Value::Array(list.iter().map(membership_json).collect()),
         headers: &["ORG", "ORG NAME", "USER", "ROLE"],
         rows: list
             .iter()
@@ -127,11 +119,7 @@ fn token_json(t: &TokenInfo) -> Value {
 
 pub fn tokens(list: &[TokenInfo]) -> Listing {
     Listing {
-        json: if list.len() == 1 {
-            token_json(&list[0])
-        } else {
-            Value::Array(list.iter().map(token_json).collect())
-        },
+        json: Value::Array(list.iter().map(token_json).collect()),
         headers: &[
             "ID",
             "PRINCIPAL",
@@ -200,11 +188,7 @@ fn credential_json(c: &Credential) -> Value {
 
 pub fn credentials(list: &[Credential]) -> Listing {
     Listing {
-        json: if list.len() == 1 {
-            credential_json(&list[0])
-        } else {
-            Value::Array(list.iter().map(credential_json).collect())
-        },
+        json: Value::Array(list.iter().map(credential_json).collect()),
         headers: &[
             "ID",
             "OWNER",
