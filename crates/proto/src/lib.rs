@@ -4,6 +4,7 @@
 #![allow(clippy::doc_markdown, missing_debug_implementations)]
 
 pub mod contract;
+mod rate_limits;
 mod redact;
 pub mod utc;
 

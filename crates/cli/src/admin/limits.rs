@@ -64,17 +64,6 @@ fn scope(arg: ScopeArg) -> RateLimitScope {
     }
 }
 
-/// The scope's name in JSON, as the management API writes it.
-fn scope_name(scope: RateLimitScope) -> &'static str {
-    match scope {
-        RateLimitScope::Principal => "principal",
-        RateLimitScope::Org => "org",
-        RateLimitScope::Credential => "credential",
-        RateLimitScope::ManagedModel => "managed_model",
-        RateLimitScope::Unspecified => "unspecified",
-    }
-}
-
 /// A figure for the table: `none` when not limited.
 fn figure(value: u64) -> String {
     if value == 0 {
@@ -86,7 +75,7 @@ fn figure(value: u64) -> String {
 
 fn limit_json(limit: &RateLimit) -> Value {
     json!({
-        "scope": scope_name(limit.scope()),
+        "scope": limit.scope().name(),
         "target_id": limit.target_id,
         "requests_per_minute": limit.requests_per_minute,
         "tokens_per_minute": limit.tokens_per_minute,
@@ -103,7 +92,7 @@ fn listing(limits: &[RateLimit], json: Value) -> Listing {
             .iter()
             .map(|l| {
                 vec![
-                    scope_name(l.scope()).to_owned(),
+                    l.scope().name().to_owned(),
                     l.target_id.clone(),
                     figure(l.requests_per_minute),
                     figure(l.tokens_per_minute),
@@ -179,7 +168,7 @@ pub(super) async fn run(admin: &mut Admin, command: LimitsCommand) -> Result<Lis
                 .map_err(|s| admin.status(s))?;
             done(&format!(
                 "removed the {} limit on {target}",
-                scope_name(scope(arg))
+                scope(arg).name()
             ))
         }
     })

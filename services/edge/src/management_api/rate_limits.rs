@@ -24,40 +24,20 @@ use crate::management_api::input::{json_body, only_known, only_known_query, stri
 use crate::management_api::output::{finish, reply, time};
 use crate::state::Edge;
 
-/// The scopes as the API names them, with the vault's.
-const SCOPES: [(&str, RateLimitScope); 4] = [
-    ("principal", RateLimitScope::Principal),
-    ("org", RateLimitScope::Org),
-    ("credential", RateLimitScope::Credential),
-    ("managed_model", RateLimitScope::ManagedModel),
-];
-
 /// The vault's scope for the API's name (a 400 naming `scope` for any other).
 fn scope_of(name: &str) -> Result<RateLimitScope, ApiError> {
-    SCOPES
-        .iter()
-        .find(|(known, _)| *known == name)
-        .map(|(_, scope)| *scope)
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "scope",
-                "must be one of principal, org, credential, managed_model",
-            )
-        })
-}
-
-/// The API's name for a scope the vault sent.
-fn scope_name(scope: RateLimitScope) -> &'static str {
-    SCOPES
-        .iter()
-        .find(|(_, known)| *known == scope)
-        .map_or("unspecified", |(name, _)| name)
+    RateLimitScope::from_name(name).ok_or_else(|| {
+        ApiError::invalid(
+            "scope",
+            "must be one of principal, org, credential, managed_model",
+        )
+    })
 }
 
 /// A rate limit as the API shows it.
 pub fn rate_limit_json(limit: &RateLimit) -> Value {
     json!({
-        "scope": scope_name(limit.scope()),
+        "scope": limit.scope().name(),
         "target_id": limit.target_id,
         "requests_per_minute": limit.requests_per_minute,
         "tokens_per_minute": limit.tokens_per_minute,
@@ -220,17 +200,16 @@ pub async fn delete(
 
 #[cfg(test)]
 mod tests {
-    use super::{SCOPES, scope_name, scope_of};
+    use super::scope_of;
     use keyroute_proto::vault::v1::RateLimitScope;
 
     #[test]
     fn scopes_read_and_print_the_same_names() {
-        for (name, scope) in SCOPES {
-            assert_eq!(scope_of(name), Ok(scope));
-            assert_eq!(scope_name(scope), name);
+        for scope in RateLimitScope::NAMED {
+            assert_eq!(scope_of(scope.name()), Ok(scope));
         }
         assert!(scope_of("managed-model").is_err());
         assert!(scope_of("").is_err());
-        assert_eq!(scope_name(RateLimitScope::Unspecified), "unspecified");
+        assert_eq!(RateLimitScope::Unspecified.name(), "unspecified");
     }
 }

@@ -18,17 +18,6 @@ use tonic::metadata::MetadataMap;
 
 use crate::error::{RateLimited, RouterError};
 
-/// The word a scope has in counter names and in [`header::RATELIMIT_REFUSED_BY`].
-fn scope_word(scope: RateLimitScope) -> Option<&'static str> {
-    match scope {
-        RateLimitScope::Principal => Some("principal"),
-        RateLimitScope::Org => Some("org"),
-        RateLimitScope::Credential => Some("credential"),
-        RateLimitScope::ManagedModel => Some("managed_model"),
-        RateLimitScope::Unspecified => None,
-    }
-}
-
 /// The rate limits one vault answer carried, as checks ready for the limiter: built once per
 /// fetch, so a call only clones the `Arc` names of the few that apply to it.
 #[derive(Debug, Default)]
@@ -42,8 +31,10 @@ impl LimitTable {
             .into_iter()
             .filter_map(|limit| {
                 let scope = limit.scope();
-                let word = scope_word(scope)?;
-                let mut check = Check::new(format!("{word}:{}", limit.target_id));
+                if scope == RateLimitScope::Unspecified {
+                    return None;
+                }
+                let mut check = Check::new(format!("{}:{}", scope.name(), limit.target_id));
                 if limit.requests_per_minute > 0 {
                     check = check.requests_per_minute(limit.requests_per_minute);
                 }
