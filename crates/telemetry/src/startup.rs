@@ -79,6 +79,32 @@ pub fn optional_addr(flag: &str, value: &str) -> Result<Option<std::net::SocketA
     }
 }
 
+/// A password from a file (`--<flag>`, a mounted Secret) or the environment variable `env`,
+/// never a flag value, which the process list would show. Both given is refused; an empty
+/// variable counts as unset; the file's trailing newline is dropped. `what` names it in
+/// errors (`database`, `Redis`).
+pub fn password_from_file_or_env(
+    what: &str,
+    flag: &str,
+    file: Option<&std::path::Path>,
+    env: &str,
+) -> Result<Option<String>, String> {
+    let from_env = std::env::var(env)
+        .ok()
+        .filter(|password| !password.is_empty());
+    match (file, from_env) {
+        (Some(_), Some(_)) => Err(format!(
+            "give the {what} password in --{flag} or {env}, not both"
+        )),
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("--{flag} {}: {error}", path.display()))?;
+            Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+        }
+        (None, from_env) => Ok(from_env),
+    }
+}
+
 /// Parses `250ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keyroute_telemetry::LogFormat;
-use keyroute_telemetry::startup::parse_duration;
+use keyroute_telemetry::startup::{parse_duration, password_from_file_or_env};
 use keyroute_tls::TlsPaths;
 
 /// `keyroute-router`: the canonical chat API over mTLS gRPC.
@@ -177,24 +177,12 @@ impl RouterArgs {
     /// The rate limiter's settings, with Redis's password read from the file or the
     /// environment and put into the URL, which is kept secret from then on.
     pub fn rate_limit_settings(&self) -> Result<keyroute_ratelimit::Settings, String> {
-        let from_env = std::env::var("KEYROUTE_RATE_LIMIT_REDIS_PASSWORD")
-            .ok()
-            .filter(|password| !password.is_empty());
-        let password = match (&self.rate_limit_redis_password_file, from_env) {
-            (Some(_), Some(_)) => {
-                return Err("give the Redis password in --rate-limit-redis-password-file or KEYROUTE_RATE_LIMIT_REDIS_PASSWORD, not both".into());
-            }
-            (Some(path), None) => {
-                let text = std::fs::read_to_string(path).map_err(|error| {
-                    format!(
-                        "--rate-limit-redis-password-file {}: {error}",
-                        path.display()
-                    )
-                })?;
-                Some(text.trim_end_matches(['\r', '\n']).to_owned())
-            }
-            (None, from_env) => from_env,
-        };
+        let password = password_from_file_or_env(
+            "Redis",
+            "rate-limit-redis-password-file",
+            self.rate_limit_redis_password_file.as_deref(),
+            "KEYROUTE_RATE_LIMIT_REDIS_PASSWORD",
+        )?;
         let redis_url = match (&self.rate_limit_redis, password) {
             (None, None) => None,
             (None, Some(_)) => {

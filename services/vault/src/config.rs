@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use keyroute_telemetry::LogFormat;
 pub use keyroute_telemetry::startup::parse_duration;
+use keyroute_telemetry::startup::password_from_file_or_env;
 use keyroute_tls::TlsPaths;
 use secrecy::SecretString;
 
@@ -136,23 +137,12 @@ impl VaultArgs {
     /// The database `--db` names, with its password read from the file or the environment
     /// and its CA from `--db-ca-file`.
     pub fn database(&self) -> Result<Database, String> {
-        let from_env = std::env::var("KEYROUTE_VAULT_DB_PASSWORD")
-            .ok()
-            .filter(|password| !password.is_empty());
-        let password = match (&self.db_password_file, from_env) {
-            (Some(_), Some(_)) => {
-                return Err(
-                    "give the database password in --db-password-file or KEYROUTE_VAULT_DB_PASSWORD, not both"
-                        .into(),
-                );
-            }
-            (Some(path), None) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|error| format!("--db-password-file {}: {error}", path.display()))?;
-                Some(text.trim_end_matches(['\r', '\n']).to_owned())
-            }
-            (None, from_env) => from_env,
-        };
+        let password = password_from_file_or_env(
+            "database",
+            "db-password-file",
+            self.db_password_file.as_deref(),
+            "KEYROUTE_VAULT_DB_PASSWORD",
+        )?;
         let ca = match &self.db_ca_file {
             Some(path) => {
                 Some(DbCa::from_file(path).map_err(|error| format!("--db-ca-file: {error}"))?)
