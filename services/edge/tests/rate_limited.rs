@@ -342,3 +342,65 @@ async fn token_estimates_settle_to_the_tokens_charged_streamed_or_not() {
     assert!(header(&headers, "x-ratelimit-limit-tokens").is_some());
     until_admitted(streamed).await;
 }
+
+#[tokio::test]
+async fn an_org_limit_counts_the_calls_served_with_the_orgs_keys() {
+    let gateway = gateway().await;
+    let org = gateway.vault.org("team", &gateway.user, &[]).await;
+    let org_key = "sk-ant-org-ratelimit-0123456789";
+    gateway.mock.add_key("anthropic", org_key);
+    gateway
+        .vault
+        .client("admin")
+        .create_credential(CreateCredentialRequest {
+            owner_id: org.clone(),
+            provider: "anthropic".into(),
+            secret: org_key.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    limit(&gateway, RateLimitScope::Org, &org, 1, 0).await;
+
+    let (status, headers, body) = anthropic_message(&gateway).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "x-keyroute-key-source"), Some("byok"));
+    assert_eq!(
+        header(&headers, "anthropic-ratelimit-requests-limit"),
+        Some("1")
+    );
+    let (status, headers, body) = anthropic_message(&gateway).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(header(&headers, "retry-after").is_some());
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("org:{org}")), "{message}");
+    // The user's own OpenAI key is not the org's: its calls do not count there.
+    let (status, headers, body) = openai_chat(&gateway, 16).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(header(&headers, "x-ratelimit-limit-requests").is_none());
+}
+
+#[tokio::test]
+async fn embeddings_count_against_the_callers_limit() {
+    let gateway = gateway().await;
+    limit(&gateway, RateLimitScope::Principal, &gateway.user, 1, 0).await;
+    let embed = || {
+        let body = json!({ "model": "text-embedding-3-small", "input": ["one", "two"] });
+        gateway.send(
+            Method::POST,
+            "/v1/embeddings",
+            Some(&gateway.token),
+            &[],
+            Some(body.to_string()),
+        )
+    };
+    let (status, headers, body) = embed().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        header(&headers, "x-ratelimit-remaining-requests"),
+        Some("0")
+    );
+    let (status, headers, body) = embed().await;
+    assert_eq!(status, 429, "{body}");
+    assert!(header(&headers, "retry-after").is_some());
+}
