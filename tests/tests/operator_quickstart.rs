@@ -6,10 +6,10 @@
 
 use std::process::Stdio;
 
-use keyroute_e2e::workspace_binary;
+use keyroute_e2e::{Process, workspace_binary};
 use keyroute_proto::vault::v1::LeaseCredentialsRequest;
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 async fn keyroute(args: &[&str], stdin: &str) -> serde_json::Value {
@@ -51,38 +51,18 @@ async fn certs_kek_vault_and_admin_work_together() {
     keyroute(&["certs", "dev", "--out", certs_s], "").await;
     keyroute(&["kek", "generate", "--out", kek_s], "").await;
 
-    let vault_binary = workspace_binary("keyroute-vault");
-    assert!(
-        vault_binary.exists(),
-        "{} is missing: run `cargo test --workspace`",
-        vault_binary.display()
-    );
-    let mut vault = Command::new(vault_binary)
-        .env("KEYROUTE_VAULT_LISTEN", "127.0.0.1:0")
-        .env("KEYROUTE_METRICS_LISTEN", "127.0.0.1:0")
-        .env("KEYROUTE_VAULT_DB", dir.path().join("vault.sqlite"))
-        .env("KEYROUTE_KEK_FILE", &kek)
-        .env("KEYROUTE_TLS_CERT", certs.join("vault.crt"))
-        .env("KEYROUTE_TLS_KEY", certs.join("vault.key"))
-        .env("KEYROUTE_TLS_CA", certs.join("ca.crt"))
-        .env("KEYROUTE_LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(vault.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("vault exited early");
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if event["message"] == "vault serving" {
-            break event["listen"].as_str().unwrap().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let file = |path: std::path::PathBuf| path.to_str().unwrap().to_owned();
+    let env = [
+        ("KEYROUTE_VAULT_LISTEN", "127.0.0.1:0".to_owned()),
+        ("KEYROUTE_METRICS_LISTEN", "127.0.0.1:0".to_owned()),
+        ("KEYROUTE_VAULT_DB", file(dir.path().join("vault.sqlite"))),
+        ("KEYROUTE_KEK_FILE", file(kek.clone())),
+        ("KEYROUTE_TLS_CERT", file(certs.join("vault.crt"))),
+        ("KEYROUTE_TLS_KEY", file(certs.join("vault.key"))),
+        ("KEYROUTE_TLS_CA", file(certs.join("ca.crt"))),
+    ];
+    let mut vault = Process::start("keyroute-vault", &env, "vault serving").await;
+    let addr = vault.addr.clone();
 
     let admin = [
         "admin",
@@ -145,5 +125,5 @@ async fn certs_kek_vault_and_admin_work_together() {
         .into_inner();
     assert_eq!(lease.credentials.len(), 1);
     assert_eq!(lease.credentials[0].secret, "sk-ant-e2e-0123456789abcdef");
-    vault.start_kill().unwrap();
+    vault.kill().await;
 }

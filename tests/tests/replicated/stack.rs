@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use keyroute_e2e::workspace_binary;
+use keyroute_e2e::{Process, workspace_binary};
 use keyroute_mock_providers::{Mock, MockServer};
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
@@ -15,73 +15,13 @@ use keyroute_proto::vault::v1::{CreateCredentialRequest, CreateUserRequest, Issu
 use keyroute_test_servers::postgres::TestDatabase;
 use keyroute_test_servers::redis::TestRedis;
 use keyroute_tls::{ClientTls, Identity, TlsPaths};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tonic::transport::Channel;
 
 /// The platform's managed Anthropic key at the mock.
 pub const PLATFORM_ANTHROPIC_KEY: &str = "sk-ant-e2e-platform-0123456789";
 /// Every user's own OpenAI key starts with this (the mock accepts any such key).
 pub const USER_OPENAI_PREFIX: &str = "sk-e2e-user-";
-
-/// A binary running as a child process, killed when dropped.
-pub struct Process {
-    pub child: Child,
-    pub addr: String,
-}
-
-impl Process {
-    /// Starts `binary` with `env` and waits for its JSON log line `serving` (which carries
-    /// the address it bound); its log is drained from then on so that it never blocks.
-    async fn start(binary: &str, env: &[(&str, String)], serving: &str) -> Self {
-        let path = workspace_binary(binary);
-        assert!(
-            path.exists(),
-            "{} is missing: run `cargo test --workspace`",
-            path.display()
-        );
-        let mut command = Command::new(path);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("KEYROUTE_LOG_FORMAT", "json")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .kill_on_drop(true);
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .unwrap_or_else(|| panic!("{binary} exited before serving"));
-            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if event["message"] == serving {
-                break event["listen"].as_str().unwrap().to_owned();
-            }
-        };
-        // KEYROUTE_E2E_LOGS=1 shows every process's log on the test's stderr.
-        let echo = std::env::var_os("KEYROUTE_E2E_LOGS").is_some();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if echo {
-                    eprintln!("{line}");
-                }
-            }
-        });
-        Self { child, addr }
-    }
-
-    /// `kill -9`: no shutdown, no flush.
-    pub async fn kill(&mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
-    }
-}
 
 /// Two vault replicas, two routers, one PostgreSQL, one Redis, the mock providers.
 pub struct Stack {
