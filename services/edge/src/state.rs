@@ -24,14 +24,27 @@ use crate::limits::HttpLimits;
 use crate::metrics::EdgeMetrics;
 use crate::routers::{PoolError, RouterPool};
 
-/// What every request handler shares; cheap to clone.
+/// What every request handler shares. One `Arc`: the edge is cloned and dropped several
+/// times per request (each layer's and handler's state), and one counter to move costs less
+/// than one per field.
 #[derive(Debug, Clone)]
-pub struct Edge {
+pub struct Edge(Arc<Shared>);
+
+impl std::ops::Deref for Edge {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The edge's state behind its handle ([`Edge`]).
+#[derive(Debug)]
+pub struct Shared {
     pub routers: Arc<RouterPool>,
     /// The vault, for the management API (the caller's token travels with each call) and
-    /// readiness. Behind an `Arc`: the edge is cloned several times per request (each layer's
-    /// and handler's state), and a channel's clone is a queue sender's.
-    vault_channel: Arc<Channel>,
+    /// readiness.
+    vault_channel: Channel,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
     /// The longest a model call may take, streams included (sent as the gRPC deadline).
@@ -188,16 +201,16 @@ impl Edge {
         let identity = Identity::parse("vault").map_err(|e| EdgeError::Vault(e.to_string()))?;
         let vault_channel = keyroute_tls::channel(&settings.vault, tls, identity)
             .map_err(|e| EdgeError::Vault(e.to_string()))?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             routers,
-            vault_channel: Arc::new(vault_channel),
+            vault_channel,
             body_limit: settings.body_limit,
             request_timeout: settings.request_timeout,
             limits: settings.limits,
             auth_failures: Arc::new(AuthFailures::new(settings.auth_limit)),
             metrics: EdgeMetrics::new(),
             session: settings.session,
-        })
+        })))
     }
 
     /// A vault client (a channel handle and a thin wrapper: cheap), sending the current
