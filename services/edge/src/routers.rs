@@ -4,7 +4,12 @@
 //! headless Service lists every router pod) without an edge restart.
 //!
 //! Or, when edge and router share a process (`keyroute dev`), the one router there, called
-//! directly: no TCP, TLS or HTTP/2 on a hop that never leaves the process.
+//! directly: no TCP, TLS or HTTP/2 on a hop that never leaves the process, and for model
+//! calls no gRPC at all (its `RouterService`, typed; see [`RouterClient`]).
+
+mod client;
+
+pub use client::{DirectRouter, RouterClient, RouterEvents};
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,7 +33,7 @@ use tonic::transport::Channel;
 use tower::util::BoxCloneSyncService;
 
 /// A router's gRPC services called in this process (what the router's
-/// `PreparedRouter::in_process` returns, boxed).
+/// `PreparedRouter::in_process` returns, boxed): its health check, for readiness.
 pub type InProcessService =
     BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Infallible>;
 
@@ -116,18 +121,25 @@ pub struct RouterConn {
     transport: RouterTransport,
     /// The largest message sent or received on it.
     message_limit: usize,
+    /// The router's `RouterService` itself, when it runs in this process: what its calls
+    /// take instead of the transport.
+    direct: Option<DirectRouter>,
     /// Set when a call could not reach it; cleared by the next successful call or health
     /// check, and by re-resolution.
     down: AtomicBool,
 }
 
 impl RouterConn {
-    /// A client for one call (a channel or service handle and a thin wrapper: cheap),
-    /// sending the current trace context.
-    pub fn client(&self) -> RouterServiceClient<RouterChannel> {
-        RouterServiceClient::new(keyroute_telemetry::traced(self.transport.clone()))
+    /// A client for one call (a channel handle and a thin wrapper, or the router in this
+    /// process: cheap); over gRPC, it sends the current trace context.
+    pub fn client(&self) -> RouterClient {
+        if let Some(router) = &self.direct {
+            return RouterClient::Direct(router.clone());
+        }
+        let client = RouterServiceClient::new(keyroute_telemetry::traced(self.transport.clone()))
             .max_encoding_message_size(self.message_limit)
-            .max_decoding_message_size(self.message_limit)
+            .max_decoding_message_size(self.message_limit);
+        RouterClient::Grpc(client)
     }
 
     /// The transport itself, for health checks.
@@ -261,13 +273,19 @@ impl RouterPool {
         Ok(pool)
     }
 
-    /// A pool of the one router in this process, `service`, sending and receiving messages
-    /// up to `message_limit` bytes (as a network pool does: the router answers the same).
-    pub fn in_process(service: InProcessService, message_limit: usize) -> Arc<Self> {
+    /// A pool of the one router in this process: calls go to `router` directly, health
+    /// checks to its gRPC services, `service` (whose messages, as a network pool's, are up
+    /// to `message_limit` bytes).
+    pub fn in_process(
+        service: InProcessService,
+        router: DirectRouter,
+        message_limit: usize,
+    ) -> Arc<Self> {
         let conn = RouterConn {
             addr: RouterAddr::InProcess,
             transport: RouterTransport::InProcess(service),
             message_limit,
+            direct: Some(router),
             down: AtomicBool::new(false),
         };
         Arc::new(Self {
@@ -317,6 +335,7 @@ impl RouterPool {
                 addr,
                 transport: RouterTransport::Network(channel),
                 message_limit: self.message_limit,
+                direct: None,
                 down: AtomicBool::new(false),
             }));
         }
@@ -387,7 +406,7 @@ impl RouterPool {
     pub async fn call<Q, T, Fut>(
         &self,
         mut next: impl FnMut() -> Option<tonic::Request<Q>>,
-        call: impl Fn(RouterServiceClient<RouterChannel>, tonic::Request<Q>) -> Fut,
+        call: impl Fn(RouterClient, tonic::Request<Q>) -> Fut,
     ) -> Result<tonic::Response<T>, tonic::Status>
     where
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,

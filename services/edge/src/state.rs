@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use keyroute_proto::contract::size;
+use keyroute_proto::router::v1::router_service_server::RouterService;
 use keyroute_proto::vault::v1::vault_service_client::VaultServiceClient;
 use keyroute_telemetry::TracedChannel;
 use keyroute_tls::{ClientTls, Identity};
@@ -22,7 +23,7 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::auth_failures::{AuthFailures, AuthLimit};
 use crate::limits::HttpLimits;
 use crate::metrics::EdgeMetrics;
-use crate::routers::{PoolError, RouterPool};
+use crate::routers::{DirectRouter, PoolError, RouterEvents, RouterPool};
 
 /// What every request handler shares. One `Arc`: the edge is cloned and dropped several
 /// times per request (each layer's and handler's state), and one counter to move costs less
@@ -168,8 +169,9 @@ impl Edge {
 
     /// An edge whose one router runs in this process (`keyroute dev`): its calls go to
     /// `router` (the router's `PreparedRouter::in_process`) directly, not over the network,
-    /// so `settings.routers` and `router_refresh` are not read. The vault is still called
-    /// over mTLS with `tls`.
+    /// so `settings.routers` and `router_refresh` are not read: model calls to its
+    /// `RouterService`, typed, and health checks to its gRPC services. The vault is still
+    /// called over mTLS with `tls`.
     pub fn connect_in_process<S>(
         settings: &EdgeSettings,
         tls: Arc<ClientTls>,
@@ -180,15 +182,17 @@ impl Edge {
                 http::Request<Body>,
                 Response = http::Response<Body>,
                 Error = std::convert::Infallible,
-            > + Clone
+            > + RouterService<CompleteStreamStream = RouterEvents>
+            + Clone
             + Send
             + Sync
             + 'static,
         S::Future: Send + 'static,
     {
         let message_limit = message_limit(settings)?;
+        let direct = DirectRouter::new(router.clone());
         let service = tower::util::BoxCloneSyncService::new(router);
-        let routers = RouterPool::in_process(service, message_limit);
+        let routers = RouterPool::in_process(service, direct, message_limit);
         Self::with_routers(settings, tls, routers)
     }
 

@@ -156,7 +156,8 @@ impl PreparedRouter {
     }
 
     /// This router's services for the edge in this process, called without TCP, TLS or
-    /// HTTP/2 (`keyroute dev`): each call is the edge's, as if it came with the edge's
+    /// HTTP/2 (`keyroute dev`), as gRPC services or typed (its `RouterService`, with no
+    /// encoding at all): each call is the edge's, as if it came with the edge's
     /// certificate. Its health check reports this router's status; once shutdown begins,
     /// calls are refused. The port keeps serving everyone else.
     pub fn in_process(&self) -> Result<InProcessRouter, StartError> {

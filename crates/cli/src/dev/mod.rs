@@ -1,11 +1,11 @@
 //! `keyroute dev`: a working gateway with one command. Vault, router and edge run in this
 //! process. The router and the vault talk mTLS gRPC over loopback, as in production; the edge
-//! calls the router in-process (the router's own services, each call authorized as one with
-//! the edge's certificate, without TCP, TLS or HTTP/2: under load that hop cost more than the
-//! routing), while the router's port still serves platforms' gRPC clients. The state
-//! directory keeps the dev CA, KEK, database and token between runs. `--mock` adds the mock
-//! providers with a managed key for each of several providers and some credits, so a
-//! newcomer without any provider key sees a full round trip.
+//! calls the router in-process (the router's own `RouterService`, typed, each call authorized
+//! as one with the edge's certificate, without TCP, TLS, HTTP/2 or protobuf: under load that
+//! hop cost more than the routing), while the router's port still serves platforms' gRPC
+//! clients. The state directory keeps the dev CA, KEK, database and token between runs.
+//! `--mock` adds the mock providers with a managed key for each of several providers and
+//! some credits, so a newcomer without any provider key sees a full round trip.
 
 mod state;
 

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use keyroute_proto::contract;
-use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_proto::router::v1::{CompleteRequest, CompleteStreamRequest};
 use keyroute_wire::canonical::pb::complete_stream_response::Event;
 use keyroute_wire::canonical::{StreamRenderer, pb};
@@ -25,7 +24,7 @@ use crate::access::{CallFacts, CallNote, origin};
 use crate::auth::gateway_token;
 use crate::auth_failures::{TokenHash, token_hash};
 use crate::model_api::dialect::{Dialect, http_status};
-use crate::routers::RouterChannel;
+use crate::routers::RouterClient;
 use crate::state::Edge;
 
 /// tonic reports a passed deadline as CANCELLED ("Timeout expired"). When the edge's own
@@ -201,7 +200,7 @@ impl<'a> Call<'a> {
         edge: &Edge,
         first: M,
         again: &(dyn Fn() -> Option<M> + Sync),
-        call: impl Fn(RouterServiceClient<RouterChannel>, tonic::Request<M>) -> Fut,
+        call: impl Fn(RouterClient, tonic::Request<M>) -> Fut,
         started: Instant,
     ) -> Result<tonic::Response<T>, Response>
     where

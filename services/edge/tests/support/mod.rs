@@ -5,13 +5,16 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod openapi;
+pub mod watch;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use keyroute_edge::state::{Edge, EdgeSettings};
 use keyroute_mock_providers::{Mock, MockServer};
 use keyroute_proto::vault::v1::{CreateCredentialRequest, GrantCreditsRequest};
+use keyroute_router::in_process::InProcessRouter;
 use keyroute_test_support::{TestRouter, TestVault, with_token};
 use keyroute_tls::ClientTls;
 use serde_json::Value;
@@ -64,18 +67,33 @@ pub async fn gateway_configured(
     routers: usize,
     configure: impl FnOnce(&mut EdgeSettings),
 ) -> Gateway {
-    gateway_built(routers, false, configure).await
+    gateway_built(routers, None, configure).await
 }
+
+/// Makes the edge of a gateway whose router runs in its process, from the edge's settings
+/// and certificate and the router's in-process services.
+pub type ConnectInProcess = Box<dyn FnOnce(&EdgeSettings, Arc<ClientTls>, InProcessRouter) -> Edge>;
 
 /// A gateway whose edge calls its one router in-process, as `keyroute dev`'s does (the
 /// router's port still listens), with its settings changed by `configure`.
 pub async fn gateway_in_process(configure: impl FnOnce(&mut EdgeSettings)) -> Gateway {
-    gateway_built(1, true, configure).await
+    let connect: ConnectInProcess =
+        Box::new(|settings, tls, router| Edge::connect_in_process(settings, tls, router).unwrap());
+    gateway_built(1, Some(connect), configure).await
+}
+
+/// A gateway whose edge is made by `connect` around its one router's in-process services
+/// (to watch how the edge calls them), with its settings changed by `configure`.
+pub async fn gateway_in_process_via(
+    connect: ConnectInProcess,
+    configure: impl FnOnce(&mut EdgeSettings),
+) -> Gateway {
+    gateway_built(1, Some(connect), configure).await
 }
 
 async fn gateway_built(
     routers: usize,
-    in_process: bool,
+    in_process: Option<ConnectInProcess>,
     configure: impl FnOnce(&mut EdgeSettings),
 ) -> Gateway {
     let vault = TestVault::start().await;
@@ -121,8 +139,8 @@ async fn gateway_built(
     };
     configure(&mut settings);
     let tls = ClientTls::from_files(vault.pki.paths("edge")).unwrap();
-    let edge = if in_process {
-        Edge::connect_in_process(&settings, tls, running[0].in_process.clone()).unwrap()
+    let edge = if let Some(connect) = in_process {
+        connect(&settings, tls, running[0].in_process.clone())
     } else {
         Edge::connect(&settings, tls).await.unwrap()
     };
