@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -258,10 +257,10 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The middleware: see the module documentation.
-pub async fn observe(request: Request, next: Next) -> Response {
+pub async fn observe(request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let path = request.uri().path();
     if probe(path) {
-        return next.run(request).await;
+        return next(request).await;
     }
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();
@@ -279,7 +278,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let dialect = dialect(path, headers);
     let request_id = header_text(headers, header::REQUEST_ID);
 
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = next(request).instrument(span.clone()).await;
     let status = response.status();
     record_status(&span, status);
     if let Ok(value) = HeaderValue::from_str(&trace.header()) {

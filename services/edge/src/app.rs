@@ -1,23 +1,20 @@
 //! The edge's one route table: every HTTP route (model endpoints, management API, the
 //! console, health, readiness, metrics), the fallbacks, the limit on failed token checks, the
 //! session cookie with its CSRF check, each request's span and access line, and the
-//! request-id middleware.
+//! request-id middleware (the last four as one layer, [`crate::front`]).
 
 use axum::extract::State;
 use axum::routing::{delete, get, patch, post, put};
 use http::HeaderMap;
 
-use crate::access;
 use crate::console;
-use crate::csrf;
 use crate::fallback;
-use crate::guard;
+use crate::front::FrontLayer;
 use crate::management_api::models as management_models;
 use crate::management_api::{
     account, billing, keys, providers, rate_limits, session, settings, tokens,
 };
 use crate::model_api::{anthropic, embeddings, models, openai, responses};
-use crate::request_id;
 use crate::state::Edge;
 
 /// The HTTP routes, served with `edge` as their state.
@@ -81,12 +78,6 @@ pub fn routes(edge: Edge) -> axum::Router {
                 keyroute_telemetry::metrics::answer(&headers, |format| edge.metrics.render(format))
             }),
         )
-        .layer(axum::middleware::from_fn_with_state(
-            edge.clone(),
-            guard::failed_tokens,
-        ))
-        .layer(axum::middleware::from_fn(csrf::session_cookie))
-        .layer(axum::middleware::from_fn(access::observe))
-        .layer(axum::middleware::from_fn(request_id::stamp))
+        .layer(FrontLayer::new(edge.clone()))
         .with_state(edge)
 }

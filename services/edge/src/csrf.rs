@@ -8,7 +8,6 @@
 //! (`/v1/...`) never reads the cookie.
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 
@@ -25,12 +24,15 @@ fn unsafe_method(method: &Method) -> bool {
 }
 
 /// The middleware; see the module documentation.
-pub async fn session_cookie(mut request: Request, next: Next) -> Response {
+pub async fn session_cookie(
+    mut request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let path = request.uri().path();
     if !(path == "/api/v1" || path.starts_with("/api/v1/"))
         || gateway_token(request.headers()).is_some()
     {
-        return next.run(request).await;
+        return next(request).await;
     }
     let headers = request.headers();
     let unsafe_call = unsafe_method(request.method());
@@ -41,10 +43,10 @@ pub async fn session_cookie(mut request: Request, next: Next) -> Response {
     }
     // Signing in needs no session yet: its body carries the token or code.
     if path == "/api/v1/session" && request.method() == Method::POST {
-        return next.run(request).await;
+        return next(request).await;
     }
     let Some(session) = cookies::get(headers, cookies::SESSION) else {
-        return next.run(request).await;
+        return next(request).await;
     };
     if unsafe_call {
         let expected = cookies::csrf_for(session);
@@ -73,5 +75,5 @@ pub async fn session_cookie(mut request: Request, next: Next) -> Response {
         .into_response();
     };
     request.headers_mut().insert(header::AUTHORIZATION, bearer);
-    next.run(request).await
+    next(request).await
 }

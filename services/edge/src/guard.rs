@@ -9,8 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
@@ -49,9 +48,13 @@ fn refusal(
 }
 
 /// The middleware; see the module documentation.
-pub async fn failed_tokens(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+pub async fn failed_tokens(
+    edge: &Edge,
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let Some(token) = gateway_token(request.headers()).map(token_hash) else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let addr = request
         .extensions()
@@ -88,7 +91,7 @@ pub async fn failed_tokens(State(edge): State<Edge>, request: Request, next: Nex
             return response;
         }
     }
-    let response = next.run(request).await;
+    let response = next(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
         edge.metrics.token_refused("checked");
         failures.failed(&token, addr, Instant::now());

@@ -19,6 +19,7 @@
 //! - [`csrf`]: the session cookie on `/api/v1` and its CSRF defence.
 //! - [`fallback`]: the answers for unknown paths and wrong methods.
 //! - [`guard`]: the middleware that refuses known-bad tokens and over-limit addresses.
+//! - [`front`]: the request id, access line, session cookie and guard as one layer.
 //! - [`app`]: the one route table.
 //! - [`serve`]: [`state::Edge::serve`], serving the route table until a graceful stop.
 
@@ -30,6 +31,7 @@ pub mod console;
 pub mod cookies;
 pub mod csrf;
 pub mod fallback;
+pub mod front;
 pub mod guard;
 pub mod limits;
 pub mod management_api;

@@ -4,13 +4,12 @@
 //! Anthropic's SDK reads).
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
 use keyroute_proto::contract::header;
 
 /// The middleware: fixes the id on the way in, stamps it on the way out.
-pub async fn stamp(mut request: Request, next: Next) -> Response {
+pub async fn stamp(mut request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let given = request
         .headers()
         .get(header::REQUEST_ID)
@@ -21,11 +20,11 @@ pub async fn stamp(mut request: Request, next: Next) -> Response {
         Some(id) => id,
         None => match HeaderValue::from_str(&keyroute_telemetry::new_request_id()) {
             Ok(id) => id,
-            Err(_) => return next.run(request).await,
+            Err(_) => return next(request).await,
         },
     };
     request.headers_mut().insert(header::REQUEST_ID, id.clone());
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     let headers = response.headers_mut();
     headers
         .entry(header::REQUEST_ID)

@@ -82,7 +82,11 @@ fn app() -> axum::Router {
         .route("/v1/chat/completions", post(served))
         .route("/v1/messages", post(streamed))
         .route("/healthz", get(|| async { "ok" }))
-        .layer(axum::middleware::from_fn(observe))
+        .layer(axum::middleware::from_fn(
+            |request: Request<Body>, next: axum::middleware::Next| async move {
+                observe(request, async |request| next.run(request).await).await
+            },
+        ))
 }
 
 fn request(method: &str, path: &str) -> Request<Body> {
