@@ -204,7 +204,9 @@ fn ask(model: &str, text: &str) -> ChatRequest {
 }
 
 /// A status as a caller can tell it apart: code, message, details and every metadata entry.
-fn seen(status: &Status) -> (Code, String, Vec<u8>, Vec<(String, String)>) {
+type Seen = (Code, String, Vec<u8>, Vec<(String, String)>);
+
+fn seen(status: &Status) -> Seen {
     let mut metadata: Vec<(String, String)> = status
         .metadata()
         .clone()
@@ -280,7 +282,7 @@ async fn stream_outcome(
         >,
         Status,
     >,
-) -> Result<usize, (Code, String, Vec<u8>, Vec<(String, String)>)> {
+) -> Result<usize, Seen> {
     let mut events = reply.map_err(|status| seen(&status))?.into_inner();
     let mut count = 0;
     while let Some(event) = events.next().await {
