@@ -5,30 +5,42 @@
 //!
 //! Two pooled clients: one for destinations the registry or the operator set (trusted), one
 //! for destinations a user supplied (a custom base URL, an Azure endpoint, a Vertex token
-//! URI), whose every connection passes the egress policy. Neither follows redirects: a 3xx
-//! is an upstream error.
+//! URI), whose every connection passes the egress policy and which never uses a proxy (the
+//! trusted one honours the environment's, `proxy`). Neither follows redirects: a 3xx is an
+//! upstream error. Both are hyper-util's pooled client with nothing on top (`client`); a
+//! call appends its path to a base URL parsed once (`base`), never parsing a URL itself.
 
+mod base;
 mod body;
+mod client;
 mod discovery;
 mod egress;
 mod embed;
 mod models;
+mod proxy;
+mod send;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use http::Uri;
 use keyroute_egress::EgressPolicy;
 use keyroute_wire::canonical::pb;
 use keyroute_wire::contract::{Authorization, Contract, ServiceAccountKey};
-use keyroute_wire::error::{WireError, parse_retry_after, scrub};
+use keyroute_wire::error::{WireError, scrub};
 use keyroute_wire::http::HttpRequest;
 use keyroute_wire::vertex::{AccessToken, parse_token_response};
 use secrecy::ExposeSecret;
 
 use crate::cache::leases::LeasedKey;
+use base::{Base, BaseError, Bases};
+use client::HttpClient;
+use proxy::Proxies;
 
 pub use discovery::Discovery;
 pub use embed::{EmbedFailure, Embeddings};
@@ -87,6 +99,13 @@ fn secret_hash(secret: &str) -> u64 {
     hasher.finish()
 }
 
+/// A token URI (from a key file) as sent: an absolute http(s) URL with a host.
+fn token_uri(raw: &str) -> Option<Uri> {
+    let uri: Uri = raw.trim().parse().ok()?;
+    let web = matches!(uri.scheme_str(), Some("http" | "https"));
+    (web && uri.host().is_some_and(|host| !host.is_empty())).then_some(uri)
+}
+
 /// A provider's error text made fit for a client: credentials scrubbed, length bounded.
 fn scrubbed(mut error: WireError) -> WireError {
     error.message = scrub(&error.message);
@@ -97,12 +116,17 @@ fn scrubbed(mut error: WireError) -> WireError {
 #[derive(Debug)]
 pub struct Upstreams {
     /// For the registry's and the operator's destinations.
-    http: reqwest::Client,
-    /// For destinations users supplied: every address passes `egress`.
-    guarded: reqwest::Client,
+    http: HttpClient,
+    /// For destinations users supplied: every address passes `egress`, no proxy.
+    guarded: HttpClient,
+    /// The environment's proxies, which the trusted client uses.
+    proxies: Option<Arc<Proxies>>,
     egress: Arc<EgressPolicy>,
-    /// Provider id -> base URL, replacing the registry default (tests, proxies, regions).
-    base_urls: HashMap<String, String>,
+    /// Provider id -> the operator's base URL (as given, and parsed), replacing the
+    /// registry default (tests, proxies, regions).
+    operator_bases: HashMap<String, (String, Result<Arc<Base>, BaseError>)>,
+    /// Every other base URL, parsed once per text.
+    bases: Bases,
     /// Service-account access tokens by credential id, until shortly before they expire.
     access_tokens: Mutex<HashMap<String, CachedToken>>,
     /// Each key's models as its provider lists them (live discovery).
@@ -114,38 +138,6 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn connect_error(provider: &'static str, error: &reqwest::Error) -> WireError {
-    if let Some(refused) = egress::refusal(error) {
-        return egress::refused_error(provider, refused);
-    }
-    let status = if error.is_timeout() { 504 } else { 502 };
-    WireError::from_status(
-        provider,
-        status,
-        "unreachable",
-        format!("cannot reach {provider}: {error}"),
-    )
-}
-
-fn client(
-    timeouts: Timeouts,
-    resolver: Option<egress::GuardedResolver>,
-) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .tls_backend_rustls()
-        .connect_timeout(timeouts.connect)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none());
-    if let Some(resolver) = resolver {
-        // No proxy either: the policy must see the address actually connected to.
-        builder = builder.no_proxy().dns_resolver(Arc::new(resolver));
-    }
-    builder
-        .build()
-        .map_err(|error| format!("cannot build the http client: {error}"))
 }
 
 impl Upstreams {
@@ -162,47 +154,48 @@ impl Upstreams {
     ) -> Result<Self, String> {
         // One crypto provider for the whole process: ring, as everywhere in keyroute.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = client::tls_config()?;
+        let trusted = egress::Resolver { policy: None };
+        let proxies =
+            Proxies::from_env(client::tcp(trusted.clone(), timeouts.connect), &tls).map(Arc::new);
+        if proxies.is_some() {
+            tracing::info!("trusted upstream destinations go through the environment's proxy");
+        }
+        Ok(Self::from_parts(base_urls, timeouts, egress, &tls, proxies))
+    }
+
+    /// Upstreams with these TLS settings and proxies (tests give their own).
+    fn from_parts(
+        base_urls: HashMap<String, String>,
+        timeouts: Timeouts,
+        egress: EgressPolicy,
+        tls: &rustls::ClientConfig,
+        proxies: Option<Arc<Proxies>>,
+    ) -> Self {
         let egress = Arc::new(egress);
-        let resolver = egress::GuardedResolver {
-            policy: egress.clone(),
+        let trusted = egress::Resolver { policy: None };
+        let guarded = egress::Resolver {
+            policy: Some(egress.clone()),
         };
-        Ok(Self {
-            http: client(timeouts, None)?,
-            guarded: client(timeouts, Some(resolver))?,
+        let operator_bases = base_urls
+            .into_iter()
+            .map(|(provider, raw)| {
+                let parsed = Base::parse(&raw, &egress).map(Arc::new);
+                (provider, (raw.trim_end_matches('/').to_owned(), parsed))
+            })
+            .collect();
+        Self {
+            http: client::build(tls, trusted, proxies.clone(), timeouts.connect),
+            // No proxy: the policy must see the address actually connected to.
+            guarded: client::build(tls, guarded, None, timeouts.connect),
+            proxies,
+            bases: Bases::new(egress.clone()),
             egress,
-            base_urls,
+            operator_bases,
             access_tokens: Mutex::new(HashMap::new()),
             discovered: discovery::Discovered::default(),
             timeouts,
-        })
-    }
-
-    /// The base URL for a key, and whether a user supplied it: the operator's override
-    /// (trusted), else what the contract says.
-    fn base_url(&self, target: Target<'_>) -> Result<(String, bool), WireError> {
-        match self.base_urls.get(target.provider()) {
-            Some(url) => Ok((url.trim_end_matches('/').to_owned(), false)),
-            None => Ok((
-                target.contract.base_url(&target.key.fingerprint)?,
-                target.contract.user_supplied_destination(),
-            )),
         }
-    }
-
-    /// The client for a destination, once an address literal or `localhost` in it passed
-    /// the policy (names are checked on the addresses they resolve to).
-    fn client_for(
-        &self,
-        provider: &'static str,
-        url: &reqwest::Url,
-        user_supplied: bool,
-    ) -> Result<&reqwest::Client, WireError> {
-        if !user_supplied {
-            return Ok(&self.http);
-        }
-        egress::check_literal(&self.egress, url)
-            .map_err(|refused| egress::refused_error(provider, &refused))?;
-        Ok(&self.guarded)
     }
 
     /// Adds the credential the way the contract says the provider expects it.
@@ -244,7 +237,7 @@ impl Upstreams {
         }
         let exchange = account.parse()?.token_request(now)?;
         // The token URI comes from the key file: a destination the user supplied.
-        let uri = reqwest::Url::parse(&exchange.path).map_err(|_| {
+        let uri = token_uri(&exchange.path).ok_or_else(|| {
             WireError::from_status(
                 provider,
                 401,
@@ -252,20 +245,29 @@ impl Upstreams {
                 "token_uri is not a URL",
             )
         })?;
-        let mut builder = self
-            .client_for(provider, &uri, true)?
-            .post(uri)
-            .body(exchange.body)
-            .timeout(self.timeouts.first_byte);
-        for (name, value) in &exchange.headers {
-            builder = builder.header(*name, value);
-        }
-        let response = builder
-            .send()
-            .await
-            .map_err(|error| connect_error(provider, &error))?;
-        let status = response.status().as_u16();
+        self.egress
+            .check_host(uri.host().unwrap_or_default())
+            .map_err(|refused| egress::refused_error(provider, &refused))?;
+        let outgoing = send::Outgoing {
+            method: http::Method::POST,
+            uri,
+            headers: &exchange.headers,
+            body: bytes::Bytes::from(exchange.body),
+            proxy_auth: None,
+        };
         let deadline = tokio::time::Instant::now() + self.timeouts.first_byte;
+        let response = outgoing
+            .send(&self.guarded, provider, deadline)
+            .await
+            .ok_or_else(|| {
+                WireError::from_status(
+                    provider,
+                    504,
+                    "unreachable",
+                    format!("cannot reach {provider}: the token exchange did not answer in time"),
+                )
+            })??;
+        let status = response.status().as_u16();
         let body = body::read_prefix(response, body::MAX_ERROR_BYTES, deadline).await;
         let token = parse_token_response(status, &body, now).map_err(scrubbed)?;
         let value = token.token.clone();
@@ -288,93 +290,11 @@ impl Upstreams {
         target: Target<'_>,
         request: &pb::ChatRequest,
         stream: bool,
-    ) -> Result<reqwest::Response, WireError> {
+    ) -> Result<body::Response, WireError> {
         let http = target
             .contract
             .chat_request(request, target.model, stream)?;
         self.send_http(target, http).await
-    }
-
-    /// Sends a built wire request with the target's base URL and credential.
-    async fn send_http(
-        &self,
-        target: Target<'_>,
-        mut http: HttpRequest,
-    ) -> Result<reqwest::Response, WireError> {
-        let provider = target.provider();
-        let (base_url, user_supplied) = self.base_url(target)?;
-        let base = reqwest::Url::parse(&base_url).map_err(|_| {
-            let mut error = WireError::from_status(
-                provider,
-                401,
-                "invalid_credential",
-                format!("{provider} base url {base_url:?} is not a URL"),
-            );
-            // This key's endpoint is unusable; another key may work.
-            error.retryable = true;
-            error
-        })?;
-        let authority = match base.port() {
-            Some(port) => format!("{}:{port}", base.host_str().unwrap_or_default()),
-            None => base.host_str().unwrap_or_default().to_owned(),
-        };
-        // The full path as sent, base path included: SigV4 signs exactly this.
-        http.path = format!("{}{}", base.path().trim_end_matches('/'), http.path);
-        self.authorize(target, &mut http, &authority).await?;
-        let url = format!("{}://{authority}{}", base.scheme(), http.path);
-        // POST for calls, GET for model lists: whatever the contract built.
-        let method =
-            reqwest::Method::from_bytes(http.method.as_bytes()).unwrap_or(reqwest::Method::POST);
-        let mut builder = self
-            .client_for(provider, &base, user_supplied)?
-            .request(method, &url)
-            .body(http.body);
-        for (name, value) in &http.headers {
-            builder = builder.header(*name, value);
-        }
-        // The answer's head, and an error's body, arrive within the first-byte deadline.
-        let deadline = tokio::time::Instant::now() + self.timeouts.first_byte;
-        let response = tokio::time::timeout_at(deadline, builder.send())
-            .await
-            .map_err(|_| {
-                WireError::from_status(
-                    provider,
-                    504,
-                    "timeout",
-                    format!("{provider} did not answer in time"),
-                )
-            })?
-            .map_err(|error| connect_error(provider, &error))?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(response);
-        }
-        if (300..400).contains(&status) {
-            return Err(WireError::from_status(
-                provider,
-                502,
-                "redirect_refused",
-                format!(
-                    "{provider} answered with a redirect ({status}), which keyroute does not follow"
-                ),
-            ));
-        }
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let error_type = response
-            .headers()
-            .get("x-amzn-errortype")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = body::read_prefix(response, body::MAX_ERROR_BYTES, deadline).await;
-        let mut error = target
-            .contract
-            .parse_error(status, error_type.as_deref(), &body);
-        error.retry_after = error.retry_after.or(retry_after);
-        Err(scrubbed(error))
     }
 
     /// Sends `http` and parses the whole answer with `parse`, within `deadline`.

@@ -5,7 +5,8 @@
 use std::collections::VecDeque;
 use std::pin::Pin;
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
+use hyper::body::Incoming;
 use keyroute_wire::canonical::{StreamDecoder, StreamEvent, error_event};
 use keyroute_wire::error::WireError;
 use tokio::time::{Duration, Instant};
@@ -13,10 +14,10 @@ use tokio::time::{Duration, Instant};
 /// Canonical events from one upstream stream, decoded as the body arrives.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, WireError>> + Send>>;
 
-type Body = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+use super::body::{Response, next_chunk};
 
 struct Decoding {
-    body: Body,
+    body: Incoming,
     decoder: Box<dyn StreamDecoder + Send>,
     pending: VecDeque<StreamEvent>,
     done: bool,
@@ -35,7 +36,7 @@ impl Decoding {
     async fn next_chunk(&mut self) -> Result<Option<bytes::Bytes>, WireError> {
         let idle_by = self.last_event + self.idle;
         let deadline = idle_by.min(self.ends_by);
-        match tokio::time::timeout_at(deadline, self.body.next()).await {
+        match tokio::time::timeout_at(deadline, next_chunk(&mut self.body)).await {
             Err(_) if deadline == self.ends_by => Err(stalled(
                 self.provider,
                 "the stream went on longer than allowed",
@@ -84,7 +85,7 @@ impl Decoding {
 
 /// Decodes `response` with `decoder`; `idle` between events, `total` for the whole stream.
 pub fn decode(
-    response: reqwest::Response,
+    response: Response,
     decoder: Box<dyn StreamDecoder + Send>,
     provider: &'static str,
     idle: Duration,
@@ -92,7 +93,7 @@ pub fn decode(
 ) -> EventStream {
     let now = Instant::now();
     let state = Decoding {
-        body: Box::pin(response.bytes_stream()),
+        body: response.into_body(),
         decoder,
         pending: VecDeque::new(),
         done: false,
