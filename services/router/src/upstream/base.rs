@@ -137,10 +137,12 @@ pub struct Bases {
 }
 
 impl Bases {
+    /// An empty cache of [`CAPACITY`] entries, checking hosts against `policy`.
     pub fn new(policy: Arc<EgressPolicy>) -> Self {
         Self::with_capacity(policy, CAPACITY)
     }
 
+    /// An empty cache of `capacity` entries (at least one).
     pub fn with_capacity(policy: Arc<EgressPolicy>, capacity: usize) -> Self {
         Self {
             policy,

@@ -15,6 +15,7 @@ use hyper_util::client::legacy::connect::dns::Name;
 use keyroute_egress::{EgressPolicy, Refused};
 use keyroute_wire::error::WireError;
 
+/// What connectors and resolvers fail with: whatever caused it, kept for `refusal`.
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
 /// Resolves names with the system resolver; with a policy (user-supplied destinations), drops

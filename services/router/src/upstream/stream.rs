@@ -11,10 +11,10 @@ use keyroute_wire::canonical::{StreamDecoder, StreamEvent, error_event};
 use keyroute_wire::error::WireError;
 use tokio::time::{Duration, Instant};
 
+use super::body::{Response, next_chunk};
+
 /// Canonical events from one upstream stream, decoded as the body arrives.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, WireError>> + Send>>;
-
-use super::body::{Response, next_chunk};
 
 struct Decoding {
     body: Incoming,
