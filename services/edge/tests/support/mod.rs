@@ -147,7 +147,7 @@ async fn gateway_built(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { edge.serve(listener, std::future::pending()).await.unwrap() });
-    // reqwest carries the router's `rustls-no-provider` feature in this workspace.
+    // One rustls provider for the test process, whichever TLS client a test builds first.
     let _ = rustls::crypto::ring::default_provider().install_default();
     Gateway {
         vault,
