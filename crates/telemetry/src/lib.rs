@@ -6,6 +6,7 @@
 
 pub mod grpc;
 pub mod http;
+pub mod log_format;
 mod log_writer;
 pub mod metrics;
 pub mod probes;
@@ -29,7 +30,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::log_writer::LogWriter;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{FilterExt, LevelFilter, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -165,21 +166,9 @@ pub fn init_with(
     let filter = filter.and(filter_fn(|meta| meta.is_event()));
     let (writer, flush) = LogWriter::spawn(std::io::stderr(), log_writer::Limits::default())
         .map_err(TelemetryError::Writer)?;
-    let logs = match format {
-        LogFormat::Human => tracing_subscriber::fmt::layer()
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(writer)
-            .with_filter(filter)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .with_writer(writer)
-            .with_filter(filter)
-            .boxed(),
-    };
+    let logs = log_layer(format, std::io::stderr().is_terminal(), writer)
+        .with_filter(filter)
+        .boxed();
     // Without an exporter no layer is added for it: an absent (`None`) layer still counts as
     // interested in every span, and the registry would make and drop each one for nobody.
     let registry = tracing_subscriber::registry().with(logs);
@@ -195,6 +184,28 @@ pub fn init_with(
         provider,
         _logs: flush,
     })
+}
+
+/// The layer writing log lines in `format` (styled when `ansi` and human) to `writer`: our
+/// formats (see [`log_format`]) on tracing-subscriber's fmt layer, which wrote them before.
+fn log_layer<S, W>(format: LogFormat, ansi: bool, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .event_format(log_format::Human)
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(log_format::Json)
+            .with_ansi(false)
+            .with_writer(writer)
+            .boxed(),
+    }
 }
 
 fn build_provider(
