@@ -133,44 +133,35 @@ async fn run(
     counters: std::sync::Arc<UsageCounters>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
-    // When the batch goes out next: `interval` after its first record, or after a backoff
-    // when the vault could not be reached. Until then the queue is not read: records wait
-    // in it, and queuing one wakes nobody (under load, a wakeup per served call).
+    // When the batch goes out next: `interval` after its first record, at once when full,
+    // or after a backoff when the vault could not be reached.
     let mut due: Option<Instant> = None;
+    let mut backing_off = false;
     let mut backoff = Duration::from_millis(100);
     loop {
         if let Some(at) = due
             && Instant::now() >= at
         {
-            // What queued meanwhile, without waiting, up to a batch.
-            while batch.len() < BATCH
-                && let Ok(record) = receiver.try_recv()
-            {
-                batch.push(record);
-            }
             if send(&mut vault, &mut batch, &counters).await.is_ok() {
-                backoff = Duration::from_millis(100);
-                // A batch or more queued goes out at once; fewer, a tenth of the interval
-                // later (under steady load, batches spread evenly instead of in bursts).
-                let now = Instant::now();
-                due = match receiver.len() {
-                    0 => None,
-                    queued if queued >= BATCH => Some(now),
-                    _ => Some(now + interval / 10),
-                };
+                (due, backing_off, backoff) = (None, false, Duration::from_millis(100));
             } else {
                 due = Some(Instant::now() + backoff);
+                backing_off = true;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
             continue;
         }
+        let room = BATCH.saturating_sub(batch.len());
         tokio::select! {
             _ = stopping.wait_for(|stop| *stop) => break,
-            received = receiver.recv_many(&mut batch, BATCH), if due.is_none() => {
+            received = receiver.recv_many(&mut batch, room), if room > 0 => {
                 if received == 0 {
                     break;
                 }
-                due = Some(Instant::now() + interval);
+                if !backing_off {
+                    let now = Instant::now();
+                    due = Some(if batch.len() >= BATCH { now } else { due.unwrap_or(now + interval) });
+                }
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
         }
