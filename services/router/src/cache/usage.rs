@@ -1,12 +1,18 @@
 //! Usage reporting: each served call becomes one ledger record, queued without waiting and
 //! sent to the vault in batches. Records are idempotent by request id, so a batch whose reply
 //! was lost is simply sent again. Shutdown drains the queue before the router exits.
+//!
+//! A queued record wakes the sender only when it starts a batch or fills one: while a batch
+//! is due, the sender sleeps on its timer and takes what has queued when it wakes. Woken for
+//! every record, it cost each request a wake-up of another worker thread.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use keyroute_proto::vault::v1::{RecordUsageRequest, UsageRecord};
-use tokio::sync::{mpsc, watch};
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -36,7 +42,9 @@ pub struct UsageCounters {
 #[derive(Debug)]
 pub struct UsageReporter {
     queue: mpsc::Sender<UsageRecord>,
-    pub counters: std::sync::Arc<UsageCounters>,
+    /// Told when a whole batch waits, so that it goes out before its time.
+    full: Arc<Notify>,
+    pub counters: Arc<UsageCounters>,
 }
 
 /// The background sender; [`UsageTask::finish`] flushes and stops it.
@@ -98,9 +106,24 @@ impl UsageReporter {
     pub fn start(vault: VaultClient, interval: Duration) -> (Self, UsageTask) {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let (stop, stopping) = watch::channel(false);
-        let counters = std::sync::Arc::new(UsageCounters::default());
-        let task = tokio::spawn(run(vault, receiver, stopping, interval, counters.clone()));
-        (Self { queue, counters }, UsageTask { stop, task })
+        let full = Arc::new(Notify::new());
+        let counters = Arc::new(UsageCounters::default());
+        let sender = Sender {
+            vault,
+            receiver,
+            full: full.clone(),
+            interval,
+            counters: counters.clone(),
+        };
+        let task = tokio::spawn(sender.run(stopping));
+        (
+            Self {
+                queue,
+                full,
+                counters,
+            },
+            UsageTask { stop, task },
+        )
     }
 
     /// Queues a record; never waits. A full queue (the vault down for a long time) drops it.
@@ -109,6 +132,11 @@ impl UsageReporter {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             let record = error.into_inner();
             tracing::error!(request_id = %record.request_id, principal = %record.principal_id, cost_micros = record.cost_micros, "usage queue full; record dropped");
+            return;
+        }
+        if self.queue.max_capacity() - self.queue.capacity() >= BATCH {
+            // Wakes the sender if it waits for this; otherwise only leaves it a permit.
+            self.full.notify_one();
         }
     }
 }
@@ -125,71 +153,105 @@ impl UsageTask {
     }
 }
 
-async fn run(
-    mut vault: VaultClient,
-    mut receiver: mpsc::Receiver<UsageRecord>,
-    mut stopping: watch::Receiver<bool>,
+/// The background half: takes queued records in batches and sends them.
+struct Sender {
+    vault: VaultClient,
+    receiver: mpsc::Receiver<UsageRecord>,
+    full: Arc<Notify>,
     interval: Duration,
-    counters: std::sync::Arc<UsageCounters>,
-) {
-    let mut batch = Vec::with_capacity(BATCH);
-    // When the batch goes out next: `interval` after its first record, at once when full,
-    // or after a backoff when the vault could not be reached.
-    let mut due: Option<Instant> = None;
-    let mut backing_off = false;
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        if let Some(at) = due
-            && Instant::now() >= at
-        {
-            if send(&mut vault, &mut batch, &counters).await.is_ok() {
-                (due, backing_off, backoff) = (None, false, Duration::from_millis(100));
+    counters: Arc<UsageCounters>,
+}
+
+impl Sender {
+    async fn run(mut self, mut stopping: watch::Receiver<bool>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        // When the batch goes out next: `interval` after its first record, at once when a
+        // whole batch waits, or after a backoff when the vault could not be reached.
+        let mut due: Option<Instant> = None;
+        let mut backing_off = false;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let Some(at) = due else {
+                // Nothing waits: the next record starts a batch.
+                tokio::select! {
+                    _ = stopping.wait_for(|stop| *stop) => break,
+                    received = self.receiver.recv_many(&mut batch, BATCH) => {
+                        if received == 0 {
+                            break;
+                        }
+                        due = Some(Instant::now() + self.interval);
+                    }
+                }
+                continue;
+            };
+            // A batch is due: sleep until then, or until a whole batch waits (not while
+            // backing off: the vault is unreachable and records only wait longer).
+            tokio::select! {
+                _ = stopping.wait_for(|stop| *stop) => break,
+                _ = tokio::time::sleep_until(at) => {}
+                _ = self.full.notified(), if !backing_off => {}
+            }
+            self.take_queued(&mut batch);
+            if send(&mut self.vault, &mut batch, &self.counters)
+                .await
+                .is_ok()
+            {
+                (backing_off, backoff) = (false, Duration::from_millis(100));
+                // What queued meanwhile: at once when it makes a whole batch, else in turn.
+                let waiting = self.receiver.len();
+                due = match waiting {
+                    0 => None,
+                    n if n >= BATCH => Some(Instant::now()),
+                    _ => Some(Instant::now() + self.interval),
+                };
             } else {
                 due = Some(Instant::now() + backoff);
                 backing_off = true;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
-            continue;
         }
-        let room = BATCH.saturating_sub(batch.len());
-        tokio::select! {
-            _ = stopping.wait_for(|stop| *stop) => break,
-            received = receiver.recv_many(&mut batch, room), if room > 0 => {
-                if received == 0 {
+        self.drain(batch).await;
+    }
+
+    /// Moves queued records into `batch` until it is whole, without waiting.
+    fn take_queued(&mut self, batch: &mut Vec<UsageRecord>) {
+        while batch.len() < BATCH {
+            match self.receiver.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Shutdown: no new records are accepted, everything queued goes out.
+    async fn drain(mut self, mut batch: Vec<UsageRecord>) {
+        self.receiver.close();
+        while let Some(record) = self.receiver.recv().await {
+            batch.push(record);
+        }
+        for chunk in batch.chunks(BATCH) {
+            let mut chunk = chunk.to_vec();
+            for attempt in 1..=FINAL_ATTEMPTS {
+                if send(&mut self.vault, &mut chunk, &self.counters)
+                    .await
+                    .is_ok()
+                {
                     break;
                 }
-                if !backing_off {
-                    let now = Instant::now();
-                    due = Some(if batch.len() >= BATCH { now } else { due.unwrap_or(now + interval) });
+                if attempt == FINAL_ATTEMPTS {
+                    tracing::error!(
+                        records = chunk.len(),
+                        "vault unreachable at shutdown; usage records lost"
+                    );
                 }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {}
         }
+        tracing::info!(
+            sent = self.counters.sent.load(Ordering::Relaxed),
+            "usage reporter stopped"
+        );
     }
-    // Drain: no new records are accepted, everything queued goes out.
-    receiver.close();
-    while let Some(record) = receiver.recv().await {
-        batch.push(record);
-    }
-    for chunk in batch.chunks(BATCH) {
-        let mut chunk = chunk.to_vec();
-        for attempt in 1..=FINAL_ATTEMPTS {
-            if send(&mut vault, &mut chunk, &counters).await.is_ok() {
-                break;
-            }
-            if attempt == FINAL_ATTEMPTS {
-                tracing::error!(
-                    records = chunk.len(),
-                    "vault unreachable at shutdown; usage records lost"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    tracing::info!(
-        sent = counters.sent.load(Ordering::Relaxed),
-        "usage reporter stopped"
-    );
 }
 
 /// Sends `batch`, emptying it unless the vault could not be reached. A batch the vault
@@ -252,4 +314,66 @@ fn transient(status: &tonic::Status) -> bool {
             | Code::Internal
             | Code::ResourceExhausted
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use keyroute_proto::vault::v1::{UsageRecord, UsageSource};
+    use keyroute_test_support::TestVault;
+    use keyroute_tls::ClientTls;
+
+    use super::{BATCH, UsageReporter};
+
+    fn record(n: usize, principal: &str) -> UsageRecord {
+        UsageRecord {
+            usage_id: format!("usage-{n}"),
+            request_id: format!("request-{n}"),
+            principal_id: principal.into(),
+            credential_id: "cred_own".into(),
+            credential_owner_id: principal.into(),
+            source: UsageSource::Byok as i32,
+            provider: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            input_tokens: 10,
+            output_tokens: 2,
+            ..UsageRecord::default()
+        }
+    }
+
+    /// A whole batch goes out before its interval (an hour here), without a record waking
+    /// the sender each; the rest waits for the interval or, as here, the shutdown.
+    #[tokio::test]
+    async fn a_whole_batch_goes_out_at_once_and_the_rest_at_shutdown() {
+        let vault = TestVault::start().await;
+        let (user, _) = vault.user_with_token("ada").await;
+        let tls = ClientTls::from_files(vault.pki.issue("router")).unwrap();
+        let client = crate::vault::connect(&vault.addr.to_string(), tls).unwrap();
+        let (reporter, task) = UsageReporter::start(client, Duration::from_secs(3600));
+
+        for n in 0..BATCH + 7 {
+            reporter.report(record(n, &user));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while reporter.counters.sent.load(Ordering::Relaxed) < BATCH as u64 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the whole batch was not sent"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(reporter.counters.sent.load(Ordering::Relaxed), BATCH as u64);
+
+        task.finish(Duration::from_secs(10)).await;
+        assert_eq!(
+            reporter.counters.sent.load(Ordering::Relaxed),
+            BATCH as u64 + 7
+        );
+        assert_eq!(reporter.counters.dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(reporter.counters.rejected.load(Ordering::Relaxed), 0);
+    }
 }
