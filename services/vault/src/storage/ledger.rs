@@ -254,7 +254,7 @@ impl Store {
         let mut pruned = 0_u64;
         loop {
             let deleted = self
-                .write(move |tx| {
+                .write_in_background(move |tx| {
                     tx.execute(
                         "DELETE FROM usage_records WHERE usage_id IN (
                             SELECT usage_id FROM usage_records WHERE time < ?1 LIMIT ?2)",

@@ -4,6 +4,7 @@
 //! All database work runs on tokio's blocking pool, never on the async workers.
 
 mod audit;
+mod background;
 mod credentials;
 mod identities;
 mod ledger;
@@ -99,6 +100,7 @@ impl Database {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Backend>,
+    background: Arc<background::Background>,
 }
 
 enum Backend {
@@ -139,6 +141,7 @@ impl Store {
             };
             Ok(Self {
                 inner: Arc::new(backend),
+                background: background::Background::start()?,
             })
         })
         .await
@@ -195,6 +198,22 @@ impl Store {
         })
         .await
         .map_err(|error| StoreError::Task(error.to_string()))?
+    }
+
+    /// [`Store::write`] for work no request waits on (usage batches, pruning): run at a
+    /// lower CPU priority, so that its bursts give way to the threads answering requests.
+    async fn write_in_background<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        self.background
+            .run(move || match &*inner {
+                Backend::Sqlite(db) => db.write(&work),
+                Backend::Postgres(db) => db.write(&work),
+            })
+            .await
     }
 
     /// Runs `work` in one read transaction, so that it sees a consistent snapshot.

@@ -205,7 +205,7 @@ impl Store {
         rows: Vec<UsageRow>,
         now: Millis,
     ) -> Result<(u32, u32), StoreError> {
-        self.write(move |tx| {
+        self.write_in_background(move |tx| {
             let (mut recorded, mut duplicates) = (0, 0);
             let mut totals = super::ledger::BatchTotals::default();
             let mut known = std::collections::HashSet::new();
