@@ -39,7 +39,7 @@ use secrecy::ExposeSecret;
 
 use crate::cache::leases::LeasedKey;
 use base::{Base, BaseError, Bases};
-use client::HttpClient;
+use client::ThreadPooled;
 use proxy::Proxies;
 
 pub use discovery::Discovery;
@@ -116,9 +116,9 @@ fn scrubbed(mut error: WireError) -> WireError {
 #[derive(Debug)]
 pub struct Upstreams {
     /// For the registry's and the operator's destinations.
-    http: HttpClient,
+    http: ThreadPooled,
     /// For destinations users supplied: every address passes `egress`, no proxy.
-    guarded: HttpClient,
+    guarded: ThreadPooled,
     /// The environment's proxies, which the trusted client uses.
     proxies: Option<Arc<Proxies>>,
     egress: Arc<EgressPolicy>,
@@ -184,10 +184,21 @@ impl Upstreams {
                 (provider, (raw.trim_end_matches('/').to_owned(), parsed))
             })
             .collect();
+        let connect = timeouts.connect;
+        let http = {
+            let (tls, proxies) = (tls.clone(), proxies.clone());
+            ThreadPooled::new(move || {
+                client::build(&tls, trusted.clone(), proxies.clone(), connect)
+            })
+        };
+        // No proxy: the policy must see the address actually connected to.
+        let guarded = {
+            let tls = tls.clone();
+            ThreadPooled::new(move || client::build(&tls, guarded.clone(), None, connect))
+        };
         Self {
-            http: client::build(tls, trusted, proxies.clone(), timeouts.connect),
-            // No proxy: the policy must see the address actually connected to.
-            guarded: client::build(tls, guarded, None, timeouts.connect),
+            http,
+            guarded,
             proxies,
             bases: Bases::new(egress.clone()),
             egress,
@@ -257,7 +268,7 @@ impl Upstreams {
         };
         let deadline = tokio::time::Instant::now() + self.timeouts.first_byte;
         let response = outgoing
-            .send(&self.guarded, provider, deadline)
+            .send(&self.guarded.get(), provider, deadline)
             .await
             .ok_or_else(|| {
                 WireError::from_status(

@@ -203,13 +203,13 @@ impl Upstreams {
         provider: &'static str,
         base: &Base,
         user_supplied: bool,
-    ) -> Result<&HttpClient, WireError> {
+    ) -> Result<HttpClient, WireError> {
         if !user_supplied {
-            return Ok(&self.http);
+            return Ok(self.http.get());
         }
         base.literal()
             .map_err(|refused| egress::refused_error(provider, refused))?;
-        Ok(&self.guarded)
+        Ok(self.guarded.get())
     }
 
     /// Sends a built wire request with the target's base URL and credential, and returns
@@ -246,7 +246,7 @@ impl Upstreams {
         // The answer's head, and an error's body, arrive within the first-byte deadline.
         let deadline = tokio::time::Instant::now() + self.timeouts.first_byte;
         let response = outgoing
-            .send(client, provider, deadline)
+            .send(&client, provider, deadline)
             .await
             .ok_or_else(|| {
                 WireError::from_status(

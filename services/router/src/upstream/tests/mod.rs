@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bases;
+mod pools;
 mod proxy;
 mod tls;
 
@@ -70,13 +71,23 @@ fn pki() -> Pki {
 }
 
 /// An HTTPS server offering `alpn` that answers every request with its HTTP version.
-async fn https_server(mut config: rustls::ServerConfig, alpn: &[&[u8]]) -> SocketAddr {
+async fn https_server(config: rustls::ServerConfig, alpn: &[&[u8]]) -> SocketAddr {
+    counting_https_server(config, alpn, Arc::default()).await
+}
+
+/// [`https_server`], counting the connections it accepts in `accepted`.
+async fn counting_https_server(
+    mut config: rustls::ServerConfig,
+    alpn: &[&[u8]],
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+) -> SocketAddr {
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
