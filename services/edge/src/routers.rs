@@ -296,6 +296,11 @@ impl RouterPool {
         })
     }
 
+    /// Whether this is the pool of the router in this process.
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.source, Source::InProcess)
+    }
+
     /// Resolves every target again and swaps in the new set, keeping the channels of
     /// addresses still present (and their connections). Nothing to do for the router in
     /// this process.

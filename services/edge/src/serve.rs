@@ -65,6 +65,9 @@ fn connection_error(error: &std::io::Error) -> bool {
 #[derive(Clone)]
 struct Shared {
     app: axum::Router,
+    /// Whether the routers are in this process (`keyroute dev`): then connections are
+    /// served on [`ConnectionThreads`].
+    on_threads: bool,
     builder: Arc<Builder<TokioExecutor>>,
     limits: HttpLimits,
     /// Turns true when the server stops: connections shut down gracefully.
@@ -86,12 +89,21 @@ impl Edge {
         let limits = self.limits;
         let (stop, stopping) = watch::channel(false);
         let (running_tx, running) = watch::channel(());
+        let on_threads = self.routers.is_in_process();
         let shared = Shared {
+            on_threads,
             app: app::routes(self),
             builder: Arc::new(builder(&limits)),
             limits,
             stopping,
             _running: running,
+        };
+        // Only for the router in this process: a network router's channels are driven by
+        // tasks on the main runtime, which each request would then wake from another thread.
+        let mut threads = if shared.on_threads {
+            Some(ConnectionThreads::start(&shared)?)
+        } else {
+            None
         };
         tokio::pin!(shutdown);
         loop {
@@ -100,9 +112,12 @@ impl Edge {
                 () = &mut shutdown => break,
             };
             match accepted {
-                Ok((tcp, remote)) => {
-                    tokio::spawn(connection(shared.clone(), tcp, remote));
-                }
+                Ok((tcp, remote)) => match &mut threads {
+                    Some(threads) => threads.hand_over(tcp, remote),
+                    None => {
+                        tokio::spawn(connection(shared.clone(), tcp, remote));
+                    }
+                },
                 Err(error) if connection_error(&error) => {}
                 Err(error) => {
                     // Out of file descriptors, most likely: give the running connections a
@@ -114,10 +129,81 @@ impl Edge {
         }
         drop(listener);
         let _ = stop.send(true);
+        drop(threads);
         drop(shared);
         running_tx.closed().await;
         Ok(())
     }
+}
+
+/// The threads connections are served on, each a single-threaded runtime of its own: a
+/// connection's requests, its in-process router call and the upstream connections they
+/// open all stay on one thread. On tokio's work-stealing runtime a request woke another
+/// worker thread about once per hop, and on a virtual machine each such wake-up costs tens
+/// of microseconds (measured: CPU per request at 2,000 req/s ~170 µs against ~130 µs on
+/// one thread). Accepted connections are dealt out in turn.
+struct ConnectionThreads {
+    threads: Vec<tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
+    next: usize,
+}
+
+impl ConnectionThreads {
+    /// One thread per core the process may use.
+    fn start(shared: &Shared) -> Result<Self, EdgeError> {
+        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut threads = Vec::with_capacity(count);
+        for index in 0..count {
+            let (hand, handed) = tokio::sync::mpsc::unbounded_channel();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| EdgeError::Serve(format!("cannot start a runtime: {error}")))?;
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("edge-conn-{index}"))
+                .spawn(move || runtime.block_on(serve_handed(shared, handed)))
+                .map_err(|error| EdgeError::Serve(format!("cannot start a thread: {error}")))?;
+            threads.push(hand);
+        }
+        Ok(Self { threads, next: 0 })
+    }
+
+    fn hand_over(&mut self, tcp: TcpStream, remote: SocketAddr) {
+        let tcp = match tcp.into_std() {
+            Ok(tcp) => tcp,
+            Err(error) => {
+                tracing::debug!(client = %remote, %error, "cannot hand over a connection");
+                return;
+            }
+        };
+        self.next = (self.next + 1) % self.threads.len();
+        if self.threads[self.next].send((tcp, remote)).is_err() {
+            tracing::error!("a connection thread stopped; connection dropped");
+        }
+    }
+}
+
+/// One connection thread: serves what it is handed until the server stops, then waits
+/// for its connections to end.
+async fn serve_handed(
+    shared: Shared,
+    mut handed: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+) {
+    let (running_here, running) = watch::channel(());
+    while let Some((tcp, remote)) = handed.recv().await {
+        match TcpStream::from_std(tcp) {
+            Ok(tcp) => {
+                let (shared, running) = (shared.clone(), running.clone());
+                tokio::spawn(async move {
+                    connection(shared, tcp, remote).await;
+                    drop(running);
+                });
+            }
+            Err(error) => tracing::debug!(client = %remote, %error, "cannot take a connection"),
+        }
+    }
+    drop((shared, running));
+    running_here.closed().await;
 }
 
 /// What a connection has served: requests started, and requests whose answer is not done
@@ -188,6 +274,7 @@ async fn connection(shared: Shared, tcp: TcpStream, remote: SocketAddr) {
     }
     let Shared {
         app,
+        on_threads: _,
         builder,
         limits,
         mut stopping,
