@@ -26,7 +26,7 @@ pub use client::{ClientTls, channel};
 pub use error::TlsError;
 pub use identity::{Identity, TRUST_DOMAIN_PREFIX, identity_of_der};
 pub use material::TlsPaths;
-pub use server::{PeerInfo, ServerTls, TlsConnection, incoming};
+pub use server::{PeerInfo, ServerTls, TlsConnection, handed_over, incoming};
 #[cfg(feature = "test-pki")]
 pub use stock_client::stock_channel;
 #[cfg(feature = "test-pki")]

@@ -203,40 +203,76 @@ pub fn incoming(
                     }
                 },
             };
-            let acceptor = TlsAcceptor::from(tls.config());
-            let sender = sender.clone();
-            tokio::spawn(async move {
-                let _ = tcp.set_nodelay(true);
-                let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-                let stream = match handshake {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::info!(%remote_addr, %error, "tls handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::info!(%remote_addr, "tls handshake timed out");
-                        return;
-                    }
-                };
-                let identity = stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(|leaf| identity_of_der(leaf));
-                let Some(Ok(identity)) = identity else {
-                    // The verifier already requires an identity; this is a second lock.
-                    tracing::info!(%remote_addr, "peer without identity after handshake");
-                    return;
-                };
-                let peer = PeerInfo {
-                    identity,
-                    remote_addr: Some(remote_addr),
-                };
-                let _ = sender.send(Ok(TlsConnection { stream, peer })).await;
-            });
+            tokio::spawn(handshake(tcp, remote_addr, tls.clone(), sender.clone()));
         }
     });
     ReceiverStream::new(receiver)
+}
+
+/// [`incoming`] for connections accepted elsewhere and handed over (as std sockets, so that
+/// they register with this thread's runtime): each TLS handshake on its own task here.
+/// Ends when the sender of `handed` is dropped.
+pub fn handed_over(
+    mut handed: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    tls: Arc<ServerTls>,
+) -> ReceiverStream<Result<TlsConnection, io::Error>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, remote_addr) = tokio::select! {
+                () = sender.closed() => return,
+                handed = handed.recv() => match handed {
+                    Some(handed) => handed,
+                    None => return,
+                },
+            };
+            match TcpStream::from_std(tcp) {
+                Ok(tcp) => {
+                    tokio::spawn(handshake(tcp, remote_addr, tls.clone(), sender.clone()));
+                }
+                Err(error) => tracing::info!(%remote_addr, %error, "cannot take a connection"),
+            }
+        }
+    });
+    ReceiverStream::new(receiver)
+}
+
+/// Completes one TLS handshake within [`HANDSHAKE_TIMEOUT`] and sends the authenticated
+/// connection on.
+async fn handshake(
+    tcp: TcpStream,
+    remote_addr: SocketAddr,
+    tls: Arc<ServerTls>,
+    sender: tokio::sync::mpsc::Sender<Result<TlsConnection, io::Error>>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let acceptor = TlsAcceptor::from(tls.config());
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::info!(%remote_addr, %error, "tls handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%remote_addr, "tls handshake timed out");
+            return;
+        }
+    };
+    let identity = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| identity_of_der(leaf));
+    let Some(Ok(identity)) = identity else {
+        // The verifier already requires an identity; this is a second lock.
+        tracing::info!(%remote_addr, "peer without identity after handshake");
+        return;
+    };
+    let peer = PeerInfo {
+        identity,
+        remote_addr: Some(remote_addr),
+    };
+    let _ = sender.send(Ok(TlsConnection { stream, peer })).await;
 }

@@ -16,6 +16,7 @@
 pub mod cache;
 pub mod catalog;
 pub mod config;
+pub mod connection_threads;
 pub mod error;
 pub mod in_process;
 pub mod metrics;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use keyroute_proto::contract::size::ROUTER_MESSAGE_LIMIT;
 use keyroute_proto::router::v1::router_service_server::RouterServiceServer;
 use keyroute_telemetry::probes::SidePorts;
@@ -27,6 +26,7 @@ use crate::cache::revocations::watch;
 use crate::cache::tokens::TokenCache;
 use crate::cache::usage::{UsageReporter, UsageTask};
 use crate::catalog::LiveCatalog;
+use crate::connection_threads::ConnectionThreads;
 use crate::in_process::InProcessRouter;
 use crate::metrics::Metrics;
 use crate::platform::VaultPassThrough;
@@ -242,13 +242,8 @@ impl PreparedRouter {
             let _ = drained_tx.send(());
         };
         let connections = router.metrics.connections.clone();
-        let incoming = keyroute_tls::incoming(listener, server_tls).inspect(move |accepted| {
-            if accepted.is_ok() {
-                connections.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        let server = tonic::transport::Server::builder()
-            .layer(keyroute_telemetry::GrpcTraceLayer)
+        let mut routes = tonic::service::Routes::builder();
+        routes
             .add_service(health_service)
             .add_service(reflection)
             // Edges send requests as large as their body limit (see `contract::size`).
@@ -256,8 +251,26 @@ impl PreparedRouter {
                 RouterServiceServer::new(router).max_decoding_message_size(ROUTER_MESSAGE_LIMIT),
             )
             // Platforms manage their principals' keys here, never at the vault itself.
-            .add_service(pass_through)
-            .serve_with_incoming_shutdown(incoming, signal);
+            .add_service(pass_through);
+        let mut threads = ConnectionThreads::start(&routes.routes(), &server_tls, &connections)?;
+        let server = async move {
+            tokio::pin!(signal);
+            loop {
+                tokio::select! {
+                    () = &mut signal => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, remote)) => threads.hand_over(tcp, remote),
+                        Err(error) => {
+                            // Out of file descriptors and the like: back off, keep serving.
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    },
+                }
+            }
+            drop(listener);
+            threads.stop().await
+        };
         tokio::pin!(server);
         let grace = settings.shutdown_grace;
         let result = tokio::select! {
@@ -279,7 +292,7 @@ impl PreparedRouter {
         if let Some(watcher) = catalog_watcher {
             watcher.abort();
         }
-        result.map_err(|e| StartError::Runtime(format!("server failed: {e}")))
+        result.map_err(StartError::Runtime)
     }
 }
 
