@@ -17,8 +17,8 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -119,6 +119,11 @@ impl fmt::Display for RouterAddr {
 pub struct RouterConn {
     pub addr: RouterAddr,
     transport: RouterTransport,
+    /// The edge's certificate, for a network router: each connection thread makes a
+    /// channel of its own with it (see [`RouterConn::client`]).
+    tls: Option<Arc<ClientTls>>,
+    /// Those channels, by thread; dropped with the router when it leaves the set.
+    per_thread: Mutex<HashMap<std::thread::ThreadId, Channel>>,
     /// The largest message sent or received on it.
     message_limit: usize,
     /// The router's `RouterService` itself, when it runs in this process: what its calls
@@ -136,7 +141,7 @@ impl RouterConn {
         if let Some(router) = &self.direct {
             return RouterClient::Direct(router.clone());
         }
-        let client = RouterServiceClient::new(keyroute_telemetry::traced(self.transport.clone()))
+        let client = RouterServiceClient::new(keyroute_telemetry::traced(self.transport_here()))
             .max_encoding_message_size(self.message_limit)
             .max_decoding_message_size(self.message_limit);
         RouterClient::Grpc(client)
@@ -145,6 +150,43 @@ impl RouterConn {
     /// The transport itself, for health checks.
     pub fn transport(&self) -> RouterTransport {
         self.transport.clone()
+    }
+
+    /// The transport for a call from this thread. A channel's connection is driven by
+    /// tasks on the runtime that made it: on a connection thread (see
+    /// `crate::serve`), a channel of the thread's own, so that a call never wakes another
+    /// thread; elsewhere, the shared one.
+    fn transport_here(&self) -> RouterTransport {
+        let (RouterAddr::Network(addr), Some(tls)) = (self.addr, &self.tls) else {
+            return self.transport.clone();
+        };
+        if !keyroute_telemetry::startup::on_connection_thread() {
+            return self.transport.clone();
+        }
+        let mut channels = self
+            .per_thread
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let thread = std::thread::current().id();
+        if let Some(channel) = channels.get(&thread) {
+            return RouterTransport::Network(channel.clone());
+        }
+        let made = Identity::parse("router")
+            .map_err(|error| error.to_string())
+            .and_then(|identity| {
+                keyroute_tls::channel(&addr.to_string(), tls.clone(), identity)
+                    .map_err(|error| error.to_string())
+            });
+        match made {
+            Ok(channel) => {
+                channels.insert(thread, channel.clone());
+                RouterTransport::Network(channel)
+            }
+            Err(error) => {
+                tracing::warn!(router = %addr, %error, "cannot make a channel for this thread");
+                self.transport.clone()
+            }
+        }
     }
 
     /// Records whether the last call reached this router.
@@ -284,6 +326,8 @@ impl RouterPool {
         let conn = RouterConn {
             addr: RouterAddr::InProcess,
             transport: RouterTransport::InProcess(service),
+            tls: None,
+            per_thread: Mutex::default(),
             message_limit,
             direct: Some(router),
             down: AtomicBool::new(false),
@@ -294,11 +338,6 @@ impl RouterPool {
             conns: ArcSwap::from_pointee(vec![Arc::new(conn)]),
             next: AtomicUsize::new(0),
         })
-    }
-
-    /// Whether this is the pool of the router in this process.
-    pub fn is_in_process(&self) -> bool {
-        matches!(self.source, Source::InProcess)
     }
 
     /// Resolves every target again and swaps in the new set, keeping the channels of
@@ -339,6 +378,8 @@ impl RouterPool {
             conns.push(Arc::new(RouterConn {
                 addr,
                 transport: RouterTransport::Network(channel),
+                tls: Some(tls.clone()),
+                per_thread: Mutex::default(),
                 message_limit: self.message_limit,
                 direct: None,
                 down: AtomicBool::new(false),

@@ -65,9 +65,6 @@ fn connection_error(error: &std::io::Error) -> bool {
 #[derive(Clone)]
 struct Shared {
     app: axum::Router,
-    /// Whether the routers are in this process (`keyroute dev`): then connections are
-    /// served on [`ConnectionThreads`].
-    on_threads: bool,
     builder: Arc<Builder<TokioExecutor>>,
     limits: HttpLimits,
     /// Turns true when the server stops: connections shut down gracefully.
@@ -89,22 +86,14 @@ impl Edge {
         let limits = self.limits;
         let (stop, stopping) = watch::channel(false);
         let (running_tx, running) = watch::channel(());
-        let on_threads = self.routers.is_in_process();
         let shared = Shared {
-            on_threads,
             app: app::routes(self),
             builder: Arc::new(builder(&limits)),
             limits,
             stopping,
             _running: running,
         };
-        // Only for the router in this process: a network router's channels are driven by
-        // tasks on the main runtime, which each request would then wake from another thread.
-        let mut threads = if shared.on_threads {
-            Some(ConnectionThreads::start(&shared)?)
-        } else {
-            None
-        };
+        let mut threads = ConnectionThreads::start(&shared)?;
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -112,12 +101,7 @@ impl Edge {
                 () = &mut shutdown => break,
             };
             match accepted {
-                Ok((tcp, remote)) => match &mut threads {
-                    Some(threads) => threads.hand_over(tcp, remote),
-                    None => {
-                        tokio::spawn(connection(shared.clone(), tcp, remote));
-                    }
-                },
+                Ok((tcp, remote)) => threads.hand_over(tcp, remote),
                 Err(error) if connection_error(&error) => {}
                 Err(error) => {
                     // Out of file descriptors, most likely: give the running connections a
@@ -137,8 +121,9 @@ impl Edge {
 }
 
 /// The threads connections are served on, each a single-threaded runtime of its own: a
-/// connection's requests, its in-process router call and the upstream connections they
-/// open all stay on one thread. On tokio's work-stealing runtime a request woke another
+/// connection's requests and what they call stay on one thread (the router in this
+/// process, its upstream connections, or this thread's own channel to a network router;
+/// see `RouterConn::client`). On tokio's work-stealing runtime a request woke another
 /// worker thread about once per hop, and on a virtual machine each such wake-up costs tens
 /// of microseconds (measured: CPU per request at 2,000 req/s ~170 µs against ~130 µs on
 /// one thread). Accepted connections are dealt out in turn.
@@ -274,7 +259,6 @@ async fn connection(shared: Shared, tcp: TcpStream, remote: SocketAddr) {
     }
     let Shared {
         app,
-        on_threads: _,
         builder,
         limits,
         mut stopping,

@@ -1,7 +1,6 @@
-//! `keyroute dev`'s edge (its router in the process) serves each connection on one of its
-//! connection threads, one per core, each a single-threaded runtime; they end with the
-//! server. An edge in front of network routers serves on the main runtime.
-//! (A test binary of its own: it counts this process's threads.)
+//! The edge serves each connection on one of its connection threads, one per core, each a
+//! single-threaded runtime; they end with the server. Each thread calls a network router
+//! over a channel of its own. (A test binary of its own: it counts this process's threads.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,10 +21,48 @@ fn connection_threads() -> usize {
         .count()
 }
 
+/// The router's count of mTLS connections accepted.
+async fn router_connections(gateway: &support::Gateway) -> f64 {
+    let text = gateway.routers[0].metrics_text().await;
+    keyroute_test_support::metric_value(&text, "keyroute_router_connections_total").unwrap()
+}
+
+fn chat(n: usize) -> String {
+    json!({
+        "model": "gpt-4o-mini",
+        "stream": n % 2 == 1,
+        "messages": [{ "role": "user", "content": format!("call {n}") }],
+    })
+    .to_string()
+}
+
 #[tokio::test]
-async fn an_in_process_edge_serves_on_connection_threads_that_end_with_it() {
+async fn connection_threads_serve_and_end_with_the_server_and_each_has_its_own_router_channel() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let gateway = support::gateway().await;
-    assert_eq!(connection_threads(), 0, "network routers: the main runtime");
+
+    // Each client its own connection, dealt out over the threads; each thread reaches the
+    // network router over a connection of its own.
+    for n in 0..2 * cores {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/v1/chat/completions", gateway.url))
+            .bearer_auth(&gateway.token)
+            .header("content-type", "application/json")
+            .body(chat(n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(
+            answer
+                .text()
+                .await
+                .unwrap()
+                .contains(&format!("echo: call {n}"))
+        );
+    }
+    assert_eq!(connection_threads(), cores);
+    assert_eq!(router_connections(&gateway).await, cores as f64);
 
     let settings = EdgeSettings {
         routers: vec![gateway.routers[0].addr.to_string()],
@@ -45,20 +82,13 @@ async fn an_in_process_edge_serves_on_connection_threads_that_end_with_it() {
         let _ = stopped.await;
     }));
 
-    // Each client its own connection: they are dealt out over the threads.
+    // A second edge, its router in the process (as `keyroute dev`'s), stopped below.
     for n in 0..4 {
         let answer = reqwest::Client::new()
             .post(&url)
             .bearer_auth(&gateway.token)
             .header("content-type", "application/json")
-            .body(
-                json!({
-                    "model": "gpt-4o-mini",
-                    "stream": n % 2 == 1,
-                    "messages": [{ "role": "user", "content": format!("call {n}") }],
-                })
-                .to_string(),
-            )
+            .body(chat(n))
             .send()
             .await
             .unwrap();
@@ -66,13 +96,12 @@ async fn an_in_process_edge_serves_on_connection_threads_that_end_with_it() {
         let body = answer.text().await.unwrap();
         assert!(body.contains(&format!("echo: call {n}")), "{body}");
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(connection_threads(), cores);
+    assert_eq!(connection_threads(), 2 * cores);
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while connection_threads() > 0 {
+    while connection_threads() > cores {
         assert!(
             tokio::time::Instant::now() < deadline,
             "connection threads outlived the server"

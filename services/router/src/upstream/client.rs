@@ -68,10 +68,7 @@ impl ThreadPooled {
 
     /// The client to send with from this thread.
     pub fn get(&self) -> HttpClient {
-        let single = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
-            runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
-        });
-        if !single {
+        if !keyroute_telemetry::startup::on_connection_thread() {
             return self.shared.clone();
         }
         THREAD_CLIENTS.with(|clients| {
