@@ -25,6 +25,13 @@ use super::sql::{Param, Row, Tx, Value, numbered_for_postgres};
 
 /// How many idle connections each replica keeps.
 const POOL: usize = 8;
+/// How many connections each replica has open at most: transactions past that wait for
+/// one. Unbounded, a burst of concurrent calls (each transaction runs on a blocking thread
+/// of its own) opened one connection per call until PostgreSQL refused more ("too many
+/// clients"); past a few per core, more connections only add contention.
+const MAX_OPEN: usize = 16;
+/// How long a transaction waits for a connection before failing.
+const CHECKOUT_WAIT: Duration = Duration::from_secs(30);
 /// How many times a transaction that lost a conflict is run again before giving up.
 const RETRIES: u32 = 12;
 
@@ -141,6 +148,13 @@ impl From<::postgres::Error> for StoreError {
             Self::Backend(text)
         }
     }
+}
+
+/// Idle connections, and how many are open in all (idle or in use).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Connection>,
+    open: usize,
 }
 
 /// A connection and the statements prepared on it.
@@ -276,7 +290,9 @@ pub(super) struct Postgres {
     /// verify-full's TLS; `None`: plaintext.
     tls: Option<MakeRustls>,
     config: Config,
-    idle: Mutex<Vec<Connection>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is returned or closed.
+    returned: std::sync::Condvar,
     /// Set when the store is dropped: the change listener stops.
     closed: Arc<AtomicBool>,
 }
@@ -287,9 +303,11 @@ impl Drop for Postgres {
         // Closing a connection blocks on its own runtime, which tokio forbids on an async
         // worker, where the last handle on the store may well be dropped.
         let idle = std::mem::take(
-            self.idle
+            &mut self
+                .pool
                 .get_mut()
-                .unwrap_or_else(|poison| poison.into_inner()),
+                .unwrap_or_else(|poison| poison.into_inner())
+                .idle,
         );
         if !idle.is_empty() {
             let _ = std::thread::Builder::new()
@@ -307,10 +325,11 @@ impl Postgres {
             url: settings.url.clone(),
             tls: settings.tls.clone(),
             config,
-            idle: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool::default()),
+            returned: std::sync::Condvar::new(),
             closed: Arc::new(AtomicBool::new(false)),
         };
-        let mut conn = store.connect()?;
+        let mut conn = store.checkout()?;
         super::migrations::migrate_postgres(&mut conn.client, now)?;
         store.checkin(conn);
         Ok(store)
@@ -327,32 +346,62 @@ impl Postgres {
         })
     }
 
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// An idle connection, a new one while fewer than [`MAX_OPEN`] are open, or the first
+    /// one returned within [`CHECKOUT_WAIT`].
     fn checkout(&self) -> Result<Connection, StoreError> {
+        let deadline = std::time::Instant::now() + CHECKOUT_WAIT;
+        let mut pool = self.pool();
         loop {
-            let pooled = self
-                .idle
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .pop();
-            match pooled {
-                Some(conn) if conn.client.is_closed() => continue,
+            match pool.idle.pop() {
+                Some(conn) if conn.client.is_closed() => {
+                    pool.open -= 1;
+                    continue;
+                }
                 Some(conn) => return Ok(conn),
-                None => return self.connect(),
+                None => {}
             }
+            if pool.open < MAX_OPEN {
+                pool.open += 1;
+                drop(pool);
+                return self.connect().inspect_err(|_| self.forget());
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Backend(format!(
+                    "no database connection free within {} s ({MAX_OPEN} in use)",
+                    CHECKOUT_WAIT.as_secs()
+                )));
+            }
+            pool = self
+                .returned
+                .wait_timeout(pool, deadline - now)
+                .unwrap_or_else(|poison| poison.into_inner())
+                .0;
         }
     }
 
+    /// Returns a connection: kept idle, or closed when enough are idle or it is broken.
     fn checkin(&self, conn: Connection) {
-        if conn.client.is_closed() {
-            return;
+        let mut pool = self.pool();
+        if conn.client.is_closed() || pool.idle.len() >= POOL {
+            pool.open -= 1;
+        } else {
+            pool.idle.push(conn);
         }
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if idle.len() < POOL {
-            idle.push(conn);
-        }
+        drop(pool);
+        self.returned.notify_one();
+    }
+
+    /// A connection counted open that was never made or is gone.
+    fn forget(&self) {
+        self.pool().open -= 1;
+        self.returned.notify_one();
     }
 
     /// Runs `work` in one serializable transaction, again from the start when it loses a
@@ -528,7 +577,42 @@ fn listen_loop(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use super::PostgresSettings;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::{MAX_OPEN, Postgres, PostgresSettings};
+
+    /// Each transaction runs on a blocking thread of its own; a burst of them once opened a
+    /// connection each until PostgreSQL refused more ("too many clients").
+    #[test]
+    fn a_burst_of_transactions_never_has_more_than_max_open_connections() {
+        let db = keyroute_test_servers::postgres::database();
+        let settings =
+            PostgresSettings::new(&db.url(), Some(db.password().to_owned().into())).unwrap();
+        let store = Arc::new(Postgres::open(&settings, 0).unwrap());
+        let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let threads: Vec<_> = (0..64)
+            .map(|_| {
+                let (store, running, peak) = (store.clone(), running.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    store.read(&|_| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(50));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap().unwrap();
+        }
+        let peak = peak.load(Ordering::SeqCst);
+        assert!(peak <= MAX_OPEN, "{peak} connections in use at once");
+        assert!(peak > 1, "the transactions never overlapped");
+    }
 
     #[test]
     fn urls_with_a_password_without_a_database_or_with_a_weak_sslmode_are_refused() {
