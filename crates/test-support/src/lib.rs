@@ -7,10 +7,12 @@
 mod logs;
 mod router;
 mod scrape;
+mod threads;
 mod vault;
 
 pub use keyroute_tls::TestPki;
 pub use logs::{CapturedLogs, capture_logs};
 pub use router::TestRouter;
 pub use scrape::{metric_value, tracing_on};
+pub use threads::threads_named;
 pub use vault::{TestVault, VaultClient, credential_request, test_database, with_token};

@@ -188,25 +188,28 @@ pub fn incoming(
     listener: TcpListener,
     tls: Arc<ServerTls>,
 ) -> ReceiverStream<Result<TlsConnection, io::Error>> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let (hand, handed) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
-            let (tcp, remote_addr) = tokio::select! {
-                () = sender.closed() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: back off briefly, keep serving.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let accepted = tokio::select! {
+                () = hand.closed() => return,
+                accepted = listener.accept() => accepted,
             };
-            tokio::spawn(handshake(tcp, remote_addr, tls.clone(), sender.clone()));
+            match accepted.and_then(|(tcp, remote_addr)| Ok((tcp.into_std()?, remote_addr))) {
+                Ok(accepted) => {
+                    if hand.send(accepted).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off briefly, keep serving.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
         }
     });
-    ReceiverStream::new(receiver)
+    handed_over(handed, tls)
 }
 
 /// [`incoming`] for connections accepted elsewhere and handed over (as std sockets, so that

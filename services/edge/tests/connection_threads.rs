@@ -12,13 +12,8 @@ use keyroute_edge::state::{Edge, EdgeSettings};
 use keyroute_tls::ClientTls;
 use serde_json::json;
 
-/// This process's threads whose name starts with `edge-conn-`.
 fn connection_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with("edge-conn-"))
-        .count()
+    keyroute_test_support::threads_named("edge-conn-")
 }
 
 /// The router's count of mTLS connections accepted.
@@ -27,13 +22,24 @@ async fn router_connections(gateway: &support::Gateway) -> f64 {
     keyroute_test_support::metric_value(&text, "keyroute_router_connections_total").unwrap()
 }
 
-fn chat(n: usize) -> String {
-    json!({
+/// Chat call `n` to `url` on a connection of its own (a new client); checks its answer.
+async fn call_on_a_new_connection(url: &str, token: &str, n: usize) {
+    let body = json!({
         "model": "gpt-4o-mini",
         "stream": n % 2 == 1,
         "messages": [{ "role": "user", "content": format!("call {n}") }],
-    })
-    .to_string()
+    });
+    let answer = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains(&format!("echo: call {n}")), "{text}");
 }
 
 #[tokio::test]
@@ -43,23 +49,9 @@ async fn connection_threads_serve_and_end_with_the_server_and_each_has_its_own_r
 
     // Each client its own connection, dealt out over the threads; each thread reaches the
     // network router over a connection of its own.
+    let url = format!("{}/v1/chat/completions", gateway.url);
     for n in 0..2 * cores {
-        let answer = reqwest::Client::new()
-            .post(format!("{}/v1/chat/completions", gateway.url))
-            .bearer_auth(&gateway.token)
-            .header("content-type", "application/json")
-            .body(chat(n))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
-        assert!(
-            answer
-                .text()
-                .await
-                .unwrap()
-                .contains(&format!("echo: call {n}"))
-        );
+        call_on_a_new_connection(&url, &gateway.token, n).await;
     }
     assert_eq!(connection_threads(), cores);
     assert_eq!(router_connections(&gateway).await, cores as f64);
@@ -84,17 +76,7 @@ async fn connection_threads_serve_and_end_with_the_server_and_each_has_its_own_r
 
     // A second edge, its router in the process (as `keyroute dev`'s), stopped below.
     for n in 0..4 {
-        let answer = reqwest::Client::new()
-            .post(&url)
-            .bearer_auth(&gateway.token)
-            .header("content-type", "application/json")
-            .body(chat(n))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200);
-        let body = answer.text().await.unwrap();
-        assert!(body.contains(&format!("echo: call {n}")), "{body}");
+        call_on_a_new_connection(&url, &gateway.token, n).await;
     }
     assert_eq!(connection_threads(), 2 * cores);
 

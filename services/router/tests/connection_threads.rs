@@ -11,13 +11,8 @@ use std::time::Duration;
 
 use support::{ask, stack, text};
 
-/// This process's threads whose name starts with `router-conn-`.
 fn connection_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with("router-conn-"))
-        .count()
+    keyroute_test_support::threads_named("router-conn-")
 }
 
 #[tokio::test]
