@@ -12,6 +12,7 @@ mod migrations;
 mod model;
 mod money;
 mod postgres;
+mod postgres_settings;
 mod postgres_tls;
 mod rate_limits;
 mod raw;
@@ -24,7 +25,7 @@ pub use money::{
 };
 
 pub use model::*;
-pub use postgres::PostgresSettings;
+pub use postgres_settings::PostgresSettings;
 pub use postgres_tls::{DbCa, DbTlsError};
 pub use rate_limits::{RateLimitChange, RateLimitRecord, RateLimitScope};
 pub use raw::SqlValue;
