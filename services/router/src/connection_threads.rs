@@ -53,7 +53,8 @@ impl ConnectionThreads {
                 .map_err(|error| StartError::Runtime(format!("cannot start a runtime: {error}")))?;
             let serving = serve(
                 routes.clone(),
-                keyroute_tls::handed_over(handed, tls.clone()),
+                handed,
+                tls.clone(),
                 connections.clone(),
                 stopping.clone(),
             );
@@ -108,16 +109,17 @@ impl ConnectionThreads {
     }
 }
 
-/// One thread's tonic server, until told to stop.
+/// One thread's tonic server, until told to stop. Runs on the thread's runtime, so that the
+/// handed sockets register with its reactor: registered with the work-stealing runtime's,
+/// every read would wake one of its workers, which would then wake this thread.
 async fn serve(
     routes: Routes,
-    incoming: impl futures::Stream<Item = Result<keyroute_tls::TlsConnection, std::io::Error>>
-    + Send
-    + 'static,
+    handed: mpsc::UnboundedReceiver<Handed>,
+    tls: Arc<ServerTls>,
     connections: Arc<AtomicU64>,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let incoming = incoming.inspect(move |accepted| {
+    let incoming = keyroute_tls::handed_over(handed, tls).inspect(move |accepted| {
         if accepted.is_ok() {
             connections.fetch_add(1, Ordering::Relaxed);
         }
@@ -130,4 +132,59 @@ async fn serve(
         })
         .await
         .map_err(|error| format!("server failed: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use keyroute_tls::{ClientTls, Identity, TestPki};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use super::*;
+
+    /// A handed connection is served by its thread alone: the runtime that started the
+    /// threads and accepted the connection is never driven again, yet the call on it is
+    /// answered. (Registered with that runtime's reactor, the socket would never be read.)
+    #[test]
+    fn a_handed_connection_needs_nothing_but_its_thread() {
+        let pki = TestPki::new();
+        let starter = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (mut threads, listener) = starter.block_on(async {
+            let (_reporter, health) = tonic_health::server::health_reporter();
+            let tls = ServerTls::from_files(pki.paths("router")).unwrap();
+            let connections = Arc::new(AtomicU64::new(0));
+            let threads = ConnectionThreads::start(&Routes::new(health), &tls, &connections);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            (threads.unwrap(), listener)
+        });
+        let address = listener.local_addr().unwrap().to_string();
+        let client_tls = ClientTls::from_files(pki.paths("edge")).unwrap();
+        let client = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let router = Identity::parse("spiffe://keyroute/router").unwrap();
+                let channel = keyroute_tls::channel(&address, client_tls, router).unwrap();
+                let mut health = HealthClient::new(channel);
+                let call = health.check(HealthCheckRequest::default());
+                tokio::time::timeout(Duration::from_secs(10), call).await
+            })
+        });
+        let (tcp, remote) = starter.block_on(listener.accept()).unwrap();
+        threads.hand_over(tcp, remote);
+
+        let answer = client.join().unwrap();
+        let answer = answer.expect("no answer without the starting runtime");
+        assert_eq!(answer.unwrap().into_inner().status, 1, "serving");
+        starter.block_on(threads.stop()).unwrap();
+    }
 }
