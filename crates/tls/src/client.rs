@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::coalesce::Coalesced;
 use crate::crypto::provider;
 use crate::error::TlsError;
 use crate::identity::Identity;
@@ -136,7 +137,7 @@ pub fn channel(
                 .map_err(std::io::Error::other)?
                 .to_owned();
             let stream = TlsConnector::from(config).connect(name, tcp).await?;
-            Ok::<_, std::io::Error>(TokioIo::new(stream))
+            Ok::<_, std::io::Error>(TokioIo::new(Coalesced::new(stream)))
         }
     });
     Ok(endpoint.connect_with_connector_lazy(connector))

@@ -8,6 +8,7 @@
 //! addresses work alike.
 
 mod client;
+mod coalesce;
 mod crypto;
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
