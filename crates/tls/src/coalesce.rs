@@ -37,8 +37,8 @@ impl<IO> Coalesced<IO> {
         }
     }
 
-    /// The stream beneath, for its TLS state.
-    pub fn get_ref(&self) -> &IO {
+    #[cfg(test)]
+    fn get_ref(&self) -> &IO {
         &self.io
     }
 }
