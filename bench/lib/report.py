@@ -242,6 +242,8 @@ def main_table(args: argparse.Namespace, results: dict) -> None:
           + (f"; LiteLLM {args.litellm} with 1 worker" if "litellm" in paths else "; LiteLLM skipped")
           + ("" if "production" in paths else "; production processes skipped")
           + ("; every CPU kept awake by lowest-priority spinners (--keep-awake)" if args.keep_awake == "1" else "")
+          + ("; production's edge on CPU 0, its router and vault on the other CPUs (--own-cpus)"
+             if args.own_cpus == "1" and "production" in paths else "")
           + ".")
     if args.errors or args.failed_runs:
         print()
@@ -330,6 +332,7 @@ def main() -> int:
     parser.add_argument("--litellm", default="")
     parser.add_argument("--oha", default="")
     parser.add_argument("--keep-awake", default="0")
+    parser.add_argument("--own-cpus", default="0")
     parser.add_argument("--errors", type=int, default=0)
     parser.add_argument("--failed-runs", type=int, default=0)
     args = parser.parse_args()

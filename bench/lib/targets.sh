@@ -83,19 +83,25 @@ start_production() {
     "$BIN/keyroute" kek generate --out "$dir/kek.json" >"$dir/kek.log" 2>&1 \
         || { cat "$dir/kek.log" >&2; die "keyroute kek generate failed"; }
     vault="127.0.0.1:$(free_port)" router="127.0.0.1:$(free_port)" edge="127.0.0.1:$(free_port)"
+    # --own-cpus: the edge on CPU 0, router and vault on the others (see bench/run).
+    local edge_cpus=() others_cpus=()
+    if [[ "${OWN_CPUS:-0}" = 1 ]]; then
+        edge_cpus=(taskset -c 0) others_cpus=(taskset -c "1-$(($(nproc) - 1))")
+        log "production: edge on CPU 0, router and vault on CPUs 1-$(($(nproc) - 1))"
+    fi
     tls() { echo "--tls-cert=$dir/certs/$1.crt" "--tls-key=$dir/certs/$1.key" "--tls-ca=$dir/certs/ca.crt"; }
     # shellcheck disable=SC2046 # tls's words are meant to split
-    start "$WORK/vault.log" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-vault" \
+    start "$WORK/vault.log" "${others_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-vault" \
         --listen="$vault" --metrics-listen="127.0.0.1:$(free_port)" --db="$dir/vault.sqlite" \
         --kek-file="$dir/kek.json" $(tls vault) --lease-ttl=5m --shutdown-grace=10s
     VAULT_PID=$STARTED
     # shellcheck disable=SC2046
-    start "$WORK/router.log" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-router" \
+    start "$WORK/router.log" "${others_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-router" \
         --listen="$router" --metrics-listen="127.0.0.1:$(free_port)" --vault="$vault" \
         $(tls router) --base-url="openai=$UPSTREAM" --shutdown-grace=30s
     ROUTER_PID=$STARTED
     # shellcheck disable=SC2046
-    start "$WORK/edge.log" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-edge" \
+    start "$WORK/edge.log" "${edge_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-edge" \
         --listen="$edge" --router="$router" --router-refresh=5s --vault="$vault" \
         $(tls edge) --body-limit=33554432 --request-timeout=10m
     EDGE_PID=$STARTED

@@ -143,16 +143,6 @@ pub async fn termination() {
     tracing::info!("termination signal received");
 }
 
-/// Whether the caller runs on a single-threaded runtime: one of the connection threads the
-/// edge and router serve connections on. Clients whose connections are driven by tasks
-/// (upstream pools, router channels) keep one per such thread, so that a request never
-/// wakes another thread to use them.
-pub fn on_connection_thread() -> bool {
-    tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
-        runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

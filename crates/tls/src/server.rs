@@ -190,24 +190,15 @@ pub fn incoming(
 ) -> ReceiverStream<Result<TlsConnection, io::Error>> {
     let (hand, handed) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                () = hand.closed() => return,
-                accepted = listener.accept() => accepted,
-            };
-            match accepted.and_then(|(tcp, remote_addr)| Ok((tcp.into_std()?, remote_addr))) {
-                Ok(accepted) => {
-                    if hand.send(accepted).is_err() {
-                        return;
-                    }
+        keyroute_serve::accept_until(&listener, hand.closed(), |tcp, remote_addr| {
+            match tcp.into_std() {
+                Ok(tcp) => {
+                    let _ = hand.send((tcp, remote_addr));
                 }
-                Err(error) => {
-                    // Out of file descriptors and the like: back off briefly, keep serving.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                Err(error) => tracing::debug!(%remote_addr, %error, "cannot take a connection"),
             }
-        }
+        })
+        .await;
     });
     handed_over(handed, tls)
 }
@@ -216,7 +207,7 @@ pub fn incoming(
 /// they register with this thread's runtime): each TLS handshake on its own task here.
 /// Ends when the sender of `handed` is dropped.
 pub fn handed_over(
-    mut handed: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    mut handed: keyroute_serve::HandedConnections,
     tls: Arc<ServerTls>,
 ) -> ReceiverStream<Result<TlsConnection, io::Error>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(64);

@@ -160,7 +160,7 @@ impl RouterConn {
         let (RouterAddr::Network(addr), Some(tls)) = (self.addr, &self.tls) else {
             return self.transport.clone();
         };
-        if !keyroute_telemetry::startup::on_connection_thread() {
+        if !keyroute_serve::on_connection_thread() {
             return self.transport.clone();
         }
         let mut channels = self

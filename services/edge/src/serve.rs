@@ -13,7 +13,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
@@ -22,6 +21,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use keyroute_serve::{ConnectionThreads, HandedConnections};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -49,16 +49,6 @@ fn builder(limits: &HttpLimits) -> Builder<TokioExecutor> {
         .keep_alive_interval(limits.http2_keep_alive_interval)
         .keep_alive_timeout(limits.http2_keep_alive_timeout);
     builder
-}
-
-/// Whether an accept error concerns one connection only (the listener is fine).
-fn connection_error(error: &std::io::Error) -> bool {
-    matches!(
-        error.kind(),
-        std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-    )
 }
 
 /// What every connection task shares.
@@ -93,26 +83,22 @@ impl Edge {
             stopping,
             _running: running,
         };
-        let mut threads = ConnectionThreads::start(&shared)?;
-        tokio::pin!(shutdown);
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = &mut shutdown => break,
-            };
-            match accepted {
-                Ok((tcp, remote)) => threads.hand_over(tcp, remote),
-                Err(error) if connection_error(&error) => {}
-                Err(error) => {
-                    // Out of file descriptors, most likely: give the running connections a
-                    // moment to close some.
-                    tracing::error!(%error, "cannot accept connections");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
+        // Connections are served on connection threads (see `keyroute_serve`): a
+        // connection's requests and what they call (the router in this process, its
+        // upstream connections, or this thread's own channel to a network router; see
+        // `RouterConn::client`) stay on one thread.
+        let mut threads =
+            ConnectionThreads::start("edge-conn", |handed| serve_handed(shared.clone(), handed))
+                .map_err(|error| {
+                    EdgeError::Serve(format!("cannot start connection threads: {error}"))
+                })?;
+        keyroute_serve::accept_until(&listener, shutdown, |tcp, remote| {
+            threads.hand_over(tcp, remote);
+        })
+        .await;
         drop(listener);
         let _ = stop.send(true);
+        // Each thread ends once its connections have.
         drop(threads);
         drop(shared);
         running_tx.closed().await;
@@ -120,60 +106,9 @@ impl Edge {
     }
 }
 
-/// The threads connections are served on, each a single-threaded runtime of its own: a
-/// connection's requests and what they call stay on one thread (the router in this
-/// process, its upstream connections, or this thread's own channel to a network router;
-/// see `RouterConn::client`). On tokio's work-stealing runtime a request woke another
-/// worker thread about once per hop, and on a virtual machine each such wake-up costs tens
-/// of microseconds (measured: CPU per request at 2,000 req/s ~170 µs against ~130 µs on
-/// one thread). Accepted connections are dealt out in turn.
-struct ConnectionThreads {
-    threads: Vec<tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
-    next: usize,
-}
-
-impl ConnectionThreads {
-    /// One thread per core the process may use.
-    fn start(shared: &Shared) -> Result<Self, EdgeError> {
-        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut threads = Vec::with_capacity(count);
-        for index in 0..count {
-            let (hand, handed) = tokio::sync::mpsc::unbounded_channel();
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| EdgeError::Serve(format!("cannot start a runtime: {error}")))?;
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("edge-conn-{index}"))
-                .spawn(move || runtime.block_on(serve_handed(shared, handed)))
-                .map_err(|error| EdgeError::Serve(format!("cannot start a thread: {error}")))?;
-            threads.push(hand);
-        }
-        Ok(Self { threads, next: 0 })
-    }
-
-    fn hand_over(&mut self, tcp: TcpStream, remote: SocketAddr) {
-        let tcp = match tcp.into_std() {
-            Ok(tcp) => tcp,
-            Err(error) => {
-                tracing::debug!(client = %remote, %error, "cannot hand over a connection");
-                return;
-            }
-        };
-        self.next = (self.next + 1) % self.threads.len();
-        if self.threads[self.next].send((tcp, remote)).is_err() {
-            tracing::error!("a connection thread stopped; connection dropped");
-        }
-    }
-}
-
 /// One connection thread: serves what it is handed until the server stops, then waits
 /// for its connections to end.
-async fn serve_handed(
-    shared: Shared,
-    mut handed: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
-) {
+async fn serve_handed(shared: Shared, mut handed: HandedConnections) {
     let (running_here, running) = watch::channel(());
     while let Some((tcp, remote)) = handed.recv().await {
         match TcpStream::from_std(tcp) {

@@ -1,31 +1,26 @@
-//! The threads the router's gRPC connections are served on: one single-threaded runtime per
-//! core, each with a tonic server of its own over the same routes. A connection (its TLS
-//! handshake, its calls, the upstream connections they open, see
-//! [`crate::upstream::client::ThreadPooled`]) stays on one thread. On tokio's work-stealing
-//! runtime each call woke other worker threads several times, and on a virtual machine each
-//! such wake-up costs tens of microseconds. Accepted connections are dealt out in turn.
+//! The router's gRPC port on connection threads (see `keyroute_serve`): each thread runs a
+//! tonic server of its own over the same routes. A connection (its TLS handshake, its calls,
+//! the upstream connections they open, see [`crate::upstream::client::ThreadPooled`]) stays
+//! on one thread; stopping stops every server gracefully and waits for all of them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
+use keyroute_serve::HandedConnections;
 use keyroute_tls::ServerTls;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tonic::service::Routes;
 
 use crate::server::StartError;
 
-type Handed = (std::net::TcpStream, SocketAddr);
-
 /// The running threads; [`ConnectionThreads::stop`] ends them gracefully.
 #[derive(Debug)]
 pub struct ConnectionThreads {
-    hands: Vec<mpsc::UnboundedSender<Handed>>,
-    next: usize,
+    threads: keyroute_serve::ConnectionThreads<Result<(), String>>,
     stop: watch::Sender<bool>,
-    finished: Vec<oneshot::Receiver<Result<(), String>>>,
 }
 
 impl ConnectionThreads {
@@ -36,71 +31,34 @@ impl ConnectionThreads {
         tls: &Arc<ServerTls>,
         connections: &Arc<AtomicU64>,
     ) -> Result<Self, StartError> {
-        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (stop, stopping) = watch::channel(false);
-        let mut threads = Self {
-            hands: Vec::with_capacity(count),
-            next: 0,
-            stop,
-            finished: Vec::with_capacity(count),
-        };
-        for index in 0..count {
-            let (hand, handed) = mpsc::unbounded_channel();
-            let (done, finished) = oneshot::channel();
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| StartError::Runtime(format!("cannot start a runtime: {error}")))?;
-            let serving = serve(
+        let threads = keyroute_serve::ConnectionThreads::start("router-conn", |handed| {
+            serve(
                 routes.clone(),
                 handed,
                 tls.clone(),
                 connections.clone(),
                 stopping.clone(),
-            );
-            std::thread::Builder::new()
-                .name(format!("router-conn-{index}"))
-                .spawn(move || {
-                    let _ = done.send(runtime.block_on(serving));
-                })
-                .map_err(|error| StartError::Runtime(format!("cannot start a thread: {error}")))?;
-            threads.hands.push(hand);
-            threads.finished.push(finished);
-        }
-        Ok(threads)
+            )
+        })
+        .map_err(|error| {
+            StartError::Runtime(format!("cannot start connection threads: {error}"))
+        })?;
+        Ok(Self { threads, stop })
     }
 
     /// Gives an accepted connection to the next thread.
     pub fn hand_over(&mut self, tcp: TcpStream, remote: SocketAddr) {
-        let tcp = match tcp.into_std() {
-            Ok(tcp) => tcp,
-            Err(error) => {
-                tracing::info!(%remote, %error, "cannot hand over a connection");
-                return;
-            }
-        };
-        self.next = (self.next + 1) % self.hands.len();
-        if self.hands[self.next].send((tcp, remote)).is_err() {
-            tracing::error!("a connection thread stopped; connection dropped");
-        }
+        self.threads.hand_over(tcp, remote);
     }
 
     /// Stops taking connections, shuts every server down gracefully (streams finish), and
     /// waits for all of them.
     pub async fn stop(self) -> Result<(), String> {
-        let Self {
-            hands,
-            stop,
-            finished,
-            ..
-        } = self;
-        drop(hands);
-        let _ = stop.send(true);
+        let _ = self.stop.send(true);
         let mut result = Ok(());
-        for thread in finished {
-            let outcome = thread
-                .await
-                .unwrap_or_else(|_| Err("a connection thread ended without a word".to_owned()));
+        for outcome in self.threads.join().await {
+            let outcome = outcome.unwrap_or_else(|| Err("a connection thread panicked".to_owned()));
             if result.is_ok() {
                 result = outcome;
             }
@@ -114,7 +72,7 @@ impl ConnectionThreads {
 /// every read would wake one of its workers, which would then wake this thread.
 async fn serve(
     routes: Routes,
-    handed: mpsc::UnboundedReceiver<Handed>,
+    handed: HandedConnections,
     tls: Arc<ServerTls>,
     connections: Arc<AtomicU64>,
     mut stopping: watch::Receiver<bool>,

@@ -254,20 +254,10 @@ impl PreparedRouter {
             .add_service(pass_through);
         let mut threads = ConnectionThreads::start(&routes.routes(), &server_tls, &connections)?;
         let server = async move {
-            tokio::pin!(signal);
-            loop {
-                tokio::select! {
-                    () = &mut signal => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok((tcp, remote)) => threads.hand_over(tcp, remote),
-                        Err(error) => {
-                            // Out of file descriptors and the like: back off, keep serving.
-                            tracing::warn!(%error, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    },
-                }
-            }
+            keyroute_serve::accept_until(&listener, signal, |tcp, remote| {
+                threads.hand_over(tcp, remote);
+            })
+            .await;
             drop(listener);
             threads.stop().await
         };

@@ -68,7 +68,7 @@ impl ThreadPooled {
 
     /// The client to send with from this thread.
     pub fn get(&self) -> HttpClient {
-        if !keyroute_telemetry::startup::on_connection_thread() {
+        if !keyroute_serve::on_connection_thread() {
             return self.shared.clone();
         }
         THREAD_CLIENTS.with(|clients| {
