@@ -85,6 +85,7 @@ async fn run() {
         timeouts: Timeouts::default(),
         tls_reload_interval: Duration::from_secs(3600),
         shutdown_grace: Duration::from_secs(5),
+        connection_threads: None,
         metrics_listen: None,
         health_listen: None,
         rate_limits: keyroute_ratelimit::Settings::default(),

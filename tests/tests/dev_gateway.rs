@@ -32,7 +32,9 @@ async fn start(state: &Path) -> Dev {
         binary.display()
     );
     let mut child = Command::new(binary)
-        .args(["dev", "--mock", "--http-addr", "127.0.0.1:0", "--state-dir"])
+        // Three connection threads whatever the cores: the count is checked below.
+        .args(["dev", "--mock", "--connection-threads", "3"])
+        .args(["--http-addr", "127.0.0.1:0", "--state-dir"])
         .arg(state)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -200,6 +202,20 @@ async fn dev_mock_serves_both_dialects_and_reuses_its_state() {
     );
 
     admin_works_as_printed(state.path(), &dev, &http).await;
+
+    // `--connection-threads 3`: three threads serve the HTTP port, three the router's.
+    let pid = dev.child.id().unwrap();
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .collect();
+    for prefix in ["edge-conn-", "router-conn-"] {
+        let count = threads
+            .iter()
+            .filter(|name| name.starts_with(prefix))
+            .count();
+        assert_eq!(count, 3, "{prefix}: {threads:?}");
+    }
 
     let (status, logs) = dev.stop().await;
     assert!(

@@ -7,4 +7,6 @@ mod accept;
 mod threads;
 
 pub use accept::accept_until;
-pub use threads::{ConnectionThreads, Handed, HandedConnections, on_connection_thread};
+pub use threads::{
+    ConnectionThreads, Handed, HandedConnections, default_count, on_connection_thread,
+};

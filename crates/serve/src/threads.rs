@@ -12,6 +12,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -32,17 +33,18 @@ pub struct ConnectionThreads<T> {
 }
 
 impl<T: Send + 'static> ConnectionThreads<T> {
-    /// One thread per core the process may use (`available_parallelism`, so a container's
-    /// CPU limit or affinity counts), named `{name}-{index}`, each running the future
-    /// `serve` makes on a runtime of its own. The future is polled only there.
+    /// `count` threads (by default one per core the process may use, see
+    /// [`default_count`]), named `{name}-{index}`, each running the future `serve` makes on
+    /// a runtime of its own. The future is polled only there.
     pub fn start<Serving>(
         name: &str,
+        count: Option<NonZeroUsize>,
         mut serve: impl FnMut(HandedConnections) -> Serving,
     ) -> std::io::Result<Self>
     where
         Serving: Future<Output = T> + Send + 'static,
     {
-        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let count = count.map_or_else(default_count, NonZeroUsize::get);
         let mut threads = Self {
             hands: Vec::with_capacity(count),
             next: 0,
@@ -92,6 +94,13 @@ impl<T: Send + 'static> ConnectionThreads<T> {
     }
 }
 
+/// One per core the process may use: `available_parallelism`, so a container's CPU limit
+/// or affinity counts. Each thread keeps its own upstream connections and router channels,
+/// so on a host with many cores a smaller count (`--connection-threads`) keeps fewer.
+pub fn default_count() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
 /// Whether this code runs on a connection thread (a single-threaded runtime): clients that
 /// keep connections per thread (so a call never wakes another thread) ask this.
 pub fn on_connection_thread() -> bool {
@@ -122,14 +131,14 @@ mod tests {
     /// read. The threads end with their outcomes once joined.
     #[test]
     fn connections_are_dealt_out_served_on_their_thread_and_threads_end_when_joined() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = default_count();
         let starter = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let (read, reads) = std::sync::mpsc::channel();
         let (mut threads, listener) = starter.block_on(async {
-            let threads = ConnectionThreads::start("serve-test", |mut handed| {
+            let threads = ConnectionThreads::start("serve-test", None, |mut handed| {
                 let read = read.clone();
                 async move {
                     let mut served = 0;
@@ -178,5 +187,22 @@ mod tests {
             assert!(name.starts_with("serve-test-"), "{name}");
             assert_eq!(served, 2, "dealt out in turn");
         }
+    }
+
+    #[test]
+    fn as_many_threads_as_asked() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let threads =
+            ConnectionThreads::start("serve-count", NonZeroUsize::new(3), |handed| async move {
+                let mut handed = handed;
+                while handed.recv().await.is_some() {}
+            })
+            .unwrap();
+        let outcomes = runtime.block_on(threads.join());
+        assert_eq!(outcomes.len(), 3);
+        assert!(outcomes.iter().all(Option::is_some));
     }
 }

@@ -116,6 +116,7 @@ impl TestRouter {
             timeouts,
             tls_reload_interval: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(5),
+            connection_threads: None,
             metrics_listen: Some(loopback),
             health_listen: Some(loopback),
             rate_limits,

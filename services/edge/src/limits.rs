@@ -31,6 +31,9 @@ pub struct HttpLimits {
     /// `http2_keep_alive_timeout` is closed.
     pub http2_keep_alive_interval: Duration,
     pub http2_keep_alive_timeout: Duration,
+    /// How many threads serve connections, each with its own router channels; `None`: one
+    /// per core the process may use.
+    pub connection_threads: Option<std::num::NonZeroUsize>,
 }
 
 impl Default for HttpLimits {
@@ -44,6 +47,7 @@ impl Default for HttpLimits {
             http2_max_streams: 256,
             http2_keep_alive_interval: Duration::from_secs(30),
             http2_keep_alive_timeout: Duration::from_secs(20),
+            connection_threads: None,
         }
     }
 }

@@ -76,6 +76,10 @@ struct EdgeArgs {
     /// address is answered 429 (tokens verified lately still pass). 0 turns it off.
     #[arg(long, env = "KEYROUTE_AUTH_FAILURE_LIMIT", default_value_t = 20)]
     auth_failure_limit: u32,
+    /// How many threads serve connections, each with its own router channels; one per
+    /// core the process may use unless given.
+    #[arg(long, env = "KEYROUTE_CONNECTION_THREADS")]
+    connection_threads: Option<std::num::NonZeroUsize>,
     /// How often the TLS files are checked for a renewed certificate.
     #[arg(long, env = "KEYROUTE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     tls_reload_interval: Duration,
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
                 idle_timeout: args.idle_timeout,
                 max_header_bytes: args.max_header_bytes,
                 http2_max_streams: args.http2_max_streams,
+                connection_threads: args.connection_threads,
                 ..HttpLimits::default()
             },
             auth_limit: AuthLimit {

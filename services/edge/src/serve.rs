@@ -88,10 +88,12 @@ impl Edge {
         // upstream connections, or this thread's own channel to a network router; see
         // `RouterConn::client`) stay on one thread.
         let mut threads =
-            ConnectionThreads::start("edge-conn", |handed| serve_handed(shared.clone(), handed))
-                .map_err(|error| {
-                    EdgeError::Serve(format!("cannot start connection threads: {error}"))
-                })?;
+            ConnectionThreads::start("edge-conn", limits.connection_threads, |handed| {
+                serve_handed(shared.clone(), handed)
+            })
+            .map_err(|error| {
+                EdgeError::Serve(format!("cannot start connection threads: {error}"))
+            })?;
         keyroute_serve::accept_until(&listener, shutdown, |tcp, remote| {
             threads.hand_over(tcp, remote);
         })

@@ -89,6 +89,11 @@ pub struct RouterArgs {
     #[arg(long, env = "KEYROUTE_TLS_RELOAD_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub tls_reload_interval: Duration,
 
+    /// How many threads serve the gRPC port's connections, each with its own upstream
+    /// connections; one per core the process may use unless given.
+    #[arg(long, env = "KEYROUTE_CONNECTION_THREADS")]
+    pub connection_threads: Option<std::num::NonZeroUsize>,
+
     /// How long running streams may take to finish after SIGTERM.
     #[arg(long, env = "KEYROUTE_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

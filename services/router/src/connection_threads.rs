@@ -24,15 +24,16 @@ pub struct ConnectionThreads {
 }
 
 impl ConnectionThreads {
-    /// One thread per core the process may use, serving `routes` over mutual TLS; counts
+    /// `count` threads (one per core by default), serving `routes` over mutual TLS; counts
     /// each authenticated connection in `connections`.
     pub fn start(
         routes: &Routes,
         tls: &Arc<ServerTls>,
         connections: &Arc<AtomicU64>,
+        count: Option<std::num::NonZeroUsize>,
     ) -> Result<Self, StartError> {
         let (stop, stopping) = watch::channel(false);
-        let threads = keyroute_serve::ConnectionThreads::start("router-conn", |handed| {
+        let threads = keyroute_serve::ConnectionThreads::start("router-conn", count, |handed| {
             serve(
                 routes.clone(),
                 handed,
@@ -118,7 +119,7 @@ mod tests {
             let (_reporter, health) = tonic_health::server::health_reporter();
             let tls = ServerTls::from_files(pki.paths("router")).unwrap();
             let connections = Arc::new(AtomicU64::new(0));
-            let threads = ConnectionThreads::start(&Routes::new(health), &tls, &connections);
+            let threads = ConnectionThreads::start(&Routes::new(health), &tls, &connections, None);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             (threads.unwrap(), listener)
         });

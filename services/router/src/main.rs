@@ -68,6 +68,7 @@ fn main() -> ExitCode {
             },
             tls_reload_interval: args.tls_reload_interval,
             shutdown_grace: args.shutdown_grace,
+            connection_threads: args.connection_threads,
             metrics_listen,
             health_listen,
             rate_limits,

@@ -68,6 +68,8 @@ pub struct RouterSettings {
     pub timeouts: Timeouts,
     pub tls_reload_interval: Duration,
     pub shutdown_grace: Duration,
+    /// How many connection threads serve the port; `None`: one per core.
+    pub connection_threads: Option<std::num::NonZeroUsize>,
     /// Where `/metrics` is served; `None` turns it off.
     pub metrics_listen: Option<SocketAddr>,
     /// A plaintext `grpc.health.v1` port for Kubernetes probes; `None` for none.
@@ -252,7 +254,12 @@ impl PreparedRouter {
             )
             // Platforms manage their principals' keys here, never at the vault itself.
             .add_service(pass_through);
-        let mut threads = ConnectionThreads::start(&routes.routes(), &server_tls, &connections)?;
+        let mut threads = ConnectionThreads::start(
+            &routes.routes(),
+            &server_tls,
+            &connections,
+            settings.connection_threads,
+        )?;
         let server = async move {
             keyroute_serve::accept_until(&listener, signal, |tcp, remote| {
                 threads.hand_over(tcp, remote);

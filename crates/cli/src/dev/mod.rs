@@ -65,6 +65,10 @@ pub struct DevArgs {
     /// Serves the vault's Prometheus metrics at this address; off unless given.
     #[arg(long, env = "KEYROUTE_DEV_VAULT_METRICS_ADDR")]
     vault_metrics_addr: Option<SocketAddr>,
+    /// How many threads serve connections (the HTTP port's, and the router's gRPC port's);
+    /// one per core the process may use unless given.
+    #[arg(long, env = "KEYROUTE_CONNECTION_THREADS")]
+    connection_threads: Option<std::num::NonZeroUsize>,
 }
 
 fn upstream_overrides(pairs: &[String]) -> Result<HashMap<String, String>, CliError> {
@@ -291,6 +295,7 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         timeouts: Timeouts::default(),
         tls_reload_interval: reload,
         shutdown_grace: grace,
+        connection_threads: args.connection_threads,
         metrics_listen: args.router_metrics_addr,
         health_listen: None,
         // One router: counted in this process.
@@ -310,6 +315,10 @@ pub async fn run(args: DevArgs) -> Result<(), CliError> {
         // The router is called in-process: no router address.
         routers: Vec::new(),
         vault: vault_addr.clone(),
+        limits: keyroute_edge::limits::HttpLimits {
+            connection_threads: args.connection_threads,
+            ..keyroute_edge::limits::HttpLimits::default()
+        },
         ..EdgeSettings::default()
     };
     let edge =
