@@ -69,6 +69,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "rate limits per user, org, key and managed model",
         include_str!("migrations/0013_rate_limits.sql"),
     ),
+    (
+        14,
+        "raw usage rows lose two indexes nothing reads",
+        include_str!("migrations/0014_usage_unread_indexes.sql"),
+    ),
 ];
 
 /// PostgreSQL's migrations: a baseline at 12 (the schema SQLite's 1 to 12 build), then the
@@ -83,6 +88,11 @@ const POSTGRES_MIGRATIONS: &[(u32, &str, &str)] = &[
         13,
         "rate limits per user, org, key and managed model",
         include_str!("migrations/postgres/0013_rate_limits.sql"),
+    ),
+    (
+        14,
+        "raw usage rows lose two indexes nothing reads",
+        include_str!("migrations/postgres/0014_usage_unread_indexes.sql"),
     ),
 ];
 
@@ -178,8 +188,13 @@ mod tests {
 
     use super::{MIGRATIONS, POSTGRES_MIGRATIONS, latest, migrate_sqlite as migrate};
 
+    /// Indexes that no query of any release since schema 12 reads: dropping one changes
+    /// nothing the previous release reads or writes, only what its inserts maintain.
+    const UNREAD_INDEXES: &[&str] = &["USAGE_BY_PRINCIPAL", "USAGE_BY_OWNER"];
+
     /// The rolling-upgrade rule (README, "Several replicas on PostgreSQL"): from schema 13 on
-    /// a migration only adds, so the previous release keeps working on the new schema.
+    /// a migration only adds, so the previous release keeps working on the new schema. The
+    /// one exception: dropping an index in [`UNREAD_INDEXES`].
     #[test]
     fn migrations_after_the_postgres_baseline_only_add() {
         let later = MIGRATIONS
@@ -187,12 +202,15 @@ mod tests {
             .chain(POSTGRES_MIGRATIONS)
             .filter(|(version, _, _)| *version > 12);
         for (version, name, sql) in later {
-            let code: String = sql
+            let mut code: String = sql
                 .lines()
                 .map(|line| line.split("--").next().unwrap_or_default())
                 .collect::<Vec<_>>()
                 .join(" ")
                 .to_ascii_uppercase();
+            for index in UNREAD_INDEXES {
+                code = code.replace(&format!("DROP INDEX IF EXISTS {index};"), "");
+            }
             for word in ["DROP ", "RENAME ", "ALTER COLUMN"] {
                 assert!(
                     !code.contains(word),
@@ -205,6 +223,37 @@ mod tests {
     #[test]
     fn both_dialects_end_at_the_same_version() {
         assert_eq!(POSTGRES_MIGRATIONS.last().map(|m| m.0), Some(latest()));
+    }
+
+    /// Migration 14 drops the two indexes of raw usage rows nothing reads, and keeps the
+    /// ones pruning (`usage_by_time`) and audits by request (`usage_by_request`) use.
+    #[test]
+    fn raw_usage_keeps_only_the_indexes_something_reads() {
+        let indexes = |conn: &Connection| -> Vec<String> {
+            let mut statement = conn
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index'
+                     AND tbl_name = 'usage_records' AND name LIKE 'usage_by_%' ORDER BY name",
+                )
+                .unwrap();
+            statement
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let mut conn = database_at(13);
+        assert_eq!(
+            indexes(&conn),
+            [
+                "usage_by_owner",
+                "usage_by_principal",
+                "usage_by_request",
+                "usage_by_time"
+            ]
+        );
+        assert_eq!(migrate(&mut conn, 5).unwrap(), latest());
+        assert_eq!(indexes(&conn), ["usage_by_request", "usage_by_time"]);
     }
 
     /// A database as migration `version` left it, foreign keys off so rows can stand alone.
