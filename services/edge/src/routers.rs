@@ -153,8 +153,8 @@ impl RouterConn {
     }
 
     /// The transport for a call from this thread. A channel's connection is driven by
-    /// tasks on the runtime that made it: on a connection thread (see
-    /// `crate::serve`), a channel of the thread's own, so that a call never wakes another
+    /// tasks on the runtime that made it: on a connection thread (see `keyroute_serve`), a
+    /// channel of the thread's own, so that a call never wakes another
     /// thread; elsewhere, the shared one.
     fn transport_here(&self) -> RouterTransport {
         let (RouterAddr::Network(addr), Some(tls)) = (self.addr, &self.tls) else {
@@ -171,13 +171,7 @@ impl RouterConn {
         if let Some(channel) = channels.get(&thread) {
             return RouterTransport::Network(channel.clone());
         }
-        let made = Identity::parse("router")
-            .map_err(|error| error.to_string())
-            .and_then(|identity| {
-                keyroute_tls::channel(&addr.to_string(), tls.clone(), identity)
-                    .map_err(|error| error.to_string())
-            });
-        match made {
+        match network_channel(addr, tls) {
             Ok(channel) => {
                 channels.insert(thread, channel.clone());
                 RouterTransport::Network(channel)
@@ -197,6 +191,14 @@ impl RouterConn {
     pub fn is_down(&self) -> bool {
         self.down.load(Ordering::Relaxed)
     }
+}
+
+/// A lazily connecting channel to the router at `addr`, which must present the router's
+/// identity, made with the edge's certificate `tls`.
+fn network_channel(addr: impl fmt::Display, tls: &Arc<ClientTls>) -> Result<Channel, PoolError> {
+    let identity = Identity::parse("router").map_err(|e| PoolError::Channel(e.to_string()))?;
+    keyroute_tls::channel(&addr.to_string(), tls.clone(), identity)
+        .map_err(|e| PoolError::Channel(e.to_string()))
 }
 
 /// Why no router could be used.
@@ -371,10 +373,7 @@ impl RouterPool {
                 conns.push(Arc::clone(conn));
                 continue;
             }
-            let identity =
-                Identity::parse("router").map_err(|e| PoolError::Channel(e.to_string()))?;
-            let channel = keyroute_tls::channel(&addr.to_string(), tls.clone(), identity)
-                .map_err(|e| PoolError::Channel(e.to_string()))?;
+            let channel = network_channel(addr, tls)?;
             conns.push(Arc::new(RouterConn {
                 addr,
                 transport: RouterTransport::Network(channel),
