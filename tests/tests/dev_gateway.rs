@@ -24,6 +24,12 @@ struct Dev {
     console: String,
 }
 
+/// The `--connection-threads` `keyroute dev` runs with: one more than the cores, which the
+/// default would be.
+fn connection_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
+}
+
 async fn start(state: &Path) -> Dev {
     let binary = workspace_binary("keyroute");
     assert!(
@@ -32,8 +38,10 @@ async fn start(state: &Path) -> Dev {
         binary.display()
     );
     let mut child = Command::new(binary)
-        // Three connection threads whatever the cores: the count is checked below.
-        .args(["dev", "--mock", "--connection-threads", "3"])
+        // One connection thread more than the cores, so that the flag shows on any
+        // machine: the count is checked below.
+        .args(["dev", "--mock", "--connection-threads"])
+        .arg(connection_threads().to_string())
         .args(["--http-addr", "127.0.0.1:0", "--state-dir"])
         .arg(state)
         .stdout(Stdio::piped())
@@ -203,7 +211,7 @@ async fn dev_mock_serves_both_dialects_and_reuses_its_state() {
 
     admin_works_as_printed(state.path(), &dev, &http).await;
 
-    // `--connection-threads 3`: three threads serve the HTTP port, three the router's.
+    // `--connection-threads`: that many threads serve the HTTP port, as many the router's.
     let pid = dev.child.id().unwrap();
     let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
@@ -214,7 +222,7 @@ async fn dev_mock_serves_both_dialects_and_reuses_its_state() {
             .iter()
             .filter(|name| name.starts_with(prefix))
             .count();
-        assert_eq!(count, 3, "{prefix}: {threads:?}");
+        assert_eq!(count, connection_threads(), "{prefix}: {threads:?}");
     }
 
     let (status, logs) = dev.stop().await;
