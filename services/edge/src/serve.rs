@@ -59,8 +59,6 @@ struct Shared {
     limits: HttpLimits,
     /// Turns true when the server stops: connections shut down gracefully.
     stopping: watch::Receiver<bool>,
-    /// Held by every connection task; the server waits until none is left.
-    _running: watch::Receiver<()>,
 }
 
 impl Edge {
@@ -75,13 +73,11 @@ impl Edge {
         }
         let limits = self.limits;
         let (stop, stopping) = watch::channel(false);
-        let (running_tx, running) = watch::channel(());
         let shared = Shared {
             app: app::routes(self),
             builder: Arc::new(builder(&limits)),
             limits,
             stopping,
-            _running: running,
         };
         // Connections are served on connection threads (see `keyroute_serve`): a
         // connection's requests and what they call (the router in this process, its
@@ -101,9 +97,7 @@ impl Edge {
         drop(listener);
         let _ = stop.send(true);
         // Each thread ends once its connections have.
-        drop(threads);
-        drop(shared);
-        running_tx.closed().await;
+        threads.join().await;
         Ok(())
     }
 }
@@ -199,7 +193,6 @@ async fn connection(shared: Shared, tcp: TcpStream, remote: SocketAddr) {
         builder,
         limits,
         mut stopping,
-        _running,
     } = shared;
     if *stopping.borrow() {
         return;
