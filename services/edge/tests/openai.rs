@@ -485,3 +485,52 @@ async fn a_refusal_reaches_openai_clients_as_refusal_and_anthropic_clients_as_a_
     assert_eq!(answer["stop_reason"], "refusal", "{answer}");
     assert_eq!(answer["content"][0]["text"], "echo: mock-refuse this");
 }
+
+/// A stream running when the edge is told to stop finishes whole, and only then does the
+/// server's future end: each connection thread waits for its connections.
+#[tokio::test]
+async fn a_stream_running_at_shutdown_finishes_before_the_server_ends() {
+    use keyroute_edge::state::{Edge, EdgeSettings};
+    use keyroute_tls::ClientTls;
+
+    let gateway = gateway().await;
+    let slow = keyroute_mock_providers::Fault {
+        chunk_delay: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
+    gateway.mock.set_fault(support::USER_OPENAI_KEY, slow);
+    let settings = EdgeSettings {
+        routers: vec![gateway.routers[0].addr.to_string()],
+        vault: gateway.vault.addr.to_string(),
+        ..EdgeSettings::default()
+    };
+    let tls = ClientTls::from_files(gateway.vault.pki.paths("edge")).unwrap();
+    let edge = Edge::connect(&settings, tls).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().unwrap()
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(edge.serve(listener, async {
+        let _ = stopped.await;
+    }));
+
+    let mut response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&gateway.token)
+        .header("content-type", "application/json")
+        .body(chat("gpt-4o-mini", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut text = String::from_utf8(response.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    stop.send(()).unwrap();
+    assert!(!server.is_finished(), "a stream is still running");
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    server.await.unwrap().unwrap();
+}
