@@ -11,6 +11,7 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::coalesce::Coalesced;
@@ -95,6 +96,28 @@ impl ClientTls {
     }
 }
 
+/// A TLS connection to `host:port` (brackets around an IPv6 host are allowed) whose server
+/// proves `expected`, presenting our certificate; HTTP/2 negotiated, writes coalesced.
+pub(crate) async fn connect(
+    host: &str,
+    port: u16,
+    tls: &ClientTls,
+    expected: &Identity,
+) -> std::io::Result<Coalesced<TlsStream<TcpStream>>> {
+    let host = host.trim_matches(['[', ']']).to_owned();
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    tcp.set_nodelay(true)?;
+    let config = tls
+        .config_for(Some(expected))
+        .map_err(std::io::Error::other)?;
+    // The verifier checks the SPIFFE identity; the name only fills in SNI.
+    let name = ServerName::try_from(host)
+        .map_err(std::io::Error::other)?
+        .to_owned();
+    let stream = TlsConnector::from(config).connect(name, tcp).await?;
+    Ok(Coalesced::new(stream))
+}
+
 /// A lazily connecting HTTP/2 channel to `address` (`host:port`, with or without a scheme)
 /// that must be served by `expected`.
 pub fn channel(
@@ -121,23 +144,10 @@ pub fn channel(
         let tls = tls.clone();
         let expected = expected.clone();
         async move {
-            let host = uri
-                .host()
-                .unwrap_or("localhost")
-                .trim_matches(['[', ']'])
-                .to_owned();
+            let host = uri.host().unwrap_or("localhost").to_owned();
             let port = uri.port_u16().unwrap_or(443);
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
-            tcp.set_nodelay(true)?;
-            let config = tls
-                .config_for(Some(&expected))
-                .map_err(std::io::Error::other)?;
-            // The verifier checks the SPIFFE identity; the name only fills in SNI.
-            let name = ServerName::try_from(host)
-                .map_err(std::io::Error::other)?
-                .to_owned();
-            let stream = TlsConnector::from(config).connect(name, tcp).await?;
-            Ok::<_, std::io::Error>(TokioIo::new(Coalesced::new(stream)))
+            let stream = connect(&host, port, &tls, &expected).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(stream))
         }
     });
     Ok(endpoint.connect_with_connector_lazy(connector))

@@ -1,10 +1,11 @@
-//! Frames written together go out together. A unary gRPC call over hyper's HTTP/2 client
-//! writes its HEADERS at once and its DATA a moment later, from the body's task: two TLS
-//! records, two `writev`s, and often two wake-ups of the server. [`Coalesced`] sits between
-//! HTTP/2 and TLS: it keeps what is written until a flush, and on the first flush of a batch
-//! lets the runtime's other ready tasks (that body task) run once before it writes the lot.
-//! HTTP/2 flushes after every round of writes, so nothing waits longer than one turn of the
-//! runtime.
+//! Frames written together go out together. h2 hands a frame's header and its payload to the
+//! transport as separate writes, and a unary gRPC call over hyper's HTTP/2 client (tonic's
+//! channels) writes its HEADERS at once and its DATA a moment later, from the body's task:
+//! without help, several TLS records, several `writev`s, and often several wake-ups of the
+//! server. [`Coalesced`] sits between HTTP/2 and TLS: it keeps what is written until a flush,
+//! and on the first flush of a batch lets the runtime's other ready tasks (that body task, or
+//! other calls on the same connection) run once before it writes the lot. HTTP/2 flushes
+//! after every round of writes, so nothing waits longer than one turn of the runtime.
 
 use std::io;
 use std::pin::Pin;

@@ -13,6 +13,7 @@ mod crypto;
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
 mod error;
+mod h2_channel;
 mod identity;
 mod material;
 mod reload;
@@ -25,6 +26,7 @@ mod verify;
 
 pub use client::{ClientTls, channel};
 pub use error::TlsError;
+pub use h2_channel::{H2Channel, NotSent};
 pub use identity::{Identity, TRUST_DOMAIN_PREFIX, identity_of_der};
 pub use material::TlsPaths;
 pub use server::{PeerInfo, ServerTls, TlsConnection, handed_over, incoming};

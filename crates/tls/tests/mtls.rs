@@ -3,56 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
+mod support;
 
-use keyroute_tls::{
-    ClientTls, Identity, PeerInfo, ServerTls, TestPki, TlsPaths, channel, incoming,
-};
+use std::sync::Arc;
+
+use keyroute_tls::{ClientTls, Identity, TestPki, TlsPaths, channel};
+use support::serve;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
-
-/// A health server behind mTLS that records the identity of every caller.
-struct TestServer {
-    addr: std::net::SocketAddr,
-    seen: Arc<Mutex<Vec<Identity>>>,
-    tls: Arc<ServerTls>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn serve(paths: TlsPaths) -> TestServer {
-    let tls = ServerTls::from_files(paths).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorder = seen.clone();
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-    let connections = incoming(listener, tls.clone());
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .layer(tonic::service::InterceptorLayer::new(
-                move |request: tonic::Request<()>| {
-                    let peer = request.extensions().get::<PeerInfo>().unwrap();
-                    recorder.lock().unwrap().push(peer.identity.clone());
-                    Ok(request)
-                },
-            ))
-            .add_service(health)
-            .serve_with_incoming_shutdown(connections, async {
-                let _ = stop.await;
-            })
-            .await
-            .unwrap();
-    });
-    TestServer {
-        addr,
-        seen,
-        tls,
-        _shutdown: shutdown,
-    }
-}
 
 async fn check(
     addr: std::net::SocketAddr,

@@ -27,9 +27,9 @@ use futures::future::BoxFuture;
 use keyroute_proto::contract::{header, size};
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
 use keyroute_telemetry::TraceContextService;
-use keyroute_tls::{ClientTls, Identity};
+use keyroute_tls::{ClientTls, H2Channel, Identity, NotSent};
 use tonic::body::Body;
-use tonic::transport::Channel;
+use tonic::codegen::StdError;
 use tower::util::BoxCloneSyncService;
 
 /// A router's gRPC services called in this process (what the router's
@@ -41,7 +41,7 @@ pub type InProcessService =
 #[derive(Debug, Clone)]
 pub enum RouterTransport {
     /// An mTLS HTTP/2 channel to its address.
-    Network(Channel),
+    Network(H2Channel),
     /// Its services, called directly: it runs in this process.
     InProcess(InProcessService),
 }
@@ -53,7 +53,7 @@ impl tower::Service<http::Request<Body>> for RouterTransport {
     type Response = http::Response<Body>;
     // The channel's own error: failed calls read the same whichever transport, and
     // `never_reached` finds what it looks for in it.
-    type Error = tonic::transport::Error;
+    type Error = StdError;
     type Future = RouterFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -73,7 +73,7 @@ impl tower::Service<http::Request<Body>> for RouterTransport {
 
 /// A router's answer, from either transport.
 pub enum RouterFuture {
-    Network(tonic::transport::channel::ResponseFuture),
+    Network(BoxFuture<'static, Result<http::Response<Body>, StdError>>),
     InProcess(BoxFuture<'static, Result<http::Response<Body>, Infallible>>),
 }
 
@@ -87,10 +87,10 @@ impl fmt::Debug for RouterFuture {
 }
 
 impl Future for RouterFuture {
-    type Output = Result<http::Response<Body>, tonic::transport::Error>;
+    type Output = Result<http::Response<Body>, StdError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Both futures are `Unpin` (the channel's holds a boxed future, as the other is).
+        // Both futures are boxed, so `Unpin`.
         match self.get_mut() {
             Self::Network(answer) => Pin::new(answer).poll(cx),
             Self::InProcess(answer) => Pin::new(answer).poll(cx).map_err(|never| match never {}),
@@ -123,7 +123,7 @@ pub struct RouterConn {
     /// channel of its own with it (see [`RouterConn::client`]).
     tls: Option<Arc<ClientTls>>,
     /// Those channels, by thread; dropped with the router when it leaves the set.
-    per_thread: Mutex<HashMap<std::thread::ThreadId, Channel>>,
+    per_thread: Mutex<HashMap<std::thread::ThreadId, H2Channel>>,
     /// The largest message sent or received on it.
     message_limit: usize,
     /// The router's `RouterService` itself, when it runs in this process: what its calls
@@ -195,9 +195,9 @@ impl RouterConn {
 
 /// A lazily connecting channel to the router at `addr`, which must present the router's
 /// identity, made with the edge's certificate `tls`.
-fn network_channel(addr: impl fmt::Display, tls: &Arc<ClientTls>) -> Result<Channel, PoolError> {
+fn network_channel(addr: impl fmt::Display, tls: &Arc<ClientTls>) -> Result<H2Channel, PoolError> {
     let identity = Identity::parse("router").map_err(|e| PoolError::Channel(e.to_string()))?;
-    keyroute_tls::channel(&addr.to_string(), tls.clone(), identity)
+    H2Channel::new(&addr.to_string(), tls.clone(), identity)
         .map_err(|e| PoolError::Channel(e.to_string()))
 }
 
@@ -234,21 +234,17 @@ pub struct RouterPool {
 }
 
 /// Whether a failed call never reached a router (nothing was sent, so another router may
-/// take it): the connection was refused or could not be made, the call was still queued on
-/// a connection the router closed, or the router's GOAWAY said it would not process the
-/// stream (a router shutting down; RFC 9113 section 6.8) or refused it (REFUSED_STREAM). A
-/// router's own answers carry [`header::ERROR_ORIGIN`] and are never retried here.
+/// take it): the channel says so ([`NotSent`]: no connection could be made, or the one it had
+/// was closed or going away), or the router's GOAWAY said it would not process the stream (a
+/// router shutting down; RFC 9113 section 6.8) or refused it (REFUSED_STREAM). A router's own
+/// answers carry [`header::ERROR_ORIGIN`] and are never retried here.
 pub fn never_reached(status: &tonic::Status) -> bool {
     if status.metadata().contains_key(header::ERROR_ORIGIN) {
         return false;
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
     while let Some(error) = source {
-        // hyper's "canceled": the request was dropped before it was ever written.
-        if error
-            .downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_canceled)
-        {
+        if error.is::<NotSent>() {
             return true;
         }
         if let Some(h2) = error.downcast_ref::<h2::Error>()
@@ -259,20 +255,6 @@ pub fn never_reached(status: &tonic::Status) -> bool {
                 Some(h2::Reason::NO_ERROR | h2::Reason::REFUSED_STREAM)
             )
         {
-            return true;
-        }
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::AddrNotAvailable
-                    | std::io::ErrorKind::HostUnreachable
-                    | std::io::ErrorKind::NetworkUnreachable
-            )
-        {
-            return true;
-        }
-        if error.is::<tonic::ConnectError>() {
             return true;
         }
         source = error.source();
