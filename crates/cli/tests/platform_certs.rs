@@ -138,14 +138,12 @@ async fn issued_platform_certificates_chain_to_the_ca_and_reach_a_router() {
     .await
     .unwrap_err();
     // Under TLS 1.3 the server judges the client's certificate after the client has sent
-    // its Finished: the client reads the server's alert, or, when its first write races the
-    // server's close, a broken pipe or reset. Either way no call was answered.
-    let refused = format!("{refused:?}");
+    // its Finished, so the client may already be writing its call: it reads the server's
+    // alert, or its connection is closed or reset under it. Whichever, the call fails in the
+    // transport, never with an answer from the router.
     assert!(
-        ["received fatal alert", "broken pipe", "connection reset"]
-            .iter()
-            .any(|sign| refused.to_lowercase().contains(sign)),
-        "{refused}"
+        std::error::Error::source(&refused).is_some_and(|e| e.is::<tonic::transport::Error>()),
+        "{refused:?}"
     );
 
     // Without --out, it writes into the CA's directory; again only with --force.
