@@ -127,14 +127,25 @@ impl H2Channel {
     /// ping goes unanswered for `timeout` (20 s and 10 s unless set); before its first call.
     #[must_use]
     pub fn keep_alive(self, interval: Duration, timeout: Duration) -> Self {
+        let mut channel = self.unconnected();
+        if let Some(inner) = Arc::get_mut(&mut channel.inner) {
+            inner.keep_alive = KeepAlive {
+                every: interval,
+                within: timeout,
+            };
+        }
+        channel
+    }
+
+    /// A channel to the same server with the same settings and a connection of its own
+    /// (made on its first call, on that call's runtime).
+    #[must_use]
+    pub fn unconnected(&self) -> Self {
         let inner = &self.inner;
         Self {
             inner: Arc::new(Inner {
                 authority: inner.authority.clone(),
-                keep_alive: KeepAlive {
-                    every: interval,
-                    within: timeout,
-                },
+                keep_alive: inner.keep_alive,
                 tls: inner.tls.clone(),
                 expected: inner.expected.clone(),
                 current: Mutex::new(None),

@@ -17,8 +17,8 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 use keyroute_proto::contract::{header, size};
 use keyroute_proto::router::v1::router_service_client::RouterServiceClient;
+use keyroute_serve::PerThread;
 use keyroute_telemetry::TraceContextService;
 use keyroute_tls::{ClientTls, H2Channel, Identity, NotSent};
 use tonic::body::Body;
@@ -114,21 +115,28 @@ impl fmt::Display for RouterAddr {
     }
 }
 
+/// How calls reach one router.
+#[derive(Debug)]
+enum Reach {
+    /// Its channel: one per connection thread (a channel's connection is driven by a task on
+    /// the runtime that made it, so a call on another thread's would wake that thread), and
+    /// one shared elsewhere. Each thread's goes with the router when it leaves the set.
+    Network(PerThread<H2Channel>),
+    /// It runs in this process: its `RouterService` itself for calls, and its gRPC services
+    /// for health checks.
+    InProcess {
+        router: DirectRouter,
+        service: InProcessService,
+    },
+}
+
 /// One router and how to reach it.
 #[derive(Debug)]
 pub struct RouterConn {
     pub addr: RouterAddr,
-    transport: RouterTransport,
-    /// The edge's certificate, for a network router: each connection thread makes a
-    /// channel of its own with it (see [`RouterConn::client`]).
-    tls: Option<Arc<ClientTls>>,
-    /// Those channels, by thread; dropped with the router when it leaves the set.
-    per_thread: Mutex<HashMap<std::thread::ThreadId, H2Channel>>,
+    reach: Reach,
     /// The largest message sent or received on it.
     message_limit: usize,
-    /// The router's `RouterService` itself, when it runs in this process: what its calls
-    /// take instead of the transport.
-    direct: Option<DirectRouter>,
     /// Set when a call could not reach it; cleared by the next successful call or health
     /// check, and by re-resolution.
     down: AtomicBool,
@@ -138,48 +146,22 @@ impl RouterConn {
     /// A client for one call (a channel handle and a thin wrapper, or the router in this
     /// process: cheap); over gRPC, it sends the current trace context.
     pub fn client(&self) -> RouterClient {
-        if let Some(router) = &self.direct {
-            return RouterClient::Direct(router.clone());
-        }
-        let client = RouterServiceClient::new(keyroute_telemetry::traced(self.transport_here()))
+        let channels = match &self.reach {
+            Reach::InProcess { router, .. } => return RouterClient::Direct(router.clone()),
+            Reach::Network(channels) => channels,
+        };
+        let transport = RouterTransport::Network(channels.get());
+        let client = RouterServiceClient::new(keyroute_telemetry::traced(transport))
             .max_encoding_message_size(self.message_limit)
             .max_decoding_message_size(self.message_limit);
         RouterClient::Grpc(client)
     }
 
-    /// The transport itself, for health checks.
+    /// The shared transport, for health checks.
     pub fn transport(&self) -> RouterTransport {
-        self.transport.clone()
-    }
-
-    /// The transport for a call from this thread. A channel's connection is driven by
-    /// tasks on the runtime that made it: on a connection thread (see `keyroute_serve`), a
-    /// channel of the thread's own, so that a call never wakes another
-    /// thread; elsewhere, the shared one.
-    fn transport_here(&self) -> RouterTransport {
-        let (RouterAddr::Network(addr), Some(tls)) = (self.addr, &self.tls) else {
-            return self.transport.clone();
-        };
-        if !keyroute_serve::on_connection_thread() {
-            return self.transport.clone();
-        }
-        let mut channels = self
-            .per_thread
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let thread = std::thread::current().id();
-        if let Some(channel) = channels.get(&thread) {
-            return RouterTransport::Network(channel.clone());
-        }
-        match network_channel(addr, tls) {
-            Ok(channel) => {
-                channels.insert(thread, channel.clone());
-                RouterTransport::Network(channel)
-            }
-            Err(error) => {
-                tracing::warn!(router = %addr, %error, "cannot make a channel for this thread");
-                self.transport.clone()
-            }
+        match &self.reach {
+            Reach::Network(channels) => RouterTransport::Network(channels.shared().clone()),
+            Reach::InProcess { service, .. } => RouterTransport::InProcess(service.clone()),
         }
     }
 
@@ -309,11 +291,8 @@ impl RouterPool {
     ) -> Arc<Self> {
         let conn = RouterConn {
             addr: RouterAddr::InProcess,
-            transport: RouterTransport::InProcess(service),
-            tls: None,
-            per_thread: Mutex::default(),
+            reach: Reach::InProcess { router, service },
             message_limit,
-            direct: Some(router),
             down: AtomicBool::new(false),
         };
         Arc::new(Self {
@@ -355,14 +334,11 @@ impl RouterPool {
                 conns.push(Arc::clone(conn));
                 continue;
             }
-            let channel = network_channel(addr, tls)?;
+            let template = network_channel(addr, tls)?;
             conns.push(Arc::new(RouterConn {
                 addr,
-                transport: RouterTransport::Network(channel),
-                tls: Some(tls.clone()),
-                per_thread: Mutex::default(),
+                reach: Reach::Network(PerThread::new(move || template.unconnected())),
                 message_limit: self.message_limit,
-                direct: None,
                 down: AtomicBool::new(false),
             }));
         }

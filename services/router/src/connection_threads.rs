@@ -1,6 +1,6 @@
 //! The router's gRPC port on connection threads (see `keyroute_serve`): each thread runs a
 //! tonic server of its own over the same routes. A connection (its TLS handshake, its calls,
-//! the upstream connections they open, see [`crate::upstream::client::ThreadPooled`]) stays
+//! the upstream connections they open, see [`keyroute_serve::PerThread`]) stays
 //! on one thread; stopping stops every server gracefully and waits for all of them.
 
 use std::net::SocketAddr;

@@ -31,56 +31,6 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 /// A pooled client for one kind of destination.
 pub type HttpClient = Client<Connector, Full<Bytes>>;
 
-/// A client whose pool is kept per thread on single-threaded runtimes (the edge's
-/// connection threads, see `keyroute_edge::serve`), and shared on the work-stealing one.
-/// A pooled connection is driven by a task on the runtime that opened it: shared between
-/// threads, every request on another thread's connection would wake that thread twice.
-pub struct ThreadPooled {
-    id: u64,
-    shared: HttpClient,
-    make: Box<dyn Fn() -> HttpClient + Send + Sync>,
-}
-
-impl std::fmt::Debug for ThreadPooled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThreadPooled")
-            .field("id", &self.id)
-            .finish()
-    }
-}
-
-thread_local! {
-    /// This thread's clients, by [`ThreadPooled::id`].
-    static THREAD_CLIENTS: std::cell::RefCell<std::collections::HashMap<u64, HttpClient>> =
-        std::cell::RefCell::default();
-}
-
-impl ThreadPooled {
-    /// Clients made by `make`: one shared, and one per single-threaded runtime's thread.
-    pub fn new(make: impl Fn() -> HttpClient + Send + Sync + 'static) -> Self {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        Self {
-            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            shared: make(),
-            make: Box::new(make),
-        }
-    }
-
-    /// The client to send with from this thread.
-    pub fn get(&self) -> HttpClient {
-        if !keyroute_serve::on_connection_thread() {
-            return self.shared.clone();
-        }
-        THREAD_CLIENTS.with(|clients| {
-            clients
-                .borrow_mut()
-                .entry(self.id)
-                .or_insert_with(&self.make)
-                .clone()
-        })
-    }
-}
-
 type Connecting<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
 
 /// The TLS settings of every upstream connection: ring, TLS 1.2 and 1.3, and the platform's

@@ -28,8 +28,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use client::HttpClient;
 use http::Uri;
 use keyroute_egress::EgressPolicy;
+use keyroute_serve::PerThread;
 use keyroute_wire::canonical::pb;
 use keyroute_wire::contract::{Authorization, Contract, ServiceAccountKey};
 use keyroute_wire::error::{WireError, scrub};
@@ -39,7 +41,6 @@ use secrecy::ExposeSecret;
 
 use crate::cache::leases::LeasedKey;
 use base::{Base, BaseError, Bases};
-use client::ThreadPooled;
 use proxy::Proxies;
 
 pub use discovery::Discovery;
@@ -116,9 +117,9 @@ fn scrubbed(mut error: WireError) -> WireError {
 #[derive(Debug)]
 pub struct Upstreams {
     /// For the registry's and the operator's destinations.
-    http: ThreadPooled,
+    http: PerThread<HttpClient>,
     /// For destinations users supplied: every address passes `egress`, no proxy.
-    guarded: ThreadPooled,
+    guarded: PerThread<HttpClient>,
     /// The environment's proxies, which the trusted client uses.
     proxies: Option<Arc<Proxies>>,
     egress: Arc<EgressPolicy>,
@@ -187,14 +188,12 @@ impl Upstreams {
         let connect = timeouts.connect;
         let http = {
             let (tls, proxies) = (tls.clone(), proxies.clone());
-            ThreadPooled::new(move || {
-                client::build(&tls, trusted.clone(), proxies.clone(), connect)
-            })
+            PerThread::new(move || client::build(&tls, trusted.clone(), proxies.clone(), connect))
         };
         // No proxy: the policy must see the address actually connected to.
         let guarded = {
             let tls = tls.clone();
-            ThreadPooled::new(move || client::build(&tls, guarded.clone(), None, connect))
+            PerThread::new(move || client::build(&tls, guarded.clone(), None, connect))
         };
         Self {
             http,

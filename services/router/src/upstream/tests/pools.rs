@@ -10,12 +10,14 @@ use bytes::Bytes;
 use http::Method;
 
 use super::super::Timeouts;
-use super::super::client::ThreadPooled;
+use keyroute_serve::PerThread;
+
+use super::super::client::HttpClient;
 use super::super::send::Outgoing;
 use super::{counting_https_server, pki, plain_client, text};
 
 /// Three HTTP/2 requests in turn with `pooled`'s client for this thread.
-async fn three_requests(pooled: &ThreadPooled, port: u16) {
+async fn three_requests(pooled: &PerThread<HttpClient>, port: u16) {
     for _ in 0..3 {
         let request = Outgoing {
             method: Method::GET,
@@ -58,7 +60,7 @@ fn single_threaded_runtimes_pool_per_thread_and_the_work_stealing_one_shares() {
         accepted.clone(),
     ));
     let client_tls = pki.client.clone();
-    let pooled = Arc::new(ThreadPooled::new(move || {
+    let pooled = Arc::new(PerThread::new(move || {
         plain_client(&client_tls, Timeouts::default())
     }));
 
