@@ -233,6 +233,18 @@ def main_table(args: argparse.Namespace, results: dict) -> None:
         print()
         print("\n".join(lines))
         print()
+    stalls = []
+    for path in paths:
+        r = table.load(path, "rate2000")
+        if r and "pacer_stalls" in r:
+            worst = f" (worst {ms(r['pacer_worst_ms'])} ms)" if r["pacer_stalls"] else ""
+            stalls.append(f"{NAMES.get(path, path)} {r['pacer_stalls']}{worst}")
+    if stalls:
+        print("Load generator stalls during the 2,000 req/s measurements (its pacing thread more than "
+              "2 ms late: the host stopped its virtual CPU, or every CPU was busy; requests due "
+              "meanwhile left late; direct's count is the machine's baseline): "
+              + ", ".join(stalls) + ".")
+        print()
     loads = [e["load1"] for kinds in results.values() for entries in kinds.values() for e in entries
              if isinstance(e.get("load1"), (int, float))]
     during = f"; 1-minute load average {min(loads):g} to {max(loads):g} as the measurements ended" if loads else ""
@@ -250,6 +262,15 @@ def main_table(args: argparse.Namespace, results: dict) -> None:
         print(f"**{args.errors} failed requests and {args.failed_runs} failed measurements in this run.**")
 
 
+def stalls_cell(result: dict) -> str:
+    """The load generator's own stalls in a result: how many, and the worst."""
+    if "pacer_stalls" not in result:
+        return "–"
+    if not result["pacer_stalls"]:
+        return "0"
+    return f"{result['pacer_stalls']} ({ms(result['pacer_worst_ms'])})"
+
+
 def soak_table(args: argparse.Namespace, results: dict) -> None:
     print(f"Soak: {args.seconds} s at a constant 1,000 req/s (16 connections), per path. Latency "
           "from each request's scheduled start, per minute of completed requests; resident memory "
@@ -260,8 +281,8 @@ def soak_table(args: argparse.Namespace, results: dict) -> None:
         kinds = results.get(path, {})
         print(f"### {NAMES.get(path, path)}")
         print()
-        print("| minute | requests | p50 ms | p99 ms | p99.9 ms | max ms | errors |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
+        print("| minute | requests | p50 ms | p99 ms | p99.9 ms | max ms | errors | generator stalls (worst ms) |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         worst = None
         for entry in kinds.get("minute", []):
             r = entry["result"]
@@ -273,14 +294,14 @@ def soak_table(args: argparse.Namespace, results: dict) -> None:
                 worst = r["p999_ms"] if worst is None else max(worst, r["p999_ms"])
             verdict = " (partial, not judged)" if partial else mark(r["p999_ms"], GOAL_SOAK_P999_MS)
             print(f"| {r['interval']} | {r['requests']:,} | {ms(r['p50_ms'])} | {ms(r['p99_ms'])} | "
-                  f"{ms(r['p999_ms'])}{verdict} | {ms(r['max_ms'])} | {r['errors']} |")
+                  f"{ms(r['p999_ms'])}{verdict} | {ms(r['max_ms'])} | {r['errors']} | {stalls_cell(r)} |")
         total = kinds.get("soak", [{}])[-1].get("result") if kinds.get("soak") else None
         if total and total.get("overloaded"):
             verdicts.append(f"{NAMES.get(path, path)}: fell behind the schedule by more than the give-up "
                             f"delay and stopped early {FAIL}")
         if total:
             print(f"| all | {total['requests']:,} | {ms(total['p50_ms'])} | {ms(total['p99_ms'])} | "
-                  f"{ms(total['p999_ms'])} | {ms(total['max_ms'])} | {total['errors']} |")
+                  f"{ms(total['p999_ms'])} | {ms(total['max_ms'])} | {total['errors']} | {stalls_cell(total)} |")
         print()
         samples = kinds.get("rss_sample", [])
         names = list(samples[0]["mb"]) if samples else []

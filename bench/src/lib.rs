@@ -1,5 +1,7 @@
 //! Load benchmarks live in `benches/` and `src/bin/load.rs` (`keyroute-load`); this library
-//! holds what they share: quantiles and the load generator's target.
+//! holds what they share: quantiles, the load generator's target and its schedule.
+
+pub mod pace;
 
 use std::time::Duration;
 

@@ -12,7 +12,9 @@
 //!   queueing it causes (no coordinated omission); how late requests left their schedule
 //!   (`dispatch_*`, the generator's own delay plus waiting for a free connection) and the
 //!   latency from the moment each was written (`service_*`, what oha reports by default) are
-//!   printed beside it.
+//!   printed beside it, with the stalls of the pacing thread itself (`pacer_stalls`, more
+//!   than 2 ms late, and the worst, `pacer_worst_ms`; see `keyroute_bench::pace`): when the
+//!   machine stops the generator, requests leave late whatever the target.
 //! - `saturate`: each connection sends its next request as soon as the last one is answered.
 //!
 //! Streams are timed to the first body byte as well. Prints one JSON line at the end and,
@@ -32,6 +34,7 @@ use clap::Parser;
 use http_body::{Body, Frame, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use keyroute_bench::pace::{Stalls, pace};
 use keyroute_bench::{Target, quantile_ns};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
@@ -312,7 +315,14 @@ impl Worker {
 }
 
 /// Every `every`, the figures of the requests completed since the last line.
-async fn reporter(recorder: Rc<RefCell<Recorder>>, every: Duration, label: String) {
+/// Adds the pacer's stalls that began in `from..until` to `line`.
+fn with_stalls(line: &mut Value, stalls: &Stalls, from: Instant, until: Instant) {
+    let (count, worst) = stalls.within(from, until);
+    line["pacer_stalls"] = json!(count);
+    line["pacer_worst_ms"] = json!((worst.as_secs_f64() * 1e6).round() / 1e3);
+}
+
+async fn reporter(recorder: Rc<RefCell<Recorder>>, stalls: Stalls, every: Duration, label: String) {
     let start = recorder.borrow().measure_from;
     tokio::time::sleep_until(start.into()).await;
     {
@@ -331,48 +341,12 @@ async fn reporter(recorder: Rc<RefCell<Recorder>>, every: Duration, label: Strin
         tokio::time::sleep_until(at.into()).await;
         let window = std::mem::take(&mut recorder.borrow_mut().interval);
         let mut line = window.figures(every.as_secs_f64());
+        with_stalls(&mut line, &stalls, at - every, at);
         line["label"] = json!(label);
         line["interval"] = json!(index);
         line["at_s"] = json!((every * u32::try_from(index).unwrap_or(u32::MAX)).as_secs());
         println!("{line}");
     }
-}
-
-/// The open-loop schedule, kept by a thread of its own: each instant is handed over as it
-/// comes (late ones at once, keeping their scheduled time).
-fn pace(
-    begin: Instant,
-    rate: u32,
-    count: u64,
-    spin: Duration,
-    jobs: mpsc::UnboundedSender<Instant>,
-    overloaded: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let rate = u128::from(rate.max(1));
-        for i in 0..count {
-            if overloaded.load(Ordering::Relaxed) {
-                return;
-            }
-            let offset = u128::from(i) * 1_000_000_000 / rate;
-            let at = begin + Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX));
-            loop {
-                let now = Instant::now();
-                if now >= at {
-                    break;
-                }
-                let left = at - now;
-                if left > spin {
-                    std::thread::sleep(left - spin);
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
-            if jobs.send(at).is_err() {
-                return;
-            }
-        }
-    })
 }
 
 async fn run(args: Args, target: Target) -> Result<Value, String> {
@@ -411,9 +385,11 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
         completed_in_window: 0,
         first_error: None,
     }));
+    let stalls = Stalls::default();
     let reporting = (args.report_every > 0).then(|| {
         tokio::task::spawn_local(reporter(
             recorder.clone(),
+            stalls.clone(),
             Duration::from_secs(args.report_every),
             args.label.clone(),
         ))
@@ -433,6 +409,7 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
                 Duration::from_micros(args.spin_us),
                 jobs,
                 overloaded.clone(),
+                stalls.clone(),
             ));
             let queue = Rc::new(Mutex::new(queue));
             let give_up = Duration::from_millis(args.give_up_ms.max(1));
@@ -487,6 +464,9 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
         let last = std::mem::take(&mut recorder.borrow_mut().interval);
         if last.ok() > 0 || last.errors > 0 {
             let mut line = last.figures(args.report_every as f64);
+            let every = args.report_every.max(1);
+            let from = measure_from + Duration::from_secs(args.seconds / every * every);
+            with_stalls(&mut line, &stalls, from, measure_until);
             line["label"] = json!(args.label);
             line["interval"] = json!("last");
             println!("{line}");
@@ -507,6 +487,7 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
         );
     }
     let mut result = total.figures(args.seconds as f64);
+    with_stalls(&mut result, &stalls, measure_from, measure_until);
     result["label"] = json!(args.label);
     result["mode"] = json!(if args.mode == Mode::Rate {
         "rate"
