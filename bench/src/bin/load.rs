@@ -322,7 +322,13 @@ fn with_stalls(line: &mut Value, stalls: &Stalls, from: Instant, until: Instant)
     line["pacer_worst_ms"] = json!((worst.as_secs_f64() * 1e6).round() / 1e3);
 }
 
-async fn reporter(recorder: Rc<RefCell<Recorder>>, stalls: Stalls, every: Duration, label: String) {
+async fn reporter(
+    recorder: Rc<RefCell<Recorder>>,
+    stalls: Stalls,
+    reported_until: Rc<std::cell::Cell<Instant>>,
+    every: Duration,
+    label: String,
+) {
     let start = recorder.borrow().measure_from;
     tokio::time::sleep_until(start.into()).await;
     {
@@ -342,6 +348,7 @@ async fn reporter(recorder: Rc<RefCell<Recorder>>, stalls: Stalls, every: Durati
         let window = std::mem::take(&mut recorder.borrow_mut().interval);
         let mut line = window.figures(every.as_secs_f64());
         with_stalls(&mut line, &stalls, at - every, at);
+        reported_until.set(at);
         line["label"] = json!(label);
         line["interval"] = json!(index);
         line["at_s"] = json!((every * u32::try_from(index).unwrap_or(u32::MAX)).as_secs());
@@ -386,10 +393,12 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
         first_error: None,
     }));
     let stalls = Stalls::default();
+    let reported_until = Rc::new(std::cell::Cell::new(measure_from));
     let reporting = (args.report_every > 0).then(|| {
         tokio::task::spawn_local(reporter(
             recorder.clone(),
             stalls.clone(),
+            reported_until.clone(),
             Duration::from_secs(args.report_every),
             args.label.clone(),
         ))
@@ -464,9 +473,9 @@ async fn run(args: Args, target: Target) -> Result<Value, String> {
         let last = std::mem::take(&mut recorder.borrow_mut().interval);
         if last.ok() > 0 || last.errors > 0 {
             let mut line = last.figures(args.report_every as f64);
-            let every = args.report_every.max(1);
-            let from = measure_from + Duration::from_secs(args.seconds / every * every);
-            with_stalls(&mut line, &stalls, from, measure_until);
+            // From the end of the last interval printed (the reporter may be stopped before
+            // it prints one ending with the run).
+            with_stalls(&mut line, &stalls, reported_until.get(), measure_until);
             line["label"] = json!(args.label);
             line["interval"] = json!("last");
             println!("{line}");
