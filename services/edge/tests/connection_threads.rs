@@ -64,15 +64,7 @@ async fn connection_threads_serve_and_end_with_the_server_and_each_has_its_own_r
     let tls = ClientTls::from_files(gateway.vault.pki.paths("edge")).unwrap();
     let edge =
         Edge::connect_in_process(&settings, tls, gateway.routers[0].in_process.clone()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/v1/chat/completions",
-        listener.local_addr().unwrap()
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(edge.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let support::Stoppable { url, stop, server } = support::serve_until_stopped(edge).await;
 
     // A second edge, its router in the process (as `keyroute dev`'s), stopped below.
     for n in 0..4 {

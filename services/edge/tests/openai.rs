@@ -506,15 +506,7 @@ async fn a_stream_running_at_shutdown_finishes_before_the_server_ends() {
     };
     let tls = ClientTls::from_files(gateway.vault.pki.paths("edge")).unwrap();
     let edge = Edge::connect(&settings, tls).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/v1/chat/completions",
-        listener.local_addr().unwrap()
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(edge.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let support::Stoppable { url, stop, server } = support::serve_until_stopped(edge).await;
 
     let mut response = reqwest::Client::new()
         .post(&url)

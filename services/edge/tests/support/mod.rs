@@ -209,6 +209,30 @@ impl Gateway {
     }
 }
 
+/// An edge serving on a loopback port of its own until told to stop: what tests of its
+/// shutdown start.
+pub struct Stoppable {
+    /// Its Chat Completions URL.
+    pub url: String,
+    /// Send to stop it.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// The server, which ends once stopped and drained.
+    pub server: tokio::task::JoinHandle<Result<(), keyroute_edge::state::EdgeError>>,
+}
+
+pub async fn serve_until_stopped(edge: Edge) -> Stoppable {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().unwrap()
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(edge.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    Stoppable { url, stop, server }
+}
+
 /// The `data:` payloads of an SSE body, with their `event:` names (empty when none).
 pub fn sse_events(text: &str) -> Vec<(String, String)> {
     let mut events = Vec::new();
