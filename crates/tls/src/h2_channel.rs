@@ -108,18 +108,12 @@ impl H2Channel {
                 endpoint: address.to_owned(),
                 reason: "expected host:port".to_owned(),
             })?;
+        let keep_alive = KeepAlive {
+            every: KEEP_ALIVE_INTERVAL,
+            within: KEEP_ALIVE_TIMEOUT,
+        };
         Ok(Self {
-            inner: Arc::new(Inner {
-                authority,
-                keep_alive: KeepAlive {
-                    every: KEEP_ALIVE_INTERVAL,
-                    within: KEEP_ALIVE_TIMEOUT,
-                },
-                tls,
-                expected,
-                current: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(0),
-            }),
+            inner: Arc::new(Inner::unconnected(authority, keep_alive, tls, expected)),
         })
     }
 
@@ -143,14 +137,12 @@ impl H2Channel {
     pub fn unconnected(&self) -> Self {
         let inner = &self.inner;
         Self {
-            inner: Arc::new(Inner {
-                authority: inner.authority.clone(),
-                keep_alive: inner.keep_alive,
-                tls: inner.tls.clone(),
-                expected: inner.expected.clone(),
-                current: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(0),
-            }),
+            inner: Arc::new(Inner::unconnected(
+                inner.authority.clone(),
+                inner.keep_alive,
+                inner.tls.clone(),
+                inner.expected.clone(),
+            )),
         }
     }
 }
@@ -171,6 +163,22 @@ impl tower::Service<Request<Body>> for H2Channel {
 }
 
 impl Inner {
+    fn unconnected(
+        authority: Authority,
+        keep_alive: KeepAlive,
+        tls: Arc<ClientTls>,
+        expected: Identity,
+    ) -> Self {
+        Self {
+            authority,
+            keep_alive,
+            tls,
+            expected,
+            current: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(0),
+        }
+    }
+
     /// An `Unavailable` status (what gRPC clients say when the server cannot be reached)
     /// whose source is [`NotSent`].
     fn not_sent(&self, source: impl Into<BoxError>) -> BoxError {
