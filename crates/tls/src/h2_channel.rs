@@ -21,17 +21,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use h2::Reason;
 use h2::SendStream;
 use h2::client::SendRequest;
-use h2::{Reason, RecvStream};
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
-use http_body::{Body as _, Frame};
+use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::body::Body;
 
 use crate::client::{ClientTls, connect};
 use crate::error::TlsError;
+use crate::h2_recv::Recv;
 use crate::identity::Identity;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -402,63 +403,5 @@ impl Future for Pump {
                 tracing::debug!(%error, "request body not sent whole");
             }
         })
-    }
-}
-
-/// An answer's body: its DATA frames (their flow-control window released as they are read),
-/// then its trailers (a gRPC status).
-struct Recv {
-    stream: RecvStream,
-    data_done: bool,
-    done: bool,
-}
-
-impl Recv {
-    fn new(stream: RecvStream) -> Self {
-        Self {
-            stream,
-            data_done: false,
-            done: false,
-        }
-    }
-}
-
-impl http_body::Body for Recv {
-    type Data = Bytes;
-    type Error = h2::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(None);
-        }
-        if !this.data_done {
-            match std::task::ready!(this.stream.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    // Only fails once the stream is gone, when the window no longer matters.
-                    let _ = this.stream.flow_control().release_capacity(data.len());
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Some(Err(error)) => {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(error)));
-                }
-                None => this.data_done = true,
-            }
-        }
-        let trailers = std::task::ready!(this.stream.poll_trailers(cx));
-        this.done = true;
-        match trailers {
-            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-            Ok(None) => Poll::Ready(None),
-            Err(error) => Poll::Ready(Some(Err(error))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.done
     }
 }

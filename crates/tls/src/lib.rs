@@ -10,10 +10,13 @@
 mod client;
 mod coalesce;
 mod crypto;
+mod deadline;
 #[cfg(feature = "dev-pki")]
 pub mod dev_pki;
 mod error;
 mod h2_channel;
+mod h2_recv;
+mod h2_server;
 mod identity;
 mod material;
 mod reload;
@@ -25,8 +28,10 @@ mod test_pki;
 mod verify;
 
 pub use client::{ClientTls, channel};
+pub use deadline::{GRPC_TIMEOUT, grpc_timeout, timed_out};
 pub use error::TlsError;
 pub use h2_channel::{H2Channel, NotSent};
+pub use h2_server::serve_h2;
 pub use identity::{Identity, TRUST_DOMAIN_PREFIX, identity_of_der};
 pub use material::TlsPaths;
 pub use server::{PeerInfo, ServerTls, TlsConnection, handed_over, incoming};

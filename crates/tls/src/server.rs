@@ -134,6 +134,13 @@ pub struct TlsConnection {
     peer: PeerInfo,
 }
 
+impl TlsConnection {
+    /// Who is on the other end, as the handshake verified.
+    pub fn peer(&self) -> &PeerInfo {
+        &self.peer
+    }
+}
+
 impl Connected for TlsConnection {
     type ConnectInfo = PeerInfo;
 

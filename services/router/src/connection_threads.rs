@@ -1,41 +1,53 @@
-//! The router's gRPC port on connection threads (see `keyroute_serve`): each thread runs a
-//! tonic server of its own over the same routes. A connection (its TLS handshake, its calls,
+//! The router's gRPC port on connection threads (see `keyroute_serve`): each thread serves
+//! the same services over HTTP/2 ([`keyroute_tls::serve_h2`]). A connection (its TLS handshake, its calls,
 //! the upstream connections they open, see [`keyroute_serve::PerThread`]) stays
 //! on one thread; stopping stops every server gracefully and waits for all of them.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use keyroute_serve::HandedConnections;
 use keyroute_tls::ServerTls;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tonic::service::Routes;
+use tonic::body::Body;
+use tonic::codegen::{Service, http};
 
 use crate::server::StartError;
 
 /// The running threads; [`ConnectionThreads::stop`] ends them gracefully.
 #[derive(Debug)]
 pub struct ConnectionThreads {
-    threads: keyroute_serve::ConnectionThreads<Result<(), String>>,
+    threads: keyroute_serve::ConnectionThreads<()>,
     stop: watch::Sender<bool>,
 }
 
 impl ConnectionThreads {
-    /// `count` threads (one per core by default), serving `routes` over mutual TLS; counts
-    /// each authenticated connection in `connections`.
-    pub fn start(
-        routes: &Routes,
+    /// `count` threads (one per core by default), serving `services` over mutual TLS;
+    /// counts each authenticated connection in `connections`.
+    pub fn start<S, B>(
+        services: &S,
         tls: &Arc<ServerTls>,
         connections: &Arc<AtomicU64>,
         count: Option<std::num::NonZeroUsize>,
-    ) -> Result<Self, StartError> {
+    ) -> Result<Self, StartError>
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let (stop, stopping) = watch::channel(false);
         let threads = keyroute_serve::ConnectionThreads::start("router-conn", count, |handed| {
             serve(
-                routes.clone(),
+                services.clone(),
                 handed,
                 tls.clone(),
                 connections.clone(),
@@ -57,40 +69,41 @@ impl ConnectionThreads {
     /// waits for all of them.
     pub async fn stop(self) -> Result<(), String> {
         let _ = self.stop.send(true);
-        let mut result = Ok(());
-        for outcome in self.threads.join().await {
-            let outcome = outcome.unwrap_or_else(|| Err("a connection thread panicked".to_owned()));
-            if result.is_ok() {
-                result = outcome;
-            }
+        let panicked = self.threads.join().await.iter().any(Option::is_none);
+        if panicked {
+            return Err("a connection thread panicked".to_owned());
         }
-        result
+        Ok(())
     }
 }
 
-/// One thread's tonic server, until told to stop. Runs on the thread's runtime, so that the
+/// One thread's server, until told to stop. Runs on the thread's runtime, so that the
 /// handed sockets register with its reactor: registered with the work-stealing runtime's,
 /// every read would wake one of its workers, which would then wake this thread.
-async fn serve(
-    routes: Routes,
+async fn serve<S, B>(
+    services: S,
     handed: HandedConnections,
     tls: Arc<ServerTls>,
     connections: Arc<AtomicU64>,
     mut stopping: watch::Receiver<bool>,
-) -> Result<(), String> {
+) where
+    S: Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let incoming = keyroute_tls::handed_over(handed, tls).inspect(move |accepted| {
         if accepted.is_ok() {
             connections.fetch_add(1, Ordering::Relaxed);
         }
     });
-    tonic::transport::Server::builder()
-        .layer(keyroute_telemetry::GrpcTraceLayer)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = stopping.wait_for(|stop| *stop).await;
-        })
-        .await
-        .map_err(|error| format!("server failed: {error}"))
+    keyroute_tls::serve_h2(incoming, services, async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -119,7 +132,7 @@ mod tests {
             let (_reporter, health) = tonic_health::server::health_reporter();
             let tls = ServerTls::from_files(pki.paths("router")).unwrap();
             let connections = Arc::new(AtomicU64::new(0));
-            let threads = ConnectionThreads::start(&Routes::new(health), &tls, &connections, None);
+            let threads = ConnectionThreads::start(&health, &tls, &connections, None);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             (threads.unwrap(), listener)
         });

@@ -28,7 +28,7 @@ use keyroute_proto::contract::size::ROUTER_MESSAGE_LIMIT;
 use keyroute_proto::router::v1::router_service_server::{RouterService, RouterServiceServer};
 use keyroute_proto::router::v1::*;
 use keyroute_telemetry::{GrpcTraceService, OpenTelemetrySpanExt};
-use keyroute_tls::{Identity, PeerInfo};
+use keyroute_tls::{Identity, PeerInfo, grpc_timeout};
 use tonic::body::Body;
 use tonic::codegen::{BoxFuture, BoxStream, Service, http};
 use tonic::server::NamedService;
@@ -116,30 +116,6 @@ impl Service<http::Request<Body>> for Services {
             self.router.call(request)
         }
     }
-}
-
-/// Where gRPC carries the caller's deadline (and `tonic::Request::set_timeout` puts it).
-const GRPC_TIMEOUT: &str = "grpc-timeout";
-
-/// The caller's deadline from `grpc-timeout` (at most eight digits and a unit, as gRPC over
-/// HTTP/2 writes it); `None` when absent or malformed, and then no deadline, as tonic's
-/// server reads it.
-fn grpc_timeout(headers: &http::HeaderMap) -> Option<Duration> {
-    let value = headers.get(GRPC_TIMEOUT)?.to_str().ok()?;
-    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount * 3600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
 }
 
 /// `RouterService`'s name, as gRPC paths and the port's spans give it.
@@ -254,7 +230,7 @@ struct Call {
 
 /// What tonic's server answers when the caller's deadline passes first.
 fn timed_out() -> Status {
-    as_received(Status::cancelled("Timeout expired"), true)
+    as_received(keyroute_tls::timed_out(), true)
 }
 
 impl Call {
@@ -461,7 +437,7 @@ impl Service<http::Request<Body>> for InProcessRouter {
                 Some(limit) => match tokio::time::timeout(limit, answer).await {
                     Ok(response) => response,
                     // What tonic's server answers when the deadline passes first.
-                    Err(_) => return Ok(status_only(tonic::Status::cancelled("Timeout expired"))),
+                    Err(_) => return Ok(status_only(keyroute_tls::timed_out())),
                 },
             };
             response.map(|response| response.map(Body::new))
@@ -472,26 +448,6 @@ impl Service<http::Request<Body>> for InProcessRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn timeout(value: &str) -> Option<Duration> {
-        let mut headers = http::HeaderMap::new();
-        headers.insert("grpc-timeout", http::HeaderValue::from_str(value).ok()?);
-        grpc_timeout(&headers)
-    }
-
-    #[test]
-    fn deadlines_are_read_as_grpc_writes_them() {
-        assert_eq!(timeout("600000m"), Some(Duration::from_secs(600)));
-        assert_eq!(timeout("2H"), Some(Duration::from_secs(7200)));
-        assert_eq!(timeout("3M"), Some(Duration::from_secs(180)));
-        assert_eq!(timeout("5S"), Some(Duration::from_secs(5)));
-        assert_eq!(timeout("7u"), Some(Duration::from_micros(7)));
-        assert_eq!(timeout("99999999n"), Some(Duration::from_nanos(99_999_999)));
-        for malformed in ["", "S", "123456789S", "10", "10x", "+1S", "-1S", "1.5S"] {
-            assert_eq!(timeout(malformed), None, "{malformed:?}");
-        }
-        assert_eq!(grpc_timeout(&http::HeaderMap::new()), None);
-    }
 
     #[test]
     fn typed_calls_are_named_as_their_grpc_paths() {

@@ -11,6 +11,7 @@
 //! - `upstream`: calling a provider (I/O only; the wire crate's contract says what to send).
 //! - `spans`: the OpenTelemetry GenAI span of each upstream attempt.
 //! - `platform`: key management for internal platforms, passed through to the vault.
+//! - `port`: which service answers which path on the mTLS port.
 //! - `in_process`: the router's services for an edge in the same process (`keyroute dev`).
 
 pub mod cache;
@@ -22,6 +23,7 @@ pub mod in_process;
 pub mod metrics;
 pub mod platform;
 pub mod policy;
+pub mod port;
 pub mod server;
 pub mod service;
 pub mod spans;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use keyroute_proto::contract::size::ROUTER_MESSAGE_LIMIT;
 use keyroute_proto::router::v1::router_service_server::RouterServiceServer;
 use keyroute_telemetry::probes::SidePorts;
 use keyroute_tls::{ClientTls, Identity, ServerTls, TlsPaths};
@@ -18,6 +17,7 @@ use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
+use tower::util::BoxCloneService;
 
 use crate::cache::accounts::Accounts;
 use crate::cache::leases::LeaseCache;
@@ -31,6 +31,7 @@ use crate::in_process::InProcessRouter;
 use crate::metrics::Metrics;
 use crate::platform::VaultPassThrough;
 use crate::policy::cooldowns::Cooldowns;
+use crate::port::PortServices;
 use crate::service::Router;
 use crate::upstream::{Timeouts, Upstreams};
 
@@ -244,18 +245,15 @@ impl PreparedRouter {
             let _ = drained_tx.send(());
         };
         let connections = router.metrics.connections.clone();
-        let mut routes = tonic::service::Routes::builder();
-        routes
-            .add_service(health_service)
-            .add_service(reflection)
-            // Edges send requests as large as their body limit (see `contract::size`).
-            .add_service(
-                RouterServiceServer::new(router).max_decoding_message_size(ROUTER_MESSAGE_LIMIT),
-            )
+        let services = PortServices::traced(
+            router,
             // Platforms manage their principals' keys here, never at the vault itself.
-            .add_service(pass_through);
+            pass_through,
+            health_service,
+            BoxCloneService::new(reflection),
+        );
         let mut threads = ConnectionThreads::start(
-            &routes.routes(),
+            &services,
             &server_tls,
             &connections,
             settings.connection_threads,

@@ -437,3 +437,64 @@ async fn callers_cannot_mint_metric_labels() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_port_answers_health_and_reflection_and_refuses_unknown_methods() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let stack = stack().await;
+    let channel = stack.channel("edge");
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "keyroute.router.v1.RouterService".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(health.into_inner().status, 1, "serving");
+
+    let asked = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(futures::stream::iter([asked]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(listed)) =
+        answers.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("no list of services");
+    };
+    let names: Vec<_> = listed.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names
+            .iter()
+            .any(|name| name == "keyroute.router.v1.RouterService"),
+        "{names:?}"
+    );
+
+    // A method the router does not have, and a service it does not serve.
+    for path in [
+        "/keyroute.router.v1.RouterService/NoSuchMethod",
+        "/no.such.Service/Method",
+    ] {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.unwrap();
+        let codec = tonic_prost::ProstCodec::<ListModelsRequest, ListModelsResponse>::default();
+        let refused = grpc
+            .unary(
+                tonic::Request::new(ListModelsRequest {}),
+                tonic::codegen::http::uri::PathAndQuery::from_static(path),
+                codec,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Unimplemented, "{path}: {refused:?}");
+    }
+}

@@ -102,20 +102,23 @@ pub async fn grant(vault: &TestVault, principal: &str, micros: i64) {
 
 impl Stack {
     pub fn client(&self, identity: &str) -> RouterServiceClient<Channel> {
+        RouterServiceClient::new(self.channel(identity))
+    }
+
+    /// A channel to the router's port with `identity`'s certificate.
+    pub fn channel(&self, identity: &str) -> Channel {
         let paths = if identity == "edge" || identity == "router" {
             self.vault.pki.paths(identity)
         } else {
             self.vault.pki.issue(identity)
         };
         let tls = ClientTls::from_files(paths).unwrap();
-        RouterServiceClient::new(
-            keyroute_tls::channel(
-                &self.router.addr.to_string(),
-                tls,
-                Identity::parse("router").unwrap(),
-            )
-            .unwrap(),
+        keyroute_tls::channel(
+            &self.router.addr.to_string(),
+            tls,
+            Identity::parse("router").unwrap(),
         )
+        .unwrap()
     }
 
     /// One `Complete` call as the edge makes it, with the dev user's token.
