@@ -167,7 +167,7 @@ impl Format {
 #[derive(Debug)]
 pub struct Interner {
     limit: usize,
-    known: RwLock<HashSet<&'static str>>,
+    known: RwLock<HashSet<&'static str, foldhash::fast::RandomState>>,
 }
 
 impl Interner {
@@ -175,7 +175,7 @@ impl Interner {
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
-            known: RwLock::new(HashSet::new()),
+            known: RwLock::new(HashSet::default()),
         }
     }
 

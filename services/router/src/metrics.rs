@@ -11,28 +11,23 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use keyroute_proto::router::v1::Usage;
 use keyroute_telemetry::metrics::{
     Format, GrpcMetrics, Interner, LATENCY_BUCKETS, Listed, OVERHEAD_BUCKETS, TracedHistogram,
-    current_trace, sampled_counter, traced_histogram,
+    sampled_counter, traced_histogram,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+mod served;
+
+pub use served::Served;
+use served::{SeriesByLabels, ServedLabels};
+
 /// Distinct model labels kept: more than any catalog lists; past it, `other`.
 const MODEL_LABELS: usize = 2048;
-
-/// Who served a call: the label set of latency, token and cost series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct Served {
-    provider: &'static str,
-    model: &'static str,
-    key_source: &'static str,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -56,7 +51,7 @@ struct UpstreamErrorLabels {
     status: u16,
 }
 
-type TracedFamily = Family<Served, TracedHistogram, fn() -> TracedHistogram>;
+type TracedFamily = Family<ServedLabels, TracedHistogram, fn() -> TracedHistogram>;
 
 fn latency_histogram() -> TracedHistogram {
     traced_histogram(&LATENCY_BUCKETS)
@@ -72,7 +67,9 @@ pub struct Metrics {
     added_latency: TracedHistogram,
     first_byte: TracedFamily,
     tokens: Family<TokenLabels, Counter>,
-    cost: Family<Served, Counter>,
+    cost: Family<ServedLabels, Counter>,
+    /// Each served label set's series, found once (see [`served`]).
+    served_series: SeriesByLabels,
     /// Keys benched after an auth failure or rate limit.
     pub cooldowns: Arc<AtomicU64>,
     /// mTLS connections accepted on the gRPC port (an in-process edge makes none).
@@ -93,6 +90,7 @@ impl Default for Metrics {
             first_byte: Family::new_with_constructor(latency_histogram as fn() -> _),
             tokens: Family::default(),
             cost: Family::default(),
+            served_series: SeriesByLabels::default(),
             cooldowns: Arc::new(AtomicU64::new(0)),
             connections: Arc::new(AtomicU64::new(0)),
             vault: GrpcMetrics::register(
@@ -179,16 +177,6 @@ impl Metrics {
         format.encode(&self.registry.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The label set of a call `provider` served with a key from `key_source`; `model` is
-    /// the catalog id (`other` for anything else).
-    pub fn served(&self, provider: &'static str, model: &str, key_source: &'static str) -> Served {
-        Served {
-            provider,
-            model: self.models.intern(model),
-            key_source,
-        }
-    }
-
     /// One routed request and how it ended (`ok`, `no_route`, `unavailable`, ...); an empty
     /// provider or key source (nothing served it) is `none`.
     pub fn request(
@@ -214,48 +202,6 @@ impl Metrics {
         self.upstream_errors
             .get_or_create(&UpstreamErrorLabels { provider, status })
             .inc();
-    }
-
-    /// A whole answer: time spent waiting on the provider, and the time keyroute added
-    /// around it, each with the current trace as exemplar.
-    pub fn latency(&self, served: &Served, upstream: Duration, total: Duration) {
-        let trace = current_trace();
-        self.upstream_latency
-            .get_or_create(served)
-            .observe(upstream.as_secs_f64(), trace, None);
-        self.added_latency
-            .observe(total.saturating_sub(upstream).as_secs_f64(), trace, None);
-    }
-
-    /// A stream's time to its first event (routing, leasing and the provider's first byte).
-    pub fn first_byte(&self, served: &Served, took: Duration) {
-        self.first_byte
-            .get_or_create(served)
-            .observe(took.as_secs_f64(), current_trace(), None);
-    }
-
-    /// What one call was charged: its tokens by kind and its cost.
-    pub fn charged(&self, served: &Served, usage: &Usage, cost_micros: u64) {
-        let cache_write = usage.cache_write_tokens.max(usage.cache_write_1h_tokens);
-        for (kind, count) in [
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-            ("cached_read", usage.cache_read_tokens),
-            ("cache_write", cache_write),
-            ("reasoning", usage.reasoning_tokens),
-        ] {
-            // Every kind is written once per served label set, zero included, so a query
-            // over kinds sees them all.
-            self.tokens
-                .get_or_create(&TokenLabels {
-                    provider: served.provider,
-                    model: served.model,
-                    key_source: served.key_source,
-                    kind,
-                })
-                .inc_by(count);
-        }
-        self.cost.get_or_create(served).inc_by(cost_micros);
     }
 }
 
@@ -322,6 +268,10 @@ pub fn register_rate_limits(registry: &mut Registry, limiter: &keyroute_ratelimi
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use keyroute_proto::router::v1::Usage;
+
     use super::*;
 
     #[tokio::test]

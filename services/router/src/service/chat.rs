@@ -75,9 +75,8 @@ impl Router {
         // The caller's own key won: nothing of the balance needs holding.
         let reservation = reservation.filter(|_| winner.source == Source::Managed);
         let (provider, source) = (winner.provider.id, winner.source.as_str());
-        self.metrics
-            .request(provider, plan.model_label(), source, "ok");
         let served = self.metrics.served(provider, plan.model_label(), source);
+        self.metrics.served_ok(&served);
         match upstream {
             Some(upstream) => self
                 .metrics

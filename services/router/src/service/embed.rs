@@ -169,12 +169,10 @@ impl Router {
             match answered {
                 Ok(answer) => {
                     let (provider, source) = (candidate.provider.id, candidate.source.as_str());
-                    self.metrics.request(provider, label, source, "ok");
-                    self.metrics.latency(
-                        &self.metrics.served(provider, label, source),
-                        upstream_started.elapsed(),
-                        started.elapsed(),
-                    );
+                    let served = self.metrics.served(provider, label, source);
+                    self.metrics.served_ok(&served);
+                    self.metrics
+                        .latency(&served, upstream_started.elapsed(), started.elapsed());
                     let held = reservation
                         .take()
                         .filter(|_| candidate.source == Source::Managed);
