@@ -49,6 +49,37 @@ const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 /// How long a connection may take to send HTTP/2's preface after its TLS handshake.
 const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What [`serve_h2`] serves: gRPC services (tonic's generated servers, or anything that
+/// answers as they do), each call on a task of its own.
+pub trait GrpcServices<B>:
+    tower::Service<
+        Request<Body>,
+        Response = Response<B>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> GrpcServices<B> for S where
+    S: tower::Service<
+            Request<Body>,
+            Response = Response<B>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// An answer's body as [`serve_h2`] sends it.
+pub trait AnswerBody: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> AnswerBody for B where B: HttpBody<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+
 /// Serves `service` on every connection `incoming` yields, until `shutdown` completes; then
 /// tells each connection GOAWAY and returns once the calls in flight have ended.
 pub async fn serve_h2<S, B>(
@@ -56,13 +87,8 @@ pub async fn serve_h2<S, B>(
     service: S,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: tower::Service<Request<Body>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: GrpcServices<B>,
+    B: AnswerBody,
 {
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -89,13 +115,8 @@ pub async fn serve_h2<S, B>(
 /// `stopping`, its last call ends.
 async fn connection<S, B>(tls: TlsConnection, service: S, mut stopping: watch::Receiver<bool>)
 where
-    S: tower::Service<Request<Body>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: GrpcServices<B>,
+    B: AnswerBody,
 {
     let peer = tls.peer().clone();
     let handshake = h2::server::Builder::new()

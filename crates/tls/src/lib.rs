@@ -31,7 +31,7 @@ pub use client::{ClientTls, channel};
 pub use deadline::{GRPC_TIMEOUT, grpc_timeout, timed_out};
 pub use error::TlsError;
 pub use h2_channel::{H2Channel, NotSent};
-pub use h2_server::serve_h2;
+pub use h2_server::{AnswerBody, GrpcServices, serve_h2};
 pub use identity::{Identity, TRUST_DOMAIN_PREFIX, identity_of_der};
 pub use material::TlsPaths;
 pub use server::{PeerInfo, ServerTls, TlsConnection, handed_over, incoming};

@@ -14,7 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use keyroute_tls::{
-    ClientTls, H2Channel, Identity, PeerInfo, ServerTls, TestPki, incoming, serve_h2,
+    AnswerBody, ClientTls, GrpcServices, H2Channel, Identity, PeerInfo, ServerTls, TestPki,
+    incoming, serve_h2,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -38,13 +39,8 @@ struct Served {
 
 async fn serve<S, B>(pki: &TestPki, service: S) -> Served
 where
-    S: tower::Service<Request<Body>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: GrpcServices<B>,
+    B: AnswerBody,
 {
     let tls = ServerTls::from_files(pki.paths("router")).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -3,19 +3,15 @@
 //! the upstream connections they open, see [`keyroute_serve::PerThread`]) stays
 //! on one thread; stopping stops every server gracefully and waits for all of them.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
 use futures::StreamExt;
 use keyroute_serve::HandedConnections;
-use keyroute_tls::ServerTls;
+use keyroute_tls::{AnswerBody, GrpcServices, ServerTls};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tonic::body::Body;
-use tonic::codegen::{Service, http};
 
 use crate::server::StartError;
 
@@ -36,13 +32,8 @@ impl ConnectionThreads {
         count: Option<std::num::NonZeroUsize>,
     ) -> Result<Self, StartError>
     where
-        S: Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-            + Clone
-            + Send
-            + 'static,
-        S::Future: Send + 'static,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        S: GrpcServices<B>,
+        B: AnswerBody,
     {
         let (stop, stopping) = watch::channel(false);
         let threads = keyroute_serve::ConnectionThreads::start("router-conn", count, |handed| {
@@ -87,13 +78,8 @@ async fn serve<S, B>(
     connections: Arc<AtomicU64>,
     mut stopping: watch::Receiver<bool>,
 ) where
-    S: Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: GrpcServices<B>,
+    B: AnswerBody,
 {
     let incoming = keyroute_tls::handed_over(handed, tls).inspect(move |accepted| {
         if accepted.is_ok() {
