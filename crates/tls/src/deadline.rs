@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 /// Where gRPC carries the caller's deadline (and `tonic::Request::set_timeout` puts it).
-pub const GRPC_TIMEOUT: &str = "grpc-timeout";
+const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 /// The caller's deadline from `grpc-timeout` (at most eight digits and a unit); `None` when
 /// absent or malformed, and then no deadline, as tonic's server reads it.

@@ -28,7 +28,7 @@ mod test_pki;
 mod verify;
 
 pub use client::{ClientTls, channel};
-pub use deadline::{GRPC_TIMEOUT, grpc_timeout, timed_out};
+pub use deadline::{grpc_timeout, timed_out};
 pub use error::TlsError;
 pub use h2_channel::{H2Channel, NotSent};
 pub use h2_server::{AnswerBody, GrpcServices, serve_h2};

@@ -38,6 +38,7 @@ use tonic_health::server::{HealthReporter, HealthService};
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
+use crate::port::service_of;
 use crate::service::Router;
 
 /// The router's services for a caller in this process; cheap to clone (handles only).
@@ -90,13 +91,6 @@ struct Services {
     router: RouterServiceServer<Router>,
 }
 
-/// Whether `path` (`/package.Service/Method`) names a method of `service`.
-fn calls(path: &str, service: &str) -> bool {
-    path.strip_prefix('/')
-        .and_then(|rest| rest.strip_prefix(service))
-        .is_some_and(|rest| rest.starts_with('/'))
-}
-
 impl Service<http::Request<Body>> for Services {
     type Response = http::Response<Body>;
     type Error = Infallible;
@@ -109,7 +103,7 @@ impl Service<http::Request<Body>> for Services {
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let health = <HealthServer<HealthService> as NamedService>::NAME;
-        if calls(request.uri().path(), health) {
+        if service_of(request.uri().path()) == health {
             self.health.call(request)
         } else {
             // Its own answer for unknown methods: UNIMPLEMENTED.
@@ -460,7 +454,7 @@ mod tests {
             EMBED,
         ] {
             assert_eq!(method.path, format!("{SERVICE}/{}", method.name));
-            assert!(calls(&format!("/{}", method.path), SERVICE), "{method:?}");
+            assert_eq!(service_of(&format!("/{}", method.path)), SERVICE);
         }
     }
 
@@ -508,21 +502,5 @@ mod tests {
         );
         assert!(std::error::Error::source(status).is_none());
         assert!(status.metadata().is_empty(), "{:?}", status.metadata());
-    }
-
-    #[test]
-    fn only_the_health_service_is_told_apart() {
-        assert!(calls(
-            "/grpc.health.v1.Health/Check",
-            "grpc.health.v1.Health"
-        ));
-        assert!(!calls(
-            "/grpc.health.v1.HealthX/Check",
-            "grpc.health.v1.Health"
-        ));
-        assert!(!calls(
-            "/keyroute.router.v1.RouterService/Complete",
-            "grpc.health.v1.Health"
-        ));
     }
 }

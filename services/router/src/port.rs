@@ -60,8 +60,8 @@ impl PortServices {
     }
 }
 
-/// The service a gRPC path (`/package.Service/Method`) names.
-fn service_of(path: &str) -> &str {
+/// The service a gRPC path (`/package.Service/Method`) names; empty when it names none.
+pub(crate) fn service_of(path: &str) -> &str {
     path.strip_prefix('/')
         .and_then(|rest| rest.split_once('/'))
         .map_or("", |(service, _)| service)
@@ -109,6 +109,10 @@ mod tests {
         assert_eq!(
             service_of("/grpc.health.v1.Health/Check"),
             "grpc.health.v1.Health"
+        );
+        assert_eq!(
+            service_of("/grpc.health.v1.HealthX/Check"),
+            "grpc.health.v1.HealthX"
         );
         for odd in ["", "/", "/NoMethod", "NoSlash/Method"] {
             assert_eq!(service_of(odd), "", "{odd:?}");
