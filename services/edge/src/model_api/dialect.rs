@@ -54,27 +54,36 @@ impl Dialect {
 
     /// Who served the request, from the router's response metadata (for a stream, sent
     /// before its first event), as response headers; with the rate limits that applied, as
-    /// this dialect's rate-limit headers.
+    /// this dialect's rate-limit headers. One pass over the metadata: a name is parsed and
+    /// hashed once, by the HPACK decoder, not again per header looked up.
     pub fn served_headers(self, metadata: &tonic::metadata::MetadataMap, headers: &mut HeaderMap) {
-        for name in contract::header::SERVED_BY {
-            if let Some(value) = metadata
-                .get(name)
-                .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
-            {
-                headers.insert(HeaderName::from_static(name), value);
+        let mut figures = Figures::default();
+        for (name, value) in first_values(metadata) {
+            if contract::header::SERVED_BY.contains(&name.as_str()) {
+                headers.insert(name.clone(), value.clone());
+            } else {
+                figures.note(name, value);
             }
         }
-        self.rate_limit_headers(metadata, headers);
+        self.render_rate_limits(&figures, headers);
     }
 
     /// The router's rate-limit figures as the headers this dialect's provider sends
     /// (`x-ratelimit-*` for OpenAI, `anthropic-ratelimit-*` for Anthropic), with
     /// `retry-after` and `retry-after-ms` on a refusal. Nothing when no limit applied.
     fn rate_limit_headers(self, metadata: &tonic::metadata::MetadataMap, headers: &mut HeaderMap) {
-        let Some(quotas) = quotas(metadata) else {
+        let mut figures = Figures::default();
+        for (name, value) in first_values(metadata) {
+            figures.note(name, value);
+        }
+        self.render_rate_limits(&figures, headers);
+    }
+
+    fn render_rate_limits(self, figures: &Figures, headers: &mut HeaderMap) {
+        let Some(quotas) = figures.quotas() else {
             return;
         };
-        let wait = read(metadata, contract::header::RETRY_AFTER_MS).map(Duration::from_millis);
+        let wait = figures.get(RETRY_AFTER_MS).map(Duration::from_millis);
         let rendered = match self {
             Self::OpenAi => keyroute_ratelimit::headers::openai(&quotas, wait),
             Self::Anthropic => {
@@ -89,33 +98,64 @@ impl Dialect {
     }
 }
 
-fn read(metadata: &tonic::metadata::MetadataMap, name: &str) -> Option<u64> {
-    metadata.get(name)?.to_str().ok()?.parse().ok()
+/// Each name's first value, as `MetadataMap::get` reads it: a name's values come in a row.
+fn first_values(
+    metadata: &tonic::metadata::MetadataMap,
+) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    let mut previous: Option<&HeaderName> = None;
+    metadata.as_ref().iter().filter(move |(name, _)| {
+        let first = previous != Some(*name);
+        previous = Some(*name);
+        first
+    })
 }
 
-/// The router's rate-limit figures; `None` when it sent none (no limit applied).
-fn quotas(metadata: &tonic::metadata::MetadataMap) -> Option<Quotas> {
+/// The rate-limit figures the router may send, by their place in [`Figures`].
+const FIGURE_NAMES: [&str; 7] = {
     use contract::header as h;
-    let quota = |[limit, remaining, reset]: [&str; 3]| {
-        Some(Quota {
-            limit: read(metadata, limit)?,
-            remaining: read(metadata, remaining)?,
-            reset: Duration::from_millis(read(metadata, reset)?),
-        })
-    };
-    let quotas = Quotas {
-        requests: quota([
-            h::RATELIMIT_LIMIT_REQUESTS,
-            h::RATELIMIT_REMAINING_REQUESTS,
-            h::RATELIMIT_RESET_REQUESTS_MS,
-        ]),
-        tokens: quota([
-            h::RATELIMIT_LIMIT_TOKENS,
-            h::RATELIMIT_REMAINING_TOKENS,
-            h::RATELIMIT_RESET_TOKENS_MS,
-        ]),
-    };
-    (quotas.requests.is_some() || quotas.tokens.is_some()).then_some(quotas)
+    [
+        h::RATELIMIT_LIMIT_REQUESTS,
+        h::RATELIMIT_REMAINING_REQUESTS,
+        h::RATELIMIT_RESET_REQUESTS_MS,
+        h::RATELIMIT_LIMIT_TOKENS,
+        h::RATELIMIT_REMAINING_TOKENS,
+        h::RATELIMIT_RESET_TOKENS_MS,
+        h::RETRY_AFTER_MS,
+    ]
+};
+const RETRY_AFTER_MS: usize = 6;
+
+/// The router's rate-limit figures; a malformed one counts as absent.
+#[derive(Debug, Default)]
+struct Figures([Option<u64>; FIGURE_NAMES.len()]);
+
+impl Figures {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+        let Some(place) = FIGURE_NAMES.iter().position(|n| *n == name.as_str()) else {
+            return;
+        };
+        self.0[place] = value.to_str().ok().and_then(|v| v.parse().ok());
+    }
+
+    fn get(&self, place: usize) -> Option<u64> {
+        self.0[place]
+    }
+
+    /// The limits that applied; `None` when the router sent none (no limit applied).
+    fn quotas(&self) -> Option<Quotas> {
+        let quota = |first: usize| {
+            Some(Quota {
+                limit: self.get(first)?,
+                remaining: self.get(first + 1)?,
+                reset: Duration::from_millis(self.get(first + 2)?),
+            })
+        };
+        let quotas = Quotas {
+            requests: quota(0),
+            tokens: quota(3),
+        };
+        (quotas.requests.is_some() || quotas.tokens.is_some()).then_some(quotas)
+    }
 }
 
 /// The HTTP status for a router status, from the one table both APIs share
@@ -134,5 +174,81 @@ pub fn retry_after(status: &tonic::Status, headers: &mut HeaderMap) {
         .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
     {
         headers.insert(http::header::RETRY_AFTER, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::metadata::{MetadataMap, MetadataValue};
+
+    fn metadata(pairs: &[(&'static str, &'static str)]) -> MetadataMap {
+        let mut metadata = MetadataMap::new();
+        for (name, value) in pairs {
+            metadata.append(*name, MetadataValue::from_static(value));
+        }
+        metadata
+    }
+
+    #[test]
+    fn served_by_names_pass_on_with_their_first_value_and_nothing_else() {
+        use contract::header as h;
+        let answered = metadata(&[
+            (h::PROVIDER, "openai"),
+            (h::PROVIDER, "anthropic"),
+            (h::CREDENTIAL, "openai:...1234"),
+            (h::PRINCIPAL, "user/7"),
+            ("grpc-status", "0"),
+        ]);
+        let mut headers = HeaderMap::new();
+        Dialect::OpenAi.served_headers(&answered, &mut headers);
+        assert_eq!(headers.len(), 2, "{headers:?}");
+        assert_eq!(headers[h::PROVIDER], "openai");
+        assert_eq!(headers[h::CREDENTIAL], "openai:...1234");
+    }
+
+    #[test]
+    fn rate_limits_need_all_three_figures_of_a_kind() {
+        use contract::header as h;
+        let answered = metadata(&[
+            (h::RATELIMIT_LIMIT_REQUESTS, "60"),
+            (h::RATELIMIT_REMAINING_REQUESTS, "59"),
+            (h::RATELIMIT_RESET_REQUESTS_MS, "1000"),
+            // A token limit missing its reset, and one malformed: neither is rendered.
+            (h::RATELIMIT_LIMIT_TOKENS, "1000"),
+            (h::RATELIMIT_REMAINING_TOKENS, "many"),
+        ]);
+        let mut headers = HeaderMap::new();
+        Dialect::OpenAi.served_headers(&answered, &mut headers);
+        assert_eq!(headers["x-ratelimit-limit-requests"], "60");
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "59");
+        assert!(headers.contains_key("x-ratelimit-reset-requests"));
+        assert!(!headers.contains_key("x-ratelimit-limit-tokens"), "{headers:?}");
+
+        let mut headers = HeaderMap::new();
+        let unlimited = metadata(&[(h::RATELIMIT_LIMIT_REQUESTS, "60")]);
+        Dialect::Anthropic.served_headers(&unlimited, &mut headers);
+        assert!(headers.is_empty(), "{headers:?}");
+    }
+
+    #[test]
+    fn a_refusal_carries_its_wait() {
+        use contract::header as h;
+        let mut status = tonic::Status::resource_exhausted("slow down");
+        for (name, value) in [
+            (h::RATELIMIT_LIMIT_REQUESTS, "2"),
+            (h::RATELIMIT_REMAINING_REQUESTS, "0"),
+            (h::RATELIMIT_RESET_REQUESTS_MS, "1500"),
+            (h::RETRY_AFTER_MS, "1500"),
+        ] {
+            status
+                .metadata_mut()
+                .insert(name, MetadataValue::from_static(value));
+        }
+        let response = Dialect::OpenAi.status_error(&status);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let headers = response.headers();
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
+        assert_eq!(headers["retry-after-ms"], "1500", "{headers:?}");
     }
 }
