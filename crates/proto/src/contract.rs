@@ -74,6 +74,21 @@ pub mod header {
     ];
 }
 
+/// [`header`]'s names that are read or written on every call, parsed once: a header map
+/// looked up or filled by `&str` parses and checks the name each time.
+pub mod header_name {
+    use super::header;
+    use tonic::codegen::http::HeaderName;
+
+    pub static PROVIDER: HeaderName = HeaderName::from_static(header::PROVIDER);
+    pub static KEY_SOURCE: HeaderName = HeaderName::from_static(header::KEY_SOURCE);
+    pub static CREDENTIAL: HeaderName = HeaderName::from_static(header::CREDENTIAL);
+    pub static PRINCIPAL: HeaderName = HeaderName::from_static(header::PRINCIPAL);
+    pub static REQUEST_ID: HeaderName = HeaderName::from_static(header::REQUEST_ID);
+    pub static ANTHROPIC_REQUEST_ID: HeaderName =
+        HeaderName::from_static(header::ANTHROPIC_REQUEST_ID);
+}
+
 /// How large a request may be on its way from the edge to a router. A request body becomes a
 /// canonical message about its own size (JSON field names and quoting give way to protobuf
 /// tags), so the gRPC link carries the body limit and a margin, in both directions: the

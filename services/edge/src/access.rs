@@ -19,9 +19,9 @@ use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use hyper::body::{Body as _, Frame, SizeHint};
-use keyroute_proto::contract::header;
+use keyroute_proto::contract::{header, header_name};
 use keyroute_proto::router::v1::complete_stream_response::Event;
 use keyroute_proto::router::v1::{CompleteStreamResponse, KeySource, ServedBy, Usage};
 use keyroute_telemetry::http::{TraceParent, record_status, server_span};
@@ -67,8 +67,9 @@ pub struct CallFacts {
     pub stream: bool,
 }
 
-fn metadata_text(metadata: &tonic::metadata::MetadataMap, name: &str) -> Option<String> {
+fn metadata_text(metadata: &tonic::metadata::MetadataMap, name: &HeaderName) -> Option<String> {
     metadata
+        .as_ref()
         .get(name)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
@@ -91,7 +92,7 @@ pub fn origin(status: &tonic::Status) -> &'static str {
 impl CallFacts {
     /// What a router's answer metadata says: the principal.
     pub fn answered(&mut self, metadata: &tonic::metadata::MetadataMap) {
-        self.principal = metadata_text(metadata, header::PRINCIPAL);
+        self.principal = metadata_text(metadata, &header_name::PRINCIPAL);
     }
 
     /// What a router's failure says: where it came from, the provider, the attempts and
@@ -99,8 +100,9 @@ impl CallFacts {
     pub fn failed(&mut self, status: &tonic::Status) {
         let metadata = status.metadata();
         self.error_origin = Some(origin(status));
-        self.provider = metadata_text(metadata, header::PROVIDER);
-        self.attempts = metadata_text(metadata, header::ATTEMPTS).and_then(|a| a.parse().ok());
+        self.provider = metadata_text(metadata, &header_name::PROVIDER);
+        self.attempts = metadata_text(metadata, &HeaderName::from_static(header::ATTEMPTS))
+            .and_then(|a| a.parse().ok());
         self.answered(metadata);
     }
 
@@ -249,7 +251,7 @@ impl Line {
     }
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -276,7 +278,7 @@ pub async fn observe(request: Request, next: impl AsyncFnOnce(Request) -> Respon
     let method = request.method().clone();
     let unmatched = route.is_none().then(|| path.to_owned());
     let dialect = dialect(path, headers);
-    let request_id = header_text(headers, header::REQUEST_ID);
+    let request_id = header_text(headers, &header_name::REQUEST_ID);
 
     let mut response = next(request).instrument(span.clone()).await;
     let status = response.status();
@@ -297,8 +299,8 @@ pub async fn observe(request: Request, next: impl AsyncFnOnce(Request) -> Respon
         request_id,
         trace,
         status,
-        provider: header_text(response.headers(), header::PROVIDER),
-        key_source: header_text(response.headers(), header::KEY_SOURCE),
+        provider: header_text(response.headers(), &header_name::PROVIDER),
+        key_source: header_text(response.headers(), &header_name::KEY_SOURCE),
         note,
     };
     response.map(|inner| {

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, StatusCode};
 use keyroute_proto::contract;
 use keyroute_telemetry::metrics::{
     Format, LATENCY_BUCKETS, Listed, TraceExemplar, TracedHistogram, current_trace,
@@ -130,13 +130,16 @@ impl EdgeMetrics {
     }
 
     fn served_by(&self, headers: &HeaderMap) -> (&'static str, &'static str) {
-        let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
-        let source = match value(contract::header::KEY_SOURCE) {
+        let value = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let source = match value(&contract::header_name::KEY_SOURCE) {
             Some("byok") => "byok",
             Some("managed") => "managed",
             _ => "none",
         };
-        (Self::provider(value(contract::header::PROVIDER)), source)
+        (
+            Self::provider(value(&contract::header_name::PROVIDER)),
+            source,
+        )
     }
 
     fn request(

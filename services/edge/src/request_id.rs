@@ -6,13 +6,13 @@
 use axum::extract::Request;
 use axum::response::Response;
 use http::HeaderValue;
-use keyroute_proto::contract::header;
+use keyroute_proto::contract::header_name;
 
 /// The middleware: fixes the id on the way in, stamps it on the way out.
 pub async fn stamp(mut request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let given = request
         .headers()
-        .get(header::REQUEST_ID)
+        .get(&header_name::REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|id| keyroute_telemetry::valid_request_id(id))
         .and_then(|id| HeaderValue::from_str(id).ok());
@@ -23,12 +23,14 @@ pub async fn stamp(mut request: Request, next: impl AsyncFnOnce(Request) -> Resp
             Err(_) => return next(request).await,
         },
     };
-    request.headers_mut().insert(header::REQUEST_ID, id.clone());
+    request
+        .headers_mut()
+        .insert(header_name::REQUEST_ID.clone(), id.clone());
     let mut response = next(request).await;
     let headers = response.headers_mut();
     headers
-        .entry(header::REQUEST_ID)
+        .entry(header_name::REQUEST_ID.clone())
         .or_insert_with(|| id.clone());
-    headers.insert(header::ANTHROPIC_REQUEST_ID, id);
+    headers.insert(header_name::ANTHROPIC_REQUEST_ID.clone(), id);
     response
 }

@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(headers["x-ratelimit-limit-requests"], "60");
         assert_eq!(headers["x-ratelimit-remaining-requests"], "59");
         assert!(headers.contains_key("x-ratelimit-reset-requests"));
-        assert!(!headers.contains_key("x-ratelimit-limit-tokens"), "{headers:?}");
+        assert!(
+            !headers.contains_key("x-ratelimit-limit-tokens"),
+            "{headers:?}"
+        );
 
         let mut headers = HeaderMap::new();
         let unlimited = metadata(&[(h::RATELIMIT_LIMIT_REQUESTS, "60")]);

@@ -100,7 +100,7 @@ impl<'a> Call<'a> {
             )
         })?;
         let request_id = headers
-            .get(contract::header::REQUEST_ID)
+            .get(&contract::header_name::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         Ok(Self {
