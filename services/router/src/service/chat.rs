@@ -5,12 +5,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use keyroute_proto::contract::header;
+use keyroute_proto::contract::{header, header_name};
 use keyroute_proto::router::v1::complete_stream_response::Event;
 use keyroute_proto::router::v1::*;
 use keyroute_ratelimit::Admission;
 use keyroute_wire::catalog::Resolution;
 use keyroute_wire::catalog::lifecycle::State;
+use tonic::codegen::http::{HeaderMap, HeaderValue};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -31,16 +32,24 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<CompleteStreamResponse, 
 /// for a stream it is known before the first event. Header values are ASCII, so the
 /// fingerprint's ellipsis becomes three dots.
 pub(super) fn served_by_metadata(candidate: &Candidate<'_>, request_id: &str) -> MetadataMap {
-    let mut metadata = MetadataMap::new();
+    let mut metadata = MetadataMap::with_capacity(8);
+    let headers: &mut HeaderMap = metadata.as_mut();
     let fingerprint = candidate.key.fingerprint.replace('…', "...");
     for (name, value) in [
-        (header::PROVIDER, candidate.provider.id),
-        (header::KEY_SOURCE, candidate.source.as_str()),
-        (header::CREDENTIAL, fingerprint.as_str()),
-        (header::REQUEST_ID, request_id),
+        (
+            &header_name::PROVIDER,
+            HeaderValue::from_str(candidate.provider.id),
+        ),
+        (
+            &header_name::KEY_SOURCE,
+            HeaderValue::from_str(candidate.source.as_str()),
+        ),
+        // Taken whole, not copied again.
+        (&header_name::CREDENTIAL, HeaderValue::try_from(fingerprint)),
+        (&header_name::REQUEST_ID, HeaderValue::from_str(request_id)),
     ] {
-        if let Ok(value) = value.parse() {
-            metadata.insert(name, value);
+        if let Ok(value) = value {
+            headers.insert(name.clone(), value);
         }
     }
     metadata
@@ -48,8 +57,9 @@ pub(super) fn served_by_metadata(candidate: &Candidate<'_>, request_id: &str) ->
 
 /// Names the caller's principal in an answer's metadata, for the edge's access log.
 fn caller_metadata(metadata: &mut MetadataMap, opening: &Opening) {
-    if let Ok(value) = opening.caller.principal_id.parse() {
-        metadata.insert(header::PRINCIPAL, value);
+    if let Ok(value) = HeaderValue::from_str(&opening.caller.principal_id) {
+        let headers: &mut HeaderMap = metadata.as_mut();
+        headers.insert(header_name::PRINCIPAL.clone(), value);
     }
 }
 
