@@ -230,8 +230,10 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
     Ok(ClientRequest {
         request,
         stream: boolean(object, "stream")?.unwrap_or(false),
-        include_usage: value
-            .pointer("/stream_options/include_usage")
+        // `get` twice, not `pointer`, which allocates each step of its path.
+        include_usage: object
+            .get("stream_options")
+            .and_then(|options| options.get("include_usage"))
             .and_then(Value::as_bool)
             .unwrap_or(false),
     })
