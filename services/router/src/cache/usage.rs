@@ -1,6 +1,8 @@
 //! Usage reporting: each served call becomes one ledger record, queued without waiting and
 //! sent to the vault in batches. Records are idempotent by request id, so a batch whose reply
-//! was lost is simply sent again. Shutdown drains the queue before the router exits.
+//! was lost is simply sent again. Shutdown drains the queue before the router exits, within
+//! the time it is given: what the vault has not taken by then is counted as dropped and
+//! logged, never lost without a count.
 //!
 //! A queued record wakes the sender only when it starts a batch or fills one: while a batch
 //! is due, the sender sleeps on its timer and takes what has queued when it wakes. Woken for
@@ -27,11 +29,17 @@ const QUEUE: usize = 100_000;
 const BATCH: usize = 500;
 /// Attempts for one batch while the vault is unreachable, during shutdown.
 const FINAL_ATTEMPTS: u32 = 3;
+/// The longest one `RecordUsage` call may take (shutdown's remaining time may cut it short).
+const RECORD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long past its deadline [`UsageTask::finish`] waits for the drain before aborting it:
+/// the drain keeps to the deadline itself, so this only guards against one that does not.
+const ABORT_MARGIN: Duration = Duration::from_secs(1);
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct UsageCounters {
     pub sent: AtomicU64,
+    /// Lost to a full queue, or still unsent when shutdown's time ran out.
     pub dropped: AtomicU64,
     pub rejected: AtomicU64,
     /// Batches the vault could not be reached for (they stay queued and are sent again).
@@ -50,7 +58,8 @@ pub struct UsageReporter {
 /// The background sender; [`UsageTask::finish`] flushes and stops it.
 #[derive(Debug)]
 pub struct UsageTask {
-    stop: watch::Sender<bool>,
+    /// The shutdown's deadline, once it began.
+    stop: watch::Sender<Option<Instant>>,
     task: JoinHandle<()>,
 }
 
@@ -66,7 +75,7 @@ impl UsageReporter {
             ),
             (
                 "keyroute_router_usage_records_dropped",
-                "Usage records lost to a full queue",
+                "Usage records lost: to a full queue, or unsent when shutdown's time ran out",
                 |c| &c.dropped,
             ),
             (
@@ -105,7 +114,7 @@ impl UsageReporter {
     /// Starts the sender. `interval` bounds how long a record waits when traffic is light.
     pub fn start(vault: VaultClient, interval: Duration) -> (Self, UsageTask) {
         let (queue, receiver) = mpsc::channel(QUEUE);
-        let (stop, stopping) = watch::channel(false);
+        let (stop, stopping) = watch::channel(None);
         let full = Arc::new(Notify::new());
         let counters = Arc::new(UsageCounters::default());
         let sender = Sender {
@@ -142,11 +151,16 @@ impl UsageReporter {
 }
 
 impl UsageTask {
-    /// Sends everything queued, then stops; gives up on what is left after `within`.
+    /// Sends everything queued, then stops. What the vault has not taken within `within`
+    /// (a batch in flight included) is counted as dropped and logged.
     pub async fn finish(self, within: Duration) {
-        let _ = self.stop.send(true);
+        let deadline = Instant::now() + within;
+        let _ = self.stop.send(Some(deadline));
         let mut task = self.task;
-        if tokio::time::timeout(within, &mut task).await.is_err() {
+        if tokio::time::timeout_at(deadline + ABORT_MARGIN, &mut task)
+            .await
+            .is_err()
+        {
             tracing::error!(within = ?within, "usage flush did not finish; unsent records are lost");
             task.abort();
         }
@@ -163,7 +177,7 @@ struct Sender {
 }
 
 impl Sender {
-    async fn run(mut self, mut stopping: watch::Receiver<bool>) {
+    async fn run(mut self, mut stopping: watch::Receiver<Option<Instant>>) {
         let mut batch = Vec::with_capacity(BATCH);
         // When the batch goes out next: `interval` after its first record, at once when a
         // whole batch waits, or after a backoff when the vault could not be reached.
@@ -174,7 +188,7 @@ impl Sender {
             let Some(at) = due else {
                 // Nothing waits: the next record starts a batch.
                 tokio::select! {
-                    _ = stopping.wait_for(|stop| *stop) => break,
+                    _ = stopping.wait_for(Option::is_some) => break,
                     received = self.receiver.recv_many(&mut batch, BATCH) => {
                         if received == 0 {
                             break;
@@ -187,15 +201,18 @@ impl Sender {
             // A batch is due: sleep until then, or until a whole batch waits (not while
             // backing off: the vault is unreachable and records only wait longer).
             tokio::select! {
-                _ = stopping.wait_for(|stop| *stop) => break,
+                _ = stopping.wait_for(Option::is_some) => break,
                 _ = tokio::time::sleep_until(at) => {}
                 _ = self.full.notified(), if !backing_off => {}
             }
             self.take_queued(&mut batch);
-            if send(&mut self.vault, &mut batch, &self.counters)
-                .await
-                .is_ok()
-            {
+            // A shutdown does not wait for a batch in flight: the drain sends again what it
+            // holds, within the shutdown's time (the vault takes a record once).
+            let sent = tokio::select! {
+                sent = send(&mut self.vault, &mut batch, &self.counters) => sent,
+                _ = stopping.wait_for(Option::is_some) => break,
+            };
+            if sent.is_ok() {
                 (backing_off, backoff) = (false, Duration::from_millis(100));
                 // What queued meanwhile: at once when it makes a whole batch, else in turn.
                 let waiting = self.receiver.len();
@@ -210,7 +227,9 @@ impl Sender {
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
-        self.drain(batch).await;
+        // Ended by the last reporter going away rather than by `finish`: no deadline.
+        let deadline = *stopping.borrow();
+        self.drain(batch, deadline).await;
     }
 
     /// Moves queued records into `batch` until it is whole, without waiting.
@@ -223,29 +242,41 @@ impl Sender {
         }
     }
 
-    /// Shutdown: no new records are accepted, everything queued goes out.
-    async fn drain(mut self, mut batch: Vec<UsageRecord>) {
+    /// Shutdown: no new records are accepted, everything queued goes out until `deadline`;
+    /// what is left then is counted as dropped.
+    async fn drain(mut self, mut waiting: Vec<UsageRecord>, deadline: Option<Instant>) {
         self.receiver.close();
         while let Some(record) = self.receiver.recv().await {
-            batch.push(record);
+            waiting.push(record);
         }
-        for chunk in batch.chunks(BATCH) {
+        let mut lost = 0;
+        for chunk in waiting.chunks(BATCH) {
             let mut chunk = chunk.to_vec();
             for attempt in 1..=FINAL_ATTEMPTS {
-                if send(&mut self.vault, &mut chunk, &self.counters)
-                    .await
-                    .is_ok()
-                {
+                let within = deadline.map_or(Some(RECORD_TIMEOUT), |deadline| {
+                    deadline.checked_duration_since(Instant::now())
+                });
+                let Some(within) = within.filter(|w| !w.is_zero()) else {
+                    break;
+                };
+                let send = send(&mut self.vault, &mut chunk, &self.counters);
+                if let Ok(Ok(())) = tokio::time::timeout(within, send).await {
                     break;
                 }
-                if attempt == FINAL_ATTEMPTS {
-                    tracing::error!(
-                        records = chunk.len(),
-                        "vault unreachable at shutdown; usage records lost"
-                    );
+                if attempt < FINAL_ATTEMPTS {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            lost += chunk.len();
+        }
+        if lost > 0 {
+            self.counters
+                .dropped
+                .fetch_add(lost as u64, Ordering::Relaxed);
+            tracing::error!(
+                records = lost,
+                "vault did not take these usage records before shutdown's time ran out; lost"
+            );
         }
         tracing::info!(
             sent = self.counters.sent.load(Ordering::Relaxed),
@@ -255,7 +286,8 @@ impl Sender {
 }
 
 /// Sends `batch`, emptying it unless the vault could not be reached. A batch the vault
-/// refuses is split so that only the bad records are dropped.
+/// refuses is split so that only the bad records are dropped. Cancel-safe: dropped at any
+/// point, `batch` holds every record the vault has not answered for.
 async fn send(
     vault: &mut VaultClient,
     batch: &mut Vec<UsageRecord>,
@@ -279,18 +311,20 @@ async fn send(
         }
         Err(status) => {
             tracing::warn!(code = ?status.code(), message = status.message(), records = batch.len(), "vault refused a usage batch; sending one by one");
-            for one in std::mem::take(batch) {
+            let mut at = 0;
+            while let Some(one) = batch.get(at).cloned() {
                 match record(vault, vec![one.clone()]).await {
-                    Ok(()) => counters.sent.fetch_add(1, Ordering::Relaxed),
-                    Err(status) if transient(&status) => {
-                        batch.push(one);
-                        continue;
+                    Ok(()) => {
+                        counters.sent.fetch_add(1, Ordering::Relaxed);
+                        batch.remove(at);
                     }
+                    Err(status) if transient(&status) => at += 1,
                     Err(status) => {
                         tracing::error!(request_id = %one.request_id, principal = %one.principal_id, message = status.message(), "usage record refused; dropped");
-                        counters.rejected.fetch_add(1, Ordering::Relaxed)
+                        counters.rejected.fetch_add(1, Ordering::Relaxed);
+                        batch.remove(at);
                     }
-                };
+                }
             }
             if batch.is_empty() { Ok(()) } else { Err(()) }
         }
@@ -299,7 +333,7 @@ async fn send(
 
 async fn record(vault: &mut VaultClient, records: Vec<UsageRecord>) -> Result<(), tonic::Status> {
     let mut request = tonic::Request::new(RecordUsageRequest { records });
-    request.set_timeout(Duration::from_secs(10));
+    request.set_timeout(RECORD_TIMEOUT);
     vault.record_usage(request).await.map(|_| ())
 }
 
@@ -375,5 +409,38 @@ mod tests {
         );
         assert_eq!(reporter.counters.dropped.load(Ordering::Relaxed), 0);
         assert_eq!(reporter.counters.rejected.load(Ordering::Relaxed), 0);
+    }
+
+    /// A vault that takes connections and never answers: shutdown gives up on time, the
+    /// batch that was in flight included, and counts every record it could not deliver.
+    /// (Before, one call's own timeout spent the whole shutdown and the records went
+    /// uncounted.)
+    #[tokio::test]
+    async fn what_the_vault_has_not_taken_when_time_runs_out_is_counted() {
+        let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = hole.local_addr().unwrap();
+        let (accepted, mut accepting) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((connection, _)) = hole.accept().await {
+                let _ = accepted.send(connection);
+            }
+        });
+        let pki = keyroute_tls::TestPki::new();
+        let tls = ClientTls::from_files(pki.issue("router")).unwrap();
+        let client = crate::vault::connect(&address.to_string(), tls).unwrap();
+        let (reporter, task) = UsageReporter::start(client, Duration::from_secs(3600));
+
+        for n in 0..BATCH + 7 {
+            reporter.report(record(n, "ada"));
+        }
+        // The whole batch went out at once: its call is in flight, on a connection held.
+        let _held = accepting.recv().await.unwrap();
+
+        task.finish(Duration::from_secs(1)).await;
+        assert_eq!(reporter.counters.sent.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            reporter.counters.dropped.load(Ordering::Relaxed),
+            BATCH as u64 + 7
+        );
     }
 }
