@@ -79,11 +79,12 @@ impl Dialect {
         self.render_rate_limits(&figures, headers);
     }
 
+    /// [`Self::rate_limit_headers`] from figures already read.
     fn render_rate_limits(self, figures: &Figures, headers: &mut HeaderMap) {
         let Some(quotas) = figures.quotas() else {
             return;
         };
-        let wait = figures.get(RETRY_AFTER_MS).map(Duration::from_millis);
+        let wait = figures.retry_after_ms.map(Duration::from_millis);
         let rendered = match self {
             Self::OpenAi => keyroute_ratelimit::headers::openai(&quotas, wait),
             Self::Anthropic => {
@@ -110,49 +111,43 @@ fn first_values(
     })
 }
 
-/// The rate-limit figures the router may send, by their place in [`Figures`].
-const FIGURE_NAMES: [&str; 7] = {
-    use contract::header as h;
-    [
-        h::RATELIMIT_LIMIT_REQUESTS,
-        h::RATELIMIT_REMAINING_REQUESTS,
-        h::RATELIMIT_RESET_REQUESTS_MS,
-        h::RATELIMIT_LIMIT_TOKENS,
-        h::RATELIMIT_REMAINING_TOKENS,
-        h::RATELIMIT_RESET_TOKENS_MS,
-        h::RETRY_AFTER_MS,
-    ]
-};
-const RETRY_AFTER_MS: usize = 6;
-
 /// The router's rate-limit figures; a malformed one counts as absent.
 #[derive(Debug, Default)]
-struct Figures([Option<u64>; FIGURE_NAMES.len()]);
+struct Figures {
+    requests: [Option<u64>; 3],
+    tokens: [Option<u64>; 3],
+    retry_after_ms: Option<u64>,
+}
 
 impl Figures {
+    /// Keeps `value` when `name` is one of the figures; ignores any other name.
     fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
-        let Some(place) = FIGURE_NAMES.iter().position(|n| *n == name.as_str()) else {
-            return;
+        use contract::header as h;
+        let slot = match name.as_str() {
+            h::RATELIMIT_LIMIT_REQUESTS => &mut self.requests[0],
+            h::RATELIMIT_REMAINING_REQUESTS => &mut self.requests[1],
+            h::RATELIMIT_RESET_REQUESTS_MS => &mut self.requests[2],
+            h::RATELIMIT_LIMIT_TOKENS => &mut self.tokens[0],
+            h::RATELIMIT_REMAINING_TOKENS => &mut self.tokens[1],
+            h::RATELIMIT_RESET_TOKENS_MS => &mut self.tokens[2],
+            h::RETRY_AFTER_MS => &mut self.retry_after_ms,
+            _ => return,
         };
-        self.0[place] = value.to_str().ok().and_then(|v| v.parse().ok());
-    }
-
-    fn get(&self, place: usize) -> Option<u64> {
-        self.0[place]
+        *slot = value.to_str().ok().and_then(|v| v.parse().ok());
     }
 
     /// The limits that applied; `None` when the router sent none (no limit applied).
     fn quotas(&self) -> Option<Quotas> {
-        let quota = |first: usize| {
+        let quota = |[limit, remaining, reset]: [Option<u64>; 3]| {
             Some(Quota {
-                limit: self.get(first)?,
-                remaining: self.get(first + 1)?,
-                reset: Duration::from_millis(self.get(first + 2)?),
+                limit: limit?,
+                remaining: remaining?,
+                reset: Duration::from_millis(reset?),
             })
         };
         let quotas = Quotas {
-            requests: quota(0),
-            tokens: quota(3),
+            requests: quota(self.requests),
+            tokens: quota(self.tokens),
         };
         (quotas.requests.is_some() || quotas.tokens.is_some()).then_some(quotas)
     }
