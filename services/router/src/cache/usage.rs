@@ -275,7 +275,7 @@ impl Sender {
                 .fetch_add(lost as u64, Ordering::Relaxed);
             tracing::error!(
                 records = lost,
-                "vault did not take these usage records before shutdown's time ran out; lost"
+                "usage records not delivered to the vault at shutdown; lost"
             );
         }
         tracing::info!(
