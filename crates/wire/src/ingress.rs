@@ -38,9 +38,17 @@ pub(crate) fn string_list(
     object: &serde_json::Map<String, serde_json::Value>,
     key: &str,
 ) -> Result<Vec<String>, IngressError> {
+    string_list_of(key, object.get(key))
+}
+
+/// [`string_list`] of a field already found (`None` when absent).
+pub(crate) fn string_list_of(
+    key: &str,
+    value: Option<&serde_json::Value>,
+) -> Result<Vec<String>, IngressError> {
     use serde_json::Value;
     let invalid = || IngressError::invalid(key, "must be a string or an array of strings");
-    match object.get(key) {
+    match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(one)) => Ok(vec![one.clone()]),
         Some(Value::Array(many)) => many

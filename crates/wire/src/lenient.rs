@@ -221,6 +221,38 @@ impl<'de> Deserialize<'de> for Int {
     }
 }
 
+/// A number, or absent (`Value::as_f64`: integers read as numbers too).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct Float(pub Option<f64>);
+
+impl<'de> Deserialize<'de> for Float {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Float;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            #[allow(clippy::cast_precision_loss)] // As `Value::as_f64` converts.
+            fn visit_i64<E>(self, v: i64) -> Result<Float, E> {
+                Ok(Float(Some(v as f64)))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E>(self, v: u64) -> Result<Float, E> {
+                Ok(Float(Some(v as f64)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Float, E> {
+                Ok(Float(Some(v)))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Float, E> {
+                Ok(Float(None))
+            }
+            other_types_are!(Float(None));
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
 /// A boolean, or absent (`Value::as_bool`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Flag(pub Option<bool>);
@@ -307,6 +339,11 @@ impl<T> Obj<T> {
     /// The object, if the field is one (`Value::get(..).filter(Value::is_object)`).
     pub fn object(&self) -> Option<&T> {
         (self.shape == Shape::Object).then_some(&self.value)
+    }
+
+    /// The object, owned, if the field is one.
+    pub fn into_object(self) -> Option<T> {
+        (self.shape == Shape::Object).then_some(self.value)
     }
 }
 
@@ -430,6 +467,23 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
             }
         }
         deserializer.deserialize_any(V(PhantomData))
+    }
+}
+
+/// A field read as `T` that also tells whether it was there at all (null included), where
+/// a missing field and one of the wrong type are different faults.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Seen<T> {
+    pub present: bool,
+    pub value: T,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Seen<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(|value| Seen {
+            present: true,
+            value,
+        })
     }
 }
 

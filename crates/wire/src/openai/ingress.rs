@@ -1,35 +1,14 @@
 //! Chat Completions requests from clients (ingress): parsed into canonical form, with every
 //! fault named by the field at fault.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::messages::{provider_options, read_messages};
+use super::ingress_body::ChatBody;
+use super::messages::read_messages;
 use crate::canonical::pb;
-use crate::ingress::{IngressError, string_list};
+use crate::ingress::{IngressError, string_list_of};
 use crate::json::str_of;
-
-/// Top-level request fields keyroute models; anything else passes through as provider options.
-const KNOWN: &[&str] = &[
-    "model",
-    "messages",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "max_completion_tokens",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "n",
-    "user",
-    "reasoning_effort",
-    "stream",
-    "stream_options",
-];
+use crate::lenient::{self, Flag, Float, Int, Uint};
 
 /// A client's request, canonical, with how it wants the answer delivered.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,89 +19,141 @@ pub struct ClientRequest {
     pub include_usage: bool,
 }
 
-fn number(object: &Map<String, Value>, key: &str) -> Result<Option<f64>, IngressError> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_f64()
+fn number(key: &str, field: Option<Float>) -> Result<Option<f64>, IngressError> {
+    match field {
+        None => Ok(None),
+        Some(Float(value)) => value
             .map(Some)
             .ok_or_else(|| IngressError::invalid(key, "must be a number")),
     }
 }
 
-fn integer(object: &Map<String, Value>, key: &str) -> Result<Option<u64>, IngressError> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_u64()
+fn integer(key: &str, field: Option<Uint>) -> Result<Option<u64>, IngressError> {
+    match field {
+        None => Ok(None),
+        Some(Uint(value)) => value
             .map(Some)
             .ok_or_else(|| IngressError::invalid(key, "must be a non-negative integer")),
     }
 }
 
-fn boolean(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, IngressError> {
-    match object.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(value) => value
-            .as_bool()
+fn boolean(key: &str, field: Option<Flag>) -> Result<Option<bool>, IngressError> {
+    match field {
+        None => Ok(None),
+        Some(Flag(value)) => value
             .map(Some)
             .ok_or_else(|| IngressError::invalid(key, "must be a boolean")),
     }
 }
 
-/// Parses a client's `POST /v1/chat/completions` body.
+/// Parses a client's `POST /v1/chat/completions` body. Faults are named in a fixed order
+/// (model, messages, tools, ...), whatever the order of the fields in the body.
 pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|error| IngressError::not_json(&error))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| IngressError::invalid("", "the body must be a JSON object"))?;
-    let model = object
-        .get("model")
-        .and_then(Value::as_str)
+    let body =
+        lenient::parse::<ChatBody<'_>>(body).map_err(|error| IngressError::not_json(&error))?;
+    let Some(body) = body.into_object() else {
+        return Err(IngressError::invalid("", "the body must be a JSON object"));
+    };
+    let model = body
+        .model
+        .get()
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| IngressError::invalid("model", "is required"))?;
-    let messages = read_messages(
-        object
-            .get("messages")
-            .ok_or_else(|| IngressError::invalid("messages", "is required"))?,
-    )?;
+        .ok_or_else(|| IngressError::invalid("model", "is required"))?
+        .to_owned();
+    let messages = read_messages(body.messages)?;
 
-    let mut tools = Vec::new();
-    for (i, tool) in object
-        .get("tools")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        let function = tool
-            .get("function")
-            .ok_or_else(|| IngressError::invalid(&format!("tools[{i}].function"), "is required"))?;
+    let mut tools = Vec::with_capacity(body.tools.items().len());
+    for (i, tool) in body.tools.items().iter().enumerate() {
+        if !tool.function.is_present() {
+            return Err(IngressError::invalid(
+                &format!("tools[{i}].function"),
+                "is required",
+            ));
+        }
+        let function = &tool.function;
         let name = function
-            .get("name")
-            .and_then(Value::as_str)
+            .name
+            .get()
             .filter(|n| !n.is_empty())
             .ok_or_else(|| {
                 IngressError::invalid(&format!("tools[{i}].function.name"), "is required")
             })?;
         tools.push(pb::Tool {
             name: name.to_owned(),
-            description: str_of(function, "description").to_owned(),
+            description: function.description.as_str().to_owned(),
             parameters_json: function
-                .get("parameters")
+                .parameters
+                .0
+                .as_ref()
                 .map(Value::to_string)
                 .unwrap_or_default(),
-            strict: function
-                .get("strict")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            strict: function.strict.is_true(),
             cache: None,
             ..Default::default()
         });
     }
-    let tool_choice = match object.get("tool_choice") {
+    let tool_choice = tool_choice(tree(body.tool_choice.as_ref()))?;
+    let response_format = response_format(tree(body.response_format.as_ref()))?;
+    let stop = string_list_of("stop", tree(body.stop.as_ref()))?;
+    let max_tokens = integer("max_completion_tokens", body.max_completion_tokens)?
+        .or(integer("max_tokens", body.max_tokens)?);
+    let sampling = pb::Sampling {
+        temperature: number("temperature", body.temperature)?,
+        top_p: number("top_p", body.top_p)?,
+        top_k: None,
+        max_tokens: max_tokens.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
+        stop,
+        seed: match body.seed {
+            None => None,
+            Some(Int(seed)) => {
+                Some(seed.ok_or_else(|| IngressError::invalid("seed", "must be an integer"))?)
+            }
+        },
+        presence_penalty: number("presence_penalty", body.presence_penalty)?,
+        frequency_penalty: number("frequency_penalty", body.frequency_penalty)?,
+    };
+    let effort = body.reasoning_effort.as_str();
+    let request = pb::ChatRequest {
+        model,
+        messages,
+        tools,
+        tool_choice,
+        parallel_tool_calls: boolean("parallel_tool_calls", body.parallel_tool_calls)?,
+        response_format,
+        sampling: Some(sampling),
+        // `none` asks for no reasoning; every other value (minimal ... xhigh) for some.
+        reasoning: (!effort.is_empty()).then(|| pb::ReasoningConfig {
+            enabled: effort != "none",
+            effort: effort.to_owned(),
+            ..Default::default()
+        }),
+        choice_count: integer("n", body.n)?.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        end_user: body.user.as_str().to_owned(),
+        provider_options_json: if body.extras.is_empty() {
+            String::new()
+        } else {
+            Value::Object(body.extras).to_string()
+        },
+        anthropic_beta: Vec::new(),
+        fim: None,
+        anthropic_options_json: String::new(),
+        ..Default::default()
+    };
+    Ok(ClientRequest {
+        request,
+        stream: boolean("stream", body.stream)?.unwrap_or(false),
+        include_usage: body.stream_options.include_usage.is_true(),
+    })
+}
+
+/// The tree a field held, if it was there and not null.
+fn tree(field: Option<&lenient::Tree>) -> Option<&Value> {
+    field.and_then(|tree| tree.0.as_ref())
+}
+
+/// `tool_choice`: a mode, or the function the model must call.
+pub(super) fn tool_choice(choice: Option<&Value>) -> Result<Option<pb::ToolChoice>, IngressError> {
+    Ok(match choice {
         None | Some(Value::Null) => None,
         Some(Value::String(mode)) => Some(pb::ToolChoice {
             mode: match mode.as_str() {
@@ -148,93 +179,48 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
                 name: name.to_owned(),
             })
         }
-    };
-    let response_format = match object.get("response_format") {
-        None | Some(Value::Null) => None,
-        Some(format) => Some(match str_of(format, "type") {
-            "text" => pb::ResponseFormat {
-                r#type: pb::ResponseFormatType::Text as i32,
-                ..Default::default()
-            },
-            "json_object" => pb::ResponseFormat {
-                r#type: pb::ResponseFormatType::JsonObject as i32,
-                ..Default::default()
-            },
-            "json_schema" => {
-                let schema = format.get("json_schema").ok_or_else(|| {
-                    IngressError::invalid("response_format.json_schema", "is required")
-                })?;
-                pb::ResponseFormat {
-                    r#type: pb::ResponseFormatType::JsonSchema as i32,
-                    name: str_of(schema, "name").to_owned(),
-                    description: str_of(schema, "description").to_owned(),
-                    schema_json: schema
-                        .get("schema")
-                        .map(Value::to_string)
-                        .unwrap_or_default(),
-                    strict: schema
-                        .get("strict")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                }
-            }
-            _ => {
-                return Err(IngressError::invalid(
-                    "response_format.type",
-                    "must be text, json_object or json_schema",
-                ));
-            }
-        }),
-    };
-    let stop = string_list(object, "stop")?;
-    let max_tokens = integer(object, "max_completion_tokens")?.or(integer(object, "max_tokens")?);
-    let sampling = pb::Sampling {
-        temperature: number(object, "temperature")?,
-        top_p: number(object, "top_p")?,
-        top_k: None,
-        max_tokens: max_tokens.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
-        stop,
-        seed: match object.get("seed") {
-            None | Some(Value::Null) => None,
-            Some(seed) => Some(
-                seed.as_i64()
-                    .ok_or_else(|| IngressError::invalid("seed", "must be an integer"))?,
-            ),
-        },
-        presence_penalty: number(object, "presence_penalty")?,
-        frequency_penalty: number(object, "frequency_penalty")?,
-    };
-    let effort = str_of(&value, "reasoning_effort");
-    let request = pb::ChatRequest {
-        model: model.to_owned(),
-        messages,
-        tools,
-        tool_choice,
-        parallel_tool_calls: boolean(object, "parallel_tool_calls")?,
-        response_format,
-        sampling: Some(sampling),
-        // `none` asks for no reasoning; every other value (minimal ... xhigh) for some.
-        reasoning: (!effort.is_empty()).then(|| pb::ReasoningConfig {
-            enabled: effort != "none",
-            effort: effort.to_owned(),
-            ..Default::default()
-        }),
-        choice_count: integer(object, "n")?.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
-        end_user: str_of(&value, "user").to_owned(),
-        provider_options_json: provider_options(object, KNOWN),
-        anthropic_beta: Vec::new(),
-        fim: None,
-        anthropic_options_json: String::new(),
-        ..Default::default()
-    };
-    Ok(ClientRequest {
-        request,
-        stream: boolean(object, "stream")?.unwrap_or(false),
-        // `get` twice, not `pointer`, which allocates each step of its path.
-        include_usage: object
-            .get("stream_options")
-            .and_then(|options| options.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
     })
+}
+
+/// `response_format`: text, a JSON object, or a JSON schema.
+pub(super) fn response_format(
+    format: Option<&Value>,
+) -> Result<Option<pb::ResponseFormat>, IngressError> {
+    let Some(format) = format.filter(|format| !format.is_null()) else {
+        return Ok(None);
+    };
+    Ok(Some(match str_of(format, "type") {
+        "text" => pb::ResponseFormat {
+            r#type: pb::ResponseFormatType::Text as i32,
+            ..Default::default()
+        },
+        "json_object" => pb::ResponseFormat {
+            r#type: pb::ResponseFormatType::JsonObject as i32,
+            ..Default::default()
+        },
+        "json_schema" => {
+            let schema = format.get("json_schema").ok_or_else(|| {
+                IngressError::invalid("response_format.json_schema", "is required")
+            })?;
+            pb::ResponseFormat {
+                r#type: pb::ResponseFormatType::JsonSchema as i32,
+                name: str_of(schema, "name").to_owned(),
+                description: str_of(schema, "description").to_owned(),
+                schema_json: schema
+                    .get("schema")
+                    .map(Value::to_string)
+                    .unwrap_or_default(),
+                strict: schema
+                    .get("strict")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            }
+        }
+        _ => {
+            return Err(IngressError::invalid(
+                "response_format.type",
+                "must be text, json_object or json_schema",
+            ));
+        }
+    }))
 }

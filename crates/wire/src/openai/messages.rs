@@ -2,37 +2,24 @@
 //! with a client's request; writing is what the egress sends upstream, so one is the inverse
 //! of the other for every field both sides have.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
+use super::ingress_body::{Content, MessageIn};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::ingress::IngressError;
 use crate::json::str_of;
+use crate::lenient::{List, Obj, Seen};
 
-fn text_part(text: &str) -> pb::ContentPart {
+pub(super) fn text_part(text: &str) -> pb::ContentPart {
     pb::ContentPart {
         part: Some(Part::Text(text.to_owned())),
         ..Default::default()
     }
 }
 
-/// Reads `content`: a string, null, or an array of parts.
-fn read_content(content: &Value, at: &str) -> Result<Vec<pb::ContentPart>, IngressError> {
-    match content {
-        Value::Null => Ok(Vec::new()),
-        Value::String(text) => Ok(vec![text_part(text)]),
-        Value::Array(parts) => parts
-            .iter()
-            .enumerate()
-            .map(|(i, part)| read_part(part, &format!("{at}[{i}]")))
-            .collect(),
-        _ => Err(IngressError::invalid(
-            at,
-            "must be a string or an array of content parts",
-        )),
-    }
-}
-
-fn read_part(part: &Value, at: &str) -> Result<pb::ContentPart, IngressError> {
+pub(super) fn read_part(part: &Value, at: &str) -> Result<pb::ContentPart, IngressError> {
     match str_of(part, "type") {
         "text" => {
             let text = part
@@ -69,45 +56,69 @@ fn read_part(part: &Value, at: &str) -> Result<pb::ContentPart, IngressError> {
 }
 
 /// Reads the `messages` array of a client's request.
-pub(crate) fn read_messages(messages: &Value) -> Result<Vec<pb::Message>, IngressError> {
-    let array = messages
-        .as_array()
-        .ok_or_else(|| IngressError::invalid("messages", "must be an array"))?;
+pub(crate) fn read_messages(
+    messages: Seen<List<Obj<MessageIn<'_>>>>,
+) -> Result<Vec<pb::Message>, IngressError> {
+    if !messages.present {
+        return Err(IngressError::invalid("messages", "is required"));
+    }
+    let Some(array) = messages.value.0 else {
+        return Err(IngressError::invalid("messages", "must be an array"));
+    };
     if array.is_empty() {
         return Err(IngressError::invalid("messages", "must not be empty"));
     }
     array
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, message)| read_message(message, &format!("messages[{i}]")))
+        .map(|(i, message)| read_message(message.value, i))
         .collect()
 }
 
-fn read_message(message: &Value, at: &str) -> Result<pb::Message, IngressError> {
-    let role = match str_of(message, "role") {
+/// One message; `i` names it in a fault (the path is written only then).
+fn read_message(message: MessageIn<'_>, i: usize) -> Result<pb::Message, IngressError> {
+    let at = |field: &str| format!("messages[{i}].{field}");
+    let role = match message.role.as_str() {
         "system" => pb::Role::System,
         "developer" => pb::Role::Developer,
         "user" => pb::Role::User,
         "assistant" => pb::Role::Assistant,
         "tool" => pb::Role::Tool,
-        "" => return Err(IngressError::invalid(&format!("{at}.role"), "is required")),
+        "" => return Err(IngressError::invalid(&at("role"), "is required")),
         other => {
             return Err(IngressError::invalid(
-                &format!("{at}.role"),
+                &at("role"),
                 &format!("{other:?} is not one of system, developer, user, assistant, tool"),
             ));
         }
     };
-    let content = read_content(
-        message.get("content").unwrap_or(&Value::Null),
-        &format!("{at}.content"),
-    )?;
+    let content = match message.content {
+        Content::Null => Vec::new(),
+        Content::Text(text) => vec![pb::ContentPart {
+            part: Some(Part::Text(text.into_owned())),
+            ..Default::default()
+        }],
+        Content::Parts(parts) => {
+            let at = at("content");
+            parts
+                .iter()
+                .enumerate()
+                .map(|(j, part)| read_part(part, &format!("{at}[{j}]")))
+                .collect::<Result<_, _>>()?
+        }
+        Content::Other => {
+            return Err(IngressError::invalid(
+                &at("content"),
+                "must be a string or an array of content parts",
+            ));
+        }
+    };
     let mut parts = Vec::new();
     if role == pb::Role::Tool {
         let id = message
-            .get("tool_call_id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| IngressError::invalid(&format!("{at}.tool_call_id"), "is required"))?;
+            .tool_call_id
+            .get()
+            .ok_or_else(|| IngressError::invalid(&at("tool_call_id"), "is required"))?;
         parts.push(pb::ContentPart {
             part: Some(Part::ToolResult(pb::ToolResult {
                 tool_call_id: id.to_owned(),
@@ -119,7 +130,7 @@ fn read_message(message: &Value, at: &str) -> Result<pb::Message, IngressError> 
     } else {
         if role == pb::Role::Assistant {
             // DeepSeek-style reasoning sent back by a client precedes the answer.
-            let reasoning = str_of(message, "reasoning_content");
+            let reasoning = message.reasoning_content.as_str();
             if !reasoning.is_empty() {
                 parts.push(pb::ContentPart {
                     part: Some(Part::Reasoning(pb::Reasoning {
@@ -130,34 +141,33 @@ fn read_message(message: &Value, at: &str) -> Result<pb::Message, IngressError> 
                 });
             }
         }
-        parts.extend(content);
-        for (i, call) in message
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let call_at = format!("{at}.tool_calls[{i}]");
-            let function = call.get("function").ok_or_else(|| {
-                IngressError::invalid(&format!("{call_at}.function"), "is required")
-            })?;
-            let name = function
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    IngressError::invalid(&format!("{call_at}.function.name"), "is required")
-                })?;
-            let arguments = match function.get("arguments") {
-                Some(Value::String(arguments)) => arguments.clone(),
+        if parts.is_empty() {
+            parts = content;
+        } else {
+            parts.extend(content);
+        }
+        for (j, call) in message.tool_calls.0.into_iter().flatten().enumerate() {
+            let call_at = |field: &str| at(&format!("tool_calls[{j}].{field}"));
+            let call = call.value;
+            if !call.function.is_present() {
+                return Err(IngressError::invalid(&call_at("function"), "is required"));
+            }
+            let function = call.function.value;
+            let Some(name) = function.name.0 else {
+                return Err(IngressError::invalid(
+                    &call_at("function.name"),
+                    "is required",
+                ));
+            };
+            let arguments = match function.arguments.and_then(|arguments| arguments.0) {
+                Some(Value::String(arguments)) => arguments,
                 Some(Value::Null) | None => "{}".to_owned(),
                 Some(other) => other.to_string(),
             };
             parts.push(pb::ContentPart {
                 part: Some(Part::ToolCall(pb::ToolCall {
-                    id: str_of(call, "id").to_owned(),
-                    name: name.to_owned(),
+                    id: call.id.0.map(Cow::into_owned).unwrap_or_default(),
+                    name: name.into_owned(),
                     arguments_json: arguments,
                 })),
                 ..Default::default()
@@ -167,7 +177,7 @@ fn read_message(message: &Value, at: &str) -> Result<pb::Message, IngressError> 
     Ok(pb::Message {
         role: role as i32,
         content: parts,
-        name: str_of(message, "name").to_owned(),
+        name: message.name.as_str().to_owned(),
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod answer;
 mod ingress;
+mod ingress_body;
 mod messages;
 mod render;
 mod request;
@@ -25,7 +26,11 @@ use crate::canonical::pb::FinishReason;
 #[cfg(test)]
 mod equivalence_tests;
 #[cfg(test)]
+mod ingress_equivalence_tests;
+#[cfg(test)]
 mod legacy;
+#[cfg(test)]
+mod legacy_ingress;
 
 pub(crate) const PROVIDER: &str = "openai";
 
