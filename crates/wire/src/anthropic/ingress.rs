@@ -5,29 +5,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::ingress_body::{BlockIn, Blocks, ChatBody};
 use crate::canonical::pb::{self, content_part::Part};
-use crate::ingress::{IngressError, string_list};
+use crate::ingress::{IngressError, string_list_of};
 use crate::json::str_of;
+use crate::lenient::{self, Float, Obj};
 use crate::responses::THOUGHT_SIGNATURE_PREFIX;
-
-const KNOWN: &[&str] = &[
-    "model",
-    "max_tokens",
-    "messages",
-    "system",
-    "tools",
-    "tool_choice",
-    "temperature",
-    "top_p",
-    "top_k",
-    "stop_sequences",
-    "stream",
-    "metadata",
-    "thinking",
-    "output_config",
-];
 
 /// The beta under which Anthropic takes `system` messages inside `messages`.
 pub const MID_CONVERSATION_SYSTEM_BETA: &str = "mid-conversation-system-2026-04-07";
@@ -39,101 +24,108 @@ pub struct ClientRequest {
     pub stream: bool,
 }
 
-fn cache_of(block: &Value) -> Option<pb::CacheHint> {
-    block
-        .get("cache_control")
-        .filter(|c| c.is_object())
-        .map(|c| pb::CacheHint {
-            ttl: str_of(c, "ttl").to_owned(),
-        })
+fn cache_of(block: &BlockIn<'_>) -> Option<pb::CacheHint> {
+    block.cache_control.object().map(|c| pb::CacheHint {
+        ttl: c.ttl.as_str().to_owned(),
+    })
 }
 
-fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>, IngressError> {
-    let blocks = match content {
-        Value::String(text) => {
-            return Ok(vec![(
-                pb::ContentPart {
-                    part: Some(Part::Text(text.clone())),
-                    ..Default::default()
-                },
-                false,
-            )]);
-        }
-        Value::Array(blocks) => blocks,
-        _ => {
-            return Err(IngressError::invalid(
-                at,
-                "must be a string or an array of content blocks",
-            ));
-        }
-    };
+fn text_part(text: String) -> pb::ContentPart {
+    pb::ContentPart {
+        part: Some(Part::Text(text)),
+        ..Default::default()
+    }
+}
+
+/// Content blocks as parts, each marked when it is a tool result.
+fn read_blocks(
+    content: &Blocks<'_>,
+    at: &str,
+) -> Result<Vec<(pb::ContentPart, bool)>, IngressError> {
+    match content {
+        Blocks::Text(text) => Ok(vec![(text_part(text.as_ref().to_owned()), false)]),
+        Blocks::List(blocks) => read_block_list(blocks, at),
+        Blocks::Other => Err(IngressError::invalid(
+            at,
+            "must be a string or an array of content blocks",
+        )),
+    }
+}
+
+fn read_block_list(
+    blocks: &[Obj<BlockIn<'_>>],
+    at: &str,
+) -> Result<Vec<(pb::ContentPart, bool)>, IngressError> {
     let mut parts = Vec::with_capacity(blocks.len());
     // A Gemini thought signature carried by an empty thinking block, for the next tool call.
     let mut carried: Option<String> = None;
     for (i, block) in blocks.iter().enumerate() {
-        let here = format!("{at}[{i}]");
-        if str_of(block, "type") == "thinking"
-            && let Some(signature) =
-                str_of(block, "signature").strip_prefix(THOUGHT_SIGNATURE_PREFIX)
+        let here = || format!("{at}[{i}]");
+        let required =
+            |key: &str| IngressError::invalid(&format!("{}.{key}", here()), "is required");
+        let kind = block.kind.as_str();
+        if kind == "thinking"
+            && let Some(signature) = block
+                .signature
+                .as_str()
+                .strip_prefix(THOUGHT_SIGNATURE_PREFIX)
         {
             carried = Some(signature.to_owned());
             continue;
         }
-        let required = |key: &str| {
-            block
-                .get(key)
-                .ok_or_else(|| IngressError::invalid(&format!("{here}.{key}"), "is required"))
-        };
-        let (part, is_result) = match str_of(block, "type") {
-            "text" => (
-                Part::Text(required("text")?.as_str().unwrap_or_default().to_owned()),
-                false,
-            ),
-            "image" => (
-                Part::Image(read_image(required("source")?, &format!("{here}.source"))?),
-                false,
-            ),
-            "tool_use" => {
-                let input = block.get("input").cloned().unwrap_or_else(|| json!({}));
+        let (part, is_result) = match kind {
+            "text" => {
+                if !block.text.present {
+                    return Err(required("text"));
+                }
+                (Part::Text(block.text.value.as_str().to_owned()), false)
+            }
+            "image" => {
+                let source = match (&block.source.present, &block.source.value.0) {
+                    (true, Some(source)) => source,
+                    _ => return Err(required("source")),
+                };
                 (
-                    Part::ToolCall(pb::ToolCall {
-                        id: str_of(block, "id").to_owned(),
-                        name: str_of(block, "name").to_owned(),
-                        arguments_json: input.to_string(),
-                    }),
+                    Part::Image(read_image(source, &format!("{}.source", here()))?),
                     false,
                 )
             }
+            "tool_use" => (
+                Part::ToolCall(pb::ToolCall {
+                    id: block.id.as_str().to_owned(),
+                    name: block.name.as_str().to_owned(),
+                    arguments_json: match &block.input.0 {
+                        Some(input) => input.to_string(),
+                        None => "{}".to_owned(),
+                    },
+                }),
+                false,
+            ),
             "tool_result" => {
-                let id = required("tool_use_id")?
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                let content = match block.get("content") {
-                    None | Some(Value::Null) => Vec::new(),
-                    Some(content) => read_blocks(content, &format!("{here}.content"))?
+                if !block.tool_use_id.present {
+                    return Err(required("tool_use_id"));
+                }
+                let content = match &block.content {
+                    None => Vec::new(),
+                    Some(content) => read_blocks(content, &format!("{}.content", here()))?
                         .into_iter()
                         .map(|(p, _)| p)
                         .collect(),
                 };
-                let is_error = block
-                    .get("is_error")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
                 (
                     Part::ToolResult(pb::ToolResult {
-                        tool_call_id: id,
+                        tool_call_id: block.tool_use_id.value.as_str().to_owned(),
                         name: String::new(),
                         content,
-                        is_error,
+                        is_error: block.is_error.is_true(),
                     }),
                     true,
                 )
             }
             "thinking" => (
                 Part::Reasoning(pb::Reasoning {
-                    text: str_of(block, "thinking").to_owned(),
-                    signature: str_of(block, "signature").to_owned(),
+                    text: block.thinking.as_str().to_owned(),
+                    signature: block.signature.as_str().to_owned(),
                     redacted: String::new(),
                     ..Default::default()
                 }),
@@ -141,20 +133,20 @@ fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>
             ),
             "redacted_thinking" => (
                 Part::Reasoning(pb::Reasoning {
-                    redacted: str_of(block, "data").to_owned(),
+                    redacted: block.data.as_str().to_owned(),
                     ..Default::default()
                 }),
                 false,
             ),
             "" => {
                 return Err(IngressError::invalid(
-                    &format!("{here}.type"),
+                    &format!("{}.type", here()),
                     "is required",
                 ));
             }
             other => {
                 return Err(IngressError::invalid(
-                    &format!("{here}.type"),
+                    &format!("{}.type", here()),
                     &format!("{other:?} blocks are not supported"),
                 ));
             }
@@ -176,21 +168,26 @@ fn read_blocks(content: &Value, at: &str) -> Result<Vec<(pb::ContentPart, bool)>
     Ok(parts)
 }
 
+/// Parts without their tool-result marks.
+fn unmarked(parts: Vec<(pb::ContentPart, bool)>) -> impl Iterator<Item = pb::ContentPart> {
+    parts.into_iter().map(|(p, _)| p)
+}
+
 /// A system message's content: a string, text blocks, or `mid_conv_system` blocks holding
 /// either.
-fn read_system(content: &Value, at: &str) -> Result<Vec<pb::ContentPart>, IngressError> {
-    let Value::Array(blocks) = content else {
-        return Ok(read_blocks(content, at)?
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect());
+fn read_system(content: &Blocks<'_>, at: &str) -> Result<Vec<pb::ContentPart>, IngressError> {
+    let Blocks::List(blocks) = content else {
+        return Ok(unmarked(read_blocks(content, at)?).collect());
     };
     let mut parts = Vec::new();
     for (i, block) in blocks.iter().enumerate() {
         let here = format!("{at}[{i}]");
-        let inner = match str_of(block, "type") {
-            "mid_conv_system" => block.get("content").cloned().unwrap_or(Value::Null),
-            "text" => Value::Array(vec![block.clone()]),
+        let read = match block.kind.as_str() {
+            "mid_conv_system" => match &block.content {
+                Some(inner) => read_blocks(inner, &here)?,
+                None => read_blocks(&Blocks::Other, &here)?,
+            },
+            "text" => read_block_list(std::slice::from_ref(block), &here)?,
             _ => {
                 return Err(IngressError::invalid(
                     &format!("{here}.type"),
@@ -198,12 +195,12 @@ fn read_system(content: &Value, at: &str) -> Result<Vec<pb::ContentPart>, Ingres
                 ));
             }
         };
-        parts.extend(read_blocks(&inner, &here)?.into_iter().map(|(p, _)| p));
+        parts.extend(unmarked(read));
     }
     Ok(parts)
 }
 
-fn read_image(source: &Value, at: &str) -> Result<pb::Image, IngressError> {
+pub(super) fn read_image(source: &Value, at: &str) -> Result<pb::Image, IngressError> {
     match str_of(source, "type") {
         "base64" => {
             let data = BASE64
@@ -226,118 +223,22 @@ fn read_image(source: &Value, at: &str) -> Result<pb::Image, IngressError> {
     }
 }
 
-/// Parses a client's `POST /v1/messages` body.
-pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|error| IngressError::not_json(&error))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| IngressError::invalid("", "the body must be a JSON object"))?;
-    let model = object
-        .get("model")
-        .and_then(Value::as_str)
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| IngressError::invalid("model", "is required"))?;
-    let max_tokens = object
-        .get("max_tokens")
-        .ok_or_else(|| IngressError::invalid("max_tokens", "is required"))?;
-    let max_tokens = max_tokens
-        .as_u64()
-        .and_then(|m| u32::try_from(m).ok())
-        .filter(|m| *m > 0)
-        .ok_or_else(|| IngressError::invalid("max_tokens", "must be a positive integer"))?;
-    let mut messages = Vec::new();
-    match object.get("system") {
-        None | Some(Value::Null) => {}
-        Some(system) => {
-            let parts = read_blocks(system, "system")?
-                .into_iter()
-                .map(|(p, _)| p)
-                .collect();
-            messages.push(pb::Message {
-                role: pb::Role::System as i32,
-                content: parts,
-                name: String::new(),
-            });
-        }
-    }
-    let list = object
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| IngressError::invalid("messages", "is required and must be an array"))?;
-    if list.is_empty() {
-        return Err(IngressError::invalid("messages", "must not be empty"));
-    }
-    for (i, message) in list.iter().enumerate() {
-        let at = format!("messages[{i}]");
-        let role = match str_of(message, "role") {
-            "user" => pb::Role::User,
-            "assistant" => pb::Role::Assistant,
-            // Mid-conversation instructions (beta `mid-conversation-system-2026-04-07`): a
-            // system message in place, which each upstream format maps by its own rule.
-            "system" => {
-                let content = message.get("content").ok_or_else(|| {
-                    IngressError::invalid(&format!("{at}.content"), "is required")
-                })?;
-                let content = read_system(content, &format!("{at}.content"))?;
-                // `clear_at: next_user_message` shows the text only until the next user
-                // turn: once one follows, the model no longer sees it, on any upstream.
-                let cleared = str_of(message, "clear_at") == "next_user_message"
-                    && list[i + 1..].iter().any(|m| str_of(m, "role") == "user");
-                if !cleared {
-                    messages.push(pb::Message {
-                        role: pb::Role::System as i32,
-                        content,
-                        name: String::new(),
-                    });
-                }
-                continue;
-            }
-            _ => {
-                return Err(IngressError::invalid(
-                    &format!("{at}.role"),
-                    "must be user, assistant or system",
-                ));
-            }
-        };
-        let blocks = read_blocks(
-            message
-                .get("content")
-                .ok_or_else(|| IngressError::invalid(&format!("{at}.content"), "is required"))?,
-            &format!("{at}.content"),
-        )?;
-        // Tool results become a tool message ahead of the rest of the user's turn.
-        let (results, rest): (Vec<_>, Vec<_>) =
-            blocks.into_iter().partition(|(_, is_result)| *is_result);
-        if !results.is_empty() {
-            messages.push(pb::Message {
-                role: pb::Role::Tool as i32,
-                content: results.into_iter().map(|(p, _)| p).collect(),
-                name: String::new(),
-            });
-        }
-        if !rest.is_empty()
-            || messages
-                .last()
-                .is_none_or(|m| m.role != pb::Role::Tool as i32)
-        {
-            messages.push(pb::Message {
-                role: role as i32,
-                content: rest.into_iter().map(|(p, _)| p).collect(),
-                name: String::new(),
-            });
-        }
-    }
+/// Function tools, and the server tools that go to Anthropic upstreams unchanged.
+/// A tool's or a block's `cache_control`, read from a tree.
+pub(super) fn cache_of_value(value: &Value) -> Option<pb::CacheHint> {
+    value
+        .get("cache_control")
+        .filter(|c| c.is_object())
+        .map(|c| pb::CacheHint {
+            ttl: str_of(c, "ttl").to_owned(),
+        })
+}
+
+/// Function tools, and the server tools that go to Anthropic upstreams unchanged.
+pub(super) fn read_tools(list: &[Value]) -> Result<(Vec<pb::Tool>, Vec<Value>), IngressError> {
     let mut tools = Vec::new();
     let mut server_tools = Vec::new();
-    for (i, tool) in object
-        .get("tools")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    for (i, tool) in list.iter().enumerate() {
         let kind = str_of(tool, "type");
         if !kind.is_empty() && kind != "custom" {
             // Server tools (`web_search_20250305`, `web_fetch_20250910`...) and Anthropic's
@@ -358,99 +259,207 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
                 .map(Value::to_string)
                 .unwrap_or_default(),
             strict: tool.get("strict").and_then(Value::as_bool).unwrap_or(false),
-            cache: cache_of(tool),
+            cache: cache_of_value(tool),
             ..Default::default()
         });
     }
-    let mut parallel_tool_calls = None;
-    let tool_choice = match object.get("tool_choice") {
-        None | Some(Value::Null) => None,
-        Some(choice) => {
-            if choice
-                .get("disable_parallel_tool_use")
-                .and_then(Value::as_bool)
-                == Some(true)
-            {
-                parallel_tool_calls = Some(false);
-            }
-            let mode = match str_of(choice, "type") {
-                "auto" => pb::ToolChoiceMode::Auto,
-                "any" => pb::ToolChoiceMode::Required,
-                "none" => pb::ToolChoiceMode::None,
-                "tool" => pb::ToolChoiceMode::Tool,
-                _ => {
-                    return Err(IngressError::invalid(
-                        "tool_choice.type",
-                        "must be auto, any, none or tool",
-                    ));
+    Ok((tools, server_tools))
+}
+
+/// `tool_choice`, and whether it turns parallel tool calls off.
+pub(super) fn read_tool_choice(
+    choice: Option<&Value>,
+) -> Result<(Option<pb::ToolChoice>, Option<bool>), IngressError> {
+    let Some(choice) = choice.filter(|choice| !choice.is_null()) else {
+        return Ok((None, None));
+    };
+    let parallel_tool_calls = (choice
+        .get("disable_parallel_tool_use")
+        .and_then(Value::as_bool)
+        == Some(true))
+    .then_some(false);
+    let mode = match str_of(choice, "type") {
+        "auto" => pb::ToolChoiceMode::Auto,
+        "any" => pb::ToolChoiceMode::Required,
+        "none" => pb::ToolChoiceMode::None,
+        "tool" => pb::ToolChoiceMode::Tool,
+        _ => {
+            return Err(IngressError::invalid(
+                "tool_choice.type",
+                "must be auto, any, none or tool",
+            ));
+        }
+    };
+    let choice = pb::ToolChoice {
+        mode: mode as i32,
+        name: str_of(choice, "name").to_owned(),
+    };
+    Ok((Some(choice), parallel_tool_calls))
+}
+
+/// The tree a field held, if it was there and not null.
+fn tree(field: Option<&lenient::Tree>) -> Option<&Value> {
+    field.and_then(|tree| tree.0.as_ref())
+}
+
+fn float(key: &str, field: Option<Float>) -> Result<Option<f64>, IngressError> {
+    match field {
+        None => Ok(None),
+        Some(Float(value)) => value
+            .map(Some)
+            .ok_or_else(|| IngressError::invalid(key, "must be a number")),
+    }
+}
+
+/// Parses a client's `POST /v1/messages` body. Faults are named in a fixed order (model,
+/// max_tokens, system, messages, tools, ...), whatever the order of the fields in the body.
+pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
+    let body =
+        lenient::parse::<ChatBody<'_>>(body).map_err(|error| IngressError::not_json(&error))?;
+    let Some(body) = body.into_object() else {
+        return Err(IngressError::invalid("", "the body must be a JSON object"));
+    };
+    let model = body
+        .model
+        .get()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| IngressError::invalid("model", "is required"))?;
+    if !body.max_tokens.present {
+        return Err(IngressError::invalid("max_tokens", "is required"));
+    }
+    let max_tokens = body
+        .max_tokens
+        .value
+        .0
+        .and_then(|m| u32::try_from(m).ok())
+        .filter(|m| *m > 0)
+        .ok_or_else(|| IngressError::invalid("max_tokens", "must be a positive integer"))?;
+    let mut messages = Vec::new();
+    if let Some(system) = &body.system {
+        messages.push(pb::Message {
+            role: pb::Role::System as i32,
+            content: unmarked(read_blocks(system, "system")?).collect(),
+            name: String::new(),
+        });
+    }
+    let list = body
+        .messages
+        .0
+        .as_deref()
+        .ok_or_else(|| IngressError::invalid("messages", "is required and must be an array"))?;
+    if list.is_empty() {
+        return Err(IngressError::invalid("messages", "must not be empty"));
+    }
+    for (i, message) in list.iter().enumerate() {
+        let at = |field: &str| format!("messages[{i}].{field}");
+        let role = match message.role.as_str() {
+            "user" => pb::Role::User,
+            "assistant" => pb::Role::Assistant,
+            // Mid-conversation instructions (beta `mid-conversation-system-2026-04-07`): a
+            // system message in place, which each upstream format maps by its own rule.
+            "system" => {
+                if !message.content.present {
+                    return Err(IngressError::invalid(&at("content"), "is required"));
                 }
-            };
-            Some(pb::ToolChoice {
-                mode: mode as i32,
-                name: str_of(choice, "name").to_owned(),
-            })
+                let content = read_system(&message.content.value, &at("content"))?;
+                // `clear_at: next_user_message` shows the text only until the next user
+                // turn: once one follows, the model no longer sees it, on any upstream.
+                let cleared = message.clear_at.as_str() == "next_user_message"
+                    && list[i + 1..].iter().any(|m| m.role.as_str() == "user");
+                if !cleared {
+                    messages.push(pb::Message {
+                        role: pb::Role::System as i32,
+                        content,
+                        name: String::new(),
+                    });
+                }
+                continue;
+            }
+            _ => {
+                return Err(IngressError::invalid(
+                    &at("role"),
+                    "must be user, assistant or system",
+                ));
+            }
+        };
+        if !message.content.present {
+            return Err(IngressError::invalid(&at("content"), "is required"));
         }
-    };
-    let float = |key: &str| -> Result<Option<f64>, IngressError> {
-        match object.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| IngressError::invalid(key, "must be a number")),
+        let blocks = read_blocks(&message.content.value, &at("content"))?;
+        // Tool results become a tool message ahead of the rest of the user's turn.
+        let (results, rest): (Vec<_>, Vec<_>) =
+            blocks.into_iter().partition(|(_, is_result)| *is_result);
+        if !results.is_empty() {
+            messages.push(pb::Message {
+                role: pb::Role::Tool as i32,
+                content: unmarked(results).collect(),
+                name: String::new(),
+            });
         }
-    };
-    let stop = string_list(object, "stop_sequences")?;
+        if !rest.is_empty()
+            || messages
+                .last()
+                .is_none_or(|m| m.role != pb::Role::Tool as i32)
+        {
+            messages.push(pb::Message {
+                role: role as i32,
+                content: unmarked(rest).collect(),
+                name: String::new(),
+            });
+        }
+    }
+    let tool_list = tree(body.tools.as_ref())
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let (tools, server_tools) = read_tools(tool_list)?;
+    let (tool_choice, parallel_tool_calls) = read_tool_choice(tree(body.tool_choice.as_ref()))?;
+    let stop = string_list_of("stop_sequences", tree(body.stop_sequences.as_ref()))?;
     let sampling = pb::Sampling {
-        temperature: float("temperature")?,
-        top_p: float("top_p")?,
-        top_k: object
-            .get("top_k")
-            .and_then(Value::as_u64)
-            .map(|k| k as u32),
+        temperature: float("temperature", body.temperature)?,
+        top_p: float("top_p", body.top_p)?,
+        #[allow(clippy::cast_possible_truncation)] // As the tree reader did.
+        top_k: body.top_k.0.map(|k| k as u32),
         max_tokens: Some(max_tokens),
         stop,
         ..Default::default()
     };
-    let effort = value
-        .pointer("/output_config/effort")
-        .and_then(Value::as_str);
-    let reasoning = match object.get("thinking") {
-        Some(thinking) if matches!(str_of(thinking, "type"), "enabled" | "adaptive") => {
-            Some(pb::ReasoningConfig {
-                enabled: true,
-                budget_tokens: thinking
-                    .get("budget_tokens")
-                    .and_then(Value::as_u64)
-                    .map(|b| u32::try_from(b).unwrap_or(u32::MAX)),
-                effort: effort.unwrap_or_default().to_owned(),
-                adaptive: str_of(thinking, "type") == "adaptive",
-                display: str_of(thinking, "display").to_owned(),
-            })
-        }
-        _ => effort.map(|effort| pb::ReasoningConfig {
+    let output_config = body.output_config.object();
+    let effort = output_config.and_then(|config| config.effort.get());
+    let thinking = body
+        .thinking
+        .object()
+        .filter(|thinking| matches!(thinking.kind.as_str(), "enabled" | "adaptive"));
+    let reasoning = match thinking {
+        Some(thinking) => Some(pb::ReasoningConfig {
+            enabled: true,
+            budget_tokens: thinking
+                .budget_tokens
+                .0
+                .map(|b| u32::try_from(b).unwrap_or(u32::MAX)),
+            effort: effort.unwrap_or_default().to_owned(),
+            adaptive: thinking.kind.as_str() == "adaptive",
+            display: thinking.display.as_str().to_owned(),
+        }),
+        None => effort.map(|effort| pb::ReasoningConfig {
             effort: effort.to_owned(),
             ..Default::default()
         }),
     };
     // What only an Anthropic upstream understands: unmodelled fields and server tools.
-    let mut anthropic_options = match crate::openai::provider_options_of(object, KNOWN) {
-        extras if extras.is_empty() => serde_json::Map::new(),
-        extras => match serde_json::from_str(&extras) {
-            Ok(Value::Object(map)) => map,
-            _ => serde_json::Map::new(),
-        },
-    };
+    let mut anthropic_options = body.extras;
     if !server_tools.is_empty() {
         anthropic_options.insert("tools".into(), Value::Array(server_tools));
     }
-    let response_format = value
-        .pointer("/output_config/format")
-        .filter(|f| str_of(f, "type") == "json_schema")
+    let response_format = output_config
+        .and_then(|config| config.format.object())
+        .filter(|format| format.kind.as_str() == "json_schema")
         .map(|format| pb::ResponseFormat {
             r#type: pb::ResponseFormatType::JsonSchema as i32,
             schema_json: format
-                .get("schema")
+                .schema
+                .0
+                .as_ref()
                 .map(Value::to_string)
                 .unwrap_or_default(),
             ..Default::default()
@@ -465,11 +474,11 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         sampling: Some(sampling),
         reasoning,
         choice_count: 0,
-        end_user: value
-            .pointer("/metadata/user_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        end_user: body
+            .metadata
+            .object()
+            .map(|metadata| metadata.user_id.as_str().to_owned())
+            .unwrap_or_default(),
         provider_options_json: String::new(),
         anthropic_beta: Vec::new(),
         fim: None,
@@ -482,9 +491,6 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
     };
     Ok(ClientRequest {
         request,
-        stream: object
-            .get("stream")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        stream: body.stream.is_true(),
     })
 }

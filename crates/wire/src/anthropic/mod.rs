@@ -4,6 +4,7 @@
 mod answer;
 mod count;
 mod ingress;
+mod ingress_body;
 mod render;
 mod request;
 mod response;
@@ -24,7 +25,11 @@ use crate::canonical::pb::FinishReason;
 #[cfg(test)]
 mod equivalence_tests;
 #[cfg(test)]
+mod ingress_equivalence_tests;
+#[cfg(test)]
 mod legacy;
+#[cfg(test)]
+mod legacy_ingress;
 
 pub(crate) const PROVIDER: &str = "anthropic";
 
