@@ -1,5 +1,7 @@
 //! Chat Completions requests to providers (egress), with each host's deviations.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use super::messages::{MessageStyle, write_messages};
@@ -157,9 +159,10 @@ pub fn build_request(
     endpoint: Endpoint<'_>,
     quirks: Quirks,
 ) -> Result<HttpRequest, WireError> {
-    let mut messages = request.messages.clone();
+    // Copied only where a host's rules rewrite them: the conversation may be long.
+    let mut messages = Cow::Borrowed(request.messages.as_slice());
     if quirks.mistral {
-        for message in &mut messages {
+        for message in messages.to_mut() {
             for part in &mut message.content {
                 match &mut part.part {
                     Some(pb::content_part::Part::ToolCall(call)) => {
@@ -187,7 +190,7 @@ pub fn build_request(
         // System messages go only at the top there: later ones become user text in place
         // (the rule Gemini and Bedrock follow), merged with their neighbours below.
         let mut begun = false;
-        for message in &mut messages {
+        for message in messages.to_mut() {
             let system = matches!(message.role(), pb::Role::System | pb::Role::Developer);
             if system && begun {
                 let text = crate::bedrock::mid_conversation_text(&message.content);
