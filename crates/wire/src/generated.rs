@@ -65,6 +65,14 @@ pub(crate) fn either(proper: BoxedStrategy<String>) -> BoxedStrategy<String> {
     prop_oneof![3 => proper, 1 => leaf()].boxed()
 }
 
+/// One of `literals`, as they are: values a field accepts, so that whole documents parse and
+/// every field reaches the reader's output.
+pub(crate) fn one_of(literals: &'static [&'static str]) -> BoxedStrategy<String> {
+    proptest::sample::select(literals)
+        .prop_map(str::to_owned)
+        .boxed()
+}
+
 /// One of `names` as a JSON string, most of the time.
 pub(crate) fn name(names: &'static [&'static str]) -> BoxedStrategy<String> {
     either(

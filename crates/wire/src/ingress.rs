@@ -58,3 +58,22 @@ pub(crate) fn string_list_of(
         Some(_) => Err(invalid()),
     }
 }
+
+/// A number field read by a typed ingress (`None` when absent or null); one of another type
+/// is a fault.
+pub(crate) fn number(
+    key: &str,
+    field: Option<crate::lenient::Float>,
+) -> Result<Option<f64>, IngressError> {
+    match field {
+        None => Ok(None),
+        Some(crate::lenient::Float(value)) => value
+            .map(Some)
+            .ok_or_else(|| IngressError::invalid(key, "must be a number")),
+    }
+}
+
+/// The tree a field held, if it was there and not null.
+pub(crate) fn tree(field: Option<&crate::lenient::Tree>) -> Option<&serde_json::Value> {
+    field.and_then(|tree| tree.0.as_ref())
+}

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::ingress_body::{BlockIn, Blocks, ChatBody};
 use crate::canonical::pb::{self, content_part::Part};
-use crate::ingress::{IngressError, string_list_of};
+use crate::ingress::{IngressError, number, string_list_of, tree};
 use crate::json::str_of;
-use crate::lenient::{self, Float, Obj};
+use crate::lenient::{self, Obj};
 use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
 /// The beta under which Anthropic takes `system` messages inside `messages`.
@@ -297,20 +297,6 @@ pub(super) fn read_tool_choice(
     Ok((Some(choice), parallel_tool_calls))
 }
 
-/// The tree a field held, if it was there and not null.
-fn tree(field: Option<&lenient::Tree>) -> Option<&Value> {
-    field.and_then(|tree| tree.0.as_ref())
-}
-
-fn float(key: &str, field: Option<Float>) -> Result<Option<f64>, IngressError> {
-    match field {
-        None => Ok(None),
-        Some(Float(value)) => value
-            .map(Some)
-            .ok_or_else(|| IngressError::invalid(key, "must be a number")),
-    }
-}
-
 /// Parses a client's `POST /v1/messages` body. Faults are named in a fixed order (model,
 /// max_tokens, system, messages, tools, ...), whatever the order of the fields in the body.
 pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
@@ -416,8 +402,8 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
     let (tool_choice, parallel_tool_calls) = read_tool_choice(tree(body.tool_choice.as_ref()))?;
     let stop = string_list_of("stop_sequences", tree(body.stop_sequences.as_ref()))?;
     let sampling = pb::Sampling {
-        temperature: float("temperature", body.temperature)?,
-        top_p: float("top_p", body.top_p)?,
+        temperature: number("temperature", body.temperature)?,
+        top_p: number("top_p", body.top_p)?,
         #[allow(clippy::cast_possible_truncation)] // As the tree reader did.
         top_k: body.top_k.0.map(|k| k as u32),
         max_tokens: Some(max_tokens),

@@ -6,9 +6,9 @@ use serde_json::Value;
 use super::ingress_body::ChatBody;
 use super::messages::read_messages;
 use crate::canonical::pb;
-use crate::ingress::{IngressError, string_list_of};
+use crate::ingress::{IngressError, number, string_list_of, tree};
 use crate::json::str_of;
-use crate::lenient::{self, Flag, Float, Int, Uint};
+use crate::lenient::{self, Flag, Int, Uint};
 
 /// A client's request, canonical, with how it wants the answer delivered.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,15 +17,6 @@ pub struct ClientRequest {
     pub stream: bool,
     /// `stream_options.include_usage`.
     pub include_usage: bool,
-}
-
-fn number(key: &str, field: Option<Float>) -> Result<Option<f64>, IngressError> {
-    match field {
-        None => Ok(None),
-        Some(Float(value)) => value
-            .map(Some)
-            .ok_or_else(|| IngressError::invalid(key, "must be a number")),
-    }
 }
 
 fn integer(key: &str, field: Option<Uint>) -> Result<Option<u64>, IngressError> {
@@ -144,11 +135,6 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         stream: boolean("stream", body.stream)?.unwrap_or(false),
         include_usage: body.stream_options.include_usage.is_true(),
     })
-}
-
-/// The tree a field held, if it was there and not null.
-fn tree(field: Option<&lenient::Tree>) -> Option<&Value> {
-    field.and_then(|tree| tree.0.as_ref())
 }
 
 /// `tool_choice`: a mode, or the function the model must call.

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::legacy_ingress::legacy_parse_request;
 use super::parse_request;
-use crate::generated::{array, count, either, leading, leaf, name, object, text};
+use crate::generated::{array, count, either, leading, leaf, name, object, one_of, text};
 
 fn part() -> BoxedStrategy<String> {
     either(object(vec![
@@ -124,14 +124,6 @@ fn body() -> BoxedStrategy<String> {
     // Mostly with a model and messages up front.
     let rest = leading("messages", array(message()), rest);
     either(leading("model", name(&["gpt-4o-mini", ""]), rest))
-}
-
-/// One of `literals`: values a field accepts, so that whole bodies parse and every field
-/// reaches the canonical request.
-fn one_of(literals: &'static [&'static str]) -> BoxedStrategy<String> {
-    proptest::sample::select(literals)
-        .prop_map(str::to_owned)
-        .boxed()
 }
 
 /// Bodies the ingress accepts, with every modelled field in its accepted shapes.
