@@ -69,21 +69,29 @@ async fn two_routers_share_one_limit_within_five_percent_over_any_window() {
     asked.sort();
     let refused = (asked.len() - admitted.len()) as u64;
     // Where nobody asked for 10 ms (eight workers ask every ~40 µs), the machine stopped
-    // them; a span holding such a gap cannot show whether the limiter under-admits.
+    // them: nothing can be admitted in such a gap, so a span holding gaps is owed, on top of
+    // what it admitted, the limit's rate over their length.
     let gaps: Vec<(Duration, Duration)> = asked
         .windows(2)
         .filter(|pair| pair[1] - pair[0] > Duration::from_millis(10))
         .map(|pair| (pair[0], pair[1]))
         .collect();
+    let stalled = |from: Duration, to: Duration| -> Duration {
+        gaps.iter()
+            .map(|(a, b)| (*b).min(to).saturating_sub((*a).max(from)))
+            .sum()
+    };
+    // Twice the limit is enough to test both bounds: the spans below check that every window
+    // stayed full. More is not asked: a slow or busy host gives three to eight times, not ten.
     assert!(
-        refused > 10 * admitted.len() as u64,
-        "the load must exceed the limit many times over to test it: {refused} refused, {} admitted",
+        refused > admitted.len() as u64,
+        "the load must be at least twice the limit to test it: {refused} refused, {} admitted",
         admitted.len()
     );
 
     // Every window-long span, slid by 10 ms: never more than the limit (plus 5%) and, once the
-    // first window has passed (steady state) and while the workers kept asking, never less
-    // than the limit (minus 5%).
+    // first window has passed (steady state), never less than the limit (minus 5%), counting
+    // what the span's stalls cost. Spans stalled for more than a tenth are not judged.
     let in_span = |from: Duration| {
         let to = from + WINDOW;
         admitted.partition_point(|t| *t < to) - admitted.partition_point(|t| *t < from)
@@ -93,22 +101,23 @@ async fn two_routers_share_one_limit_within_five_percent_over_any_window() {
     while from + WINDOW <= RUN {
         let count = in_span(from);
         most = most.max(count);
-        let asked_throughout = !gaps.iter().any(|(a, b)| *b > from && *a < from + WINDOW);
-        if from >= WINDOW && asked_throughout {
-            least = least.min(count);
+        let stall = stalled(from, from + WINDOW);
+        if from >= WINDOW && stall <= WINDOW / 10 {
+            let owed = (stall.as_secs_f64() / WINDOW.as_secs_f64() * LIMIT as f64).ceil();
+            least = least.min(count + owed as usize);
             judged += 1;
         }
         from += Duration::from_millis(10);
     }
     eprintln!(
-        "limit {LIMIT} per {WINDOW:?}: window-long spans admitted {least}..={most} \
+        "limit {LIMIT} per {WINDOW:?}: window-long spans admitted {least} (stalls owed) to {most} \
          ({judged} judged for the least; gaps in asking {gaps:?}); \
          {} admitted, {refused} refused in {RUN:?}",
         admitted.len()
     );
     assert!(
         judged >= 20,
-        "too few spans without a stall to judge: {judged}"
+        "too few spans without a long stall to judge: {judged}"
     );
     assert!(most <= LIMIT * 105 / 100, "a span admitted {most}");
     assert!(least >= LIMIT * 95 / 100, "a span admitted only {least}");
