@@ -35,11 +35,73 @@ const CLIENT: &str = r#"{
   "temperature": 0.3, "max_completion_tokens": 512
 }"#;
 
+/// A long coding-agent turn, the size Claude Code and Codex send mid-session (~110 KB): a
+/// 12 KB system prompt, 16 tools with described parameters, and 30 rounds of user text, an
+/// assistant tool call and a tool result of 1.5 KB.
+fn long_turn() -> String {
+    let words = |n: usize, seed: usize| -> String {
+        const WORDS: [&str; 12] = [
+            "read",
+            "the",
+            "file",
+            "before",
+            "editing",
+            "it",
+            "and",
+            "keep",
+            "tests",
+            "green",
+            "über",
+            "\"quoted\"",
+        ];
+        (0..n)
+            .map(|i| WORDS[(i * 7 + seed) % WORDS.len()])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let tools: Vec<serde_json::Value> = (0..16)
+        .map(|t| {
+            let properties: serde_json::Map<String, serde_json::Value> = (0..5)
+                .map(|p| {
+                    (
+                        format!("param_{p}"),
+                        serde_json::json!({
+                            "type": "string",
+                            "description": words(20, t + p),
+                            "enum": ["a", "b", "c"],
+                        }),
+                    )
+                })
+                .collect();
+            serde_json::json!({"type": "function", "function": {
+                "name": format!("tool_{t}"),
+                "description": words(100, t),
+                "parameters": {"type": "object", "properties": properties,
+                               "required": ["param_0", "param_1"], "additionalProperties": false},
+            }})
+        })
+        .collect();
+    let mut messages = vec![serde_json::json!({"role": "system", "content": words(2000, 0)})];
+    for round in 0..30 {
+        let id = format!("call_{round}");
+        messages.push(serde_json::json!({"role": "user", "content": words(50, round)}));
+        messages.push(serde_json::json!({"role": "assistant", "content": words(30, round),
+            "tool_calls": [{"id": id, "type": "function", "function": {"name": "tool_3",
+                "arguments": serde_json::json!({"param_0": words(10, round), "param_1": "b"}).to_string()}}]}));
+        messages.push(
+            serde_json::json!({"role": "tool", "tool_call_id": id, "content": words(250, round)}),
+        );
+    }
+    serde_json::json!({"model": "gpt-4o-mini", "stream": true, "messages": messages,
+                       "tools": tools, "max_completion_tokens": 8192})
+    .to_string()
+}
+
 /// Builds one provider's request from canonical form.
 type Builder = Box<dyn Fn(&pb::ChatRequest) -> HttpRequest>;
 
-fn canonical() -> pb::ChatRequest {
-    openai::parse_request(CLIENT.as_bytes()).unwrap().request
+fn canonical(client: &str) -> pb::ChatRequest {
+    openai::parse_request(client.as_bytes()).unwrap().request
 }
 
 fn report(name: &str, f: impl Fn() -> usize) {
@@ -52,9 +114,15 @@ fn report(name: &str, f: impl Fn() -> usize) {
 }
 
 fn benches(c: &mut Criterion) {
-    let request = canonical();
+    let request = canonical(CLIENT);
     let anthropic_body =
         anthropic::build_request(&request, "claude-sonnet-4-5", true, Flavor::Direct)
+            .unwrap()
+            .body;
+    let long_client = long_turn();
+    let long_request = canonical(&long_client);
+    let long_anthropic_body =
+        anthropic::build_request(&long_request, "claude-sonnet-4-5", true, Flavor::Direct)
             .unwrap()
             .body;
     let builders: Vec<(&str, Builder)> = vec![
@@ -110,6 +178,30 @@ fn benches(c: &mut Criterion) {
     for (name, build) in &builders {
         report(&format!("egress/{name}"), || build(&request).body.len());
     }
+    println!(
+        "long turn: {} bytes as OpenAI, {} as Anthropic",
+        long_client.len(),
+        long_anthropic_body.len()
+    );
+    report("long/ingress/openai", || {
+        openai::parse_request(long_client.as_bytes())
+            .unwrap()
+            .request
+            .messages
+            .len()
+    });
+    report("long/ingress/anthropic", || {
+        anthropic::parse_request(&long_anthropic_body)
+            .unwrap()
+            .request
+            .messages
+            .len()
+    });
+    for (name, build) in &builders {
+        report(&format!("long/egress/{name}"), || {
+            build(&long_request).body.len()
+        });
+    }
 
     let mut group = c.benchmark_group("ingress");
     group.bench_function("openai", |b| {
@@ -122,6 +214,19 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("egress");
     for (name, build) in &builders {
         group.bench_function(*name, |b| b.iter(|| build(&request)));
+    }
+    group.finish();
+    let mut group = c.benchmark_group("long");
+    group.bench_function("ingress/openai", |b| {
+        b.iter(|| openai::parse_request(long_client.as_bytes()).unwrap())
+    });
+    group.bench_function("ingress/anthropic", |b| {
+        b.iter(|| anthropic::parse_request(&long_anthropic_body).unwrap())
+    });
+    for (name, build) in &builders {
+        group.bench_function(format!("egress/{name}"), |b| {
+            b.iter(|| build(&long_request))
+        });
     }
     group.finish();
 }

@@ -125,7 +125,7 @@ pub(crate) fn leading(
 
 /// Text of the kinds that matter to writers: empty, plain, escaped, prefixed ids, JSON
 /// arguments (unsorted, floats) and not-JSON.
-fn words() -> BoxedStrategy<String> {
+pub(crate) fn words() -> BoxedStrategy<String> {
     prop_oneof![
         Just(String::new()),
         Just("Hello!".to_owned()),

@@ -23,6 +23,16 @@ impl HttpRequest {
         }
     }
 
+    /// A JSON body written without a `Value` tree (see `json_out`).
+    pub fn post_json_bytes(path: String, body: Vec<u8>) -> Self {
+        Self {
+            method: "POST",
+            path,
+            headers: vec![("content-type", "application/json".to_owned())],
+            body,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

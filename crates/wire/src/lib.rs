@@ -20,6 +20,7 @@ mod generated;
 pub mod http;
 pub mod ingress;
 mod json;
+mod json_out;
 mod lenient;
 pub mod mistral;
 pub mod openai;

@@ -2,6 +2,7 @@
 //! directions (decode from the provider, render to OpenAI-dialect clients).
 
 mod answer;
+mod egress_body;
 mod ingress;
 mod ingress_body;
 mod messages;
@@ -24,11 +25,15 @@ pub use stream::OpenAiStreamDecoder;
 use crate::canonical::pb::FinishReason;
 
 #[cfg(test)]
+mod egress_equivalence_tests;
+#[cfg(test)]
 mod equivalence_tests;
 #[cfg(test)]
 mod ingress_equivalence_tests;
 #[cfg(test)]
 mod legacy;
+#[cfg(test)]
+mod legacy_egress;
 #[cfg(test)]
 mod legacy_ingress;
 

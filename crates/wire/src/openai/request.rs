@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
+use super::egress_body::{write_messages_into, write_tools_into};
 use super::messages::{MessageStyle, write_messages};
 use crate::canonical::pb;
 use crate::error::WireError;
@@ -206,37 +207,24 @@ pub fn build_request(
             begun |= !system;
         }
     }
-    let mut written = write_messages(&messages, style);
+    // The conversation and the tools are most of an agent's turn: written straight into
+    // bytes, not built as trees. Perplexity's merging still works on trees.
+    let mut messages_json = Vec::with_capacity(conversation_size(&messages));
     if quirks.alternate_roles {
-        written = alternate(written);
+        let merged = Value::Array(alternate(write_messages(&messages, style)));
+        crate::json_out::value(&mut messages_json, &merged);
+    } else {
+        write_messages_into(&mut messages_json, &messages, style);
     }
-    body.insert("messages".into(), Value::Array(written));
     if stream {
         body.insert("stream".into(), json!(true));
         if quirks.stream_usage {
             body.insert("stream_options".into(), json!({ "include_usage": true }));
         }
     }
+    let mut tools_json = Vec::new();
     if !request.tools.is_empty() {
-        let tools: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|tool| {
-                let mut function = json!({ "name": tool.name });
-                if !tool.description.is_empty() {
-                    function["description"] = json!(tool.description);
-                }
-                if !tool.parameters_json.is_empty() {
-                    function["parameters"] =
-                        serde_json::from_str(&tool.parameters_json).unwrap_or(Value::Null);
-                }
-                if tool.strict {
-                    function["strict"] = json!(true);
-                }
-                json!({ "type": "function", "function": function })
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+        write_tools_into(&mut tools_json, &request.tools);
     }
     if let Some(choice) = &request.tool_choice {
         let value = match choice.mode() {
@@ -334,6 +322,13 @@ pub fn build_request(
         body.insert("reasoning_effort".into(), json!(effort));
     }
     merge_options(&mut body, &request.provider_options_json)?;
+    // Options do not replace what the request set: the messages, and tools if it had any.
+    body.remove("messages");
+    let mut large = vec![("messages", messages_json)];
+    if !tools_json.is_empty() {
+        body.remove("tools");
+        large.push(("tools", tools_json));
+    }
     let path = match endpoint {
         Endpoint::ChatCompletions => "/chat/completions".to_owned(),
         Endpoint::Azure {
@@ -348,12 +343,41 @@ pub fn build_request(
             format!("/openai/deployments/{deployment}/chat/completions?api-version={version}")
         }
     };
-    Ok(HttpRequest::post_json(path, &Value::Object(body)))
+    Ok(HttpRequest::post_json_bytes(
+        path,
+        crate::json_out::object_of(&body, &large),
+    ))
+}
+
+/// Roughly the bytes the conversation takes as JSON, so its buffer grows once or not at all.
+fn conversation_size(messages: &[pb::Message]) -> usize {
+    let part_size = |part: &pb::ContentPart| match &part.part {
+        Some(pb::content_part::Part::Text(text)) => text.len(),
+        Some(pb::content_part::Part::ToolCall(call)) => call.arguments_json.len() + 64,
+        Some(pb::content_part::Part::ToolResult(result)) => {
+            result
+                .content
+                .iter()
+                .map(|part| match &part.part {
+                    Some(pb::content_part::Part::Text(text)) => text.len(),
+                    _ => 64,
+                })
+                .sum::<usize>()
+                + 64
+        }
+        _ => 64,
+    };
+    messages
+        .iter()
+        .map(|message| message.content.iter().map(part_size).sum::<usize>() + 32)
+        .sum::<usize>()
+        * 9
+        / 8
 }
 
 /// Merges consecutive messages of one role (text joined by a blank line), for hosts that
 /// require strictly alternating turns.
-fn alternate(messages: Vec<Value>) -> Vec<Value> {
+pub(super) fn alternate(messages: Vec<Value>) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::with_capacity(messages.len());
     for message in messages {
         let mergeable = |m: &Value| {

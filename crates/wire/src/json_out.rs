@@ -1,0 +1,93 @@
+//! JSON written straight into bytes, for the request bodies whose bulk (a conversation, tool
+//! schemas) is copied out of canonical form: no `Value` tree, no allocation per string. A
+//! writer puts keys in the order serde_json's `Map` keeps them (sorted), so the bytes are
+//! the ones a tree would have given.
+
+use serde::Serializer as _;
+use serde_json::{Map, Value};
+
+/// Writes `text` as a JSON string, escaped as serde_json escapes it.
+pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
+    let written = (&mut serde_json::Serializer::new(&mut *out)).serialize_str(text);
+    debug_assert!(written.is_ok(), "writing into a Vec cannot fail");
+}
+
+/// Writes a small tree (a field the writer does not model).
+pub(crate) fn value(out: &mut Vec<u8>, value: &Value) {
+    let written = serde_json::to_writer(&mut *out, value);
+    debug_assert!(written.is_ok(), "a Value always serializes");
+}
+
+/// A JSON object being written; [`ObjectOut::end`] closes it.
+pub(crate) struct ObjectOut<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'o> ObjectOut<'o> {
+    pub(crate) fn begin(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, empty: true }
+    }
+
+    /// Writes `"key":` and gives the buffer for its value, which the caller must write.
+    pub(crate) fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        string(self.out, key);
+        self.out.push(b':');
+        self.out
+    }
+
+    pub(crate) fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A JSON array being written; [`ArrayOut::end`] closes it.
+pub(crate) struct ArrayOut<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'o> ArrayOut<'o> {
+    pub(crate) fn begin(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'[');
+        Self { out, empty: true }
+    }
+
+    /// Gives the buffer for the next element, which the caller must write.
+    pub(crate) fn item(&mut self) -> &mut Vec<u8> {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out
+    }
+
+    pub(crate) fn end(self) {
+        self.out.push(b']');
+    }
+}
+
+/// A top-level object from its small fields (a `Map`, options merged in as before) and its
+/// large ones, already written (`large` sorted by key, no key in both), keys in `Map` order.
+pub(crate) fn object_of(small: &Map<String, Value>, large: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let size = large.iter().map(|(key, bytes)| key.len() + bytes.len() + 4);
+    let mut out = Vec::with_capacity(size.sum::<usize>() + 64 * small.len() + 2);
+    let mut object = ObjectOut::begin(&mut out);
+    let mut large = large.iter().peekable();
+    for (key, field) in small {
+        while let Some((name, bytes)) = large.next_if(|(name, _)| *name < key.as_str()) {
+            object.key(name).extend_from_slice(bytes);
+        }
+        value(object.key(key), field);
+    }
+    for (key, bytes) in large {
+        object.key(key).extend_from_slice(bytes);
+    }
+    object.end();
+    out
+}
