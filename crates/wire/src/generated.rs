@@ -225,3 +225,130 @@ pub(crate) fn response() -> impl Strategy<Value = pb::ChatResponse> {
             ..Default::default()
         })
 }
+
+/// Canonical requests for the egress writers: every role (and unknown ones), parts of every
+/// kind with cache hints, tools whose parameters are compact, spaced or not JSON, provider
+/// options that try to replace what the request set.
+/// Parts [`part`] does not make: images as bytes with detail, tool results
+/// holding several parts (an image among them).
+fn rich_part() -> impl Strategy<Value = pb::ContentPart> {
+    let image =
+        (vec(any::<u8>(), 0..6), words(), words()).prop_map(|(data, media_type, detail)| {
+            pb::ContentPart {
+                part: Some(Part::Image(pb::Image {
+                    source: Some(pb::image::Source::Data(data)),
+                    media_type,
+                    detail,
+                })),
+                ..Default::default()
+            }
+        });
+    let result = (words(), vec(prop_oneof![part(), image.clone()], 0..3)).prop_map(
+        |(tool_call_id, content)| pb::ContentPart {
+            part: Some(Part::ToolResult(pb::ToolResult {
+                tool_call_id,
+                content,
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
+    );
+    let cache =
+        proptest::option::weighted(0.2, prop_oneof![Just(String::new()), Just("1h".to_owned())]);
+    (
+        prop_oneof![4 => part(), 1 => image, 1 => result],
+        cache,
+        any::<bool>(),
+    )
+        .prop_map(|(mut part, ttl, is_error)| {
+            part.cache = ttl.map(|ttl| pb::CacheHint { ttl });
+            if let Some(Part::ToolResult(result)) = &mut part.part {
+                result.is_error = is_error;
+            }
+            part
+        })
+}
+
+fn chat_message() -> impl Strategy<Value = pb::Message> {
+    (
+        prop_oneof![3 => 0..6i32, 1 => -1..9i32],
+        prop_oneof![3 => Just(String::new()), 1 => words()],
+        vec(rich_part(), 0..4),
+    )
+        .prop_map(|(role, name, content)| pb::Message {
+            role,
+            content,
+            name,
+        })
+}
+
+fn tool() -> impl Strategy<Value = pb::Tool> {
+    let parameters = prop_oneof![
+        Just(String::new()),
+        Just(r#"{"properties":{"a":{"type":"string"}},"type":"object"}"#.to_owned()),
+        Just(" {\"type\": \"object\",\n \"required\": [\"b\"], \"a\": 1.0}\n".to_owned()),
+        Just("\t{\"a\":1}\r\n".to_owned()),
+        Just("{\"type\":".to_owned()),
+        Just("1e999".to_owned()),
+        Just("[1,2] x".to_owned()),
+        Just("\"s\"".to_owned()),
+        words(),
+    ];
+    let cache = proptest::option::weighted(0.2, Just(pb::CacheHint::default()));
+    (words(), words(), parameters, any::<bool>(), cache).prop_map(
+        |(name, description, parameters_json, strict, cache)| pb::Tool {
+            name,
+            description,
+            parameters_json,
+            strict,
+            cache,
+            ..Default::default()
+        },
+    )
+}
+
+pub(crate) fn chat_request() -> impl Strategy<Value = pb::ChatRequest> {
+    let options = prop_oneof![
+        3 => Just(String::new()),
+        1 => Just(r#"{"messages":[],"tools":[1],"top_k":3,"a":{"b":1},"zz":null}"#.to_owned()),
+        1 => Just(r#"{"temperature":9,"model":"m"}"#.to_owned()),
+        1 => Just("[1]".to_owned()),
+    ];
+    let sampling = (
+        proptest::option::of(0.0..2.0f64),
+        vec(words(), 0..3),
+        proptest::option::of(any::<i64>()),
+    )
+        .prop_map(|(temperature, stop, seed)| pb::Sampling {
+            temperature,
+            stop,
+            seed,
+            max_tokens: Some(100),
+            ..Default::default()
+        });
+    (
+        vec(chat_message(), 1..6),
+        vec(tool(), 0..3),
+        options,
+        proptest::option::of(sampling),
+        words(),
+        prop_oneof![Just(String::new()), Just("high".to_owned())],
+    )
+        .prop_map(
+            |(messages, tools, provider_options_json, sampling, end_user, effort)| {
+                pb::ChatRequest {
+                    messages,
+                    tools,
+                    provider_options_json,
+                    sampling,
+                    end_user,
+                    reasoning: Some(pb::ReasoningConfig {
+                        enabled: !effort.is_empty(),
+                        effort,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }
+            },
+        )
+}

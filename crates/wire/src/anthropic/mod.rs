@@ -3,6 +3,7 @@
 
 mod answer;
 mod count;
+mod egress_body;
 mod ingress;
 mod ingress_body;
 mod render;
@@ -23,11 +24,15 @@ pub use stream::{AnthropicStreamDecoder, BedrockInvokeStreamDecoder};
 use crate::canonical::pb::FinishReason;
 
 #[cfg(test)]
+mod egress_equivalence_tests;
+#[cfg(test)]
 mod equivalence_tests;
 #[cfg(test)]
 mod ingress_equivalence_tests;
 #[cfg(test)]
 mod legacy;
+#[cfg(test)]
+mod legacy_egress;
 #[cfg(test)]
 mod legacy_ingress;
 

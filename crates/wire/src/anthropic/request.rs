@@ -1,16 +1,13 @@
 //! Messages API requests to providers (egress): directly, or in the Bedrock and Vertex
 //! flavours (model in the URL, `anthropic_version` in the body).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use crate::canonical::pb::{self, content_part::Part};
+use super::egress_body::{write_conversation, write_tools};
+use crate::canonical::pb;
 use crate::error::WireError;
 use crate::http::HttpRequest;
-use crate::json::push_turn;
 use crate::openai::merge_options;
-use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
 /// The `anthropic-version` header every direct request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -26,92 +23,6 @@ pub enum Flavor<'a> {
     Bedrock,
     /// Vertex AI `rawPredict` for a project and region.
     Vertex { project: &'a str, region: &'a str },
-}
-
-fn cache_json(cache: Option<&pb::CacheHint>) -> Option<Value> {
-    cache.map(|hint| {
-        if hint.ttl.is_empty() {
-            json!({ "type": "ephemeral" })
-        } else {
-            json!({ "type": "ephemeral", "ttl": hint.ttl })
-        }
-    })
-}
-
-fn with_cache(mut block: Value, part: &pb::ContentPart) -> Value {
-    if let Some(cache) = cache_json(part.cache.as_ref()) {
-        block["cache_control"] = cache;
-    }
-    block
-}
-
-fn image_block(image: &pb::Image) -> Value {
-    match &image.source {
-        Some(pb::image::Source::Data(data)) => {
-            json!({ "type": "image", "source": { "type": "base64", "media_type": image.media_type, "data": BASE64.encode(data) } })
-        }
-        Some(pb::image::Source::Url(url)) => match url
-            .strip_prefix("data:")
-            .and_then(|rest| rest.split_once(";base64,"))
-        {
-            Some((media_type, data)) => {
-                json!({ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": data } })
-            }
-            None => json!({ "type": "image", "source": { "type": "url", "url": url } }),
-        },
-        None => json!({ "type": "text", "text": "" }),
-    }
-}
-
-/// Canonical content as Anthropic blocks.
-fn blocks(parts: &[pb::ContentPart]) -> Result<Vec<Value>, WireError> {
-    let mut out = Vec::with_capacity(parts.len());
-    for part in parts {
-        let block = match &part.part {
-            Some(Part::Text(text)) if text.is_empty() => continue,
-            Some(Part::Text(text)) => json!({ "type": "text", "text": text }),
-            Some(Part::Image(image)) => image_block(image),
-            Some(Part::ToolCall(call)) => {
-                let input: Value = if call.arguments_json.trim().is_empty() {
-                    json!({})
-                } else {
-                    serde_json::from_str(&call.arguments_json).map_err(|_| {
-                        WireError::from_status(
-                            "anthropic",
-                            400,
-                            "invalid_request_error",
-                            format!("tool call {} has arguments that are not JSON", call.id),
-                        )
-                    })?
-                };
-                json!({ "type": "tool_use", "id": call.id, "name": call.name, "input": input })
-            }
-            Some(Part::ToolResult(result)) => {
-                let mut block = json!({ "type": "tool_result", "tool_use_id": result.tool_call_id, "content": blocks(&result.content)? });
-                if result.is_error {
-                    block["is_error"] = json!(true);
-                }
-                block
-            }
-            Some(Part::Reasoning(reasoning)) if !reasoning.redacted.is_empty() => {
-                json!({ "type": "redacted_thinking", "data": reasoning.redacted })
-            }
-            // Thinking without a signature (from another provider) cannot be sent back, nor can
-            // a Gemini thought signature's carrier, which Anthropic would refuse.
-            Some(Part::Reasoning(reasoning))
-                if reasoning.signature.is_empty()
-                    || reasoning.signature.starts_with(THOUGHT_SIGNATURE_PREFIX) =>
-            {
-                continue;
-            }
-            Some(Part::Reasoning(reasoning)) => {
-                json!({ "type": "thinking", "thinking": reasoning.text, "signature": reasoning.signature })
-            }
-            None => continue,
-        };
-        out.push(with_cache(block, part));
-    }
-    Ok(out)
 }
 
 /// Canonical reasoning as Anthropic `thinking` and `output_config.effort`:
@@ -148,11 +59,14 @@ pub(crate) fn thinking_of(
     (Some(thinking), effort)
 }
 
-/// Adds the Anthropic-only options: server tools join the tool list, other fields are set
-/// where the canonical request did not set them.
-fn merge_anthropic_options(body: &mut Map<String, Value>, options: &str) -> Result<(), WireError> {
+/// Adds the Anthropic-only options: fields the canonical request did not set are set, and
+/// server tools (an array under `tools`) are returned, to join the tool list.
+fn merge_anthropic_options(
+    body: &mut Map<String, Value>,
+    options: &str,
+) -> Result<Option<Vec<Value>>, WireError> {
     if options.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let Ok(Value::Object(mut options)) = serde_json::from_str::<Value>(options) else {
         return Err(WireError::from_status(
@@ -162,18 +76,14 @@ fn merge_anthropic_options(body: &mut Map<String, Value>, options: &str) -> Resu
             "anthropic options must be a JSON object",
         ));
     };
-    if let Some(Value::Array(server_tools)) = options.remove("tools") {
-        match body.get_mut("tools").and_then(Value::as_array_mut) {
-            Some(tools) => tools.extend(server_tools),
-            None => {
-                body.insert("tools".into(), Value::Array(server_tools));
-            }
-        }
-    }
+    let server_tools = match options.remove("tools") {
+        Some(Value::Array(server_tools)) => Some(server_tools),
+        _ => None,
+    };
     for (key, value) in options {
         body.entry(key).or_insert(value);
     }
-    Ok(())
+    Ok(server_tools)
 }
 
 /// Builds the upstream Messages request for `model` (the provider's model id).
@@ -191,80 +101,25 @@ pub fn build_request(
             "anthropic models return one choice; n > 1 is not supported",
         ));
     }
-    let mut system = Vec::new();
-    let mut messages: Vec<Value> = Vec::new();
     // Instructions after the conversation began stay in place where the client asked for the
     // mid-conversation-system beta; otherwise they join the top-level system prompt.
     let in_place = request
         .anthropic_beta
         .iter()
         .any(|flag| flag == crate::anthropic::MID_CONVERSATION_SYSTEM_BETA);
-    for message in &request.messages {
-        let role = match pb::Role::try_from(message.role).unwrap_or(pb::Role::User) {
-            pb::Role::System | pb::Role::Developer if in_place && !messages.is_empty() => {
-                let content = blocks(&message.content)?;
-                if !content.is_empty() {
-                    messages.push(json!({ "role": "system", "content": content }));
-                }
-                continue;
-            }
-            pb::Role::System | pb::Role::Developer => {
-                system.extend(blocks(&message.content)?);
-                continue;
-            }
-            pb::Role::Assistant => "assistant",
-            _ => "user",
-        };
-        let content = blocks(&message.content)?;
-        if content.is_empty() {
-            continue;
-        }
-        // Consecutive turns of one role merge, keeping tool results first in a user turn.
-        push_turn(&mut messages, role, "content", content);
-    }
+    // The conversation, system prompt and tools are most of an agent's turn: written
+    // straight into bytes, not built as trees.
+    let conversation = write_conversation(&request.messages, in_place)?;
     let mut body = Map::new();
     if matches!(flavor, Flavor::Direct) {
         body.insert("model".into(), json!(model));
     }
-    let sampling = request.sampling.clone().unwrap_or_default();
+    let unset = pb::Sampling::default();
+    let sampling = request.sampling.as_ref().unwrap_or(&unset);
     body.insert(
         "max_tokens".into(),
         json!(sampling.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
     );
-    if !system.is_empty() {
-        let plain = system.len() == 1 && system[0].get("cache_control").is_none();
-        body.insert(
-            "system".into(),
-            if plain {
-                system[0]["text"].clone()
-            } else {
-                Value::Array(system)
-            },
-        );
-    }
-    body.insert("messages".into(), Value::Array(messages));
-    if !request.tools.is_empty() {
-        let tools: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|tool| {
-                let schema = serde_json::from_str(&tool.parameters_json)
-                    .unwrap_or_else(|_| json!({ "type": "object" }));
-                let mut value = json!({ "name": tool.name, "input_schema": schema });
-                if !tool.description.is_empty() {
-                    value["description"] = json!(tool.description);
-                }
-                if tool.strict {
-                    value["strict"] = json!(true);
-                }
-                if let Some(cache) = cache_json(tool.cache.as_ref()) {
-                    value["cache_control"] = cache;
-                }
-                value
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
-    }
     let mut choice = request
         .tool_choice
         .as_ref()
@@ -315,8 +170,22 @@ pub fn build_request(
     if !request.end_user.is_empty() {
         body.insert("metadata".into(), json!({ "user_id": request.end_user }));
     }
-    merge_anthropic_options(&mut body, &request.anthropic_options_json)?;
+    let server_tools = merge_anthropic_options(&mut body, &request.anthropic_options_json)?;
     merge_options(&mut body, &request.provider_options_json)?;
+    // Options do not replace what the request set.
+    body.remove("messages");
+    let mut large = vec![("messages", conversation.messages)];
+    if let Some(system) = conversation.system {
+        body.remove("system");
+        large.push(("system", system));
+    }
+    if !request.tools.is_empty() || server_tools.is_some() {
+        body.remove("tools");
+        large.push((
+            "tools",
+            write_tools(&request.tools, server_tools.as_deref().unwrap_or_default()),
+        ));
+    }
     let (path, mut headers) = match flavor {
         Flavor::Direct => {
             if stream {
@@ -368,7 +237,7 @@ pub fn build_request(
             )
         }
     };
-    let mut http = HttpRequest::post_json(path, &Value::Object(body));
+    let mut http = HttpRequest::post_json_bytes(path, crate::json_out::object_of(&body, &large));
     http.headers.append(&mut headers);
     Ok(http)
 }
