@@ -95,7 +95,7 @@ fn read_block_list(
                     id: block.id.as_str().to_owned(),
                     name: block.name.as_str().to_owned(),
                     arguments_json: match &block.input.0 {
-                        Some(input) => input.to_string(),
+                        Some(input) => crate::ingress::json_text(input),
                         None => "{}".to_owned(),
                     },
                 }),
@@ -256,7 +256,7 @@ pub(super) fn read_tools(list: &[Value]) -> Result<(Vec<pb::Tool>, Vec<Value>), 
             description: str_of(tool, "description").to_owned(),
             parameters_json: tool
                 .get("input_schema")
-                .map(Value::to_string)
+                .map(crate::ingress::json_text)
                 .unwrap_or_default(),
             strict: tool.get("strict").and_then(Value::as_bool).unwrap_or(false),
             cache: cache_of_value(tool),
@@ -446,7 +446,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
                 .schema
                 .0
                 .as_ref()
-                .map(Value::to_string)
+                .map(crate::ingress::json_text)
                 .unwrap_or_default(),
             ..Default::default()
         });
@@ -471,7 +471,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         anthropic_options_json: if anthropic_options.is_empty() {
             String::new()
         } else {
-            Value::Object(anthropic_options).to_string()
+            crate::ingress::json_text(&Value::Object(anthropic_options))
         },
         ..Default::default()
     };

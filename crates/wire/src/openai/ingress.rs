@@ -76,7 +76,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
                 .parameters
                 .0
                 .as_ref()
-                .map(Value::to_string)
+                .map(crate::ingress::json_text)
                 .unwrap_or_default(),
             strict: function.strict.is_true(),
             cache: None,
@@ -123,7 +123,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         provider_options_json: if body.extras.is_empty() {
             String::new()
         } else {
-            Value::Object(body.extras).to_string()
+            crate::ingress::json_text(&Value::Object(body.extras))
         },
         anthropic_beta: Vec::new(),
         fim: None,
@@ -194,7 +194,7 @@ pub(super) fn response_format(
                 description: str_of(schema, "description").to_owned(),
                 schema_json: schema
                     .get("schema")
-                    .map(Value::to_string)
+                    .map(crate::ingress::json_text)
                     .unwrap_or_default(),
                 strict: schema
                     .get("strict")

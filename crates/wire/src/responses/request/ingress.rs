@@ -124,7 +124,7 @@ fn read_text_format(text: Option<&Value>) -> Result<Option<pb::ResponseFormat>, 
                 _ => return Err(invalid("text.format.name", "is required")),
             };
             let schema = match format.get("schema") {
-                Some(schema @ Value::Object(_)) => schema.to_string(),
+                Some(schema @ Value::Object(_)) => crate::ingress::json_text(schema),
                 Some(_) => {
                     return Err(invalid(
                         "text.format.schema",
@@ -290,7 +290,7 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError
         hosted_tools_json: if tools.hosted.is_empty() {
             String::new()
         } else {
-            Value::Array(tools.hosted).to_string()
+            crate::ingress::json_text(&Value::Array(tools.hosted))
         },
     };
     let request = pb::ChatRequest {

@@ -187,7 +187,7 @@ impl Reader {
         let arguments = match item.get("arguments") {
             Some(Value::String(arguments)) if !arguments.is_empty() => arguments.clone(),
             None | Some(Value::Null) | Some(Value::String(_)) => "{}".to_owned(),
-            Some(other) => other.to_string(),
+            Some(other) => crate::ingress::json_text(other),
         };
         self.calls.insert(call_id.to_owned(), name.clone());
         let part = pb::ContentPart {

@@ -46,7 +46,7 @@ fn function(tool: &Value, at: &str, namespace: &str) -> Result<pb::Tool, Ingress
     };
     let parameters_json = match tool.get("parameters") {
         None | Some(Value::Null) => String::new(),
-        Some(schema @ Value::Object(_)) => schema.to_string(),
+        Some(schema @ Value::Object(_)) => crate::ingress::json_text(schema),
         Some(_) => {
             return Err(invalid(
                 &format!("{at}.parameters"),
@@ -261,6 +261,6 @@ pub fn without_hosted_tools(request: &mut pb::ChatRequest) {
     options.hosted_tools_json = if kept.is_empty() {
         String::new()
     } else {
-        Value::Array(kept).to_string()
+        crate::ingress::json_text(&Value::Array(kept))
     };
 }
