@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use keyroute_wire::anthropic::{self, Flavor};
 use keyroute_wire::canonical::pb;
 use keyroute_wire::http::HttpRequest;
-use keyroute_wire::{bedrock, gemini, openai};
+use keyroute_wire::{bedrock, gemini, openai, responses};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -125,6 +125,10 @@ fn benches(c: &mut Criterion) {
         anthropic::build_request(&long_request, "claude-sonnet-4-5", true, Flavor::Direct)
             .unwrap()
             .body;
+    let long_responses_body =
+        responses::build_request(&long_request, "gpt-5", true, responses::Endpoint::OpenAi)
+            .unwrap()
+            .body;
     let builders: Vec<(&str, Builder)> = vec![
         (
             "openai",
@@ -143,6 +147,12 @@ fn benches(c: &mut Criterion) {
             "anthropic",
             Box::new(|r| {
                 anthropic::build_request(r, "claude-sonnet-4-5", true, Flavor::Direct).unwrap()
+            }),
+        ),
+        (
+            "responses",
+            Box::new(|r| {
+                responses::build_request(r, "gpt-5", true, responses::Endpoint::OpenAi).unwrap()
             }),
         ),
         (
@@ -179,9 +189,10 @@ fn benches(c: &mut Criterion) {
         report(&format!("egress/{name}"), || build(&request).body.len());
     }
     println!(
-        "long turn: {} bytes as OpenAI, {} as Anthropic",
+        "long turn: {} bytes as OpenAI, {} as Anthropic, {} as Responses",
         long_client.len(),
-        long_anthropic_body.len()
+        long_anthropic_body.len(),
+        long_responses_body.len()
     );
     report("long/ingress/openai", || {
         openai::parse_request(long_client.as_bytes())
@@ -192,6 +203,13 @@ fn benches(c: &mut Criterion) {
     });
     report("long/ingress/anthropic", || {
         anthropic::parse_request(&long_anthropic_body)
+            .unwrap()
+            .request
+            .messages
+            .len()
+    });
+    report("long/ingress/responses", || {
+        responses::parse_request(&long_responses_body)
             .unwrap()
             .request
             .messages
@@ -222,6 +240,9 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("ingress/anthropic", |b| {
         b.iter(|| anthropic::parse_request(&long_anthropic_body).unwrap())
+    });
+    group.bench_function("ingress/responses", |b| {
+        b.iter(|| responses::parse_request(&long_responses_body).unwrap())
     });
     for (name, build) in &builders {
         group.bench_function(format!("egress/{name}"), |b| {

@@ -213,11 +213,11 @@ fn read_include(object: &Map<String, Value>) -> Result<Vec<String>, IngressError
     }
 }
 
-fn echo(object: &Map<String, Value>) -> Map<String, Value> {
+fn echo(object: &mut Map<String, Value>) -> Map<String, Value> {
     let mut echo = echo_defaults();
     for (key, default) in echo.iter_mut() {
-        if let Some(sent) = object.get(key).filter(|sent| !sent.is_null()) {
-            *default = sent.clone();
+        if let Some(sent) = object.remove(key).filter(|sent| !sent.is_null()) {
+            *default = sent;
         }
     }
     if let Some(text) = echo.get_mut("text").and_then(Value::as_object_mut) {
@@ -232,9 +232,10 @@ fn echo(object: &Map<String, Value>) -> Map<String, Value> {
 pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|error| IngressError::not_json(&error))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| invalid("", "the body must be a JSON object"))?;
+    let Value::Object(mut body) = value else {
+        return Err(invalid("", "the body must be a JSON object"));
+    };
+    let object = &body;
     let model = match object.get("model") {
         Some(Value::String(model)) if !model.is_empty() => model,
         _ => return Err(invalid("model", "is required")),
@@ -311,13 +312,17 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError
         responses: Some(options),
         ..Default::default()
     };
+    let stream = boolean(object, "stream")?.unwrap_or(false);
+    let encrypted_reasoning = include.iter().any(|value| value == ENCRYPTED_REASONING);
     Ok(ResponsesClientRequest {
         request,
-        stream: boolean(object, "stream")?.unwrap_or(false),
+        stream,
         context: ResponseContext {
-            echo: echo(object),
+            // Last, so that what the answer repeats (the tools, the instructions) is moved
+            // out of the body rather than copied.
+            echo: echo(&mut body),
             namespaces: tools.namespaces,
-            encrypted_reasoning: include.iter().any(|value| value == ENCRYPTED_REASONING),
+            encrypted_reasoning,
         },
     })
 }
