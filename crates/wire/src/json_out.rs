@@ -6,6 +6,8 @@
 use serde::Serializer as _;
 use serde_json::{Map, Value};
 
+use crate::canonical::pb::{self, content_part::Part};
+
 /// Writes `text` as a JSON string, escaped as serde_json escapes it.
 pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
     let written = (&mut serde_json::Serializer::new(&mut *out)).serialize_str(text);
@@ -67,6 +69,11 @@ impl<'o> ArrayOut<'o> {
         self.out
     }
 
+    /// Gives the buffer to go on writing the element last begun.
+    pub(crate) fn current(&mut self) -> &mut Vec<u8> {
+        self.out
+    }
+
     pub(crate) fn end(self) {
         self.out.push(b']');
     }
@@ -90,4 +97,27 @@ pub(crate) fn object_of(small: &Map<String, Value>, large: &[(&str, Vec<u8>)]) -
     }
     object.end();
     out
+}
+
+/// Roughly the bytes a canonical conversation takes as JSON, so that the buffer it is written
+/// into grows once or not at all.
+pub(crate) fn conversation_size(messages: &[pb::Message]) -> usize {
+    fn part_size(part: &pb::ContentPart) -> usize {
+        match &part.part {
+            Some(Part::Text(text)) => text.len() + 32,
+            Some(Part::ToolCall(call)) => call.arguments_json.len() + 64,
+            Some(Part::ToolResult(result)) => {
+                result.content.iter().map(part_size).sum::<usize>() + 64
+            }
+            Some(Part::Reasoning(reasoning)) => {
+                reasoning.text.len() + reasoning.signature.len() + 48
+            }
+            _ => 64,
+        }
+    }
+    let bytes: usize = messages
+        .iter()
+        .map(|message| message.content.iter().map(part_size).sum::<usize>() + 32)
+        .sum();
+    bytes * 9 / 8
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::WireError;
-use crate::json_out::{ArrayOut, ObjectOut, string, value};
+use crate::json_out::{ArrayOut, ObjectOut, conversation_size, string, value};
 use crate::lenient::Skip;
 use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
@@ -282,26 +282,4 @@ fn copy_json(out: &mut Vec<u8>, json: &str) -> bool {
     }
     out.extend_from_slice(json.trim_matches([' ', '\t', '\n', '\r']).as_bytes());
     true
-}
-
-/// Roughly the bytes the conversation takes as JSON, so its buffer grows once or not at all.
-fn conversation_size(messages: &[pb::Message]) -> usize {
-    fn part_size(part: &pb::ContentPart) -> usize {
-        match &part.part {
-            Some(Part::Text(text)) => text.len() + 32,
-            Some(Part::ToolCall(call)) => call.arguments_json.len() + 64,
-            Some(Part::ToolResult(result)) => {
-                result.content.iter().map(part_size).sum::<usize>() + 64
-            }
-            Some(Part::Reasoning(reasoning)) => {
-                reasoning.text.len() + reasoning.signature.len() + 48
-            }
-            _ => 64,
-        }
-    }
-    let bytes: usize = messages
-        .iter()
-        .map(|message| message.content.iter().map(part_size).sum::<usize>() + 32)
-        .sum();
-    bytes * 9 / 8
 }

@@ -209,7 +209,7 @@ pub fn build_request(
     }
     // The conversation and the tools are most of an agent's turn: written straight into
     // bytes, not built as trees. Perplexity's merging still works on trees.
-    let mut messages_json = Vec::with_capacity(conversation_size(&messages));
+    let mut messages_json = Vec::with_capacity(crate::json_out::conversation_size(&messages));
     if quirks.alternate_roles {
         let merged = Value::Array(alternate(write_messages(&messages, style)));
         crate::json_out::value(&mut messages_json, &merged);
@@ -347,32 +347,6 @@ pub fn build_request(
         path,
         crate::json_out::object_of(&body, &large),
     ))
-}
-
-/// Roughly the bytes the conversation takes as JSON, so its buffer grows once or not at all.
-fn conversation_size(messages: &[pb::Message]) -> usize {
-    let part_size = |part: &pb::ContentPart| match &part.part {
-        Some(pb::content_part::Part::Text(text)) => text.len(),
-        Some(pb::content_part::Part::ToolCall(call)) => call.arguments_json.len() + 64,
-        Some(pb::content_part::Part::ToolResult(result)) => {
-            result
-                .content
-                .iter()
-                .map(|part| match &part.part {
-                    Some(pb::content_part::Part::Text(text)) => text.len(),
-                    _ => 64,
-                })
-                .sum::<usize>()
-                + 64
-        }
-        _ => 64,
-    };
-    messages
-        .iter()
-        .map(|message| message.content.iter().map(part_size).sum::<usize>() + 32)
-        .sum::<usize>()
-        * 9
-        / 8
 }
 
 /// Merges consecutive messages of one role (text joined by a blank line), for hosts that

@@ -6,14 +6,13 @@
 //! id (and, with `store: false`, its `encrypted_content`): keyroute's carriers (Anthropic
 //! redacted thinking, Gemini thought signatures) are for the other upstreams.
 
-use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use super::egress_body::{write_input_into, write_tools_into};
 use super::tools::hosted_entries;
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::WireError;
 use crate::http::HttpRequest;
-use crate::json::str_of;
 use crate::openai::{Quirks, merge_options, reasoning_effort, reasoning_model};
 use crate::responses::split_namespace;
 
@@ -27,151 +26,20 @@ pub enum Endpoint {
     Azure,
 }
 
-fn bad_request(message: String) -> WireError {
+pub(super) fn bad_request(message: String) -> WireError {
     WireError::from_status("keyroute", 400, "invalid_request_error", message)
 }
 
-fn image(image: &pb::Image) -> Value {
-    let url = match &image.source {
-        Some(pb::image::Source::Url(url)) => url.clone(),
-        Some(pb::image::Source::Data(data)) => format!(
-            "data:{};base64,{}",
-            image.media_type,
-            base64::engine::general_purpose::STANDARD.encode(data)
-        ),
-        None => String::new(),
-    };
-    let detail = if image.detail.is_empty() {
-        "auto"
-    } else {
-        image.detail.as_str()
-    };
-    json!({ "type": "input_image", "image_url": url, "detail": detail })
-}
-
-/// Text and images as input content parts.
-fn input_parts(parts: &[pb::ContentPart]) -> Vec<Value> {
-    parts
-        .iter()
-        .filter_map(|part| match &part.part {
-            Some(Part::Text(text)) => Some(json!({ "type": "input_text", "text": text })),
-            Some(Part::Image(picture)) => Some(image(picture)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A function call output: a string when it is all text, else input parts.
-fn output(parts: &[pb::ContentPart]) -> Value {
-    if parts.iter().all(|p| matches!(p.part, Some(Part::Text(_)))) {
-        let text: String = parts
-            .iter()
-            .filter_map(|p| match &p.part {
-                Some(Part::Text(text)) => Some(text.as_str()),
-                _ => None,
-            })
-            .collect();
-        return Value::String(text);
-    }
-    Value::Array(input_parts(parts))
-}
-
 /// How history is written for this request.
-struct Style<'n> {
-    namespaces: &'n [String],
+pub(super) struct Style<'n> {
+    pub namespaces: &'n [String],
     /// Reasoning without `encrypted_content` may be sent (by id): only where the upstream
     /// stores it; with `store: false` OpenAI refuses ids it did not keep.
-    bare_reasoning: bool,
-}
-
-/// An assistant message's parts as items, in order: reasoning, messages, function calls.
-fn assistant_items(message: &pb::Message, style: &Style<'_>, items: &mut Vec<Value>) {
-    let mut texts: Vec<Value> = Vec::new();
-    let flush = |texts: &mut Vec<Value>, items: &mut Vec<Value>| {
-        if !texts.is_empty() {
-            items.push(
-                json!({ "type": "message", "role": "assistant", "content": std::mem::take(texts) }),
-            );
-        }
-    };
-    for part in &message.content {
-        match &part.part {
-            Some(Part::Text(text)) if part.refusal => {
-                texts.push(json!({ "type": "refusal", "refusal": text }));
-            }
-            Some(Part::Text(text)) => {
-                texts.push(json!({ "type": "output_text", "text": text, "annotations": [] }));
-            }
-            Some(Part::Reasoning(reasoning)) => {
-                flush(&mut texts, items);
-                // OpenAI reasoning has an item id; redacted data is Anthropic's.
-                if reasoning.id.is_empty()
-                    || !reasoning.redacted.is_empty()
-                    || (reasoning.signature.is_empty() && !style.bare_reasoning)
-                {
-                    continue;
-                }
-                let summary: Vec<Value> = if reasoning.text.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![json!({ "type": "summary_text", "text": reasoning.text })]
-                };
-                let mut item =
-                    json!({ "type": "reasoning", "id": reasoning.id, "summary": summary });
-                if !reasoning.signature.is_empty() {
-                    item["encrypted_content"] = json!(reasoning.signature);
-                }
-                items.push(item);
-            }
-            Some(Part::ToolCall(call)) => {
-                flush(&mut texts, items);
-                let (namespace, name) = split_namespace(&call.name, style.namespaces);
-                let arguments = if call.arguments_json.is_empty() {
-                    "{}"
-                } else {
-                    call.arguments_json.as_str()
-                };
-                let mut item = json!({ "type": "function_call", "call_id": call.id, "name": name, "arguments": arguments });
-                if let Some(namespace) = namespace {
-                    item["namespace"] = json!(namespace);
-                }
-                items.push(item);
-            }
-            _ => {}
-        }
-    }
-    flush(&mut texts, items);
-}
-
-fn write_input(messages: &[pb::Message], style: &Style<'_>) -> Vec<Value> {
-    let mut items = Vec::with_capacity(messages.len());
-    for message in messages {
-        let role = match message.role() {
-            pb::Role::Assistant => {
-                assistant_items(message, style, &mut items);
-                continue;
-            }
-            pb::Role::Tool => {
-                for part in &message.content {
-                    if let Some(Part::ToolResult(result)) = &part.part {
-                        items.push(json!({ "type": "function_call_output", "call_id": result.tool_call_id, "output": output(&result.content) }));
-                    }
-                }
-                continue;
-            }
-            pb::Role::System => "system",
-            pb::Role::Developer => "developer",
-            pb::Role::User | pb::Role::Unspecified => "user",
-        };
-        items.push(
-            json!({ "type": "message", "role": role, "content": input_parts(&message.content) }),
-        );
-    }
-    items
+    pub bare_reasoning: bool,
 }
 
 /// The leading system messages (text only) as `instructions`, and the messages after them.
-fn split_instructions(messages: &[pb::Message]) -> (Vec<String>, &[pb::Message]) {
+pub(super) fn split_instructions(messages: &[pb::Message]) -> (Vec<String>, &[pb::Message]) {
     let mut instructions = Vec::new();
     let mut rest = messages;
     while let Some((first, after)) = rest.split_first() {
@@ -193,61 +61,7 @@ fn split_instructions(messages: &[pb::Message]) -> (Vec<String>, &[pb::Message])
     (instructions, rest)
 }
 
-fn function(tool: &pb::Tool, name: &str) -> Value {
-    let mut function = json!({ "type": "function", "name": name });
-    if !tool.description.is_empty() {
-        function["description"] = json!(tool.description);
-    }
-    function["parameters"] = serde_json::from_str(&tool.parameters_json)
-        .unwrap_or_else(|_| json!({ "type": "object", "properties": {} }));
-    // Responses defaults to strict: canonical tools say which they are.
-    function["strict"] = json!(tool.strict);
-    function
-}
-
-/// Function tools, namespaced ones regrouped into their namespace (at its first member's
-/// place), then the hosted tools.
-fn write_tools(request: &pb::ChatRequest, hosted: &[Value]) -> Vec<Value> {
-    let mut tools: Vec<Value> = Vec::new();
-    for tool in &request.tools {
-        if tool.namespace.is_empty() {
-            tools.push(function(tool, &tool.name));
-            continue;
-        }
-        let name = tool
-            .name
-            .strip_prefix(tool.namespace.as_str())
-            .and_then(|rest| rest.strip_prefix(crate::responses::NAMESPACE_SEPARATOR))
-            .unwrap_or(&tool.name);
-        let member = function(tool, name);
-        let group = tools
-            .iter_mut()
-            .find(|t| t["type"] == "namespace" && t["name"] == tool.namespace.as_str());
-        match group.and_then(|group| group["tools"].as_array_mut()) {
-            Some(members) => members.push(member),
-            None => {
-                let description = hosted
-                    .iter()
-                    .find(|h| {
-                        str_of(h, "type") == "namespace" && str_of(h, "name") == tool.namespace
-                    })
-                    .map(|shell| str_of(shell, "description"))
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or(&tool.namespace);
-                tools.push(json!({ "type": "namespace", "name": tool.namespace, "description": description, "tools": [member] }));
-            }
-        }
-    }
-    tools.extend(
-        hosted
-            .iter()
-            .filter(|tool| str_of(tool, "type") != "namespace")
-            .cloned(),
-    );
-    tools
-}
-
-fn tool_choice(choice: &pb::ToolChoice, namespaces: &[String]) -> Option<Value> {
+pub(super) fn tool_choice(choice: &pb::ToolChoice, namespaces: &[String]) -> Option<Value> {
     match choice.mode() {
         pb::ToolChoiceMode::Auto => Some(json!("auto")),
         pb::ToolChoiceMode::None => Some(json!("none")),
@@ -260,7 +74,7 @@ fn tool_choice(choice: &pb::ToolChoice, namespaces: &[String]) -> Option<Value> 
     }
 }
 
-fn text_format(format: &pb::ResponseFormat) -> Option<Value> {
+pub(super) fn text_format(format: &pb::ResponseFormat) -> Option<Value> {
     match format.r#type() {
         pb::ResponseFormatType::Text => Some(json!({ "type": "text" })),
         pb::ResponseFormatType::JsonObject => Some(json!({ "type": "json_object" })),
@@ -292,7 +106,8 @@ pub fn build_request(
     endpoint: Endpoint,
 ) -> Result<HttpRequest, WireError> {
     let hosted = hosted_entries(request).map_err(bad_request)?;
-    let options = request.responses.clone().unwrap_or_default();
+    let unset = pb::ResponsesOptions::default();
+    let options = request.responses.as_ref().unwrap_or(&unset);
     let mut namespaces: Vec<String> = Vec::new();
     for tool in &request.tools {
         if !tool.namespace.is_empty() && !namespaces.contains(&tool.namespace) {
@@ -306,23 +121,20 @@ pub fn build_request(
     if !instructions.is_empty() {
         body.insert("instructions".into(), json!(instructions.join("\n\n")));
     }
-    body.insert(
-        "input".into(),
-        Value::Array(write_input(
-            messages,
-            &Style {
-                namespaces: &namespaces,
-                bare_reasoning: options.store != Some(false),
-            },
-        )),
+    // The conversation is most of an agent's turn: written straight into bytes.
+    let mut input = Vec::with_capacity(crate::json_out::conversation_size(messages));
+    write_input_into(
+        &mut input,
+        messages,
+        &Style {
+            namespaces: &namespaces,
+            bare_reasoning: options.store != Some(false),
+        },
     );
     if stream {
         body.insert("stream".into(), json!(true));
     }
-    let tools = write_tools(request, &hosted);
-    if !tools.is_empty() {
-        body.insert("tools".into(), Value::Array(tools));
-    }
+    let tools = write_tools_into(request, &hosted);
     if let Some(choice) = request
         .tool_choice
         .as_ref()
@@ -388,12 +200,19 @@ pub fn build_request(
         body.insert("metadata".into(), Value::Object(metadata));
     }
     merge_options(&mut body, &request.provider_options_json)?;
+    // Options do not replace the conversation, nor the tools if there were any.
+    body.remove("input");
+    let mut large = vec![("input", input)];
+    if let Some(tools) = tools {
+        body.remove("tools");
+        large.push(("tools", tools));
+    }
     let path = match endpoint {
         Endpoint::OpenAi => "/responses",
         Endpoint::Azure => "/openai/v1/responses",
     };
-    Ok(HttpRequest::post_json(
+    Ok(HttpRequest::post_json_bytes(
         path.to_owned(),
-        &Value::Object(body),
+        crate::json_out::object_of(&body, &large),
     ))
 }

@@ -8,6 +8,7 @@
 //! "description"}`) whose functions are the canonical tools with that `namespace`.
 
 mod build;
+mod egress_body;
 mod ingress;
 mod input;
 mod tools;
@@ -19,4 +20,8 @@ pub use tools::{hosted_tools, needs_hosted_tools, without_hosted_tools};
 #[cfg(test)]
 mod build_tests;
 #[cfg(test)]
+mod egress_equivalence_tests;
+#[cfg(test)]
 mod ingress_tests;
+#[cfg(test)]
+mod legacy_egress;
