@@ -3,10 +3,11 @@
 //! writer puts keys in the order serde_json's `Map` keeps them (sorted), so the bytes are
 //! the ones a tree would have given.
 
-use serde::Serializer as _;
+use serde::{Deserialize as _, Serializer as _};
 use serde_json::{Map, Value};
 
 use crate::canonical::pb::{self, content_part::Part};
+use crate::lenient::Skip;
 
 /// Writes `text` as a JSON string, escaped as serde_json escapes it.
 pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
@@ -18,6 +19,21 @@ pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
 pub(crate) fn value(out: &mut Vec<u8>, value: &Value) {
     let written = serde_json::to_writer(&mut *out, value);
     debug_assert!(written.is_ok(), "a Value always serializes");
+}
+
+/// Copies `json` (trimmed) when a `Value` would accept it, checked without building one, and
+/// says whether it did. JSON the edge wrote (tool schemas and inputs) is compact and sorted
+/// already, so this writes what parsing and re-serializing wrote, without the tree.
+pub(crate) fn copy_json(out: &mut Vec<u8>, json: &str) -> bool {
+    let mut reader = serde_json::Deserializer::from_str(json);
+    if Skip::deserialize(&mut reader)
+        .and_then(|_| reader.end())
+        .is_err()
+    {
+        return false;
+    }
+    out.extend_from_slice(json.trim_matches([' ', '\t', '\n', '\r']).as_bytes());
+    true
 }
 
 /// A JSON object being written; [`ObjectOut::end`] closes it.

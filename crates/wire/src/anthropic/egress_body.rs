@@ -6,13 +6,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::canonical::pb::{self, content_part::Part};
 use crate::error::WireError;
-use crate::json_out::{ArrayOut, ObjectOut, conversation_size, string, value};
-use crate::lenient::Skip;
+use crate::json_out::{ArrayOut, ObjectOut, conversation_size, copy_json, string, value};
 use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
 /// The written conversation: `messages` always, `system` when there was one.
@@ -268,18 +266,4 @@ pub(super) fn write_tools(tools: &[pb::Tool], server_tools: &[Value]) -> Vec<u8>
     }
     array.end();
     out
-}
-
-/// Copies `json` (trimmed) when a `Value` would accept it, checked without building one;
-/// says whether it did.
-fn copy_json(out: &mut Vec<u8>, json: &str) -> bool {
-    let mut reader = serde_json::Deserializer::from_str(json);
-    if Skip::deserialize(&mut reader)
-        .and_then(|_| reader.end())
-        .is_err()
-    {
-        return false;
-    }
-    out.extend_from_slice(json.trim_matches([' ', '\t', '\n', '\r']).as_bytes());
-    true
 }

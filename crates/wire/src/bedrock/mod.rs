@@ -2,10 +2,16 @@
 //! SigV4 for service `bedrock` or sent with a Bedrock API key as a bearer token.
 
 mod converse;
+mod egress_body;
 mod shapes;
 mod stream;
 
 pub use converse::{Auth, authorize, build_request, parse_error, parse_response};
+
+#[cfg(test)]
+mod egress_equivalence_tests;
+#[cfg(test)]
+mod legacy_egress;
 pub use stream::BedrockStreamDecoder;
 
 use crate::canonical::pb::FinishReason;

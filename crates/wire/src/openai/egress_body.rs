@@ -4,12 +4,9 @@
 //! in serde_json's order, so the bytes are the trees'; a tool's parameters, when they are
 //! valid JSON, are copied as they came (the edge wrote them compact and sorted already).
 
-use serde::Deserialize as _;
-
 use super::messages::MessageStyle;
 use crate::canonical::pb::{self, content_part::Part};
-use crate::json_out::{ArrayOut, ObjectOut, string};
-use crate::lenient::Skip;
+use crate::json_out::{ArrayOut, ObjectOut, copy_json, string};
 
 /// Writes canonical messages as Chat Completions messages, as `write_messages` does: one
 /// canonical tool message with several results becomes one `tool` message per result.
@@ -181,7 +178,10 @@ pub(super) fn write_tools_into(out: &mut Vec<u8>, tools: &[pb::Tool]) {
         }
         string(function.key("name"), &tool.name);
         if !tool.parameters_json.is_empty() {
-            json_or_null(function.key("parameters"), &tool.parameters_json);
+            let parameters = function.key("parameters");
+            if !copy_json(parameters, &tool.parameters_json) {
+                parameters.extend_from_slice(b"null");
+            }
         }
         if tool.strict {
             function.key("strict").extend_from_slice(b"true");
@@ -191,18 +191,4 @@ pub(super) fn write_tools_into(out: &mut Vec<u8>, tools: &[pb::Tool]) {
         object.end();
     }
     array.end();
-}
-
-/// `json` as it came when a `Value` would accept it (checked without building one), else
-/// `null`.
-fn json_or_null(out: &mut Vec<u8>, json: &str) {
-    let mut reader = serde_json::Deserializer::from_str(json);
-    if Skip::deserialize(&mut reader)
-        .and_then(|_| reader.end())
-        .is_ok()
-    {
-        out.extend_from_slice(json.trim_matches([' ', '\t', '\n', '\r']).as_bytes());
-    } else {
-        out.extend_from_slice(b"null");
-    }
 }

@@ -4,14 +4,12 @@
 //! when they are valid JSON, are copied as they came (the edge wrote them compact and sorted).
 
 use base64::Engine;
-use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::build::Style;
 use crate::canonical::pb::{self, content_part::Part};
 use crate::json::str_of;
-use crate::json_out::{ArrayOut, ObjectOut, string, value};
-use crate::lenient::Skip;
+use crate::json_out::{ArrayOut, ObjectOut, copy_json, string, value};
 use crate::responses::{NAMESPACE_SEPARATOR, split_namespace};
 
 /// Writes the messages as input items: user, system and developer messages as `message`
@@ -289,14 +287,7 @@ fn function(out: &mut Vec<u8>, tool: &pb::Tool, name: &str) {
     }
     string(object.key("name"), name);
     let parameters = object.key("parameters");
-    let mut reader = serde_json::Deserializer::from_str(&tool.parameters_json);
-    if Skip::deserialize(&mut reader)
-        .and_then(|_| reader.end())
-        .is_ok()
-    {
-        let json = tool.parameters_json.trim_matches([' ', '\t', '\n', '\r']);
-        parameters.extend_from_slice(json.as_bytes());
-    } else {
+    if !copy_json(parameters, &tool.parameters_json) {
         parameters.extend_from_slice(br#"{"properties":{},"type":"object"}"#);
     }
     // Responses defaults to strict: canonical tools say which they are.
