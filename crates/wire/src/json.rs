@@ -13,7 +13,9 @@ pub(crate) fn u64_of(value: &Value, key: &str) -> u64 {
 
 /// Appends a turn, merging it into the previous one when the role repeats: Anthropic,
 /// Bedrock and Gemini all want strictly alternating roles. `key` holds the turn's blocks
-/// (`content`, or Gemini's `parts`).
+/// (`content`, or Gemini's `parts`). Only the tree-building egresses kept as test references
+/// use it: the byte writers merge as they write.
+#[cfg(test)]
 pub(crate) fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, blocks: Vec<Value>) {
     if let Some(last) = turns.last_mut()
         && last["role"] == role

@@ -1,6 +1,7 @@
 //! Google Gemini (`generateContent`, `streamGenerateContent?alt=sse`), for AI Studio and
 //! Vertex AI.
 
+mod egress_body;
 mod request;
 mod response;
 mod shapes;
@@ -9,6 +10,11 @@ mod stream;
 pub use request::{Flavor, SKIP_THOUGHT_SIGNATURE, build_request};
 pub use response::{parse_error, parse_response};
 pub use stream::GeminiStreamDecoder;
+
+#[cfg(test)]
+mod egress_equivalence_tests;
+#[cfg(test)]
+mod legacy_egress;
 
 use crate::canonical::pb::FinishReason;
 

@@ -1,15 +1,11 @@
 //! `generateContent` requests for AI Studio and Vertex AI.
 
-use std::collections::HashMap;
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
 
-use crate::canonical::pb::{self, content_part::Part};
+use super::egress_body::{write_conversation, write_tools};
+use crate::canonical::pb;
 use crate::error::WireError;
 use crate::http::HttpRequest;
-use crate::json::push_turn;
 use crate::openai::merge_options;
 
 /// Which Gemini endpoint a request goes to.
@@ -21,7 +17,7 @@ pub enum Flavor<'a> {
     Vertex { project: &'a str, location: &'a str },
 }
 
-fn media_type_of(image: &pb::Image, url: &str) -> String {
+pub(super) fn media_type_of(image: &pb::Image, url: &str) -> String {
     if !image.media_type.is_empty() {
         return image.media_type.clone();
     }
@@ -38,33 +34,6 @@ fn media_type_of(image: &pb::Image, url: &str) -> String {
         .to_owned()
 }
 
-fn image_part(image: &pb::Image) -> Value {
-    match &image.source {
-        Some(pb::image::Source::Data(data)) => {
-            json!({ "inlineData": { "mimeType": image.media_type, "data": BASE64.encode(data) } })
-        }
-        Some(pb::image::Source::Url(url)) => match url
-            .strip_prefix("data:")
-            .and_then(|rest| rest.split_once(";base64,"))
-        {
-            Some((media_type, data)) => {
-                json!({ "inlineData": { "mimeType": media_type, "data": data } })
-            }
-            None => {
-                json!({ "fileData": { "mimeType": media_type_of(image, url), "fileUri": url } })
-            }
-        },
-        None => json!({ "text": "" }),
-    }
-}
-
-fn with_signature(mut part: Value, content: &pb::ContentPart) -> Value {
-    if !content.thought_signature.is_empty() {
-        part["thoughtSignature"] = json!(content.thought_signature);
-    }
-    part
-}
-
 /// Google's documented placeholder for a function call whose thought signature is unknown
 /// (history written by another model or client, a client that dropped it): it skips the
 /// signature check for that call.
@@ -73,67 +42,13 @@ fn with_signature(mut part: Value, content: &pb::ContentPart) -> Value {
 pub const SKIP_THOUGHT_SIGNATURE: &str = "skip_thought_signature_validator";
 
 /// Whether `model` signs its thoughts (Gemini 2.5 and later; 1.x and 2.0 do not think).
-fn signs_thoughts(model: &str) -> bool {
+pub(super) fn signs_thoughts(model: &str) -> bool {
     let bare = model.rsplit('/').next().unwrap_or(model);
     bare.starts_with("gemini-") && !bare.starts_with("gemini-1") && !bare.starts_with("gemini-2.0")
 }
 
-/// Gives the placeholder to the function calls Google checks that came without a signature.
-/// Google validates only the current turn, which begins at the latest user content holding
-/// standard content rather than function responses; in it, the first `functionCall` part of
-/// each step (each model content) must carry its signature, and only the first of parallel
-/// calls has one (<https://ai.google.dev/gemini-api/docs/thought-signatures>, "Validation").
-/// A user content mixing function responses and text is not taken as the turn's start, so
-/// the steps before it get the placeholder too, which Google accepts either way.
-fn sign_unsigned_calls(contents: &mut [Value]) {
-    let turn = contents
-        .iter()
-        .rposition(|content| {
-            content["role"] == "user"
-                && content["parts"]
-                    .as_array()
-                    .is_some_and(|parts| parts.iter().all(|p| p.get("functionResponse").is_none()))
-        })
-        .map_or(0, |at| at + 1);
-    for content in &mut contents[turn..] {
-        if content["role"] != "model" {
-            continue;
-        }
-        let first_call = content["parts"]
-            .as_array_mut()
-            .and_then(|parts| parts.iter_mut().find(|p| p.get("functionCall").is_some()));
-        if let Some(Value::Object(part)) = first_call
-            && part
-                .get("thoughtSignature")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-        {
-            part.insert("thoughtSignature".into(), json!(SKIP_THOUGHT_SIGNATURE));
-        }
-    }
-}
-
-/// A tool result's `response` must be an object: JSON objects pass as is, anything else is
-/// wrapped as `{"output": ...}` (or `{"error": ...}`).
-fn function_response(result: &pb::ToolResult) -> Value {
-    let text: String = result
-        .content
-        .iter()
-        .filter_map(|p| match &p.part {
-            Some(Part::Text(t)) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
-    let key = if result.is_error { "error" } else { "output" };
-    match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(object)) if !result.is_error => Value::Object(object),
-        Ok(other) if !text.trim().is_empty() => json!({ key: other }),
-        _ => json!({ key: text }),
-    }
-}
-
 /// Whether Vertex streams this model's function-call arguments: Gemini 3 and later.
-fn streams_call_arguments(model: &str) -> bool {
+pub(super) fn streams_call_arguments(model: &str) -> bool {
     let bare = model.rsplit('/').next().unwrap_or(model);
     bare.strip_prefix("gemini-")
         .map(|rest| {
@@ -157,7 +72,7 @@ fn streams_call_arguments(model: &str) -> bool {
 ///   24,576, `xhigh` and `max` 24,576 on Flash and 32,768 on Pro; adaptive `-1` (dynamic).
 /// - `includeThoughts` is set while thinking is on; effort without thinking sets the level or
 ///   budget only. Models before 2.5 take no thinking configuration.
-fn thinking_config(reasoning: &pb::ReasoningConfig, model: &str) -> Option<Value> {
+pub(super) fn thinking_config(reasoning: &pb::ReasoningConfig, model: &str) -> Option<Value> {
     let bare = model.rsplit('/').next().unwrap_or(model);
     if bare.starts_with("gemini-1") || bare.starts_with("gemini-2.0") {
         return None;
@@ -214,102 +129,10 @@ pub fn build_request(
     stream: bool,
     flavor: Flavor<'_>,
 ) -> Result<HttpRequest, WireError> {
-    // Gemini matches results to calls by name: learn names from the calls.
-    let mut call_names: HashMap<&str, &str> = HashMap::new();
-    for message in &request.messages {
-        for part in &message.content {
-            if let Some(Part::ToolCall(call)) = &part.part {
-                call_names.insert(&call.id, &call.name);
-            }
-        }
-    }
-    let mut system = Vec::new();
-    let mut contents: Vec<Value> = Vec::new();
-    for message in &request.messages {
-        let role = pb::Role::try_from(message.role).unwrap_or(pb::Role::User);
-        let mut parts = Vec::new();
-        for content in &message.content {
-            let part = match &content.part {
-                Some(Part::Text(text))
-                    if text.is_empty() && content.thought_signature.is_empty() =>
-                {
-                    continue;
-                }
-                Some(Part::Text(text)) => json!({ "text": text }),
-                Some(Part::Image(image)) => image_part(image),
-                Some(Part::ToolCall(call)) => {
-                    let args: Value =
-                        serde_json::from_str(&call.arguments_json).unwrap_or_else(|_| json!({}));
-                    json!({ "functionCall": { "name": call.name, "args": args } })
-                }
-                Some(Part::ToolResult(result)) => {
-                    let name = if result.name.is_empty() {
-                        call_names
-                            .get(result.tool_call_id.as_str())
-                            .copied()
-                            .unwrap_or_default()
-                    } else {
-                        result.name.as_str()
-                    };
-                    json!({ "functionResponse": { "name": name, "response": function_response(result) } })
-                }
-                // Reasoning text is the model's own summary; Gemini needs only the signatures.
-                Some(Part::Reasoning(_)) | None => continue,
-            };
-            parts.push(with_signature(part, content));
-        }
-        if parts.is_empty() {
-            continue;
-        }
-        let role = match role {
-            // Instructions given after the conversation began keep their place as user text.
-            pb::Role::System | pb::Role::Developer if !contents.is_empty() => {
-                push_turn(
-                    &mut contents,
-                    "user",
-                    "parts",
-                    vec![
-                        json!({ "text": crate::bedrock::mid_conversation_text(&message.content) }),
-                    ],
-                );
-                continue;
-            }
-            pb::Role::System | pb::Role::Developer => {
-                system.extend(parts);
-                continue;
-            }
-            pb::Role::Assistant => "model",
-            _ => "user",
-        };
-        push_turn(&mut contents, role, "parts", parts);
-    }
-    if signs_thoughts(model) {
-        sign_unsigned_calls(&mut contents);
-    }
+    // The contents, system instruction and tools are most of an agent's turn: written
+    // straight into bytes, not built as trees.
+    let conversation = write_conversation(&request.messages, signs_thoughts(model));
     let mut body = Map::new();
-    body.insert("contents".into(), Value::Array(contents));
-    if !system.is_empty() {
-        body.insert("systemInstruction".into(), json!({ "parts": system }));
-    }
-    if !request.tools.is_empty() {
-        let declarations: Vec<Value> = request
-            .tools
-            .iter()
-            .map(|tool| {
-                let mut declaration = json!({ "name": tool.name, "description": tool.description });
-                if !tool.parameters_json.is_empty() {
-                    declaration["parametersJsonSchema"] =
-                        serde_json::from_str(&tool.parameters_json)
-                            .unwrap_or_else(|_| json!({ "type": "object" }));
-                }
-                declaration
-            })
-            .collect();
-        body.insert(
-            "tools".into(),
-            json!([{ "functionDeclarations": declarations }]),
-        );
-    }
     if let Some(choice) = &request.tool_choice {
         let config = match choice.mode() {
             pb::ToolChoiceMode::Auto => Some(json!({ "mode": "AUTO" })),
@@ -402,6 +225,21 @@ pub fn build_request(
         body.insert("generationConfig".into(), Value::Object(generation));
     }
     merge_options(&mut body, &request.provider_options_json)?;
+    // Options do not replace what the request set.
+    body.remove("contents");
+    let mut large = vec![("contents", conversation.contents)];
+    if let Some(system) = conversation.system {
+        body.remove("systemInstruction");
+        let mut instruction = Vec::with_capacity(system.len() + 10);
+        instruction.extend_from_slice(b"{\"parts\":");
+        instruction.extend_from_slice(&system);
+        instruction.push(b'}');
+        large.push(("systemInstruction", instruction));
+    }
+    if !request.tools.is_empty() {
+        body.remove("tools");
+        large.push(("tools", write_tools(&request.tools)));
+    }
     let method = if stream {
         "streamGenerateContent?alt=sse"
     } else {
@@ -413,5 +251,8 @@ pub fn build_request(
             "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
         ),
     };
-    Ok(HttpRequest::post_json(path, &Value::Object(body)))
+    Ok(HttpRequest::post_json_bytes(
+        path,
+        crate::json_out::object_of(&body, &large),
+    ))
 }
