@@ -21,6 +21,22 @@ pub(crate) fn value(out: &mut Vec<u8>, value: &Value) {
     debug_assert!(written.is_ok(), "a Value always serializes");
 }
 
+/// Pieces of text as one string, borrowed when there is one piece (the usual case).
+pub(crate) fn joined<'t>(mut pieces: impl Iterator<Item = &'t str>) -> std::borrow::Cow<'t, str> {
+    let Some(first) = pieces.next() else {
+        return "".into();
+    };
+    match pieces.next() {
+        None => first.into(),
+        Some(second) => {
+            let mut all = String::from(first);
+            all.push_str(second);
+            all.extend(pieces);
+            all.into()
+        }
+    }
+}
+
 /// Copies `json` (trimmed) when a `Value` would accept it, checked without building one, and
 /// says whether it did. JSON the edge wrote (tool schemas and inputs) is compact and sorted
 /// already, so this writes what parsing and re-serializing wrote, without the tree.

@@ -10,6 +10,8 @@ pub mod bedrock;
 pub mod canonical;
 pub mod catalog;
 pub mod contract;
+#[cfg(test)]
+mod egress_check;
 pub mod embeddings;
 pub mod error;
 pub mod estimate;

@@ -7,11 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use serde_json::Value;
 
 use super::build_request;
 use super::legacy_egress::legacy_build_request;
 use crate::canonical::pb::{self, content_part::Part};
+use crate::egress_check::{Copied, assert_same, compact};
 use crate::generated::chat_request;
 
 fn request() -> impl Strategy<Value = pb::ChatRequest> {
@@ -52,32 +52,6 @@ fn request() -> impl Strategy<Value = pb::ChatRequest> {
     )
 }
 
-/// Whether a JSON text copied as it came is what a `Value` would have written (or not JSON).
-fn canonical(json: &str) -> bool {
-    match serde_json::from_str::<Value>(json) {
-        Ok(value) => serde_json::to_string(&value).unwrap() == json,
-        Err(_) => true,
-    }
-}
-
-fn compact(request: &pb::ChatRequest) -> bool {
-    fn parts_compact(parts: &[pb::ContentPart]) -> bool {
-        parts.iter().all(|part| match &part.part {
-            Some(Part::ToolCall(call)) => canonical(&call.arguments_json),
-            Some(Part::ToolResult(result)) => parts_compact(&result.content),
-            _ => true,
-        })
-    }
-    request
-        .tools
-        .iter()
-        .all(|tool| canonical(&tool.parameters_json))
-        && request
-            .messages
-            .iter()
-            .all(|message| parts_compact(&message.content))
-}
-
 fn same_request(request: &pb::ChatRequest) {
     for model in [
         "anthropic.claude-sonnet-4-5-v1:0",
@@ -87,25 +61,18 @@ fn same_request(request: &pb::ChatRequest) {
         for stream in [true, false] {
             let old = legacy_build_request(request, model, stream);
             let new = build_request(request, model, stream);
-            let (old, new) = match (old, new) {
-                (Ok(old), Ok(new)) => (old, new),
-                (Err(old), Err(new)) => {
-                    assert_eq!(old.to_string(), new.to_string());
-                    continue;
-                }
-                (old, new) => panic!("{model}: {old:?} against {new:?}"),
-            };
-            assert_eq!(
-                (old.method, &old.path, &old.headers),
-                (new.method, &new.path, &new.headers)
+            assert_same(
+                old,
+                new,
+                compact(
+                    request,
+                    Copied {
+                        arguments: true,
+                        results: false,
+                    },
+                ),
+                &format!("{model} {stream}"),
             );
-            let text = |body: &[u8]| String::from_utf8(body.to_vec()).unwrap();
-            if compact(request) {
-                assert_eq!(text(&old.body), text(&new.body), "{model}");
-            } else {
-                let json = |body: &[u8]| serde_json::from_slice::<Value>(body).unwrap();
-                assert_eq!(json(&old.body), json(&new.body), "{model}");
-            }
         }
     }
 }

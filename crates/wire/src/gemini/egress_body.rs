@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::request::{SKIP_THOUGHT_SIGNATURE, media_type_of};
 use crate::canonical::pb::{self, content_part::Part};
-use crate::json_out::{ArrayOut, ObjectOut, conversation_size, copy_json, string};
+use crate::json_out::{ArrayOut, ObjectOut, conversation_size, copy_json, joined, string};
 
 /// What one part of a turn is written from.
 enum Piece<'m> {
@@ -232,7 +232,7 @@ fn function_response(out: &mut Vec<u8>, result: &pb::ToolResult) {
         Some(Part::Text(text)) => Some(text.as_str()),
         _ => None,
     });
-    let text: String = texts.collect();
+    let text = joined(texts);
     let key = if result.is_error { "error" } else { "output" };
     let object = text
         .trim_start_matches([' ', '\t', '\n', '\r'])

@@ -6,7 +6,7 @@
 
 use super::messages::MessageStyle;
 use crate::canonical::pb::{self, content_part::Part};
-use crate::json_out::{ArrayOut, ObjectOut, copy_json, string};
+use crate::json_out::{ArrayOut, ObjectOut, copy_json, joined, string};
 
 /// Writes canonical messages as Chat Completions messages, as `write_messages` does: one
 /// canonical tool message with several results becomes one `tool` message per result.
@@ -122,22 +122,6 @@ fn text_or_parts<'p>(out: &mut Vec<u8>, parts: impl Iterator<Item = &'p pb::Cont
         }
     }
     array.end();
-}
-
-/// Pieces of text as one string, borrowed when there is one piece (the usual case).
-fn joined<'t>(mut pieces: impl Iterator<Item = &'t str>) -> std::borrow::Cow<'t, str> {
-    let Some(first) = pieces.next() else {
-        return "".into();
-    };
-    match pieces.next() {
-        None => first.into(),
-        Some(second) => {
-            let mut all = String::from(first);
-            all.push_str(second);
-            all.extend(pieces);
-            all.into()
-        }
-    }
 }
 
 /// An image as `image_url`: URLs pass through, bytes become a data URL.

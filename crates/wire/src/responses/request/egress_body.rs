@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::build::Style;
 use crate::canonical::pb::{self, content_part::Part};
 use crate::json::str_of;
-use crate::json_out::{ArrayOut, ObjectOut, copy_json, string, value};
+use crate::json_out::{ArrayOut, ObjectOut, copy_json, joined, string, value};
 use crate::responses::{NAMESPACE_SEPARATOR, split_namespace};
 
 /// Writes the messages as input items: user, system and developer messages as `message`
@@ -184,7 +184,7 @@ fn image(out: &mut Vec<u8>, image: &pb::Image) {
 
 /// A function call's output: a string when it is all text, else input parts.
 fn output(out: &mut Vec<u8>, parts: &[pb::ContentPart]) {
-    let mut texts = parts.iter().map(|part| match &part.part {
+    let texts = parts.iter().map(|part| match &part.part {
         Some(Part::Text(text)) => Some(text.as_str()),
         _ => None,
     });
@@ -192,16 +192,7 @@ fn output(out: &mut Vec<u8>, parts: &[pb::ContentPart]) {
         input_parts(out, parts);
         return;
     }
-    match (texts.next().flatten(), texts.next().flatten()) {
-        (None, _) => string(out, ""),
-        (Some(only), None) => string(out, only),
-        (Some(first), Some(second)) => {
-            let mut all = String::from(first);
-            all.push_str(second);
-            all.extend(texts.flatten());
-            string(out, &all);
-        }
-    }
+    string(out, &joined(texts.flatten()));
 }
 
 /// One entry of the tool list: a function, or a namespace with its member functions (at its

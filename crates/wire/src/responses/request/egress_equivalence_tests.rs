@@ -8,11 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use serde_json::Value;
 
 use super::legacy_egress::legacy_build_request;
 use super::{Endpoint, build_request};
 use crate::canonical::pb::{self, content_part::Part};
+use crate::egress_check::{Copied, assert_same, compact};
 use crate::generated::chat_request;
 use crate::responses::namespaced;
 
@@ -72,40 +72,17 @@ fn request() -> impl Strategy<Value = pb::ChatRequest> {
         )
 }
 
-/// Whether every tool's parameters are as a `Value` would write them (or not JSON at all).
-fn compact(request: &pb::ChatRequest) -> bool {
-    request.tools.iter().all(
-        |tool| match serde_json::from_str::<Value>(&tool.parameters_json) {
-            Ok(value) => serde_json::to_string(&value).unwrap() == tool.parameters_json,
-            Err(_) => true,
-        },
-    )
-}
-
 fn same_request(request: &pb::ChatRequest) {
     for endpoint in [Endpoint::OpenAi, Endpoint::Azure] {
         for (model, stream) in [("gpt-5", true), ("gpt-4o", false)] {
             let old = legacy_build_request(request, model, stream, endpoint);
             let new = build_request(request, model, stream, endpoint);
-            let (old, new) = match (old, new) {
-                (Ok(old), Ok(new)) => (old, new),
-                (Err(old), Err(new)) => {
-                    assert_eq!(old.to_string(), new.to_string());
-                    continue;
-                }
-                (old, new) => panic!("{endpoint:?}: {old:?} against {new:?}"),
-            };
-            assert_eq!(
-                (old.method, &old.path, &old.headers),
-                (new.method, &new.path, &new.headers)
+            assert_same(
+                old,
+                new,
+                compact(request, Copied::default()),
+                &format!("{endpoint:?} {model}"),
             );
-            let text = |body: &[u8]| String::from_utf8(body.to_vec()).unwrap();
-            if compact(request) {
-                assert_eq!(text(&old.body), text(&new.body), "{endpoint:?} {model}");
-            } else {
-                let json = |body: &[u8]| serde_json::from_slice::<Value>(body).unwrap();
-                assert_eq!(json(&old.body), json(&new.body), "{endpoint:?} {model}");
-            }
         }
     }
 }
