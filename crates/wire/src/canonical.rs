@@ -27,6 +27,11 @@ pub trait StreamRenderer {
     fn render(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
 }
 
+/// A `data:` URL's media type and base64 payload, for providers that take images inline.
+pub(crate) fn data_url(url: &str) -> Option<(&str, &str)> {
+    url.strip_prefix("data:")?.split_once(";base64,")
+}
+
 pub fn event(event: Event) -> StreamEvent {
     StreamEvent { event: Some(event) }
 }

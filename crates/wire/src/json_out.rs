@@ -112,17 +112,22 @@ impl<'o> ArrayOut<'o> {
 }
 
 /// A top-level object from its small fields (a `Map`, options merged in as before) and its
-/// large ones, already written (`large` sorted by key, no key in both), keys in `Map` order.
+/// large ones, already written (`large` sorted by key), keys in `Map` order. A large field
+/// wins over a small one of the same key: options do not replace what the request set.
 pub(crate) fn object_of(small: &Map<String, Value>, large: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let size = large.iter().map(|(key, bytes)| key.len() + bytes.len() + 4);
     let mut out = Vec::with_capacity(size.sum::<usize>() + 64 * small.len() + 2);
     let mut object = ObjectOut::begin(&mut out);
     let mut large = large.iter().peekable();
     for (key, field) in small {
-        while let Some((name, bytes)) = large.next_if(|(name, _)| *name < key.as_str()) {
+        let mut shadowed = false;
+        while let Some((name, bytes)) = large.next_if(|(name, _)| *name <= key.as_str()) {
             object.key(name).extend_from_slice(bytes);
+            shadowed |= *name == key.as_str();
         }
-        value(object.key(key), field);
+        if !shadowed {
+            value(object.key(key), field);
+        }
     }
     for (key, bytes) in large {
         object.key(key).extend_from_slice(bytes);

@@ -204,10 +204,7 @@ fn write_image(object: &mut ObjectOut<'_>, image: &pb::Image) {
         Some(pb::image::Source::Data(data)) => {
             base64(object, &image.media_type, &BASE64.encode(data));
         }
-        Some(pb::image::Source::Url(url)) => match url
-            .strip_prefix("data:")
-            .and_then(|rest| rest.split_once(";base64,"))
-        {
+        Some(pb::image::Source::Url(url)) => match crate::canonical::data_url(url) {
             Some((media_type, data)) => base64(object, media_type, data),
             None => {
                 let mut source = ObjectOut::begin(object.key("source"));

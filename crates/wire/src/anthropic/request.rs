@@ -172,15 +172,12 @@ pub fn build_request(
     }
     let server_tools = merge_anthropic_options(&mut body, &request.anthropic_options_json)?;
     merge_options(&mut body, &request.provider_options_json)?;
-    // Options do not replace what the request set.
-    body.remove("messages");
+    // Written fields win over options of the same name (`object_of`).
     let mut large = vec![("messages", conversation.messages)];
     if let Some(system) = conversation.system {
-        body.remove("system");
         large.push(("system", system));
     }
     if !request.tools.is_empty() || server_tools.is_some() {
-        body.remove("tools");
         large.push((
             "tools",
             write_tools(&request.tools, server_tools.as_deref().unwrap_or_default()),

@@ -113,15 +113,12 @@ pub fn build_request(
         );
     }
     merge_options(&mut body, &request.provider_options_json)?;
-    // Options do not replace what the request set.
-    body.remove("messages");
+    // Written fields win over options of the same name (`object_of`).
     let mut large = vec![("messages", conversation.messages)];
     if let Some(system) = conversation.system {
-        body.remove("system");
         large.push(("system", system));
     }
     if !request.tools.is_empty() {
-        body.remove("toolConfig");
         large.push(("toolConfig", write_tool_config(request)));
     }
     let operation = if stream {

@@ -189,14 +189,9 @@ fn write_image(out: &mut Vec<u8>, image: &pb::Image) -> Result<(), WireError> {
     let (media_type, data): (&str, &[u8]) = match &image.source {
         Some(pb::image::Source::Data(data)) => (&image.media_type, data),
         Some(pb::image::Source::Url(url)) => {
-            let (media_type, data) = url
-                .strip_prefix("data:")
-                .and_then(|rest| rest.split_once(";base64,"))
-                .ok_or_else(|| {
-                    invalid(
-                        "bedrock takes images inline: send bytes or a data: URL, not a remote URL",
-                    )
-                })?;
+            let (media_type, data) = crate::canonical::data_url(url).ok_or_else(|| {
+                invalid("bedrock takes images inline: send bytes or a data: URL, not a remote URL")
+            })?;
             decoded = BASE64
                 .decode(data)
                 .map_err(|_| invalid("image data URL is not valid base64"))?;

@@ -173,10 +173,7 @@ fn write_part(
                 string(inline.key("mimeType"), &image.media_type);
                 inline.end();
             }
-            Some(pb::image::Source::Url(url)) => match url
-                .strip_prefix("data:")
-                .and_then(|rest| rest.split_once(";base64,"))
-            {
+            Some(pb::image::Source::Url(url)) => match crate::canonical::data_url(url) {
                 Some((media_type, data)) => {
                     let mut inline = ObjectOut::begin(object.key("inlineData"));
                     string(inline.key("data"), data);

@@ -225,11 +225,9 @@ pub fn build_request(
         body.insert("generationConfig".into(), Value::Object(generation));
     }
     merge_options(&mut body, &request.provider_options_json)?;
-    // Options do not replace what the request set.
-    body.remove("contents");
+    // Written fields win over options of the same name (`object_of`).
     let mut large = vec![("contents", conversation.contents)];
     if let Some(system) = conversation.system {
-        body.remove("systemInstruction");
         let mut instruction = Vec::with_capacity(system.len() + 10);
         instruction.extend_from_slice(b"{\"parts\":");
         instruction.extend_from_slice(&system);
@@ -237,7 +235,6 @@ pub fn build_request(
         large.push(("systemInstruction", instruction));
     }
     if !request.tools.is_empty() {
-        body.remove("tools");
         large.push(("tools", write_tools(&request.tools)));
     }
     let method = if stream {

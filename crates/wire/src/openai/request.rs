@@ -322,11 +322,9 @@ pub fn build_request(
         body.insert("reasoning_effort".into(), json!(effort));
     }
     merge_options(&mut body, &request.provider_options_json)?;
-    // Options do not replace what the request set: the messages, and tools if it had any.
-    body.remove("messages");
+    // Written fields win over options of the same name (`object_of`).
     let mut large = vec![("messages", messages_json)];
     if !tools_json.is_empty() {
-        body.remove("tools");
         large.push(("tools", tools_json));
     }
     let path = match endpoint {

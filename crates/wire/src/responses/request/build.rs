@@ -200,11 +200,9 @@ pub fn build_request(
         body.insert("metadata".into(), Value::Object(metadata));
     }
     merge_options(&mut body, &request.provider_options_json)?;
-    // Options do not replace the conversation, nor the tools if there were any.
-    body.remove("input");
+    // Written fields win over options of the same name (`object_of`).
     let mut large = vec![("input", input)];
     if let Some(tools) = tools {
-        body.remove("tools");
         large.push(("tools", tools));
     }
     let path = match endpoint {
