@@ -14,13 +14,17 @@
 //!   out-of-range number in a field nobody reads) is refused here too, with the same error.
 //!
 //! Structs are declared with [`lenient!`], which writes the field-by-field map reader. Where
-//! a part must stay a tree (tool arguments written back out), a [`Tree`] field keeps it.
+//! a part must stay a tree, a [`Tree`] field keeps it; where it goes on as the client wrote it
+//! (tool schemas and inputs), a [`Raw`] field keeps its text.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+mod raw;
+pub(crate) use raw::Raw;
 
 /// Any JSON value, parsed and dropped. Not `serde::de::IgnoredAny`, which does not check what
 /// it skips (UTF-8, number range) and so would let through documents a `Value` refuses.
@@ -529,9 +533,9 @@ pub(crate) fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> 
 }
 
 /// Declares structs read leniently from JSON objects: each field has a lenient type
-/// ([`Text`], [`Uint`], [`Int`], [`Flag`], [`Obj`], [`List`], [`Tree`], or an `Option` of
-/// one, which is `None` for null) and the key it is read from (its name, or the string after
-/// `=`). Unknown keys are skipped; a repeated key keeps its last value.
+/// ([`Text`], [`Uint`], [`Int`], [`Flag`], [`Obj`], [`List`], [`Tree`], [`Raw`], or an
+/// `Option` of one, which is `None` for null) and the key it is read from (its name, or the
+/// string after `=`). Unknown keys are skipped; a repeated key keeps its last value.
 macro_rules! lenient {
     ($(
         $(#[$meta:meta])*
@@ -567,8 +571,19 @@ macro_rules! lenient {
 pub(crate) use lenient;
 
 /// Parses a whole document as an object of `T` (any other JSON value reads as an empty one).
+///
+/// When it fails, or a [`Raw`] field nested deep, the document is read once more as a tree
+/// would read it, minus the tree ([`Skip`]): its error is the one a `Value` gives, at the same
+/// line and column, whatever a typed or raw field noticed first.
 pub(crate) fn parse<'a, T: Fields<'a>>(bytes: &'a [u8]) -> Result<Obj<T>, serde_json::Error> {
-    serde_json::from_slice(bytes)
+    raw::take_deep();
+    let parsed = serde_json::from_slice::<Obj<T>>(bytes);
+    let deep = raw::take_deep();
+    match parsed {
+        Ok(object) if !deep => Ok(object),
+        Ok(object) => serde_json::from_slice::<Skip>(bytes).map(|_| object),
+        Err(error) => Err(serde_json::from_slice::<Skip>(bytes).err().unwrap_or(error)),
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub mod gemini;
 mod generated;
 pub mod http;
 pub mod ingress;
+#[cfg(test)]
+mod ingress_check;
 mod json;
 mod json_out;
 mod lenient;

@@ -7,11 +7,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
-use super::ingress_body::{BlockIn, Blocks, ChatBody};
+use super::ingress_body::{BlockIn, Blocks, CacheControl, ChatBody, ToolIn};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::ingress::{IngressError, number, string_list_of, tree};
 use crate::json::str_of;
-use crate::lenient::{self, Obj};
+use crate::lenient::{self, Flag, Obj, Text};
 use crate::responses::THOUGHT_SIGNATURE_PREFIX;
 
 /// The beta under which Anthropic takes `system` messages inside `messages`.
@@ -94,10 +94,7 @@ fn read_block_list(
                 Part::ToolCall(pb::ToolCall {
                     id: block.id.as_str().to_owned(),
                     name: block.name.as_str().to_owned(),
-                    arguments_json: match &block.input.0 {
-                        Some(input) => crate::ingress::json_text(input),
-                        None => "{}".to_owned(),
-                    },
+                    arguments_json: block.input.text().unwrap_or("{}").to_owned(),
                 }),
                 false,
             ),
@@ -223,43 +220,36 @@ pub(super) fn read_image(source: &Value, at: &str) -> Result<pb::Image, IngressE
     }
 }
 
-/// Function tools, and the server tools that go to Anthropic upstreams unchanged.
-/// A tool's or a block's `cache_control`, read from a tree.
-pub(super) fn cache_of_value(value: &Value) -> Option<pb::CacheHint> {
-    value
-        .get("cache_control")
-        .filter(|c| c.is_object())
-        .map(|c| pb::CacheHint {
-            ttl: str_of(c, "ttl").to_owned(),
-        })
-}
-
-/// Function tools, and the server tools that go to Anthropic upstreams unchanged.
-pub(super) fn read_tools(list: &[Value]) -> Result<(Vec<pb::Tool>, Vec<Value>), IngressError> {
-    let mut tools = Vec::new();
+/// Function tools, and the server tools that go to Anthropic upstreams unchanged. A function
+/// tool's schema is kept as the client wrote it.
+fn read_tools(list: &[Obj<ToolIn<'_>>]) -> Result<(Vec<pb::Tool>, Vec<Value>), IngressError> {
+    let mut tools = Vec::with_capacity(list.len());
     let mut server_tools = Vec::new();
     for (i, tool) in list.iter().enumerate() {
-        let kind = str_of(tool, "type");
-        if !kind.is_empty() && kind != "custom" {
+        let kind = tool.kind.read::<Text<'_>>();
+        if !kind.as_str().is_empty() && kind.as_str() != "custom" {
             // Server tools (`web_search_20250305`, `web_fetch_20250910`...) and Anthropic's
             // versioned client tools go only to Anthropic upstreams, unchanged.
-            server_tools.push(tool.clone());
+            server_tools.push(tool.to_value());
             continue;
         }
-        let name = tool
-            .get("name")
-            .and_then(Value::as_str)
+        let name = tool.name.read::<Text<'_>>();
+        let name = name
+            .get()
             .filter(|n| !n.is_empty())
             .ok_or_else(|| IngressError::invalid(&format!("tools[{i}].name"), "is required"))?;
         tools.push(pb::Tool {
             name: name.to_owned(),
-            description: str_of(tool, "description").to_owned(),
-            parameters_json: tool
-                .get("input_schema")
-                .map(crate::ingress::json_text)
-                .unwrap_or_default(),
-            strict: tool.get("strict").and_then(Value::as_bool).unwrap_or(false),
-            cache: cache_of_value(tool),
+            description: tool.description.read::<Text<'_>>().as_str().to_owned(),
+            parameters_json: tool.input_schema.text().unwrap_or_default().to_owned(),
+            strict: tool.strict.read::<Flag>().is_true(),
+            cache: tool
+                .cache_control
+                .read::<Obj<CacheControl<'_>>>()
+                .object()
+                .map(|c| pb::CacheHint {
+                    ttl: c.ttl.as_str().to_owned(),
+                }),
             ..Default::default()
         });
     }
@@ -394,11 +384,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
             });
         }
     }
-    let tool_list = tree(body.tools.as_ref())
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let (tools, server_tools) = read_tools(tool_list)?;
+    let (tools, server_tools) = read_tools(body.tools.items())?;
     let (tool_choice, parallel_tool_calls) = read_tool_choice(tree(body.tool_choice.as_ref()))?;
     let stop = string_list_of("stop_sequences", tree(body.stop_sequences.as_ref()))?;
     let sampling = pb::Sampling {

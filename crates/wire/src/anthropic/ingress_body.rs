@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::lenient::{Fields, Flag, Float, List, Obj, Seen, Skip, Text, Tree, Uint, lenient};
+use crate::lenient::{Fields, Flag, Float, List, Obj, Raw, Seen, Skip, Text, Tree, Uint, lenient};
 
 lenient! {
     /// One content block (of a message, a system prompt or a tool result). `content` is a
@@ -24,7 +24,7 @@ lenient! {
         source: Seen<Tree>,
         id: Text<'a>,
         name: Text<'a>,
-        input: Tree,
+        input: Raw<'a>,
         tool_use_id: Seen<Text<'a>>,
         content: Option<Box<Blocks<'a>>>,
         is_error: Flag,
@@ -67,6 +67,61 @@ lenient! {
     struct Format<'a> {
         kind = "type": Text<'a>,
         schema: Tree,
+    }
+}
+
+/// One of `tools`, each field kept as its text: a function tool's schema goes on as it
+/// came, and a server tool (any other `type`) goes to an Anthropic upstream whole.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ToolIn<'a> {
+    pub kind: Raw<'a>,
+    pub name: Raw<'a>,
+    pub description: Raw<'a>,
+    pub input_schema: Raw<'a>,
+    pub strict: Raw<'a>,
+    pub cache_control: Raw<'a>,
+    /// The other fields, in order (a server tool's own settings).
+    pub rest: Vec<(String, Raw<'a>)>,
+}
+
+impl<'de: 'a, 'a> Fields<'de> for ToolIn<'a> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        let slot = match key {
+            "type" => &mut self.kind,
+            "name" => &mut self.name,
+            "description" => &mut self.description,
+            "input_schema" => &mut self.input_schema,
+            "strict" => &mut self.strict,
+            "cache_control" => &mut self.cache_control,
+            other => {
+                self.rest.push((other.to_owned(), map.next_value()?));
+                return Ok(());
+            }
+        };
+        *slot = map.next_value()?;
+        Ok(())
+    }
+}
+
+impl ToolIn<'_> {
+    /// The whole tool as a tree, as the client sent it (a repeated key keeps its last value).
+    pub fn to_value(&self) -> Value {
+        let mut object = Map::new();
+        let known = [
+            ("type", &self.kind),
+            ("name", &self.name),
+            ("description", &self.description),
+            ("input_schema", &self.input_schema),
+            ("strict", &self.strict),
+            ("cache_control", &self.cache_control),
+        ];
+        let rest = self.rest.iter().map(|(key, raw)| (key.as_str(), raw));
+        for (key, raw) in known.into_iter().chain(rest) {
+            if let Some(value) = raw.to_value() {
+                object.insert(key.to_owned(), value);
+            }
+        }
+        Value::Object(object)
     }
 }
 
@@ -139,8 +194,8 @@ pub(crate) struct ChatBody<'a> {
     pub max_tokens: Seen<Uint>,
     pub messages: List<Obj<MessageIn<'a>>>,
     pub system: Option<Blocks<'a>>,
-    /// Kept whole: server tools go to Anthropic unchanged.
-    pub tools: Option<Tree>,
+    /// Server tools go to Anthropic unchanged.
+    pub tools: List<Obj<ToolIn<'a>>>,
     pub tool_choice: Option<Tree>,
     pub temperature: Option<Float>,
     pub top_p: Option<Float>,

@@ -9,8 +9,11 @@
 use proptest::prelude::*;
 
 use super::legacy_ingress::legacy_parse_request;
-use super::parse_request;
+use super::{ClientRequest, parse_request};
+use crate::canonical::pb::content_part::Part;
 use crate::generated::{array, count, either, leading, leaf, name, object, one_of, text};
+use crate::ingress::IngressError;
+use crate::ingress_check::kept_as_tree_writes;
 
 const KINDS: &[&str] = &[
     "text",
@@ -42,8 +45,9 @@ fn block(inner: Option<BoxedStrategy<String>>) -> BoxedStrategy<String> {
         ("url", text()),
     ]));
     let input = prop_oneof![
-        1 => leaf(),
-        1 => either(object(vec![("b", leaf()), ("a", leaf())])),
+        2 => leaf(),
+        2 => either(object(vec![("b", leaf()), ("a", leaf())])),
+        1 => Just(SPACED_SCHEMA.to_owned()),
     ]
     .boxed();
     let rest = object(vec![
@@ -89,14 +93,26 @@ fn tools() -> BoxedStrategy<String> {
         ("type", name(&["custom", "web_search_20250305", ""])),
         ("name", name(&["get_weather", ""])),
         ("description", text()),
-        ("input_schema", leaf()),
+        ("input_schema", schema()),
         ("strict", leaf()),
         (
             "cache_control",
             either(object(vec![("type", text()), ("ttl", text())])),
         ),
+        ("max_uses", leaf()),
     ]))))
 }
+
+/// A tool schema: any value, or one written with spaces and unsorted keys.
+fn schema() -> BoxedStrategy<String> {
+    prop_oneof![
+        2 => leaf(),
+        1 => Just(SPACED_SCHEMA.to_owned()),
+    ]
+    .boxed()
+}
+
+const SPACED_SCHEMA: &str = "{ \"type\": \"object\",\n  \"properties\": {\"z\": {\"type\": \"string\"}, \"a\": {\"maximum\": 1e3, \"type\": \"integer\"}} }";
 
 fn body() -> BoxedStrategy<String> {
     let tool_choice = either(object(vec![
@@ -226,9 +242,17 @@ fn good_body() -> BoxedStrategy<String> {
     )
 }
 
+/// The request read from `body`, with its kept texts as a tree writes them.
+fn read(body: &[u8]) -> Result<ClientRequest, IngressError> {
+    parse_request(body).map(|mut read| {
+        read.request = kept_as_tree_writes(read.request);
+        read
+    })
+}
+
 fn same_reading(body: &str) {
     assert_eq!(
-        parse_request(body.as_bytes()),
+        read(body.as_bytes()),
         legacy_parse_request(body.as_bytes()),
         "{body}"
     );
@@ -283,6 +307,63 @@ fn malformed_and_faulty_bodies_fail_as_before() {
     }
     // Bytes that are not UTF-8, in a field nobody reads: `Value` refused them.
     let body = b"{\"x\":\"\xff\",\"model\":\"m\",\"max_tokens\":1,\"messages\":[]}";
-    assert_eq!(parse_request(body), legacy_parse_request(body));
+    assert_eq!(read(body), legacy_parse_request(body));
+    assert!(parse_request(body).is_err());
+}
+
+#[test]
+fn schemas_and_inputs_keep_the_clients_bytes() {
+    let body = format!(
+        r#"{{"model":"m","max_tokens":1,"messages":[{{"role":"assistant","content":[{{"type":"tool_use","id":"t","name":"f","input": {SPACED_SCHEMA} }}]}}],"tools":[{{"name":"f","input_schema":{SPACED_SCHEMA}}},{{"type":"web_search_20250305","name":"web_search","max_uses":3,"name":"w2","allowed_domains":["a.example"]}}]}}"#
+    );
+    let read = parse_request(body.as_bytes()).unwrap().request;
+    assert_eq!(read.tools[0].parameters_json, SPACED_SCHEMA);
+    let Some(Part::ToolCall(call)) = &read.messages[0].content[0].part else {
+        panic!("{:?}", read.messages);
+    };
+    assert_eq!(call.arguments_json, SPACED_SCHEMA);
+    // The server tool goes on whole, its repeated key as a tree kept it (the last).
+    let options: serde_json::Value = serde_json::from_str(&read.anthropic_options_json).unwrap();
+    assert_eq!(
+        options["tools"],
+        serde_json::json!([{"type":"web_search_20250305","name":"w2","max_uses":3,"allowed_domains":["a.example"]}])
+    );
+    same_reading(&body);
+}
+
+#[test]
+fn kept_values_are_refused_where_a_tree_refused_them() {
+    let mut values: Vec<String> = [
+        "1e999",
+        r#""\uZZZZ""#,
+        r#""\ud800""#,
+        "\"tab\there\"",
+        "[1,]",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // Around `serde_json`'s limit of 128 levels in all, and around the depth at which a kept
+    // value alone no longer decides.
+    for depth in (60..70).chain(118..132) {
+        values.push("[".repeat(depth) + &"]".repeat(depth));
+        values.push(r#"{"a":"#.repeat(depth) + "1" + &"}".repeat(depth));
+    }
+    for value in &values {
+        for body in [
+            format!(
+                r#"{{"model":"m","max_tokens":1,"messages":[{{"role":"assistant","content":[{{"type":"tool_use","input":{value}}}]}}]}}"#
+            ),
+            format!(
+                r#"{{"model":"m","max_tokens":1,"messages":[],"tools":[{{"name":"f","input_schema":{value}}}]}}"#
+            ),
+            format!(
+                r#"{{"model":"m","max_tokens":1,"messages":[],"tools":[{{"type":"x","name":"f","more":{value}}}]}}"#
+            ),
+        ] {
+            same_reading(&body);
+        }
+    }
+    let body = b"{\"model\":\"m\",\"max_tokens\":1,\"messages\":[],\"tools\":[{\"name\":\"f\",\"input_schema\":{\"d\":\"\xff\"}}]}";
+    assert_eq!(read(body), legacy_parse_request(body));
     assert!(parse_request(body).is_err());
 }

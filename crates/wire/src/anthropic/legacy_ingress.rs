@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::ingress::{ClientRequest, cache_of_value, read_image, read_tool_choice, read_tools};
+use super::ingress::{ClientRequest, read_image, read_tool_choice};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::ingress::{IngressError, string_list};
 use crate::json::str_of;
@@ -388,4 +388,46 @@ pub(super) fn legacy_parse_request(body: &[u8]) -> Result<ClientRequest, Ingress
             .and_then(Value::as_bool)
             .unwrap_or(false),
     })
+}
+
+/// A tool's or a block's `cache_control`, read from a tree.
+fn cache_of_value(value: &Value) -> Option<pb::CacheHint> {
+    value
+        .get("cache_control")
+        .filter(|c| c.is_object())
+        .map(|c| pb::CacheHint {
+            ttl: str_of(c, "ttl").to_owned(),
+        })
+}
+
+/// Function tools, and the server tools that go to Anthropic upstreams unchanged.
+fn read_tools(list: &[Value]) -> Result<(Vec<pb::Tool>, Vec<Value>), IngressError> {
+    let mut tools = Vec::new();
+    let mut server_tools = Vec::new();
+    for (i, tool) in list.iter().enumerate() {
+        let kind = str_of(tool, "type");
+        if !kind.is_empty() && kind != "custom" {
+            // Server tools (`web_search_20250305`, `web_fetch_20250910`...) and Anthropic's
+            // versioned client tools go only to Anthropic upstreams, unchanged.
+            server_tools.push(tool.clone());
+            continue;
+        }
+        let name = tool
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| IngressError::invalid(&format!("tools[{i}].name"), "is required"))?;
+        tools.push(pb::Tool {
+            name: name.to_owned(),
+            description: str_of(tool, "description").to_owned(),
+            parameters_json: tool
+                .get("input_schema")
+                .map(crate::ingress::json_text)
+                .unwrap_or_default(),
+            strict: tool.get("strict").and_then(Value::as_bool).unwrap_or(false),
+            cache: cache_of_value(tool),
+            ..Default::default()
+        });
+    }
+    Ok((tools, server_tools))
 }

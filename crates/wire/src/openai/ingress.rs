@@ -72,12 +72,7 @@ pub fn parse_request(body: &[u8]) -> Result<ClientRequest, IngressError> {
         tools.push(pb::Tool {
             name: name.to_owned(),
             description: function.description.as_str().to_owned(),
-            parameters_json: function
-                .parameters
-                .0
-                .as_ref()
-                .map(crate::ingress::json_text)
-                .unwrap_or_default(),
+            parameters_json: function.parameters.text().unwrap_or_default().to_owned(),
             strict: function.strict.is_true(),
             cache: None,
             ..Default::default()

@@ -12,7 +12,9 @@ use std::marker::PhantomData;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::lenient::{Fields, Flag, Float, Int, List, Obj, Seen, Skip, Text, Tree, Uint, lenient};
+use crate::lenient::{
+    Fields, Flag, Float, Int, List, Obj, Raw, Seen, Skip, Text, Tree, Uint, lenient,
+};
 
 lenient! {
     /// One of `messages`.
@@ -42,11 +44,11 @@ lenient! {
         function: Obj<FunctionIn<'a>>,
     }
 
-    /// A tool's `function`: `parameters` kept whole, re-serialized as the tree wrote it.
+    /// A tool's `function`: `parameters` kept as the client wrote it.
     struct FunctionIn<'a> {
         name: Text<'a>,
         description: Text<'a>,
-        parameters: Tree,
+        parameters: Raw<'a>,
         strict: Flag,
     }
 

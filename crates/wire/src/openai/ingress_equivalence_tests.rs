@@ -8,8 +8,10 @@
 use proptest::prelude::*;
 
 use super::legacy_ingress::legacy_parse_request;
-use super::parse_request;
+use super::{ClientRequest, parse_request};
 use crate::generated::{array, count, either, leading, leaf, name, object, one_of, text};
+use crate::ingress::IngressError;
+use crate::ingress_check::kept_as_tree_writes;
 
 fn part() -> BoxedStrategy<String> {
     either(object(vec![
@@ -53,8 +55,9 @@ fn message() -> BoxedStrategy<String> {
 
 fn tools() -> BoxedStrategy<String> {
     let parameters = prop_oneof![
-        1 => leaf(),
-        1 => Just(r#"{"type":"object","properties":{"b":{},"a":{"type":"string"}}}"#.to_owned()),
+        2 => leaf(),
+        2 => Just(r#"{"type":"object","properties":{"b":{},"a":{"type":"string"}}}"#.to_owned()),
+        1 => Just(SPACED_SCHEMA.to_owned()),
     ]
     .boxed();
     let function = either(object(vec![
@@ -68,6 +71,8 @@ fn tools() -> BoxedStrategy<String> {
         ("function", function),
     ]))))
 }
+
+const SPACED_SCHEMA: &str = "{ \"type\": \"object\",\n  \"properties\": {\"z\": {\"type\": \"string\"}, \"a\": {\"maximum\": 1e3, \"type\": \"integer\"}} }";
 
 fn body() -> BoxedStrategy<String> {
     let tool_choice = prop_oneof![
@@ -212,9 +217,17 @@ fn good_body() -> BoxedStrategy<String> {
     )
 }
 
+/// The request read from `body`, with its kept texts as a tree writes them.
+fn read(body: &[u8]) -> Result<ClientRequest, IngressError> {
+    parse_request(body).map(|mut read| {
+        read.request = kept_as_tree_writes(read.request);
+        read
+    })
+}
+
 fn same_reading(body: &str) {
     assert_eq!(
-        parse_request(body.as_bytes()),
+        read(body.as_bytes()),
         legacy_parse_request(body.as_bytes()),
         "{body}"
     );
@@ -267,6 +280,44 @@ fn malformed_and_faulty_bodies_fail_as_before() {
     }
     // Bytes that are not UTF-8, in a field nobody reads: `Value` refused them.
     let body = b"{\"x\":\"\xff\",\"model\":\"m\",\"messages\":[]}";
-    assert_eq!(parse_request(body), legacy_parse_request(body));
+    assert_eq!(read(body), legacy_parse_request(body));
+    assert!(parse_request(body).is_err());
+}
+
+#[test]
+fn tool_schemas_keep_the_clients_bytes() {
+    let body = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"tools":[{{"type":"function","function":{{"name":"f","parameters": {SPACED_SCHEMA} }}}}]}}"#
+    );
+    let read = parse_request(body.as_bytes()).unwrap().request;
+    assert_eq!(read.tools[0].parameters_json, SPACED_SCHEMA);
+    same_reading(&body);
+}
+
+#[test]
+fn kept_schemas_are_refused_where_a_tree_refused_them() {
+    let mut values: Vec<String> = [
+        "1e999",
+        r#""\uZZZZ""#,
+        r#""\ud800""#,
+        "\"tab\there\"",
+        "[1,]",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // Around `serde_json`'s limit of 128 levels in all, and around the depth at which a kept
+    // value alone no longer decides.
+    for depth in (60..70).chain(118..132) {
+        values.push("[".repeat(depth) + &"]".repeat(depth));
+        values.push(r#"{"a":"#.repeat(depth) + "1" + &"}".repeat(depth));
+    }
+    for value in &values {
+        let body = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"tools":[{{"function":{{"name":"f","parameters":{value}}}}}]}}"#
+        );
+        same_reading(&body);
+    }
+    let body = b"{\"model\":\"m\",\"messages\":[],\"tools\":[{\"function\":{\"name\":\"f\",\"parameters\":{\"d\":\"\xff\"}}}]}";
+    assert_eq!(read(body), legacy_parse_request(body));
     assert!(parse_request(body).is_err());
 }
