@@ -128,13 +128,14 @@ harness_check() {
     fi
 }
 
-# Everything for one path, in this order: 200 req/s, its stream, 2,000 req/s, saturation,
-# then resident memory.
+# Everything for one path, in this order: 200 req/s, its stream, a long coding-agent turn
+# (~105 KB) at 200 req/s, 2,000 req/s, saturation, then resident memory.
 measure() {
     local path="$1"
     probe "$path" || die "$path does not answer as expected"
     load "$path" rate200 --rate 200 --connections 8
     load "$path" stream200 --rate 200 --connections 8 --stream
+    load "$path" long200 --rate 200 --connections 8 --body long-turn
     load "$path" rate2000 --rate 2000 --connections 16
     saturate "$path"
     record_rss "$path"

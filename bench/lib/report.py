@@ -3,7 +3,7 @@
 usage: report.py RESULTS.jsonl --paths "direct keyroute ..." [options]        (the main table)
        report.py RESULTS.jsonl --soak --paths "keyroute production" [options] (the soak)
 
-Each line of RESULTS is {"path", "kind", ...}: kinds rate200, stream200 and rate2000 carry
+Each line of RESULTS is {"path", "kind", ...}: kinds rate200, stream200, long200 and rate2000 carry
 keyroute-load's result, saturate wrk's req/s, rss the resident memory of each process,
 oha oha's JSON; soak runs add minute, soak and rss_sample lines. Standard library only.
 """
@@ -153,7 +153,7 @@ class Table:
 
     def achieved(self, path: str) -> str:
         parts = []
-        for kind in ("rate2000", "rate200", "stream200"):
+        for kind in ("rate2000", "rate200", "stream200", "long200"):
             result = self.load(path, kind)
             if result:
                 achieved = result.get("achieved_rps", result["rps"])
@@ -201,9 +201,11 @@ def main_table(args: argparse.Namespace, results: dict) -> None:
                             ("p50_ms", "p99_ms", "p999_ms"), None))
     print(table.latency_row("stream first byte p50 / p99 / p99.9 at 200 req/s, ms", "stream200",
                             ("ttfb_p50_ms", "ttfb_p99_ms", "ttfb_p999_ms"), GOAL_TTFB))
+    print(table.latency_row("a long agent turn (105 KB request) p50 / p99 / p99.9 at 200 req/s, ms", "long200",
+                            ("p50_ms", "p99_ms", "p999_ms"), None))
     print(table.saturation_row(f"saturation, req/s (wrk, 32 connections, {args.seconds} s)"))
     print(table.rss_row("resident memory after the load, MB"))
-    print(table.plain_row("achieved req/s at 2,000 / 200 / 200 stream (answers in the window)", table.achieved))
+    print(table.plain_row("achieved req/s at 2,000 / 200 / 200 stream / 200 long (answers in the window)", table.achieved))
     print(table.plain_row("failed requests (all measurements)", table.errors))
     print()
     print(f"{PASS} meets issue 19's goal, {FAIL} misses it. Latency is keyroute-load's, from each request's "

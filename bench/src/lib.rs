@@ -1,6 +1,8 @@
 //! Load benchmarks live in `benches/` and `src/bin/load.rs` (`keyroute-load`); this library
-//! holds what they share: quantiles, the load generator's target and its schedule.
+//! holds what they share: quantiles, the load generator's target and its schedule, and the
+//! long coding-agent turn sent by both.
 
+pub mod long_turn;
 pub mod pace;
 
 use std::time::Duration;

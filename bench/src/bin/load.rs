@@ -34,6 +34,7 @@ use clap::Parser;
 use http_body::{Body, Frame, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use keyroute_bench::long_turn::long_turn;
 use keyroute_bench::pace::{Stalls, pace};
 use keyroute_bench::{Target, quantile_ns};
 use serde_json::{Value, json};
@@ -43,6 +44,15 @@ use tokio::sync::{Mutex, mpsc};
 enum Mode {
     Saturate,
     Rate,
+}
+
+/// What each request asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Request {
+    /// One short user message (~90 bytes).
+    Short,
+    /// A long coding-agent turn (~105 KB: system prompt, 16 tools, 30 rounds of tool calls).
+    LongTurn,
 }
 
 /// Load for one target.
@@ -60,6 +70,9 @@ struct Args {
     /// Ask for a stream (`"stream": true`).
     #[arg(long)]
     stream: bool,
+    /// The request body: its model and `stream` are set from `--model` and `--stream`.
+    #[arg(long, value_enum, default_value = "short")]
+    body: Request,
     #[arg(long, value_enum)]
     mode: Mode,
     /// Keep-alive connections (requests in flight at most).
@@ -357,12 +370,18 @@ async fn reporter(
 }
 
 async fn run(args: Args, target: Target) -> Result<Value, String> {
-    let mut body = json!({
-        "model": args.model,
-        "messages": [{ "role": "user", "content": "Say hello in one short sentence." }],
-    });
+    let mut body = match args.body {
+        Request::Short => json!({
+            "messages": [{ "role": "user", "content": "Say hello in one short sentence." }],
+        }),
+        Request::LongTurn => serde_json::from_str(&long_turn())
+            .map_err(|error| format!("the long turn is not JSON: {error}"))?,
+    };
+    body["model"] = json!(args.model);
     if args.stream {
         body["stream"] = json!(true);
+    } else if let Some(object) = body.as_object_mut() {
+        object.remove("stream");
     }
     let body = Bytes::from(body.to_string());
     let target = Rc::new(target);
