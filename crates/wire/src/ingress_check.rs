@@ -34,3 +34,26 @@ pub(crate) fn kept_as_tree_writes(mut request: pb::ChatRequest) -> pb::ChatReque
     }
     request
 }
+
+/// A tool schema written with spaces and unsorted keys, which a kept text must keep as is.
+pub(crate) const SPACED_SCHEMA: &str = "{ \"type\": \"object\",\n  \"properties\": {\"z\": {\"type\": \"string\"}, \"a\": {\"maximum\": 1e3, \"type\": \"integer\"}} }";
+
+/// Values a tree refused, to be kept raw: a bad number, escape or surrogate, a raw tab, a
+/// syntax error, and nesting around `serde_json`'s limit of 128 levels in all and around the
+/// depth at which a kept value alone no longer decides.
+pub(crate) fn refused_kept_values() -> Vec<String> {
+    let mut values: Vec<String> = [
+        "1e999",
+        r#""\uZZZZ""#,
+        r#""\ud800""#,
+        "\"tab\there\"",
+        "[1,]",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for depth in (60..70).chain(118..132) {
+        values.push("[".repeat(depth) + &"]".repeat(depth));
+        values.push(r#"{"a":"#.repeat(depth) + "1" + &"}".repeat(depth));
+    }
+    values
+}

@@ -2,7 +2,8 @@
 //! the mock providers: the mid-conversation system message, adaptive thinking and effort
 //! arrive in each upstream's own terms; `anthropic-beta`, `context_management` and server
 //! tools reach only Anthropic-format upstreams; a tool loop on a Gemini model keeps Gemini's
-//! thought signature through the Anthropic dialect.
+//! thought signature through the Anthropic dialect; tool schemas and inputs reach each
+//! upstream as the client wrote them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -284,4 +285,37 @@ async fn a_tool_loop_on_gemini_through_the_anthropic_dialect_keeps_the_thought_s
             .contains("\"thoughtSignature\":\"skip_thought_signature_validator\""),
         "{sent}"
     );
+}
+
+/// Tool schemas and tool inputs go upstream as the client wrote them (its key order kept),
+/// in Anthropic's format and in OpenAI's.
+#[tokio::test]
+async fn tool_schemas_and_inputs_reach_each_upstream_as_the_client_wrote_them() {
+    const SCHEMA: &str = r#"{"type":"object","properties":{"zeta":{"type":"string"},"alpha":{"type":"integer"}},"required":["zeta"]}"#;
+    const INPUT: &str = r#"{"zeta":"z","alpha":1}"#;
+    let gateway = gateway().await;
+    gateway.grant(5_000_000).await;
+    for (model, provider) in [("claude-sonnet-4-6", "anthropic"), ("o4-mini", "openai")] {
+        let body = format!(
+            r#"{{"model":"{model}","max_tokens":64,"messages":[{{"role":"user","content":"run it"}},{{"role":"assistant","content":[{{"type":"tool_use","id":"toolu_1","name":"Run","input":{INPUT}}}]}},{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"toolu_1","content":"done"}}]}}],"tools":[{{"name":"Run","input_schema":{SCHEMA}}}]}}"#
+        );
+        let headers = [
+            ("anthropic-version", "2023-06-01"),
+            ("x-api-key", gateway.token.as_str()),
+        ];
+        let (status, _, answer) = gateway
+            .send(Method::POST, "/v1/messages", None, &headers, Some(body))
+            .await;
+        assert_eq!(status, 200, "{model}: {answer}");
+        let upstream = gateway.mock.requests_for(provider).pop().unwrap();
+        let sent = String::from_utf8(upstream.body.clone()).unwrap();
+        assert!(sent.contains(SCHEMA), "{model}: {sent}");
+        if provider == "anthropic" {
+            assert!(sent.contains(&format!(r#""input":{INPUT}"#)), "{sent}");
+        } else {
+            let sent = upstream.json();
+            let arguments = &sent["messages"][1]["tool_calls"][0]["function"]["arguments"];
+            assert_eq!(arguments, INPUT, "{sent}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use super::legacy_ingress::legacy_parse_request;
 use super::{ClientRequest, parse_request};
 use crate::generated::{array, count, either, leading, leaf, name, object, one_of, text};
 use crate::ingress::IngressError;
-use crate::ingress_check::kept_as_tree_writes;
+use crate::ingress_check::{SPACED_SCHEMA, kept_as_tree_writes, refused_kept_values};
 
 fn part() -> BoxedStrategy<String> {
     either(object(vec![
@@ -71,8 +71,6 @@ fn tools() -> BoxedStrategy<String> {
         ("function", function),
     ]))))
 }
-
-const SPACED_SCHEMA: &str = "{ \"type\": \"object\",\n  \"properties\": {\"z\": {\"type\": \"string\"}, \"a\": {\"maximum\": 1e3, \"type\": \"integer\"}} }";
 
 fn body() -> BoxedStrategy<String> {
     let tool_choice = prop_oneof![
@@ -296,22 +294,7 @@ fn tool_schemas_keep_the_clients_bytes() {
 
 #[test]
 fn kept_schemas_are_refused_where_a_tree_refused_them() {
-    let mut values: Vec<String> = [
-        "1e999",
-        r#""\uZZZZ""#,
-        r#""\ud800""#,
-        "\"tab\there\"",
-        "[1,]",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    // Around `serde_json`'s limit of 128 levels in all, and around the depth at which a kept
-    // value alone no longer decides.
-    for depth in (60..70).chain(118..132) {
-        values.push("[".repeat(depth) + &"]".repeat(depth));
-        values.push(r#"{"a":"#.repeat(depth) + "1" + &"}".repeat(depth));
-    }
-    for value in &values {
+    for value in &refused_kept_values() {
         let body = format!(
             r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"tools":[{{"function":{{"name":"f","parameters":{value}}}}}]}}"#
         );
