@@ -74,7 +74,9 @@ stop_keyroute() { stop "$KEYROUTE_PID"; }
 # The production processes, as deploy/k8s runs them (JSON logs, metrics served, mutual TLS
 # with certificates from `keyroute certs dev`), each on its own loopback port: the vault,
 # one router and the edge. A user with a gateway token and the mock's key, made with
-# `keyroute admin`.
+# `keyroute admin`. VAULT_WRAP, ROUTER_WRAP and EDGE_WRAP (arrays, empty by default) go
+# before each binary: bench/instructions runs one under callgrind that way.
+declare -ga VAULT_WRAP ROUTER_WRAP EDGE_WRAP
 start_production() {
     local dir="$WORK/production" vault router edge
     mkdir -p "$dir"
@@ -91,17 +93,17 @@ start_production() {
     fi
     tls() { echo "--tls-cert=$dir/certs/$1.crt" "--tls-key=$dir/certs/$1.key" "--tls-ca=$dir/certs/ca.crt"; }
     # shellcheck disable=SC2046 # tls's words are meant to split
-    start "$WORK/vault.log" "${others_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-vault" \
+    start "$WORK/vault.log" "${others_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "${VAULT_WRAP[@]}" "$BIN/keyroute-vault" \
         --listen="$vault" --metrics-listen="127.0.0.1:$(free_port)" --db="$dir/vault.sqlite" \
         --kek-file="$dir/kek.json" $(tls vault) --lease-ttl=5m --shutdown-grace=10s
     VAULT_PID=$STARTED
     # shellcheck disable=SC2046
-    start "$WORK/router.log" "${others_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-router" \
+    start "$WORK/router.log" "${others_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "${ROUTER_WRAP[@]}" "$BIN/keyroute-router" \
         --listen="$router" --metrics-listen="127.0.0.1:$(free_port)" --vault="$vault" \
         $(tls router) --base-url="openai=$UPSTREAM" --shutdown-grace=30s
     ROUTER_PID=$STARTED
     # shellcheck disable=SC2046
-    start "$WORK/edge.log" "${edge_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "$BIN/keyroute-edge" \
+    start "$WORK/edge.log" "${edge_cpus[@]}" env KEYROUTE_LOG_FORMAT=json RUST_LOG=info "${EDGE_WRAP[@]}" "$BIN/keyroute-edge" \
         --listen="$edge" --router="$router" --router-refresh=5s --vault="$vault" \
         $(tls edge) --body-limit=33554432 --request-timeout=10m
     EDGE_PID=$STARTED
