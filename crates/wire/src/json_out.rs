@@ -3,7 +3,7 @@
 //! writer puts keys in the order serde_json's `Map` keeps them (sorted), so the bytes are
 //! the ones a tree would have given.
 
-use serde::{Deserialize as _, Serializer as _};
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::canonical::pb::{self, content_part::Part};
@@ -11,8 +11,7 @@ use crate::lenient::Skip;
 
 /// Writes `text` as a JSON string, escaped as serde_json escapes it.
 pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
-    let written = (&mut serde_json::Serializer::new(&mut *out)).serialize_str(text);
-    debug_assert!(written.is_ok(), "writing into a Vec cannot fail");
+    crate::json_escape::write_str(out, text);
 }
 
 /// Writes a small tree (a field the writer does not model).
