@@ -3,11 +3,10 @@
 //! writer puts keys in the order serde_json's `Map` keeps them (sorted), so the bytes are
 //! the ones a tree would have given.
 
-use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use crate::canonical::pb::{self, content_part::Part};
-use crate::lenient::Skip;
+use crate::json_check;
 
 /// Writes `text` as a JSON string, escaped as serde_json escapes it.
 pub(crate) fn string(out: &mut Vec<u8>, text: &str) {
@@ -40,11 +39,7 @@ pub(crate) fn joined<'t>(mut pieces: impl Iterator<Item = &'t str>) -> std::borr
 /// says whether it did. JSON the edge wrote (tool schemas and inputs) is compact and sorted
 /// already, so this writes what parsing and re-serializing wrote, without the tree.
 pub(crate) fn copy_json(out: &mut Vec<u8>, json: &str) -> bool {
-    let mut reader = serde_json::Deserializer::from_str(json);
-    if Skip::deserialize(&mut reader)
-        .and_then(|_| reader.end())
-        .is_err()
-    {
+    if json_check::check(json, json_check::SERDE_JSON_DEPTH).is_err() {
         return false;
     }
     out.extend_from_slice(json.trim_matches([' ', '\t', '\n', '\r']).as_bytes());

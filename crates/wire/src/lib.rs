@@ -24,6 +24,7 @@ pub mod ingress;
 #[cfg(test)]
 mod ingress_check;
 mod json;
+mod json_check;
 mod json_escape;
 mod json_out;
 mod lenient;

@@ -1,12 +1,11 @@
 //! [`Raw`]: a value kept as the client's text, checked as a tree would check it.
 
 use std::cell::Cell;
-use std::fmt;
 
-use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::Skip;
+use crate::json_check::{self, Refused};
 
 /// A whole JSON value kept as the client's own text, where it goes on as it came (tool
 /// schemas, tool inputs): one copy instead of a tree built and written again. It is checked as
@@ -54,104 +53,14 @@ pub(super) fn take_deep() -> bool {
 impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = <&'de RawValue>::deserialize(deserializer)?;
-        // Capturing checks only the syntax: read it once more as a tree would, minus the tree.
-        let Ok(depth) = nesting(raw.get()) else {
-            return Err(serde::de::Error::custom("a kept value is not valid JSON"));
-        };
-        if depth > RAW_DEPTH_CHECKED_ALONE {
-            DEEP_RAW.with(|deep| deep.set(true));
+        // Capturing checks only the syntax: check it once more as a tree would, minus the tree.
+        match json_check::check(raw.get(), RAW_DEPTH_CHECKED_ALONE) {
+            Ok(()) => {}
+            Err(Refused::TooDeep) => DEEP_RAW.with(|deep| deep.set(true)),
+            Err(Refused::Invalid) => {
+                return Err(serde::de::Error::custom("a kept value is not valid JSON"));
+            }
         }
         Ok(Raw(Some(raw)))
-    }
-}
-
-/// Reads a JSON text in full as a `Value` would (numbers in range, escapes that decode),
-/// building nothing; returns how deep its arrays and objects nest.
-fn nesting(text: &str) -> Result<usize, serde_json::Error> {
-    let deepest = Cell::new(0);
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    Nested {
-        depth: 0,
-        deepest: &deepest,
-    }
-    .deserialize(&mut deserializer)?;
-    deserializer.end()?;
-    Ok(deepest.get())
-}
-
-/// [`Skip`] that counts how deep it went.
-#[derive(Clone, Copy)]
-struct Nested<'c> {
-    depth: usize,
-    deepest: &'c Cell<usize>,
-}
-
-impl Nested<'_> {
-    fn inner(self) -> Self {
-        let depth = self.depth + 1;
-        self.deepest.set(self.deepest.get().max(depth));
-        Self { depth, ..self }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Nested<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Nested<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let inner = self.inner();
-        while seq.next_element_seed(inner)?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let inner = self.inner();
-        while map.next_key::<Skip>()?.is_some() {
-            map.next_value_seed(inner)?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::nesting;
-
-    #[test]
-    fn nesting_counts_containers_outside_strings_only() {
-        assert_eq!(nesting(r#"{"a":[1,{"b":"[[[{{{"}]}"#).unwrap(), 3);
-        assert_eq!(nesting(r#"{"a":[1,{"b":[]}]}"#).unwrap(), 4);
-        assert_eq!(nesting(r#"["\"[[[[", "\\", [[]]]"#).unwrap(), 3);
-        assert_eq!(nesting("5").unwrap(), 0);
-        assert!(nesting("[1e999]").is_err());
-        assert!(nesting(r#""\ud800""#).is_err());
     }
 }
