@@ -28,6 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&descriptors),
     )?;
     tonic_prost_build::configure()
+        // prost's codec, encoding each message into room reserved for it (src/codec.rs).
+        .codec_path("crate::codec::ReservingCodec")
         .skip_debug(REDACTED.iter().map(|path| format!(".{path}")))
         .compile_fds(descriptors)?;
     Ok(())

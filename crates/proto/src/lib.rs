@@ -3,6 +3,7 @@
 
 #![allow(clippy::doc_markdown, missing_debug_implementations)]
 
+pub mod codec;
 pub mod contract;
 mod rate_limits;
 mod redact;
