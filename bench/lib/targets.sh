@@ -53,8 +53,10 @@ add_key() {
 }
 
 # `keyroute dev`: edge, router and vault in one process; a BYOK key.
+# DEV_WRAP (an array, empty by default) goes before the binary, as the production ones'.
+declare -ga DEV_WRAP
 start_keyroute() {
-    start "$WORK/keyroute.log" "$BIN/keyroute" dev --upstream "openai=$UPSTREAM" \
+    start "$WORK/keyroute.log" "${DEV_WRAP[@]}" "$BIN/keyroute" dev --upstream "openai=$UPSTREAM" \
         --http-addr 127.0.0.1:0 --state-dir "$WORK/keyroute-state"
     KEYROUTE_PID=$STARTED
     wait_for "$KEYROUTE_PID" 60 grep -qs '^keyroute dev is running' "$WORK/keyroute.log" \
