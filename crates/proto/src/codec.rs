@@ -52,8 +52,4 @@ impl<T: Message> Encoder for ReservingEncoder<T> {
         item.encode(buf)
             .map_err(|error| Status::internal(format!("encoding a message: {error}")))
     }
-
-    fn buffer_settings(&self) -> BufferSettings {
-        BufferSettings::default()
-    }
 }

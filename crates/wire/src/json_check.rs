@@ -23,11 +23,7 @@ pub(crate) const SERDE_JSON_DEPTH: usize = 127;
 /// most `max_depth` levels of arrays and objects (at most [`SERDE_JSON_DEPTH`]).
 pub(crate) fn check(text: &str, max_depth: usize) -> Result<(), Refused> {
     let max_depth = max_depth.min(SERDE_JSON_DEPTH);
-    let mut cursor = Cursor {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-    };
+    let mut cursor = Cursor { text, at: 0 };
     // Bit `d` is set when the container `d + 1` levels down is an object.
     let mut objects: u128 = 0;
     let mut depth = 0;
@@ -90,13 +86,16 @@ pub(crate) fn check(text: &str, max_depth: usize) -> Result<(), Refused> {
 
 struct Cursor<'t> {
     text: &'t str,
-    bytes: &'t [u8],
     at: usize,
 }
 
-impl Cursor<'_> {
+impl<'t> Cursor<'t> {
+    fn bytes(&self) -> &'t [u8] {
+        self.text.as_bytes()
+    }
+
     fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
+        self.bytes().get(self.at).copied()
     }
 
     fn next(&mut self) -> Option<u8> {
@@ -120,7 +119,7 @@ impl Cursor<'_> {
     }
 
     fn literal(&mut self, rest: &[u8]) -> Result<(), Refused> {
-        if !self.bytes[self.at..].starts_with(rest) {
+        if !self.bytes()[self.at..].starts_with(rest) {
             return Err(Refused::Invalid);
         }
         self.at += rest.len();
@@ -143,7 +142,11 @@ impl Cursor<'_> {
     /// The rest of a string, its opening quote read.
     fn string(&mut self) -> Result<(), Refused> {
         loop {
-            while let Some(word) = self.bytes.get(self.at..).and_then(<[u8]>::first_chunk::<8>) {
+            while let Some(word) = self
+                .bytes()
+                .get(self.at..)
+                .and_then(<[u8]>::first_chunk::<8>)
+            {
                 let hits = escape_mask(u64::from_le_bytes(*word));
                 if hits != 0 {
                     self.at += (hits.trailing_zeros() / 8) as usize;
@@ -201,7 +204,7 @@ impl Cursor<'_> {
     /// The rest of a number, its first byte (`-` or a digit) read.
     fn number(&mut self) -> Result<(), Refused> {
         let start = self.at - 1;
-        let mut first = self.bytes[start];
+        let mut first = self.bytes()[start];
         if first == b'-' {
             first = self.next().ok_or(Refused::Invalid)?;
         }

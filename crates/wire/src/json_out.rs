@@ -36,8 +36,7 @@ pub(crate) fn joined<'t>(mut pieces: impl Iterator<Item = &'t str>) -> std::borr
 }
 
 /// Copies `json` (trimmed) when a `Value` would accept it, checked without building one, and
-/// says whether it did. JSON the edge wrote (tool schemas and inputs) is compact and sorted
-/// already, so this writes what parsing and re-serializing wrote, without the tree.
+/// says whether it did: a tool schema or input goes on as the client wrote it.
 pub(crate) fn copy_json(out: &mut Vec<u8>, json: &str) -> bool {
     if json_check::check(json, json_check::SERDE_JSON_DEPTH).is_err() {
         return false;
