@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::input::{invalid, read_input};
+use super::input_body::{ResponsesBody, TextOr};
 use super::tools::{read_tool_choice, read_tools};
 use crate::canonical::pb;
 use crate::ingress::IngressError;
 use crate::json::str_of;
+use crate::lenient;
 use crate::responses::{ResponseContext, ResponsesClientRequest};
 
 /// The `include` value that asks for reasoning items the client can send back.
@@ -228,13 +230,26 @@ fn echo(object: &mut Map<String, Value>) -> Map<String, Value> {
 }
 
 /// Parses a client's `POST /v1/responses` body into the canonical chat, how it wants the
-/// answer delivered, and what the answer must repeat.
+/// answer delivered, and what the answer must repeat. `input` is read typed
+/// ([`ResponsesBody`]); the other fields, small, as trees.
 pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|error| IngressError::not_json(&error))?;
-    let Value::Object(mut body) = value else {
+    let body = lenient::parse::<ResponsesBody<'_>>(body)
+        .map_err(|error| IngressError::not_json(&error))?;
+    let Some(ResponsesBody { input, rest }) = body.into_object() else {
         return Err(invalid("", "the body must be a JSON object"));
     };
+    translate(rest, || match input {
+        TextOr::Null => None,
+        input => Some(read_input(input)),
+    })
+}
+
+/// The request from its fields other than `input` (`body`), and `input` read by
+/// `read_input` (`None` when absent or null) at the point where its faults are named.
+pub(super) fn translate(
+    mut body: Map<String, Value>,
+    read_input: impl FnOnce() -> Option<Result<Vec<pb::Message>, IngressError>>,
+) -> Result<ResponsesClientRequest, IngressError> {
     let object = &body;
     let model = match object.get("model") {
         Some(Value::String(model)) if !model.is_empty() => model,
@@ -255,10 +270,10 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError
             name: String::new(),
         });
     }
-    match object.get("input") {
-        Some(input) if !input.is_null() => messages.extend(read_input(input)?),
-        _ if previous_response_id.is_empty() => return Err(invalid("input", "is required")),
-        _ => {}
+    match read_input() {
+        Some(input) => messages.extend(input?),
+        None if previous_response_id.is_empty() => return Err(invalid("input", "is required")),
+        None => {}
     }
 
     let mut tools = read_tools(object.get("tools"))?;

@@ -5,16 +5,15 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
+use super::input_body::{Input, ItemIn, Loose, PartIn, TextOr};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::ingress::IngressError;
-use crate::json::str_of;
+use crate::lenient::Obj;
 use crate::responses::{REDACTED_PREFIX, THOUGHT_SIGNATURE_PREFIX, namespaced};
 
 /// Items the model's hosted tools left in a conversation (the server ran them; what they found
 /// already shaped the assistant's messages). The canonical chat has no place for them: skipped.
-const SERVER_RECORDS: &[&str] = &[
+pub(super) const SERVER_RECORDS: &[&str] = &[
     "web_search_call",
     "file_search_call",
     "code_interpreter_call",
@@ -25,7 +24,7 @@ const SERVER_RECORDS: &[&str] = &[
 
 /// Items a client runs or answers itself, whose calls and outputs the canonical chat cannot
 /// carry to any upstream.
-const CLIENT_TOOL_ITEMS: &[&str] = &[
+pub(super) const CLIENT_TOOL_ITEMS: &[&str] = &[
     "computer_call",
     "computer_call_output",
     "local_shell_call",
@@ -57,14 +56,14 @@ pub(super) fn custom_tools_unsupported(at: &str) -> IngressError {
     )
 }
 
-fn text_part(text: &str) -> pb::ContentPart {
+pub(super) fn text_part(text: &str) -> pb::ContentPart {
     pb::ContentPart {
         part: Some(Part::Text(text.to_owned())),
         ..Default::default()
     }
 }
 
-fn message(role: pb::Role, content: Vec<pb::ContentPart>) -> pb::Message {
+pub(super) fn message(role: pb::Role, content: Vec<pb::ContentPart>) -> pb::Message {
     pb::Message {
         role: role as i32,
         content,
@@ -73,17 +72,20 @@ fn message(role: pb::Role, content: Vec<pb::ContentPart>) -> pb::Message {
 }
 
 /// Reads `input`: a string (one user message) or an array of items.
-pub(super) fn read_input(input: &Value) -> Result<Vec<pb::Message>, IngressError> {
+pub(super) fn read_input(input: Input<'_>) -> Result<Vec<pb::Message>, IngressError> {
     match input {
-        Value::String(text) => Ok(vec![message(pb::Role::User, vec![text_part(text)])]),
-        Value::Array(items) => {
-            let mut reader = Reader::default();
+        TextOr::Text(text) => Ok(vec![message(pb::Role::User, vec![text_part(&text)])]),
+        TextOr::List(items) => {
+            let mut reader = Reader {
+                messages: Vec::with_capacity(items.len()),
+                ..Reader::default()
+            };
             for (i, item) in items.iter().enumerate() {
-                reader.item(item, &format!("input[{i}]"))?;
+                reader.item(item, i)?;
             }
             Ok(reader.messages)
         }
-        _ => Err(invalid(
+        TextOr::Null | TextOr::Other => Err(invalid(
             "input",
             "must be a string or an array of input items",
         )),
@@ -100,50 +102,53 @@ struct Reader {
     calls: HashMap<String, String>,
 }
 
-fn required_str<'v>(item: &'v Value, key: &str, at: &str) -> Result<&'v str, IngressError> {
-    match item.get(key) {
-        Some(Value::String(value)) if !value.is_empty() => Ok(value),
-        None | Some(Value::Null) | Some(Value::String(_)) => {
-            Err(invalid(&format!("{at}.{key}"), "is required"))
-        }
-        Some(_) => Err(invalid(&format!("{at}.{key}"), "must be a string")),
+/// Where item `i` of `input` is, for a fault's name.
+fn at(i: usize) -> String {
+    format!("input[{i}]")
+}
+
+fn required_str<'v>(field: &'v Loose<'_>, key: &str, i: usize) -> Result<&'v str, IngressError> {
+    match field {
+        Loose::Text(value) if !value.is_empty() => Ok(value),
+        Loose::Null | Loose::Text(_) => Err(invalid(&format!("{}.{key}", at(i)), "is required")),
+        Loose::Other(_) => Err(invalid(&format!("{}.{key}", at(i)), "must be a string")),
     }
 }
 
 impl Reader {
-    fn item(&mut self, item: &Value, at: &str) -> Result<(), IngressError> {
-        if !item.is_object() {
-            return Err(invalid(at, "must be an object"));
-        }
-        let kind = match item.get("type") {
-            Some(Value::String(kind)) => kind.as_str(),
-            None | Some(Value::Null) if item.get("role").is_some() => "message",
-            None | Some(Value::Null) if item.get("id").is_some() => "item_reference",
-            None | Some(Value::Null) => {
-                return Err(invalid(&format!("{at}.type"), "is required"));
+    fn item(&mut self, item: &Obj<ItemIn<'_>>, i: usize) -> Result<(), IngressError> {
+        let Some(item) = item.object() else {
+            return Err(invalid(&at(i), "must be an object"));
+        };
+        let kind = match &item.kind {
+            Loose::Text(kind) => kind.as_ref(),
+            Loose::Null if item.role.present => "message",
+            Loose::Null if item.id.present => "item_reference",
+            Loose::Null => return Err(invalid(&format!("{}.type", at(i)), "is required")),
+            Loose::Other(_) => {
+                return Err(invalid(&format!("{}.type", at(i)), "must be a string"));
             }
-            Some(_) => return Err(invalid(&format!("{at}.type"), "must be a string")),
         };
         match kind {
-            "message" => self.message(item, at),
-            "function_call" => self.function_call(item, at),
-            "function_call_output" => self.function_call_output(item, at),
-            "reasoning" => self.reasoning(item, at),
+            "message" => self.message(item, i),
+            "function_call" => self.function_call(item, i),
+            "function_call_output" => self.function_call_output(item, i),
+            "reasoning" => self.reasoning(item, i),
             "item_reference" => Err(invalid(
-                at,
+                &at(i),
                 "item references are not supported: keyroute stores no items; send the item \
                  itself",
             )),
             "custom_tool_call" | "custom_tool_call_output" => {
-                Err(custom_tools_unsupported(&format!("{at}.type")))
+                Err(custom_tools_unsupported(&format!("{}.type", at(i))))
             }
             record if SERVER_RECORDS.contains(&record) => Ok(()),
             client if CLIENT_TOOL_ITEMS.contains(&client) => Err(invalid(
-                &format!("{at}.type"),
+                &format!("{}.type", at(i)),
                 format!("{client:?} items are not supported: keyroute carries function calls only"),
             )),
             other => Err(invalid(
-                &format!("{at}.type"),
+                &format!("{}.type", at(i)),
                 format!("{other:?} is not an input item type keyroute knows"),
             )),
         }
@@ -157,21 +162,21 @@ impl Reader {
         }
     }
 
-    fn message(&mut self, item: &Value, at: &str) -> Result<(), IngressError> {
-        let role = match str_of(item, "role") {
+    fn message(&mut self, item: &ItemIn<'_>, i: usize) -> Result<(), IngressError> {
+        let role = match item.role.value.as_str() {
             "user" => pb::Role::User,
             "system" => pb::Role::System,
             "developer" => pb::Role::Developer,
             "assistant" => pb::Role::Assistant,
-            "" => return Err(invalid(&format!("{at}.role"), "is required")),
+            "" => return Err(invalid(&format!("{}.role", at(i)), "is required")),
             other => {
                 return Err(invalid(
-                    &format!("{at}.role"),
+                    &format!("{}.role", at(i)),
                     format!("{other:?} is not one of user, assistant, system, developer"),
                 ));
             }
         };
-        let content = read_content(item.get("content"), &format!("{at}.content"))?;
+        let content = read_content(&item.content, &format!("{}.content", at(i)))?;
         if role == pb::Role::Assistant {
             self.assistant(content);
         } else {
@@ -181,13 +186,16 @@ impl Reader {
         Ok(())
     }
 
-    fn function_call(&mut self, item: &Value, at: &str) -> Result<(), IngressError> {
-        let call_id = required_str(item, "call_id", at)?;
-        let name = namespaced(str_of(item, "namespace"), required_str(item, "name", at)?);
-        let arguments = match item.get("arguments") {
-            Some(Value::String(arguments)) if !arguments.is_empty() => arguments.clone(),
-            None | Some(Value::Null) | Some(Value::String(_)) => "{}".to_owned(),
-            Some(other) => crate::ingress::json_text(other),
+    fn function_call(&mut self, item: &ItemIn<'_>, i: usize) -> Result<(), IngressError> {
+        let call_id = required_str(&item.call_id, "call_id", i)?;
+        let name = namespaced(
+            item.namespace.as_str(),
+            required_str(&item.name, "name", i)?,
+        );
+        let arguments = match &item.arguments {
+            Loose::Text(arguments) if !arguments.is_empty() => arguments.as_ref().to_owned(),
+            Loose::Null | Loose::Text(_) => "{}".to_owned(),
+            Loose::Other(other) => crate::ingress::json_text(other),
         };
         self.calls.insert(call_id.to_owned(), name.clone());
         let part = pb::ContentPart {
@@ -203,38 +211,40 @@ impl Reader {
         Ok(())
     }
 
-    fn function_call_output(&mut self, item: &Value, at: &str) -> Result<(), IngressError> {
-        let call_id = match item.get("call_id") {
-            Some(Value::String(id)) if !id.is_empty() => id.as_str(),
+    fn function_call_output(&mut self, item: &ItemIn<'_>, i: usize) -> Result<(), IngressError> {
+        let call_id = match &item.call_id {
+            Loose::Text(id) if !id.is_empty() => id.as_ref(),
             _ => {
                 return Err(invalid(
-                    &format!("{at}.call_id"),
+                    &format!("{}.call_id", at(i)),
                     "is required: an output answers the function call with this call_id",
                 ));
             }
         };
-        let content = match item.get("output") {
-            Some(Value::String(text)) => vec![text_part(text)],
-            Some(Value::Array(parts)) => parts
+        let content = match &item.output {
+            TextOr::Text(text) => vec![text_part(text)],
+            TextOr::List(parts) => parts
                 .iter()
                 .enumerate()
-                .map(|(j, part)| read_part(part, &format!("{at}.output[{j}]")))
+                .map(|(j, part)| read_part(part, &format!("{}.output[{j}]", at(i))))
                 .collect::<Result<_, _>>()?,
-            None | Some(Value::Null) => {
-                return Err(invalid(&format!("{at}.output"), "is required"));
+            TextOr::Null => {
+                return Err(invalid(&format!("{}.output", at(i)), "is required"));
             }
-            Some(_) => {
+            TextOr::Other => {
                 return Err(invalid(
-                    &format!("{at}.output"),
+                    &format!("{}.output", at(i)),
                     "must be a string or an array of content parts",
                 ));
             }
         };
-        let name = self
-            .calls
-            .get(call_id)
-            .cloned()
-            .unwrap_or_else(|| namespaced(str_of(item, "namespace"), str_of(item, "name")));
+        let name = self.calls.get(call_id).cloned().unwrap_or_else(|| {
+            let name = match &item.name {
+                Loose::Text(name) => name.as_ref(),
+                _ => "",
+            };
+            namespaced(item.namespace.as_str(), name)
+        });
         let part = pb::ContentPart {
             part: Some(Part::ToolResult(pb::ToolResult {
                 tool_call_id: call_id.to_owned(),
@@ -252,20 +262,20 @@ impl Reader {
         Ok(())
     }
 
-    fn reasoning(&mut self, item: &Value, at: &str) -> Result<(), IngressError> {
-        let summary = texts(item, "summary", at)?;
+    fn reasoning(&mut self, item: &ItemIn<'_>, i: usize) -> Result<(), IngressError> {
+        let summary = texts(&item.summary, "summary", i)?;
         let text = if summary.is_empty() {
-            texts(item, "content", at)?
+            texts(&item.content, "content", i)?
         } else {
             summary
         };
-        let id = str_of(item, "id").to_owned();
-        let encrypted = match item.get("encrypted_content") {
-            Some(Value::String(encrypted)) => encrypted.as_str(),
-            None | Some(Value::Null) => "",
-            Some(_) => {
+        let id = item.id.value.as_str().to_owned();
+        let encrypted = match &item.encrypted_content {
+            Loose::Text(encrypted) => encrypted.as_ref(),
+            Loose::Null => "",
+            Loose::Other(_) => {
                 return Err(invalid(
-                    &format!("{at}.encrypted_content"),
+                    &format!("{}.encrypted_content", at(i)),
                     "must be a string",
                 ));
             }
@@ -305,44 +315,51 @@ impl Reader {
 }
 
 /// The texts of a reasoning item's `summary` or `content` parts, joined by a blank line.
-fn texts(item: &Value, key: &str, at: &str) -> Result<String, IngressError> {
-    let parts = match item.get(key) {
-        None | Some(Value::Null) => return Ok(String::new()),
-        Some(Value::Array(parts)) => parts,
-        Some(_) => return Err(invalid(&format!("{at}.{key}"), "must be an array")),
+fn texts(parts: &TextOr<'_, Obj<PartIn<'_>>>, key: &str, i: usize) -> Result<String, IngressError> {
+    let parts = match parts {
+        TextOr::Null => return Ok(String::new()),
+        TextOr::List(parts) => parts,
+        TextOr::Text(_) | TextOr::Other => {
+            return Err(invalid(&format!("{}.{key}", at(i)), "must be an array"));
+        }
     };
     let mut texts = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
-        let text = part
-            .get("text")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid(&format!("{at}.{key}[{j}].text"), "is required"))?;
-        texts.push(text);
+        let Loose::Text(text) = &part.text else {
+            return Err(invalid(
+                &format!("{}.{key}[{j}].text", at(i)),
+                "is required",
+            ));
+        };
+        texts.push(text.as_ref());
     }
     Ok(texts.join("\n\n"))
 }
 
 /// Reads a message's `content`: a string or an array of parts.
-fn read_content(content: Option<&Value>, at: &str) -> Result<Vec<pb::ContentPart>, IngressError> {
+fn read_content(
+    content: &TextOr<'_, Obj<PartIn<'_>>>,
+    at: &str,
+) -> Result<Vec<pb::ContentPart>, IngressError> {
     match content {
-        Some(Value::String(text)) => Ok(vec![text_part(text)]),
-        Some(Value::Array(parts)) => parts
+        TextOr::Text(text) => Ok(vec![text_part(text)]),
+        TextOr::List(parts) => parts
             .iter()
             .enumerate()
             .map(|(j, part)| read_part(part, &format!("{at}[{j}]")))
             .collect(),
-        None | Some(Value::Null) => Err(invalid(at, "is required")),
-        Some(_) => Err(invalid(at, "must be a string or an array of content parts")),
+        TextOr::Null => Err(invalid(at, "is required")),
+        TextOr::Other => Err(invalid(at, "must be a string or an array of content parts")),
     }
 }
 
 /// One content part: text (`input_text`, `output_text`), a `refusal` or an `input_image`.
-fn read_part(part: &Value, at: &str) -> Result<pb::ContentPart, IngressError> {
-    let mut read = match str_of(part, "type") {
-        "input_text" | "output_text" => text_part(required_text(part, "text", at)?),
+fn read_part(part: &PartIn<'_>, at: &str) -> Result<pb::ContentPart, IngressError> {
+    let mut read = match part.kind.as_str() {
+        "input_text" | "output_text" => text_part(required_text(&part.text, "text", at)?),
         "refusal" => pb::ContentPart {
             refusal: true,
-            ..text_part(required_text(part, "refusal", at)?)
+            ..text_part(required_text(&part.refusal, "refusal", at)?)
         },
         "input_image" => image(part, at)?,
         "input_file" => {
@@ -364,38 +381,35 @@ fn read_part(part: &Value, at: &str) -> Result<pb::ContentPart, IngressError> {
         }
     };
     // An explicit prompt-cache breakpoint marks the same place for providers that take hints.
-    if part
-        .get("prompt_cache_breakpoint")
-        .is_some_and(Value::is_object)
-    {
+    if part.prompt_cache_breakpoint.object().is_some() {
         read.cache = Some(pb::CacheHint::default());
     }
     Ok(read)
 }
 
-fn required_text<'v>(part: &'v Value, key: &str, at: &str) -> Result<&'v str, IngressError> {
-    match part.get(key) {
-        Some(Value::String(text)) => Ok(text),
-        None | Some(Value::Null) => Err(invalid(&format!("{at}.{key}"), "is required")),
-        Some(_) => Err(invalid(&format!("{at}.{key}"), "must be a string")),
+fn required_text<'v>(field: &'v Loose<'_>, key: &str, at: &str) -> Result<&'v str, IngressError> {
+    match field {
+        Loose::Text(text) => Ok(text),
+        Loose::Null => Err(invalid(&format!("{at}.{key}"), "is required")),
+        Loose::Other(_) => Err(invalid(&format!("{at}.{key}"), "must be a string")),
     }
 }
 
-fn image(part: &Value, at: &str) -> Result<pb::ContentPart, IngressError> {
-    match part.get("image_url") {
-        Some(Value::String(url)) if !url.is_empty() => Ok(pb::ContentPart {
+fn image(part: &PartIn<'_>, at: &str) -> Result<pb::ContentPart, IngressError> {
+    match &part.image_url {
+        Loose::Text(url) if !url.is_empty() => Ok(pb::ContentPart {
             part: Some(Part::Image(pb::Image {
-                source: Some(pb::image::Source::Url(url.clone())),
-                detail: str_of(part, "detail").to_owned(),
+                source: Some(pb::image::Source::Url(url.as_ref().to_owned())),
+                detail: part.detail.as_str().to_owned(),
                 ..Default::default()
             })),
             ..Default::default()
         }),
-        Some(value) if !value.is_null() && !value.is_string() => Err(invalid(
+        Loose::Other(_) => Err(invalid(
             &format!("{at}.image_url"),
             "must be a string (an https or data: URL)",
         )),
-        _ if part.get("file_id").is_some_and(|id| !id.is_null()) => Err(invalid(
+        _ if !matches!(part.file_id, Loose::Null) => Err(invalid(
             &format!("{at}.file_id"),
             "file ids are not supported: keyroute stores no files; send the image as \
              image_url (an https or data: URL)",

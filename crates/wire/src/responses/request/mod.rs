@@ -11,6 +11,7 @@ mod build;
 mod egress_body;
 mod ingress;
 mod input;
+mod input_body;
 mod tools;
 
 pub use build::{Endpoint, build_request};
@@ -22,6 +23,10 @@ mod build_tests;
 #[cfg(test)]
 mod egress_equivalence_tests;
 #[cfg(test)]
+mod ingress_equivalence_tests;
+#[cfg(test)]
 mod ingress_tests;
 #[cfg(test)]
 mod legacy_egress;
+#[cfg(test)]
+mod legacy_input;
