@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::input::{invalid, read_input};
-use super::input_body::{ResponsesBody, TextOr};
+use super::input_body::{ResponsesBody, SchemaTexts, TextOr};
 use super::tools::{read_tool_choice, read_tools};
 use crate::canonical::pb;
 use crate::ingress::IngressError;
@@ -235,20 +235,36 @@ fn echo(object: &mut Map<String, Value>) -> Map<String, Value> {
 pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError> {
     let body = lenient::parse::<ResponsesBody<'_>>(body)
         .map_err(|error| IngressError::not_json(&error))?;
-    let Some(ResponsesBody { input, rest }) = body.into_object() else {
+    let Some(ResponsesBody {
+        input,
+        tools,
+        mut rest,
+    }) = body.into_object()
+    else {
         return Err(invalid("", "the body must be a JSON object"));
     };
-    translate(rest, || match input {
-        TextOr::Null => None,
-        input => Some(read_input(input)),
-    })
+    // The tools as a tree too: the answer repeats them, and their faults are named from it.
+    if let Some(tree) = tools.to_value() {
+        rest.insert("tools".to_owned(), tree);
+    }
+    let schemas = SchemaTexts::of(&tools);
+    translate(
+        rest,
+        || match input {
+            TextOr::Null => None,
+            input => Some(read_input(input)),
+        },
+        |i, member| schemas.get(i, member),
+    )
 }
 
-/// The request from its fields other than `input` (`body`), and `input` read by
-/// `read_input` (`None` when absent or null) at the point where its faults are named.
-pub(super) fn translate(
+/// The request from its fields other than `input` (`body`), `input` read by `read_input`
+/// (`None` when absent or null) at the point where its faults are named, and each function's
+/// schema as the client wrote it from `schema` (see `read_tools`).
+pub(super) fn translate<'s>(
     mut body: Map<String, Value>,
     read_input: impl FnOnce() -> Option<Result<Vec<pb::Message>, IngressError>>,
+    schema: impl Fn(usize, Option<usize>) -> Option<&'s str>,
 ) -> Result<ResponsesClientRequest, IngressError> {
     let object = &body;
     let model = match object.get("model") {
@@ -276,7 +292,7 @@ pub(super) fn translate(
         None => {}
     }
 
-    let mut tools = read_tools(object.get("tools"))?;
+    let mut tools = read_tools(object.get("tools"), schema)?;
     let tool_choice = read_tool_choice(object.get("tool_choice"), &mut tools)?;
     let (reasoning, reasoning_summary) = read_reasoning(object)?;
     let max_tokens = match object.get("max_output_tokens") {

@@ -11,6 +11,7 @@ use super::legacy_input::legacy_parse_request;
 use super::parse_request;
 use crate::generated::{array, either, leading, leaf, name, object, one_of, text};
 use crate::ingress::IngressError;
+use crate::ingress_check::{SPACED_SCHEMA, kept_as_tree_writes, refused_kept_values};
 use crate::responses::{REDACTED_PREFIX, ResponseContext, THOUGHT_SIGNATURE_PREFIX};
 
 /// What a reading gives, comparable.
@@ -20,9 +21,16 @@ fn reading(read: Result<crate::responses::ResponsesClientRequest, IngressError>)
     read.map(|read| (read.request, read.stream, read.context))
 }
 
+/// The typed reading, with the schemas it keeps as the client wrote them as a tree writes
+/// them.
+fn typed(body: &[u8]) -> Reading {
+    reading(parse_request(body))
+        .map(|(request, stream, context)| (kept_as_tree_writes(request), stream, context))
+}
+
 fn same_reading(body: &str) {
     assert_eq!(
-        reading(parse_request(body.as_bytes())),
+        typed(body.as_bytes()),
         reading(legacy_parse_request(body.as_bytes())),
         "{body}"
     );
@@ -101,6 +109,35 @@ fn item() -> BoxedStrategy<String> {
     either(prop_oneof![4 => leading("type", name(kinds), rest.clone()), 1 => rest].boxed())
 }
 
+fn tools() -> BoxedStrategy<String> {
+    let parameters = prop_oneof![
+        2 => leaf(),
+        2 => Just(r#"{"type":"object","properties":{"b":{},"a":{"type":"string"}}}"#.to_owned()),
+        1 => Just(SPACED_SCHEMA.to_owned()),
+    ]
+    .boxed();
+    let function = object(vec![
+        ("type", name(&["function", "custom", ""])),
+        ("name", name(&["f", ""])),
+        ("description", text()),
+        ("parameters", parameters),
+        ("strict", leaf()),
+    ]);
+    let namespace = object(vec![
+        ("type", name(&["namespace"])),
+        ("name", name(&["ns", ""])),
+        ("description", text()),
+        ("tools", either(array(either(function.clone())))),
+    ]);
+    let hosted = one_of(&[
+        r#"{"type":"web_search"}"#,
+        r#"{"type":"mcp","server_label":"m"}"#,
+    ]);
+    either(array(
+        prop_oneof![4 => either(function), 2 => namespace, 1 => hosted].boxed(),
+    ))
+}
+
 fn body() -> BoxedStrategy<String> {
     let input = prop_oneof![1 => text(), 4 => array(item())].boxed();
     let rest = object(vec![
@@ -113,7 +150,8 @@ fn body() -> BoxedStrategy<String> {
         ("max_output_tokens", leaf()),
         ("user", text()),
         ("metadata", either(object(vec![("k", text())]))),
-        ("tools", leaf()),
+        ("tools", tools()),
+        ("tool_choice", name(&["auto", "none", "required"])),
         ("x_vendor", leaf()),
         ("model", leaf()),
     ]);
@@ -149,6 +187,7 @@ fn good_body() -> BoxedStrategy<String> {
             one_of(&[
                 "[]",
                 r#"[{"type":"function","name":"exec","description":"d","parameters":{"type":"object","properties":{"b":{},"a":{}}},"strict":false}]"#,
+                r#"[{"type":"namespace","name":"ns","description":"d","tools":[{"type":"function","name":"f","parameters":{"b":1,"a":2}},{"type":"function","name":"g","parameters":null}]},{"type":"web_search"}]"#,
             ]),
         ),
         (
@@ -223,9 +262,36 @@ fn malformed_and_faulty_bodies_fail_as_before() {
     // Bytes that are not UTF-8, in a field nobody reads: `Value` refused them.
     let body =
         b"{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":\"hi\",\"x\":\"\xff\"}]}";
-    assert_eq!(
-        reading(parse_request(body)),
-        reading(legacy_parse_request(body))
+    assert_eq!(typed(body), reading(legacy_parse_request(body)));
+    assert!(parse_request(body).is_err());
+}
+
+#[test]
+fn tool_schemas_keep_the_clients_bytes() {
+    let body = format!(
+        r#"{{"model":"m","input":"hi","tools":[{{"type":"function","name":"f","parameters": {SPACED_SCHEMA} }},{{"type":"namespace","name":"ns","tools":[{{"type":"function","name":"g","parameters":{SPACED_SCHEMA}}}]}}]}}"#
     );
+    let read = parse_request(body.as_bytes()).unwrap();
+    assert_eq!(read.request.tools[0].parameters_json, SPACED_SCHEMA);
+    assert_eq!(read.request.tools[1].parameters_json, SPACED_SCHEMA);
+    assert_eq!(read.request.tools[1].name, "ns__g");
+    // The answer still repeats the tools as a tree.
+    assert_eq!(
+        read.context.echo["tools"][0]["parameters"]["properties"]["z"]["type"],
+        "string"
+    );
+    same_reading(&body);
+}
+
+#[test]
+fn kept_schemas_are_refused_where_a_tree_refused_them() {
+    for value in &refused_kept_values() {
+        let body = format!(
+            r#"{{"model":"m","input":"hi","tools":[{{"type":"function","name":"f","parameters":{value}}}]}}"#
+        );
+        same_reading(&body);
+    }
+    let body = b"{\"model\":\"m\",\"input\":\"hi\",\"tools\":[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{\"d\":\"\xff\"}}]}";
+    assert_eq!(typed(body), reading(legacy_parse_request(body)));
     assert!(parse_request(body).is_err());
 }

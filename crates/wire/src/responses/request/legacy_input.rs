@@ -356,9 +356,13 @@ pub(super) fn legacy_parse_request(
         return Err(invalid("", "the body must be a JSON object"));
     };
     let input = body.remove("input");
-    super::ingress::translate(body, || {
-        input
-            .filter(|input| !input.is_null())
-            .map(|input| legacy_read_input(&input))
-    })
+    super::ingress::translate(
+        body,
+        || {
+            input
+                .filter(|input| !input.is_null())
+                .map(|input| legacy_read_input(&input))
+        },
+        |_, _| None,
+    )
 }

@@ -39,14 +39,24 @@ pub(super) struct Tools {
     pub namespaces: Vec<String>,
 }
 
-fn function(tool: &Value, at: &str, namespace: &str) -> Result<pb::Tool, IngressError> {
+/// `schema` is the client's text of the tool's `parameters`, when known: it goes on as
+/// written; otherwise the tree is written again.
+fn function(
+    tool: &Value,
+    at: &str,
+    namespace: &str,
+    schema: Option<&str>,
+) -> Result<pb::Tool, IngressError> {
     let name = match tool.get("name") {
         Some(Value::String(name)) if !name.is_empty() => name,
         _ => return Err(invalid(&format!("{at}.name"), "is required")),
     };
     let parameters_json = match tool.get("parameters") {
         None | Some(Value::Null) => String::new(),
-        Some(schema @ Value::Object(_)) => crate::ingress::json_text(schema),
+        Some(tree @ Value::Object(_)) => match schema {
+            Some(text) => text.to_owned(),
+            None => crate::ingress::json_text(tree),
+        },
         Some(_) => {
             return Err(invalid(
                 &format!("{at}.parameters"),
@@ -69,8 +79,12 @@ fn function(tool: &Value, at: &str, namespace: &str) -> Result<pb::Tool, Ingress
     })
 }
 
-/// Reads `tools`.
-pub(super) fn read_tools(tools: Option<&Value>) -> Result<Tools, IngressError> {
+/// Reads `tools`; `schema(i, member)` gives the client's text of a function's schema, where
+/// known (see `SchemaTexts`).
+pub(super) fn read_tools<'s>(
+    tools: Option<&Value>,
+    schema: impl Fn(usize, Option<usize>) -> Option<&'s str>,
+) -> Result<Tools, IngressError> {
     let mut read = Tools::default();
     let list = match tools {
         None | Some(Value::Null) => return Ok(read),
@@ -80,7 +94,9 @@ pub(super) fn read_tools(tools: Option<&Value>) -> Result<Tools, IngressError> {
     for (i, tool) in list.iter().enumerate() {
         let at = format!("tools[{i}]");
         match tool.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "function" => read.functions.push(function(tool, &at, "")?),
+            "function" => read
+                .functions
+                .push(function(tool, &at, "", schema(i, None))?),
             "namespace" => {
                 let name = match tool.get("name") {
                     Some(Value::String(name)) if !name.is_empty() => name.as_str(),
@@ -92,7 +108,12 @@ pub(super) fn read_tools(tools: Option<&Value>) -> Result<Tools, IngressError> {
                 for (j, member) in inner.iter().enumerate() {
                     let member_at = format!("{at}.tools[{j}]");
                     match str_of(member, "type") {
-                        "function" => read.functions.push(function(member, &member_at, name)?),
+                        "function" => read.functions.push(function(
+                            member,
+                            &member_at,
+                            name,
+                            schema(i, Some(j)),
+                        )?),
                         "custom" => return Err(custom_tools_unsupported(&member_at)),
                         _ => {
                             return Err(invalid(&format!("{member_at}.type"), "must be function"));
