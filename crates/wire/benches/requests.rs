@@ -1,6 +1,8 @@
 //! Request translation cost per provider: parsing a client's OpenAI or Anthropic body into
 //! canonical form, and building each provider's request from canonical form, with heap
-//! allocations counted.
+//! allocations counted. `long/answer/responses` and `long/stream/responses` render a short
+//! answer for the long turn sent as a Responses request, whose every response object repeats
+//! the request's tools.
 //!
 //! `cargo bench -p keyroute-wire --bench requests`
 
@@ -11,7 +13,7 @@ use std::alloc::System;
 use criterion::{Criterion, criterion_group, criterion_main};
 use keyroute_bench::long_turn::long_turn;
 use keyroute_wire::anthropic::{self, Flavor};
-use keyroute_wire::canonical::pb;
+use keyroute_wire::canonical::{StreamDecoder, StreamRenderer, pb};
 use keyroute_wire::http::HttpRequest;
 use keyroute_wire::{bedrock, gemini, openai, responses};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -35,6 +37,28 @@ const CLIENT: &str = r#"{
   ],
   "temperature": 0.3, "max_completion_tokens": 512
 }"#;
+
+/// A short streamed chat completion, as an OpenAI upstream sends it.
+const ANSWER_STREAM: &str = concat!(
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-5\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Done: the tests pass.\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-5\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":30000,\"completion_tokens\":6,\"total_tokens\":30006}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+/// The short answer, streamed as Responses events for a request with `context` (which the
+/// edge hands the renderer, as here).
+fn stream_as_responses(context: responses::ResponseContext) -> usize {
+    let mut decoder = openai::OpenAiStreamDecoder::new();
+    let mut events = Vec::new();
+    decoder.feed(ANSWER_STREAM.as_bytes(), &mut events).unwrap();
+    decoder.finish(&mut events).unwrap();
+    let mut renderer = responses::ResponsesStreamRenderer::new(context);
+    let mut out = Vec::new();
+    for event in &events {
+        renderer.render(event, &mut out);
+    }
+    out.len()
+}
 
 /// Builds one provider's request from canonical form.
 type Builder = Box<dyn Fn(&pb::ChatRequest) -> HttpRequest>;
@@ -159,6 +183,30 @@ fn benches(c: &mut Criterion) {
             build(&long_request).body.len()
         });
     }
+    let long_context = responses::parse_request(&long_responses_body)
+        .unwrap()
+        .context;
+    let mut answer_events = Vec::new();
+    let mut decoder = openai::OpenAiStreamDecoder::new();
+    decoder
+        .feed(ANSWER_STREAM.as_bytes(), &mut answer_events)
+        .unwrap();
+    decoder.finish(&mut answer_events).unwrap();
+    let mut accumulated = keyroute_wire::canonical::Accumulator::default();
+    for event in &answer_events {
+        accumulated.push(event);
+    }
+    let answer = accumulated.finish();
+    report("long/answer/responses", || {
+        responses::render_response(&answer, &long_context).len()
+    });
+    let context = long_context.clone();
+    let region = Region::new(GLOBAL);
+    let bytes = stream_as_responses(context);
+    println!(
+        "long/stream/responses: {bytes} bytes, {} allocations",
+        region.change().allocations
+    );
 
     let mut group = c.benchmark_group("ingress");
     group.bench_function("openai", |b| {
@@ -182,6 +230,16 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("ingress/responses", |b| {
         b.iter(|| responses::parse_request(&long_responses_body).unwrap())
+    });
+    group.bench_function("answer/responses", |b| {
+        b.iter(|| responses::render_response(&answer, &long_context))
+    });
+    group.bench_function("stream/responses", |b| {
+        b.iter_batched(
+            || long_context.clone(),
+            stream_as_responses,
+            criterion::BatchSize::SmallInput,
+        )
     });
     for (name, build) in &builders {
         group.bench_function(format!("egress/{name}"), |b| {

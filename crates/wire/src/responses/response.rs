@@ -2,7 +2,11 @@
 //! upstream's (OpenAI's, Azure's) into canonical form. The item and object builders here are
 //! shared with the stream renderer, whose `response.completed` repeats the whole object.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use super::{
     PROVIDER, REDACTED_PREFIX, ResponseContext, THOUGHT_SIGNATURE_PREFIX, namespaced,
@@ -135,25 +139,75 @@ impl Outcome<'_> {
     };
 }
 
+/// The request's echo fields, each written once: every response object of an answer repeats
+/// them (a streamed one three times), and a coding agent's `tools` alone are tens of KB.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Echo(Vec<(String, Box<RawValue>)>);
+
+impl Echo {
+    pub fn of(context: &ResponseContext) -> Self {
+        let written = context.echo.iter().filter_map(|(key, value)| {
+            // Writing a tree into memory cannot fail.
+            Some((key.clone(), serde_json::value::to_raw_value(value).ok()?))
+        });
+        Self(written.collect())
+    }
+
+    fn get(&self, key: &str) -> Option<&RawValue> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| &**value)
+    }
+}
+
+/// A field of a response object: computed here, or one of the request's, already written.
+enum Field<'a> {
+    Value(Value),
+    Written(&'a RawValue),
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Field::Value(value) => value.serialize(serializer),
+            Field::Written(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
+/// A whole Response object, its keys in the order a `Map` keeps them.
+pub(super) struct ResponseObject<'a>(BTreeMap<&'a str, Field<'a>>);
+
+impl Serialize for ResponseObject<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
 /// A whole Response object: the computed fields, OpenAI's defaults for the required fields
 /// the request did not set, and the request's echo fields.
-pub(super) fn response_object(
+pub(super) fn response_object<'a>(
     head: &Head,
     outcome: Outcome<'_>,
     output: Vec<Value>,
     usage: Option<&pb::Usage>,
-    context: &ResponseContext,
-) -> Value {
-    let mut object = Map::new();
-    object.insert("parallel_tool_calls".into(), Value::Bool(true));
-    object.insert("tool_choice".into(), Value::String("auto".into()));
-    object.insert("tools".into(), Value::Array(Vec::new()));
-    for (key, value) in &context.echo {
-        object.insert(key.clone(), value.clone());
+    echo: &'a Echo,
+) -> ResponseObject<'a> {
+    let mut object = BTreeMap::new();
+    object.insert("parallel_tool_calls", Field::Value(Value::Bool(true)));
+    object.insert("tool_choice", Field::Value(Value::String("auto".into())));
+    object.insert("tools", Field::Value(Value::Array(Vec::new())));
+    for (key, value) in &echo.0 {
+        object.insert(key.as_str(), Field::Written(value));
     }
-    let model = match (head.model.as_str(), context.echo.get("model")) {
-        ("", Some(model)) => model.clone(),
-        (model, _) => Value::String(model.to_owned()),
+    let model = match (head.model.as_str(), echo.get("model")) {
+        ("", Some(model)) => Field::Written(model),
+        (model, _) => Field::Value(Value::String(model.to_owned())),
     };
     let computed = [
         ("id", Value::String(head.id.clone())),
@@ -174,14 +228,14 @@ pub(super) fn response_object(
                 None => Value::Null,
             },
         ),
-        ("model", model),
         ("output", Value::Array(output)),
         ("usage", usage.map(usage_json).unwrap_or(Value::Null)),
     ];
     for (key, value) in computed {
-        object.insert(key.into(), value);
+        object.insert(key, Field::Value(value));
     }
-    Value::Object(object)
+    object.insert("model", model);
+    ResponseObject(object)
 }
 
 /// A reasoning item; `encrypted` is set only when it is to be sent.
@@ -341,9 +395,10 @@ pub fn render_response(response: &pb::ChatResponse, context: &ResponseContext) -
         incomplete,
         error: (status == "failed").then_some(("server_error", "the model stopped with an error")),
     };
-    response_object(&head, outcome, output, response.usage.as_ref(), context)
-        .to_string()
-        .into_bytes()
+    let echo = Echo::of(context);
+    let object = response_object(&head, outcome, output, response.usage.as_ref(), &echo);
+    // Writing JSON into memory cannot fail.
+    serde_json::to_vec(&object).unwrap_or_default()
 }
 
 /// The canonical error for a Responses `error` object (`code`, `message`, and `type` when the

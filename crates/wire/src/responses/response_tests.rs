@@ -314,3 +314,52 @@ fn ids_and_codes() {
     );
     assert_eq!(failure_code(400, ""), "invalid_prompt");
 }
+
+/// An echo with a coding agent's tools: keys out of order at every level, nested arrays.
+fn agent_context() -> ResponseContext {
+    let mut context = context(true);
+    let tools = json!([
+        {"type": "function", "name": "exec", "strict": false,
+         "parameters": {"type": "object", "properties": {"z": {"type": "string"}, "a": {"enum": [1, "b", null]}}}},
+        {"type": "web_search", "user_location": {"type": "approximate", "city": "Zürich \"Z\""}},
+    ]);
+    context.echo.insert("tools".into(), tools);
+    context.echo.insert("model".into(), json!("echoed-model"));
+    context
+}
+
+/// The bytes are those a `Value` tree of the same object writes (keys sorted, compact): the
+/// echo fields are written once and repeated, not rebuilt, and must not change a byte.
+fn assert_written_as_a_tree(bytes: &[u8]) -> Value {
+    let tree: Value = serde_json::from_slice(bytes).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(bytes),
+        serde_json::to_string(&tree).unwrap()
+    );
+    tree
+}
+
+#[test]
+fn a_response_repeats_the_echo_exactly_as_a_tree_writes_it() {
+    let context = agent_context();
+    for (model, expected_model) in [("gpt-5-2025", "gpt-5-2025"), ("", "echoed-model")] {
+        let mut response = answer(
+            "resp_1",
+            vec![text("Hi", false), call("c1", "exec", "{\"b\":1}", "")],
+            FinishReason::ToolCalls,
+        );
+        response.model = model.into();
+        let object = assert_written_as_a_tree(&render_response(&response, &context));
+        assert_eq!(object["tools"], context.echo["tools"]);
+        assert_eq!(object["metadata"], json!({ "run": "7" }));
+        assert_eq!(object["tool_choice"], "required");
+        assert_eq!(object["status"], "completed");
+        assert_eq!(object["model"], expected_model);
+    }
+    // Without an echo, the defaults.
+    let response = answer("resp_2", vec![text("Hi", false)], FinishReason::Stop);
+    let object = assert_written_as_a_tree(&render_response(&response, &ResponseContext::default()));
+    assert_eq!(object["tools"], json!([]));
+    assert_eq!(object["tool_choice"], "auto");
+    assert_eq!(object["parallel_tool_calls"], true);
+}

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 
 use super::super::ResponseContext;
 use super::super::response::{
-    Head, Outcome, content_part, encrypted_of, failure_code, function_item, item_id, message_item,
-    reasoning_item, response_id, response_object, signature_item, status_of,
+    Echo, Head, Outcome, ResponseObject, content_part, encrypted_of, failure_code, function_item,
+    item_id, message_item, reasoning_item, response_id, response_object, signature_item, status_of,
 };
 use crate::canonical::pb::{self, FinishReason, complete_stream_response::Event};
 use crate::canonical::{StreamEvent, StreamRenderer};
@@ -31,6 +31,8 @@ use crate::canonical::{StreamEvent, StreamRenderer};
 #[derive(Debug)]
 pub struct ResponsesStreamRenderer {
     context: ResponseContext,
+    /// The request's echo fields, written once for the three response objects.
+    echo: Echo,
     head: Head,
     sequence: u64,
     started: bool,
@@ -95,8 +97,12 @@ struct DeltaOut<'a> {
 
 impl ResponsesStreamRenderer {
     /// `context` is the request's, from the Responses request parser.
-    pub fn new(context: ResponseContext) -> Self {
+    pub fn new(mut context: ResponseContext) -> Self {
+        // Written once; the trees are not needed again.
+        let echo = Echo::of(&context);
+        context.echo = serde_json::Map::new();
         Self {
+            echo,
             context,
             head: Head {
                 id: response_id(""),
@@ -132,11 +138,25 @@ impl ResponsesStreamRenderer {
         write(delta.kind, &delta, out);
     }
 
-    fn object(&self, outcome: Outcome<'_>, output: Vec<Value>) -> Value {
+    /// An event whose body is the whole response object.
+    fn emit_response(
+        &mut self,
+        kind: &str,
+        outcome: Outcome<'_>,
+        output: Vec<Value>,
+        out: &mut Vec<u8>,
+    ) {
+        let sequence_number = self.next_sequence();
         let usage = (outcome.status != "in_progress")
             .then_some(self.usage.as_ref())
             .flatten();
-        response_object(&self.head, outcome, output, usage, &self.context)
+        let response = response_object(&self.head, outcome, output, usage, &self.echo);
+        let event = ResponseEvent {
+            response,
+            sequence_number,
+            kind,
+        };
+        write(kind, &event, out);
     }
 
     /// `response.created` and `response.in_progress`, once, before anything else.
@@ -146,8 +166,7 @@ impl ResponsesStreamRenderer {
         }
         self.started = true;
         for kind in ["response.created", "response.in_progress"] {
-            let response = self.object(Outcome::IN_PROGRESS, Vec::new());
-            self.emit(kind, json!({ "response": response }), out);
+            self.emit_response(kind, Outcome::IN_PROGRESS, Vec::new(), out);
         }
     }
 
@@ -499,8 +518,8 @@ impl ResponsesStreamRenderer {
             error: (status == "failed")
                 .then_some(("server_error", "the model stopped with an error")),
         };
-        let response = self.object(outcome, self.output.clone());
-        self.emit(kind, json!({ "response": response }), out);
+        let output = self.output.clone();
+        self.emit_response(kind, outcome, output, out);
     }
 
     /// An `error` event (both the documented top-level fields and the `error` object OpenAI
@@ -523,9 +542,18 @@ impl ResponsesStreamRenderer {
             incomplete: None,
             error: Some((&code, &error.message)),
         };
-        let response = self.object(outcome, self.output.clone());
-        self.emit("response.failed", json!({ "response": response }), out);
+        let output = self.output.clone();
+        self.emit_response("response.failed", outcome, output, out);
     }
+}
+
+/// A `response.*` event: its keys in the order a `Map` keeps them.
+#[derive(Serialize)]
+struct ResponseEvent<'a> {
+    response: ResponseObject<'a>,
+    sequence_number: u64,
+    #[serde(rename = "type")]
+    kind: &'a str,
 }
 
 /// One `event:` line and its `data:` line.

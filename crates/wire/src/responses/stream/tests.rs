@@ -525,3 +525,29 @@ fn the_decoder_reports_errors_and_cut_streams() {
     assert_eq!(error.kind, ErrorKind::Malformed);
     assert!(decode(b"data: {not json\n\n", &[]).is_err());
 }
+
+/// Every `response.*` event is what a `Value` tree of the same event writes (keys sorted,
+/// compact), and its response object repeats the request's echo as it was.
+#[test]
+fn response_events_repeat_the_echo_exactly_as_a_tree_writes_it() {
+    let mut context = context();
+    let tools = serde_json::json!([
+        {"type": "function", "name": "exec",
+         "parameters": {"type": "object", "properties": {"z": {}, "a": {"enum": [2, "x"]}}}},
+    ]);
+    context.echo.insert("tools".into(), tools.clone());
+    context.echo.insert("store".into(), Value::Bool(false));
+    let bytes = render(&conversation(), context);
+    let text = String::from_utf8(bytes).unwrap();
+    let mut objects = 0;
+    for data in text.lines().filter_map(|line| line.strip_prefix("data: ")) {
+        let event: Value = serde_json::from_str(data).unwrap();
+        if let Some(response) = event.get("response") {
+            assert_eq!(data, serde_json::to_string(&event).unwrap());
+            assert_eq!(response["tools"], tools);
+            assert_eq!(response["store"], false);
+            objects += 1;
+        }
+    }
+    assert_eq!(objects, 3, "created, in_progress, completed");
+}
