@@ -127,15 +127,46 @@ impl TraceParent {
         self.trace_id
     }
 
+    /// The trace id as text, for a log line: written without `core::fmt`, whose 128-bit
+    /// hex formatting costs more than the rest of the id's handling.
+    pub fn trace_id_text(&self) -> TraceIdText {
+        let mut text = [0; 32];
+        hex_into(&mut text, &self.trace_id.to_bytes());
+        TraceIdText(text)
+    }
+
     /// The W3C `traceparent` value: `00-{trace id}-{span id}-{flags}`.
     pub fn header(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            self.trace_id,
-            self.span_id,
-            self.flags.to_u8()
-        )
+        let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        hex_into(&mut text[3..35], &self.trace_id.to_bytes());
+        hex_into(&mut text[36..52], &self.span_id.to_bytes());
+        hex_into(&mut text[53..], &[self.flags.to_u8()]);
+        ascii(&text).to_owned()
     }
+}
+
+/// A trace id's 32 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceIdText([u8; 32]);
+
+impl TraceIdText {
+    pub fn as_str(&self) -> &str {
+        ascii(&self.0)
+    }
+}
+
+/// Writes `bytes` as lowercase hex into `out` (twice their length).
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
+    }
+}
+
+/// Text made only of ASCII (hex digits and dashes), as a `str`.
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -162,6 +193,37 @@ mod tests {
             http::Version::HTTP_11,
             headers,
         )
+    }
+
+    /// The hand-written hex is what `core::fmt` writes for the same ids.
+    #[test]
+    fn ids_are_written_as_fmt_writes_them() {
+        for (trace, span, flags) in [
+            (0u128, 0u64, 0u8),
+            (1, 1, 1),
+            (u128::MAX, u64::MAX, 0xff),
+            (0x0af7651916cd43dd8448eb211c80319c, 0xb7ad6b7169203331, 1),
+            (
+                0x00f0_0000_0000_0000_0000_0000_0000_000a,
+                0x0a00_0000_0000_00f0,
+                0x10,
+            ),
+        ] {
+            let parent = TraceParent {
+                trace_id: TraceId::from(trace),
+                span_id: SpanId::from(span),
+                flags: TraceFlags::new(flags),
+            };
+            assert_eq!(
+                parent.header(),
+                format!("00-{trace:032x}-{span:016x}-{flags:02x}")
+            );
+            assert_eq!(parent.trace_id_text().as_str(), format!("{trace:032x}"));
+            assert_eq!(
+                parent.trace_id_text().as_str(),
+                parent.trace_id().to_string()
+            );
+        }
     }
 
     #[test]

@@ -222,10 +222,11 @@ impl Line {
             None
         });
         let model_call = self.note.is_some();
+        let trace_id = self.trace.trace_id_text();
         tracing::info!(
             target: TARGET,
             request_id = self.request_id.as_deref(),
-            trace_id = %self.trace.trace_id(),
+            trace_id = trace_id.as_str(),
             method = %self.method,
             endpoint = self.route.as_ref().map(MatchedPath::as_str),
             path = self.path.as_deref(),
