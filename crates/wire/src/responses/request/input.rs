@@ -4,6 +4,7 @@
 //! message.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use super::input_body::{Input, ItemIn, Loose, PartIn, TextOr};
 use crate::canonical::pb::{self, content_part::Part};
@@ -107,6 +108,21 @@ fn at(i: usize) -> String {
     format!("input[{i}]")
 }
 
+/// Where a content part is (`input[i].content[j]`, `input[i].output[j]`): written out only
+/// for a fault's name.
+#[derive(Debug, Clone, Copy)]
+struct PartAt {
+    item: usize,
+    field: &'static str,
+    part: usize,
+}
+
+impl fmt::Display for PartAt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "input[{}].{}[{}]", self.item, self.field, self.part)
+    }
+}
+
 fn required_str<'v>(field: &'v Loose<'_>, key: &str, i: usize) -> Result<&'v str, IngressError> {
     match field {
         Loose::Text(value) if !value.is_empty() => Ok(value),
@@ -176,7 +192,7 @@ impl Reader {
                 ));
             }
         };
-        let content = read_content(&item.content, &format!("{}.content", at(i)))?;
+        let content = read_content(&item.content, i)?;
         if role == pb::Role::Assistant {
             self.assistant(content);
         } else {
@@ -226,7 +242,14 @@ impl Reader {
             TextOr::List(parts) => parts
                 .iter()
                 .enumerate()
-                .map(|(j, part)| read_part(part, &format!("{}.output[{j}]", at(i))))
+                .map(|(j, part)| {
+                    let at = PartAt {
+                        item: i,
+                        field: "output",
+                        part: j,
+                    };
+                    read_part(part, at)
+                })
                 .collect::<Result<_, _>>()?,
             TextOr::Null => {
                 return Err(invalid(&format!("{}.output", at(i)), "is required"));
@@ -339,22 +362,32 @@ fn texts(parts: &TextOr<'_, Obj<PartIn<'_>>>, key: &str, i: usize) -> Result<Str
 /// Reads a message's `content`: a string or an array of parts.
 fn read_content(
     content: &TextOr<'_, Obj<PartIn<'_>>>,
-    at: &str,
+    i: usize,
 ) -> Result<Vec<pb::ContentPart>, IngressError> {
     match content {
         TextOr::Text(text) => Ok(vec![text_part(text)]),
         TextOr::List(parts) => parts
             .iter()
             .enumerate()
-            .map(|(j, part)| read_part(part, &format!("{at}[{j}]")))
+            .map(|(j, part)| {
+                let at = PartAt {
+                    item: i,
+                    field: "content",
+                    part: j,
+                };
+                read_part(part, at)
+            })
             .collect(),
-        TextOr::Null => Err(invalid(at, "is required")),
-        TextOr::Other => Err(invalid(at, "must be a string or an array of content parts")),
+        TextOr::Null => Err(invalid(&format!("{}.content", at(i)), "is required")),
+        TextOr::Other => Err(invalid(
+            &format!("{}.content", at(i)),
+            "must be a string or an array of content parts",
+        )),
     }
 }
 
 /// One content part: text (`input_text`, `output_text`), a `refusal` or an `input_image`.
-fn read_part(part: &PartIn<'_>, at: &str) -> Result<pb::ContentPart, IngressError> {
+fn read_part(part: &PartIn<'_>, at: PartAt) -> Result<pb::ContentPart, IngressError> {
     let mut read = match part.kind.as_str() {
         "input_text" | "output_text" => text_part(required_text(&part.text, "text", at)?),
         "refusal" => pb::ContentPart {
@@ -387,7 +420,7 @@ fn read_part(part: &PartIn<'_>, at: &str) -> Result<pb::ContentPart, IngressErro
     Ok(read)
 }
 
-fn required_text<'v>(field: &'v Loose<'_>, key: &str, at: &str) -> Result<&'v str, IngressError> {
+fn required_text<'v>(field: &'v Loose<'_>, key: &str, at: PartAt) -> Result<&'v str, IngressError> {
     match field {
         Loose::Text(text) => Ok(text),
         Loose::Null => Err(invalid(&format!("{at}.{key}"), "is required")),
@@ -395,7 +428,7 @@ fn required_text<'v>(field: &'v Loose<'_>, key: &str, at: &str) -> Result<&'v st
     }
 }
 
-fn image(part: &PartIn<'_>, at: &str) -> Result<pb::ContentPart, IngressError> {
+fn image(part: &PartIn<'_>, at: PartAt) -> Result<pb::ContentPart, IngressError> {
     match &part.image_url {
         Loose::Text(url) if !url.is_empty() => Ok(pb::ContentPart {
             part: Some(Part::Image(pb::Image {
