@@ -45,6 +45,37 @@ pub(crate) fn copy_json(out: &mut Vec<u8>, json: &str) -> bool {
     true
 }
 
+/// `json` (valid JSON) without the whitespace between its tokens: one line, whatever the
+/// client's formatting, as a server-sent event's `data:` line needs it.
+pub(crate) fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut run = 0;
+    for (at, byte) in json.bytes().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                // Whitespace is ASCII: `run..at` is on character boundaries.
+                out.push_str(json.get(run..at).unwrap_or_default());
+                run = at + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(json.get(run..).unwrap_or_default());
+    out
+}
+
 /// A JSON object being written; [`ObjectOut::end`] closes it.
 pub(crate) struct ObjectOut<'o> {
     out: &'o mut Vec<u8>,
@@ -150,4 +181,51 @@ pub(crate) fn conversation_size(messages: &[pb::Message]) -> usize {
         .map(|message| message.content.iter().map(part_size).sum::<usize>() + 32)
         .sum();
     bytes * 9 / 8
+}
+
+#[cfg(test)]
+mod compact_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::{Value, json};
+
+    use super::compact;
+
+    /// Pretty-printed, a tree compacts to exactly what compact printing writes: only the
+    /// whitespace between tokens goes, strings keep theirs (escapes included).
+    #[test]
+    fn compacting_pretty_json_gives_compact_json() {
+        let values = [
+            json!({"a": [1, 2.5, -3e-7, null, true], "b c": {"d": "  spaced  out \t\n  "}}),
+            json!([
+                "quote \" inside",
+                "back\\slash",
+                "ends with \\",
+                "\\\"",
+                "é 😀 \u{1}"
+            ]),
+            json!({"nested": [[[{}]], [], {"x": [ {"y": "z"} ]}]}),
+            json!("just a string with  two spaces"),
+            json!(12),
+        ];
+        for value in values {
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            assert_eq!(
+                compact(&pretty),
+                serde_json::to_string(&value).unwrap(),
+                "{pretty}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_whitespace_between_tokens_goes_and_none_inside_strings() {
+        let text = " {\r\n\t\"k\" :\t[ \"a b\" , \"c\\\" d\" ]\n} ";
+        assert_eq!(compact(text), r#"{"k":["a b","c\" d"]}"#);
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&compact(text)).unwrap(),
+            value
+        );
+    }
 }

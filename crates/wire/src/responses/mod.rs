@@ -43,6 +43,9 @@ pub struct ResponseContext {
     /// `max_output_tokens`, `temperature`, `top_p`, `previous_response_id`, `truncation`,
     /// `user`, `prompt_cache_key`...), as the client sent them or with OpenAI's defaults.
     pub echo: serde_json::Map<String, serde_json::Value>,
+    /// The request's `tools` as the client sent them, on one line: repeated in place of the
+    /// echo's `tools` when set (a coding agent's run to tens of KB, not worth a tree).
+    pub tools_json: String,
     /// The request's `namespace` tools, to split canonical tool names on the way out.
     pub namespaces: Vec<String>,
     /// `include` asked for `reasoning.encrypted_content`: reasoning items carry it.

@@ -146,11 +146,21 @@ pub(super) struct Echo(Vec<(String, Box<RawValue>)>);
 
 impl Echo {
     pub fn of(context: &ResponseContext) -> Self {
-        let written = context.echo.iter().filter_map(|(key, value)| {
+        let tools = (!context.tools_json.is_empty())
+            .then(|| RawValue::from_string(context.tools_json.clone()).ok())
+            .flatten();
+        let trees = context.echo.iter().filter_map(|(key, value)| {
+            if key == "tools" && tools.is_some() {
+                return None;
+            }
             // Writing a tree into memory cannot fail.
             Some((key.clone(), serde_json::value::to_raw_value(value).ok()?))
         });
-        Self(written.collect())
+        let mut written: Vec<_> = trees.collect();
+        if let Some(tools) = tools {
+            written.push(("tools".to_owned(), tools));
+        }
+        Self(written)
     }
 
     fn get(&self, key: &str) -> Option<&RawValue> {

@@ -76,6 +76,7 @@ fn context(encrypted: bool) -> ResponseContext {
         echo,
         namespaces: vec!["multi_agent_v1".into()],
         encrypted_reasoning: encrypted,
+        ..Default::default()
     }
 }
 
@@ -362,4 +363,25 @@ fn a_response_repeats_the_echo_exactly_as_a_tree_writes_it() {
     assert_eq!(object["tools"], json!([]));
     assert_eq!(object["tool_choice"], "auto");
     assert_eq!(object["parallel_tool_calls"], true);
+}
+
+/// The tools as the client sent them (`tools_json`, from the ingress) stand in for the echo's
+/// `tools`, byte for byte: the client's key order is kept.
+#[test]
+fn the_clients_tools_are_repeated_as_sent() {
+    let mut context = context(false);
+    context.echo.insert("tools".into(), json!([]));
+    context.tools_json =
+        r#"[{"type":"function","name":"z","parameters":{"type":"object","properties":{"b":{},"a":{}}}}]"#
+            .into();
+    let response = answer("resp_3", vec![text("Hi", false)], FinishReason::Stop);
+    let bytes = render_response(&response, &context);
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(
+        text.contains(&format!("\"tools\":{}", context.tools_json)),
+        "{text}"
+    );
+    let object: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(object["tools"][0]["name"], "z");
+    assert_eq!(object["metadata"], json!({ "run": "7" }));
 }

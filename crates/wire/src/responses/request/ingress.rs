@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use super::input::{invalid, read_input};
-use super::input_body::{ResponsesBody, SchemaTexts, TextOr};
-use super::tools::{read_tool_choice, read_tools};
+use super::input_body::{ResponsesBody, TextOr};
+use super::tools::{Tools, read_tool_choice, read_tools};
 use crate::canonical::pb;
 use crate::ingress::IngressError;
 use crate::json::str_of;
@@ -235,36 +235,31 @@ fn echo(object: &mut Map<String, Value>) -> Map<String, Value> {
 pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError> {
     let body = lenient::parse::<ResponsesBody<'_>>(body)
         .map_err(|error| IngressError::not_json(&error))?;
-    let Some(ResponsesBody {
-        input,
-        tools,
-        mut rest,
-    }) = body.into_object()
-    else {
+    let Some(ResponsesBody { input, tools, rest }) = body.into_object() else {
         return Err(invalid("", "the body must be a JSON object"));
     };
-    // The tools as a tree too: the answer repeats them, and their faults are named from it.
-    if let Some(tree) = tools.to_value() {
-        rest.insert("tools".to_owned(), tree);
-    }
-    let schemas = SchemaTexts::of(&tools);
-    translate(
+    let mut read = translate(
         rest,
         || match input {
             TextOr::Null => None,
             input => Some(read_input(input)),
         },
-        |i, member| schemas.get(i, member),
-    )
+        || read_tools(tools.text()),
+    )?;
+    // The answer repeats the tools as the client sent them, on one line.
+    if let Some(text) = tools.text().filter(|text| *text != "null") {
+        read.context.tools_json = crate::json_out::compact(text);
+    }
+    Ok(read)
 }
 
-/// The request from its fields other than `input` (`body`), `input` read by `read_input`
-/// (`None` when absent or null) at the point where its faults are named, and each function's
-/// schema as the client wrote it from `schema` (see `read_tools`).
-pub(super) fn translate<'s>(
+/// The request from its fields other than `input` and `tools` (`body`), with `input` read by
+/// `read_input` (`None` when absent or null) and `tools` by `read_tools`, each at the point
+/// where its faults are named.
+pub(super) fn translate(
     mut body: Map<String, Value>,
     read_input: impl FnOnce() -> Option<Result<Vec<pb::Message>, IngressError>>,
-    schema: impl Fn(usize, Option<usize>) -> Option<&'s str>,
+    read_tools: impl FnOnce() -> Result<Tools, IngressError>,
 ) -> Result<ResponsesClientRequest, IngressError> {
     let object = &body;
     let model = match object.get("model") {
@@ -292,7 +287,7 @@ pub(super) fn translate<'s>(
         None => {}
     }
 
-    let mut tools = read_tools(object.get("tools"), schema)?;
+    let mut tools = read_tools()?;
     let tool_choice = read_tool_choice(object.get("tool_choice"), &mut tools)?;
     let (reasoning, reasoning_summary) = read_reasoning(object)?;
     let max_tokens = match object.get("max_output_tokens") {
@@ -352,6 +347,7 @@ pub(super) fn translate<'s>(
             // Last, so that what the answer repeats (the tools, the instructions) is moved
             // out of the body rather than copied.
             echo: echo(&mut body),
+            tools_json: String::new(),
             namespaces: tools.namespaces,
             encrypted_reasoning,
         },

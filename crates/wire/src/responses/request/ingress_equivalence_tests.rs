@@ -21,11 +21,16 @@ fn reading(read: Result<crate::responses::ResponsesClientRequest, IngressError>)
     read.map(|read| (read.request, read.stream, read.context))
 }
 
-/// The typed reading, with the schemas it keeps as the client wrote them as a tree writes
-/// them.
+/// The typed reading, with what it keeps as the client wrote it (schemas, the tools the
+/// answer repeats) as a tree holds it.
 fn typed(body: &[u8]) -> Reading {
-    reading(parse_request(body))
-        .map(|(request, stream, context)| (kept_as_tree_writes(request), stream, context))
+    reading(parse_request(body)).map(|(request, stream, mut context)| {
+        if !context.tools_json.is_empty() {
+            let tools = serde_json::from_str(&std::mem::take(&mut context.tools_json)).unwrap();
+            context.echo.insert("tools".to_owned(), tools);
+        }
+        (kept_as_tree_writes(request), stream, context)
+    })
 }
 
 fn same_reading(body: &str) {
@@ -211,6 +216,15 @@ proptest! {
         same_reading(&body);
     }
 
+    /// Tools alone, behind an input that reads, so that their faults are reached.
+    #[test]
+    fn tools_read_as_the_value_tree_read_them(
+        tools in tools(),
+        choice in either(name(&["auto", "required", "web_search", "mcp"])),
+    ) {
+        same_reading(&format!(r#"{{"model":"m","input":"hi","tools":{tools},"tool_choice":{choice}}}"#));
+    }
+
     #[test]
     fn accepted_requests_read_as_the_value_tree_read_them(body in good_body()) {
         prop_assert!(parse_request(body.as_bytes()).is_ok(), "{}", body);
@@ -275,11 +289,11 @@ fn tool_schemas_keep_the_clients_bytes() {
     assert_eq!(read.request.tools[0].parameters_json, SPACED_SCHEMA);
     assert_eq!(read.request.tools[1].parameters_json, SPACED_SCHEMA);
     assert_eq!(read.request.tools[1].name, "ns__g");
-    // The answer still repeats the tools as a tree.
-    assert_eq!(
-        read.context.echo["tools"][0]["parameters"]["properties"]["z"]["type"],
-        "string"
-    );
+    // The answer repeats the tools as sent, on one line (an event's `data:` line).
+    assert!(!read.context.tools_json.contains('\n'));
+    let tools: serde_json::Value = serde_json::from_str(&read.context.tools_json).unwrap();
+    assert_eq!(tools[0]["parameters"]["properties"]["z"]["type"], "string");
+    assert!(read.context.tools_json.find("\"z\"") < read.context.tools_json.find("\"a\""));
     same_reading(&body);
 }
 

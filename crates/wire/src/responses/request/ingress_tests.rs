@@ -110,7 +110,8 @@ fn codex_first_turn_reads_whole() {
     assert!(context.encrypted_reasoning);
     assert_eq!(context.echo["store"], false);
     assert_eq!(context.echo["tool_choice"], "auto");
-    assert_eq!(context.echo["tools"], codex_first_turn()["tools"]);
+    let tools: Value = serde_json::from_str(&context.tools_json).unwrap();
+    assert_eq!(tools, codex_first_turn()["tools"]);
     assert_eq!(context.echo["reasoning"], json!({"summary": "auto"}));
     assert_eq!(context.echo["prompt_cache_key"], "019a-session");
     // Not sent: OpenAI's defaults.

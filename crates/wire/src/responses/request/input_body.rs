@@ -12,7 +12,7 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::lenient::{Fields, List, Obj, Raw, Seen, Skip, Text, lenient};
+use crate::lenient::{Fields, Flag, List, Obj, Raw, Seen, Skip, Text, lenient};
 
 /// A field that should hold a string: absent and null read alike, and any other value is
 /// kept whole (rarely: a fault to name, or tool arguments sent as an object).
@@ -155,10 +155,14 @@ lenient! {
         encrypted_content: Loose<'a>,
     }
 
-    /// One of `tools` (or of a namespace's `tools`), for the texts of its schemas alone.
-    struct ToolText<'a> {
+    /// One of `tools`, or of a namespace's `tools`: its schema kept as the client wrote it.
+    struct ToolIn<'a> {
+        kind = "type": Text<'a>,
+        name: Text<'a>,
+        description: Text<'a>,
         parameters: Raw<'a>,
-        tools: List<Obj<ToolText<'a>>>,
+        strict: Option<Flag>,
+        tools: List<Obj<ToolIn<'a>>>,
     }
 
     /// One content part of a message or an output (or of a reasoning item's summary or
@@ -206,27 +210,5 @@ impl<'de: 'a, 'a> Fields<'de> for ResponsesBody<'a> {
             self.rest.insert(key.to_owned(), map.next_value()?);
         }
         Ok(())
-    }
-}
-
-/// The schema texts of the tools, by position: `(i, None)` for `tools[i]`, `(i, Some(j))`
-/// for the `j`th function of the namespace `tools[i]`. Empty when the tools are not a list.
-#[derive(Debug, Default)]
-pub(crate) struct SchemaTexts<'a>(List<Obj<ToolText<'a>>>);
-
-impl<'a> SchemaTexts<'a> {
-    /// Reads the texts from `tools`, already checked as a whole.
-    pub fn of(tools: &Raw<'a>) -> Self {
-        Self(tools.read())
-    }
-
-    /// The client's text of the schema at `(i, member)`, if it has one.
-    pub fn get(&self, i: usize, member: Option<usize>) -> Option<&'a str> {
-        let tool = self.0.items().get(i)?;
-        let tool = match member {
-            None => tool,
-            Some(j) => tool.tools.items().get(j)?,
-        };
-        tool.parameters.text()
     }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::input::{
     CLIENT_TOOL_ITEMS, SERVER_RECORDS, custom_tools_unsupported, invalid, message, text_part,
 };
+use super::tools::{HOSTED, Tools, namespace_shell};
 use crate::canonical::pb::{self, content_part::Part};
 use crate::ingress::IngressError;
 use crate::json::str_of;
@@ -356,6 +357,7 @@ pub(super) fn legacy_parse_request(
         return Err(invalid("", "the body must be a JSON object"));
     };
     let input = body.remove("input");
+    let tools = body.get("tools").cloned();
     super::ingress::translate(
         body,
         || {
@@ -363,6 +365,87 @@ pub(super) fn legacy_parse_request(
                 .filter(|input| !input.is_null())
                 .map(|input| legacy_read_input(&input))
         },
-        |_, _| None,
+        || legacy_read_tools(tools.as_ref()),
     )
+}
+
+fn legacy_function(tool: &Value, at: &str, namespace: &str) -> Result<pb::Tool, IngressError> {
+    let name = match tool.get("name") {
+        Some(Value::String(name)) if !name.is_empty() => name,
+        _ => return Err(invalid(&format!("{at}.name"), "is required")),
+    };
+    let parameters_json = match tool.get("parameters") {
+        None | Some(Value::Null) => String::new(),
+        Some(tree @ Value::Object(_)) => crate::ingress::json_text(tree),
+        Some(_) => {
+            return Err(invalid(
+                &format!("{at}.parameters"),
+                "must be a JSON Schema object",
+            ));
+        }
+    };
+    let strict = match tool.get("strict") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(strict)) => *strict,
+        Some(_) => return Err(invalid(&format!("{at}.strict"), "must be a boolean")),
+    };
+    Ok(pb::Tool {
+        name: namespaced(namespace, name),
+        description: str_of(tool, "description").to_owned(),
+        parameters_json,
+        strict,
+        cache: None,
+        namespace: namespace.to_owned(),
+    })
+}
+
+/// Reads `tools` from their tree.
+fn legacy_read_tools(tools: Option<&Value>) -> Result<Tools, IngressError> {
+    let mut read = Tools::default();
+    let list = match tools {
+        None | Some(Value::Null) => return Ok(read),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(invalid("tools", "must be an array")),
+    };
+    for (i, tool) in list.iter().enumerate() {
+        let at = format!("tools[{i}]");
+        match tool.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "function" => read.functions.push(legacy_function(tool, &at, "")?),
+            "namespace" => {
+                let name = match tool.get("name") {
+                    Some(Value::String(name)) if !name.is_empty() => name.as_str(),
+                    _ => return Err(invalid(&format!("{at}.name"), "is required")),
+                };
+                let inner = tool.get("tools").and_then(Value::as_array).ok_or_else(|| {
+                    invalid(&format!("{at}.tools"), "must be an array of function tools")
+                })?;
+                for (j, member) in inner.iter().enumerate() {
+                    let member_at = format!("{at}.tools[{j}]");
+                    match str_of(member, "type") {
+                        "function" => {
+                            read.functions
+                                .push(legacy_function(member, &member_at, name)?);
+                        }
+                        "custom" => return Err(custom_tools_unsupported(&member_at)),
+                        _ => {
+                            return Err(invalid(&format!("{member_at}.type"), "must be function"));
+                        }
+                    }
+                }
+                read.namespaces.push(name.to_owned());
+                read.hosted
+                    .push(namespace_shell(name, str_of(tool, "description")));
+            }
+            "custom" => return Err(custom_tools_unsupported(&at)),
+            hosted if HOSTED.contains(&hosted) => read.hosted.push(tool.clone()),
+            "" => return Err(invalid(&format!("{at}.type"), "is required")),
+            other => {
+                return Err(invalid(
+                    &format!("{at}.type"),
+                    format!("{other:?} is not a tool type keyroute knows"),
+                ));
+            }
+        }
+    }
+    Ok(read)
 }

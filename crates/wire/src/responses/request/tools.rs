@@ -3,16 +3,19 @@
 //! A choice that narrows the tools (`allowed_tools`, a hosted tool) is applied by narrowing
 //! the declared tools, which every upstream understands.
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::input::{custom_tools_unsupported, invalid};
+use super::input_body::ToolIn;
 use crate::canonical::pb;
 use crate::ingress::IngressError;
 use crate::json::str_of;
+use crate::lenient::{Flag, Obj};
 use crate::responses::namespaced;
 
 /// Tool types OpenAI runs (or defines) itself, passed to Responses upstreams as sent.
-const HOSTED: &[&str] = &[
+pub(super) const HOSTED: &[&str] = &[
     "web_search",
     "web_search_2025_08_26",
     "web_search_preview",
@@ -39,24 +42,17 @@ pub(super) struct Tools {
     pub namespaces: Vec<String>,
 }
 
-/// `schema` is the client's text of the tool's `parameters`, when known: it goes on as
-/// written; otherwise the tree is written again.
-fn function(
-    tool: &Value,
-    at: &str,
-    namespace: &str,
-    schema: Option<&str>,
-) -> Result<pb::Tool, IngressError> {
-    let name = match tool.get("name") {
-        Some(Value::String(name)) if !name.is_empty() => name,
-        _ => return Err(invalid(&format!("{at}.name"), "is required")),
-    };
-    let parameters_json = match tool.get("parameters") {
-        None | Some(Value::Null) => String::new(),
-        Some(tree @ Value::Object(_)) => match schema {
-            Some(text) => text.to_owned(),
-            None => crate::ingress::json_text(tree),
-        },
+/// A function tool (bare, or one of a namespace's), read typed.
+fn function(tool: &ToolIn<'_>, at: &str, namespace: &str) -> Result<pb::Tool, IngressError> {
+    let name = tool
+        .name
+        .get()
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| invalid(&format!("{at}.name"), "is required"))?;
+    // The schema goes on as the client wrote it (checked as a tree would check it).
+    let parameters_json = match tool.parameters.text() {
+        None | Some("null") => String::new(),
+        Some(schema) if schema.starts_with('{') => schema.to_owned(),
         Some(_) => {
             return Err(invalid(
                 &format!("{at}.parameters"),
@@ -64,14 +60,14 @@ fn function(
             ));
         }
     };
-    let strict = match tool.get("strict") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(strict)) => *strict,
-        Some(_) => return Err(invalid(&format!("{at}.strict"), "must be a boolean")),
+    let strict = match tool.strict {
+        None => false,
+        Some(Flag(Some(strict))) => strict,
+        Some(Flag(None)) => return Err(invalid(&format!("{at}.strict"), "must be a boolean")),
     };
     Ok(pb::Tool {
         name: namespaced(namespace, name),
-        description: str_of(tool, "description").to_owned(),
+        description: tool.description.as_str().to_owned(),
         parameters_json,
         strict,
         cache: None,
@@ -79,41 +75,34 @@ fn function(
     })
 }
 
-/// Reads `tools`; `schema(i, member)` gives the client's text of a function's schema, where
-/// known (see `SchemaTexts`).
-pub(super) fn read_tools<'s>(
-    tools: Option<&Value>,
-    schema: impl Fn(usize, Option<usize>) -> Option<&'s str>,
-) -> Result<Tools, IngressError> {
+/// Reads `tools` from the client's text of them (already checked as a tree would check it),
+/// each tool from its own text: functions typed, hosted tools kept whole as trees.
+pub(super) fn read_tools(tools: Option<&str>) -> Result<Tools, IngressError> {
     let mut read = Tools::default();
-    let list = match tools {
-        None | Some(Value::Null) => return Ok(read),
-        Some(Value::Array(list)) => list,
+    let list: Vec<&RawValue> = match tools {
+        None | Some("null") => return Ok(read),
+        // Checked already: it parses.
+        Some(text) if text.starts_with('[') => serde_json::from_str(text).unwrap_or_default(),
         Some(_) => return Err(invalid("tools", "must be an array")),
     };
-    for (i, tool) in list.iter().enumerate() {
+    for (i, text) in list.iter().enumerate() {
         let at = format!("tools[{i}]");
-        match tool.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "function" => read
-                .functions
-                .push(function(tool, &at, "", schema(i, None))?),
+        let tool: Obj<ToolIn<'_>> = serde_json::from_str(text.get()).unwrap_or_default();
+        match tool.kind.as_str() {
+            "function" => read.functions.push(function(&tool, &at, "")?),
             "namespace" => {
-                let name = match tool.get("name") {
-                    Some(Value::String(name)) if !name.is_empty() => name.as_str(),
-                    _ => return Err(invalid(&format!("{at}.name"), "is required")),
-                };
-                let inner = tool.get("tools").and_then(Value::as_array).ok_or_else(|| {
+                let name = tool
+                    .name
+                    .get()
+                    .filter(|name| !name.is_empty())
+                    .ok_or_else(|| invalid(&format!("{at}.name"), "is required"))?;
+                let inner = tool.tools.0.as_deref().ok_or_else(|| {
                     invalid(&format!("{at}.tools"), "must be an array of function tools")
                 })?;
                 for (j, member) in inner.iter().enumerate() {
                     let member_at = format!("{at}.tools[{j}]");
-                    match str_of(member, "type") {
-                        "function" => read.functions.push(function(
-                            member,
-                            &member_at,
-                            name,
-                            schema(i, Some(j)),
-                        )?),
+                    match member.kind.as_str() {
+                        "function" => read.functions.push(function(member, &member_at, name)?),
                         "custom" => return Err(custom_tools_unsupported(&member_at)),
                         _ => {
                             return Err(invalid(&format!("{member_at}.type"), "must be function"));
@@ -121,14 +110,14 @@ pub(super) fn read_tools<'s>(
                     }
                 }
                 read.namespaces.push(name.to_owned());
-                read.hosted.push(json!({
-                    "type": "namespace",
-                    "name": name,
-                    "description": str_of(tool, "description"),
-                }));
+                read.hosted
+                    .push(namespace_shell(name, tool.description.as_str()));
             }
             "custom" => return Err(custom_tools_unsupported(&at)),
-            hosted if HOSTED.contains(&hosted) => read.hosted.push(tool.clone()),
+            hosted if HOSTED.contains(&hosted) => {
+                read.hosted
+                    .push(serde_json::from_str(text.get()).unwrap_or_default());
+            }
             "" => return Err(invalid(&format!("{at}.type"), "is required")),
             other => {
                 return Err(invalid(
@@ -139,6 +128,16 @@ pub(super) fn read_tools<'s>(
         }
     }
     Ok(read)
+}
+
+/// What `hosted_tools_json` holds of a namespace: its name and description (its functions
+/// are the canonical tools with that namespace).
+pub(super) fn namespace_shell(name: &str, description: &str) -> Value {
+    json!({
+        "type": "namespace",
+        "name": name,
+        "description": description,
+    })
 }
 
 fn mode(mode: &str, at: &str) -> Result<pb::ToolChoiceMode, IngressError> {
