@@ -146,10 +146,16 @@ pub(super) struct Echo(Vec<(String, Box<RawValue>)>);
 
 impl Echo {
     pub fn of(context: &ResponseContext) -> Self {
-        let tools = (!context.tools_json.is_empty())
-            .then(|| RawValue::from_string(context.tools_json.clone()).ok())
+        Self::written(&context.echo, context.tools_json.clone())
+    }
+
+    /// From the echo's trees and the tools as sent (`tools_json`, taken whole: a renderer
+    /// that owns its context gives it up rather than copying it).
+    pub fn written(echo: &serde_json::Map<String, Value>, tools_json: String) -> Self {
+        let tools = (!tools_json.is_empty())
+            .then(|| RawValue::from_string(tools_json).ok())
             .flatten();
-        let trees = context.echo.iter().filter_map(|(key, value)| {
+        let trees = echo.iter().filter_map(|(key, value)| {
             if key == "tools" && tools.is_some() {
                 return None;
             }

@@ -230,7 +230,7 @@ fn echo(object: &mut Map<String, Value>) -> Map<String, Value> {
 }
 
 /// Parses a client's `POST /v1/responses` body into the canonical chat, how it wants the
-/// answer delivered, and what the answer must repeat. `input` is read typed
+/// answer delivered, and what the answer must repeat. `input` and `tools` are read typed
 /// ([`ResponsesBody`]); the other fields, small, as trees.
 pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError> {
     let body = lenient::parse::<ResponsesBody<'_>>(body)
@@ -238,16 +238,18 @@ pub fn parse_request(body: &[u8]) -> Result<ResponsesClientRequest, IngressError
     let Some(ResponsesBody { input, tools, rest }) = body.into_object() else {
         return Err(invalid("", "the body must be a JSON object"));
     };
+    // Absent and null read alike.
+    let tools = tools.text().filter(|text| *text != "null");
     let mut read = translate(
         rest,
         || match input {
             TextOr::Null => None,
             input => Some(read_input(input)),
         },
-        || read_tools(tools.text()),
+        || read_tools(tools),
     )?;
     // The answer repeats the tools as the client sent them, on one line.
-    if let Some(text) = tools.text().filter(|text| *text != "null") {
+    if let Some(text) = tools {
         read.context.tools_json = crate::json_out::compact(text);
     }
     Ok(read)

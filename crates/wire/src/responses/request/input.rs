@@ -239,18 +239,7 @@ impl Reader {
         };
         let content = match &item.output {
             TextOr::Text(text) => vec![text_part(text)],
-            TextOr::List(parts) => parts
-                .iter()
-                .enumerate()
-                .map(|(j, part)| {
-                    let at = PartAt {
-                        item: i,
-                        field: "output",
-                        part: j,
-                    };
-                    read_part(part, at)
-                })
-                .collect::<Result<_, _>>()?,
+            TextOr::List(parts) => read_parts(parts, i, "output")?,
             TextOr::Null => {
                 return Err(invalid(&format!("{}.output", at(i)), "is required"));
             }
@@ -366,24 +355,26 @@ fn read_content(
 ) -> Result<Vec<pb::ContentPart>, IngressError> {
     match content {
         TextOr::Text(text) => Ok(vec![text_part(text)]),
-        TextOr::List(parts) => parts
-            .iter()
-            .enumerate()
-            .map(|(j, part)| {
-                let at = PartAt {
-                    item: i,
-                    field: "content",
-                    part: j,
-                };
-                read_part(part, at)
-            })
-            .collect(),
+        TextOr::List(parts) => read_parts(parts, i, "content"),
         TextOr::Null => Err(invalid(&format!("{}.content", at(i)), "is required")),
         TextOr::Other => Err(invalid(
             &format!("{}.content", at(i)),
             "must be a string or an array of content parts",
         )),
     }
+}
+
+/// The parts of item `i`'s `field` (`content` or `output`).
+fn read_parts(
+    parts: &[Obj<PartIn<'_>>],
+    item: usize,
+    field: &'static str,
+) -> Result<Vec<pb::ContentPart>, IngressError> {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(part, read)| read_part(read, PartAt { item, field, part }))
+        .collect()
 }
 
 /// One content part: text (`input_text`, `output_text`), a `refusal` or an `input_image`.

@@ -1,7 +1,8 @@
 //! A client's Responses body as typed, borrowing fields (`crate::lenient`): `input`, the bulk
-//! of a coding agent's turn (every message, call and output of the session so far), is read
-//! without building a `Value` tree; the other fields, small, stay trees for the reader that
-//! names their faults. Nothing here refuses a field of the wrong type: the ingress names each
+//! of a coding agent's turn (every message, call and output of the session so far), and
+//! `tools` (kept as the client's text, each tool then read typed from it) are read without
+//! building a `Value` tree; the other fields, small, stay trees for the reader that names
+//! their faults. Nothing here refuses a field of the wrong type: the ingress names each
 //! fault itself, in the order the tree reader did, once the whole body has parsed.
 
 use std::borrow::Cow;

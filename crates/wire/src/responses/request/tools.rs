@@ -75,12 +75,13 @@ fn function(tool: &ToolIn<'_>, at: &str, namespace: &str) -> Result<pb::Tool, In
     })
 }
 
-/// Reads `tools` from the client's text of them (already checked as a tree would check it),
-/// each tool from its own text: functions typed, hosted tools kept whole as trees.
+/// Reads `tools` from the client's text of them (already checked as a tree would check it;
+/// `None` when absent or null), each tool from its own text: functions typed, hosted tools
+/// kept whole as trees.
 pub(super) fn read_tools(tools: Option<&str>) -> Result<Tools, IngressError> {
     let mut read = Tools::default();
     let list: Vec<&RawValue> = match tools {
-        None | Some("null") => return Ok(read),
+        None => return Ok(read),
         // Checked already: it parses.
         Some(text) if text.starts_with('[') => serde_json::from_str(text).unwrap_or_default(),
         Some(_) => return Err(invalid("tools", "must be an array")),

@@ -98,8 +98,8 @@ struct DeltaOut<'a> {
 impl ResponsesStreamRenderer {
     /// `context` is the request's, from the Responses request parser.
     pub fn new(mut context: ResponseContext) -> Self {
-        // Written once; the trees are not needed again.
-        let echo = Echo::of(&context);
+        // Written once; the trees and the tools' text are not needed again.
+        let echo = Echo::written(&context.echo, std::mem::take(&mut context.tools_json));
         context.echo = serde_json::Map::new();
         Self {
             echo,
